@@ -1,0 +1,90 @@
+/**
+ * One function's configuration space: 4 KiB of registers, each bit
+ * read-only, read-write or write-1-to-clear (PCI 3.0 §6.1; RW1C per §6.2.3).
+ * Writes go through the masks; the personality is told which bytes changed.
+ */
+export class ConfigSpace {
+  readonly bytes: Uint8Array;
+  /** Bits software may write. */
+  readonly wmask: Uint8Array;
+  /** Bits software clears by writing 1. */
+  readonly w1cmask: Uint8Array;
+  /** Register values at reset, captured by seal(). */
+  private resetValue: Uint8Array;
+  /** Bytes a reset leaves alone (QEMU keeps device-specific config storage, for example). */
+  private keep: [number, number][] = [];
+
+  constructor(readonly size: number) {
+    this.bytes = new Uint8Array(0x1000);
+    this.wmask = new Uint8Array(0x1000);
+    this.w1cmask = new Uint8Array(0x1000);
+    this.resetValue = this.bytes;
+  }
+
+  /** Little-endian read of 1, 2 or 4 bytes (PCI is little-endian, PCI 3.0 §3.2.2.3). */
+  read(off: number, size: number): number {
+    const b = this.bytes;
+    if (size === 1) return b[off];
+    if (size === 2) return b[off] | (b[off + 1] << 8);
+    return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+  }
+
+  /** A software write: read-only bits keep their value, RW1C bits clear where 1 is written. */
+  write(off: number, size: number, value: number): void {
+    const b = this.bytes;
+    for (let i = 0; i < size; i++) {
+      const v = (value >>> (8 * i)) & 0xff;
+      const o = off + i;
+      const w = this.wmask[o];
+      const c = this.w1cmask[o];
+      b[o] = ((b[o] & ~w) | (v & w)) & ~(v & c);
+    }
+  }
+
+  /** Sets register bits directly (device side or construction): masks do not apply. */
+  set(off: number, size: number, value: number): void {
+    for (let i = 0; i < size; i++) this.bytes[off + i] = (value >>> (8 * i)) & 0xff;
+  }
+
+  setMask(off: number, size: number, writable: number, w1c = 0): void {
+    for (let i = 0; i < size; i++) {
+      this.wmask[off + i] = (writable >>> (8 * i)) & 0xff;
+      this.w1cmask[off + i] = (w1c >>> (8 * i)) & 0xff;
+    }
+  }
+
+  /** Records the current registers as the reset state (called once after construction). */
+  seal(): void {
+    this.resetValue = this.bytes.slice();
+  }
+
+  /** Marks [off, off+len) as surviving reset. */
+  keepOnReset(off: number, len: number): void {
+    this.keep.push([off, len]);
+  }
+
+  /** Clears the masks of a range (capability headers and read-only fields). */
+  clearMasks(off: number, len: number): void {
+    this.wmask.fill(0, off, off + len);
+    this.w1cmask.fill(0, off, off + len);
+  }
+
+  /** Returns every register to its reset value (function-level reset, PCIe Base §6.6.2). */
+  reset(): void {
+    if (this.keep.length === 0) {
+      this.bytes.set(this.resetValue);
+      return;
+    }
+    const kept = this.keep.map(([o, l]) => this.bytes.slice(o, o + l));
+    this.bytes.set(this.resetValue);
+    this.keep.forEach(([o], i) => this.bytes.set(kept[i], o));
+  }
+
+  snapshot(): Uint8Array {
+    return this.bytes.slice();
+  }
+
+  restore(s: Uint8Array): void {
+    this.bytes.set(s);
+  }
+}

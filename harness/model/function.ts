@@ -1,0 +1,512 @@
+/**
+ * One PCI function: its configuration space, BAR decode state and
+ * interrupt logic. Personalities (endpoint, edu, pci-testdev, bridges)
+ * subclass it and supply register semantics for their regions.
+ */
+import { ConfigSpace } from './config-space.ts';
+import { ADDR_LIMIT, ROM_REGION, barAddress, type BarDef } from './bar.ts';
+import {
+  ATS_ENABLE,
+  MSIX_ENABLE,
+  MSIX_MASKALL,
+  MSI_ENABLE,
+  PASID_ENABLE,
+  PCIE,
+  PM_STATE_MASK,
+  within,
+  type Caps,
+} from './capabilities.ts';
+import {
+  CMD_INTX_DISABLE,
+  CMD_MASTER,
+  COMMAND,
+  INTERRUPT_PIN,
+  STATUS,
+  STATUS_INTERRUPT,
+} from './header.ts';
+import type { DeviceSpec } from '../topology/types.ts';
+import type { Irq } from '../ops/observation.ts';
+
+/** A place where a region decodes. seq orders mappings: a later mapping wins an overlap. */
+export interface Placement {
+  region: number;
+  base: number;
+  size: number;
+  seq: number;
+}
+
+/** Result of a DMA issued by a device. */
+export interface DmaResult {
+  ok: boolean;
+  data?: Uint8Array;
+}
+
+/** What a function may ask of the machine it is plugged into. */
+export interface DeviceHost {
+  /** An interrupt leaves the function: MSI/MSI-X message or INTx level change. */
+  irq(fn: PciFunction, irq: Pick<Irq, 'kind' | 'vector' | 'addr' | 'data' | 'level'>): void;
+  /** Bus Master Enable on every bridge between the function and its root (Bridge 1.2 §3.2.5.2). */
+  upstreamMaster(fn: PciFunction): boolean;
+  /** DMA from the function without PASID, through its IOMMU domain. */
+  dma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null): DmaResult;
+  now(): number;
+  schedule(fn: PciFunction, at: number, run: () => void): void;
+  nextSeq(): number;
+  decodeChanged(fn: PciFunction): void;
+  keepStaleMappings: boolean;
+  bar64High(hi: number): number;
+}
+
+const TOUCHES_DECODE_TYPE0 = (off: number, size: number): boolean =>
+  within(off, size, COMMAND, 2) || within(off, size, 0x10, 0x18) || within(off, size, 0x30, 4);
+
+export abstract class PciFunction {
+  readonly cfg: ConfigSpace;
+  /** Region-indexed BAR definitions (0..5, ROM_REGION). */
+  readonly bars: (BarDef | undefined)[] = [];
+  caps: Caps = {};
+  placements: (Placement | null)[] = [];
+  /** Placements a region had before (for the leak oracle), newest last, capped. */
+  readonly history = new Map<number, { base: number; size: number }[]>();
+  /** Old placements kept decoding: only the stale-bar mutant fills this. */
+  ghosts: Placement[] = [];
+  /** Generation: bumped on reset so that pending timers of the old life are dropped. */
+  gen = 0;
+  /** Device-internal INTx request, and the level last signalled upstream. */
+  private intxRequest = false;
+  private intxOut = false;
+  private msixTable: Uint8Array | null = null;
+  private msixPending: Uint8Array | null = null;
+  host!: DeviceHost;
+  /** A small number unique in the topology; shows up in register values so misroutes are visible. */
+  uid = 0;
+
+  constructor(
+    readonly spec: DeviceSpec,
+    readonly root: number,
+    express: boolean,
+  ) {
+    this.cfg = new ConfigSpace(express ? 0x1000 : 0x100);
+  }
+
+  get id(): string {
+    return this.spec.id;
+  }
+  get devfn(): number {
+    return (this.spec.slot << 3) | this.spec.fn;
+  }
+  get isBridge(): boolean {
+    return false;
+  }
+
+  /** Subclasses call this last in their constructor: captures reset values. */
+  protected seal(): void {
+    if (this.caps.msix !== undefined) {
+      this.msixTable = new Uint8Array(this.caps.msix.vectors * 16);
+      this.msixPending = new Uint8Array(Math.ceil(this.caps.msix.vectors / 8) + 8);
+      this.resetMsix();
+    }
+    this.cfg.seal();
+  }
+
+  // ---- configuration space ------------------------------------------------
+
+  configRead(off: number, size: number): number {
+    if (off >= this.cfg.size) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+    return this.cfg.read(off, size);
+  }
+
+  configWrite(off: number, size: number, value: number): void {
+    if (off >= this.cfg.size) return;
+    const pm = this.caps.pm;
+    const oldState = pm !== undefined ? this.cfg.read(pm.off + 4, 2) & PM_STATE_MASK : 0;
+    const oldMsi = this.msiEnabled();
+    const oldMsix = this.msixEnabled();
+    const oldMsixMasked = this.msixFunctionMasked();
+    const oldCmd = this.cfg.read(COMMAND, 2);
+    this.cfg.write(off, size, value);
+    let decode = this.touchesDecode(off, size);
+    if (pm !== undefined && within(off, size, pm.off + 4, 2)) {
+      // Writes of an unsupported state (D1, D2) are ignored (PCI PM 1.2 §3.2.4).
+      const s = this.cfg.read(pm.off + 4, 2) & PM_STATE_MASK;
+      if (s === 1 || s === 2) this.cfg.set(pm.off + 4, 1, (this.cfg.read(pm.off + 4, 1) & ~PM_STATE_MASK) | oldState);
+      decode = true;
+    }
+    if (within(off, size, COMMAND, 2) && ((oldCmd ^ this.cfg.read(COMMAND, 2)) & CMD_INTX_DISABLE) !== 0) this.updateIntx();
+    const msi = this.caps.msi;
+    if (msi !== undefined) {
+      // Multiple Message Enable above what was requested is clamped to it, as QEMU does
+      // (PCI 3.0 §6.8.1.3 leaves it undefined).
+      const ctl = this.cfg.read(msi.off + 2, 2);
+      if (((ctl >> 4) & 7) > msi.mmc) this.cfg.set(msi.off + 2, 2, (ctl & ~0x70) | (msi.mmc << 4));
+      if (!oldMsi && this.msiEnabled()) this.dropIntxForMessages();
+      if (msi.pvm && within(off, size, msi.mask, 4)) this.msiDeliverUnmasked();
+    }
+    if (this.caps.msix !== undefined) {
+      if (!oldMsix && this.msixEnabled()) this.dropIntxForMessages();
+      if ((oldMsixMasked && !this.msixFunctionMasked()) || (!oldMsix && this.msixEnabled())) this.msixDeliverPending();
+    }
+    const pcie = this.caps.pcie;
+    if (pcie !== undefined && pcie.flr) {
+      // Initiate Function Level Reset (DEVCTL bit 15) is write-only and reads 0 (PCIe Base §7.5.3.4).
+      const hi = pcie.off + PCIE.DEVCTL + 1;
+      if (off <= hi && hi < off + size && (((value >>> (8 * (hi - off))) & 0x80) !== 0)) {
+        this.reset();
+        return;
+      }
+    }
+    this.onConfigWrite(off, size);
+    if (decode) this.recomputeDecode();
+  }
+
+  protected touchesDecode(off: number, size: number): boolean {
+    return TOUCHES_DECODE_TYPE0(off, size);
+  }
+
+  /** Personality hook for config writes with side effects. */
+  protected onConfigWrite(_off: number, _size: number): void {}
+
+  get command(): number {
+    return this.cfg.read(COMMAND, 2);
+  }
+  get busMaster(): boolean {
+    return (this.command & CMD_MASTER) !== 0;
+  }
+  /** D0 is the only state in which memory and IO decode (PCI PM 1.2 §5.4). */
+  get inD0(): boolean {
+    return this.caps.pm === undefined || (this.cfg.read(this.caps.pm.off + 4, 1) & PM_STATE_MASK) === 0;
+  }
+  get pasidEnabled(): boolean {
+    const p = this.caps.pasid;
+    return p !== undefined && (this.cfg.read(p.off + 6, 2) & PASID_ENABLE) !== 0;
+  }
+  get atsEnabled(): boolean {
+    const a = this.caps.ats;
+    return a !== undefined && (this.cfg.read(a.off + 6, 2) & ATS_ENABLE) !== 0;
+  }
+
+  // ---- decode ---------------------------------------------------------------
+
+  /** Regions this function decodes now, computed from config space. */
+  protected computePlacements(): (Placement | null)[] {
+    const out: (Placement | null)[] = [];
+    const d0 = this.inD0;
+    for (const b of this.bars) {
+      if (b === undefined) continue;
+      const base = d0 ? barAddress(this.cfg, b, (hi) => this.host.bar64High(hi)) : null;
+      out[b.region] = base === null ? null : { region: b.region, base, size: b.size, seq: 0 };
+    }
+    return out;
+  }
+
+  /**
+   * Recomputes where the regions decode. A region that moved or turned on
+   * gets a new sequence number (it is mapped last, so it wins overlaps).
+   */
+  recomputeDecode(): void {
+    const next = this.computePlacements();
+    let changed = false;
+    const n = Math.max(next.length, this.placements.length);
+    for (let r = 0; r < n; r++) {
+      const old = this.placements[r] ?? null;
+      const now = next[r] ?? null;
+      if (old !== null && now !== null && old.base === now.base && old.size === now.size) {
+        next[r] = old;
+        continue;
+      }
+      if (old === null && now === null) continue;
+      changed = true;
+      if (old !== null) this.retire(old);
+      if (now !== null) now.seq = this.host.nextSeq();
+    }
+    this.placements = next;
+    if (changed) this.host.decodeChanged(this);
+  }
+
+  /** Records a placement that stopped decoding. */
+  protected retire(p: Placement): void {
+    let h = this.history.get(p.region);
+    if (h === undefined) this.history.set(p.region, (h = []));
+    if (!h.some((x) => x.base === p.base && x.size === p.size)) {
+      h.push({ base: p.base, size: p.size });
+      if (h.length > 32) h.shift();
+    }
+    if (this.host.keepStaleMappings) this.ghosts.push(p);
+  }
+
+  /** Did `region` ever decode `addr` before its current placement? */
+  decodedBefore(region: number, addr: number): boolean {
+    const h = this.history.get(region);
+    return h !== undefined && h.some((x) => addr >= x.base && addr < x.base + x.size);
+  }
+
+  /** Stops all decode (unplug): every placement is retired. */
+  retireAll(): void {
+    for (const p of this.placements) if (p !== null && p !== undefined) this.retire(p);
+    this.placements = [];
+    this.host.decodeChanged(this);
+  }
+
+  // ---- regions --------------------------------------------------------------
+
+  /** A memory or IO access to one of the function's regions; bigint values carry 1..8 bytes. */
+  regionRead(region: number, off: number, size: number): bigint {
+    const x = this.caps.msix;
+    if (x !== undefined && region === x.bar && off >= x.table && off < x.pba + 0x800) return this.msixRead(off, size);
+    return this.read(region, off, size);
+  }
+
+  regionWrite(region: number, off: number, size: number, value: bigint): void {
+    const x = this.caps.msix;
+    if (x !== undefined && region === x.bar && off >= x.table && off < x.pba + 0x800) {
+      this.msixWrite(off, size, value);
+      return;
+    }
+    this.write(region, off, size, value);
+  }
+
+  protected abstract read(region: number, off: number, size: number): bigint;
+
+  /** The address the device puts on the bus for a DMA to `iova` (edu masks it to 28 bits). */
+  dmaAddress(iova: number): number {
+    return iova;
+  }
+  /** Where DMA data passes through the device (edu's buffer); nothing for a plain endpoint. */
+  dmaBuffer(_data: Uint8Array): void {}
+  protected abstract write(region: number, off: number, size: number, value: bigint): void;
+
+  // ---- interrupts -----------------------------------------------------------
+
+  msiEnabled(): boolean {
+    const m = this.caps.msi;
+    return m !== undefined && (this.cfg.read(m.off + 2, 2) & MSI_ENABLE) !== 0;
+  }
+  msixEnabled(): boolean {
+    const m = this.caps.msix;
+    return m !== undefined && (this.cfg.read(m.off + 2, 2) & MSIX_ENABLE) !== 0;
+  }
+  private msixFunctionMasked(): boolean {
+    const m = this.caps.msix;
+    return m !== undefined && (this.cfg.read(m.off + 2, 2) & MSIX_MASKALL) !== 0;
+  }
+
+  /**
+   * The function requests interrupt `vector`: MSI-X if enabled, else MSI if
+   * enabled, else INTx (PCI 3.0 §6.8: while MSI or MSI-X is enabled the
+   * function must not use INTx).
+   */
+  signal(vector: number): void {
+    if (this.msixEnabled()) this.msixSignal(vector);
+    else if (this.msiEnabled()) this.msiSignal(vector);
+    else {
+      this.intxRequest = true;
+      this.updateIntx();
+    }
+  }
+
+  /** The device withdraws its INTx request. */
+  lowerIntx(): void {
+    this.intxRequest = false;
+    this.updateIntx();
+  }
+
+  get intxRequested(): boolean {
+    return this.intxRequest;
+  }
+
+  /** Interrupt Status follows the request; the pin follows it unless Interrupt Disable (PCI 3.0 §6.2.2, §6.2.3). */
+  private updateIntx(): void {
+    const st = this.cfg.read(STATUS, 2);
+    this.cfg.set(STATUS, 2, this.intxRequest ? st | STATUS_INTERRUPT : st & ~STATUS_INTERRUPT);
+    const out = this.intxRequest && (this.command & CMD_INTX_DISABLE) === 0 && this.cfg.read(INTERRUPT_PIN, 1) !== 0;
+    if (out !== this.intxOut) {
+      this.intxOut = out;
+      this.host.irq(this, { kind: 'intx', level: out ? 1 : 0 });
+    }
+  }
+
+  private dropIntxForMessages(): void {
+    if (this.intxRequest) this.lowerIntx();
+  }
+
+  /** A message is a memory write: it needs Bus Master Enable here and above (PCI 3.0 §6.8.1). */
+  private canSendMessage(): boolean {
+    return this.busMaster && this.host.upstreamMaster(this);
+  }
+
+  /** MSI: the function sets the low MME bits of the data to the vector (PCI 3.0 §6.8.1.6). */
+  private msiSignal(vector: number): void {
+    const m = this.caps.msi!;
+    const mme = (this.cfg.read(m.off + 2, 2) >> 4) & 7;
+    const v = vector & ((1 << mme) - 1);
+    if (m.pvm && ((this.cfg.read(m.mask, 4) >>> v) & 1) !== 0) {
+      this.cfg.set(m.pending, 4, (this.cfg.read(m.pending, 4) | (1 << v)) >>> 0);
+      return;
+    }
+    this.msiSend(v);
+  }
+
+  private msiSend(v: number): void {
+    if (!this.canSendMessage()) return;
+    const m = this.caps.msi!;
+    const mme = (this.cfg.read(m.off + 2, 2) >> 4) & 7;
+    const lo = this.cfg.read(m.off + 4, 4);
+    const addr = m.is64 ? this.cfg.read(m.off + 8, 4) * 2 ** 32 + lo : lo;
+    const mask = (1 << mme) - 1;
+    const data = (this.cfg.read(m.data, 2) & ~mask) | v;
+    this.host.irq(this, { kind: 'msi', vector: v, addr, data });
+  }
+
+  /** Pending vectors whose mask bit was cleared are sent (PCI 3.0 §6.8.1.7). */
+  private msiDeliverUnmasked(): void {
+    const m = this.caps.msi!;
+    if (!this.msiEnabled()) return;
+    const pending = this.cfg.read(m.pending, 4);
+    const mask = this.cfg.read(m.mask, 4);
+    for (let v = 0; v < 32; v++) {
+      if (((pending >>> v) & 1) !== 0 && ((mask >>> v) & 1) === 0) {
+        this.cfg.set(m.pending, 4, (this.cfg.read(m.pending, 4) & ~(1 << v)) >>> 0);
+        this.msiSend(v);
+      }
+    }
+  }
+
+  private resetMsix(): void {
+    const t = this.msixTable!;
+    t.fill(0);
+    // Vector Control resets to masked (PCI 3.0 §6.8.2.9).
+    for (let i = 0; i < t.length; i += 16) t[i + 12] = 1;
+    this.msixPending!.fill(0);
+  }
+
+  private msixSignal(vector: number): void {
+    const x = this.caps.msix!;
+    const v = vector % x.vectors;
+    const t = this.msixTable!;
+    if (this.msixFunctionMasked() || (t[v * 16 + 12] & 1) !== 0) {
+      this.msixPending![v >> 3] |= 1 << (v & 7);
+      return;
+    }
+    this.msixSend(v);
+  }
+
+  private msixSend(v: number): void {
+    if (!this.canSendMessage()) return;
+    const t = this.msixTable!;
+    const o = v * 16;
+    const lo = (t[o] | (t[o + 1] << 8) | (t[o + 2] << 16) | (t[o + 3] << 24)) >>> 0;
+    const hi = (t[o + 4] | (t[o + 5] << 8) | (t[o + 6] << 16) | (t[o + 7] << 24)) >>> 0;
+    const data = (t[o + 8] | (t[o + 9] << 8) | (t[o + 10] << 16) | (t[o + 11] << 24)) >>> 0;
+    this.host.irq(this, { kind: 'msix', vector: v, addr: hi * 2 ** 32 + lo, data });
+  }
+
+  /** Sends pending vectors that are no longer masked (PCI 3.0 §6.8.2.9). */
+  private msixDeliverPending(): void {
+    if (!this.msixEnabled() || this.msixFunctionMasked()) return;
+    const x = this.caps.msix!;
+    const t = this.msixTable!;
+    const p = this.msixPending!;
+    for (let v = 0; v < x.vectors; v++) {
+      if ((p[v >> 3] & (1 << (v & 7))) !== 0 && (t[v * 16 + 12] & 1) === 0) {
+        p[v >> 3] &= ~(1 << (v & 7));
+        this.msixSend(v);
+      }
+    }
+  }
+
+  /** Table and PBA accept aligned DWORD and QWORD accesses only (PCI 3.0 §6.8.2). */
+  private msixRead(off: number, size: number): bigint {
+    const x = this.caps.msix!;
+    if ((size !== 4 && size !== 8) || off % size !== 0) return 0n;
+    const src = off < x.pba ? this.msixTable! : this.msixPending!;
+    const base = off < x.pba ? off - x.table : off - x.pba;
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(base + i < src.length ? src[base + i] : 0);
+    return v;
+  }
+
+  private msixWrite(off: number, size: number, value: bigint): void {
+    const x = this.caps.msix!;
+    if ((size !== 4 && size !== 8) || off % size !== 0 || off >= x.pba) return; // PBA is read-only
+    const t = this.msixTable!;
+    const base = off - x.table;
+    for (let i = 0; i < size; i++) {
+      const o = base + i;
+      if (o >= t.length) return;
+      const b = Number((value >> BigInt(8 * i)) & 0xffn);
+      const field = o & 15;
+      // Address bits 1:0 read as zero; Vector Control keeps only the mask bit.
+      if (field === 0) t[o] = b & 0xfc;
+      else if (field === 12) t[o] = b & 1;
+      else if (field > 12) t[o] = 0;
+      else t[o] = b;
+    }
+    this.msixDeliverPending();
+  }
+
+  // ---- lifecycle ------------------------------------------------------------
+
+  /**
+   * Function-level reset (PCIe Base §6.6.2): registers to their reset
+   * values, decode off, MSI/MSI-X off, INTx withdrawn, device state cleared.
+   */
+  reset(): void {
+    this.gen++;
+    this.cfg.reset();
+    if (this.msixTable !== null) this.resetMsix();
+    this.intxRequest = false;
+    this.updateIntx();
+    this.resetState();
+    this.recomputeDecode();
+  }
+
+  protected resetState(): void {}
+
+  // ---- snapshot -------------------------------------------------------------
+
+  snapshot(): FunctionSnapshot {
+    return {
+      cfg: this.cfg.snapshot(),
+      placements: this.placements.map((p) => (p === null || p === undefined ? null : { ...p })),
+      history: [...this.history].map(([r, h]) => [r, h.map((x) => ({ ...x }))]),
+      ghosts: this.ghosts.map((g) => ({ ...g })),
+      gen: this.gen,
+      intx: [this.intxRequest, this.intxOut],
+      msix: this.msixTable === null ? null : [this.msixTable.slice(), this.msixPending!.slice()],
+      state: this.snapshotState(),
+    };
+  }
+
+  restore(s: FunctionSnapshot): void {
+    this.cfg.restore(s.cfg);
+    this.placements = s.placements.map((p) => (p === null ? null : { ...p }));
+    this.history.clear();
+    for (const [r, h] of s.history) this.history.set(r, h.map((x) => ({ ...x })));
+    this.ghosts = s.ghosts.map((g) => ({ ...g }));
+    this.gen = s.gen;
+    [this.intxRequest, this.intxOut] = s.intx;
+    if (s.msix !== null) {
+      this.msixTable!.set(s.msix[0]);
+      this.msixPending!.set(s.msix[1]);
+    }
+    this.restoreState(s.state);
+  }
+
+  protected snapshotState(): unknown {
+    return null;
+  }
+  protected restoreState(_s: unknown): void {}
+}
+
+export interface FunctionSnapshot {
+  cfg: Uint8Array;
+  placements: (Placement | null)[];
+  history: [number, { base: number; size: number }[]][];
+  ghosts: Placement[];
+  gen: number;
+  intx: [boolean, boolean];
+  msix: [Uint8Array, Uint8Array] | null;
+  state: unknown;
+}
+
+export { ROM_REGION, ADDR_LIMIT };

@@ -1,0 +1,756 @@
+/**
+ * The reference model: executable semantics of PCI across several roots.
+ * apply(op) performs one operation and returns the observation a
+ * conforming target must produce. Deterministic: the same topology and
+ * operations always give the same observations.
+ */
+import { AddressSpace } from './address-space.ts';
+import { Bus } from './bus.ts';
+import { EmulatorTable } from './emulators.ts';
+import type { Decoder } from './flat-view.ts';
+import type { DeviceHost, DmaResult, PciFunction } from './function.ts';
+import { INTERRUPT_PIN } from './header.ts';
+import { IommuDomain } from './iommu.ts';
+import { PasidContext } from './pasid-context.ts';
+import { Bridge } from './personalities/bridge.ts';
+import { createFunction } from './personalities/index.ts';
+import { Ram } from './ram.ts';
+import { REFERENCE_RULES, type Rules } from './rules.ts';
+import type { Op, OpOf } from '../ops/catalog.ts';
+import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
+import { bdf as mkBdf, busOf, devfnOf } from '../topology/bdf.ts';
+import { DEFAULT_ECAM, DEFAULT_RAM, ownerOf, walkDevices, type DeviceSpec, type Topology } from '../topology/types.ts';
+
+/** Where a device sits in the topology and, while present, its function. */
+export interface DeviceSlot {
+  spec: DeviceSpec;
+  root: number;
+  parent: DeviceSpec | null;
+  uid: number;
+  multifunction: boolean;
+  fn: PciFunction | null;
+  /** The last instance, kept after unplug so its mapping history stays queryable. */
+  last: PciFunction | null;
+}
+
+interface Timer {
+  at: number;
+  seq: number;
+  fn: PciFunction;
+  run: () => void;
+}
+
+export const ECAM_BUSES = 256;
+const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
+const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
+const err = (reason: Reason): Observation => ({ status: 'error', reason });
+const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
+
+export class Model implements DeviceHost {
+  readonly devices = new Map<string, DeviceSlot>();
+  readonly rootBuses: Bus[] = [];
+  private readonly busOf = new Map<PciFunction, Bus>();
+  private readonly mem = new Map<number, AddressSpace>();
+  private readonly io = new Map<number, AddressSpace>();
+  private readonly rams = new Map<number, Ram>();
+  private readonly domains = new Map<number, IommuDomain[]>();
+  private readonly attached = new Map<string, number>();
+  private readonly pasid = new Map<string, PasidContext>();
+  private readonly emus = new Map<number, EmulatorTable>();
+  private readonly cf8 = new Map<number, number>();
+  private timers: Timer[] = [];
+  private time = 0;
+  private seq = 0;
+  private timerSeq = 0;
+  private irqs: Irq[] | null = null;
+  readonly keepStaleMappings: boolean;
+
+  constructor(
+    readonly topology: Topology,
+    readonly rules: Rules = REFERENCE_RULES,
+  ) {
+    this.keepStaleMappings = rules.keepStaleMappings;
+    const t = topology;
+    for (let r = 0; r < t.roots.length; r++) {
+      const spec = t.roots[r];
+      this.rootBuses.push(new Bus(null, r, false));
+      this.emus.set(r, new EmulatorTable());
+      if (ownerOf(t, r, 'memory') === r) {
+        this.rams.set(r, new Ram(spec.ram ?? DEFAULT_RAM));
+        this.mem.set(r, new AddressSpace('memory', r));
+      }
+      if (rules.ioOwner(t, r) === r) this.io.set(r, new AddressSpace('io', r));
+      if (ownerOf(t, r, 'dma') === r && spec.iommu === true)
+        this.domains.set(r, Array.from({ length: spec.domains ?? 0 }, (_, i) => new IommuDomain(r, i)));
+    }
+    for (let r = 0; r < t.roots.length; r++) {
+      const spec = t.roots[r];
+      this.mem.get(ownerOf(t, r, 'memory'))!.buses.push({ root: r, bus: this.rootBuses[r] });
+      this.io.get(rules.ioOwner(t, r))!.buses.push({ root: r, bus: this.rootBuses[r] });
+      if (ownerOf(t, r, 'config') === r) {
+        const ram = this.mem.get(ownerOf(t, r, 'memory'))!;
+        const ecam = spec.ecam === undefined ? DEFAULT_ECAM : spec.ecam;
+        if (ecam !== null) ram.platform.push({ kind: 'ecam', root: r, fn: null, region: -1, base: ecam, size: ECAM_BUSES << 20, seq: Infinity });
+        if (spec.cf8 === true) this.io.get(rules.ioOwner(t, r))!.platform.push({ kind: 'cf8', root: r, fn: null, region: -1, base: 0xcf8, size: 8, seq: Infinity });
+      }
+    }
+    for (const [r, ram] of this.rams) this.mem.get(r)!.platform.unshift({ kind: 'ram', root: r, fn: null, region: -1, base: 0, size: ram.size, seq: Infinity });
+
+    let uid = 0;
+    const slotCount = new Map<string, number>();
+    for (const { root, dev, parent } of walkDevices(t)) {
+      const k = `${root}/${parent?.id ?? ''}/${dev.slot}`;
+      slotCount.set(k, (slotCount.get(k) ?? 0) + 1);
+    }
+    for (const { root, dev, parent } of walkDevices(t)) {
+      const multifunction = (slotCount.get(`${root}/${parent?.id ?? ''}/${dev.slot}`) ?? 1) > 1;
+      this.devices.set(dev.id, { spec: dev, root, parent, uid: ++uid, multifunction, fn: null, last: null });
+    }
+    for (const slot of this.devices.values()) if (slot.spec.present !== false && (slot.parent === null || this.devices.get(slot.parent.id)!.fn !== null)) this.plugSlot(slot, false);
+    for (const slot of this.devices.values()) if (slot.fn !== null && slot.spec.domain !== undefined && this.domains.has(ownerOf(t, slot.root, 'dma'))) this.attached.set(slot.spec.id, slot.spec.domain);
+  }
+
+  // ---- DeviceHost -------------------------------------------------------------
+
+  now(): number {
+    return this.time;
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  bar64High(hi: number): number {
+    return this.rules.bar64High(hi);
+  }
+
+  decodeChanged(fn: PciFunction): void {
+    this.mem.get(ownerOf(this.topology, fn.root, 'memory'))!.invalidate();
+    this.io.get(this.rules.ioOwner(this.topology, fn.root))!.invalidate();
+  }
+
+  schedule(fn: PciFunction, at: number, run: () => void): void {
+    this.timers.push({ at, seq: ++this.timerSeq, fn, run });
+    this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+  }
+
+  upstreamMaster(fn: PciFunction): boolean {
+    for (let b = this.busOf.get(fn); b !== undefined && b.upstream !== null; b = this.busOf.get(b.upstream)) if (!b.upstream.busMaster) return false;
+    return true;
+  }
+
+  irq(fn: PciFunction, irq: Pick<Irq, 'kind' | 'vector' | 'addr' | 'data' | 'level'>): void {
+    if (this.irqs === null) return;
+    const t = this.topology;
+    if (irq.kind === 'intx') {
+      this.irqs.push({ space: ownerOf(t, fn.root, 'irq'), dev: fn.id, kind: 'intx', pin: this.rootPin(fn), level: irq.level });
+      return;
+    }
+    this.irqs.push({ space: this.rules.msiSpace(t, fn.root), dev: fn.id, ...irq });
+  }
+
+  /** INTx pin at the root: each bridge maps pin x of device D to (x + D) mod 4 (PCI-to-PCI Bridge 1.2 §9.1). */
+  private rootPin(fn: PciFunction): number {
+    let pin = (fn.cfg.read(INTERRUPT_PIN, 1) - 1) & 3;
+    let cur: PciFunction = fn;
+    for (let b = this.busOf.get(cur); b !== undefined && b.upstream !== null; b = this.busOf.get(cur)) {
+      pin = (pin + cur.spec.slot) & 3;
+      cur = b.upstream;
+    }
+    return pin;
+  }
+
+  dma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null): DmaResult {
+    const o = this.deviceDma(fn, iova, len, write, undefined);
+    return { ok: o.status === 'ok', data: o.data };
+  }
+
+  // ---- operations -------------------------------------------------------------
+
+  apply(op: Op): Observation {
+    this.irqs = [];
+    const o = this.dispatch(op);
+    if (this.irqs.length > 0) o.irqs = this.irqs;
+    this.irqs = null;
+    return o;
+  }
+
+  private dispatch(op: Op): Observation {
+    switch (op.op) {
+      case 'cfg.read':
+      case 'cfg.write':
+        return this.cfgOp(op);
+      case 'mmio.read':
+        return this.memAccess(op.root, op.addr, op.size, null);
+      case 'mmio.write':
+        return this.memAccess(op.root, op.addr, op.size, op.value);
+      case 'pio.read':
+        return this.ioAccess(op.root, op.port, op.size, null);
+      case 'pio.write':
+        return this.ioAccess(op.root, op.port, op.size, op.value);
+      case 'dma.map': {
+        const d = this.domain(op.root, op.domain);
+        if (typeof d === 'string') return err(d);
+        const r = d.map({ iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm });
+        return r === null ? ok() : err(r);
+      }
+      case 'dma.unmap': {
+        const d = this.domain(op.root, op.domain);
+        if (typeof d === 'string') return err(d);
+        const r = d.unmap(op.iova, op.size);
+        return r === null ? ok() : err(r);
+      }
+      case 'dma.attach': {
+        const s = this.present(op.dev);
+        if (typeof s === 'string') return err(s);
+        const d = this.domain(s.root, op.domain);
+        if (typeof d === 'string') return err(d);
+        const cur = this.attached.get(op.dev);
+        if (cur !== undefined && cur !== op.domain) return err('busy');
+        this.attached.set(op.dev, op.domain);
+        return ok();
+      }
+      case 'dma.detach': {
+        const s = this.present(op.dev);
+        if (typeof s === 'string') return err(s);
+        if (!this.attached.delete(op.dev)) return err('no-domain');
+        return ok();
+      }
+      case 'dma.read':
+      case 'dma.write':
+        return this.dmaOp(op);
+      case 'pasid.alloc':
+      case 'pasid.free':
+      case 'pasid.bind':
+      case 'pasid.unbind':
+      case 'pasid.invalidate':
+        return this.pasidOp(op);
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range':
+        return this.emuOp(op);
+      case 'dev.plug': {
+        const s = this.devices.get(op.dev);
+        if (s === undefined) return err('no-device');
+        if (s.fn !== null) return err('present');
+        if (s.parent !== null && this.devices.get(s.parent.id)!.fn === null) return err('no-slot');
+        this.plugSlot(s, true);
+        return ok();
+      }
+      case 'dev.unplug': {
+        const s = this.present(op.dev);
+        if (typeof s === 'string') return err(s);
+        this.unplugSlot(s);
+        return ok();
+      }
+      case 'dev.reset': {
+        const s = this.present(op.dev);
+        if (typeof s === 'string') return err(s);
+        s.fn!.reset();
+        return ok();
+      }
+      case 'root.reset':
+        if (op.root >= this.topology.roots.length) return err('no-device');
+        this.resetRoot(op.root);
+        return ok();
+      case 'clock.step':
+        this.advance(op.ns);
+        return ok();
+    }
+  }
+
+  // ---- configuration access (PCI 3.0 §3.2.2.3, PCIe Base §7.2.2) -----------------
+
+  private cfgOp(op: OpOf<'cfg.read'> | OpOf<'cfg.write'>): Observation {
+    const t = this.topology;
+    if (op.root >= t.roots.length) return err('no-device');
+    const owner = ownerOf(t, op.root, 'config');
+    const value = op.op === 'cfg.write' ? op.value : null;
+    const bus = busOf(op.bdf);
+    const devfn = devfnOf(op.bdf);
+    if (op.via === 'ecam') {
+      const ecam = t.roots[owner].ecam === undefined ? DEFAULT_ECAM : t.roots[owner].ecam;
+      if (ecam === null) return err('no-ecam');
+      // PCIe Base §7.2.2: address = base + (bus << 20 | device << 15 | function << 12 | register).
+      const addr = ecam + bus * 0x100000 + devfn * 0x1000 + op.reg;
+      return this.memAccess(op.root, addr, op.size, value);
+    }
+    if (t.roots[owner].cf8 !== true) return err('no-cf8');
+    // PCI 3.0 §3.2.2.3.2: CONFIG_ADDRESS = enable | bus | device | function | register[7:2].
+    this.ioAccess(op.root, 0xcf8, 4, BigInt((0x80000000 | (bus << 16) | (devfn << 8) | (op.reg & 0xfc)) >>> 0));
+    return this.ioAccess(op.root, 0xcfc + (op.reg & 3), op.size, value);
+  }
+
+  /** The root of config group `owner` whose bus range holds `bus`, or -1. */
+  private rootForBus(owner: number, bus: number): number {
+    const t = this.topology;
+    for (let r = 0; r < t.roots.length; r++) if (ownerOf(t, r, 'config') === owner && bus >= t.roots[r].bus && bus <= t.roots[r].busLimit) return r;
+    return -1;
+  }
+
+  /**
+   * Finds the function a config request reaches: type 0 on the root bus,
+   * else forwarded by the bridge whose secondary..subordinate range holds
+   * the bus (PCI-to-PCI Bridge 1.2 §3.1.2.1).
+   */
+  private route(r: number, bus: number, devfn: number): PciFunction | Status {
+    const root = this.topology.roots[r];
+    if (bus === root.bus) return this.rootBuses[r].fns[devfn] ?? 'ur';
+    let cur = this.rootBuses[r];
+    for (let depth = 0; depth < 256; depth++) {
+      let next: Bridge | null = null;
+      for (const f of cur.functions()) {
+        if (!f.isBridge) continue;
+        const b = f as Bridge;
+        const sec = b.secondaryBus;
+        if (sec !== 0 && sec <= bus && bus <= b.subordinateBus) {
+          next = b;
+          break;
+        }
+      }
+      if (next === null) return cur.link || cur.upstream === null ? 'ur' : 'ma';
+      if (next.secondaryBus === bus) {
+        const sb = next.secondary;
+        if (sb.link && devfn >> 3 !== 0) return 'ur';
+        return sb.fns[devfn] ?? (sb.link ? 'ur' : 'ma');
+      }
+      cur = next.secondary;
+    }
+    return 'ur';
+  }
+
+  private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {
+    const r = this.rootForBus(owner, bus);
+    const miss = (status: Status, root: number, via?: string): Observation => {
+      const o: Observation = { status, to: via === undefined ? { root } : { root, via } };
+      if (value === null) o.value = ones(size);
+      return o;
+    };
+    if (r < 0) return miss('ur', issuer);
+    const b = mkBdf(bus, devfn >> 3, devfn & 7);
+    const via = this.emulatorFor(this.emus.get(owner)!.bdfs, b);
+    const fn = this.route(r, bus, devfn);
+    if (typeof fn === 'string') return miss(fn, r, via);
+    if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, via);
+    const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
+    if (via !== undefined) to.via = via;
+    if (value === null) return ok({ value: BigInt(fn.configRead(reg, size)), to });
+    fn.configWrite(reg, size, Number(value));
+    return ok({ to });
+  }
+
+  private emulatorFor(bdfs: Map<number, string>, b: number): string | undefined {
+    for (const k of this.rules.emulatorKeys(b)) {
+      const e = bdfs.get(k);
+      if (e !== undefined) return e;
+    }
+    return undefined;
+  }
+
+  // ---- memory and IO space ------------------------------------------------------
+
+  memSpaceOf(r: number): AddressSpace {
+    return this.mem.get(ownerOf(this.topology, r, 'memory'))!;
+  }
+
+  ioSpaceOf(r: number): AddressSpace {
+    return this.io.get(this.rules.ioOwner(this.topology, r))!;
+  }
+
+  ramOf(memOwner: number): Ram {
+    return this.rams.get(memOwner)!;
+  }
+
+  private memAccess(issuer: number, addr: number, size: number, value: bigint | null): Observation {
+    if (issuer >= this.topology.roots.length) return err('no-device');
+    const sp = this.memSpaceOf(issuer);
+    const d = sp.lookup(addr);
+    if (d !== null && d.kind === 'ram') {
+      const ram = this.rams.get(d.root)!;
+      const to: Delivery = { root: d.root, region: 'ram', offset: addr };
+      if (value === null) return ok({ value: ram.readValue(addr, size), to });
+      ram.writeValue(addr, size, value);
+      return ok({ to });
+    }
+    if (d !== null && d.kind === 'ecam') {
+      const off = addr - d.base;
+      const bus = this.rules.ecamBus(Math.floor(off / 0x100000) & 0xff);
+      const devfn = (off >>> 12) & 0xff;
+      const reg = off & 0xfff;
+      // Config registers are at most 4 bytes wide: an 8-byte access is two (as QEMU splits it).
+      if (size === 8) {
+        const lo = this.configAccess(d.root, issuer, bus, devfn, reg, 4, value === null ? null : value & 0xffffffffn);
+        const hi = this.configAccess(d.root, issuer, bus, devfn, reg + 4, 4, value === null ? null : value >> 32n);
+        if (value === null) lo.value = (lo.value ?? 0n) | ((hi.value ?? 0n) << 32n);
+        return lo;
+      }
+      return this.configAccess(d.root, issuer, bus, devfn, reg, size, value);
+    }
+    const via = this.emus.get(sp.owner)!.mmio.find(addr)?.value;
+    return this.deliver(d, issuer, addr, size, value, via);
+  }
+
+  private ioAccess(issuer: number, port: number, size: number, value: bigint | null): Observation {
+    if (issuer >= this.topology.roots.length) return err('no-device');
+    const sp = this.ioSpaceOf(issuer);
+    const cf8 = sp.platform.find((p) => p.kind === 'cf8');
+    if (cf8 !== undefined) {
+      // Only DWORD accesses hit CONFIG_ADDRESS; others pass through (PCI 3.0 §3.2.2.3.2).
+      if (port === 0xcf8 && size === 4) {
+        const to: Delivery = { root: cf8.root, region: 'cf8' };
+        if (value === null) return ok({ value: BigInt(this.cf8.get(sp.owner) ?? 0), to });
+        this.cf8.set(sp.owner, Number(value) & 0x80fffffc);
+        return ok({ to });
+      }
+      const reg = this.cf8.get(sp.owner) ?? 0;
+      if (port >= 0xcfc && port + size <= 0xd00 && (reg & 0x80000000) !== 0) {
+        return this.configAccess(cf8.root, issuer, (reg >>> 16) & 0xff, (reg >>> 8) & 0xff, (reg & 0xfc) + (port - 0xcfc), size, value);
+      }
+    }
+    const d = sp.lookup(port);
+    const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
+    return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via);
+  }
+
+  /** A memory or IO access reaches the handler (root or emulator); the decoder answers if that handler hosts it. */
+  private deliver(d: Decoder | null, issuer: number, addr: number, size: number, value: bigint | null, via: string | undefined): Observation {
+    const fn = d?.fn ?? null;
+    if (d === null || fn === null || (fn.spec.emulator ?? undefined) !== via) {
+      const to: Delivery = { root: issuer };
+      if (via !== undefined) to.via = via;
+      return value === null ? { status: 'ma', value: ones(size), to } : { status: 'ma', to };
+    }
+    const off = addr - d.base;
+    const to: Delivery = { root: d.root, dev: fn.id, region: regionName(d.region), offset: off };
+    if (via !== undefined) to.via = via;
+    if (value === null) return ok({ value: fn.regionRead(d.region, off, size), to });
+    fn.regionWrite(d.region, off, size, value);
+    return ok({ to });
+  }
+
+  // ---- DMA (translation per device, VT-d §3; PASID per PCIe Base §6.20) ---------
+
+  private domain(r: number, index: number): IommuDomain | Reason {
+    if (r >= this.topology.roots.length) return 'no-device';
+    const ds = this.domains.get(ownerOf(this.topology, r, 'dma'));
+    if (ds === undefined) return 'no-iommu';
+    return ds[index] ?? 'no-domain';
+  }
+
+  private present(id: string): DeviceSlot | Reason {
+    const s = this.devices.get(id);
+    if (s === undefined) return 'no-device';
+    if (s.fn === null) return 'not-present';
+    return s;
+  }
+
+  private dmaOp(op: OpOf<'dma.read'> | OpOf<'dma.write'>): Observation {
+    const s = this.present(op.dev);
+    if (typeof s === 'string') return err(s);
+    const fn = s.fn!;
+    const iova = fn.dmaAddress(op.iova);
+    if (op.op === 'dma.write') {
+      fn.dmaBuffer(op.data);
+      return this.deviceDma(fn, iova, op.data.length, op.data, op.pasid);
+    }
+    const o = this.deviceDma(fn, iova, op.len, null, op.pasid);
+    fn.dmaBuffer(o.data ?? new Uint8Array(op.len));
+    return o;
+  }
+
+  /** A DMA issued by a device: Bus Master, then translation, then RAM of the root's memory space. */
+  deviceDma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null, pasid: number | undefined): Observation {
+    const t = this.topology;
+    if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled');
+    const dmaOwner = ownerOf(t, fn.root, 'dma');
+    const domains = this.domains.get(dmaOwner);
+    let chunks: { gpa: number; len: number }[];
+    if (pasid !== undefined) {
+      if (domains === undefined || fn.caps.pasid === undefined) return fault('no-pasid-support');
+      if (!fn.pasidEnabled) return fault('pasid-disabled');
+      if (pasid >= 2 ** fn.caps.pasid.width) return fault('pasid-range');
+      const ctx = this.pasidContext(fn.id);
+      if (ctx === null) return fault('pasid-unbound');
+      const bound = ctx.lookup(fn.id, pasid);
+      if (typeof bound === 'string') return fault(bound);
+      const tr = domains[bound].translate(iova, len, write !== null);
+      if (typeof tr === 'string') return fault(tr);
+      chunks = tr;
+    } else if (domains !== undefined) {
+      const di = this.attached.get(fn.id);
+      if (di === undefined) return fault('no-domain');
+      const tr = domains[di].translate(iova, len, write !== null);
+      if (typeof tr === 'string') return fault(tr);
+      chunks = tr;
+    } else {
+      chunks = [{ gpa: iova, len }];
+    }
+    const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
+    const ram = this.rams.get(memOwner)!;
+    for (const c of chunks) if (!ram.contains(c.gpa, c.len)) return fault('no-memory');
+    const to: Delivery = { root: memOwner, region: 'ram', offset: chunks[0].gpa };
+    if (write !== null) {
+      let done = 0;
+      for (const c of chunks) {
+        ram.write(c.gpa, write.subarray(done, done + c.len));
+        done += c.len;
+      }
+      return ok({ to });
+    }
+    const data = new Uint8Array(len);
+    let done = 0;
+    for (const c of chunks) {
+      data.set(ram.read(c.gpa, c.len), done);
+      done += c.len;
+    }
+    return ok({ data, to });
+  }
+
+  // ---- PASID ----------------------------------------------------------------------
+
+  /** The topology's PASID context key of a device ("owner:index"), or null. */
+  contextKey(dev: string): string | null {
+    const s = this.devices.get(dev);
+    if (s === undefined || s.spec.pasidContext === undefined) return null;
+    return `${ownerOf(this.topology, s.root, 'pasid')}:${s.spec.pasidContext}`;
+  }
+
+  private pasidContext(dev: string): PasidContext | null {
+    const key = this.contextKey(dev);
+    if (key === null) return null;
+    const ns = this.rules.pasidNamespace(key, dev);
+    let c = this.pasid.get(ns);
+    if (c === undefined) this.pasid.set(ns, (c = new PasidContext(ns)));
+    return c;
+  }
+
+  private pasidOp(op: OpOf<'pasid.alloc' | 'pasid.free' | 'pasid.bind' | 'pasid.unbind' | 'pasid.invalidate'>): Observation {
+    const s = this.present(op.dev);
+    if (typeof s === 'string') return err(s);
+    const ctx = this.pasidContext(op.dev);
+    if (ctx === null) return err('no-context');
+    switch (op.op) {
+      case 'pasid.alloc': {
+        const p = ctx.alloc();
+        return typeof p === 'string' ? err(p) : ok({ value: BigInt(p) });
+      }
+      case 'pasid.free': {
+        const r = ctx.free(op.pasid, this.rules.freeUnbinds);
+        return r === null ? ok() : err(r);
+      }
+      case 'pasid.bind': {
+        const d = this.domain(s.root, op.domain);
+        if (typeof d === 'string') return err(d);
+        const r = ctx.bind(op.dev, op.pasid, op.domain);
+        return r === null ? ok() : err(r);
+      }
+      case 'pasid.unbind': {
+        const r = ctx.unbind(op.dev, op.pasid);
+        return r === null ? ok() : err(r);
+      }
+      case 'pasid.invalidate':
+        // Strict translation: map, unmap, bind and free take effect at once, so there
+        // is nothing cached to drop; the PASID must still be live in the context.
+        return ctx.isAllocated(op.pasid) ? ok() : err('invalid-pasid');
+    }
+  }
+
+  // ---- emulators --------------------------------------------------------------------
+
+  private emuOp(op: OpOf<'emu.map-bdf' | 'emu.unmap-bdf' | 'emu.map-range' | 'emu.unmap-range'>): Observation {
+    const t = this.topology;
+    if (op.root >= t.roots.length) return err('no-device');
+    if (!(t.emulators ?? []).includes(op.emulator)) return err('no-emulator');
+    let r: Reason | null;
+    if (op.op === 'emu.map-bdf' || op.op === 'emu.unmap-bdf') {
+      const table = this.emus.get(ownerOf(t, op.root, 'config'))!;
+      r = op.op === 'emu.map-bdf' ? table.mapBdf(op.bdf, op.emulator) : table.unmapBdf(op.bdf, op.emulator);
+    } else {
+      const owner = op.space === 'mmio' ? ownerOf(t, op.root, 'memory') : this.rules.ioOwner(t, op.root);
+      if (op.space === 'pio' && op.start + op.size > 0x10000) return err('unsupported');
+      const table = this.emus.get(owner)!;
+      r = op.op === 'emu.map-range' ? table.mapRange(op.space, op.start, op.size, op.emulator) : table.unmapRange(op.space, op.start, op.size, op.emulator);
+    }
+    return r === null ? ok() : err(r);
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------
+
+  /** Creates the function of a slot and puts it on its bus; a root port sees the presence change. */
+  private plugSlot(s: DeviceSlot, hot: boolean): void {
+    const fn = createFunction(s.spec, s.root, s.uid, s.multifunction);
+    fn.host = this;
+    if (fn instanceof Bridge) fn.rules = { memLimit: (l) => this.rules.bridgeMemLimit(l) };
+    if (s.last !== null) for (const [r, h] of s.last.history) fn.history.set(r, [...h]);
+    const bus = s.parent === null ? this.rootBuses[s.root] : (this.devices.get(s.parent.id)!.fn as Bridge).secondary;
+    bus.fns[fn.devfn] = fn;
+    this.busOf.set(fn, bus);
+    s.fn = fn;
+    s.last = fn;
+    for (const c of s.spec.children ?? []) {
+      const cs = this.devices.get(c.id)!;
+      if (c.present !== false) this.plugSlot(cs, hot);
+    }
+    if (fn instanceof Bridge) fn.setPresence(fn.secondary.fns.some((f) => f !== undefined));
+    if (hot) {
+      if (s.spec.domain !== undefined && this.domains.has(ownerOf(this.topology, s.root, 'dma'))) this.attached.set(s.spec.id, s.spec.domain);
+      if (bus.upstream instanceof Bridge) bus.upstream.slotEvent(true);
+    }
+  }
+
+  /**
+   * Hot-unplug tears down the function and everything below it: its
+   * decode, its INTx, its timers, its IOMMU attachment and its PASID
+   * bindings. Mappings of the domain stay (they belong to the domain).
+   */
+  private unplugSlot(s: DeviceSlot): void {
+    const fn = s.fn!;
+    if (fn instanceof Bridge) for (const c of fn.secondary.functions()) this.unplugSlot(this.devices.get(c.id)!);
+    if (fn.intxRequested) fn.lowerIntx();
+    fn.retireAll();
+    const bus = this.busOf.get(fn)!;
+    bus.fns[fn.devfn] = undefined;
+    this.busOf.delete(fn);
+    this.timers = this.timers.filter((x) => x.fn !== fn);
+    this.attached.delete(fn.id);
+    for (const c of this.pasid.values()) c.forget(fn.id);
+    s.fn = null;
+    if (bus.upstream instanceof Bridge) bus.upstream.slotEvent(false);
+  }
+
+  /**
+   * Root reset: every function of the root is reset (as by a hot reset,
+   * which bridges propagate downstream), and the state the root owns is
+   * torn down: IOMMU mappings, PASID allocations and bindings, emulator
+   * claims and the CF8 latch. RAM and hot-plugged devices stay.
+   */
+  private resetRoot(r: number): void {
+    const t = this.topology;
+    for (const fn of this.rootBuses[r].functions()) fn.reset();
+    for (const d of this.domains.get(r) ?? []) d.clear();
+    if (ownerOf(t, r, 'pasid') === r) for (const [k, c] of this.pasid) if (k.startsWith(`${r}:`) || this.ownsNamespace(r, k)) c.clear();
+    this.emus.get(r)!.clear();
+    this.cf8.delete(r);
+  }
+
+  /** Whether a per-device namespace (a mutant's) belongs to a device whose PASID owner is r. */
+  private ownsNamespace(r: number, key: string): boolean {
+    const s = this.devices.get(key);
+    return s !== undefined && ownerOf(this.topology, s.root, 'pasid') === r;
+  }
+
+  private advance(ns: number): void {
+    const target = this.time + ns;
+    while (this.timers.length > 0 && this.timers[0].at <= target) {
+      const tm = this.timers.shift()!;
+      this.time = Math.max(this.time, tm.at);
+      tm.run();
+    }
+    this.time = target;
+  }
+
+  // ---- queries for oracles and reports --------------------------------------------
+
+  /** A device's present function, or its last instance after unplug. */
+  fnOf(dev: string): PciFunction | null {
+    const s = this.devices.get(dev);
+    return s === undefined ? null : (s.fn ?? s.last);
+  }
+
+  isPresent(dev: string): boolean {
+    return this.devices.get(dev)?.fn != null;
+  }
+
+  attachedDomain(dev: string): number | undefined {
+    return this.attached.get(dev);
+  }
+
+  domainsOf(dmaOwner: number): readonly IommuDomain[] {
+    return this.domains.get(dmaOwner) ?? [];
+  }
+
+  pasidContextOf(dev: string): PasidContext | null {
+    const key = this.contextKey(dev);
+    return key === null ? null : (this.pasid.get(this.rules.pasidNamespace(key, dev)) ?? null);
+  }
+
+  /** Number of live IOMMU mappings, over all domains. */
+  get liveMappings(): number {
+    let n = 0;
+    for (const ds of this.domains.values()) for (const d of ds) n += d.liveMappings;
+    return n;
+  }
+
+  // ---- snapshot -----------------------------------------------------------------------
+
+  snapshot(): ModelSnapshot {
+    return {
+      devices: [...this.devices].map(([id, s]) => [id, s.fn !== null, s.last === null ? null : s.last.snapshot()]),
+      attached: [...this.attached],
+      domains: [...this.domains].map(([r, ds]) => [r, ds.map((d) => d.snapshot())]),
+      pasid: [...this.pasid].map(([k, c]) => [k, c.snapshot()]),
+      emus: [...this.emus].map(([r, e]) => [r, e.snapshot()]),
+      rams: [...this.rams].map(([r, m]) => [r, m.snapshot()]),
+      cf8: [...this.cf8],
+      time: this.time,
+      seq: this.seq,
+    };
+  }
+
+  /**
+   * Restores a snapshot taken from a model of the same topology. Pending
+   * device timers are not part of a snapshot: take snapshots between
+   * operations with no DMA in flight (clock.step past it first).
+   */
+  restore(s: ModelSnapshot): void {
+    for (const [, slot] of this.devices) if (slot.fn !== null && slot.parent === null) this.unplugSlotQuiet(slot);
+    for (const [id, present, fs] of s.devices) {
+      const slot = this.devices.get(id)!;
+      if (present && slot.fn === null) this.plugSlot(slot, false);
+      if (!present && slot.fn !== null) this.unplugSlotQuiet(slot);
+      if (fs !== null) {
+        const fn = slot.fn ?? createFunction(slot.spec, slot.root, slot.uid, slot.multifunction);
+        fn.host = this;
+        fn.restore(fs);
+        slot.last = fn;
+      }
+    }
+    this.attached.clear();
+    for (const [k, v] of s.attached) this.attached.set(k, v);
+    for (const [r, ds] of s.domains) this.domains.get(r)!.forEach((d, i) => d.restore(ds[i]));
+    this.pasid.clear();
+    for (const [k, c] of s.pasid) {
+      const ctx = new PasidContext(k);
+      ctx.restore(c);
+      this.pasid.set(k, ctx);
+    }
+    for (const [r, e] of s.emus) this.emus.get(r)!.restore(e);
+    for (const [r, m] of s.rams) this.rams.get(r)!.restore(m);
+    this.cf8.clear();
+    for (const [k, v] of s.cf8) this.cf8.set(k, v);
+    this.time = s.time;
+    this.seq = s.seq;
+    this.timers = [];
+    for (const sp of [...this.mem.values(), ...this.io.values()]) sp.invalidate();
+  }
+
+  private unplugSlotQuiet(s: DeviceSlot): void {
+    const irqs = this.irqs;
+    this.irqs = null;
+    this.unplugSlot(s);
+    this.irqs = irqs;
+  }
+}
+
+export interface ModelSnapshot {
+  devices: [string, boolean, ReturnType<PciFunction['snapshot']> | null][];
+  attached: [string, number][];
+  domains: [number, ReturnType<IommuDomain['snapshot']>[]][];
+  pasid: [string, unknown][];
+  emus: [number, unknown][];
+  rams: [number, [number, Uint8Array][]][];
+  cf8: [number, number][];
+  time: number;
+  seq: number;
+}

@@ -1,0 +1,131 @@
+/**
+ * PCI-to-PCI bridges and PCIe root ports (type 1 header). Windows decode
+ * downstream (PCI-to-PCI Bridge 1.2 §4.1–§4.3): IO in 4 KiB units, memory
+ * and prefetchable memory in 1 MiB units, each only while the bridge's
+ * command register enables that space. Regions 7, 8, 9 are the IO,
+ * memory and prefetchable windows.
+ */
+import { PciFunction, type Placement } from '../function.ts';
+import { installCaps, within, PCIE, SLTSTA_PDC, SLTSTA_PDS, SLTSTA_DLLSC, LNKSTA_DLLLA, SLTCTL_HPIE, SLTCTL_PDCE } from '../capabilities.ts';
+import { initType1 } from '../header-init.ts';
+import * as H from '../header.ts';
+import { Bus } from '../bus.ts';
+import type { DeviceSpec } from '../../topology/types.ts';
+
+export const IO_WINDOW = 7;
+export const MEM_WINDOW = 8;
+export const PREF_WINDOW = 9;
+const TWO32 = 2 ** 32;
+
+export interface BridgeRules {
+  /** Maps the decoded memory-window limit (the identity, except in a mutant). */
+  memLimit(limit: number): number;
+}
+
+export class Bridge extends PciFunction {
+  readonly secondary: Bus;
+  rules: BridgeRules = { memLimit: (l) => l };
+
+  constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, readonly rootPort: boolean) {
+    super(spec, root, rootPort);
+    this.uid = uid;
+    initType1(this.cfg, {
+      vendor: 0x1b36,
+      device: rootPort ? 0x000c : 0x0001,
+      classCode: 0x060400,
+      revision: 0,
+      pin: 1,
+      multifunction,
+    });
+    this.caps = installCaps(this.cfg, {
+      msi: { vectors: 1, is64: true, pvm: false },
+      pcie: rootPort ? { type: 'root-port', flr: false, slot: true } : undefined,
+      acs: rootPort,
+    });
+    this.secondary = new Bus(this, root, rootPort);
+    this.seal();
+  }
+
+  override get isBridge(): boolean {
+    return true;
+  }
+  get secondaryBus(): number {
+    return this.cfg.read(H.SECONDARY_BUS, 1);
+  }
+  get subordinateBus(): number {
+    return this.cfg.read(H.SUBORDINATE_BUS, 1);
+  }
+
+  protected override touchesDecode(off: number, size: number): boolean {
+    return within(off, size, H.COMMAND, 2) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14);
+  }
+
+  /** Windows as placements; a window whose limit is below its base is closed. */
+  protected override computePlacements(): (Placement | null)[] {
+    const out: (Placement | null)[] = [];
+    const cmd = this.command;
+    const c = this.cfg;
+    const win = (region: number, base: number, limit: number): void => {
+      out[region] = limit >= base ? { region, base, size: limit - base + 1, seq: 0 } : null;
+    };
+    if (!this.inD0) return out;
+    if ((cmd & H.CMD_IO) !== 0) {
+      // Bridge 1.2 §3.2.5.6: bits 15:12 in the base/limit, 31:16 in the upper registers.
+      const base = ((c.read(H.IO_BASE, 1) & 0xf0) << 8) + c.read(H.IO_BASE_UPPER, 2) * 0x10000;
+      const limit = (((c.read(H.IO_LIMIT, 1) & 0xf0) << 8) | 0xfff) + c.read(H.IO_LIMIT_UPPER, 2) * 0x10000;
+      win(IO_WINDOW, base, limit);
+    }
+    if ((cmd & H.CMD_MEMORY) !== 0) {
+      // Bridge 1.2 §3.2.5.8: bits 31:20; the limit's low 20 bits are all ones.
+      const base = (c.read(H.MEM_BASE, 2) & 0xfff0) * 0x10000;
+      const limit = this.rules.memLimit((c.read(H.MEM_LIMIT, 2) & 0xfff0) * 0x10000 + 0xfffff);
+      win(MEM_WINDOW, base, limit);
+      // Bridge 1.2 §3.2.5.9–.10: 64-bit prefetchable window.
+      const pbase = (c.read(H.PREF_BASE, 2) & 0xfff0) * 0x10000 + c.read(H.PREF_BASE_UPPER, 4) * TWO32;
+      const plimit = (c.read(H.PREF_LIMIT, 2) & 0xfff0) * 0x10000 + 0xfffff + c.read(H.PREF_LIMIT_UPPER, 4) * TWO32;
+      win(PREF_WINDOW, pbase, plimit);
+    }
+    return out;
+  }
+
+  protected override onConfigWrite(off: number, size: number): void {
+    // Secondary Bus Reset resets everything below while set (Bridge 1.2 §3.2.5.18).
+    if (within(off, size, H.BRIDGE_CONTROL, 1) && (this.cfg.read(H.BRIDGE_CONTROL, 1) & H.BRCTL_SEC_BUS_RESET) !== 0) {
+      for (const f of this.secondary.functions()) f.reset();
+    }
+  }
+
+  protected read(): bigint {
+    return 0n;
+  }
+  protected write(): void {}
+
+  /** Slot Status after a presence change; raises the hot-plug interrupt if enabled (PCIe Base §6.7.3.4). */
+  slotEvent(present: boolean): void {
+    const p = this.caps.pcie;
+    if (p === undefined || !p.slot) return;
+    const sta = this.cfg.read(p.off + PCIE.SLTSTA, 2);
+    const next = (present ? sta | SLTSTA_PDS : sta & ~SLTSTA_PDS) | SLTSTA_PDC | SLTSTA_DLLSC;
+    this.cfg.set(p.off + PCIE.SLTSTA, 2, next);
+    const lnk = this.cfg.read(p.off + PCIE.LNKSTA, 2);
+    this.cfg.set(p.off + PCIE.LNKSTA, 2, present ? lnk | LNKSTA_DLLLA : lnk & ~LNKSTA_DLLLA);
+    const ctl = this.cfg.read(p.off + PCIE.SLTCTL, 2);
+    if ((ctl & SLTCTL_HPIE) !== 0 && (ctl & SLTCTL_PDCE) !== 0) this.signal(0);
+  }
+
+  /** Slot Status reflects the device present at reset of the port. */
+  setPresence(present: boolean): void {
+    const p = this.caps.pcie;
+    if (p === undefined || !p.slot) return;
+    const sta = this.cfg.read(p.off + PCIE.SLTSTA, 2);
+    this.cfg.set(p.off + PCIE.SLTSTA, 2, present ? sta | SLTSTA_PDS : sta & ~SLTSTA_PDS);
+    const lnk = this.cfg.read(p.off + PCIE.LNKSTA, 2);
+    this.cfg.set(p.off + PCIE.LNKSTA, 2, present ? lnk | LNKSTA_DLLLA : lnk & ~LNKSTA_DLLLA);
+  }
+
+  override reset(): void {
+    super.reset();
+    this.setPresence(this.secondary.fns.some((f) => f !== undefined));
+    for (const f of this.secondary.functions()) f.reset();
+  }
+}

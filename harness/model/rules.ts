@@ -1,0 +1,42 @@
+/**
+ * The decisions of the model that mutants replace. Each mutant in
+ * harness/adapters/model/mutants.ts overrides exactly one of these; the
+ * reference model always uses REFERENCE_RULES.
+ */
+import { ownerOf, type Topology } from '../topology/types.ts';
+
+export interface Rules {
+  /** The root whose IO space root r uses (the topology's contract). */
+  ioOwner(t: Topology, r: number): number;
+  /** The root whose memory receives root r's DMA (the memory owner of r). */
+  dmaMemoryOwner(t: Topology, r: number): number;
+  /** The upper dword of a 64-bit BAR as decoded. */
+  bar64High(hi: number): number;
+  /** Whether a BAR's old placement keeps decoding after it moves or is disabled. */
+  keepStaleMappings: boolean;
+  /** Whether freeing a PASID removes every binding of it. */
+  freeUnbinds: boolean;
+  /** The namespace a device's PASIDs are allocated in, given its context's key. */
+  pasidNamespace(contextKey: string, dev: string): string;
+  /** The bus number ECAM decodes from the address bits 27:20. */
+  ecamBus(bus: number): number;
+  /** The decoded limit of a bridge's memory window (PCI-to-PCI Bridge 1.2 §3.2.5.8). */
+  bridgeMemLimit(limit: number): number;
+  /** The root whose interrupt space receives an MSI/MSI-X of a device on root r. */
+  msiSpace(t: Topology, r: number): number;
+  /** The registered BDFs whose emulator receives a config access to `bdf`, in order of precedence. */
+  emulatorKeys(bdf: number): readonly number[];
+}
+
+export const REFERENCE_RULES: Rules = {
+  ioOwner: (t, r) => ownerOf(t, r, 'io'),
+  dmaMemoryOwner: (t, r) => ownerOf(t, r, 'memory'),
+  bar64High: (hi) => hi,
+  keepStaleMappings: false,
+  freeUnbinds: true,
+  pasidNamespace: (ctx) => ctx,
+  ecamBus: (bus) => bus,
+  bridgeMemLimit: (limit) => limit,
+  msiSpace: (t, r) => ownerOf(t, r, 'irq'),
+  emulatorKeys: (bdf) => [bdf],
+};

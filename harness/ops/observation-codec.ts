@@ -1,0 +1,98 @@
+/** JSON (de)serialisation and printing of observations. */
+import { at } from '../util/errors.ts';
+import { bytesToHex, hex, hexToBytes } from '../util/hex.ts';
+import type { JsonReader } from '../util/json-read.ts';
+import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Irq, type Observation, type Reason } from './observation.ts';
+
+const REASONS: readonly Reason[] = [...FAULT_REASONS, ...ERROR_REASONS];
+const ADDR_MAX = 2 ** 53 - 1;
+
+export function obsToJson(o: Observation): Record<string, unknown> {
+  const out: Record<string, unknown> = { status: o.status };
+  if (o.reason !== undefined) out.reason = o.reason;
+  if (o.value !== undefined) out.value = hex(o.value);
+  if (o.data !== undefined) out.data = bytesToHex(o.data);
+  if (o.to !== undefined) out.to = deliveryToJson(o.to);
+  if (o.irqs !== undefined && o.irqs.length > 0) out.irqs = o.irqs.map(irqToJson);
+  return out;
+}
+
+function deliveryToJson(d: Delivery): Record<string, unknown> {
+  const out: Record<string, unknown> = { root: d.root };
+  if (d.via !== undefined) out.via = d.via;
+  if (d.dev !== undefined) out.dev = d.dev;
+  if (d.region !== undefined) out.region = d.region;
+  if (d.offset !== undefined) out.offset = hex(d.offset);
+  return out;
+}
+
+function irqToJson(i: Irq): Record<string, unknown> {
+  const out: Record<string, unknown> = { space: i.space, dev: i.dev, kind: i.kind };
+  if (i.vector !== undefined) out.vector = i.vector;
+  if (i.addr !== undefined) out.addr = hex(i.addr);
+  if (i.data !== undefined) out.data = hex(i.data);
+  if (i.pin !== undefined) out.pin = i.pin;
+  if (i.level !== undefined) out.level = i.level;
+  return out;
+}
+
+export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
+  const o = r.object(path, v);
+  r.only(path, o, ['status', 'reason', 'value', 'data', 'to', 'irqs']);
+  const obs: Observation = { status: r.oneOf(at(path, 'status'), o.status, STATUSES) };
+  if (o.reason !== undefined) obs.reason = r.oneOf(at(path, 'reason'), o.reason, REASONS);
+  if (o.value !== undefined) obs.value = r.big(at(path, 'value'), o.value, 64);
+  if (o.data !== undefined) {
+    const b = hexToBytes(r.string(at(path, 'data'), o.data));
+    obs.data = b ?? r.fail(at(path, 'data'), 'an even number of hex digits');
+  }
+  if (o.to !== undefined) {
+    const p = at(path, 'to');
+    const d = r.object(p, o.to);
+    r.only(p, d, ['root', 'via', 'dev', 'region', 'offset']);
+    const to: Delivery = { root: r.int(at(p, 'root'), d.root, 0, 15) };
+    if (d.via !== undefined) to.via = r.string(at(p, 'via'), d.via);
+    if (d.dev !== undefined) to.dev = r.string(at(p, 'dev'), d.dev);
+    if (d.region !== undefined) to.region = r.oneOf(at(p, 'region'), d.region, REGIONS);
+    if (d.offset !== undefined) to.offset = r.int(at(p, 'offset'), d.offset, 0, ADDR_MAX);
+    obs.to = to;
+  }
+  if (o.irqs !== undefined) {
+    obs.irqs = r.array(at(path, 'irqs'), o.irqs).map((x, i) => {
+      const p = at(at(path, 'irqs'), i);
+      const q = r.object(p, x);
+      r.only(p, q, ['space', 'dev', 'kind', 'vector', 'addr', 'data', 'pin', 'level']);
+      const irq: Irq = { space: r.int(at(p, 'space'), q.space, 0, 15), dev: r.string(at(p, 'dev'), q.dev), kind: r.oneOf(at(p, 'kind'), q.kind, IRQ_KINDS) };
+      if (q.vector !== undefined) irq.vector = r.int(at(p, 'vector'), q.vector, 0, 2047);
+      if (q.addr !== undefined) irq.addr = r.int(at(p, 'addr'), q.addr, 0, ADDR_MAX);
+      if (q.data !== undefined) irq.data = r.int(at(p, 'data'), q.data, 0, 0xffffffff);
+      if (q.pin !== undefined) irq.pin = r.int(at(p, 'pin'), q.pin, 0, 3);
+      if (q.level !== undefined) irq.level = r.int(at(p, 'level'), q.level, 0, 1) as 0 | 1;
+      return irq;
+    });
+  }
+  return obs;
+}
+
+const PINS = 'ABCD';
+
+export function showIrq(i: Irq): string {
+  if (i.kind === 'intx') return `INT${PINS[i.pin ?? 0]}${i.level === 1 ? '↑' : '↓'} ${i.dev}@r${i.space}`;
+  return `${i.kind.toUpperCase()}#${i.vector ?? 0} ${i.dev}@r${i.space} ${hex(i.addr ?? 0)}=${hex(i.data ?? 0)}`;
+}
+
+export function showDelivery(d: Delivery): string {
+  if (d.dev === undefined && d.region === undefined) return `r${d.root}${d.via !== undefined ? ` via ${d.via}` : ''}: nobody`;
+  const where = d.region === undefined ? '' : ` ${d.region}${d.offset !== undefined ? `+${hex(d.offset)}` : ''}`;
+  return `r${d.root}${d.via !== undefined ? ` via ${d.via}` : ''}${d.dev !== undefined ? ` ${d.dev}` : ''}${where}`;
+}
+
+/** One line for humans: `ok 0xffffffff → r0 ep1 bar0+0x10`. */
+export function showObs(o: Observation): string {
+  const parts: string[] = [o.reason !== undefined ? `${o.status}(${o.reason})` : o.status];
+  if (o.value !== undefined) parts.push(hex(o.value));
+  if (o.data !== undefined) parts.push(o.data.length <= 8 ? bytesToHex(o.data) : `${bytesToHex(o.data.subarray(0, 8))}…(${o.data.length})`);
+  if (o.to !== undefined) parts.push(`→ ${showDelivery(o.to)}`);
+  if (o.irqs !== undefined && o.irqs.length > 0) parts.push(`[${o.irqs.map(showIrq).join(', ')}]`);
+  return parts.join(' ');
+}

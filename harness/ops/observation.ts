@@ -1,0 +1,98 @@
+/**
+ * What a target reports for one operation. Faults are observations, not
+ * exceptions: a DMA through an unmapped IOVA completes with status "fault".
+ */
+
+/**
+ * ok: completed. ur: Unsupported Request (PCIe Base §2.3.1). ma: Master
+ * Abort, nobody claimed the access (PCI 3.0 §3.3.3.1). fault: a DMA or
+ * PASID translation fault. error: the operation itself was refused (for
+ * example unmapping what was never mapped), as an API would refuse it.
+ */
+export const STATUSES = ['ok', 'ur', 'ma', 'fault', 'error'] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** Translation faults (status "fault"). */
+export const FAULT_REASONS = [
+  'bus-master-disabled', // PCI 3.0 §6.2.2: no DMA without Bus Master Enable
+  'no-domain', // the device is attached to no IOMMU domain
+  'iova-unmapped',
+  'perm', // mapping lacks read or write permission
+  'no-pasid-support', // no IOMMU, or no PASID capability
+  'pasid-disabled', // PCIe Base §7.8.8.3: PASID Enable clear
+  'pasid-range', // PASID beyond Max PASID Width
+  'pasid-unbound',
+  'pasid-freed',
+  'no-memory', // the translated address hits no RAM
+] as const;
+
+/** Refusals (status "error"). */
+export const ERROR_REASONS = [
+  'no-device',
+  'not-present',
+  'present',
+  'no-slot',
+  'exists',
+  'partial',
+  'align',
+  'not-mapped',
+  'no-context',
+  'invalid-pasid',
+  'bound',
+  'not-bound',
+  'busy',
+  'not-registered',
+  'no-ecam',
+  'no-cf8',
+  'no-iommu',
+  'no-emulator',
+  'exhausted',
+  'unsupported',
+] as const;
+
+export type Reason = (typeof FAULT_REASONS)[number] | (typeof ERROR_REASONS)[number];
+
+/** Device regions, RAM, and the CF8 address latch of the host bridge. */
+export const REGIONS = ['cfg', 'bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5', 'rom', 'ram', 'cf8'] as const;
+export type Region = (typeof REGIONS)[number];
+
+/** Where an access landed. Neither `dev` nor `region` means nobody decoded it. */
+export interface Delivery {
+  /** The root whose decoder took the access (for a miss: the root that issued it). */
+  root: number;
+  /** The emulator that handled it; absent for the root's own handler. */
+  via?: string;
+  dev?: string;
+  region?: Region;
+  offset?: number;
+}
+
+export const IRQ_KINDS = ['msi', 'msix', 'intx'] as const;
+export type IrqKind = (typeof IRQ_KINDS)[number];
+
+export interface Irq {
+  /** The root whose interrupt space received it. */
+  space: number;
+  dev: string;
+  kind: IrqKind;
+  /** MSI/MSI-X: vector, message address and data. */
+  vector?: number;
+  addr?: number;
+  data?: number;
+  /** INTx: pin at the root after swizzling (0=A..3=D), and the new level. */
+  pin?: number;
+  level?: 0 | 1;
+}
+
+export interface Observation {
+  status: Status;
+  reason?: Reason;
+  /** Value read (config, MMIO, PIO reads; PASID alloc). */
+  value?: bigint;
+  /** Bytes read by DMA. */
+  data?: Uint8Array;
+  to?: Delivery;
+  irqs?: Irq[];
+}
+
+export const regionName = (r: number): Region => (r === 6 ? 'rom' : (`bar${r}` as Region));

@@ -1,0 +1,107 @@
+/**
+ * A topology: the roots a target hosts, the devices on them, and the
+ * isolation contract, i.e. which roots share which address spaces.
+ */
+
+/** The spaces a root owns or shares (the domain brief's isolation contract). */
+export const SPACE_KINDS = ['memory', 'io', 'dma', 'irq', 'pasid', 'config'] as const;
+export type SpaceKind = (typeof SPACE_KINDS)[number];
+
+export const PERSONALITIES = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge'] as const;
+export type Personality = (typeof PERSONALITIES)[number];
+
+export const CAP_NAMES = ['pm', 'msi', 'msix', 'pcie', 'pasid', 'ats', 'acs'] as const;
+export type CapName = (typeof CAP_NAMES)[number];
+
+export const BAR_KINDS = ['mem32', 'mem64', 'io'] as const;
+export type BarKind = (typeof BAR_KINDS)[number];
+
+export interface BarSpec {
+  kind: BarKind;
+  /** Bytes; a power of two, at least 16 for memory and 4 for IO (PCI 3.0 §6.2.5.1). */
+  size: number;
+  prefetch?: boolean;
+}
+
+export interface DeviceSpec {
+  /** Unique across the topology; operations name devices by it. */
+  id: string;
+  kind: Personality;
+  /** Device number on its bus, 0..31. */
+  slot: number;
+  /** Function number, 0..7. */
+  fn: number;
+  /** Endpoint only: BARs in order; a 64-bit BAR takes two slots. */
+  bars?: BarSpec[];
+  /** Endpoint only: expansion ROM size in bytes (power of two, >= 2 KiB). */
+  rom?: number;
+  /** Endpoint only: capabilities. edu, pci-testdev and bridges have fixed ones. */
+  caps?: CapName[];
+  /** MSI vectors the function asks for (1..32, power of two). */
+  msiVectors?: number;
+  /** MSI-X table size (1..2048). */
+  msixVectors?: number;
+  /** Bridges and root ports: the devices on the secondary bus. */
+  children?: DeviceSpec[];
+  /** IOMMU domain index in the DMA space of the root; absent means not attached. */
+  domain?: number;
+  /** PASID context index in the PASID space of the root; absent means none. */
+  pasidContext?: number;
+  /** The emulator that hosts this function; absent means the root itself. */
+  emulator?: string;
+  /** false: a hot-plug candidate, absent at start. */
+  present?: boolean;
+}
+
+export interface RootSpec {
+  /** Root bus number (QEMU's pxb bus_nr). */
+  bus: number;
+  /** Last bus number below this root. */
+  busLimit: number;
+  /** For each shared space: the index of the root that owns it. Absent kinds are the root's own. */
+  share?: Partial<Record<SpaceKind, number>>;
+  /** Memory owner: RAM bytes at address 0. */
+  ram?: number;
+  /** Config owner: ECAM base in its memory space, or null for none. */
+  ecam?: number | null;
+  /** Config owner: CF8/CFC ports in its IO space. */
+  cf8?: boolean;
+  /** DMA owner: whether DMA is translated by an IOMMU (else identity). */
+  iommu?: boolean;
+  /** DMA owner: number of IOMMU domains. */
+  domains?: number;
+  /** PASID owner: number of PASID contexts. */
+  pasidContexts?: number;
+  devices: DeviceSpec[];
+}
+
+export interface Topology {
+  name?: string;
+  roots: RootSpec[];
+  /** Names of emulators (ioreq servers, device models) that can claim BDFs and ranges. */
+  emulators?: string[];
+}
+
+/** Index of the root that owns the given space of root r. */
+export const ownerOf = (t: Topology, r: number, kind: SpaceKind): number => t.roots[r].share?.[kind] ?? r;
+
+/** Walks every device with its root index and its parent (null on a root bus). */
+export function* walkDevices(
+  t: Topology,
+): Generator<{ root: number; dev: DeviceSpec; parent: DeviceSpec | null; depth: number }> {
+  for (let r = 0; r < t.roots.length; r++) {
+    const stack: { dev: DeviceSpec; parent: DeviceSpec | null; depth: number }[] = [];
+    for (const d of [...t.roots[r].devices].reverse()) stack.push({ dev: d, parent: null, depth: 0 });
+    while (stack.length > 0) {
+      const e = stack.pop()!;
+      yield { root: r, ...e };
+      for (const c of [...(e.dev.children ?? [])].reverse()) stack.push({ dev: c, parent: e.dev, depth: e.depth + 1 });
+    }
+  }
+}
+
+export const isBridge = (d: DeviceSpec): boolean => d.kind === 'bridge' || d.kind === 'root-port';
+
+/** Defaults that the model and firmware plan share. */
+export const DEFAULT_RAM = 0x0800_0000; // 128 MiB
+export const DEFAULT_ECAM = 0xb000_0000; // q35's default PCIEXBAR

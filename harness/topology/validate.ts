@@ -1,0 +1,193 @@
+/**
+ * Reads a topology from untrusted JSON and checks the rules that make it
+ * well formed. Errors name the JSON path and what was expected.
+ */
+import { at } from '../util/errors.ts';
+import { JsonReader, type Where } from '../util/json-read.ts';
+import {
+  BAR_KINDS,
+  CAP_NAMES,
+  PERSONALITIES,
+  SPACE_KINDS,
+  isBridge,
+  ownerOf,
+  walkDevices,
+  type BarSpec,
+  type CapName,
+  type DeviceSpec,
+  type RootSpec,
+  type SpaceKind,
+  type Topology,
+} from './types.ts';
+
+export const MAX_ROOTS = 16;
+const ADDR_LIMIT = 2 ** 52;
+const isPow2 = (n: number): boolean => n > 0 && Number.isInteger(Math.log2(n));
+
+export function parseTopology(json: unknown, where: Where): Topology {
+  const r = new JsonReader(where);
+  const o = r.object('topology', json);
+  r.only('topology', o, ['name', 'roots', 'emulators']);
+  const emulators = o.emulators === undefined ? undefined : r.array('topology.emulators', o.emulators).map((e, i) => r.string(at('topology.emulators', i), e));
+  const rootsJson = r.array('topology.roots', o.roots);
+  if (rootsJson.length < 1 || rootsJson.length > MAX_ROOTS) r.fail('topology.roots', `1 to ${MAX_ROOTS} roots`);
+  const roots = rootsJson.map((x, i) => parseRoot(r, at('topology.roots', i), x));
+  const t: Topology = { roots };
+  if (typeof o.name === 'string') t.name = o.name;
+  if (emulators !== undefined) t.emulators = emulators;
+  const problem = topologyProblem(t);
+  if (problem !== null) r.fail(problem.path, problem.expected);
+  return t;
+}
+
+function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
+  const o = r.object(path, x);
+  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'devices']);
+  const root: RootSpec = {
+    bus: r.int(at(path, 'bus'), o.bus, 0, 255),
+    busLimit: r.int(at(path, 'busLimit'), o.busLimit, 0, 255),
+    devices: r.array(at(path, 'devices'), o.devices).map((d, i) => parseDevice(r, at(at(path, 'devices'), i), d)),
+  };
+  if (o.share !== undefined) {
+    const s = r.object(at(path, 'share'), o.share);
+    r.only(at(path, 'share'), s, SPACE_KINDS);
+    root.share = {};
+    for (const k of Object.keys(s) as SpaceKind[]) root.share[k] = r.int(at(at(path, 'share'), k), s[k], 0, MAX_ROOTS - 1);
+  }
+  if (o.ram !== undefined) root.ram = r.int(at(path, 'ram'), o.ram, 0x1000, 2 ** 40);
+  if (o.ecam !== undefined) root.ecam = o.ecam === null ? null : r.int(at(path, 'ecam'), o.ecam, 0, ADDR_LIMIT - 1);
+  if (o.cf8 !== undefined) root.cf8 = r.bool(at(path, 'cf8'), o.cf8);
+  if (o.iommu !== undefined) root.iommu = r.bool(at(path, 'iommu'), o.iommu);
+  if (o.domains !== undefined) root.domains = r.int(at(path, 'domains'), o.domains, 0, 64);
+  if (o.pasidContexts !== undefined) root.pasidContexts = r.int(at(path, 'pasidContexts'), o.pasidContexts, 0, 64);
+  return root;
+}
+
+function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
+  const o = r.object(path, x);
+  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present']);
+  const d: DeviceSpec = {
+    id: r.string(at(path, 'id'), o.id),
+    kind: r.oneOf(at(path, 'kind'), o.kind, PERSONALITIES),
+    slot: r.int(at(path, 'slot'), o.slot, 0, 31),
+    fn: r.int(at(path, 'fn'), o.fn ?? 0, 0, 7),
+  };
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(d.id)) r.fail(at(path, 'id'), 'an identifier (letter, then letters, digits, - or _; at most 32)', d.id);
+  if (o.bars !== undefined)
+    d.bars = r.array(at(path, 'bars'), o.bars).map((b, i): BarSpec => {
+      const bp = at(at(path, 'bars'), i);
+      const bo = r.object(bp, b);
+      r.only(bp, bo, ['kind', 'size', 'prefetch']);
+      const spec: BarSpec = { kind: r.oneOf(at(bp, 'kind'), bo.kind, BAR_KINDS), size: r.int(at(bp, 'size'), bo.size, 4, 2 ** 40) };
+      if (bo.prefetch !== undefined) spec.prefetch = r.bool(at(bp, 'prefetch'), bo.prefetch);
+      return spec;
+    });
+  if (o.rom !== undefined) d.rom = r.int(at(path, 'rom'), o.rom, 2048, 16 * 2 ** 20);
+  if (o.caps !== undefined) d.caps = r.array(at(path, 'caps'), o.caps).map((c, i): CapName => r.oneOf(at(at(path, 'caps'), i), c, CAP_NAMES));
+  if (o.msiVectors !== undefined) d.msiVectors = r.int(at(path, 'msiVectors'), o.msiVectors, 1, 32);
+  if (o.msixVectors !== undefined) d.msixVectors = r.int(at(path, 'msixVectors'), o.msixVectors, 1, 2048);
+  if (o.children !== undefined) d.children = r.array(at(path, 'children'), o.children).map((c, i) => parseDevice(r, at(at(path, 'children'), i), c));
+  if (o.domain !== undefined) d.domain = r.int(at(path, 'domain'), o.domain, 0, 63);
+  if (o.pasidContext !== undefined) d.pasidContext = r.int(at(path, 'pasidContext'), o.pasidContext, 0, 63);
+  if (o.emulator !== undefined) d.emulator = r.string(at(path, 'emulator'), o.emulator);
+  if (o.present !== undefined) d.present = r.bool(at(path, 'present'), o.present);
+  return d;
+}
+
+export interface Problem {
+  path: string;
+  expected: string;
+}
+
+/** BAR slots a list of BARs takes: a 64-bit BAR takes two (PCI 3.0 §6.2.5.1). */
+export const barSlots = (bars: readonly BarSpec[]): number => bars.reduce((n, b) => n + (b.kind === 'mem64' ? 2 : 1), 0);
+
+/**
+ * The cross-field rules of a topology, shared by the file reader and the
+ * generators' own self-check. Returns the first problem, or null.
+ */
+export function topologyProblem(t: Topology): Problem | null {
+  const n = t.roots.length;
+  const emulators = new Set(t.emulators ?? []);
+  for (let i = 0; i < n; i++) {
+    const root = t.roots[i];
+    const p = `topology.roots[${i}]`;
+    if (root.busLimit < root.bus) return { path: `${p}.busLimit`, expected: `busLimit >= bus (${root.bus})` };
+    for (const [k, owner] of Object.entries(root.share ?? {}) as [SpaceKind, number][]) {
+      if (owner >= n || owner === i) return { path: `${p}.share.${k}`, expected: `the index of another root (0..${n - 1})` };
+      if (t.roots[owner].share?.[k] !== undefined) return { path: `${p}.share.${k}`, expected: `a root that owns its ${k} space (root ${owner} shares it too)` };
+    }
+    const owns = (k: SpaceKind): boolean => ownerOf(t, i, k) === i;
+    const ownerOnly: [keyof RootSpec, SpaceKind][] = [['ram', 'memory'], ['ecam', 'config'], ['cf8', 'config'], ['iommu', 'dma'], ['domains', 'dma'], ['pasidContexts', 'pasid']];
+    for (const [field, k] of ownerOnly)
+      if (root[field] !== undefined && !owns(k)) return { path: `${p}.${field}`, expected: `no ${field}: root ${i} shares its ${k} space with root ${ownerOf(t, i, k)}` };
+    if (typeof root.ecam === 'number' && root.ecam % 2 ** 20 !== 0) return { path: `${p}.ecam`, expected: 'an ECAM base aligned to 1 MiB (PCIe Base §7.2.2)' };
+    // Roots that share a config space split its bus numbers between them.
+    for (let j = 0; j < i; j++) {
+      if (ownerOf(t, j, 'config') !== ownerOf(t, i, 'config')) continue;
+      const o = t.roots[j];
+      if (root.bus <= o.busLimit && o.bus <= root.busLimit)
+        return { path: `${p}.bus`, expected: `a bus range disjoint from root ${j}'s [${o.bus}, ${o.busLimit}] (they share a config space)` };
+    }
+  }
+  // One CF8/CFC pair per IO space: the ports are a single decoder.
+  const cf8Io = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const root = t.roots[i];
+    if (root.cf8 !== true) continue;
+    const io = ownerOf(t, i, 'io');
+    const prev = cf8Io.get(io);
+    if (prev !== undefined) return { path: `topology.roots[${i}].cf8`, expected: `no CF8/CFC: root ${prev} already has them in the same IO space` };
+    cf8Io.set(io, i);
+  }
+  const ids = new Set<string>();
+  const busSlots = new Map<string, string>();
+  for (const { root, dev, parent } of walkDevices(t)) {
+    const p = `device ${dev.id}`;
+    if (ids.has(dev.id)) return { path: p, expected: 'a unique device id' };
+    ids.add(dev.id);
+    const busKey = `${root}/${parent?.id ?? ''}/${dev.slot}.${dev.fn}`;
+    if (busSlots.has(busKey)) return { path: `${p}.slot`, expected: `a free slot (${dev.slot}.${dev.fn} is taken by ${busSlots.get(busKey)})` };
+    busSlots.set(busKey, dev.id);
+    if (parent?.kind === 'root-port' && dev.slot !== 0) return { path: `${p}.slot`, expected: 'slot 0: a root port links to one device (PCIe Base §7.3.1)' };
+    if (dev.children !== undefined && !isBridge(dev)) return { path: `${p}.children`, expected: 'no children: only bridge and root-port have a secondary bus' };
+    if (dev.kind !== 'endpoint') {
+      for (const f of ['bars', 'rom', 'caps'] as const)
+        if (dev[f] !== undefined) return { path: `${p}.${f}`, expected: `no ${f}: a ${dev.kind} has fixed ones` };
+    }
+    const bars = dev.bars ?? [];
+    if (barSlots(bars) > 6) return { path: `${p}.bars`, expected: 'at most six BAR slots (a 64-bit BAR takes two)' };
+    for (const [bi, b] of bars.entries()) {
+      if (!isPow2(b.size)) return { path: `${p}.bars[${bi}].size`, expected: 'a power of two' };
+      if (b.kind === 'io' && (b.size < 4 || b.size > 256)) return { path: `${p}.bars[${bi}].size`, expected: 'an IO BAR of 4 to 256 bytes (PCI 3.0 §6.2.5.1)' };
+      if (b.kind !== 'io' && b.size < 16) return { path: `${p}.bars[${bi}].size`, expected: 'a memory BAR of at least 16 bytes' };
+      if (b.kind === 'mem32' && b.size > 2 ** 31) return { path: `${p}.bars[${bi}].size`, expected: 'a 32-bit BAR of at most 2 GiB' };
+      if (b.kind === 'io' && b.prefetch === true) return { path: `${p}.bars[${bi}].prefetch`, expected: 'no prefetch on an IO BAR' };
+    }
+    if (dev.rom !== undefined && !isPow2(dev.rom)) return { path: `${p}.rom`, expected: 'a power of two' };
+    const caps = dev.caps ?? [];
+    if (dev.msiVectors !== undefined && (!isPow2(dev.msiVectors) || (dev.kind === 'endpoint' && !caps.includes('msi'))))
+      return { path: `${p}.msiVectors`, expected: 'a power of two, with the msi capability' };
+    if (dev.msixVectors !== undefined || caps.includes('msix')) {
+      if (!caps.includes('msix')) return { path: `${p}.msixVectors`, expected: 'the msix capability' };
+      if (msixBar(bars) < 0) return { path: `${p}.caps`, expected: 'a memory BAR of at least 8 KiB to hold the MSI-X table and PBA' };
+      if ((dev.msixVectors ?? 1) > 128) return { path: `${p}.msixVectors`, expected: 'at most 128 vectors (table at 0x1000 and PBA at 0x1800 of its BAR)' };
+    }
+    if ((caps.includes('pasid') || caps.includes('ats') || caps.includes('acs')) && !caps.includes('pcie'))
+      return { path: `${p}.caps`, expected: 'pcie with any extended capability (pasid, ats, acs live at 0x100+)' };
+    const dmaOwner = t.roots[ownerOf(t, root, 'dma')];
+    if (dev.domain !== undefined && dev.domain >= (dmaOwner.domains ?? 0))
+      return { path: `${p}.domain`, expected: `a domain index below ${dmaOwner.domains ?? 0} (the domains of root ${ownerOf(t, root, 'dma')})` };
+    const pasidOwner = t.roots[ownerOf(t, root, 'pasid')];
+    if (dev.pasidContext !== undefined && dev.pasidContext >= (pasidOwner.pasidContexts ?? 0))
+      return { path: `${p}.pasidContext`, expected: `a context index below ${pasidOwner.pasidContexts ?? 0}` };
+    if (dev.emulator !== undefined && !emulators.has(dev.emulator))
+      return { path: `${p}.emulator`, expected: `one of the topology's emulators (${[...emulators].join(', ') || 'none declared'})` };
+  }
+  return null;
+}
+
+/** Index in `bars` of the BAR that holds the MSI-X table: the first memory BAR of 8 KiB or more, or -1. */
+export function msixBar(bars: readonly BarSpec[]): number {
+  return bars.findIndex((b) => b.kind !== 'io' && b.size >= 0x2000);
+}
