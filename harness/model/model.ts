@@ -658,6 +658,27 @@ export class Model implements DeviceHost {
     return s === undefined ? null : (s.fn ?? s.last);
   }
 
+  /** The BDF a present device answers at now (its bus number follows the bridges above). */
+  bdfOf(dev: string): number | null {
+    const s = this.devices.get(dev);
+    if (s === undefined || s.fn === null) return null;
+    const bus = this.busOf.get(s.fn)!;
+    const number = bus.upstream === null ? this.topology.roots[s.root].bus : (bus.upstream as Bridge).secondaryBus;
+    return mkBdf(number, s.spec.slot, s.spec.fn);
+  }
+
+  /** Decoders of the issuing root's memory or IO space that claim addr, winners and losers. */
+  claimants(root: number, space: 'memory' | 'io', addr: number): Decoder[] {
+    return (space === 'memory' ? this.memSpaceOf(root) : this.ioSpaceOf(root)).flat.claimants(addr);
+  }
+
+  /** Whether a present device's region decodes addr right now. */
+  decodesNow(dev: string, region: number, addr: number): boolean {
+    const fn = this.devices.get(dev)?.fn;
+    const p = fn?.placements[region];
+    return p !== null && p !== undefined && addr >= p.base && addr < p.base + p.size;
+  }
+
   isPresent(dev: string): boolean {
     return this.devices.get(dev)?.fn != null;
   }

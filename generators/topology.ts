@@ -1,0 +1,200 @@
+/**
+ * fast-check arbitraries for topologies: 1–8 roots, bridges and root
+ * ports, 1–32 devices, BAR layouts and isolation contracts. Device ids
+ * name their kind (ep, edu, td, br, rp, hb) and a number.
+ */
+import fc from 'fast-check';
+import { SPACE_KINDS, type BarSpec, type CapName, type DeviceSpec, type Personality, type RootSpec, type SpaceKind, type Topology } from '../harness/topology/types.ts';
+import { barSlots, topologyProblem } from '../harness/topology/validate.ts';
+import { FREE, type GenConstraints } from './constraints.ts';
+
+const PREFIX: Record<Personality, string> = { endpoint: 'ep', edu: 'edu', 'pci-testdev': 'td', bridge: 'br', 'root-port': 'rp', 'host-bridge': 'hb' };
+
+const barArb: fc.Arbitrary<BarSpec> = fc.oneof(
+  fc.record({ kind: fc.constant('mem32' as const), size: fc.constantFrom(0x1000, 0x2000, 0x4000, 0x10000, 0x100000), prefetch: fc.boolean() }),
+  fc.record({ kind: fc.constant('mem64' as const), size: fc.constantFrom(0x1000, 0x4000, 0x100000, 0x200000), prefetch: fc.boolean() }),
+  fc.record({ kind: fc.constant('io' as const), size: fc.constantFrom(0x10, 0x20, 0x40, 0x100) }),
+);
+
+const capsArb: fc.Arbitrary<CapName[]> = fc
+  .record({ pm: fc.boolean(), msi: fc.boolean(), msix: fc.boolean(), pcie: fc.boolean(), pasid: fc.boolean(), ats: fc.boolean(), acs: fc.boolean() })
+  .map((c) => {
+    const out: CapName[] = [];
+    if (c.pm) out.push('pm');
+    if (c.msi || !c.msix) out.push('msi');
+    if (c.msix) out.push('msix');
+    if (c.pcie || c.pasid || c.ats || c.acs) out.push('pcie');
+    if (c.pasid) out.push('pasid');
+    if (c.ats) out.push('ats');
+    if (c.acs) out.push('acs');
+    return out;
+  });
+
+/** A device shape before ids and slots are assigned. */
+interface Shape {
+  kind: Personality;
+  bars: BarSpec[];
+  caps: CapName[];
+  msiVectors: number;
+  fn1: boolean;
+  spare: boolean;
+  emulated: boolean;
+  children: Shape[];
+}
+
+const leafKinds = (c: GenConstraints): Personality[] => (['endpoint', 'edu', 'pci-testdev'] as const).filter((k) => c.personalities.includes(k));
+const bridgeKinds = (c: GenConstraints): Personality[] => (['bridge', 'root-port'] as const).filter((k) => c.personalities.includes(k));
+
+function leafShape(c: GenConstraints): fc.Arbitrary<Shape> {
+  const kinds = leafKinds(c);
+  return fc
+    .record({
+      kind: fc.constantFrom(...(kinds.length > 0 ? kinds : (['endpoint'] as Personality[]))),
+      bars: fc.array(barArb, { minLength: 1, maxLength: 3 }),
+      caps: capsArb,
+      msiVectors: fc.constantFrom(1, 2, 4),
+      fn1: fc.boolean(),
+      spare: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      emulated: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+    })
+    .map((s) => {
+      const bars = [...s.bars];
+      let caps = s.caps;
+      if (caps.includes('msix') && !bars.some((b) => b.kind !== 'io' && b.size >= 0x2000)) {
+        // The MSI-X table needs a memory BAR of 8 KiB or more; without a free BAR slot, drop MSI-X.
+        if (barSlots(bars) <= 5) bars.push({ kind: 'mem32', size: 0x4000 });
+        else caps = caps.filter((x) => x !== 'msix');
+      }
+      return { ...s, bars, caps, children: [] };
+    });
+}
+
+function shapeArb(c: GenConstraints): fc.Arbitrary<Shape> {
+  const bk = bridgeKinds(c);
+  if (bk.length === 0) return leafShape(c);
+  const bridge = fc.record({ kind: fc.constantFrom(...bk), kids: fc.array(leafShape(c), { minLength: 1, maxLength: 3 }) }).map(
+    (b): Shape => ({ kind: b.kind, bars: [], caps: [], msiVectors: 1, fn1: false, spare: false, emulated: false, children: b.kind === 'root-port' ? b.kids.slice(0, 1) : b.kids }),
+  );
+  return fc.oneof({ arbitrary: leafShape(c), weight: 4 }, { arbitrary: bridge, weight: 1 });
+}
+
+interface RootChoice {
+  share: Partial<Record<SpaceKind, boolean>>;
+  busBase: number;
+  iommu: boolean;
+  domains: number;
+  contexts: number;
+  ecam: boolean;
+  hostBridge: boolean;
+  shapes: Shape[];
+}
+
+function rootArb(c: GenConstraints): fc.Arbitrary<RootChoice> {
+  const share = fc.record(
+    Object.fromEntries(
+      SPACE_KINDS.map((k) => [k, c.contract[k] === 'shared' ? fc.constant(true) : c.contract[k] === 'isolated' ? fc.constant(false) : fc.integer({ min: 0, max: 4 }).map((n) => n === 0)]),
+    ) as Record<SpaceKind, fc.Arbitrary<boolean>>,
+  );
+  return fc.record({
+    share,
+    busBase: fc.constantFrom(0x00, 0x00, 0x20, 0x40, 0x80),
+    iommu: fc.boolean(),
+    domains: fc.integer({ min: 1, max: 3 }),
+    contexts: fc.integer({ min: 0, max: 2 }),
+    ecam: fc.integer({ min: 0, max: 5 }).map((n) => n !== 0),
+    hostBridge: fc.boolean(),
+    shapes: fc.array(shapeArb(c), { minLength: 1, maxLength: 4 }),
+  });
+}
+
+/** Turns choices into a valid topology: assigns ids, slots, buses, sharing and references. */
+function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): Topology {
+  let n = 0;
+  const id = (k: Personality): string => `${PREFIX[k]}${n++}`;
+  const roots: RootSpec[] = [];
+  const emuNames = emulators ? ['qemu', 'ioreq1'] : [];
+  let devices = 0;
+  // Roots that share a config space split bus numbers: give them disjoint 32-bus ranges.
+  let nextSharedBus = 0x20;
+  const rootZeroShared = choices.some((x, i) => i > 0 && x.share.config === true);
+  choices.forEach((ch, r) => {
+    const share: Partial<Record<SpaceKind, number>> = {};
+    if (r > 0) for (const k of SPACE_KINDS) if (ch.share[k] === true) share[k] = 0;
+    const sharesConfig = share.config !== undefined;
+    let bus = r === 0 && rootZeroShared ? 0 : ch.busBase;
+    if (sharesConfig) {
+      bus = nextSharedBus;
+      nextSharedBus += 0x20;
+      if (bus > 0xe0) {
+        delete share.config;
+        bus = ch.busBase;
+      }
+    }
+    const busLimit = share.config !== undefined || (r === 0 && rootZeroShared) ? bus + 0x1f : 0xff;
+    const root: RootSpec = { bus, busLimit, devices: [] };
+    if (Object.keys(share).length > 0) root.share = share;
+    if (share.config === undefined) {
+      // CF8/CFC are one decoder per IO space: a root that shares its IO space reaches config through ECAM.
+      if (share.io === undefined) {
+        root.cf8 = true;
+        if (!ch.ecam) root.ecam = null;
+      }
+    }
+    if (share.dma === undefined) {
+      root.iommu = ch.iommu;
+      if (ch.iommu) root.domains = ch.domains;
+    }
+    if (share.pasid === undefined && ch.contexts > 0) root.pasidContexts = ch.contexts;
+    roots.push(root);
+    const dmaOwner = share.dma ?? r;
+    const pasidOwner = share.pasid ?? r;
+    const domainsOf = (): number => (roots[dmaOwner].iommu === true ? (roots[dmaOwner].domains ?? 0) : 0);
+    const contextsOf = (): number => roots[pasidOwner].pasidContexts ?? 0;
+    const make = (s: Shape, slot: number, fnNo: number, withKids: boolean): DeviceSpec => {
+      devices++;
+      const d: DeviceSpec = { id: id(s.kind), kind: s.kind, slot, fn: fnNo };
+      if (s.kind === 'endpoint') {
+        d.bars = s.bars;
+        d.caps = s.caps;
+        if (s.caps.includes('msi')) d.msiVectors = s.msiVectors;
+        if (s.caps.includes('msix')) d.msixVectors = 8;
+      }
+      if (s.kind !== 'bridge' && s.kind !== 'root-port' && s.kind !== 'host-bridge') {
+        const nd = domainsOf();
+        if (nd > 0) d.domain = devices % (nd + 1) === nd ? 0 : devices % nd;
+        const nc = contextsOf();
+        if (nc > 0) d.pasidContext = devices % nc;
+        if (s.emulated && emuNames.length > 0) d.emulator = emuNames[devices % emuNames.length];
+        if (s.spare && withKids) d.present = false;
+      }
+      if (withKids && s.children.length > 0) d.children = s.children.map((k, i) => make(k, s.kind === 'root-port' ? 0 : i + 1, 0, false));
+      return d;
+    };
+    let slot = 1;
+    if (ch.hostBridge && c.personalities.includes('host-bridge')) {
+      root.devices.push({ id: id('host-bridge'), kind: 'host-bridge', slot: 0, fn: 0 });
+      devices++;
+    }
+    for (const s of ch.shapes) {
+      if (devices >= c.maxDevices) break;
+      root.devices.push(make(s, slot, 0, true));
+      if (s.fn1 && s.children.length === 0 && devices < c.maxDevices) root.devices.push(make({ ...s, spare: false }, slot, 1, true));
+      slot++;
+    }
+  });
+  const t: Topology = { roots };
+  if (emuNames.length > 0) t.emulators = emuNames;
+  return t;
+}
+
+/** Topologies within the constraints; every one passes the topology rules. */
+export function topologyArb(c: GenConstraints = FREE): fc.Arbitrary<Topology> {
+  return fc
+    .record({ roots: fc.array(rootArb(c), { minLength: 1, maxLength: Math.max(1, c.maxRoots) }), emulators: fc.boolean() })
+    .map(({ roots, emulators }) => {
+      const t = build(roots, emulators, c);
+      const p = topologyProblem(t);
+      if (p !== null) throw new Error(`generated topology broke a rule: ${p.path}: ${p.expected}`);
+      return t;
+    });
+}

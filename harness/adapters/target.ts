@@ -1,0 +1,72 @@
+/**
+ * The target interface every adapter implements, in the manner of QEMU's
+ * libqos bus abstraction: a target opens a session on a topology and
+ * applies operations to it; each returns an observation. Adapters never
+ * judge: oracles do, from the trace.
+ */
+import type { Capability, Op } from '../ops/catalog.ts';
+import type { Via } from '../ops/fields.ts';
+import type { Observation } from '../ops/observation.ts';
+import type { Personality, SpaceKind, Topology } from '../topology/types.ts';
+
+export interface TargetInfo {
+  name: string;
+  version: string;
+  /** Set for a faulty variant of the model. */
+  mutant?: string;
+}
+
+/** What a target can observe about an access beyond its value. */
+export interface Observes {
+  /** Where an access was delivered (Observation.to). */
+  delivery: boolean;
+  /** Interrupts raised (Observation.irqs). */
+  irqs: boolean;
+}
+
+export interface Capabilities {
+  /** Operation families the target carries out. */
+  ops: readonly Capability[];
+  maxRoots: number;
+  personalities: readonly Personality[];
+  vias: readonly Via[];
+  observes: Observes;
+  /**
+   * The isolation contract. "topology": the target implements whatever the
+   * topology declares. Otherwise, for each space kind, whether the
+   * target's roots always share it or always isolate it.
+   */
+  contract: 'topology' | Partial<Record<SpaceKind, 'shared' | 'isolated'>>;
+}
+
+export type FailureKind = 'crash' | 'hang';
+
+/** A target that died, hung or broke its protocol while running op `index`. */
+export interface TargetFailure {
+  kind: FailureKind;
+  index: number;
+  message: string;
+  /** Whatever the target printed on stderr, for the finding. */
+  stderr?: string;
+}
+
+export interface RunResult {
+  observations: Observation[];
+  failure?: TargetFailure;
+}
+
+export interface Session {
+  /**
+   * Applies the operations in order and returns their observations. Ops do
+   * not depend on earlier replies, so transports may pipeline them. On a
+   * failure the observations gathered so far come back with it.
+   */
+  run(ops: readonly Op[]): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+export interface Target {
+  readonly info: TargetInfo;
+  readonly capabilities: Capabilities;
+  open(topology: Topology): Promise<Session>;
+}

@@ -1,0 +1,100 @@
+/**
+ * leak: state that outlives its owner.
+ * - a BAR mapping after its BAR moved or was disabled, or its device was
+ *   unplugged or reset;
+ * - a DMA translation after unmap or detach; a PASID after free or unbind;
+ * - data written through one root readable through another, or DMA that
+ *   lands in another root's memory;
+ * - an MSI or MSI-X message after the function disabled it.
+ */
+import { showOp } from '../ops/codec.ts';
+import { hex } from '../util/hex.ts';
+import { ownerOf, walkDevices } from '../topology/types.ts';
+import { sameData, sameDelivery } from './compare.ts';
+import { devLabel, whereLabel } from './labels.ts';
+import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
+import type { Finding } from './finding.ts';
+import type { Model } from '../model/model.ts';
+
+const leak = (v: StepView, signature: string, message: string): Finding => ({ kind: 'leak', severity: 'violation', index: v.index, signature, message });
+
+function memoryOwners(m: Model): number[] {
+  const t = m.topology;
+  return t.roots.map((_, r) => r).filter((r) => ownerOf(t, r, 'memory') === r);
+}
+
+/** Another root's RAM that holds exactly the bytes observed (and something was written there). */
+function otherRootHolding(m: Model, exclude: number, addr: number, bytes: Uint8Array): number | null {
+  if (bytes.every((b) => b === 0)) return null;
+  for (const r of memoryOwners(m)) {
+    if (r === exclude) continue;
+    const ram = m.ramOf(r);
+    if (ram.contains(addr, bytes.length) && sameData(ram.read(addr, bytes.length), bytes)) return r;
+  }
+  return null;
+}
+
+const valueBytes = (v: bigint, size: number): Uint8Array => Uint8Array.from({ length: size }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
+
+export function leakOracle(): Oracle {
+  let attachedEver: Set<string> | null = null;
+
+  return {
+    step(v: StepView): Finding[] {
+      const { op, observed: o, predicted: p, model: m } = v;
+      attachedEver ??= new Set([...walkDevices(m.topology)].filter((d) => d.dev.domain !== undefined).map((d) => d.dev.id));
+      if (op.op === 'dma.attach' && p.status === 'ok') attachedEver.add(op.dev);
+      const out: Finding[] = [];
+
+      // A mapping that outlived its placement.
+      const acc = accessOf(op);
+      if (acc !== null && v.observes.delivery && o.to?.dev !== undefined && !sameDelivery(o.to, p.to)) {
+        const r = regionIndex(o.to.region);
+        const fn = m.fnOf(o.to.dev);
+        if (r >= 0 && fn !== null && !m.decodesNow(o.to.dev, r, acc.addr) && fn.decodedBefore(r, acc.addr)) {
+          const why = !m.isPresent(o.to.dev) ? 'its device was unplugged' : 'its BAR moved, was disabled or was reset';
+          out.push(leak(v, `leak:${acc.space}:stale-mapping`, `${showOp(op)} reached ${whereLabel(m, o.to)}, a mapping that should be gone: ${why}`));
+        }
+      }
+
+      // Translations that outlived unmap, detach, unbind or free.
+      if ((op.op === 'dma.read' || op.op === 'dma.write') && p.status === 'fault' && o.status === 'ok') {
+        const dev = devLabel(m, op.dev);
+        const ctx = op.pasid === undefined ? null : m.pasidContextOf(op.dev);
+        const fn = m.fnOf(op.dev);
+        const domain = fn === null ? undefined : m.attachedDomain(op.dev);
+        const dmaOwner = fn === null ? -1 : ownerOf(m.topology, fn.root, 'dma');
+        if (p.reason === 'pasid-freed') out.push(leak(v, 'leak:pasid:after-free', `PASID ${op.pasid} of ${dev} still translates after it was freed`));
+        else if (p.reason === 'pasid-unbound' && ctx !== null && op.pasid !== undefined && ctx.wasBound(op.dev, op.pasid))
+          out.push(leak(v, 'leak:pasid:after-unbind', `PASID ${op.pasid} of ${dev} still translates after it was unbound`));
+        else if (p.reason === 'iova-unmapped' && op.pasid === undefined && domain !== undefined && m.domainsOf(dmaOwner)[domain]?.wasUnmapped(op.iova))
+          out.push(leak(v, 'leak:dma:after-unmap', `IOVA ${hex(op.iova)} of domain ${domain} still translates for ${dev} after it was unmapped`));
+        else if (p.reason === 'no-domain' && attachedEver.has(op.dev)) out.push(leak(v, 'leak:dma:after-detach', `${dev} still reaches memory by DMA after it was detached from its IOMMU domain`));
+      }
+
+      // Data that crosses roots.
+      if (v.observes.delivery && o.to?.region === 'ram' && p.to?.region === 'ram' && o.to.root !== p.to.root) {
+        out.push(leak(v, `leak:${op.op.startsWith('dma') ? 'dma' : 'memory'}:cross-root-memory`, `${showOp(op)} landed in ${whereLabel(m, o.to)} instead of ${whereLabel(m, p.to)}: memory crosses roots`));
+      } else if (op.op === 'mmio.read' && p.to?.region === 'ram' && o.value !== undefined && p.value !== undefined && o.value !== p.value) {
+        const from = otherRootHolding(m, p.to.root, op.addr, valueBytes(o.value, op.size));
+        if (from !== null) out.push(leak(v, 'leak:memory:cross-root-data', `root ${op.root} read ${hex(o.value)} at ${hex(op.addr)}, which is what root ${from}'s RAM holds there: data written through root ${from} is readable through root ${op.root}`));
+      } else if (op.op === 'dma.read' && p.status === 'ok' && p.to?.region === 'ram' && o.data !== undefined && !sameData(o.data, p.data)) {
+        const from = otherRootHolding(m, p.to.root, p.to.offset ?? 0, o.data);
+        if (from !== null) out.push(leak(v, 'leak:dma:cross-root-data', `${devLabel(m, op.dev)} read by DMA what root ${from}'s RAM holds at ${hex(p.to.offset ?? 0)}: data written through root ${from} is readable through root ${p.to.root}`));
+      }
+
+      // Messages after disable.
+      if (v.observes.irqs) {
+        for (const oi of o.irqs ?? []) {
+          if (oi.kind === 'intx') continue;
+          if ((p.irqs ?? []).some((x) => x.dev === oi.dev && x.kind === oi.kind)) continue;
+          const fn = m.fnOf(oi.dev);
+          if (fn === null) continue;
+          const enabled = oi.kind === 'msi' ? fn.msiEnabled() : fn.msixEnabled();
+          if (!enabled) out.push(leak(v, `leak:${oi.kind}:after-disable`, `${devLabel(m, oi.dev)} sent an ${oi.kind.toUpperCase()} message although ${oi.kind.toUpperCase()} is disabled`));
+        }
+      }
+      return out;
+    },
+  };
+}

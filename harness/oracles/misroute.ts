@@ -1,0 +1,43 @@
+/**
+ * misroute: an access or interrupt delivered anywhere other than where the
+ * topology and the register state say, including into another root.
+ */
+import { showOp } from '../ops/codec.ts';
+import { sameDelivery } from './compare.ts';
+import { devLabel, routeClass, whereLabel } from './labels.ts';
+import { isRouted, type Oracle, type StepView } from './oracle.ts';
+import type { Finding } from './finding.ts';
+
+export function misrouteOracle(): Oracle {
+  return {
+    step(v: StepView): Finding[] {
+      const { op, observed: o, predicted: p, model: m } = v;
+      const out: Finding[] = [];
+      if (v.observes.delivery && isRouted(op) && o.to !== undefined && !sameDelivery(o.to, p.to)) {
+        const cross = p.to !== undefined && o.to.root !== p.to.root ? ':cross-root' : '';
+        out.push({
+          kind: 'misroute',
+          severity: 'violation',
+          index: v.index,
+          signature: `misroute:${op.op}:${routeClass(m, p.to)}>${routeClass(m, o.to)}${cross}`,
+          message: `${showOp(op)} should reach ${whereLabel(m, p.to)} but reached ${whereLabel(m, o.to)}`,
+        });
+      }
+      if (v.observes.irqs) {
+        for (const oi of o.irqs ?? []) {
+          if (oi.kind === 'intx') continue;
+          const pi = (p.irqs ?? []).find((x) => x.dev === oi.dev && x.kind === oi.kind && x.vector === oi.vector);
+          if (pi === undefined || pi.space === oi.space) continue;
+          out.push({
+            kind: 'misroute',
+            severity: 'violation',
+            index: v.index,
+            signature: `misroute:${oi.kind}:interrupt-space`,
+            message: `${oi.kind.toUpperCase()} vector ${oi.vector ?? 0} of ${devLabel(m, oi.dev)} was raised in the interrupt space of root ${oi.space}; it belongs to root ${pi.space}`,
+          });
+        }
+      }
+      return out;
+    },
+  };
+}

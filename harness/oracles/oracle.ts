@@ -1,0 +1,42 @@
+/**
+ * The oracle interface. An oracle is a fold over a trace: it sees each
+ * step (the op, what the target observed, what the reference model
+ * predicted, and the model's state after the op) and returns findings. It
+ * never drives a target.
+ */
+import type { Model } from '../model/model.ts';
+import type { Op } from '../ops/catalog.ts';
+import type { Observation } from '../ops/observation.ts';
+import type { Observes } from '../adapters/target.ts';
+import type { Finding } from './finding.ts';
+
+export interface StepView {
+  index: number;
+  op: Op;
+  observed: Observation;
+  predicted: Observation;
+  /** The reference model after the op. Read it; never apply ops to it. */
+  model: Model;
+  observes: Observes;
+}
+
+export interface Oracle {
+  step(v: StepView): Finding[];
+}
+
+/** The address an access op targets, in which kind of space. */
+export function accessOf(op: Op): { space: 'memory' | 'io'; addr: number } | null {
+  if (op.op === 'mmio.read' || op.op === 'mmio.write') return { space: 'memory', addr: op.addr };
+  if (op.op === 'pio.read' || op.op === 'pio.write') return { space: 'io', addr: op.port };
+  return null;
+}
+
+/** Region name to region index (bar0..bar5 → 0..5, rom → 6), or -1. */
+export function regionIndex(r: string | undefined): number {
+  if (r === 'rom') return 6;
+  if (r !== undefined && /^bar[0-5]$/.test(r)) return Number(r[3]);
+  return -1;
+}
+
+export const isRouted = (op: Op): boolean =>
+  op.op === 'cfg.read' || op.op === 'cfg.write' || op.op === 'mmio.read' || op.op === 'mmio.write' || op.op === 'pio.read' || op.op === 'pio.write' || op.op === 'dma.read' || op.op === 'dma.write';

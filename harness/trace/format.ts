@@ -1,0 +1,83 @@
+/**
+ * The trace format: JSON Lines. Line 1 is the header; each further line is
+ * one operation with, once run, its observation. docs/trace-format.md
+ * documents it.
+ */
+import { at } from '../util/errors.ts';
+import type { JsonReader } from '../util/json-read.ts';
+import { opToJson, parseOp } from '../ops/codec.ts';
+import { obsToJson, parseObs } from '../ops/observation-codec.ts';
+import { parseTopology } from '../topology/validate.ts';
+import type { Op } from '../ops/catalog.ts';
+import type { Observation } from '../ops/observation.ts';
+import type { Topology } from '../topology/types.ts';
+import type { Observes, TargetInfo } from '../adapters/target.ts';
+
+export const TRACE_FORMAT = 'isoroot-trace';
+export const TRACE_VERSION = 1;
+
+export interface TraceHeader {
+  format: typeof TRACE_FORMAT;
+  version: typeof TRACE_VERSION;
+  topology: Topology;
+  target: TargetInfo & { observes: Observes };
+  /** The generator seed, when the trace was generated. */
+  seed: number | null;
+  isoroot: string;
+  /** ISO 8601 time the trace was written. */
+  time: string;
+}
+
+export interface Step {
+  op: Op;
+  /** Absent until the op has run on a target. */
+  obs?: Observation;
+}
+
+export interface Trace {
+  header: TraceHeader;
+  steps: Step[];
+}
+
+export function headerToJson(h: TraceHeader): Record<string, unknown> {
+  return { format: h.format, version: h.version, topology: h.topology, target: h.target, seed: h.seed, isoroot: h.isoroot, time: h.time };
+}
+
+export function parseHeader(r: JsonReader, v: unknown): TraceHeader {
+  const o = r.object('header', v);
+  r.only('header', o, ['format', 'version', 'topology', 'target', 'seed', 'isoroot', 'time']);
+  if (o.format !== TRACE_FORMAT) r.fail('header.format', `"${TRACE_FORMAT}" (is this an isoroot trace?)`, o.format);
+  if (o.version !== TRACE_VERSION) r.fail('header.version', `version ${TRACE_VERSION}`, o.version);
+  const topology = parseTopology(o.topology, r.where);
+  const t = r.object('header.target', o.target);
+  r.only('header.target', t, ['name', 'version', 'mutant', 'observes']);
+  const ob = r.object('header.target.observes', t.observes);
+  r.only('header.target.observes', ob, ['delivery', 'irqs']);
+  const target: TraceHeader['target'] = {
+    name: r.string('header.target.name', t.name),
+    version: r.string('header.target.version', t.version),
+    observes: { delivery: r.bool('header.target.observes.delivery', ob.delivery), irqs: r.bool('header.target.observes.irqs', ob.irqs) },
+  };
+  if (t.mutant !== undefined) target.mutant = r.string('header.target.mutant', t.mutant);
+  return {
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    topology,
+    target,
+    seed: o.seed === null || o.seed === undefined ? null : r.int('header.seed', o.seed, -(2 ** 31), 2 ** 31 - 1),
+    isoroot: r.string('header.isoroot', o.isoroot),
+    time: r.string('header.time', o.time),
+  };
+}
+
+export function stepToJson(s: Step): Record<string, unknown> {
+  const j = opToJson(s.op);
+  if (s.obs !== undefined) j.obs = obsToJson(s.obs);
+  return j;
+}
+
+export function parseStep(r: JsonReader, v: unknown): Step {
+  const o = r.object('step', v);
+  const op = parseOp(r, 'step', o, ['obs']);
+  return o.obs === undefined ? { op } : { op, obs: parseObs(r, at('step', 'obs'), o.obs) };
+}
