@@ -47,15 +47,20 @@ const bridgeKinds = (c: GenConstraints): Personality[] => (['bridge', 'root-port
 
 function leafShape(c: GenConstraints): fc.Arbitrary<Shape> {
   const kinds = leafKinds(c);
+  const allowed = (caps: CapName[]): CapName[] => {
+    const kept = caps.filter((x) => c.caps.includes(x));
+    // Extended capabilities need the PCIe capability; without it they go too.
+    return kept.includes('pcie') ? kept : kept.filter((x) => x !== 'pasid' && x !== 'ats' && x !== 'acs');
+  };
   return fc
     .record({
       kind: fc.constantFrom(...(kinds.length > 0 ? kinds : (['endpoint'] as Personality[]))),
       bars: fc.array(barArb, { minLength: 1, maxLength: 3 }),
-      caps: capsArb,
+      caps: capsArb.map(allowed),
       msiVectors: fc.constantFrom(1, 2, 4),
       fn1: fc.boolean(),
-      spare: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
-      emulated: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+      spare: c.ops.includes('hotplug') ? fc.integer({ min: 0, max: 9 }).map((n) => n === 0) : fc.constant(false),
+      emulated: c.ops.includes('emulator') ? fc.integer({ min: 0, max: 4 }).map((n) => n === 0) : fc.constant(false),
     })
     .map((s) => {
       const bars = [...s.bars];
@@ -98,10 +103,10 @@ function rootArb(c: GenConstraints): fc.Arbitrary<RootChoice> {
   return fc.record({
     share,
     busBase: fc.constantFrom(0x00, 0x00, 0x20, 0x40, 0x80),
-    iommu: fc.boolean(),
+    iommu: c.ops.includes('dma-map') ? fc.boolean() : fc.constant(false),
     domains: fc.integer({ min: 1, max: 3 }),
-    contexts: fc.integer({ min: 0, max: 2 }),
-    ecam: fc.integer({ min: 0, max: 5 }).map((n) => n !== 0),
+    contexts: c.ops.includes('pasid') ? fc.integer({ min: 0, max: 2 }) : fc.constant(0),
+    ecam: !c.vias.includes('ecam') ? fc.constant(false) : !c.vias.includes('cf8') ? fc.constant(true) : fc.integer({ min: 0, max: 5 }).map((n) => n !== 0),
     hostBridge: fc.boolean(),
     shapes: fc.array(shapeArb(c), { minLength: 1, maxLength: 4 }),
   });
@@ -135,7 +140,7 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
     if (Object.keys(share).length > 0) root.share = share;
     if (share.config === undefined) {
       // CF8/CFC are one decoder per IO space: a root that shares its IO space reaches config through ECAM.
-      if (share.io === undefined) {
+      if (share.io === undefined && c.vias.includes('cf8')) {
         root.cf8 = true;
         if (!ch.ecam) root.ecam = null;
       }
@@ -190,7 +195,7 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
 /** Topologies within the constraints; every one passes the topology rules. */
 export function topologyArb(c: GenConstraints = FREE): fc.Arbitrary<Topology> {
   return fc
-    .record({ roots: fc.array(rootArb(c), { minLength: 1, maxLength: Math.max(1, c.maxRoots) }), emulators: fc.boolean() })
+    .record({ roots: fc.array(rootArb(c), { minLength: 1, maxLength: Math.max(1, c.maxRoots) }), emulators: c.ops.includes('emulator') ? fc.boolean() : fc.constant(false) })
     .map(({ roots, emulators }) => {
       const t = build(roots, emulators, c);
       const p = topologyProblem(t);

@@ -7,7 +7,7 @@
 import type { Capability, Op } from '../ops/catalog.ts';
 import type { Via } from '../ops/fields.ts';
 import type { Observation } from '../ops/observation.ts';
-import type { Personality, SpaceKind, Topology } from '../topology/types.ts';
+import type { CapName, Personality, SpaceKind, Topology } from '../topology/types.ts';
 
 export interface TargetInfo {
   name: string;
@@ -29,6 +29,8 @@ export interface Capabilities {
   ops: readonly Capability[];
   maxRoots: number;
   personalities: readonly Personality[];
+  /** Capabilities an endpoint may have. */
+  caps: readonly CapName[];
   vias: readonly Via[];
   observes: Observes;
   /**

@@ -400,7 +400,7 @@ export class Model implements DeviceHost {
       if (port === 0xcf8 && size === 4) {
         const to: Delivery = { root: cf8.root, region: 'cf8' };
         if (value === null) return ok({ value: BigInt(this.cf8.get(sp.owner) ?? 0), to });
-        this.cf8.set(sp.owner, Number(value) & 0x80fffffc);
+        this.cf8.set(sp.owner, (Number(value) & 0x80fffffc) >>> 0);
         return ok({ to });
       }
       const reg = this.cf8.get(sp.owner) ?? 0;

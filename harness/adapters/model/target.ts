@@ -8,7 +8,7 @@ import { Model } from '../../model/model.ts';
 import { REFERENCE_RULES } from '../../model/rules.ts';
 import { CAPABILITIES } from '../../ops/catalog.ts';
 import { VIAS } from '../../ops/fields.ts';
-import { PERSONALITIES } from '../../topology/types.ts';
+import { CAP_NAMES, PERSONALITIES } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
 import { MUTANT_NAMES, mutantRules } from './mutants.ts';
 import type { Capabilities, Target } from '../target.ts';
@@ -18,6 +18,7 @@ export const MODEL_CAPABILITIES: Capabilities = {
   ops: CAPABILITIES,
   maxRoots: 16,
   personalities: PERSONALITIES,
+  caps: CAP_NAMES,
   vias: VIAS,
   observes: { delivery: true, irqs: true },
   contract: 'topology',

@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Runs the TypeScript CLI through tsx, so no build step is needed.
+import { register } from 'tsx/esm/api';
+register();
+const { main } = await import('../harness/cli/main.ts');
+const { killChildrenOnSignals } = await import('../harness/util/children.ts');
+killChildrenOnSignals();
+process.exitCode = await main(process.argv.slice(2));

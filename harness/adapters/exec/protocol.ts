@@ -1,0 +1,115 @@
+/**
+ * The target protocol: JSON Lines over a child process's stdin and stdout
+ * (docs/target-protocol.md). This module encodes the harness's messages
+ * and validates the target's: anything malformed is a ProtocolError that
+ * names the message and the field.
+ */
+import { JsonReader } from '../../util/json-read.ts';
+import { at } from '../../util/errors.ts';
+import { CAPABILITIES } from '../../ops/catalog.ts';
+import { VIAS } from '../../ops/fields.ts';
+import { opToJson } from '../../ops/codec.ts';
+import { parseObs } from '../../ops/observation-codec.ts';
+import { CAP_NAMES, PERSONALITIES, SPACE_KINDS } from '../../topology/types.ts';
+import type { Op } from '../../ops/catalog.ts';
+import type { Observation } from '../../ops/observation.ts';
+import type { Topology } from '../../topology/types.ts';
+import type { Capabilities, TargetInfo } from '../target.ts';
+
+export const PROTOCOL = 'isoroot-target';
+export const PROTOCOL_VERSION = 1;
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+export const hello = (): string => JSON.stringify({ type: 'hello', protocol: PROTOCOL, version: PROTOCOL_VERSION });
+export const openMsg = (t: Topology): string => JSON.stringify({ type: 'open', topology: t });
+export const opMsg = (seq: number, op: Op): string => JSON.stringify({ type: 'op', seq, op: opToJson(op) });
+export const closeMsg = (): string => JSON.stringify({ type: 'close' });
+export const byeMsg = (): string => JSON.stringify({ type: 'bye' });
+
+const reader = (what: string): JsonReader =>
+  new JsonReader((path) => `target's ${what} message${path === '' ? '' : ` at ${path}`}`);
+
+function parse(line: string, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new ProtocolError(`target sent a line that is not JSON while a ${what} message was expected: ${JSON.stringify(line.slice(0, 200))}`);
+  }
+  const r = reader(what);
+  try {
+    return r.object('', v);
+  } catch (e) {
+    throw new ProtocolError((e as Error).message);
+  }
+}
+
+function guard<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ProtocolError) throw e;
+    throw new ProtocolError((e as Error).message);
+  }
+}
+
+/** An error message from the target, if the line is one. */
+export function errorOf(o: Record<string, unknown>): string | null {
+  return o.type === 'error' ? String(o.message ?? 'no message') : null;
+}
+
+export function parseHello(line: string): { info: TargetInfo; capabilities: Capabilities } {
+  const o = parse(line, 'hello');
+  const e = errorOf(o);
+  if (e !== null) throw new ProtocolError(`target refused the handshake: ${e}`);
+  return guard(() => {
+    const r = reader('hello');
+    if (o.type !== 'hello') r.fail('type', '"hello"', o.type);
+    if (o.protocol !== PROTOCOL) r.fail('protocol', `"${PROTOCOL}"`, o.protocol);
+    if (o.version !== PROTOCOL_VERSION) r.fail('version', String(PROTOCOL_VERSION), o.version);
+    const t = r.object('target', o.target);
+    const info: TargetInfo = { name: r.string('target.name', t.name), version: r.string('target.version', t.version) };
+    const c = r.object('capabilities', o.capabilities);
+    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'caps', 'vias', 'observes', 'contract']);
+    const list = <T extends string>(k: string, vs: readonly T[]): T[] => r.array(`capabilities.${k}`, c[k]).map((x, i) => r.oneOf(at(`capabilities.${k}`, i), x, vs));
+    const ob = r.object('capabilities.observes', c.observes);
+    let contract: Capabilities['contract'] = 'topology';
+    if (c.contract !== 'topology') {
+      const k = r.object('capabilities.contract', c.contract);
+      r.only('capabilities.contract', k, SPACE_KINDS);
+      contract = Object.fromEntries(Object.entries(k).map(([kind, v]) => [kind, r.oneOf(`capabilities.contract.${kind}`, v, ['shared', 'isolated'] as const)]));
+    }
+    const capabilities: Capabilities = {
+      ops: list('ops', CAPABILITIES),
+      maxRoots: r.int('capabilities.maxRoots', c.maxRoots, 1, 16),
+      personalities: list('personalities', PERSONALITIES),
+      caps: c.caps === undefined ? CAP_NAMES : list('caps', CAP_NAMES),
+      vias: list('vias', VIAS),
+      observes: { delivery: r.bool('capabilities.observes.delivery', ob.delivery), irqs: r.bool('capabilities.observes.irqs', ob.irqs) },
+      contract,
+    };
+    return { info, capabilities };
+  });
+}
+
+export function parseOpened(line: string): void {
+  const o = parse(line, 'opened');
+  const e = errorOf(o);
+  if (e !== null) throw new ProtocolError(`target refused the topology: ${e}`);
+  if (o.type !== 'opened') throw new ProtocolError(`target's opened message: expected type "opened", got ${JSON.stringify(o.type)}`);
+}
+
+export function parseObsMsg(line: string, seq: number): Observation {
+  const o = parse(line, 'obs');
+  const e = errorOf(o);
+  if (e !== null) throw new ProtocolError(`target reported an error for op ${seq}: ${e}`);
+  return guard(() => {
+    const r = reader('obs');
+    if (o.type !== 'obs') r.fail('type', '"obs"', o.type);
+    if (o.seq !== seq) r.fail('seq', `${seq} (observations come back in order)`, o.seq);
+    return parseObs(r, 'obs', o.obs);
+  });
+}
