@@ -273,13 +273,14 @@ export class Model implements DeviceHost {
       const ecam = t.roots[owner].ecam === undefined ? DEFAULT_ECAM : t.roots[owner].ecam;
       if (ecam === null) return err('no-ecam');
       // PCIe Base §7.2.2: address = base + (bus << 20 | device << 15 | function << 12 | register).
+      // The mechanism is the config owner's: its ECAM window sits in the owner's memory space.
       const addr = ecam + bus * 0x100000 + devfn * 0x1000 + op.reg;
-      return this.memAccess(op.root, addr, op.size, value);
+      return this.memAccess(owner, addr, op.size, value);
     }
     if (t.roots[owner].cf8 !== true) return err('no-cf8');
     // PCI 3.0 §3.2.2.3.2: CONFIG_ADDRESS = enable | bus | device | function | register[7:2].
-    this.ioAccess(op.root, 0xcf8, 4, BigInt((0x80000000 | (bus << 16) | (devfn << 8) | (op.reg & 0xfc)) >>> 0));
-    return this.ioAccess(op.root, 0xcfc + (op.reg & 3), op.size, value);
+    this.ioAccess(owner, 0xcf8, 4, BigInt((0x80000000 | (bus << 16) | (devfn << 8) | (op.reg & 0xfc)) >>> 0));
+    return this.ioAccess(owner, 0xcfc + (op.reg & 3), op.size, value);
   }
 
   /** The root of config group `owner` whose bus range holds `bus`, or -1. */
