@@ -8,6 +8,7 @@ import type { JsonReader } from '../util/json-read.ts';
 import { opToJson, parseOp } from '../ops/codec.ts';
 import { obsToJson, parseObs } from '../ops/observation-codec.ts';
 import { parseTopology } from '../topology/validate.ts';
+import { canonicalTopology } from '../topology/canonical.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
@@ -40,7 +41,10 @@ export interface Trace {
 }
 
 export function headerToJson(h: TraceHeader): Record<string, unknown> {
-  return { format: h.format, version: h.version, topology: h.topology, target: h.target, seed: h.seed, isoroot: h.isoroot, time: h.time };
+  const target: Record<string, unknown> = { name: h.target.name, version: h.target.version };
+  if (h.target.mutant !== undefined) target.mutant = h.target.mutant;
+  target.observes = { delivery: h.target.observes.delivery, irqs: h.target.observes.irqs };
+  return { format: h.format, version: h.version, topology: canonicalTopology(h.topology), target, seed: h.seed, isoroot: h.isoroot, time: h.time };
 }
 
 export function parseHeader(r: JsonReader, v: unknown): TraceHeader {

@@ -9,7 +9,17 @@ import { parseBig } from './hex.ts';
 export type Where = (path: JsonPath) => string;
 
 export const describe = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v).slice(0, 40) : typeof v;
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'string'
+        ? JSON.stringify(v).slice(0, 40)
+        : typeof v === 'number' || typeof v === 'boolean'
+          ? String(v)
+          : v === undefined
+            ? 'nothing'
+            : typeof v;
 
 export class JsonReader {
   /** where(path) renders a location such as `file:12: ops[3].addr`. */

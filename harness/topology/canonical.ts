@@ -1,0 +1,32 @@
+/** A topology with its keys in one fixed order, so that traces written from equal topologies are equal bytes. */
+import type { BarSpec, DeviceSpec, RootSpec, Topology } from './types.ts';
+
+function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+const bar = (b: BarSpec): BarSpec => pick(b, ['kind', 'size', 'prefetch']) as BarSpec;
+
+function device(d: DeviceSpec): DeviceSpec {
+  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present']) as DeviceSpec;
+  if (d.bars !== undefined) out.bars = d.bars.map(bar);
+  if (d.caps !== undefined) out.caps = [...d.caps];
+  if (d.children !== undefined) out.children = d.children.map(device);
+  return out;
+}
+
+function root(r: RootSpec): RootSpec {
+  const out = pick(r, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'devices']) as RootSpec;
+  if (r.share !== undefined) out.share = pick(r.share, ['memory', 'io', 'dma', 'irq', 'pasid', 'config']);
+  out.devices = r.devices.map(device);
+  return out;
+}
+
+export function canonicalTopology(t: Topology): Topology {
+  const out = pick(t, ['name', 'roots', 'emulators']) as Topology;
+  out.roots = t.roots.map(root);
+  if (t.emulators !== undefined) out.emulators = [...t.emulators];
+  return out;
+}

@@ -1,0 +1,128 @@
+/**
+ * The oracles as pure functions of a trace. Each test records a trace on
+ * the reference model, tampers with one observation the way a faulty
+ * target would, and checks what the oracles make of it.
+ */
+import { test, expect } from '@playwright/test';
+import { Model } from '../../harness/model/model.ts';
+import { checkSteps } from '../../harness/oracles/checker.ts';
+import type { Op } from '../../harness/ops/catalog.ts';
+import type { Observation } from '../../harness/ops/observation.ts';
+import type { Topology } from '../../harness/topology/types.ts';
+import type { Observes } from '../../harness/adapters/target.ts';
+import { B, ep, root } from '../helpers.ts';
+
+const ALL: Observes = { delivery: true, irqs: true };
+
+function record(t: Topology, ops: Op[]): { op: Op; obs: Observation }[] {
+  const m = new Model(t);
+  return ops.map((op) => ({ op, obs: m.apply(op) }));
+}
+
+const cw = (r: number, bdf: string, reg: number, value: number, size = 4): Op => ({ op: 'cfg.write', root: r, via: 'ecam', bdf: B(bdf), reg, size, value: BigInt(value) });
+const place = (r: number, bdf: string, bar: number, addr: number): Op[] => [cw(r, bdf, 0x10 + 4 * bar, addr), cw(r, bdf, 0x04, 0x7, 2)];
+
+const two: Topology = { roots: [root([ep('a', 3, { caps: ['msi'] })]), root([ep('x', 3, { caps: ['msi'] })])] };
+
+test('no tampering, no finding; checking is pure and repeatable', () => {
+  const steps = record(two, [...place(0, '00:03.0', 0, 0xc0000000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }]);
+  const copy = JSON.stringify(steps, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  expect(checkSteps(two, ALL, steps)).toEqual([]);
+  expect(checkSteps(two, ALL, steps)).toEqual([]);
+  expect(JSON.stringify(steps, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toBe(copy);
+});
+
+test('misroute: an access delivered to nobody where a BAR decodes', () => {
+  const steps = record(two, [...place(0, '00:03.0', 0, 0xc0000000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }]);
+  steps[2].obs = { status: 'ma', value: 0xffffffffn, to: { root: 0 } };
+  const f = checkSteps(two, ALL, steps);
+  expect(f).toHaveLength(1);
+  expect(f[0]).toMatchObject({ kind: 'misroute', index: 2, severity: 'violation', signature: 'misroute:mmio.read:endpoint.bar0>nobody' });
+  expect(f[0].message).toContain('a (endpoint, root 0 00:03.0) BAR0');
+});
+
+test('misroute: an MSI raised in another root\'s interrupt space', () => {
+  const ops: Op[] = [...place(1, '00:03.0', 0, 0xc0000000), cw(1, '00:03.0', 0x44, 0xfee00000), cw(1, '00:03.0', 0x40 + 2, 1, 2), { op: 'mmio.write', root: 1, addr: 0xc0000004, size: 4, value: 0n }];
+  const steps = record(two, ops);
+  expect(steps[4].obs.irqs?.[0]).toMatchObject({ kind: 'msi', space: 1 });
+  steps[4].obs = { ...steps[4].obs, irqs: [{ ...steps[4].obs.irqs![0], space: 0 }] };
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'misroute', signature: 'misroute:msi:interrupt-space', index: 4 })]);
+});
+
+test('collision: IO BARs of two isolated roots on one port, answered across roots', () => {
+  const ops: Op[] = [cw(0, '00:03.0', 0x14, 0x1000), cw(0, '00:03.0', 0x04, 1, 2), cw(1, '00:03.0', 0x14, 0x1000), cw(1, '00:03.0', 0x04, 1, 2), { op: 'pio.read', root: 1, port: 0x1000, size: 4 }];
+  const steps = record(two, ops);
+  steps[4].obs = { status: 'ok', value: 0x15000101n, to: { root: 0, dev: 'a', region: 'bar1', offset: 0 } };
+  const f = checkSteps(two, ALL, steps);
+  expect(f).toEqual([expect.objectContaining({ kind: 'collision', signature: 'collision:io:cross-root', index: 4 })]);
+  expect(f[0].message).toMatch(/port 0x1000 of root 1 reached a .*declared isolated/);
+});
+
+test('collision within one root is a notice; resolving it against the later mapping is a violation', () => {
+  const t: Topology = { roots: [root([ep('a', 3), ep('b', 4)])] };
+  const ops: Op[] = [...place(0, '00:03.0', 0, 0xc0000000), ...place(0, '00:04.0', 0, 0xc0000000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }];
+  const steps = record(t, ops);
+  expect(steps[4].obs.to?.dev).toBe('b');
+  const clean = checkSteps(t, ALL, steps);
+  expect(clean).toEqual([expect.objectContaining({ kind: 'collision', severity: 'notice', signature: 'collision:memory:guest-conflict' })]);
+  steps[4].obs = { status: 'ok', value: 0x15000100n, to: { root: 0, dev: 'a', region: 'bar0', offset: 0 } };
+  const f = checkSteps(t, ALL, steps);
+  expect(f.filter((x) => x.severity === 'violation')).toEqual([expect.objectContaining({ kind: 'collision', signature: 'collision:memory:resolution' })]);
+});
+
+test('collision: one PASID handed out twice in a shared context; after free it may come back', () => {
+  const t: Topology = { roots: [root([ep('a', 3, { caps: ['pcie', 'pasid'], pasidContext: 0 }), ep('b', 4, { caps: ['pcie', 'pasid'], pasidContext: 0 })], { pasidContexts: 1 })] };
+  const steps = record(t, [{ op: 'pasid.alloc', dev: 'a' }, { op: 'pasid.alloc', dev: 'b' }, { op: 'pasid.free', dev: 'a', pasid: 1 }, { op: 'pasid.alloc', dev: 'b' }]);
+  expect(checkSteps(t, ALL, steps)).toEqual([]);
+  steps[1].obs = { status: 'ok', value: 1n };
+  expect(checkSteps(t, ALL, steps)).toEqual([expect.objectContaining({ kind: 'collision', signature: 'collision:pasid:namespace', index: 1 })]);
+});
+
+test('leak: a BAR answering at the address it moved away from', () => {
+  const t: Topology = { roots: [root([ep('a', 3)])] };
+  const ops: Op[] = [...place(0, '00:03.0', 0, 0xc0000000), cw(0, '00:03.0', 0x10, 0xc0010000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }];
+  const steps = record(t, ops);
+  steps[3].obs = { status: 'ok', value: 0x15000100n, to: { root: 0, dev: 'a', region: 'bar0', offset: 0 } };
+  // One violation per step: leak explains it, so misroute and divergence stay quiet.
+  expect(checkSteps(t, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:memory:stale-mapping', index: 3 })]);
+});
+
+test('leak: DMA tagged with a freed PASID that still translates', () => {
+  const t: Topology = { roots: [root([ep('a', 3, { caps: ['pcie', 'pasid'], pasidContext: 0, domain: 0 })], { iommu: true, domains: 1, pasidContexts: 1 })] };
+  const ops: Op[] = [
+    cw(0, '00:03.0', 0x04, 0x4, 2),
+    cw(0, '00:03.0', 0x106, 1, 2),
+    { op: 'pasid.alloc', dev: 'a' },
+    { op: 'pasid.bind', dev: 'a', pasid: 1, domain: 0 },
+    { op: 'dma.map', root: 0, domain: 0, iova: 0x1000, size: 0x1000, gpa: 0x1000, perm: 'rw' },
+    { op: 'pasid.free', dev: 'a', pasid: 1 },
+    { op: 'dma.read', dev: 'a', iova: 0x1000, len: 4, pasid: 1 },
+  ];
+  const steps = record(t, ops);
+  steps[6].obs = { status: 'ok', data: new Uint8Array(4), to: { root: 0, region: 'ram', offset: 0x1000 } };
+  expect(checkSteps(t, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:pasid:after-free', index: 6 })]);
+});
+
+test('leak: data written through one root read back through another', () => {
+  const steps = record(two, [{ op: 'mmio.write', root: 1, addr: 0x10000, size: 4, value: 0xfeedn }, { op: 'mmio.read', root: 0, addr: 0x10000, size: 4 }]);
+  steps[1].obs = { ...steps[1].obs, value: 0xfeedn };
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:memory:cross-root-data', index: 1 })]);
+  // The same wrong value with nothing behind it in the other root is a plain divergence.
+  steps[1].obs = { ...steps[1].obs, value: 0xbeefn };
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:value' })]);
+});
+
+test('leak: an MSI sent while MSI is disabled', () => {
+  const steps = record(two, [...place(0, '00:03.0', 0, 0xc0000000), { op: 'mmio.write', root: 0, addr: 0xc0000004, size: 4, value: 0n }]);
+  steps[2].obs = { ...steps[2].obs, irqs: [{ space: 0, dev: 'a', kind: 'msi', vector: 0, addr: 0, data: 0 }] };
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:msi:after-disable' })]);
+});
+
+test('divergence compares only what the target observes', () => {
+  const steps = record(two, [...place(0, '00:03.0', 0, 0xc0000000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }]);
+  steps[2].obs = { status: 'ok', value: 0x15000100n };
+  expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([]);
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:delivery' })]);
+  steps[2].obs = { status: 'ok', value: 0x15000101n };
+  expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:value', details: expect.objectContaining({ expected: expect.stringContaining('0x15000100') }) })]);
+});
