@@ -67,8 +67,11 @@ export class ChildLines {
     });
   }
 
+  /** Kills the process group; from now on the child counts as dead and its unread output is dropped. */
   kill(): void {
     killGroup(this.proc);
+    this.queue.length = 0;
+    this.ended('killed by isoroot');
   }
 
   /** Waits up to ms for the process to exit by itself, then kills its group. */

@@ -1,0 +1,110 @@
+/** The isoroot command line: exit codes, error messages, and the fuzz → check → explain loop. */
+import { test, expect } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
+const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
+
+function isoroot(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+test.describe('usage errors exit 2 and say what was wrong', () => {
+  for (const [args, message] of [
+    [[], /usage: isoroot <command>/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['fuzz', '--runs', 'abc'], /--runs must be an integer in \[1, 100000000\], got "abc"/],
+    [['fuzz', '--bogus'], /unknown option --bogus \(see isoroot fuzz --help\)/],
+    [['fuzz', '--mutant', 'nope'], /--mutant: one of shared-io-space, global-dma/],
+    [['fuzz', '--target', 'qemu9'], /--target must be model \| exec:<command>, got "qemu9"/],
+    [['fuzz', '--target', 'exec:', '--runs', '1'], /--target exec: needs a command/],
+    [['check'], /missing TRACE/],
+    [['check', '/nonexistent/t.jsonl'], /\/nonexistent\/t\.jsonl: a readable trace file/],
+    [['explain', 'a', 'b'], /one TRACE only/],
+  ] as const) {
+    test(`isoroot ${args.join(' ') || '(nothing)'}`, () => {
+      const r = isoroot(...args);
+      expect(r.code).toBe(2);
+      expect(r.out + r.err).toMatch(message);
+    });
+  }
+});
+
+test('every command has --help', () => {
+  for (const c of ['fuzz', 'check', 'explain']) {
+    const r = isoroot(c, '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`usage: isoroot ${c}`);
+  }
+  expect(isoroot('--help').code).toBe(0);
+});
+
+test('a bad topology file is rejected with the file and the JSON path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const f = join(dir, 'topo.json');
+  writeFileSync(f, JSON.stringify({ roots: [{ bus: 0, busLimit: 255, devices: [{ id: 'a', kind: 'endpoint', slot: 3, bars: [{ kind: 'io', size: 12 }] }] }] }));
+  const r = isoroot('fuzz', '--topology', f, '--runs', '1');
+  expect(r.code).toBe(2);
+  expect(r.err).toContain(`${f}: device a.bars[0].size: a power of two`);
+});
+
+test('a clean fuzz run exits 0', () => {
+  const r = isoroot('fuzz', '--runs', '200', '--seed', '3');
+  expect(r.code).toBe(0);
+  expect(r.out).toMatch(/200 sequences in [0-9.]+ s: no findings/);
+});
+
+test('fuzz on a fixed topology', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const f = join(dir, 'topo.json');
+  writeFileSync(f, JSON.stringify({ roots: [{ bus: 0, busLimit: 255, cf8: true, devices: [{ id: 'a', kind: 'endpoint', slot: 3, bars: [{ kind: 'io', size: 16 }] }] }, { bus: 0, busLimit: 255, cf8: true, devices: [{ id: 'b', kind: 'endpoint', slot: 3, bars: [{ kind: 'io', size: 16 }] }] }] }));
+  const r = isoroot('fuzz', '--topology', f, '--runs', '2000', '--seed', '4', '--mutant', 'shared-io-space', '--out', dir);
+  expect(r.code).toBe(1);
+  expect(r.out).toContain('COLLISION');
+});
+
+test('a finding: exit 1, minimal trace on disk, check reproduces it, the clean model does not, explain prints it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const r = isoroot('fuzz', '--runs', '3000', '--seed', '1', '--mutant', 'stale-bar', '--out', dir);
+  expect(r.code).toBe(1);
+  expect(r.out).toContain('LEAK at op');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
+  expect(files).toHaveLength(1);
+  const trace = join(dir, files[0]);
+  expect(r.out).toContain(`trace written to ${trace}`);
+  expect(existsSync(trace)).toBe(true);
+  const c = isoroot('check', trace);
+  expect(c.code).toBe(1);
+  expect(c.out).toContain('leak:memory:stale-mapping');
+  expect(isoroot('check', trace, '--target', 'model', '--mutant', 'stale-bar').code).toBe(1);
+  const clean = isoroot('check', trace, '--target', 'model');
+  expect(clean.code).toBe(0);
+  expect(clean.out).toContain('no violations');
+  const e = isoroot('explain', trace);
+  expect(e.code).toBe(0);
+  expect(e.out).toMatch(/#\s+op\s+root\s+BDF\s+address\s+observation/);
+  expect(e.out).toContain('mutant stale-bar');
+});
+
+test('check refuses a trace whose steps were never run, naming the line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const f = join(dir, 'unrun.jsonl');
+  const h = { format: 'isoroot-trace', version: 1, topology: { roots: [{ bus: 0, busLimit: 255, devices: [] }] }, target: { name: 'm', version: '1', observes: { delivery: true, irqs: true } }, seed: null, isoroot: '0.1.0', time: 't' };
+  writeFileSync(f, `${JSON.stringify(h)}\n{"op":"root.reset","root":0}\n`);
+  const r = isoroot('check', f);
+  expect(r.code).toBe(2);
+  expect(r.err).toContain(`${f}:2: an observation ("obs")`);
+  expect(isoroot('check', f, '--target', 'model').code).toBe(0);
+});
+
+test('fuzz drives an external target with exec:', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const r = isoroot('fuzz', '--target', `exec:${PY} --bug stale-bar`, '--runs', '2000', '--seed', '5', '--out', dir);
+  expect(r.code).toBe(1);
+  expect(r.out).toContain('fuzzing python-endpoint');
+  expect(r.out).toContain('LEAK');
+});

@@ -1,0 +1,113 @@
+/**
+ * The out-of-process target protocol, with the example target written in
+ * Python (harness/adapters/exec/example/endpoint_target.py): it passes a
+ * fuzz campaign, its injected bug is found, and a target that crashes,
+ * hangs or talks nonsense becomes a finding, never a harness crash.
+ */
+import { test, expect } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { openExecTarget } from '../harness/adapters/exec/target.ts';
+import { fuzz } from '../harness/run/fuzz.ts';
+import { violations } from '../harness/run/check.ts';
+import { InputError } from '../harness/util/errors.ts';
+
+const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
+const survivors = (marker: string): string => {
+  try {
+    // pgrep run directly, not through a shell whose own command line would match.
+    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+};
+
+test('the Python target declares what it supports and passes 1500 generated sequences', async () => {
+  const t = await openExecTarget(PY);
+  try {
+    expect(t.info).toEqual({ name: 'python-endpoint', version: '1.0' });
+    expect(t.capabilities.ops).toEqual(['config', 'mmio', 'pio']);
+    expect(t.capabilities.contract).toMatchObject({ memory: 'isolated', io: 'isolated' });
+    const r = await fuzz(t, { seed: 5, runs: 1500 });
+    expect(r.failure?.findings ?? []).toEqual([]);
+    expect(r.numRuns).toBe(1500);
+  } finally {
+    await t.dispose();
+  }
+});
+
+test('its injected stale-BAR bug is found as a leak, shrunk to a few operations', async () => {
+  const t = await openExecTarget(`${PY} --bug stale-bar`);
+  try {
+    const r = await fuzz(t, { seed: 5, runs: 3000 });
+    expect(r.failure).not.toBeNull();
+    expect(violations(r.failure!.findings)[0]).toMatchObject({ kind: 'leak', signature: 'leak:memory:stale-mapping' });
+    expect(r.failure!.scenario.ops.length).toBeLessThanOrEqual(6);
+  } finally {
+    await t.dispose();
+  }
+});
+
+test('a target that dies is a crash finding carrying its stderr', async () => {
+  const t = await openExecTarget(`${PY} --crash-after 3`);
+  try {
+    const r = await fuzz(t, { seed: 5, runs: 200 });
+    const f = violations(r.failure!.findings)[0];
+    expect(f).toMatchObject({ kind: 'crash', index: 3 });
+    expect(f.message).toContain('exited with status 3');
+    expect(f.details?.stderr).toContain('crashing on purpose at op 3');
+  } finally {
+    await t.dispose();
+  }
+});
+
+test('a target that stops answering is a hang finding, and is killed', async () => {
+  const marker = `hang-${randomUUID()}`;
+  const t = await openExecTarget(`${PY} --hang-after 1 --marker ${marker}`, { timeoutMs: 300 });
+  try {
+    const r = await fuzz(t, { seed: 5, runs: 20 });
+    expect(violations(r.failure!.findings)[0]).toMatchObject({ kind: 'hang', index: 1 });
+  } finally {
+    await t.dispose();
+  }
+  expect(survivors(marker)).toBe('');
+});
+
+test('a protocol violation is a crash finding that names what was wrong', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-bad-target-'));
+  const script = join(dir, 'bad.sh');
+  const hello = JSON.stringify({
+    type: 'hello',
+    protocol: 'isoroot-target',
+    version: 1,
+    target: { name: 'bad', version: '0' },
+    capabilities: { ops: ['mmio'], maxRoots: 1, personalities: ['endpoint'], caps: [], vias: ['ecam'], observes: { delivery: false, irqs: false }, contract: 'topology' },
+  });
+  writeFileSync(script, `read l\necho '${hello}'\nwhile read l; do case "$l" in *open*) echo '{"type":"opened"}';; *op*) echo '{"type":"obs","seq":0,"obs":{"status":"maybe"}}';; *close*) echo '{"type":"closed"}';; esac; done\n`);
+  const t = await openExecTarget(`sh ${script}`);
+  try {
+    const r = await fuzz(t, { seed: 1, runs: 50 });
+    const f = violations(r.failure!.findings)[0];
+    expect(f.kind).toBe('crash');
+    expect(f.message).toMatch(/protocol: target's obs message at obs\.status: expected one of ok, ur, ma, fault, error, got "maybe"/);
+  } finally {
+    await t.dispose();
+  }
+});
+
+test('a program that does not complete the handshake is an input error, not a hang', async () => {
+  await expect(openExecTarget('true')).rejects.toThrow(InputError);
+  await expect(openExecTarget('echo hello')).rejects.toThrow(/target sent a line that is not JSON/);
+});
+
+test('no target process outlives the harness', async () => {
+  const marker = `live-${randomUUID()}`;
+  const t = await openExecTarget(`${PY} --marker ${marker}`);
+  await fuzz(t, { seed: 9, runs: 10 });
+  expect(survivors(marker)).not.toBe('');
+  await t.dispose();
+  expect(survivors(marker)).toBe('');
+});
