@@ -2,7 +2,10 @@
 import type { PciFunction } from './function.ts';
 
 export class Bus {
-  readonly fns: (PciFunction | undefined)[] = [];
+  private readonly byDevfn = new Map<number, PciFunction>();
+  /** The present functions in devfn order, for walks that should not visit 256 slots. */
+  private present: PciFunction[] = [];
+
   constructor(
     /** The bridge above, or null for a root bus. */
     readonly upstream: PciFunction | null,
@@ -14,7 +17,27 @@ export class Bus {
     readonly link: boolean,
   ) {}
 
-  *functions(): Generator<PciFunction> {
-    for (const f of this.fns) if (f !== undefined) yield f;
+  at(devfn: number): PciFunction | undefined {
+    return this.byDevfn.get(devfn);
+  }
+
+  add(fn: PciFunction): void {
+    this.byDevfn.set(fn.devfn, fn);
+    this.present = this.present.filter((f) => f.devfn !== fn.devfn);
+    this.present.push(fn);
+    this.present.sort((a, b) => a.devfn - b.devfn);
+  }
+
+  remove(fn: PciFunction): void {
+    if (this.byDevfn.get(fn.devfn) === fn) this.byDevfn.delete(fn.devfn);
+    this.present = this.present.filter((f) => f !== fn);
+  }
+
+  get empty(): boolean {
+    return this.present.length === 0;
+  }
+
+  functions(): readonly PciFunction[] {
+    return this.present;
   }
 }

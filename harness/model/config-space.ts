@@ -3,8 +3,22 @@
  * read-only, read-write or write-1-to-clear (PCI 3.0 §6.1; RW1C per §6.2.3).
  * Writes go through the masks; the personality is told which bytes changed.
  */
+/**
+ * What never changes once a function is built: its masks and reset values.
+ * Functions built from the same description share one layout.
+ */
+export interface ConfigLayout {
+  size: number;
+  wmask: Uint8Array;
+  w1cmask: Uint8Array;
+  reset: Uint8Array;
+  keep: readonly [number, number][];
+}
+
 export class ConfigSpace {
-  readonly bytes: Uint8Array;
+  /** Register bytes; shared with the layout's reset image until the first write (copy on write). */
+  private bytes: Uint8Array;
+  private owned: boolean;
   /** Bits software may write. */
   readonly wmask: Uint8Array;
   /** Bits software clears by writing 1. */
@@ -14,11 +28,37 @@ export class ConfigSpace {
   /** Bytes a reset leaves alone (QEMU keeps device-specific config storage, for example). */
   private keep: [number, number][] = [];
 
-  constructor(readonly size: number) {
-    this.bytes = new Uint8Array(0x1000);
-    this.wmask = new Uint8Array(0x1000);
-    this.w1cmask = new Uint8Array(0x1000);
+  constructor(
+    readonly size: number,
+    layout?: ConfigLayout,
+  ) {
+    if (layout !== undefined) {
+      this.bytes = layout.reset;
+      this.owned = false;
+      this.wmask = layout.wmask;
+      this.w1cmask = layout.w1cmask;
+      this.resetValue = layout.reset;
+      this.keep = layout.keep as [number, number][];
+      return;
+    }
+    this.bytes = new Uint8Array(size);
+    this.owned = true;
+    this.wmask = new Uint8Array(size);
+    this.w1cmask = new Uint8Array(size);
     this.resetValue = this.bytes;
+  }
+
+  private own(): Uint8Array {
+    if (!this.owned) {
+      this.bytes = this.bytes.slice();
+      this.owned = true;
+    }
+    return this.bytes;
+  }
+
+  /** The immutable part, for sharing with later functions of the same description. */
+  layout(): ConfigLayout {
+    return { size: this.size, wmask: this.wmask, w1cmask: this.w1cmask, reset: this.resetValue, keep: this.keep };
   }
 
   /** Little-endian read of 1, 2 or 4 bytes (PCI is little-endian, PCI 3.0 §3.2.2.3). */
@@ -31,7 +71,7 @@ export class ConfigSpace {
 
   /** A software write: read-only bits keep their value, RW1C bits clear where 1 is written. */
   write(off: number, size: number, value: number): void {
-    const b = this.bytes;
+    const b = this.own();
     for (let i = 0; i < size; i++) {
       const v = (value >>> (8 * i)) & 0xff;
       const o = off + i;
@@ -43,7 +83,10 @@ export class ConfigSpace {
 
   /** Sets register bits directly (device side or construction): masks do not apply. */
   set(off: number, size: number, value: number): void {
-    for (let i = 0; i < size; i++) this.bytes[off + i] = (value >>> (8 * i)) & 0xff;
+    // Setting what is already there must not cost a copy of a shared image.
+    if (!this.owned && this.read(off, size) === (size === 4 ? value >>> 0 : value & ((1 << (8 * size)) - 1))) return;
+    const b = this.own();
+    for (let i = 0; i < size; i++) b[off + i] = (value >>> (8 * i)) & 0xff;
   }
 
   setMask(off: number, size: number, writable: number, w1c = 0): void {
@@ -72,12 +115,15 @@ export class ConfigSpace {
   /** Returns every register to its reset value (function-level reset, PCIe Base §6.6.2). */
   reset(): void {
     if (this.keep.length === 0) {
-      this.bytes.set(this.resetValue);
+      this.bytes = this.resetValue;
+      this.owned = false;
       return;
     }
     const kept = this.keep.map(([o, l]) => this.bytes.slice(o, o + l));
-    this.bytes.set(this.resetValue);
-    this.keep.forEach(([o], i) => this.bytes.set(kept[i], o));
+    const b = this.resetValue.slice();
+    this.keep.forEach(([o], i) => b.set(kept[i], o));
+    this.bytes = b;
+    this.owned = true;
   }
 
   snapshot(): Uint8Array {
@@ -85,6 +131,7 @@ export class ConfigSpace {
   }
 
   restore(s: Uint8Array): void {
-    this.bytes.set(s);
+    this.bytes = s.slice();
+    this.owned = true;
   }
 }

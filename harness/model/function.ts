@@ -3,7 +3,7 @@
  * interrupt logic. Personalities (endpoint, edu, pci-testdev, bridges)
  * subclass it and supply register semantics for their regions.
  */
-import { ConfigSpace } from './config-space.ts';
+import { ConfigSpace, type ConfigLayout } from './config-space.ts';
 import { ADDR_LIMIT, ROM_REGION, barAddress, type BarDef } from './bar.ts';
 import {
   ATS_ENABLE,
@@ -60,10 +60,22 @@ export interface DeviceHost {
 const TOUCHES_DECODE_TYPE0 = (off: number, size: number): boolean =>
   within(off, size, COMMAND, 2) || within(off, size, 0x10, 0x18) || within(off, size, 0x30, 4);
 
+/** A built function's immutable parts, reused for later instances of the same description. */
+interface Template {
+  layout: ConfigLayout;
+  bars: (BarDef | undefined)[];
+  caps: Caps;
+}
+
+/** Templates per device description (and whether it is multi-function, which the header shows). */
+const templates = new WeakMap<DeviceSpec, Map<boolean, Template>>();
+
 export abstract class PciFunction {
   readonly cfg: ConfigSpace;
+  /** Built from a template: the subclass skips laying out registers. */
+  protected readonly templated: boolean;
   /** Region-indexed BAR definitions (0..5, ROM_REGION). */
-  readonly bars: (BarDef | undefined)[] = [];
+  bars: (BarDef | undefined)[] = [];
   caps: Caps = {};
   placements: (Placement | null)[] = [];
   /** Placements a region had before (for the leak oracle), newest last, capped. */
@@ -85,8 +97,17 @@ export abstract class PciFunction {
     readonly spec: DeviceSpec,
     readonly root: number,
     express: boolean,
+    private readonly multifunction: boolean,
   ) {
-    this.cfg = new ConfigSpace(express ? 0x1000 : 0x100);
+    const t = templates.get(spec)?.get(multifunction);
+    this.templated = t !== undefined;
+    if (t !== undefined) {
+      this.cfg = new ConfigSpace(t.layout.size, t.layout);
+      this.bars = t.bars;
+      this.caps = t.caps;
+    } else {
+      this.cfg = new ConfigSpace(express ? 0x1000 : 0x100);
+    }
   }
 
   get id(): string {
@@ -99,14 +120,21 @@ export abstract class PciFunction {
     return false;
   }
 
-  /** Subclasses call this last in their constructor: captures reset values. */
+  /**
+   * Subclasses call this last in their constructor: captures reset values
+   * and keeps them as the template for later instances of this description.
+   */
   protected seal(): void {
     if (this.caps.msix !== undefined) {
       this.msixTable = new Uint8Array(this.caps.msix.vectors * 16);
       this.msixPending = new Uint8Array(Math.ceil(this.caps.msix.vectors / 8) + 8);
       this.resetMsix();
     }
+    if (this.templated) return;
     this.cfg.seal();
+    let m = templates.get(this.spec);
+    if (m === undefined) templates.set(this.spec, (m = new Map()));
+    m.set(this.multifunction, { layout: this.cfg.layout(), bars: this.bars, caps: this.caps });
   }
 
   // ---- configuration space ------------------------------------------------

@@ -41,6 +41,25 @@ interface Timer {
 }
 
 export const ECAM_BUSES = 256;
+
+type SlotInfo = Pick<DeviceSlot, 'spec' | 'root' | 'parent' | 'uid' | 'multifunction'>;
+const slotCache = new WeakMap<Topology, SlotInfo[]>();
+
+/**
+ * Where each device of a topology sits, its uid (1-based, in walk order)
+ * and whether it shares its slot (multi-function). Computed once per topology.
+ */
+function slotsOf(t: Topology): SlotInfo[] {
+  const hit = slotCache.get(t);
+  if (hit !== undefined) return hit;
+  const walked = [...walkDevices(t)];
+  const slotCount = new Map<string, number>();
+  const key = (root: number, parent: DeviceSpec | null, slot: number): string => `${root}/${parent?.id ?? ''}/${slot}`;
+  for (const { root, dev, parent } of walked) slotCount.set(key(root, parent, dev.slot), (slotCount.get(key(root, parent, dev.slot)) ?? 0) + 1);
+  const out = walked.map(({ root, dev, parent }, i) => ({ spec: dev, root, parent, uid: i + 1, multifunction: (slotCount.get(key(root, parent, dev.slot)) ?? 1) > 1 }));
+  slotCache.set(t, out);
+  return out;
+}
 const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
 const err = (reason: Reason): Observation => ({ status: 'error', reason });
@@ -96,16 +115,7 @@ export class Model implements DeviceHost {
     }
     for (const [r, ram] of this.rams) this.mem.get(r)!.platform.unshift({ kind: 'ram', root: r, fn: null, region: -1, base: 0, size: ram.size, seq: Infinity });
 
-    let uid = 0;
-    const slotCount = new Map<string, number>();
-    for (const { root, dev, parent } of walkDevices(t)) {
-      const k = `${root}/${parent?.id ?? ''}/${dev.slot}`;
-      slotCount.set(k, (slotCount.get(k) ?? 0) + 1);
-    }
-    for (const { root, dev, parent } of walkDevices(t)) {
-      const multifunction = (slotCount.get(`${root}/${parent?.id ?? ''}/${dev.slot}`) ?? 1) > 1;
-      this.devices.set(dev.id, { spec: dev, root, parent, uid: ++uid, multifunction, fn: null, last: null });
-    }
+    for (const d of slotsOf(t)) this.devices.set(d.spec.id, { spec: d.spec, root: d.root, parent: d.parent, uid: d.uid, multifunction: d.multifunction, fn: null, last: null });
     for (const slot of this.devices.values()) if (slot.spec.present !== false && (slot.parent === null || this.devices.get(slot.parent.id)!.fn !== null)) this.plugSlot(slot, false);
     for (const slot of this.devices.values()) if (slot.fn !== null && slot.spec.domain !== undefined && this.domains.has(ownerOf(t, slot.root, 'dma'))) this.attached.set(slot.spec.id, slot.spec.domain);
   }
@@ -297,7 +307,7 @@ export class Model implements DeviceHost {
    */
   private route(r: number, bus: number, devfn: number): PciFunction | Status {
     const root = this.topology.roots[r];
-    if (bus === root.bus) return this.rootBuses[r].fns[devfn] ?? 'ur';
+    if (bus === root.bus) return this.rootBuses[r].at(devfn) ?? 'ur';
     let cur = this.rootBuses[r];
     for (let depth = 0; depth < 256; depth++) {
       let next: Bridge | null = null;
@@ -314,7 +324,7 @@ export class Model implements DeviceHost {
       if (next.secondaryBus === bus) {
         const sb = next.secondary;
         if (sb.link && devfn >> 3 !== 0) return 'ur';
-        return sb.fns[devfn] ?? (sb.link ? 'ur' : 'ma');
+        return sb.at(devfn) ?? (sb.link ? 'ur' : 'ma');
       }
       cur = next.secondary;
     }
@@ -585,7 +595,7 @@ export class Model implements DeviceHost {
     if (fn instanceof Bridge) fn.rules = { memLimit: (l) => this.rules.bridgeMemLimit(l) };
     if (s.last !== null) for (const [r, h] of s.last.history) fn.history.set(r, [...h]);
     const bus = s.parent === null ? this.rootBuses[s.root] : (this.devices.get(s.parent.id)!.fn as Bridge).secondary;
-    bus.fns[fn.devfn] = fn;
+    bus.add(fn);
     this.busOf.set(fn, bus);
     s.fn = fn;
     s.last = fn;
@@ -593,7 +603,7 @@ export class Model implements DeviceHost {
       const cs = this.devices.get(c.id)!;
       if (c.present !== false) this.plugSlot(cs, hot);
     }
-    if (fn instanceof Bridge) fn.setPresence(fn.secondary.fns.some((f) => f !== undefined));
+    if (fn instanceof Bridge) fn.setPresence(!fn.secondary.empty);
     if (hot) {
       if (s.spec.domain !== undefined && this.domains.has(ownerOf(this.topology, s.root, 'dma'))) this.attached.set(s.spec.id, s.spec.domain);
       if (bus.upstream instanceof Bridge) bus.upstream.slotEvent(true);
@@ -611,7 +621,7 @@ export class Model implements DeviceHost {
     if (fn.intxRequested) fn.lowerIntx();
     fn.retireAll();
     const bus = this.busOf.get(fn)!;
-    bus.fns[fn.devfn] = undefined;
+    bus.remove(fn);
     this.busOf.delete(fn);
     this.timers = this.timers.filter((x) => x.fn !== fn);
     this.attached.delete(fn.id);

@@ -27,21 +27,23 @@ export class Bridge extends PciFunction {
   rules: BridgeRules = { memLimit: (l) => l };
 
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, readonly rootPort: boolean) {
-    super(spec, root, rootPort);
+    super(spec, root, rootPort, multifunction);
     this.uid = uid;
-    initType1(this.cfg, {
-      vendor: 0x1b36,
-      device: rootPort ? 0x000c : 0x0001,
-      classCode: 0x060400,
-      revision: 0,
-      pin: 1,
-      multifunction,
-    });
-    this.caps = installCaps(this.cfg, {
-      msi: { vectors: 1, is64: true, pvm: false },
-      pcie: rootPort ? { type: 'root-port', flr: false, slot: true } : undefined,
-      acs: rootPort,
-    });
+    if (!this.templated) {
+      initType1(this.cfg, {
+        vendor: 0x1b36,
+        device: rootPort ? 0x000c : 0x0001,
+        classCode: 0x060400,
+        revision: 0,
+        pin: 1,
+        multifunction,
+      });
+      this.caps = installCaps(this.cfg, {
+        msi: { vectors: 1, is64: true, pvm: false },
+        pcie: rootPort ? { type: 'root-port', flr: false, slot: true } : undefined,
+        acs: rootPort,
+      });
+    }
     this.secondary = new Bus(this, root, rootPort);
     this.seal();
   }
@@ -125,7 +127,7 @@ export class Bridge extends PciFunction {
 
   override reset(): void {
     super.reset();
-    this.setPresence(this.secondary.fns.some((f) => f !== undefined));
+    this.setPresence(!this.secondary.empty);
     for (const f of this.secondary.functions()) f.reset();
   }
 }

@@ -62,14 +62,16 @@ export class Edu extends PciFunction {
   private s: EduState = fresh();
 
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
-    super(spec, root, false);
+    super(spec, root, false, multifunction);
     this.uid = uid;
-    initQemuType0(this.cfg, { vendor: EDU_VENDOR, device: EDU_DEVICE, classCode: 0x00ff00, revision: 0x10, pin: 1, multifunction });
-    const [bar0] = layoutBars([{ kind: 'mem32', size: 0x100000 }]);
-    installBar(this.cfg, bar0);
-    this.bars[0] = bar0;
-    this.caps = installCaps(this.cfg, { msi: { vectors: 1, is64: true, pvm: false } });
-    this.cfg.keepOnReset(0x4e, 0xb2);
+    if (!this.templated) {
+      initQemuType0(this.cfg, { vendor: EDU_VENDOR, device: EDU_DEVICE, classCode: 0x00ff00, revision: 0x10, pin: 1, multifunction });
+      const [bar0] = layoutBars([{ kind: 'mem32', size: 0x100000 }]);
+      installBar(this.cfg, bar0);
+      this.bars[0] = bar0;
+      this.caps = installCaps(this.cfg, { msi: { vectors: 1, is64: true, pvm: false } });
+      this.cfg.keepOnReset(0x4e, 0xb2);
+    }
     this.seal();
   }
 

@@ -27,8 +27,13 @@ export class Endpoint extends PciFunction {
 
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
     const caps = spec.caps ?? [];
-    super(spec, root, caps.includes('pcie'));
+    super(spec, root, caps.includes('pcie'), multifunction);
     this.uid = uid;
+    if (!this.templated) this.layOut(spec, caps, multifunction);
+    this.seal();
+  }
+
+  private layOut(spec: DeviceSpec, caps: readonly string[], multifunction: boolean): void {
     initType0(this.cfg, { vendor: ENDPOINT_VENDOR, device: ENDPOINT_DEVICE, classCode: 0xff0000, revision: 1, pin: 1, multifunction });
     const defs = layoutBars(spec.bars ?? []);
     for (const b of defs) {
@@ -50,7 +55,6 @@ export class Endpoint extends PciFunction {
       ats: caps.includes('ats'),
       acs: caps.includes('acs'),
     });
-    this.seal();
   }
 
   private file(region: number): Uint8Array {

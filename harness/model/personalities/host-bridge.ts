@@ -5,9 +5,9 @@ import type { DeviceSpec } from '../../topology/types.ts';
 
 export class HostBridge extends PciFunction {
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
-    super(spec, root, false);
+    super(spec, root, false, multifunction);
     this.uid = uid;
-    initType0(this.cfg, { vendor: 0x1b36, device: 0x0008, classCode: 0x060000, revision: 0, pin: 0, multifunction });
+    if (!this.templated) initType0(this.cfg, { vendor: 0x1b36, device: 0x0008, classCode: 0x060000, revision: 0, pin: 0, multifunction });
     this.seal();
   }
   protected read(): bigint {

@@ -51,14 +51,16 @@ export class PciTestdev extends PciFunction {
   private counts = [0, 0, 0, 0, 0, 0];
 
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
-    super(spec, root, false);
+    super(spec, root, false, multifunction);
     this.uid = uid;
-    initQemuType0(this.cfg, { vendor: 0x1b36, device: 0x0005, classCode: 0x00ff00, revision: 0, pin: 0, multifunction });
-    for (const b of layoutBars([{ kind: 'mem32', size: 0x1000 }, { kind: 'io', size: 0x100 }])) {
-      installBar(this.cfg, b);
-      this.bars[b.region] = b;
+    if (!this.templated) {
+      initQemuType0(this.cfg, { vendor: 0x1b36, device: 0x0005, classCode: 0x00ff00, revision: 0, pin: 0, multifunction });
+      for (const b of layoutBars([{ kind: 'mem32', size: 0x1000 }, { kind: 'io', size: 0x100 }])) {
+        installBar(this.cfg, b);
+        this.bars[b.region] = b;
+      }
+      this.cfg.keepOnReset(0x40, 0xc0);
     }
-    this.cfg.keepOnReset(0x40, 0xc0);
     this.seal();
   }
 
