@@ -1,10 +1,13 @@
 /** The isoroot command line: exit codes, error messages, and the fuzz → check → explain loop. */
 import { test, expect } from '@playwright/test';
+import { requireProgram } from './require.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+
+test.beforeEach(() => requireProgram('python3', 'apt-get install python3'));
 const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
 const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
 

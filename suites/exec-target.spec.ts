@@ -5,6 +5,7 @@
  * hangs or talks nonsense becomes a finding, never a harness crash.
  */
 import { test, expect } from '@playwright/test';
+import { requireProgram } from './require.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import { fuzz } from '../harness/run/fuzz.ts';
 import { violations } from '../harness/run/check.ts';
 import { InputError } from '../harness/util/errors.ts';
 
+
+test.beforeEach(() => requireProgram('python3', 'apt-get install python3'));
 const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
 const survivors = (marker: string): string => {
   try {

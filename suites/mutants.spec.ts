@@ -6,19 +6,19 @@
 import { test, expect } from '@playwright/test';
 import { MUTANTS } from '../harness/adapters/model/mutants.ts';
 import { modelTarget } from '../harness/adapters/model/target.ts';
-import { fuzz } from '../harness/run/fuzz.ts';
+import { MUTANT_BUDGET, catchMutant } from '../harness/run/catch-mutant.ts';
 import { execute } from '../harness/run/execute.ts';
 import { checkRun, violations } from '../harness/run/check.ts';
 import { showOp } from '../harness/ops/codec.ts';
 
-const BUDGET = 20_000;
+const BUDGET = MUTANT_BUDGET;
 const MAX_OPS = 12;
 
 for (const m of MUTANTS) {
   test(`${m.name} (${m.description}) is caught by ${m.caughtBy.join(' or ')}`, async () => {
     const target = modelTarget(m.name);
     const named = (k: string): boolean => (m.caughtBy as readonly string[]).includes(k);
-    const r = await fuzz(target, { seed: 42, runs: BUDGET, counts: (f) => named(f.kind) });
+    const r = await catchMutant(m);
     expect(r.failure, `not caught within ${BUDGET} sequences`).not.toBeNull();
     const f = r.failure!;
     expect(f.numRuns).toBeLessThanOrEqual(BUDGET);

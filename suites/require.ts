@@ -1,0 +1,16 @@
+/**
+ * External programs a suite needs. Missing in CI, the suite fails; on a
+ * developer's machine it is skipped with a loud message saying what to
+ * install.
+ */
+import { test } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+
+export function requireProgram(name: string, install: string): void {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).status === 0;
+  if (found) return;
+  const msg = `${name} is not installed (${install}); the suites that need it cannot run`;
+  if (process.env.CI !== undefined) throw new Error(`${msg}. In CI this is a failure.`);
+  process.stderr.write(`\n!!!!! SKIPPING: ${msg}. !!!!!\n\n`);
+  test.skip(true, msg);
+}
