@@ -6,8 +6,6 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-
-test.beforeEach(() => requireProgram('python3', 'apt-get install python3'));
 const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
 const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
 
@@ -105,6 +103,7 @@ test('check refuses a trace whose steps were never run, naming the line', () => 
 });
 
 test('fuzz drives an external target with exec:', () => {
+  requireProgram('python3', 'apt-get install python3');
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
   const r = isoroot('fuzz', '--target', `exec:${PY} --bug stale-bar`, '--runs', '2000', '--seed', '5', '--out', dir);
   expect(r.code).toBe(1);
