@@ -6,7 +6,7 @@
  */
 import type { Capability, Op } from '../ops/catalog.ts';
 import type { Via } from '../ops/fields.ts';
-import type { Observation } from '../ops/observation.ts';
+import type { Observation, Observes } from '../ops/observation.ts';
 import type { CapName, Personality, SpaceKind, Topology } from '../topology/types.ts';
 
 export interface TargetInfo {
@@ -14,14 +14,6 @@ export interface TargetInfo {
   version: string;
   /** Set for a faulty variant of the model. */
   mutant?: string;
-}
-
-/** What a target can observe about an access beyond its value. */
-export interface Observes {
-  /** Where an access was delivered (Observation.to). */
-  delivery: boolean;
-  /** Interrupts raised (Observation.irqs). */
-  irqs: boolean;
 }
 
 export interface Capabilities {

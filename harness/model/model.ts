@@ -16,22 +16,13 @@ import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
+import { rootForBus, routeConfig } from './config-route.ts';
+import { slotsOf, type DeviceSlot } from './slots.ts';
+import { translateDma } from './dma.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
 import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf } from '../topology/bdf.ts';
-import { DEFAULT_ECAM, DEFAULT_RAM, ownerOf, walkDevices, type DeviceSpec, type Topology } from '../topology/types.ts';
-
-/** Where a device sits in the topology and, while present, its function. */
-export interface DeviceSlot {
-  spec: DeviceSpec;
-  root: number;
-  parent: DeviceSpec | null;
-  uid: number;
-  multifunction: boolean;
-  fn: PciFunction | null;
-  /** The last instance, kept after unplug so its mapping history stays queryable. */
-  last: PciFunction | null;
-}
+import { DEFAULT_ECAM, DEFAULT_RAM, ownerOf, type Topology } from '../topology/types.ts';
 
 interface Timer {
   at: number;
@@ -42,24 +33,6 @@ interface Timer {
 
 export const ECAM_BUSES = 256;
 
-type SlotInfo = Pick<DeviceSlot, 'spec' | 'root' | 'parent' | 'uid' | 'multifunction'>;
-const slotCache = new WeakMap<Topology, SlotInfo[]>();
-
-/**
- * Where each device of a topology sits, its uid (1-based, in walk order)
- * and whether it shares its slot (multi-function). Computed once per topology.
- */
-function slotsOf(t: Topology): SlotInfo[] {
-  const hit = slotCache.get(t);
-  if (hit !== undefined) return hit;
-  const walked = [...walkDevices(t)];
-  const slotCount = new Map<string, number>();
-  const key = (root: number, parent: DeviceSpec | null, slot: number): string => `${root}/${parent?.id ?? ''}/${slot}`;
-  for (const { root, dev, parent } of walked) slotCount.set(key(root, parent, dev.slot), (slotCount.get(key(root, parent, dev.slot)) ?? 0) + 1);
-  const out = walked.map(({ root, dev, parent }, i) => ({ spec: dev, root, parent, uid: i + 1, multifunction: (slotCount.get(key(root, parent, dev.slot)) ?? 1) > 1 }));
-  slotCache.set(t, out);
-  return out;
-}
 const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
 const err = (reason: Reason): Observation => ({ status: 'error', reason });
@@ -293,46 +266,8 @@ export class Model implements DeviceHost {
     return this.ioAccess(owner, 0xcfc + (op.reg & 3), op.size, value);
   }
 
-  /** The root of config group `owner` whose bus range holds `bus`, or -1. */
-  private rootForBus(owner: number, bus: number): number {
-    const t = this.topology;
-    for (let r = 0; r < t.roots.length; r++) if (ownerOf(t, r, 'config') === owner && bus >= t.roots[r].bus && bus <= t.roots[r].busLimit) return r;
-    return -1;
-  }
-
-  /**
-   * Finds the function a config request reaches: type 0 on the root bus,
-   * else forwarded by the bridge whose secondary..subordinate range holds
-   * the bus (PCI-to-PCI Bridge 1.2 §3.1.2.1).
-   */
-  private route(r: number, bus: number, devfn: number): PciFunction | Status {
-    const root = this.topology.roots[r];
-    if (bus === root.bus) return this.rootBuses[r].at(devfn) ?? 'ur';
-    let cur = this.rootBuses[r];
-    for (let depth = 0; depth < 256; depth++) {
-      let next: Bridge | null = null;
-      for (const f of cur.functions()) {
-        if (!f.isBridge) continue;
-        const b = f as Bridge;
-        const sec = b.secondaryBus;
-        if (sec !== 0 && sec <= bus && bus <= b.subordinateBus) {
-          next = b;
-          break;
-        }
-      }
-      if (next === null) return cur.link || cur.upstream === null ? 'ur' : 'ma';
-      if (next.secondaryBus === bus) {
-        const sb = next.secondary;
-        if (sb.link && devfn >> 3 !== 0) return 'ur';
-        return sb.at(devfn) ?? (sb.link ? 'ur' : 'ma');
-      }
-      cur = next.secondary;
-    }
-    return 'ur';
-  }
-
   private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {
-    const r = this.rootForBus(owner, bus);
+    const r = rootForBus(this.topology, owner, bus);
     const miss = (status: Status, root: number, via?: string): Observation => {
       const o: Observation = { status, to: via === undefined ? { root } : { root, via } };
       if (value === null) o.value = ones(size);
@@ -341,7 +276,7 @@ export class Model implements DeviceHost {
     if (r < 0) return miss('ur', issuer);
     const b = mkBdf(bus, devfn >> 3, devfn & 7);
     const via = this.emulatorFor(this.emus.get(owner)!.bdfs, b);
-    const fn = this.route(r, bus, devfn);
+    const fn = routeConfig(this.topology, this.rootBuses, r, bus, devfn);
     if (typeof fn === 'string') return miss(fn, r, via);
     if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, via);
     const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
@@ -474,29 +409,8 @@ export class Model implements DeviceHost {
   deviceDma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null, pasid: number | undefined): Observation {
     const t = this.topology;
     if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled');
-    const dmaOwner = ownerOf(t, fn.root, 'dma');
-    const domains = this.domains.get(dmaOwner);
-    let chunks: { gpa: number; len: number }[];
-    if (pasid !== undefined) {
-      if (domains === undefined || fn.caps.pasid === undefined) return fault('no-pasid-support');
-      if (!fn.pasidEnabled) return fault('pasid-disabled');
-      if (pasid >= 2 ** fn.caps.pasid.width) return fault('pasid-range');
-      const ctx = this.pasidContext(fn.id);
-      if (ctx === null) return fault('pasid-unbound');
-      const bound = ctx.lookup(fn.id, pasid);
-      if (typeof bound === 'string') return fault(bound);
-      const tr = domains[bound].translate(iova, len, write !== null);
-      if (typeof tr === 'string') return fault(tr);
-      chunks = tr;
-    } else if (domains !== undefined) {
-      const di = this.attached.get(fn.id);
-      if (di === undefined) return fault('no-domain');
-      const tr = domains[di].translate(iova, len, write !== null);
-      if (typeof tr === 'string') return fault(tr);
-      chunks = tr;
-    } else {
-      chunks = [{ gpa: iova, len }];
-    }
+    const chunks = translateDma(this.domains.get(ownerOf(t, fn.root, 'dma')), this.attached.get(fn.id), () => this.pasidContext(fn.id), fn, iova, len, write !== null, pasid);
+    if (typeof chunks === 'string') return fault(chunks);
     const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
     const ram = this.rams.get(memOwner)!;
     for (const c of chunks) if (!ram.contains(c.gpa, c.len)) return fault('no-memory');

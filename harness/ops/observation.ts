@@ -84,6 +84,14 @@ export interface Irq {
   level?: 0 | 1;
 }
 
+/** What a target can observe about an access beyond its value; oracles compare only these. */
+export interface Observes {
+  /** Where an access was delivered (Observation.to). */
+  delivery: boolean;
+  /** Interrupts raised (Observation.irqs). */
+  irqs: boolean;
+}
+
 export interface Observation {
   status: Status;
   reason?: Reason;

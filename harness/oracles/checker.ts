@@ -9,7 +9,7 @@ import { Model } from '../model/model.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
-import type { Observes } from '../adapters/target.ts';
+import type { Observes } from '../ops/observation.ts';
 import { collisionOracle } from './collision.ts';
 import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';

@@ -1,6 +1,6 @@
 /** Field-by-field comparison of observations, shared by the oracles. */
 import type { Delivery, Irq, Observation } from '../ops/observation.ts';
-import type { Observes } from '../adapters/target.ts';
+import type { Observes } from '../ops/observation.ts';
 
 export function sameDelivery(a: Delivery | undefined, b: Delivery | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;

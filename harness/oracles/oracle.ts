@@ -7,7 +7,7 @@
 import type { Model } from '../model/model.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
-import type { Observes } from '../adapters/target.ts';
+import type { Observes } from '../ops/observation.ts';
 import type { Finding } from './finding.ts';
 
 export interface StepView {

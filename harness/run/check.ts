@@ -1,7 +1,8 @@
 /** Checks an executed run: oracles over its steps, plus a crash or hang finding if the target failed. */
 import { TraceChecker } from '../oracles/checker.ts';
 import type { Finding } from '../oracles/finding.ts';
-import type { Observes, TargetFailure } from '../adapters/target.ts';
+import type { TargetFailure } from '../adapters/target.ts';
+import type { Observes } from '../ops/observation.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';

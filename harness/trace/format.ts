@@ -12,7 +12,8 @@ import { canonicalTopology } from '../topology/canonical.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
-import type { Observes, TargetInfo } from '../adapters/target.ts';
+import type { TargetInfo } from '../adapters/target.ts';
+import type { Observes } from '../ops/observation.ts';
 
 export const TRACE_FORMAT = 'isoroot-trace';
 export const TRACE_VERSION = 1;

@@ -9,7 +9,7 @@ import { checkSteps } from '../../harness/oracles/checker.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
 import type { Topology } from '../../harness/topology/types.ts';
-import type { Observes } from '../../harness/adapters/target.ts';
+import type { Observes } from '../../harness/ops/observation.ts';
 import { B, ep, root } from '../helpers.ts';
 
 const ALL: Observes = { delivery: true, irqs: true };

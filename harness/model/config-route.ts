@@ -1,0 +1,47 @@
+/**
+ * Which function a configuration request reaches: the root of the config
+ * space whose bus range holds the bus, then type 0 on its root bus, or
+ * forwarding by the bridge whose secondary..subordinate range holds the bus
+ * (PCI-to-PCI Bridge 1.2 §3.1.2.1).
+ */
+import type { Bus } from './bus.ts';
+import type { PciFunction } from './function.ts';
+import type { Bridge } from './personalities/bridge.ts';
+import type { Status } from '../ops/observation.ts';
+import { ownerOf, type Topology } from '../topology/types.ts';
+
+/** The root of config space `owner` whose bus range holds `bus`, or -1. */
+export function rootForBus(t: Topology, owner: number, bus: number): number {
+  for (let r = 0; r < t.roots.length; r++) if (ownerOf(t, r, 'config') === owner && bus >= t.roots[r].bus && bus <= t.roots[r].busLimit) return r;
+  return -1;
+}
+
+/**
+ * The function at (bus, devfn) below root r, or why nobody answers: 'ur' on
+ * a root bus or a PCIe link (PCIe Base §7.3.1: a link carries device 0
+ * only), 'ma' on a conventional bus (PCI 3.0 §3.3.3.1).
+ */
+export function routeConfig(t: Topology, rootBuses: readonly Bus[], r: number, bus: number, devfn: number): PciFunction | Status {
+  if (bus === t.roots[r].bus) return rootBuses[r].at(devfn) ?? 'ur';
+  let cur = rootBuses[r];
+  for (let depth = 0; depth < 256; depth++) {
+    let next: Bridge | null = null;
+    for (const f of cur.functions()) {
+      if (!f.isBridge) continue;
+      const b = f as Bridge;
+      const sec = b.secondaryBus;
+      if (sec !== 0 && sec <= bus && bus <= b.subordinateBus) {
+        next = b;
+        break;
+      }
+    }
+    if (next === null) return cur.link || cur.upstream === null ? 'ur' : 'ma';
+    if (next.secondaryBus === bus) {
+      const sb = next.secondary;
+      if (sb.link && devfn >> 3 !== 0) return 'ur';
+      return sb.at(devfn) ?? (sb.link ? 'ur' : 'ma');
+    }
+    cur = next.secondary;
+  }
+  return 'ur';
+}
