@@ -42,6 +42,8 @@ const cfgFix = <T extends { via: string; reg: number; size: number }>(o: T): T =
 
 const ADDR_MAX = 2 ** 52 - 1;
 const ADDR_LIKELY = [0x0, 0x1000, 0xb0000000, 0xc0000000, 0xc0001000, 0xe0000000, 0xfebf0000, 0x100000000];
+const memFields = { root: F.root(), addr: F.hex('address', ADDR_MAX, ADDR_LIKELY), size: F.int('bytes', 1, 8, [1, 2, 4, 8]) };
+const ioFields = { root: F.root(), port: F.hex('port', 0xffff, [0xcf8, 0xcfc, 0x1000, 0xc000]), size: F.int('bytes', 1, 4, [1, 2, 4]) };
 const accessProblem = (o: { addr: number; size: number }): string | null =>
   ![1, 2, 4, 8].includes(o.size) ? 'size 1, 2, 4 or 8' : o.addr % o.size !== 0 ? `address not aligned to size ${o.size}` : null;
 const accessFix = <T extends { addr: number; size: number }>(o: T): T => {
@@ -57,6 +59,7 @@ const portFix = <T extends { port: number; size: number }>(o: T): T => {
 const valueFits = (o: { size: number; value: bigint }): string | null => (o.value > sizeMask(o.size) ? `value wider than ${o.size} bytes` : null);
 const valueFix = <T extends { size: number; value: bigint }>(o: T): T => ({ ...o, value: o.value & sizeMask(o.size) });
 
+const rangeFields = { root: F.root(), emulator: F.emulator(), space: F.oneOf(['mmio', 'pio'] as const), start: F.hex('start', ADDR_MAX, [0xc0000000, 0x1000]), size: F.hex('bytes', 2 ** 40, [0x1000, 0x100]) };
 const IOVA_LIKELY = [0x0, 0x1000, 0x10000, 0x100000, 0x40000, 0x7fff000];
 const pasidField = optional(F.int('PASID', 0, 0xfffff, [1, 2, 3, 0xfffff]));
 
@@ -74,7 +77,7 @@ export const CATALOG = {
     doc: "read in a root's memory space",
     needs: 'mmio',
     reads: true,
-    fields: { root: F.root(), addr: F.hex('address', ADDR_MAX, ADDR_LIKELY), size: F.int('bytes', 1, 8, [1, 2, 4, 8]) },
+    fields: memFields,
     problem: accessProblem,
     fix: accessFix,
   }),
@@ -82,7 +85,7 @@ export const CATALOG = {
     doc: "write in a root's memory space",
     needs: 'mmio',
     reads: false,
-    fields: { root: F.root(), addr: F.hex('address', ADDR_MAX, ADDR_LIKELY), size: F.int('bytes', 1, 8, [1, 2, 4, 8]), value: F.value() },
+    fields: { ...memFields, value: F.value() },
     problem: (o) => accessProblem(o) ?? valueFits(o),
     fix: (o) => valueFix(accessFix(o)),
   }),
@@ -90,7 +93,7 @@ export const CATALOG = {
     doc: "read in a root's IO space",
     needs: 'pio',
     reads: true,
-    fields: { root: F.root(), port: F.hex('port', 0xffff, [0xcf8, 0xcfc, 0x1000, 0xc000]), size: F.int('bytes', 1, 4, [1, 2, 4]) },
+    fields: ioFields,
     problem: portProblem,
     fix: portFix,
   }),
@@ -98,7 +101,7 @@ export const CATALOG = {
     doc: "write in a root's IO space",
     needs: 'pio',
     reads: false,
-    fields: { root: F.root(), port: F.hex('port', 0xffff, [0xcf8, 0xcfc, 0x1000, 0xc000]), size: F.int('bytes', 1, 4, [1, 2, 4]), value: F.value() },
+    fields: { ...ioFields, value: F.value() },
     problem: (o) => portProblem(o) ?? valueFits(o),
     fix: (o) => valueFix(portFix(o)),
   }),
@@ -151,13 +154,13 @@ export const CATALOG = {
     doc: 'forward an MMIO or IO range to an emulator',
     needs: 'emulator',
     reads: false,
-    fields: { root: F.root(), emulator: F.emulator(), space: F.oneOf(['mmio', 'pio'] as const), start: F.hex('start', ADDR_MAX, [0xc0000000, 0x1000]), size: F.hex('bytes', 2 ** 40, [0x1000, 0x100]) },
+    fields: rangeFields,
   }),
   'emu.unmap-range': spec({
     doc: 'stop forwarding an MMIO or IO range',
     needs: 'emulator',
     reads: false,
-    fields: { root: F.root(), emulator: F.emulator(), space: F.oneOf(['mmio', 'pio'] as const), start: F.hex('start', ADDR_MAX, [0xc0000000, 0x1000]), size: F.hex('bytes', 2 ** 40, [0x1000, 0x100]) },
+    fields: rangeFields,
   }),
   'dev.plug': spec({ doc: 'hot-plug a device that the topology marks as not present', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
   'dev.unplug': spec({ doc: 'hot-unplug a device', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
