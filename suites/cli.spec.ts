@@ -2,7 +2,7 @@
 import { test, expect } from '@playwright/test';
 import { requireProgram } from './require.ts';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -78,6 +78,9 @@ test('a finding: exit 1, minimal trace on disk, check reproduces it, the clean m
   const trace = join(dir, files[0]);
   expect(r.out).toContain(`trace written to ${trace}`);
   expect(existsSync(trace)).toBe(true);
+  const record = JSON.parse(readFileSync(trace.replace(/\.jsonl$/, '.finding.json'), 'utf8'));
+  expect(record).toMatchObject({ kind: 'leak', signature: 'leak:memory:stale-mapping', severity: 'violation', trace: files[0] });
+  expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   const c = isoroot('check', trace);
   expect(c.code).toBe(1);
   expect(c.out).toContain('leak:memory:stale-mapping');

@@ -15,6 +15,7 @@ import { openExecTarget } from '../harness/adapters/exec/target.ts';
 import { fuzz } from '../harness/run/fuzz.ts';
 import { violations } from '../harness/run/check.ts';
 import { InputError } from '../harness/util/errors.ts';
+import { TargetFailed } from '../harness/adapters/target.ts';
 
 
 test.beforeEach(() => requireProgram('python3', 'apt-get install python3'));
@@ -96,6 +97,18 @@ test('a protocol violation is a crash finding that names what was wrong', async 
     const f = violations(r.failure!.findings)[0];
     expect(f.kind).toBe('crash');
     expect(f.message).toMatch(/protocol: target's obs message at obs\.status: expected one of ok, ur, ma, fault, error, got "maybe"/);
+  } finally {
+    await t.dispose();
+  }
+});
+
+test('a session applies one operation at a time too; a target that dies throws TargetFailed', async () => {
+  const t = await openExecTarget(`${PY} --crash-after 1`);
+  try {
+    const s = await t.open({ roots: [{ bus: 0, busLimit: 255, cf8: true, devices: [{ id: 'a', kind: 'endpoint', slot: 3, fn: 0, bars: [{ kind: 'mem32', size: 0x1000 }] }] }] });
+    expect(await s.apply({ op: 'cfg.read', root: 0, via: 'cf8', bdf: 3 << 3, reg: 0, size: 4 })).toEqual({ status: 'ok', value: 0x11001b36n, to: { root: 0, dev: 'a', region: 'cfg', offset: 0 } });
+    await expect(s.apply({ op: 'cfg.read', root: 0, via: 'ecam', bdf: 3 << 3, reg: 0, size: 4 })).rejects.toThrow(TargetFailed);
+    await s.close();
   } finally {
     await t.dispose();
   }

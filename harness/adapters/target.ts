@@ -49,7 +49,17 @@ export interface RunResult {
   failure?: TargetFailure;
 }
 
+/** Thrown by Session.apply when the target fails instead of answering. */
+export class TargetFailed extends Error {
+  override name = 'TargetFailed';
+  constructor(readonly failure: TargetFailure) {
+    super(`${failure.kind}: ${failure.message}`);
+  }
+}
+
 export interface Session {
+  /** Applies one operation and returns its observation; a failing target throws TargetFailed. */
+  apply(op: Op): Promise<Observation>;
   /**
    * Applies the operations in order and returns their observations. Ops do
    * not depend on earlier replies, so transports may pipeline them. On a
@@ -63,4 +73,11 @@ export interface Target {
   readonly info: TargetInfo;
   readonly capabilities: Capabilities;
   open(topology: Topology): Promise<Session>;
+}
+
+/** apply() in terms of run(), for sessions whose transport is batched. */
+export async function applyOne(session: Pick<Session, 'run'>, op: Op): Promise<Observation> {
+  const r = await session.run([op]);
+  if (r.failure !== undefined) throw new TargetFailed({ ...r.failure, index: 0 });
+  return r.observations[0];
 }

@@ -1,9 +1,10 @@
 /** How findings appear on a terminal and on disk. */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { writeTrace } from '../trace/writer.ts';
 import type { Step, TraceHeader } from '../trace/format.ts';
-import type { Finding } from '../oracles/finding.ts';
+import type { Finding, FindingRecord } from '../oracles/finding.ts';
 
 export function showFinding(f: Finding): string {
   const tag = f.severity === 'notice' ? `notice ${f.kind}` : f.kind.toUpperCase();
@@ -14,9 +15,17 @@ export function showFinding(f: Finding): string {
 
 export const signatureHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 10);
 
-/** Writes a finding's minimal trace (atomically) and returns its path. */
+/**
+ * Writes a finding's minimal trace and, beside it, the finding itself
+ * (`.finding.json`), each through a temporary file and a rename. Returns
+ * the trace's path.
+ */
 export function writeFindingTrace(dir: string, f: Finding, header: TraceHeader, steps: readonly Step[]): string {
-  const file = join(dir, `${f.kind}-${signatureHash(f.signature)}-seed${header.seed ?? 'none'}.jsonl`);
+  const stem = join(dir, `${f.kind}-${signatureHash(f.signature)}-seed${header.seed ?? 'none'}`);
+  const file = `${stem}.jsonl`;
   writeTrace(file, header, steps);
+  const record: FindingRecord = { ...f, trace: basename(file) };
+  writeFileSync(`${stem}.finding.json.tmp`, JSON.stringify(record, null, 2) + '\n');
+  renameSync(`${stem}.finding.json.tmp`, `${stem}.finding.json`);
   return file;
 }

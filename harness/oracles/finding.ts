@@ -1,6 +1,4 @@
 /** Findings: what the oracles report. */
-import type { Op } from '../ops/catalog.ts';
-
 export const FINDING_KINDS = ['misroute', 'collision', 'leak', 'divergence', 'crash', 'hang'] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -24,7 +22,8 @@ export interface Finding {
   details?: Record<string, string>;
 }
 
-/** A finding together with the trace that reproduces it. */
-export interface FindingWithTrace extends Finding {
-  ops: Op[];
+/** A finding as stored on disk, beside the trace that reproduces it. */
+export interface FindingRecord extends Finding {
+  /** File name of the minimal trace, in the same folder. */
+  trace: string;
 }

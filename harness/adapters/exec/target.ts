@@ -10,7 +10,7 @@ import { InputError } from '../../util/errors.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { Capabilities, RunResult, Session, Target, TargetFailure, TargetInfo } from '../target.ts';
+import { applyOne, type Capabilities, type RunResult, type Session, type Target, type TargetFailure, type TargetInfo } from '../target.ts';
 import { ChildLines, type Next } from './child.ts';
 import { ProtocolError, byeMsg, closeMsg, hello, opMsg, openMsg, parseHello, parseObsMsg, parseOpened } from './protocol.ts';
 
@@ -83,7 +83,8 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
       if (broken !== null) child.kill();
       /** Sequence numbers run on across run() calls of one session. */
       let seq = 0;
-      return {
+      const session: Session = {
+        apply: (op) => applyOne(session, op),
         async run(ops: readonly Op[]): Promise<RunResult> {
           const observations: Observation[] = [];
           if (broken !== null) return { observations, failure: broken };
@@ -113,6 +114,7 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
           if (!('line' in n) || !isClosed(n.line)) child.kill();
         },
       };
+      return session;
     },
     async dispose(): Promise<void> {
       child.send(byeMsg());

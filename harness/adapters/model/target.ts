@@ -33,6 +33,9 @@ export function modelTarget(mutant?: string): Target {
     async open(topology) {
       const m = new Model(topology, rules);
       return {
+        async apply(op) {
+          return m.apply(op);
+        },
         async run(ops) {
           return { observations: ops.map((op) => m.apply(op)) };
         },
