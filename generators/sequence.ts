@@ -9,7 +9,7 @@ import type { Op } from '../harness/ops/catalog.ts';
 import * as H from '../harness/model/header.ts';
 import type { Topology } from '../harness/topology/types.ts';
 import { FREE, type GenConstraints } from './constraints.ts';
-import { cfg, fragmentContext, fragments, placeOps, windowOps } from './fragments.ts';
+import { cfg, fragmentContext, fragments, placeOps, windowOps } from './fragments/index.ts';
 import { firmwarePlan, plannedDevices } from './plan.ts';
 import { rawOpArb } from './raw.ts';
 

@@ -113,3 +113,18 @@ test('fuzz drives an external target with exec:', () => {
   expect(r.out).toContain('fuzzing python-endpoint');
   expect(r.out).toContain('LEAK');
 });
+
+test('a crash finding keeps the op the target died on, so replaying the trace reaches it', () => {
+  requireProgram('python3', 'apt-get install python3');
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const r = isoroot('fuzz', '--target', `exec:${PY} --crash-after 2`, '--runs', '50', '--seed', '5', '--out', dir);
+  expect(r.code).toBe(1);
+  expect(r.out).toContain('CRASH at op #2');
+  const trace = join(dir, readdirSync(dir).find((f) => f.endsWith('.jsonl'))!);
+  const lines = readFileSync(trace, 'utf8').trim().split('\n');
+  expect(lines).toHaveLength(1 + 3);
+  expect(JSON.parse(lines[3]).obs).toBeUndefined();
+  const replay = isoroot('check', trace, '--target', `exec:${PY} --crash-after 2`);
+  expect(replay.code).toBe(1);
+  expect(replay.out).toContain('CRASH at op #2');
+});

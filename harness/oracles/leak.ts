@@ -9,7 +9,7 @@
  */
 import { showOp } from '../ops/codec.ts';
 import { hex } from '../util/hex.ts';
-import { ownerOf, walkDevices } from '../topology/types.ts';
+import { ownerOf } from '../topology/types.ts';
 import { sameData, sameDelivery } from './compare.ts';
 import { devLabel, whereLabel } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
@@ -42,7 +42,7 @@ export function leakOracle(): Oracle {
   return {
     step(v: StepView): Finding[] {
       const { op, observed: o, predicted: p, model: m } = v;
-      attachedEver ??= new Set([...walkDevices(m.topology)].filter((d) => d.dev.domain !== undefined).map((d) => d.dev.id));
+      attachedEver ??= new Set([...m.devices.values()].filter((d) => d.spec.domain !== undefined).map((d) => d.spec.id));
       if (op.op === 'dma.attach' && p.status === 'ok') attachedEver.add(op.dev);
       const out: Finding[] = [];
 

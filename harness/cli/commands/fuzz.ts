@@ -8,7 +8,7 @@ import { ISOROOT_VERSION } from '../../version.ts';
 import { intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
 import { TARGET_HELP, selectTarget } from '../select-target.ts';
 import { showFinding, writeFindingTrace } from '../print-finding.ts';
-import type { TraceHeader } from '../../trace/format.ts';
+import type { Step, TraceHeader } from '../../trace/format.ts';
 
 export const FUZZ: CommandSpec = {
   name: 'fuzz',
@@ -61,8 +61,11 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
     const vs = violations(f.findings);
     if (vs.length === 0) log('warning: the shrunk run did not fail again when rerun: the target is not deterministic');
     const lead = vs[0] ?? { kind: 'divergence', signature: 'nondeterministic', index: 0, message: '', severity: 'violation' };
+    // The trace keeps every op of the minimal sequence: those the target answered with their
+    // observations, and the one it failed on (and any after it) without, so a replay reaches it.
+    const steps: Step[] = f.scenario.ops.map((op, i) => (i < f.executed.steps.length ? f.executed.steps[i] : { op }));
     // Written to disk before it is reported.
-    const file = writeFindingTrace(out, lead, header, f.executed.steps);
+    const file = writeFindingTrace(out, lead, header, steps);
     log(`finding after ${f.numRuns} sequences (${secs} s), shrunk ${f.numShrinks} times to ${f.scenario.ops.length} operations:`);
     for (const x of f.findings) log(showFinding(x));
     log('minimal sequence:');

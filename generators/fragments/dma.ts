@@ -1,0 +1,111 @@
+/**
+ * DMA and PASID fragments: IOMMU map, unmap, attach, detach; device DMA with
+ * and without PASID; and deep chains on purpose (mapped before used, bound
+ * before tagged), optionally torn down and tried again.
+ */
+import fc from 'fast-check';
+import type { Op } from '../../harness/ops/catalog.ts';
+import * as H from '../../harness/model/header.ts';
+import { ownerOf } from '../../harness/topology/types.ts';
+import { GPAS, IOVAS, cfg, pick, scope, type FragmentContext, type Weighted } from './context.ts';
+import type { DevicePlan } from '../plan.ts';
+
+export function dmaFragments(x: FragmentContext): Weighted[] {
+  const out: Weighted[] = [];
+  const { has, via, withCap } = scope(x);
+  const devs = x.devices;
+  const iommuRoots = x.t.roots.map((_, r) => r).filter((r) => x.t.roots[ownerOf(x.t, r, 'dma')].iommu === true);
+  if (has('dma-map') && iommuRoots.length > 0) {
+    out.push({
+      arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.nat(2), fc.constantFrom(0x1000, 0x2000), fc.constantFrom('r', 'w', 'rw', 'rw')).map(([r, dom, i, g, size, perm]): Op[] => [
+        { op: 'dma.map', root: r, domain: dom, iova: IOVAS[i], size, gpa: GPAS[g], perm: perm as 'r' | 'w' | 'rw' },
+      ]),
+      weight: 5,
+    });
+    out.push({ arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.constantFrom(0x1000, 0x2000)).map(([r, dom, i, size]): Op[] => [{ op: 'dma.unmap', root: r, domain: dom, iova: IOVAS[i], size }]), weight: 2 });
+    out.push({ arb: fc.tuple(pick(devs), fc.nat(2)).map(([d, dom]): Op[] => [{ op: 'dma.attach', dev: d.spec.id, domain: dom }]), weight: 1 });
+    out.push({ arb: pick(devs).map((d): Op[] => [{ op: 'dma.detach', dev: d.spec.id }]), weight: 1 });
+  }
+  const dmaDevs = devs.filter((d) => d.spec.kind === 'endpoint' || d.spec.kind === 'edu');
+  if (has('dma') && dmaDevs.length > 0) {
+    out.push({
+      arb: fc
+        .tuple(pick(dmaDevs), fc.constantFrom(...IOVAS, ...GPAS), fc.nat(0xff0), fc.constantFrom(4, 8, 16), fc.option(fc.uint8Array({ minLength: 4, maxLength: 4 })), fc.option(fc.constantFrom(1, 2, 3), { freq: 3 }))
+        .map(([d, base, off, len, data, pasid]): Op[] => {
+          const iova = base + (off & ~0xf);
+          const p = has('pasid') && pasid !== null ? { pasid } : {};
+          const bytes = data === null ? null : data.some((b) => b !== 0) ? data : Uint8Array.of(1, 2, 3, 4);
+          return bytes === null ? [{ op: 'dma.read', dev: d.spec.id, iova, len, ...p }] : [{ op: 'dma.write', dev: d.spec.id, iova, data: bytes, ...p }];
+        }),
+      weight: 6,
+    });
+  }
+  // Deep DMA on purpose: Bus Master on, the IOVA mapped in the device's domain, then DMA;
+  // optionally torn down (unmap, detach) and tried again: a stale mapping must fault.
+  const dmaOwnerOf = (d: DevicePlan): number => ownerOf(x.t, d.root, 'dma');
+  const translated = dmaDevs.filter((d) => d.spec.domain !== undefined && x.t.roots[dmaOwnerOf(d)].iommu === true);
+  if (has('dma') && has('dma-map') && has('config') && translated.length > 0) {
+    out.push({
+      arb: fc.tuple(pick(translated), via, fc.nat(2), fc.nat(2), fc.constantFrom('none', 'none', 'unmap', 'detach')).map(([d, v, i, g, teardown]) => {
+        const dev = d.spec.id;
+        const ops: Op[] = [
+          cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER)),
+          { op: 'dma.map', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000, gpa: GPAS[g], perm: 'rw' },
+          { op: 'dma.write', dev, iova: IOVAS[i], data: Uint8Array.of(0xa5, i + 1, g + 1, 0x5a) },
+        ];
+        if (teardown === 'unmap') ops.push({ op: 'dma.unmap', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000 });
+        if (teardown === 'detach') ops.push({ op: 'dma.detach', dev });
+        if (teardown !== 'none') ops.push({ op: 'dma.read', dev, iova: IOVAS[i], len: 4 });
+        return ops;
+      }),
+      weight: 4,
+    });
+  }
+  // Deep PASID on purpose: PASID Enable, alloc, bind to a domain, map there, tagged DMA;
+  // optionally the PASID is freed or unbound and used again: it must fault.
+  const pasidReady = withCap('pasid').filter((d) => d.spec.pasidContext !== undefined && (d.spec.kind === 'endpoint') && x.t.roots[dmaOwnerOf(d)].iommu === true);
+  if (has('pasid') && has('dma') && has('dma-map') && has('config') && pasidReady.length > 0) {
+    out.push({
+      arb: fc.tuple(pick(pasidReady), fc.nat(2), fc.nat(2), fc.constantFrom('none', 'free', 'free', 'unbind', 'unmap')).map(([d, domain, i, teardown]) => {
+        const dev = d.spec.id;
+        const pasid = 1;
+        const ops: Op[] = [
+          cfg(d, 'ecam', H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER)),
+          cfg(d, 'ecam', x.caps.get(dev)!.pasid!.off + 6, 2, 1n),
+          { op: 'pasid.alloc', dev },
+          { op: 'pasid.bind', dev, pasid, domain },
+          { op: 'dma.map', root: d.root, domain, iova: IOVAS[i], size: 0x1000, gpa: GPAS[i], perm: 'rw' },
+          { op: 'dma.read', dev, iova: IOVAS[i], len: 4, pasid },
+        ];
+        if (teardown === 'free') ops.push({ op: 'pasid.free', dev, pasid });
+        if (teardown === 'unbind') ops.push({ op: 'pasid.unbind', dev, pasid });
+        if (teardown === 'unmap') ops.push({ op: 'dma.unmap', root: d.root, domain, iova: IOVAS[i], size: 0x1000 });
+        if (teardown !== 'none') ops.push({ op: 'dma.read', dev, iova: IOVAS[i], len: 4, pasid });
+        return ops;
+      }),
+      weight: 4,
+    });
+  }
+  const ctxDevs = devs.filter((d) => d.spec.pasidContext !== undefined);
+  if (has('pasid') && ctxDevs.length > 0) {
+    out.push({
+      arb: fc.tuple(pick(ctxDevs), fc.constantFrom('alloc', 'alloc', 'bind', 'bind', 'free', 'unbind', 'invalidate'), fc.constantFrom(1, 1, 2, 3), fc.nat(2)).map(([d, k, pasid, domain]): Op[] => {
+        const dev = d.spec.id;
+        switch (k) {
+          case 'alloc':
+            return [{ op: 'pasid.alloc', dev }];
+          case 'bind':
+            return [{ op: 'pasid.bind', dev, pasid, domain }];
+          case 'free':
+            return [{ op: 'pasid.free', dev, pasid }];
+          case 'unbind':
+            return [{ op: 'pasid.unbind', dev, pasid }];
+          default:
+            return [{ op: 'pasid.invalidate', dev, pasid }];
+        }
+      }),
+      weight: 5,
+    });
+  }
+  return out;
+}
