@@ -3,6 +3,4 @@
 import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('../harness/cli/main.ts');
-const { killChildrenOnSignals } = await import('../harness/util/children.ts');
-killChildrenOnSignals();
 process.exitCode = await main(process.argv.slice(2));

@@ -53,3 +53,8 @@ export interface Scenario {
 export function scenarioArb(topologies: fc.Arbitrary<Topology>, c: GenConstraints = FREE, opts: SequenceOptions = {}): fc.Arbitrary<Scenario> {
   return topologies.chain((topology) => sequenceArb(topology, c, opts).map((ops) => ({ topology, ops })));
 }
+
+/** Pure random generation, the baseline that feedback must beat: operations drawn from the catalog alone. */
+export function rawScenarioArb(topologies: fc.Arbitrary<Topology>, c: GenConstraints = FREE, maxOps = 60): fc.Arbitrary<Scenario> {
+  return topologies.chain((topology) => fc.array(rawOpArb(topology, c, firmwarePlan(topology).busesOfInterest), { maxLength: maxOps }).map((ops) => ({ topology, ops })));
+}

@@ -11,7 +11,7 @@ import { FREE, type GenConstraints } from './constraints.ts';
 const PREFIX: Record<Personality, string> = { endpoint: 'ep', edu: 'edu', 'pci-testdev': 'td', bridge: 'br', 'root-port': 'rp', 'host-bridge': 'hb' };
 
 const barArb: fc.Arbitrary<BarSpec> = fc.oneof(
-  fc.record({ kind: fc.constant('mem32' as const), size: fc.constantFrom(0x1000, 0x2000, 0x4000, 0x10000, 0x100000), prefetch: fc.boolean() }),
+  fc.record({ kind: fc.constant('mem32' as const), size: fc.constantFrom(0x1000, 0x2000, 0x4000, 0x10000, 0x100000, 0x400000), prefetch: fc.boolean() }),
   fc.record({ kind: fc.constant('mem64' as const), size: fc.constantFrom(0x1000, 0x4000, 0x100000, 0x200000), prefetch: fc.boolean() }),
   fc.record({ kind: fc.constant('io' as const), size: fc.constantFrom(0x10, 0x20, 0x40, 0x100) }),
 );
@@ -34,6 +34,7 @@ const capsArb: fc.Arbitrary<CapName[]> = fc
 interface Shape {
   kind: Personality;
   bars: BarSpec[];
+  rom: boolean;
   caps: CapName[];
   msiVectors: number;
   fn1: boolean;
@@ -56,6 +57,7 @@ function leafShape(c: GenConstraints): fc.Arbitrary<Shape> {
     .record({
       kind: fc.constantFrom(...(kinds.length > 0 ? kinds : (['endpoint'] as Personality[]))),
       bars: fc.array(barArb, { minLength: 1, maxLength: 3 }),
+      rom: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
       caps: capsArb.map(allowed),
       msiVectors: fc.constantFrom(1, 2, 4),
       fn1: fc.boolean(),
@@ -78,7 +80,7 @@ function shapeArb(c: GenConstraints): fc.Arbitrary<Shape> {
   const bk = bridgeKinds(c);
   if (bk.length === 0) return leafShape(c);
   const bridge = fc.record({ kind: fc.constantFrom(...bk), kids: fc.array(leafShape(c), { minLength: 1, maxLength: 3 }) }).map(
-    (b): Shape => ({ kind: b.kind, bars: [], caps: [], msiVectors: 1, fn1: false, spare: false, emulated: false, children: b.kind === 'root-port' ? b.kids.slice(0, 1) : b.kids }),
+    (b): Shape => ({ kind: b.kind, bars: [], rom: false, caps: [], msiVectors: 1, fn1: false, spare: false, emulated: false, children: b.kind === 'root-port' ? b.kids.slice(0, 1) : b.kids }),
   );
   return fc.oneof({ arbitrary: leafShape(c), weight: 4 }, { arbitrary: bridge, weight: 1 });
 }
@@ -155,11 +157,12 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
     const pasidOwner = share.pasid ?? r;
     const domainsOf = (): number => (roots[dmaOwner].iommu === true ? (roots[dmaOwner].domains ?? 0) : 0);
     const contextsOf = (): number => roots[pasidOwner].pasidContexts ?? 0;
-    const make = (s: Shape, slot: number, fnNo: number, withKids: boolean): DeviceSpec => {
+    const make = (s: Shape, slot: number, fnNo: number, withKids: boolean, parentKind?: Personality): DeviceSpec => {
       devices++;
       const d: DeviceSpec = { id: id(s.kind), kind: s.kind, slot, fn: fnNo };
       if (s.kind === 'endpoint') {
         d.bars = s.bars;
+        if (s.rom) d.rom = 0x800;
         d.caps = s.caps;
         if (s.caps.includes('msi')) d.msiVectors = s.msiVectors;
         if (s.caps.includes('msix')) d.msixVectors = 8;
@@ -170,9 +173,10 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
         const nc = contextsOf();
         if (nc > 0) d.pasidContext = devices % nc;
         if (s.emulated && emuNames.length > 0) d.emulator = emuNames[devices % emuNames.length];
-        if (s.spare && withKids) d.present = false;
+        // Spares: on a root bus, or in a root port's slot (PCIe hot-plug).
+        if (s.spare && (withKids || parentKind === 'root-port')) d.present = false;
       }
-      if (withKids && s.children.length > 0) d.children = s.children.map((k, i) => make(k, s.kind === 'root-port' ? 0 : i + 1, 0, false));
+      if (withKids && s.children.length > 0) d.children = s.children.map((k, i) => make(k, s.kind === 'root-port' ? 0 : i + 1, 0, false, s.kind));
       return d;
     };
     let slot = 1;

@@ -17,12 +17,13 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
   const iommuRoots = x.t.roots.map((_, r) => r).filter((r) => x.t.roots[ownerOf(x.t, r, 'dma')].iommu === true);
   if (has('dma-map') && iommuRoots.length > 0) {
     out.push({
-      arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.nat(2), fc.constantFrom(0x1000, 0x2000), fc.constantFrom('r', 'w', 'rw', 'rw')).map(([r, dom, i, g, size, perm]): Op[] => [
-        { op: 'dma.map', root: r, domain: dom, iova: IOVAS[i], size, gpa: GPAS[g], perm: perm as 'r' | 'w' | 'rw' },
+      // IOVAs on a grid, so a domain can hold many mappings; one GPA lies beyond RAM.
+      arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.nat(7), fc.constantFrom(...GPAS, ...GPAS, 0x1000_0000), fc.constantFrom(0x1000, 0x2000), fc.constantFrom('r', 'w', 'rw', 'rw')).map(([r, dom, i, k, gpa, size, perm]): Op[] => [
+        { op: 'dma.map', root: r, domain: dom, iova: IOVAS[i] + k * 0x2000, size, gpa, perm: perm as 'r' | 'w' | 'rw' },
       ]),
       weight: 5,
     });
-    out.push({ arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.constantFrom(0x1000, 0x2000)).map(([r, dom, i, size]): Op[] => [{ op: 'dma.unmap', root: r, domain: dom, iova: IOVAS[i], size }]), weight: 2 });
+    out.push({ arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.nat(7), fc.constantFrom(0x1000, 0x2000)).map(([r, dom, i, k, size]): Op[] => [{ op: 'dma.unmap', root: r, domain: dom, iova: IOVAS[i] + k * 0x2000, size }]), weight: 2 });
     out.push({ arb: fc.tuple(pick(devs), fc.nat(2)).map(([d, dom]): Op[] => [{ op: 'dma.attach', dev: d.spec.id, domain: dom }]), weight: 1 });
     out.push({ arb: pick(devs).map((d): Op[] => [{ op: 'dma.detach', dev: d.spec.id }]), weight: 1 });
   }
@@ -46,12 +47,12 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
   const translated = dmaDevs.filter((d) => d.spec.domain !== undefined && x.t.roots[dmaOwnerOf(d)].iommu === true);
   if (has('dma') && has('dma-map') && has('config') && translated.length > 0) {
     out.push({
-      arb: fc.tuple(pick(translated), via, fc.nat(2), fc.nat(2), fc.constantFrom('none', 'none', 'unmap', 'detach')).map(([d, v, i, g, teardown]) => {
+      arb: fc.tuple(pick(translated), via, fc.nat(2), fc.constantFrom(...GPAS, 0x1000_0000), fc.constantFrom('none', 'none', 'unmap', 'detach'), fc.constantFrom('rw', 'rw', 'r')).map(([d, v, i, gpa, teardown, perm]) => {
         const dev = d.spec.id;
         const ops: Op[] = [
           cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER)),
-          { op: 'dma.map', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000, gpa: GPAS[g], perm: 'rw' },
-          { op: 'dma.write', dev, iova: IOVAS[i], data: Uint8Array.of(0xa5, i + 1, g + 1, 0x5a) },
+          { op: 'dma.map', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000, gpa, perm: perm as 'r' | 'rw' },
+          { op: 'dma.write', dev, iova: IOVAS[i], data: Uint8Array.of(0xa5, i + 1, 0x5a) },
         ];
         if (teardown === 'unmap') ops.push({ op: 'dma.unmap', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000 });
         if (teardown === 'detach') ops.push({ op: 'dma.detach', dev });
@@ -66,7 +67,7 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
   const pasidReady = withCap('pasid').filter((d) => d.spec.pasidContext !== undefined && (d.spec.kind === 'endpoint') && x.t.roots[dmaOwnerOf(d)].iommu === true);
   if (has('pasid') && has('dma') && has('dma-map') && has('config') && pasidReady.length > 0) {
     out.push({
-      arb: fc.tuple(pick(pasidReady), fc.nat(2), fc.nat(2), fc.constantFrom('none', 'free', 'free', 'unbind', 'unmap')).map(([d, domain, i, teardown]) => {
+      arb: fc.tuple(pick(pasidReady), fc.nat(2), fc.nat(2), fc.constantFrom('none', 'free', 'free', 'unbind', 'unmap', 'invalidate'), fc.constantFrom('rw', 'rw', 'r')).map(([d, domain, i, teardown, perm]) => {
         const dev = d.spec.id;
         const pasid = 1;
         const ops: Op[] = [
@@ -74,9 +75,10 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
           cfg(d, 'ecam', x.caps.get(dev)!.pasid!.off + 6, 2, 1n),
           { op: 'pasid.alloc', dev },
           { op: 'pasid.bind', dev, pasid, domain },
-          { op: 'dma.map', root: d.root, domain, iova: IOVAS[i], size: 0x1000, gpa: GPAS[i], perm: 'rw' },
-          { op: 'dma.read', dev, iova: IOVAS[i], len: 4, pasid },
+          { op: 'dma.map', root: d.root, domain, iova: IOVAS[i], size: 0x1000, gpa: GPAS[i], perm },
+          perm === 'r' ? { op: 'dma.write', dev, iova: IOVAS[i], data: Uint8Array.of(1, 2, 3, 4), pasid } : { op: 'dma.read', dev, iova: IOVAS[i], len: 4, pasid },
         ];
+        if (teardown === 'invalidate') ops.push({ op: 'pasid.invalidate', dev, pasid });
         if (teardown === 'free') ops.push({ op: 'pasid.free', dev, pasid });
         if (teardown === 'unbind') ops.push({ op: 'pasid.unbind', dev, pasid });
         if (teardown === 'unmap') ops.push({ op: 'dma.unmap', root: d.root, domain, iova: IOVAS[i], size: 0x1000 });

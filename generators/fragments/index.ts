@@ -5,6 +5,7 @@
  * with the operation catalog's types, so shrinking works on them.
  */
 import { accessFragments } from './access.ts';
+import { chainFragments } from './chains.ts';
 import { configFragments } from './config.ts';
 import { dmaFragments } from './dma.ts';
 import { platformFragments } from './platform.ts';
@@ -14,5 +15,5 @@ export { cfg, fragmentContext, placeOps, type FragmentContext } from './context.
 export { windowOps } from './config.ts';
 
 export function fragments(x: FragmentContext): Weighted[] {
-  return [...configFragments(x), ...accessFragments(x), ...dmaFragments(x), ...platformFragments(x)];
+  return [...configFragments(x), ...accessFragments(x), ...dmaFragments(x), ...platformFragments(x), ...chainFragments(x)];
 }

@@ -3,7 +3,6 @@
  * input error, 3 internal error (a bug in isoroot: please report it).
  */
 import { InputError } from '../util/errors.ts';
-import { killChildrenOnSignals } from '../util/children.ts';
 import { ISOROOT_VERSION } from '../version.ts';
 import { helpText, parseArgs, type CommandSpec, type Parsed } from './args.ts';
 import { CHECK, runCheck } from './commands/check.ts';
@@ -57,7 +56,8 @@ export async function main(argv: string[], log: (s: string) => void = (s) => pro
     return await run(p, log);
   } catch (e) {
     if (e instanceof InputError) {
-      err(`isoroot ${name}: ${e.message}`);
+      // Usage errors already name the command.
+      err(e.message.startsWith('isoroot ') ? e.message : `isoroot ${name}: ${e.message}`);
       return 2;
     }
     err(`isoroot ${name}: internal error: ${(e as Error).stack ?? String(e)}`);
@@ -66,6 +66,5 @@ export async function main(argv: string[], log: (s: string) => void = (s) => pro
 }
 
 if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  killChildrenOnSignals();
   process.exitCode = await main(process.argv.slice(2));
 }

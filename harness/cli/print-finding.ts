@@ -1,7 +1,7 @@
 /** How findings appear on a terminal and on disk. */
-import { createHash } from 'node:crypto';
-import { renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { writeJsonAtomic } from '../util/atomic.ts';
+import { signatureHash } from '../oracles/signature.ts';
 import { writeTrace } from '../trace/writer.ts';
 import type { Step, TraceHeader } from '../trace/format.ts';
 import type { Finding, FindingRecord } from '../oracles/finding.ts';
@@ -13,8 +13,6 @@ export function showFinding(f: Finding): string {
   return lines.join('\n');
 }
 
-export const signatureHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 10);
-
 /**
  * Writes a finding's minimal trace and, beside it, the finding itself
  * (`.finding.json`), each through a temporary file and a rename. Returns
@@ -25,7 +23,6 @@ export function writeFindingTrace(dir: string, f: Finding, header: TraceHeader, 
   const file = `${stem}.jsonl`;
   writeTrace(file, header, steps);
   const record: FindingRecord = { ...f, trace: basename(file) };
-  writeFileSync(`${stem}.finding.json.tmp`, JSON.stringify(record, null, 2) + '\n');
-  renameSync(`${stem}.finding.json.tmp`, `${stem}.finding.json`);
+  writeJsonAtomic(`${stem}.finding.json`, record);
   return file;
 }

@@ -107,6 +107,13 @@ export class FlatView {
     return out;
   }
 
+  /** Bytes a region of a function claims after window clipping (0 if none). */
+  claimedBytes(fn: PciFunction, region: number): number {
+    let n = 0;
+    for (const c of this.claims) if (c.d.fn === fn && c.d.region === region) n += c.e - c.s + 1;
+    return n;
+  }
+
   /** Segments in address order, for reports and tests. */
   segments(): { start: number; end: number; decoder: Decoder }[] {
     return this.starts.map((s, i) => ({ start: s, end: this.ends[i], decoder: this.decs[i] }));

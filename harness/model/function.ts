@@ -342,6 +342,13 @@ export abstract class PciFunction {
     return this.intxRequest;
   }
 
+  /** Whether any MSI or MSI-X vector is pending (masked when it fired). */
+  get messagesPending(): boolean {
+    const m = this.caps.msi;
+    if (m !== undefined && m.pvm && this.cfg.read(m.pending, 4) !== 0) return true;
+    return this.msixPending !== null && this.msixPending.some((b) => b !== 0);
+  }
+
   /** Interrupt Status follows the request; the pin follows it unless Interrupt Disable (PCI 3.0 §6.2.2, §6.2.3). */
   private updateIntx(): void {
     const st = this.cfg.read(STATUS, 2);

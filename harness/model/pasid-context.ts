@@ -68,6 +68,11 @@ export class PasidContext {
     return this.freed.has(p) ? 'pasid-freed' : 'pasid-unbound';
   }
 
+  /** Devices that have p bound now. */
+  boundBy(p: number): string[] {
+    return [...this.bindings].filter(([, m]) => m.has(p)).map(([d]) => d);
+  }
+
   wasBound(dev: string, p: number): boolean {
     return this.everBound.has(`${dev}/${p}`);
   }

@@ -15,7 +15,13 @@ import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';
 import { misrouteOracle } from './misroute.ts';
 import type { Finding } from './finding.ts';
-import type { Oracle } from './oracle.ts';
+import type { Oracle, StepView } from './oracle.ts';
+
+/** Sees every step of the reference replay (coverage uses it); never changes it. */
+export interface StepObserver {
+  before?(op: Op, model: Model): void;
+  after(view: StepView): void;
+}
 
 export interface SignatureCount {
   finding: Finding;
@@ -33,6 +39,7 @@ export class TraceChecker {
   constructor(
     topology: Topology,
     readonly observes: Observes,
+    private readonly observer?: StepObserver,
   ) {
     this.model = new Model(topology);
     this.ordered = [leakOracle(), collisionOracle(), misrouteOracle(), divergenceOracle()];
@@ -40,8 +47,10 @@ export class TraceChecker {
 
   /** Checks one step; returns the findings it produced (at most one violation). */
   step(op: Op, observed: Observation): Finding[] {
+    this.observer?.before?.(op, this.model);
     const predicted = this.model.apply(op);
-    const view = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes };
+    const view: StepView = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes };
+    this.observer?.after(view);
     const out: Finding[] = [];
     let explained = false;
     for (const o of this.ordered) {

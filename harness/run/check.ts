@@ -1,5 +1,5 @@
 /** Checks an executed run: oracles over its steps, plus a crash or hang finding if the target failed. */
-import { TraceChecker } from '../oracles/checker.ts';
+import { TraceChecker, type StepObserver } from '../oracles/checker.ts';
 import type { Finding } from '../oracles/finding.ts';
 import type { TargetFailure } from '../adapters/target.ts';
 import type { Observes } from '../ops/observation.ts';
@@ -21,8 +21,15 @@ export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
   return finding;
 }
 
-export function checkRun(topology: Topology, observes: Observes, steps: readonly { op: Op; obs: Observation }[], failure?: TargetFailure, ops?: readonly Op[]): Finding[] {
-  const c = new TraceChecker(topology, observes);
+export function checkRun(
+  topology: Topology,
+  observes: Observes,
+  steps: readonly { op: Op; obs: Observation }[],
+  failure?: TargetFailure,
+  ops?: readonly Op[],
+  observer?: StepObserver,
+): Finding[] {
+  const c = new TraceChecker(topology, observes, observer);
   const out: Finding[] = [];
   for (const s of steps) out.push(...c.step(s.op, s.obs));
   if (failure !== undefined) out.push(failureFinding(failure, ops?.[failure.index]));

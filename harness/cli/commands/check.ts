@@ -8,12 +8,13 @@ import { openTrace } from '../../trace/reader.ts';
 import { TraceChecker } from '../../oracles/checker.ts';
 import { failureFinding } from '../../run/check.ts';
 import { InputError } from '../../util/errors.ts';
+import { killChildrenOnSignals } from '../../util/children.ts';
 import { MUTANTS } from '../../adapters/model/mutants.ts';
 import type { Finding } from '../../oracles/finding.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Session } from '../../adapters/target.ts';
 import { intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
-import { TARGET_HELP, selectTarget, type OpenedTarget } from '../select-target.ts';
+import { TARGET_HELP, selectTarget, type OpenedTarget } from '../../adapters/select.ts';
 import { showFinding } from '../print-finding.ts';
 
 export const CHECK: CommandSpec = {
@@ -31,6 +32,7 @@ export const CHECK: CommandSpec = {
 const CHUNK = 4096;
 
 export async function runCheck(p: Parsed, log: (s: string) => void): Promise<number> {
+  killChildrenOnSignals();
   const targetSpec = one(p, 'target');
   if (targetSpec === undefined && one(p, 'mutant') !== undefined) throw new InputError('isoroot check', '--mutant needs --target model');
   const opened: OpenedTarget | null = targetSpec === undefined ? null : await selectTarget('check', targetSpec, one(p, 'mutant'), intOpt('check', p, 'timeout', 1, 3_600_000));

@@ -1,82 +1,105 @@
-/** isoroot fuzz: property-based fuzzing of a target against the model. */
-import { fuzz } from '../../run/fuzz.ts';
-import { violations } from '../../run/check.ts';
-import { showOp } from '../../ops/codec.ts';
-import { readTopologyFile } from '../topology-file.ts';
+/** isoroot fuzz: a fuzz campaign against a target, judged by the model's oracles. */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { runCampaign } from '../../campaign/coordinator.ts';
+import { parseDuration, type Budget } from '../../campaign/budget.ts';
+import { Progress } from '../../campaign/progress.ts';
+import type { CampaignConfig } from '../../campaign/run-dir.ts';
+import type { CampaignFinding } from '../../campaign/findings-store.ts';
 import { MUTANTS } from '../../adapters/model/mutants.ts';
+import { TARGET_HELP, targetSpecProblem } from '../../adapters/select.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
-import { intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
-import { TARGET_HELP, selectTarget } from '../select-target.ts';
-import { showFinding, writeFindingTrace } from '../print-finding.ts';
-import type { Step, TraceHeader } from '../../trace/format.ts';
+import { readTopologyFile } from '../topology-file.ts';
+import { UsageError, intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
 
 export const FUZZ: CommandSpec = {
   name: 'fuzz',
-  summary: 'generate topologies and operation sequences, run them on a target, check them against the model',
-  usage: 'isoroot fuzz [--target T] [--mutant M] [--seed N] [--runs N] [--out DIR] [--topology FILE]',
+  summary: 'run a fuzz campaign on a target, with model-coverage feedback, and judge it against the model',
+  usage: 'isoroot fuzz [--target T] [--mutant M] [--seed N] [--runs N | --budget 10m] [--workers N] [--out RUN_DIR] [--corpus DIR] [--resume RUN_DIR]',
   options: [
     { name: 'target', value: 'T', doc: `target to fuzz: ${TARGET_HELP} (default model)` },
     { name: 'mutant', value: 'M', doc: `a faulty model variant: ${MUTANTS.map((m) => m.name).join(', ')}` },
-    { name: 'seed', value: 'N', doc: 'generator seed (default: from the clock; printed)' },
-    { name: 'runs', value: 'N', doc: 'sequences to generate (default 1000)' },
-    { name: 'out', value: 'DIR', doc: 'where minimal traces of findings go (default reports/findings)' },
+    { name: 'seed', value: 'N', doc: 'campaign seed (default: from the clock; printed)' },
+    { name: 'runs', value: 'N', doc: 'budget in sequences (default 1000)' },
+    { name: 'budget', value: 'TIME', doc: 'budget in time: 90s, 10m, 2h (instead of --runs)' },
+    { name: 'workers', value: 'N', doc: `worker processes, each with its own target (default: the number of cores, ${availableParallelism()})` },
+    { name: 'out', value: 'RUN_DIR', doc: 'the run directory (default reports/runs/<time>-seed<seed>)' },
+    { name: 'resume', value: 'RUN_DIR', doc: 'continue the campaign in RUN_DIR, with its coverage and seeds' },
+    { name: 'corpus', value: 'DIR', doc: 'also write each finding into this corpus (status open)' },
+    { name: 'shard', value: 'i/n', doc: 'run shard i of n: a deterministic part of the seed space, for n machines' },
     { name: 'topology', value: 'FILE', doc: 'fuzz this topology (JSON) instead of generated ones' },
-    { name: 'path', value: 'P', doc: 'replay one run of a seed: the path a failure printed' },
     { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec targets (default 3000)' },
+    { name: 'no-feedback', value: null, doc: 'generate every sequence afresh (no seed pool)' },
+    { name: 'generator', value: 'G', doc: 'fragments (default): purposeful sequences; raw: operations drawn at random from the catalog' },
   ],
 };
 
+export function showCampaignFinding(f: CampaignFinding, path: string): string {
+  return [
+    `${f.kind.toUpperCase()} ${f.signature} (run ${f.run}, shrunk to ${f.ops} ops): ${f.message}`,
+    `  trace: ${path}`,
+    `  replay: isoroot check ${path}`,
+  ].join('\n');
+}
+
+function parseShard(command: string, s: string | undefined): { index: number; count: number } {
+  if (s === undefined) return { index: 0, count: 1 };
+  const m = /^([0-9]+)\/([0-9]+)$/.exec(s);
+  if (m === null || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new UsageError(command, `--shard must be i/n with 0 <= i < n, got "${s}"`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
 export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<number> {
-  const seed = intOpt('fuzz', p, 'seed', -(2 ** 31), 2 ** 31 - 1) ?? (Date.now() % 2 ** 31);
-  const runs = intOpt('fuzz', p, 'runs', 1, 100_000_000) ?? 1000;
-  const timeout = intOpt('fuzz', p, 'timeout', 1, 3_600_000);
-  const out = one(p, 'out') ?? 'reports/findings';
-  const topologyFile = one(p, 'topology');
-  const topology = topologyFile === undefined ? undefined : await readTopologyFile(topologyFile);
-  const { target, dispose } = await selectTarget('fuzz', one(p, 'target') ?? 'model', one(p, 'mutant'), timeout);
-  const name = `${target.info.name}${target.info.mutant !== undefined ? ` (mutant ${target.info.mutant})` : ''}`;
-  log(`isoroot ${ISOROOT_VERSION}: fuzzing ${name}, seed ${seed}, ${runs} runs`);
-  const started = Date.now();
-  try {
-    const opts: Parameters<typeof fuzz>[1] = { seed, runs };
-    if (topology !== undefined) opts.topology = topology;
-    const path = one(p, 'path');
-    if (path !== undefined) opts.path = path;
-    const r = await fuzz(target, opts);
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    if (r.failure === null) {
-      log(`${r.numRuns} sequences in ${secs} s: no findings`);
-      return 0;
-    }
-    const f = r.failure;
-    const header: TraceHeader = {
-      format: 'isoroot-trace',
-      version: 1,
-      topology: f.scenario.topology,
-      target: { ...target.info, observes: target.capabilities.observes },
-      seed,
-      isoroot: ISOROOT_VERSION,
-      time: new Date().toISOString(),
-    };
-    const vs = violations(f.findings);
-    if (vs.length === 0) log('warning: the shrunk run did not fail again when rerun: the target is not deterministic');
-    const lead = vs[0] ?? { kind: 'divergence', signature: 'nondeterministic', index: 0, message: '', severity: 'violation' };
-    // The trace keeps every op of the minimal sequence: those the target answered with their
-    // observations, and the one it failed on (and any after it) without, so a replay reaches it.
-    const steps: Step[] = f.scenario.ops.map((op, i) => (i < f.executed.steps.length ? f.executed.steps[i] : { op }));
-    // Written to disk before it is reported.
-    const file = writeFindingTrace(out, lead, header, steps);
-    log(`finding after ${f.numRuns} sequences (${secs} s), shrunk ${f.numShrinks} times to ${f.scenario.ops.length} operations:`);
-    for (const x of f.findings) log(showFinding(x));
-    log('minimal sequence:');
-    f.scenario.ops.forEach((op, i) => log(`  #${i} ${showOp(op)}`));
-    log(`trace written to ${file}`);
-    const replayTarget = one(p, 'target') ?? (target.info.mutant !== undefined ? 'model' : undefined);
-    log(`check again: isoroot check ${file}`);
-    if (replayTarget !== undefined) log(`replay on the target: isoroot check ${file} --target '${replayTarget}'${target.info.mutant !== undefined ? ` --mutant ${target.info.mutant}` : ''}`);
-    log(`rerun this case: isoroot fuzz --seed ${seed} --path ${f.path}${one(p, 'target') !== undefined ? ` --target '${one(p, 'target')}'` : ''}${target.info.mutant !== undefined ? ` --mutant ${target.info.mutant}` : ''}`);
-    return 1;
-  } finally {
-    await dispose();
+  const resume = one(p, 'resume');
+  if (resume !== undefined && one(p, 'out') !== undefined) throw new UsageError('fuzz', '--resume RUN_DIR continues in RUN_DIR: leave out --out');
+  const seed = intOpt('fuzz', p, 'seed', -(2 ** 31), 2 ** 31 - 1) ?? Date.now() % 2 ** 31;
+  const runs = intOpt('fuzz', p, 'runs', 1, 1_000_000_000);
+  const budgetText = one(p, 'budget');
+  if (runs !== undefined && budgetText !== undefined) throw new UsageError('fuzz', 'give --runs or --budget, not both');
+  let budget: Budget = { runs: runs ?? 1000 };
+  if (budgetText !== undefined) {
+    const ms = parseDuration(budgetText);
+    if (ms === null) throw new UsageError('fuzz', `--budget must be a duration such as 90s, 10m or 2h, got "${budgetText}"`);
+    budget = { ms };
   }
+  const target = one(p, 'target') ?? 'model';
+  const mutant = one(p, 'mutant');
+  const problem = targetSpecProblem(target, mutant);
+  if (problem !== null) throw new UsageError('fuzz', problem);
+  const generator = one(p, 'generator') ?? 'fragments';
+  if (generator !== 'fragments' && generator !== 'raw') throw new UsageError('fuzz', `--generator must be fragments or raw, got "${generator}"`);
+  const topologyFile = one(p, 'topology');
+  const config: CampaignConfig = {
+    version: 1,
+    target,
+    seed,
+    workers: intOpt('fuzz', p, 'workers', 1, 256) ?? availableParallelism(),
+    budget,
+    shard: parseShard('fuzz', one(p, 'shard')),
+    feedback: !p.flags.has('no-feedback'),
+    generator,
+    isoroot: ISOROOT_VERSION,
+    started: new Date().toISOString(),
+  };
+  if (mutant !== undefined) config.mutant = mutant;
+  if (topologyFile !== undefined) config.topology = await readTopologyFile(topologyFile);
+  const timeout = intOpt('fuzz', p, 'timeout', 1, 3_600_000);
+  if (timeout !== undefined) config.timeoutMs = timeout;
+  const corpus = one(p, 'corpus');
+  if (corpus !== undefined) config.corpus = corpus;
+  const dir = resume ?? one(p, 'out') ?? join('reports', 'runs', `${config.started.replace(/[:.]/g, '-')}-seed${seed}`);
+  const out = new Progress(process.stdout);
+  const say = (s: string): void => out.say(s);
+  say(
+    resume !== undefined
+      ? `isoroot ${ISOROOT_VERSION}: resuming the campaign in ${dir}`
+      : `isoroot ${ISOROOT_VERSION}: fuzzing ${target}${mutant !== undefined ? ` (mutant ${mutant})` : ''}, seed ${seed}, ${'runs' in budget ? `${budget.runs} runs` : budgetText}, ${config.workers} workers${config.shard.count > 1 ? `, shard ${config.shard.index}/${config.shard.count}` : ''} → ${dir}`,
+  );
+  const r = await runCampaign({ config, dir, resume: resume !== undefined, log: say, out, show: showCampaignFinding });
+  const s = r.summary;
+  log(`${s.runs} sequences, ${s.ops} operations in ${s.seconds} s (${s.sequencesPerSecond} sequences/s, ${s.opsPerSecond} ops/s); model coverage ${s.covered}/${s.total} (${((100 * s.covered) / s.total).toFixed(1)}%)`);
+  log(s.findings.length === 0 ? 'no findings' : `${s.findings.length} findings in ${join(dir, 'findings')}`);
+  log(`report: isoroot report ${dir}`);
+  if (r.interrupted) return 130;
+  return s.findings.length > 0 ? 1 : 0;
 }

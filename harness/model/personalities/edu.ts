@@ -58,8 +58,16 @@ export function factorial32(n: number): number {
   return r >>> 0;
 }
 
+/** What the DMA engine has done, for coverage. */
+export interface EduStats {
+  toRam: number;
+  fromRam: number;
+  skipped: number;
+}
+
 export class Edu extends PciFunction {
   private s: EduState = fresh();
+  readonly stats: EduStats = { toRam: 0, fromRam: 0, skipped: 0 };
 
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
     super(spec, root, false, multifunction);
@@ -168,14 +176,18 @@ export class Edu extends PciFunction {
     if ((s.cmd & CMD_START) === 0n) return;
     if ((s.cmd & CMD_TO_RAM) !== 0n) {
       if (this.inBuffer(s.src, s.cnt)) {
+        this.stats.toRam++;
         const o = Number(s.src) - EDU_DMA_BASE;
         this.host.dma(this, Number(s.dst & BigInt(EDU_DMA_MASK)), Number(s.cnt), s.buf.slice(o, o + Number(s.cnt)));
       }
     } else if (this.inBuffer(s.dst, s.cnt)) {
+      this.stats.fromRam++;
       const o = Number(s.dst) - EDU_DMA_BASE;
       const r = this.host.dma(this, Number(s.src & BigInt(EDU_DMA_MASK)), Number(s.cnt), null);
       // A failed read (no Bus Master, IOMMU fault) leaves zeros, as QEMU's unassigned reads do.
       s.buf.set(r.ok && r.data !== undefined ? r.data : new Uint8Array(Number(s.cnt)), o);
+    } else {
+      this.stats.skipped++;
     }
     s.cmd &= ~CMD_START;
     if ((s.cmd & CMD_IRQ) !== 0n) this.raise(IRQ_DMA);

@@ -49,6 +49,18 @@ function headerByte(i: number, count: number, at: number): number {
 export class PciTestdev extends PciFunction {
   private current = -1;
   private counts = [0, 0, 0, 0, 0, 0];
+  /** Writes swallowed by an ioeventfd, for coverage. */
+  swallowed = 0;
+
+  /** The selected test, or -1. */
+  get selected(): number {
+    return this.current;
+  }
+
+  /** All counts together, for coverage to see a count move. */
+  get countTotal(): number {
+    return this.counts.reduce((a, b) => a + b, 0);
+  }
 
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
     super(spec, root, false, multifunction);
@@ -74,7 +86,10 @@ export class PciTestdev extends PciFunction {
     const io = region === 1;
     if (this.current >= 0) {
       const t = TESTDEV_TESTS[this.current];
-      if (t.eventfd && t.io === io && off === t.offset && size === 1 && (t.wildcard || Number(value) === t.data)) return;
+      if (t.eventfd && t.io === io && off === t.offset && size === 1 && (t.wildcard || Number(value) === t.data)) {
+        this.swallowed++;
+        return;
+      }
     }
     // The region implements 1-byte accesses: wider writes arrive byte by byte.
     for (let i = 0; i < size; i++) {

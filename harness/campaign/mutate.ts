@@ -1,0 +1,136 @@
+/**
+ * Mutations of a seed sequence: truncate, splice with another seed of the
+ * same topology, move to another root, perturb addresses and sizes, and
+ * insert or append a fresh purposeful fragment. Every mutated op is
+ * brought back within its description's ranges; ops that cannot be are
+ * dropped.
+ */
+import fc from 'fast-check';
+import { specOf, type Op } from '../ops/catalog.ts';
+import { opToJson, parseOp } from '../ops/codec.ts';
+import { JsonReader } from '../util/json-read.ts';
+import { walkDevices, type Topology } from '../topology/types.ts';
+import { fragmentContext, fragments } from '../../generators/fragments/index.ts';
+import { firmwarePlan, plannedDevices } from '../../generators/plan.ts';
+import type { GenConstraints } from '../../generators/constraints.ts';
+import type { Prng } from './prng.ts';
+import type { Seed, SeedPool } from './seeds.ts';
+
+const fragmentArbs = new WeakMap<Topology, fc.Arbitrary<Op[]> | null>();
+
+/** One arbitrary over the purposeful fragments of a topology (cached). */
+function fragmentArb(t: Topology, c: GenConstraints): fc.Arbitrary<Op[]> | null {
+  if (fragmentArbs.has(t)) return fragmentArbs.get(t)!;
+  const plan = firmwarePlan(t);
+  const fs = fragments(fragmentContext(t, plan, c, plannedDevices(t, plan)));
+  const arb = fs.length === 0 ? null : fc.oneof(...fs.map((f) => ({ arbitrary: f.arb, weight: f.weight })));
+  fragmentArbs.set(t, arb);
+  return arb;
+}
+
+function fresh(t: Topology, c: GenConstraints, rng: Prng): Op[] {
+  const arb = fragmentArb(t, c);
+  return arb === null ? [] : fc.sample(arb, { seed: rng.u32() | 0, numRuns: 1 })[0];
+}
+
+const STEPS = [0x4, 0x10, 0x100, 0x1000, 0x10000, 0x100000];
+
+function perturbNumber(rng: Prng, v: number, max: number): number {
+  const step = rng.pick(STEPS);
+  const n = rng.next() < 0.5 ? v + step : v - step;
+  return Math.min(max, Math.max(0, n));
+}
+
+/** Changes one field of one op: an address, a size, a value or a PASID. */
+function perturb(op: Op, rng: Prng): Op {
+  const o = { ...op } as Record<string, unknown>;
+  const keys = Object.keys(specOf(op.op).fields).filter((k) => ['addr', 'port', 'iova', 'gpa', 'start', 'size', 'len', 'value', 'reg', 'pasid'].includes(k));
+  if (keys.length === 0) return op;
+  const k = rng.pick(keys);
+  const v = o[k];
+  if (k === 'value') o[k] = rng.pick([0n, 1n, 0xffffffffn, (v as bigint) ^ 1n, (v as bigint) + 0x1000n]);
+  else if (k === 'size' && (op.op.startsWith('mmio') || op.op.startsWith('pio') || op.op.startsWith('cfg'))) o[k] = rng.pick([1, 2, 4, 8]);
+  else if (k === 'pasid') o[k] = rng.pick([1, 2, 3, (v as number) + 1]);
+  else if (k === 'reg') o[k] = perturbNumber(rng, v as number, 0xfff);
+  else if (k === 'port') o[k] = perturbNumber(rng, v as number, 0xffff);
+  else if (k === 'len') o[k] = rng.pick([1, 4, 8, 64, 4096]);
+  else o[k] = perturbNumber(rng, v as number, 2 ** 52 - 1);
+  return o as unknown as Op;
+}
+
+/** Swaps two roots in every op (root fields, and devices by their place within the root). */
+function moveRoot(t: Topology, ops: Op[], rng: Prng): Op[] {
+  const a = rng.int(t.roots.length);
+  const b = (a + 1 + rng.int(t.roots.length - 1)) % t.roots.length;
+  const devs = (r: number): string[] => [...walkDevices(t)].filter((d) => d.root === r).map((d) => d.dev.id);
+  const da = devs(a);
+  const db = devs(b);
+  const swap = new Map<string, string>();
+  for (let i = 0; i < Math.min(da.length, db.length); i++) {
+    swap.set(da[i], db[i]);
+    swap.set(db[i], da[i]);
+  }
+  return ops.map((op) => {
+    const o = { ...op } as Record<string, unknown>;
+    if (o.root === a) o.root = b;
+    else if (o.root === b) o.root = a;
+    if (typeof o.dev === 'string' && swap.has(o.dev)) o.dev = swap.get(o.dev);
+    return o as unknown as Op;
+  });
+}
+
+const reader = new JsonReader((p) => `mutated op: ${p}`);
+
+/**
+ * Brings ops back within their description (its fix), then keeps only those
+ * the trace reader would accept: a mutated op must replay from its trace.
+ */
+function legal(ops: Op[]): Op[] {
+  const out: Op[] = [];
+  for (const op of ops) {
+    const s = specOf(op.op);
+    try {
+      const fixed = (s.fix === undefined ? op : { op: op.op, ...s.fix(op as never) }) as Op;
+      out.push(parseOp(reader, 'op', opToJson(fixed)));
+    } catch {
+      // Out of its ranges even after the fix: drop it.
+    }
+  }
+  return out;
+}
+
+export function mutate(parent: Seed, pool: SeedPool, c: GenConstraints, rng: Prng): Op[] {
+  let ops = [...parent.ops];
+  const t = parent.topology;
+  const rounds = 1 + rng.int(3);
+  for (let i = 0; i < rounds; i++) {
+    switch (rng.int(7)) {
+      case 0:
+        if (ops.length > 1) ops = ops.slice(0, 1 + rng.int(ops.length - 1));
+        break;
+      case 1: {
+        const p = pool.partner(rng, parent);
+        if (p !== null) ops = [...ops.slice(0, rng.int(ops.length + 1)), ...p.ops.slice(rng.int(p.ops.length + 1))];
+        break;
+      }
+      case 2:
+        if (t.roots.length > 1) ops = moveRoot(t, ops, rng);
+        break;
+      case 3:
+      case 4:
+        if (ops.length > 0) {
+          const k = rng.int(ops.length);
+          ops[k] = perturb(ops[k], rng);
+        }
+        break;
+      case 5: {
+        const at = rng.int(ops.length + 1);
+        ops = [...ops.slice(0, at), ...fresh(t, c, rng), ...ops.slice(at)];
+        break;
+      }
+      default:
+        ops = [...ops, ...fresh(t, c, rng)];
+    }
+  }
+  return legal(ops).slice(0, 400);
+}

@@ -1,0 +1,163 @@
+/**
+ * A campaign's run directory:
+ *   campaign.json          what was asked (target, seed, workers, budget, shard…)
+ *   state/<stream>.json    each worker's checkpoint: next run, counts, covered features
+ *   seeds/<stream>.json    each worker's pool of seed sequences (for --resume)
+ *   features.json          every covered feature with the second it was first reached
+ *   coverage.jsonl         coverage over time: {t, runs, ops, covered, total}
+ *   findings/              <kind>-<hash>.jsonl (minimal trace) and .finding.json
+ *   summary.json           the final tally
+ * Everything is written through a temporary file and a rename, except
+ * coverage.jsonl, an append-only journal whose last line a kill can cut short.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError } from '../util/errors.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
+import type { Budget } from './budget.ts';
+import type { Topology } from '../topology/types.ts';
+
+export interface CampaignConfig {
+  version: 1;
+  target: string;
+  mutant?: string;
+  seed: number;
+  workers: number;
+  budget: Budget;
+  shard: { index: number; count: number };
+  topology?: Topology;
+  feedback: boolean;
+  /** fragments: the purposeful generators; raw: operations drawn at random from the catalog. */
+  generator: 'fragments' | 'raw';
+  timeoutMs?: number;
+  corpus?: string;
+  isoroot: string;
+  started: string;
+}
+
+export interface WorkerState {
+  stream: number;
+  nextRun: number;
+  /** Exclusive end of this worker's runs; null under a time budget. */
+  endRun: number | null;
+  runs: number;
+  ops: number;
+  seconds: number;
+  covered: string[];
+}
+
+export interface CoveragePoint {
+  t: number;
+  runs: number;
+  ops: number;
+  covered: number;
+  total: number;
+}
+
+export interface Summary {
+  target: string;
+  mutant?: string;
+  seed: number;
+  workers: number;
+  runs: number;
+  ops: number;
+  seconds: number;
+  sequencesPerSecond: number;
+  opsPerSecond: number;
+  covered: number;
+  total: number;
+  findings: { kind: string; signature: string; trace: string }[];
+  finished: string;
+}
+
+export class RunDir {
+  constructor(readonly dir: string) {}
+
+  get config(): string {
+    return join(this.dir, 'campaign.json');
+  }
+  state(stream: number): string {
+    return join(this.dir, 'state', `${stream}.json`);
+  }
+  seeds(stream: number): string {
+    return join(this.dir, 'seeds', `${stream}.json`);
+  }
+  get features(): string {
+    return join(this.dir, 'features.json');
+  }
+  get coverage(): string {
+    return join(this.dir, 'coverage.jsonl');
+  }
+  get findings(): string {
+    return join(this.dir, 'findings');
+  }
+  get summary(): string {
+    return join(this.dir, 'summary.json');
+  }
+
+  create(): void {
+    for (const d of [this.dir, join(this.dir, 'state'), join(this.dir, 'seeds'), this.findings]) mkdirSync(d, { recursive: true });
+  }
+
+  exists(): boolean {
+    return existsSync(this.config);
+  }
+
+  write(file: string, v: unknown): void {
+    writeJsonAtomic(file, v);
+  }
+
+  read<T>(file: string): T {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      throw new InputError(file, 'a readable file of a campaign run directory');
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw new InputError(file, `valid JSON (${(e as Error).message})`);
+    }
+  }
+
+  readMaybe<T>(file: string): T | null {
+    return existsSync(file) ? this.read<T>(file) : null;
+  }
+
+  appendCoverage(p: CoveragePoint): void {
+    appendFileSync(this.coverage, JSON.stringify(p) + '\n');
+  }
+
+  /**
+   * The coverage journal. Its last line may be cut short by a kill: that
+   * line is dropped and said so in `warnings`; any other bad line is an error.
+   */
+  readCoverage(): { points: CoveragePoint[]; warnings: string[] } {
+    if (!existsSync(this.coverage)) return { points: [], warnings: [] };
+    const lines = readFileSync(this.coverage, 'utf8').split('\n');
+    const warnings: string[] = [];
+    const points: CoveragePoint[] = [];
+    const last = lines.length - 1 - (lines[lines.length - 1] === '' ? 1 : 0);
+    lines.forEach((l, i) => {
+      if (l === '' && i > last) return;
+      try {
+        points.push(JSON.parse(l) as CoveragePoint);
+      } catch {
+        if (i === last) warnings.push(`${this.coverage}:${i + 1}: cut short (the campaign was killed while writing it); left out`);
+        else throw new InputError(`${this.coverage}:${i + 1}`, 'a JSON coverage point');
+      }
+    });
+    return { points, warnings };
+  }
+
+  /** Worker streams that have a checkpoint. */
+  streams(): number[] {
+    const d = join(this.dir, 'state');
+    if (!existsSync(d)) return [];
+    return readdirSync(d)
+      .filter((f) => /^[0-9]+\.json$/.test(f))
+      .map((f) => Number(f.slice(0, -5)))
+      .sort((a, b) => a - b);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The seed pool of a feedback campaign: sequences that reached features
+ * nobody had reached before. Picking favours seeds that brought much and
+ * were picked little; the pool is bounded and drops its least useful seed.
+ */
+import type { Op } from '../ops/catalog.ts';
+import { opToJson, parseOp } from '../ops/codec.ts';
+import { parseTopology } from '../topology/validate.ts';
+import { canonicalTopology } from '../topology/canonical.ts';
+import { JsonReader } from '../util/json-read.ts';
+import type { Topology } from '../topology/types.ts';
+import type { Prng } from './prng.ts';
+
+export interface Seed {
+  topology: Topology;
+  ops: Op[];
+  /** Features it reached first. */
+  gain: number;
+  picks: number;
+}
+
+export const POOL_CAP = 256;
+
+export class SeedPool {
+  readonly seeds: Seed[] = [];
+
+  get size(): number {
+    return this.seeds.length;
+  }
+
+  add(s: Seed): void {
+    this.seeds.push(s);
+    if (this.seeds.length > POOL_CAP) {
+      let worst = 0;
+      for (let i = 1; i < this.seeds.length; i++) if (score(this.seeds[i]) < score(this.seeds[worst])) worst = i;
+      this.seeds.splice(worst, 1);
+    }
+  }
+
+  pick(rng: Prng): Seed {
+    const total = this.seeds.reduce((n, s) => n + score(s), 0);
+    let x = rng.next() * total;
+    for (const s of this.seeds) {
+      x -= score(s);
+      if (x <= 0) return s;
+    }
+    return this.seeds[this.seeds.length - 1];
+  }
+
+  /** Another seed on the same topology, for splicing; null if none. */
+  partner(rng: Prng, of: Seed): Seed | null {
+    const same = this.seeds.filter((s) => s !== of && (s.topology === of.topology || JSON.stringify(s.topology) === JSON.stringify(of.topology)));
+    return same.length === 0 ? null : rng.pick(same);
+  }
+
+  toJson(): unknown {
+    return this.seeds.map((s) => ({ topology: canonicalTopology(s.topology), ops: s.ops.map(opToJson), gain: s.gain, picks: s.picks }));
+  }
+
+  static fromJson(file: string, v: unknown): SeedPool {
+    const r = new JsonReader((p) => `${file}: ${p}`);
+    const pool = new SeedPool();
+    r.array('seeds', v).forEach((x, i) => {
+      const o = r.object(`seeds[${i}]`, x);
+      const topology = parseTopology(o.topology, (p) => `${file}: seeds[${i}].${p}`);
+      const ops = r.array(`seeds[${i}].ops`, o.ops).map((op, j) => parseOp(r, `seeds[${i}].ops[${j}]`, r.object(`seeds[${i}].ops[${j}]`, op)));
+      pool.add({ topology, ops, gain: r.int(`seeds[${i}].gain`, o.gain, 0, 1e9), picks: r.int(`seeds[${i}].picks`, o.picks, 0, 1e12) });
+    });
+    return pool;
+  }
+}
+
+const score = (s: Seed): number => (1 + s.gain) / (1 + s.picks);

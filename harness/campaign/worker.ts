@@ -1,0 +1,170 @@
+/**
+ * A campaign worker: a separate process with its own target instance. It
+ * draws runs [nextRun, endRun) of its stream — fresh sequences from the
+ * generators, or, with feedback, mutations of seeds that reached new model
+ * features — runs them, checks them, shrinks what fails, and reports to
+ * the coordinator. Every decision follows from (seed, stream, run).
+ */
+import fc from 'fast-check';
+import { selectTarget } from '../adapters/select.ts';
+import { constraintsFor, type GenConstraints } from '../../generators/constraints.ts';
+import { rawScenarioArb, scenarioArb, type Scenario } from '../../generators/sequence.ts';
+import { topologyArb } from '../../generators/topology.ts';
+import { execute } from '../run/execute.ts';
+import { checkRun, violations } from '../run/check.ts';
+import { CoverageTracker } from '../coverage/tracker.ts';
+import { traceToText } from '../trace/writer.ts';
+import { ISOROOT_VERSION } from '../version.ts';
+import type { Target } from '../adapters/target.ts';
+import type { Finding } from '../oracles/finding.ts';
+import type { Step } from '../trace/format.ts';
+import type { Topology } from '../topology/types.ts';
+import { Prng, deriveSeed } from './prng.ts';
+import { SeedPool } from './seeds.ts';
+import { mutate } from './mutate.ts';
+import { ddmin, shrinkGenerated } from './shrink.ts';
+import type { FromWorker, StartMessage } from './messages.ts';
+
+const PROGRESS_MS = 250;
+const CHECKPOINT_MS = 3000;
+/** Share of runs that mutate a seed once the pool has any. */
+const MUTATE_SHARE = 0.6;
+
+interface Checked {
+  steps: Step[];
+  findings: Finding[];
+  features: Set<string>;
+}
+
+function send(m: FromWorker): Promise<void> {
+  return new Promise((resolve) => process.send!(m, () => resolve()));
+}
+
+/** The coordinator that forked this worker; kill -9 of it leaves no time to say so. */
+const PARENT = process.ppid;
+
+/** Runs and checks one sequence (every run and every shrinking step comes through here). */
+async function check(target: Target, sc: Scenario): Promise<Checked> {
+  // An orphaned worker must not run on.
+  if (process.send !== undefined && (process.ppid !== PARENT || process.connected === false)) process.exit(0);
+  const ex = await execute(target, sc.topology, sc.ops);
+  const tracker = new CoverageTracker();
+  const findings = checkRun(sc.topology, target.capabilities.observes, ex.steps, ex.failure, sc.ops, tracker);
+  // The trace keeps the op a failing target died on, without an observation, so a replay reaches it.
+  const steps: Step[] = [...ex.steps, ...sc.ops.slice(ex.steps.length).map((op) => ({ op }))];
+  return { steps, findings, features: tracker.features };
+}
+
+export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {
+  const { target, dispose } = await selectTarget('fuzz', start.target, start.mutant, start.timeoutMs);
+  const c: GenConstraints = constraintsFor(target.capabilities);
+  const topologies = start.topology !== undefined ? fc.constant(start.topology) : topologyArb(c);
+  const arb = start.generator === 'raw' ? rawScenarioArb(topologies, c) : scenarioArb(topologies, c);
+  const pool = start.feedback ? SeedPool.fromJson(start.seedsFile, start.seeds) : new SeedPool();
+  const covered = new Set(start.covered);
+  const known = new Set(start.knownSignatures);
+  let { nextRun, runs, ops } = start;
+  const began = Date.now();
+  let fresh: string[] = [];
+  let lastProgress = Date.now();
+  let lastCheckpoint = Date.now();
+
+  const checkpoint = (): Promise<void> =>
+    send({
+      type: 'checkpoint',
+      stream: start.stream,
+      state: { stream: start.stream, nextRun, endRun: start.endRun, runs, ops, seconds: start.seconds + (Date.now() - began) / 1000, covered: [...covered] },
+      seeds: pool.toJson(),
+    });
+
+  const header = (topology: Topology) => ({
+    format: 'isoroot-trace' as const,
+    version: 1 as const,
+    topology,
+    target: { ...target.info, observes: target.capabilities.observes },
+    seed: start.seed,
+    isoroot: ISOROOT_VERSION,
+    time: new Date().toISOString(),
+  });
+
+  try {
+    while ((start.endRun === null || nextRun < start.endRun) && (start.deadline === null || Date.now() < start.deadline) && !stopping()) {
+      const run = nextRun;
+      const runSeed = deriveSeed(start.seed, start.stream, run);
+      const rng = new Prng(runSeed);
+      let sc: Scenario;
+      let origin: 'fresh' | 'mutated' = 'fresh';
+      if (start.feedback && pool.size > 0 && rng.next() < MUTATE_SHARE) {
+        const parent = pool.pick(rng);
+        parent.picks++;
+        sc = { topology: parent.topology, ops: mutate(parent, pool, c, rng) };
+        origin = 'mutated';
+      } else {
+        sc = fc.sample(arb, { seed: runSeed, numRuns: 1 })[0];
+      }
+      const r = await check(target, sc);
+      runs++;
+      ops += sc.ops.length;
+      nextRun++;
+      const gained = [...r.features].filter((f) => !covered.has(f));
+      if (gained.length > 0) {
+        for (const f of gained) covered.add(f);
+        fresh.push(...gained);
+        if (start.feedback) pool.add({ topology: sc.topology, ops: sc.ops, gain: gained.length, picks: 0 });
+      }
+      for (const v of violations(r.findings)) {
+        if (known.has(v.signature)) continue;
+        known.add(v.signature);
+        // A crash or hang moves with the op that triggers it: match those by kind, the rest by signature.
+        const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' ? f.kind === v.kind : f.signature === v.signature);
+        const fails = async (s: Scenario): Promise<boolean> => violations((await check(target, s)).findings).some(same);
+        let min: Scenario | null = null;
+        if (origin === 'fresh') min = await shrinkGenerated(arb, runSeed, fails);
+        if (min === null) min = { topology: sc.topology, ops: await ddmin(sc.ops, (o) => fails({ topology: sc.topology, ops: o })) };
+        const again = await check(target, min);
+        const lead = violations(again.findings).find(same) ?? v;
+        await send({
+          type: 'finding',
+          stream: start.stream,
+          finding: { ...lead, run, stream: start.stream, origin, ops: min.ops.length },
+          traceText: traceToText(header(min.topology), again.steps),
+        });
+      }
+      const now = Date.now();
+      if (now - lastProgress >= PROGRESS_MS) {
+        await send({ type: 'progress', stream: start.stream, runs, ops, newFeatures: fresh });
+        fresh = [];
+        lastProgress = now;
+      }
+      if (now - lastCheckpoint >= CHECKPOINT_MS) {
+        await checkpoint();
+        lastCheckpoint = now;
+      }
+    }
+    await send({ type: 'progress', stream: start.stream, runs, ops, newFeatures: fresh });
+    await checkpoint();
+    await send({ type: 'done', stream: start.stream });
+  } finally {
+    await dispose();
+  }
+}
+
+/** The process entry: wait for the start message, run, exit. */
+if (process.send !== undefined && process.argv[1] !== undefined && process.argv[1].endsWith('worker.ts')) {
+  let stop = false;
+  process.on('disconnect', () => process.exit(0));
+  // A terminal's Ctrl-C reaches the whole process group; stop after this run, as the coordinator asks.
+  process.on('SIGINT', () => (stop = true));
+  process.on('SIGTERM', () => (stop = true));
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'stop') stop = true;
+    if (m.type === 'start')
+      runWorker(m as StartMessage, () => stop).then(
+        () => process.exit(0),
+        async (e: unknown) => {
+          await send({ type: 'fatal', stream: (m as StartMessage).stream, message: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+          process.exit(3);
+        },
+      );
+  });
+}

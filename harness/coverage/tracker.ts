@@ -1,0 +1,289 @@
+/**
+ * Coverage from the reference model: a step observer that names the
+ * features (harness/coverage/universe.ts) each step of a replay reaches.
+ */
+import type { Model } from '../model/model.ts';
+import type { PciFunction } from '../model/function.ts';
+import { Bridge, IO_WINDOW, MEM_WINDOW, PREF_WINDOW } from '../model/personalities/bridge.ts';
+import { Edu } from '../model/personalities/edu.ts';
+import { PciTestdev } from '../model/personalities/pci-testdev.ts';
+import { PCIE } from '../model/capabilities.ts';
+import * as H from '../model/header.ts';
+import { ownerOf, type SpaceKind, type Topology } from '../topology/types.ts';
+import type { Op } from '../ops/catalog.ts';
+import type { Observation } from '../ops/observation.ts';
+import type { StepObserver } from '../oracles/checker.ts';
+import type { StepView } from '../oracles/oracle.ts';
+
+const TWO32 = 2 ** 32;
+
+/** Whether root r's space of this kind is shared with another root. */
+function shared(t: Topology, r: number, kind: SpaceKind): boolean {
+  const o = ownerOf(t, r, kind);
+  return t.roots.some((_, i) => i !== r && ownerOf(t, i, kind) === o);
+}
+
+function routeOutcome(family: 'cfg' | 'mmio' | 'pio', m: Model, p: Observation, ecam: boolean): string {
+  if (p.status === 'error') return 'error';
+  // Any access through the ECAM window is a config access, answered or not.
+  if (ecam) return 'ecam';
+  const to = p.to;
+  if (to === undefined) return p.status;
+  if (to.via !== undefined) return to.dev !== undefined ? 'emu-dev' : 'emu-none';
+  if (to.region === 'ram' || to.region === 'cf8') return to.region;
+  if (to.dev === undefined) return family === 'cfg' ? p.status : 'ma';
+  const kind = m.devices.get(to.dev)?.spec.kind ?? 'endpoint';
+  if (family === 'cfg') return `dev:${kind}`;
+  if (to.region === 'cfg') return 'cfc';
+  return `${kind}.${to.region === 'rom' ? 'rom' : 'bar'}`;
+}
+
+export class CoverageTracker implements StepObserver {
+  readonly features = new Set<string>();
+  /** Last seen BAR bases per device, to tell moves and disables. */
+  private bases = new Map<string, Map<number, number>>();
+  private counters = new Map<string, string>();
+  private freeWasBound = false;
+
+  private add(f: string): void {
+    this.features.add(f);
+  }
+
+  before(op: Op, m: Model): void {
+    this.freeWasBound = op.op === 'pasid.free' && (m.pasidContextOf(op.dev)?.boundBy(op.pasid).length ?? 0) > 0;
+  }
+
+  after(v: StepView): void {
+    const { op, predicted: p, model: m } = v;
+    const t = m.topology;
+    const involved = new Set<string>();
+    if (p.to?.dev !== undefined) involved.add(p.to.dev);
+    if ('dev' in op) involved.add(op.dev);
+    switch (op.op) {
+      case 'cfg.read':
+      case 'cfg.write': {
+        const o = routeOutcome('cfg', m, p, false);
+        this.add(`route:cfg:${o}`);
+        if (o !== 'error') this.add(`pair:cfg:${o}:${shared(t, op.root, 'config') ? 'shared' : 'isolated'}`);
+        this.add(`cfgvia:${op.via}:${p.to?.dev !== undefined ? 'hit' : 'miss'}`);
+        if (op.op === 'cfg.write' && p.to?.dev !== undefined) this.configWrite(m.fnOf(p.to.dev), op.reg, op.size, Number(op.value), involved);
+        break;
+      }
+      case 'mmio.read':
+      case 'mmio.write':
+      case 'pio.read':
+      case 'pio.write': {
+        const fam = op.op.startsWith('mmio') ? 'mmio' : 'pio';
+        const o = routeOutcome(fam, m, p, 'addr' in op && m.memSpaceOf(op.root).lookup(op.addr)?.kind === 'ecam');
+        this.add(`route:${fam}:${o}`);
+        this.add(`pair:${fam}:${o}:${shared(t, op.root, fam === 'mmio' ? 'memory' : 'io') ? 'shared' : 'isolated'}`);
+        if ((op.op === 'mmio.write' || op.op === 'pio.write') && p.to?.dev !== undefined && p.to.offset !== undefined) this.deviceWrite(m, p.to.dev, fam, p.to.offset, op.value);
+        break;
+      }
+      case 'dma.read':
+      case 'dma.write': {
+        const o = p.status === 'ok' ? (op.pasid !== undefined ? 'ok-pasid' : 'ok') : p.status === 'fault' ? `fault:${p.reason}` : 'error';
+        this.add(`route:dma:${o}`);
+        const s = m.devices.get(op.dev);
+        if (s !== undefined && p.status !== 'error') {
+          const mode = op.pasid !== undefined ? 'pasid' : t.roots[ownerOf(t, s.root, 'dma')].iommu === true ? 'domain' : 'identity';
+          this.add(`pair:dma:${o}:${mode}`);
+        }
+        break;
+      }
+      default:
+        this.event(op, p, m);
+    }
+    for (const irq of p.irqs ?? []) {
+      if (irq.kind === 'intx') this.add(`irq:intx:${irq.level === 1 ? 'assert' : 'deassert'}`);
+      else {
+        const unmask = op.op === 'cfg.write' || (irq.kind === 'msix' && op.op === 'mmio.write' && (p.to?.offset ?? 0) >= 0x1000);
+        this.add(`irq:${irq.kind}:${unmask ? 'unmask' : 'sent'}`);
+      }
+      if ((op.op === 'dev.plug' || op.op === 'dev.unplug') && m.devices.get(irq.dev)?.spec.kind === 'root-port') this.add('life:hotplug-irq');
+    }
+    // Operations with effects beyond the devices they name: look at everything.
+    const global = op.op === 'root.reset' || op.op === 'dev.reset' || op.op === 'dev.unplug' || op.op === 'dev.plug' || op.op === 'clock.step' || (op.op === 'cfg.write' && op.reg <= H.BRIDGE_CONTROL && op.reg + op.size > H.BRIDGE_CONTROL);
+    const devs = global ? [...m.devices.keys()] : [...involved];
+    for (const id of devs) this.device(m, id);
+  }
+
+  private configWrite(fn: PciFunction | null, reg: number, size: number, value: number, involved: Set<string>): void {
+    if (fn === null) return;
+    if (reg <= H.COMMAND && reg + size > H.COMMAND) this.add(`cmd:${fn.spec.kind}:${(fn.command & 7).toString(2).padStart(3, '0')}`);
+    const pcie = fn.caps.pcie;
+    const hi = pcie === undefined ? -1 : pcie.off + PCIE.DEVCTL + 1;
+    if (pcie?.flr === true && reg <= hi && hi < reg + size && ((value >>> (8 * (hi - reg))) & 0x80) !== 0) this.add('life:flr');
+    if (fn instanceof Bridge) {
+      if (reg <= H.BRIDGE_CONTROL && reg + size > H.BRIDGE_CONTROL && ((value >>> (8 * (H.BRIDGE_CONTROL - reg))) & H.BRCTL_SEC_BUS_RESET) !== 0) this.add('life:sec-bus-reset');
+      for (const c of fn.secondary.functions()) involved.add(c.id);
+    }
+  }
+
+  private deviceWrite(m: Model, dev: string, fam: 'mmio' | 'pio', off: number, value: bigint): void {
+    const kind = m.devices.get(dev)?.spec.kind;
+    if (kind === 'edu') {
+      const ev: Record<number, string> = { 0x04: 'liveness', 0x08: 'factorial', 0x60: 'raise', 0x64: 'ack' };
+      if (ev[off] !== undefined) this.add(`edu:${ev[off]}`);
+      if (off === 0x98 && (value & 1n) === 1n) this.add('edu:dma-start');
+    }
+    if (kind === 'pci-testdev' && off === 0) this.add(`testdev:select-${fam === 'mmio' ? 'mmio' : 'io'}`);
+  }
+
+  private event(op: Op, p: Observation, m: Model): void {
+    const ok = p.status === 'ok';
+    const r = p.reason;
+    switch (op.op) {
+      case 'dma.map':
+        if (ok) {
+          this.add('iommu:map');
+          const n = m.domainsOf(ownerOf(m.topology, op.root, 'dma'))[op.domain]?.liveMappings ?? 0;
+          this.add(`iommu:mappings:${n <= 1 ? '1' : n <= 4 ? '2-4' : '5+'}`);
+        } else if (r === 'exists' || r === 'align') this.add(`iommu:map-${r}`);
+        return;
+      case 'dma.unmap':
+        if (ok || r === 'partial' || r === 'not-mapped') this.add(ok ? 'iommu:unmap' : `iommu:unmap-${r}`);
+        return;
+      case 'dma.attach':
+        if (ok || r === 'busy') this.add(ok ? 'iommu:attach' : 'iommu:attach-busy');
+        return;
+      case 'dma.detach':
+        if (ok || r === 'no-domain') this.add(ok ? 'iommu:detach' : 'iommu:detach-none');
+        return;
+      case 'pasid.alloc':
+        if (ok) {
+          this.add('pasid:alloc');
+          if ((p.value ?? 0n) >= 2n) this.add('pasid:alloc-second');
+        } else if (r === 'no-context') this.add('pasid:no-context');
+        return;
+      case 'pasid.free':
+        if (ok) this.add(this.freeWasBound ? 'pasid:free-bound' : 'pasid:free');
+        else if (r === 'invalid-pasid') this.add('pasid:free-invalid');
+        return;
+      case 'pasid.bind':
+        if (ok || r === 'bound' || r === 'invalid-pasid') this.add(ok ? 'pasid:bind' : r === 'bound' ? 'pasid:bind-bound' : 'pasid:bind-invalid');
+        return;
+      case 'pasid.unbind':
+        if (ok || r === 'not-bound') this.add(ok ? 'pasid:unbind' : 'pasid:unbind-not-bound');
+        return;
+      case 'pasid.invalidate':
+        if (ok || r === 'invalid-pasid') this.add(ok ? 'pasid:invalidate' : 'pasid:invalidate-invalid');
+        return;
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range': {
+        if (r === 'no-emulator') return this.add('emu:no-emulator');
+        const what = op.op.slice(4);
+        if (ok) this.add(`emu:${what}`);
+        else if (r === 'busy') this.add(`emu:${what}-busy`);
+        else if (r === 'not-registered') this.add(`emu:${what}-none`);
+        return;
+      }
+      case 'dev.plug':
+        if (ok) {
+          this.add('life:plug');
+          if (m.devices.get(op.dev)?.parent?.kind === 'root-port') this.add('life:plug-slot');
+        } else if (r === 'present') this.add('life:plug-present');
+        return;
+      case 'dev.unplug':
+        if (ok || r === 'not-present') this.add(ok ? 'life:unplug' : 'life:unplug-absent');
+        return;
+      case 'dev.reset':
+        if (ok) this.add('life:reset');
+        return;
+      case 'root.reset':
+        if (ok) this.add('life:root-reset');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** BAR classes, bridge windows, interrupt states and device counters of one device after a step. */
+  private device(m: Model, id: string): void {
+    const fn = m.devices.get(id)?.fn ?? null;
+    const last = this.bases.get(id) ?? new Map<number, number>();
+    if (fn === null) {
+      if (last.size > 0) this.bases.set(id, new Map());
+      return;
+    }
+    const now = new Map<number, number>();
+    const parent = m.devices.get(id)!.parent;
+    for (const [region, def] of fn.bars.entries()) {
+      if (def === undefined) continue;
+      const p = fn.placements[region];
+      const kind = def.kind;
+      if (p === null || p === undefined) {
+        if (last.has(region)) this.add(`bar:${kind}:off`);
+        continue;
+      }
+      now.set(region, p.base);
+      const was = last.get(region);
+      if (was !== undefined && was !== p.base) this.add(`bar:${kind}:moved`);
+      if (was === p.base) continue;
+      this.add(`bar:${kind}:${p.base >= TWO32 ? 'high' : 'low'}`);
+      if (kind === 'rom') continue;
+      const space = kind === 'io' ? 'io' : 'memory';
+      const sp = space === 'io' ? m.ioSpaceOf(fn.root) : m.memSpaceOf(fn.root);
+      const claimed = sp.flat.claimedBytes(fn, region);
+      if (m.claimants(fn.root, space, p.base).filter((d) => d.kind === 'bar').length >= 2) this.add(`bar:${kind}:overlap`);
+      if (parent !== null && claimed > 0) this.add(`bar:${kind}:below-bridge`);
+      if (claimed > 0 && claimed < p.size) {
+        this.add(`bar:${kind}:clipped`);
+        if (parent !== null) this.add(`window:${kind === 'io' ? 'io' : kind === 'mem64' ? 'pref' : 'mem'}:short`);
+      }
+    }
+    this.bases.set(id, now);
+    if (fn instanceof Bridge) this.windows(m, fn);
+    if (fn.messagesPending) this.add(fn.msixEnabled() ? 'irq:msix:pending' : 'irq:msi:pending');
+    if (fn.intxRequested && (fn.command & H.CMD_INTX_DISABLE) !== 0) this.add('irq:intx:disabled');
+    this.counters.set(id, this.counted(fn, this.counters.get(id)));
+  }
+
+  private windows(m: Model, b: Bridge): void {
+    const cmd = b.command;
+    const shapes: [string, number, boolean][] = [
+      ['io', IO_WINDOW, (cmd & H.CMD_IO) !== 0],
+      ['mem', MEM_WINDOW, (cmd & H.CMD_MEMORY) !== 0],
+      ['pref', PREF_WINDOW, (cmd & H.CMD_MEMORY) !== 0],
+    ];
+    for (const [name, region, enabled] of shapes) {
+      if (!enabled) continue;
+      const p = b.placements[region];
+      // Enabled but not decoding: the limit is below the base (Bridge 1.2 §3.2.5.6).
+      if (p === null || p === undefined) {
+        this.add(`window:${name}:closed`);
+        continue;
+      }
+      const space = name === 'io' ? m.ioSpaceOf(b.root) : m.memSpaceOf(b.root);
+      const inside = b.secondary.functions().some((f) => f.bars.some((d) => d !== undefined && (d.kind === 'io') === (name === 'io') && space.flat.claimedBytes(f, d.region) > 0));
+      this.add(`window:${name}:${inside ? 'open' : 'empty'}`);
+    }
+  }
+
+  /** Device counters (edu's DMA engine, pci-testdev's counts): a change is an event. */
+  private counted(fn: PciFunction, before: string | undefined): string {
+    if (fn instanceof Edu) {
+      const s = fn.stats;
+      const now = `${s.toRam}/${s.fromRam}/${s.skipped}`;
+      if (before !== undefined && before !== now) {
+        const [a, b, c] = before.split('/').map(Number);
+        if (s.toRam > a) this.add('edu:dma-to-ram');
+        if (s.fromRam > b) this.add('edu:dma-from-ram');
+        if (s.skipped > c) this.add('edu:dma-skipped');
+      }
+      return now;
+    }
+    if (fn instanceof PciTestdev) {
+      const now = `${fn.countTotal}/${fn.swallowed}`;
+      if (before !== undefined && before !== now) {
+        const [a, b] = before.split('/').map(Number);
+        if (fn.countTotal !== a) this.add('testdev:count');
+        if (fn.swallowed > b) this.add('testdev:swallow');
+      }
+      return now;
+    }
+    return '';
+  }
+}
