@@ -4,7 +4,7 @@ import { requireProgram } from './require.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
 const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
@@ -18,7 +18,7 @@ test.describe('usage errors exit 2 and say what was wrong', () => {
   for (const [args, message] of [
     [[], /usage: isoroot <command>/],
     [['frobnicate'], /unknown command "frobnicate"/],
-    [['fuzz', '--runs', 'abc'], /--runs must be an integer in \[1, 100000000\], got "abc"/],
+    [['fuzz', '--runs', 'abc'], /--runs must be an integer in \[1, 1000000000\], got "abc"/],
     [['fuzz', '--bogus'], /unknown option --bogus \(see isoroot fuzz --help\)/],
     [['fuzz', '--mutant', 'nope'], /--mutant: one of shared-io-space, global-dma/],
     [['fuzz', '--target', 'qemu9'], /--target must be model \| exec:<command>, got "qemu9"/],
@@ -54,33 +54,36 @@ test('a bad topology file is rejected with the file and the JSON path', () => {
 });
 
 test('a clean fuzz run exits 0', () => {
-  const r = isoroot('fuzz', '--runs', '200', '--seed', '3');
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
+  const r = isoroot('fuzz', '--runs', '200', '--seed', '3', '--workers', '1', '--out', join(dir, 'run'));
   expect(r.code).toBe(0);
-  expect(r.out).toMatch(/200 sequences in [0-9.]+ s: no findings/);
+  expect(r.out).toMatch(/200 sequences, [0-9]+ operations in [0-9.]+ s/);
+  expect(r.out).toContain('no findings');
 });
 
 test('fuzz on a fixed topology', () => {
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
   const f = join(dir, 'topo.json');
   writeFileSync(f, JSON.stringify({ roots: [{ bus: 0, busLimit: 255, cf8: true, devices: [{ id: 'a', kind: 'endpoint', slot: 3, bars: [{ kind: 'io', size: 16 }] }] }, { bus: 0, busLimit: 255, cf8: true, devices: [{ id: 'b', kind: 'endpoint', slot: 3, bars: [{ kind: 'io', size: 16 }] }] }] }));
-  const r = isoroot('fuzz', '--topology', f, '--runs', '2000', '--seed', '4', '--mutant', 'shared-io-space', '--out', dir);
+  const r = isoroot('fuzz', '--topology', f, '--runs', '2000', '--seed', '4', '--mutant', 'shared-io-space', '--out', join(dir, 'run'));
   expect(r.code).toBe(1);
   expect(r.out).toContain('COLLISION');
 });
 
 test('a finding: exit 1, minimal trace on disk, check reproduces it, the clean model does not, explain prints it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
-  const r = isoroot('fuzz', '--runs', '3000', '--seed', '1', '--mutant', 'stale-bar', '--out', dir);
+  const r = isoroot('fuzz', '--runs', '3000', '--seed', '1', '--workers', '2', '--mutant', 'stale-bar', '--out', dir + '/run');
   expect(r.code).toBe(1);
-  expect(r.out).toContain('LEAK at op');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.jsonl'));
-  expect(files).toHaveLength(1);
-  const trace = join(dir, files[0]);
-  expect(r.out).toContain(`trace written to ${trace}`);
+  const found = join(dir, 'run', 'findings');
+  const files = readdirSync(found).filter((f) => f.endsWith('.jsonl'));
+  expect(files.length).toBeGreaterThan(0);
+  const trace = join(found, files.find((f) => JSON.parse(readFileSync(join(found, f.replace(/\.jsonl$/, '.finding.json')), 'utf8')).signature === 'leak:memory:stale-mapping')!);
+  expect(r.out).toContain(`LEAK leak:memory:stale-mapping (run `);
+  expect(r.out).toContain(`trace: ${trace}`);
   expect(existsSync(trace)).toBe(true);
   const record = JSON.parse(readFileSync(trace.replace(/\.jsonl$/, '.finding.json'), 'utf8'));
-  expect(record).toMatchObject({ kind: 'leak', signature: 'leak:memory:stale-mapping', severity: 'violation', trace: files[0] });
-  expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  expect(record).toMatchObject({ kind: 'leak', signature: 'leak:memory:stale-mapping', severity: 'violation', trace: basename(trace) });
+  expect(readdirSync(found).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   const c = isoroot('check', trace);
   expect(c.code).toBe(1);
   expect(c.out).toContain('leak:memory:stale-mapping');
@@ -108,19 +111,20 @@ test('check refuses a trace whose steps were never run, naming the line', () => 
 test('fuzz drives an external target with exec:', () => {
   requireProgram('python3', 'apt-get install python3');
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
-  const r = isoroot('fuzz', '--target', `exec:${PY} --bug stale-bar`, '--runs', '2000', '--seed', '5', '--out', dir);
+  const r = isoroot('fuzz', '--target', `exec:${PY} --bug stale-bar`, '--runs', '2000', '--seed', '5', '--workers', '2', '--out', join(dir, 'run'));
   expect(r.code).toBe(1);
-  expect(r.out).toContain('fuzzing python-endpoint');
-  expect(r.out).toContain('LEAK');
+  expect(r.out).toContain('fuzzing exec:');
+  expect(r.out).toContain('LEAK leak:memory:stale-mapping');
 });
 
 test('a crash finding keeps the op the target died on, so replaying the trace reaches it', () => {
   requireProgram('python3', 'apt-get install python3');
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
-  const r = isoroot('fuzz', '--target', `exec:${PY} --crash-after 2`, '--runs', '50', '--seed', '5', '--out', dir);
+  const r = isoroot('fuzz', '--target', `exec:${PY} --crash-after 2`, '--runs', '50', '--seed', '5', '--workers', '1', '--out', join(dir, 'run'));
   expect(r.code).toBe(1);
-  expect(r.out).toContain('CRASH at op #2');
-  const trace = join(dir, readdirSync(dir).find((f) => f.endsWith('.jsonl'))!);
+  expect(r.out).toMatch(/CRASH crash:[a-z.]+ \(run 0, shrunk to 3 ops\)/);
+  const found = join(dir, 'run', 'findings');
+  const trace = join(found, readdirSync(found).find((f) => f.endsWith('.jsonl'))!);
   const lines = readFileSync(trace, 'utf8').trim().split('\n');
   expect(lines).toHaveLength(1 + 3);
   expect(JSON.parse(lines[3]).obs).toBeUndefined();

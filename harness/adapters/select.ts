@@ -1,5 +1,6 @@
 /** Turns a target spec (`model`, `exec:<command>`), a mutant and a timeout into a target. */
 import { modelTarget } from './model/target.ts';
+import { MUTANT_NAMES } from './model/mutants.ts';
 import { openExecTarget } from './exec/target.ts';
 import type { Target } from './target.ts';
 import { InputError } from '../util/errors.ts';
@@ -13,7 +14,7 @@ export const TARGET_HELP = 'model | exec:<command>';
 
 /** Checks a target spec without starting anything; returns what is wrong, or null. */
 export function targetSpecProblem(spec: string, mutant: string | undefined): string | null {
-  if (spec === 'model') return null;
+  if (spec === 'model') return mutant === undefined || MUTANT_NAMES.includes(mutant) ? null : `--mutant: one of ${MUTANT_NAMES.join(', ')} (got "${mutant}")`;
   if (mutant !== undefined) return '--mutant applies to --target model only';
   if (spec.startsWith('exec:')) return spec.slice(5).trim() === '' ? '--target exec: needs a command, e.g. exec:"python3 my_target.py"' : null;
   return `--target must be ${TARGET_HELP}, got "${spec}"`;

@@ -125,7 +125,8 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
       if (config.timeoutMs !== undefined) start.timeoutMs = config.timeoutMs;
       if (config.topology !== undefined) start.topology = config.topology;
       runsBy.set(stream, { runs: start.runs, ops: start.ops });
-      const child = fork(WORKER, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // The run directory on the command line names the worker in ps and pgrep.
+      const child = fork(WORKER, [r.dir], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       let said = false;
       child.on('message', (m: FromWorker) => {
