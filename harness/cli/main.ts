@@ -6,6 +6,7 @@ import { InputError } from '../util/errors.ts';
 import { ISOROOT_VERSION } from '../version.ts';
 import { helpText, parseArgs, type CommandSpec, type Parsed } from './args.ts';
 import { CHECK, runCheck } from './commands/check.ts';
+import { CORPUS, runCorpus } from './commands/corpus.ts';
 import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
 
@@ -15,6 +16,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [FUZZ, runFuzz],
   [CHECK, runCheck],
   [EXPLAIN, runExplain],
+  [CORPUS, runCorpus],
 ];
 
 function usage(): string {
