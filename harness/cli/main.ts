@@ -7,6 +7,7 @@ import { ISOROOT_VERSION } from '../version.ts';
 import { helpText, parseArgs, type CommandSpec, type Parsed } from './args.ts';
 import { CHECK, runCheck } from './commands/check.ts';
 import { CORPUS, runCorpus } from './commands/corpus.ts';
+import { GATE, runGate } from './commands/gate.ts';
 import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
 
@@ -17,6 +18,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [CHECK, runCheck],
   [EXPLAIN, runExplain],
   [CORPUS, runCorpus],
+  [GATE, runGate],
 ];
 
 function usage(): string {

@@ -1,0 +1,46 @@
+/**
+ * The gate's first half: every corpus trace replayed on the target and
+ * judged by its status. A fixed trace must pass (failing again is a
+ * regression); an open one may still fail; a known divergence must keep
+ * its signature and nothing else.
+ */
+import { CorpusStore, type CorpusEntry } from '../corpus/store.ts';
+import { readTrace } from '../trace/reader.ts';
+import { execute } from '../run/execute.ts';
+import { checkRun, violations } from '../run/check.ts';
+import type { Target } from '../adapters/target.ts';
+import type { Finding } from '../oracles/finding.ts';
+import type { TestCase } from './junit.ts';
+
+function judge(e: CorpusEntry, vs: Finding[]): Pick<TestCase, 'outcome' | 'message' | 'detail'> {
+  const m = e.meta;
+  const first = vs[0];
+  const detail = vs.map((f) => `${f.kind} at op #${f.index}: ${f.message}`).join('\n');
+  const mark = `isoroot corpus mark ${m.name} --status fixed --corpus <dir>`;
+  switch (m.status) {
+    case 'fixed':
+      return first === undefined ? { outcome: 'pass' } : { outcome: 'fail', message: `regression: ${first.signature} is back (fixed since ${m.firstSeen.slice(0, 10)})`, detail };
+    case 'open':
+      return first === undefined ? { outcome: 'pass', message: `open, but no longer fails: mark it fixed (${mark})` } : { outcome: 'skip', message: `still open: ${first.signature}` };
+    case 'known-divergence': {
+      if (first === undefined) return { outcome: 'pass', message: `the known divergence is gone: mark it fixed (${mark})` };
+      const other = vs.filter((f) => m.signature !== undefined && f.signature !== m.signature);
+      return other.length === 0
+        ? { outcome: 'pass', message: `known divergence: ${m.reason ?? ''}` }
+        : { outcome: 'fail', message: `a known divergence changed: now ${other[0].signature}, recorded ${m.signature}`, detail };
+    }
+  }
+}
+
+export async function replayCorpus(target: Target, dir: string, classname: string): Promise<TestCase[]> {
+  const out: TestCase[] = [];
+  for (const e of new CorpusStore(dir).list()) {
+    const started = Date.now();
+    const t = await readTrace(e.trace);
+    const ops = t.steps.map((s) => s.op);
+    const run = await execute(target, t.header.topology, ops);
+    const vs = violations(checkRun(t.header.topology, target.capabilities.observes, run.steps, run.failure, ops));
+    out.push({ suite: `corpus ${dir}`, classname, name: e.meta.name, seconds: (Date.now() - started) / 1000, ...judge(e, vs) });
+  }
+  return out;
+}
