@@ -158,7 +158,8 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
             break;
         }
       });
-      child.on('exit', (code) => {
+      // 'close', not 'exit': it comes after the IPC channel has delivered the worker's last messages.
+      child.on('close', (code) => {
         if (!said && failed === null && !stopping) failed = `worker ${stream} exited with status ${code} before finishing`;
         if (++finished === W) resolve();
       });

@@ -8,6 +8,7 @@ import { helpText, parseArgs, type CommandSpec, type Parsed } from './args.ts';
 import { CHECK, runCheck } from './commands/check.ts';
 import { CORPUS, runCorpus } from './commands/corpus.ts';
 import { GATE, runGate } from './commands/gate.ts';
+import { REPORT, runReport } from './commands/report.ts';
 import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
 
@@ -19,6 +20,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [EXPLAIN, runExplain],
   [CORPUS, runCorpus],
   [GATE, runGate],
+  [REPORT, runReport],
 ];
 
 function usage(): string {

@@ -2,6 +2,7 @@
 import { showOp } from '../ops/codec.ts';
 import { showObs } from '../ops/observation-codec.ts';
 import { differences } from './compare.ts';
+import { opFamily } from './labels.ts';
 import type { Oracle, StepView } from './oracle.ts';
 import type { Finding } from './finding.ts';
 
@@ -15,7 +16,7 @@ export function divergenceOracle(): Oracle {
           kind: 'divergence',
           severity: 'violation',
           index: v.index,
-          signature: `divergence:${v.op.op}:${diff.join('+')}`,
+          signature: `divergence:${opFamily(v.op)}:${diff.join('+')}`,
           message: `${showOp(v.op)}: the model predicts ${showObs(v.predicted)} but the target observed ${showObs(v.observed)}`,
           details: { expected: showObs(v.predicted), observed: showObs(v.observed) },
         },

@@ -21,12 +21,20 @@ export function whereLabel(m: Model, d: Delivery | undefined): string {
   return `${devLabel(m, d.dev)}${region}${via}`;
 }
 
-/** A coarse class of a delivery, for signatures: stable across addresses and device names. */
-export function routeClass(m: Model, d: Delivery | undefined): string {
+/**
+ * A coarse class of a delivery, for signatures: where an access went by
+ * kind of place (a device's config space, a BAR, a ROM, RAM, the CF8 latch,
+ * nobody), not by device, BAR number or address, so that one fault shape
+ * is one signature.
+ */
+export function routeClass(d: Delivery | undefined): string {
   if (d === undefined) return 'unknown';
   const via = d.via !== undefined ? '@emulator' : '';
   if (d.region === 'ram' || d.region === 'cf8') return d.region + via;
   if (d.dev === undefined) return 'nobody' + via;
-  const kind = m.devices.get(d.dev)?.spec.kind ?? 'device';
-  return `${kind}.${d.region ?? '?'}${via}`;
+  const region = d.region === undefined ? 'dev' : d.region === 'cfg' || d.region === 'rom' ? d.region : 'bar';
+  return `${region}${via}`;
 }
+
+/** The family of an operation, for signatures: cfg, mmio, pio, dma, pasid… (reads and writes together). */
+export const opFamily = (op: { op: string }): string => op.op.split('.')[0];

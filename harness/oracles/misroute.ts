@@ -4,7 +4,7 @@
  */
 import { showOp } from '../ops/codec.ts';
 import { sameDelivery } from './compare.ts';
-import { devLabel, routeClass, whereLabel } from './labels.ts';
+import { devLabel, opFamily, routeClass, whereLabel } from './labels.ts';
 import { isRouted, type Oracle, type StepView } from './oracle.ts';
 import type { Finding } from './finding.ts';
 
@@ -19,7 +19,7 @@ export function misrouteOracle(): Oracle {
           kind: 'misroute',
           severity: 'violation',
           index: v.index,
-          signature: `misroute:${op.op}:${routeClass(m, p.to)}>${routeClass(m, o.to)}${cross}`,
+          signature: `misroute:${opFamily(op)}:${routeClass(p.to)}>${routeClass(o.to)}${cross}`,
           message: `${showOp(op)} should reach ${whereLabel(m, p.to)} but reached ${whereLabel(m, o.to)}`,
         });
       }

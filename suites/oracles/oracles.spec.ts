@@ -37,7 +37,7 @@ test('misroute: an access delivered to nobody where a BAR decodes', () => {
   steps[2].obs = { status: 'ma', value: 0xffffffffn, to: { root: 0 } };
   const f = checkSteps(two, ALL, steps);
   expect(f).toHaveLength(1);
-  expect(f[0]).toMatchObject({ kind: 'misroute', index: 2, severity: 'violation', signature: 'misroute:mmio.read:endpoint.bar0>nobody' });
+  expect(f[0]).toMatchObject({ kind: 'misroute', index: 2, severity: 'violation', signature: 'misroute:mmio:bar>nobody' });
   expect(f[0].message).toContain('a (endpoint, root 0 00:03.0) BAR0');
 });
 
@@ -109,7 +109,7 @@ test('leak: data written through one root read back through another', () => {
   expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:memory:cross-root-data', index: 1 })]);
   // The same wrong value with nothing behind it in the other root is a plain divergence.
   steps[1].obs = { ...steps[1].obs, value: 0xbeefn };
-  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:value' })]);
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio:value' })]);
 });
 
 test('leak: an MSI sent while MSI is disabled', () => {
@@ -122,7 +122,7 @@ test('divergence compares only what the target observes', () => {
   const steps = record(two, [...place(0, '00:03.0', 0, 0xc0000000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }]);
   steps[2].obs = { status: 'ok', value: 0x15000100n };
   expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([]);
-  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:delivery' })]);
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio:delivery' })]);
   steps[2].obs = { status: 'ok', value: 0x15000101n };
-  expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:value', details: expect.objectContaining({ expected: expect.stringContaining('0x15000100') }) })]);
+  expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio:value', details: expect.objectContaining({ expected: expect.stringContaining('0x15000100') }) })]);
 });

@@ -1,0 +1,72 @@
+/**
+ * A trace as rows: op, root, BDF, address, observation. Replays the
+ * reference model alongside, so a device's BDF is the one it answers at
+ * when the op runs. Used by `isoroot explain` and by the HTML report.
+ */
+import { Model } from '../model/model.ts';
+import { showObs } from '../ops/observation-codec.ts';
+import { showOp } from '../ops/codec.ts';
+import { formatBdf } from '../topology/bdf.ts';
+import { hex } from '../util/hex.ts';
+import type { Op } from '../ops/catalog.ts';
+import type { Step } from '../trace/format.ts';
+import type { Topology } from '../topology/types.ts';
+
+export interface TraceRow {
+  i: string;
+  op: string;
+  root: string;
+  bdf: string;
+  addr: string;
+  obs: string;
+}
+
+export const TRACE_HEAD: TraceRow = { i: '#', op: 'op', root: 'root', bdf: 'BDF', addr: 'address', obs: 'observation' };
+
+function columns(m: Model, op: Op): Pick<TraceRow, 'root' | 'bdf' | 'addr'> {
+  const dev = 'dev' in op ? op.dev : undefined;
+  const s = dev === undefined ? undefined : m.devices.get(dev);
+  const root = 'root' in op ? `r${op.root}` : s !== undefined ? `r${s.root}` : '';
+  const b = dev !== undefined ? m.bdfOf(dev) : null;
+  let bdf = b === null ? '' : formatBdf(b);
+  let addr = '';
+  switch (op.op) {
+    case 'cfg.read':
+    case 'cfg.write':
+      bdf = formatBdf(op.bdf);
+      addr = `${op.via}+${hex(op.reg)}`;
+      break;
+    case 'emu.map-bdf':
+    case 'emu.unmap-bdf':
+      bdf = formatBdf(op.bdf);
+      break;
+    case 'mmio.read':
+    case 'mmio.write':
+      addr = hex(op.addr);
+      break;
+    case 'pio.read':
+    case 'pio.write':
+      addr = `port ${hex(op.port)}`;
+      break;
+    case 'dma.read':
+    case 'dma.write':
+    case 'dma.map':
+    case 'dma.unmap':
+      addr = `iova ${hex(op.iova)}`;
+      break;
+    case 'emu.map-range':
+    case 'emu.unmap-range':
+      addr = `${op.space} ${hex(op.start)}`;
+      break;
+  }
+  return { root, bdf, addr };
+}
+
+export function traceRows(topology: Topology, steps: readonly Step[]): TraceRow[] {
+  const m = new Model(topology);
+  return steps.map((s, i) => {
+    const cols = columns(m, s.op);
+    m.apply(s.op);
+    return { i: String(i), op: showOp(s.op), ...cols, obs: s.obs === undefined ? '(not run)' : showObs(s.obs) };
+  });
+}
