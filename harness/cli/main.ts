@@ -9,6 +9,7 @@ import { CHECK, runCheck } from './commands/check.ts';
 import { CORPUS, runCorpus } from './commands/corpus.ts';
 import { GATE, runGate } from './commands/gate.ts';
 import { REPORT, runReport } from './commands/report.ts';
+import { MERGE, runMerge } from './commands/merge.ts';
 import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
 
@@ -21,6 +22,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [CORPUS, runCorpus],
   [GATE, runGate],
   [REPORT, runReport],
+  [MERGE, runMerge],
 ];
 
 function usage(): string {
