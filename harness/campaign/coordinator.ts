@@ -25,6 +25,8 @@ export interface CampaignRun {
   out: Progress;
   /** Extra lines for a finding (the finding printer of the CLI). */
   show: (f: CampaignFinding, path: string) => string;
+  /** Stop the campaign at the first finding this accepts (benchmarks: time to first detection). */
+  stopWhen?: (f: CampaignFinding) => boolean;
 }
 
 export interface CampaignResult {
@@ -33,6 +35,8 @@ export interface CampaignResult {
   warnings: string[];
   /** Stopped early by SIGINT or SIGTERM (the state is checkpointed: --resume continues). */
   interrupted: boolean;
+  /** The finding that stopWhen accepted, and after how many seconds. */
+  stoppedBy: { finding: CampaignFinding; seconds: number } | null;
 }
 
 const WORKER = new URL('./worker.ts', import.meta.url).pathname;
@@ -72,6 +76,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   const children: ChildProcess[] = [];
   let failed: string | null = null;
   let stopping = false;
+  let stoppedBy: CampaignResult['stoppedBy'] = null;
 
   const covered = (): number => [...features.keys()].filter((f) => UNIVERSE_SET.has(f)).length;
   const totals = (): { runs: number; ops: number } => {
@@ -142,6 +147,11 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
             if (outcome === 'new') {
               const rec = store.all().find((x) => x.signature === m.finding.signature)!;
               r.out.say(r.show(rec, `${rd.findings}/${rec.trace}`));
+              if (r.stopWhen?.(rec) === true && !stopping) {
+                stopping = true;
+                stoppedBy = { finding: rec, seconds: (Date.now() - started) / 1000 };
+                for (const c of children) if (c.connected) c.send({ type: 'stop' });
+              }
             }
             break;
           }
@@ -210,5 +220,5 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   };
   if (config.mutant !== undefined) summary.mutant = config.mutant;
   rd.write(rd.summary, summary);
-  return { summary, findings: all, warnings, interrupted: stopping };
+  return { summary, findings: all, warnings, interrupted: stopping && stoppedBy === null, stoppedBy };
 }

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { selectTarget } from '../adapters/select.ts';
 import { constraintsFor, type GenConstraints } from '../../generators/constraints.ts';
-import { rawScenarioArb, scenarioArb, type Scenario } from '../../generators/sequence.ts';
+import { rawSequenceArb, sequenceArb, type Scenario } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
 import { execute } from '../run/execute.ts';
 import { checkRun, violations } from '../run/check.ts';
@@ -26,6 +26,11 @@ import { ddmin, shrinkGenerated } from './shrink.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
 
 const PROGRESS_MS = 250;
+/**
+ * Fresh runs share a topology in blocks of this many: building a topology's
+ * generators costs ~25 times more than drawing a sequence from them.
+ */
+const TOPOLOGY_BLOCK = 8;
 const CHECKPOINT_MS = 3000;
 /** Share of runs that mutate a seed once the pool has any. */
 const MUTATE_SHARE = 0.6;
@@ -58,8 +63,18 @@ async function check(target: Target, sc: Scenario): Promise<Checked> {
 export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {
   const { target, dispose } = await selectTarget('fuzz', start.target, start.mutant, start.timeoutMs);
   const c: GenConstraints = constraintsFor(target.capabilities);
-  const topologies = start.topology !== undefined ? fc.constant(start.topology) : topologyArb(c);
-  const arb = start.generator === 'raw' ? rawScenarioArb(topologies, c) : scenarioArb(topologies, c);
+  const topologies = topologyArb(c);
+  let block: { n: number; topology: Topology; arb: fc.Arbitrary<Scenario> } | null = null;
+  /** The generator of fresh sequences for a run: its block's topology, and that topology's sequences. */
+  const freshArb = (run: number): fc.Arbitrary<Scenario> => {
+    const n = Math.floor(run / TOPOLOGY_BLOCK);
+    if (block === null || block.n !== n) {
+      const topology = start.topology ?? fc.sample(topologies, { seed: deriveSeed(start.seed, start.stream, n, 0x70b0), numRuns: 1 })[0];
+      const ops = start.generator === 'raw' ? rawSequenceArb(topology, c) : sequenceArb(topology, c);
+      block = { n, topology, arb: ops.map((o) => ({ topology, ops: o })) };
+    }
+    return block.arb;
+  };
   const pool = start.feedback ? SeedPool.fromJson(start.seedsFile, start.seeds) : new SeedPool();
   const covered = new Set(start.covered);
   const known = new Set(start.knownSignatures);
@@ -100,7 +115,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         sc = { topology: parent.topology, ops: mutate(parent, pool, c, rng) };
         origin = 'mutated';
       } else {
-        sc = fc.sample(arb, { seed: runSeed, numRuns: 1 })[0];
+        sc = fc.sample(freshArb(run), { seed: runSeed, numRuns: 1 })[0];
       }
       const r = await check(target, sc);
       runs++;
@@ -119,7 +134,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' ? f.kind === v.kind : f.signature === v.signature);
         const fails = async (s: Scenario): Promise<boolean> => violations((await check(target, s)).findings).some(same);
         let min: Scenario | null = null;
-        if (origin === 'fresh') min = await shrinkGenerated(arb, runSeed, fails);
+        if (origin === 'fresh') min = await shrinkGenerated(freshArb(run), runSeed, fails);
         if (min === null) min = { topology: sc.topology, ops: await ddmin(sc.ops, (o) => fails({ topology: sc.topology, ops: o })) };
         const again = await check(target, min);
         const lead = violations(again.findings).find(same) ?? v;

@@ -1,0 +1,90 @@
+/**
+ * npm run bench:campaign — campaign goals (issue: Campaigns, Bench):
+ *  1. throughput on the model: sequences/s and ops/s with 1 and with 2 workers;
+ *  2. time to first detection of each mutant by its named oracle: the median over 5 seeds;
+ *  3. model coverage after 1, 2 and 5 minutes on 2 workers, with feedback, without it,
+ *     and with pure random generation (operations drawn from the catalog alone);
+ *     goal: 95% within 5 minutes with feedback, clearly ahead of pure random.
+ * Options: --minutes M (the coverage budget, default 5), --seeds N (default 5), --only throughput|detect|coverage.
+ * Writes reports/bench/coverage.svg with the curves.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCampaign } from '../harness/campaign/coordinator.ts';
+import { Progress } from '../harness/campaign/progress.ts';
+import { RunDir, type CampaignConfig, type CoveragePoint } from '../harness/campaign/run-dir.ts';
+import { MUTANTS } from '../harness/adapters/model/mutants.ts';
+import { UNIVERSE } from '../harness/coverage/universe.ts';
+import { coverageSvg } from '../harness/report/svg.ts';
+import { writeFileAtomic } from '../harness/util/atomic.ts';
+import { ISOROOT_VERSION } from '../harness/version.ts';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
+};
+const MINUTES = Number(arg('minutes', '5'));
+const SEEDS = Number(arg('seeds', '5'));
+const ONLY = arg('only', 'all');
+const base = mkdtempSync(join(tmpdir(), 'isoroot-bench-campaign-'));
+let n = 0;
+
+function config(over: Partial<CampaignConfig>): CampaignConfig {
+  return { version: 1, target: 'model', seed: 1, workers: 2, budget: { runs: 1000 }, shard: { index: 0, count: 1 }, feedback: true, generator: 'fragments', isoroot: ISOROOT_VERSION, started: new Date().toISOString(), ...over };
+}
+
+async function run(c: CampaignConfig, stopWhen?: Parameters<typeof runCampaign>[0]['stopWhen']) {
+  const dir = join(base, `run${n++}`);
+  const r = await runCampaign({ config: c, dir, resume: false, log: () => {}, out: new Progress({ isTTY: false, write: () => true }, 1e9), show: () => '', stopWhen });
+  return { ...r, dir };
+}
+
+async function throughput(): Promise<void> {
+  for (const workers of [1, 2]) {
+    const r = await run(config({ workers, budget: { runs: 20_000 }, seed: 3 }));
+    console.log(`1. throughput, ${workers} worker${workers > 1 ? 's' : ''}: ${r.summary.sequencesPerSecond} sequences/s, ${r.summary.opsPerSecond.toLocaleString('en')} ops/s (${r.summary.runs} sequences, ${r.summary.ops.toLocaleString('en')} ops in ${r.summary.seconds} s)`);
+  }
+}
+
+async function detection(): Promise<void> {
+  console.log(`2. time to first detection by the named oracle, median of ${SEEDS} seeds (2 workers, budget 120 s each):`);
+  for (const m of MUTANTS) {
+    const times: number[] = [];
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const r = await run(config({ mutant: m.name, seed, budget: { ms: 120_000 } }), (f) => (m.caughtBy as readonly string[]).includes(f.kind));
+      times.push(r.stoppedBy === null ? Infinity : r.stoppedBy.seconds);
+    }
+    const sorted = [...times].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(`   ${m.name.padEnd(26)} median ${Number.isFinite(median) ? `${median.toFixed(1)} s` : 'not found'}   (${times.map((t) => (Number.isFinite(t) ? t.toFixed(1) : '-')).join(', ')})`);
+  }
+}
+
+const coveredAt = (ps: CoveragePoint[], t: number): number => ps.filter((p) => p.t <= t).pop()?.covered ?? 0;
+
+async function coverage(): Promise<void> {
+  const ms = MINUTES * 60_000;
+  const kinds: [string, Partial<CampaignConfig>][] = [
+    ['with feedback', {}],
+    ['without feedback', { feedback: false }],
+    ['pure random (catalog ops, no feedback)', { feedback: false, generator: 'raw' }],
+  ];
+  const series: { name: string; points: CoveragePoint[] }[] = [];
+  for (const [name, over] of kinds) {
+    const r = await run(config({ ...over, budget: { ms }, seed: 21 }));
+    const points = new RunDir(r.dir).readCoverage().points;
+    series.push({ name, points });
+    const marks = [1, 2, 5].filter((m) => m <= MINUTES).map((m) => `${m} min ${((100 * coveredAt(points, m * 60)) / UNIVERSE.length).toFixed(1)}%`);
+    console.log(`3. coverage ${name.padEnd(40)} ${marks.join(', ')}   (${r.summary.runs.toLocaleString('en')} sequences, final ${r.summary.covered}/${r.summary.total})`);
+  }
+  const file = join('reports', 'bench', 'coverage.svg');
+  writeFileAtomic(file, coverageSvg(series, UNIVERSE.length));
+  console.log(`   curves: ${file}; points every 5 s:`);
+  for (const s of series) console.log(`   ${s.name}: ${s.points.filter((_, i) => i % 6 === 0).map((p) => `${p.t.toFixed(0)}s ${p.covered}`).join(' ')}`);
+}
+
+console.log(`isoroot ${ISOROOT_VERSION} bench:campaign on node ${process.version}, ${UNIVERSE.length} coverage features`);
+if (ONLY === 'all' || ONLY === 'throughput') await throughput();
+if (ONLY === 'all' || ONLY === 'detect') await detection();
+if (ONLY === 'all' || ONLY === 'coverage') await coverage();
