@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCampaign } from '../harness/campaign/coordinator.ts';
 import { Progress } from '../harness/campaign/progress.ts';
-import { RunDir, type CampaignConfig, type CoveragePoint } from '../harness/campaign/run-dir.ts';
+import { RunDir, campaignConfig, type CampaignConfig, type CoveragePoint } from '../harness/campaign/run-dir.ts';
 import { MUTANTS } from '../harness/adapters/model/mutants.ts';
 import { UNIVERSE } from '../harness/coverage/universe.ts';
 import { coverageSvg } from '../harness/report/svg.ts';
@@ -30,9 +30,7 @@ const ONLY = arg('only', 'all');
 const base = mkdtempSync(join(tmpdir(), 'isoroot-bench-campaign-'));
 let n = 0;
 
-function config(over: Partial<CampaignConfig>): CampaignConfig {
-  return { version: 1, target: 'model', seed: 1, workers: 2, budget: { runs: 1000 }, shard: { index: 0, count: 1 }, feedback: true, generator: 'fragments', isoroot: ISOROOT_VERSION, started: new Date().toISOString(), ...over };
-}
+const config = (over: Partial<CampaignConfig>): CampaignConfig => campaignConfig({ target: 'model', seed: 1, workers: 2, budget: { runs: 1000 }, ...over });
 
 async function run(c: CampaignConfig, stopWhen?: Parameters<typeof runCampaign>[0]['stopWhen']) {
   const dir = join(base, `run${n++}`);

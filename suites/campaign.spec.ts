@@ -6,16 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCampaign } from '../harness/campaign/coordinator.ts';
 import { Progress } from '../harness/campaign/progress.ts';
-import { RunDir, type CampaignConfig } from '../harness/campaign/run-dir.ts';
+import { RunDir, campaignConfig, type CampaignConfig } from '../harness/campaign/run-dir.ts';
 import { readTrace } from '../harness/trace/reader.ts';
 import { UNIVERSE } from '../harness/coverage/universe.ts';
-import { ISOROOT_VERSION } from '../harness/version.ts';
+import { modelTarget } from '../harness/adapters/model/target.ts';
+import { execute } from '../harness/run/execute.ts';
+import { checkRun, violations } from '../harness/run/check.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
 
-function config(over: Partial<CampaignConfig>): CampaignConfig {
-  return { version: 1, target: 'model', seed: 1, workers: 2, budget: { runs: 1000 }, shard: { index: 0, count: 1 }, feedback: true, generator: 'fragments', isoroot: ISOROOT_VERSION, started: new Date().toISOString(), ...over };
-}
+const config = (over: Partial<CampaignConfig>): CampaignConfig => campaignConfig({ target: 'model', seed: 1, workers: 2, budget: { runs: 1000 }, ...over });
 
 async function campaign(c: CampaignConfig, dir: string, resume = false) {
   const lines: string[] = [];
@@ -41,6 +41,39 @@ test('the same seed, run budget and worker count find the same findings', async 
   expect(findingsOf(join(base, 'a'))).toEqual(findingsOf(join(base, 'b')));
   expect(a.summary.runs).toBe(3000);
   expect(b.summary.covered).toBe(a.summary.covered);
+});
+
+test('every finding of a campaign reproduces: from its recorded trace, and replayed on the target', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'isoroot-repro-')), 'run');
+  const r = await campaign(config({ seed: 4, budget: { runs: 2500 }, mutant: 'shared-io-space' }), dir);
+  expect(r.findings.length).toBeGreaterThan(0);
+  for (const f of r.findings) {
+    const t = await readTrace(join(dir, 'findings', f.trace));
+    const recorded = violations(checkRun(t.header.topology, t.header.target.observes, t.steps.filter((s) => s.obs !== undefined).map((s) => ({ op: s.op, obs: s.obs! }))));
+    expect(recorded.map((x) => x.signature)).toContain(f.signature);
+    const again = await execute(modelTarget('shared-io-space'), t.header.topology, t.steps.map((s) => s.op));
+    expect(violations(checkRun(t.header.topology, t.header.target.observes, again.steps)).map((x) => x.signature)).toContain(f.signature);
+    expect(t.steps.length).toBe(f.ops);
+  }
+});
+
+test('on a terminal the status line is redrawn in place; elsewhere it is a plain line at intervals', () => {
+  const tty: string[] = [];
+  const live = new Progress({ isTTY: true, write: (s: string) => tty.push(s) });
+  const tally = { elapsedMs: 65_000, budget: '10:00', runs: 1200, ops: 30_000, covered: 200, total: 259, findings: new Map([['leak', 2]]) };
+  live.tick(tally);
+  live.say('LEAK something');
+  live.tick(tally);
+  live.end();
+  expect(tty[0]).toBe('\r\x1b[K[1:05/10:00] 1200 seq (18/s), 30000 ops (462/s) | coverage 200/259 (77.2%) | findings: leak 2');
+  expect(tty[1]).toBe('\r\x1b[K');
+  expect(tty[2]).toBe('LEAK something\n');
+  expect(tty[tty.length - 1]).toBe('\n');
+  const plain: string[] = [];
+  const log = new Progress({ isTTY: false, write: (s: string) => plain.push(s) }, 10_000);
+  for (const ms of [1000, 5000, 11_000, 12_000, 22_000]) log.tick({ ...tally, elapsedMs: ms });
+  expect(plain.length).toBe(2);
+  expect(plain.every((l) => l.endsWith('\n') && !l.includes('\r'))).toBe(true);
 });
 
 test('a campaign journals coverage over time and the features it reached', async () => {

@@ -6,14 +6,12 @@ import { join } from 'node:path';
 import { runCampaign } from '../harness/campaign/coordinator.ts';
 import { mergeRuns } from '../harness/campaign/merge.ts';
 import { Progress } from '../harness/campaign/progress.ts';
-import { RunDir, type CampaignConfig } from '../harness/campaign/run-dir.ts';
-import { ISOROOT_VERSION } from '../harness/version.ts';
+import { RunDir, campaignConfig, type CampaignConfig } from '../harness/campaign/run-dir.ts';
 
 const quiet = (): Progress => new Progress({ isTTY: false, write: () => true }, 1e9);
 
-function config(shard: number, over: Partial<CampaignConfig> = {}): CampaignConfig {
-  return { version: 1, target: 'model', mutant: 'stale-bar', seed: 9, workers: 2, budget: { runs: 1500 }, shard: { index: shard, count: 2 }, feedback: true, generator: 'fragments', isoroot: ISOROOT_VERSION, started: new Date().toISOString(), ...over };
-}
+const config = (shard: number, over: Partial<CampaignConfig> = {}): CampaignConfig =>
+  campaignConfig({ target: 'model', mutant: 'stale-bar', seed: 9, workers: 2, budget: { runs: 1500 }, shard: { index: shard, count: 2 }, ...over });
 
 const run = (c: CampaignConfig, dir: string) => runCampaign({ config: c, dir, resume: false, log: () => {}, out: quiet(), show: () => '' });
 const signatures = (dir: string): string[] => readdirSync(join(dir, 'findings')).filter((f) => f.endsWith('.finding.json')).map((f) => JSON.parse(readFileSync(join(dir, 'findings', f), 'utf8')).signature).sort();

@@ -15,8 +15,7 @@ import { Progress } from '../harness/campaign/progress.ts';
 import { loadRun } from '../harness/report/load-run.ts';
 import { renderReport } from '../harness/report/html.ts';
 import { writeFileAtomic } from '../harness/util/atomic.ts';
-import { ISOROOT_VERSION } from '../harness/version.ts';
-import type { CampaignConfig } from '../harness/campaign/run-dir.ts';
+import { campaignConfig, type CampaignConfig } from '../harness/campaign/run-dir.ts';
 import { requireProgram } from './require.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -24,7 +23,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 
 async function campaign(dir: string, over: Partial<CampaignConfig>): Promise<void> {
   const quiet = new Progress({ isTTY: false, write: () => true }, 1e9);
-  const config: CampaignConfig = { version: 1, target: 'model', seed: 7, workers: 2, budget: { runs: 3000 }, shard: { index: 0, count: 1 }, feedback: true, generator: 'fragments', isoroot: ISOROOT_VERSION, started: new Date().toISOString(), ...over };
+  const config = campaignConfig({ target: 'model', seed: 7, workers: 2, budget: { runs: 3000 }, ...over });
   await runCampaign({ config, dir, resume: false, log: () => {}, out: quiet, show: () => '' });
 }
 

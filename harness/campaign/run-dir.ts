@@ -16,6 +16,7 @@ import { InputError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import type { Budget } from './budget.ts';
 import type { Topology } from '../topology/types.ts';
+import { ISOROOT_VERSION } from '../version.ts';
 
 export interface CampaignConfig {
   version: 1;
@@ -33,6 +34,11 @@ export interface CampaignConfig {
   corpus?: string;
   isoroot: string;
   started: string;
+}
+
+/** A campaign configuration with the usual defaults: one shard, feedback on, the purposeful generators. */
+export function campaignConfig(c: Pick<CampaignConfig, 'target' | 'seed' | 'workers' | 'budget'> & Partial<CampaignConfig>): CampaignConfig {
+  return { version: 1, shard: { index: 0, count: 1 }, feedback: true, generator: 'fragments', isoroot: ISOROOT_VERSION, started: new Date().toISOString(), ...c };
 }
 
 export interface WorkerState {

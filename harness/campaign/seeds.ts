@@ -47,9 +47,13 @@ export class SeedPool {
     return this.seeds[this.seeds.length - 1];
   }
 
-  /** Another seed on the same topology, for splicing; null if none. */
+  /**
+   * Another seed on the same topology, for splicing; null if none. Seeds of
+   * one topology share its object (fresh runs share a block's topology,
+   * mutants their parent's, and fromJson interns them), so identity suffices.
+   */
   partner(rng: Prng, of: Seed): Seed | null {
-    const same = this.seeds.filter((s) => s !== of && (s.topology === of.topology || JSON.stringify(s.topology) === JSON.stringify(of.topology)));
+    const same = this.seeds.filter((s) => s !== of && s.topology === of.topology);
     return same.length === 0 ? null : rng.pick(same);
   }
 
@@ -60,9 +64,12 @@ export class SeedPool {
   static fromJson(file: string, v: unknown): SeedPool {
     const r = new JsonReader((p) => `${file}: ${p}`);
     const pool = new SeedPool();
+    const interned = new Map<string, Topology>();
     r.array('seeds', v).forEach((x, i) => {
       const o = r.object(`seeds[${i}]`, x);
-      const topology = parseTopology(o.topology, (p) => `${file}: seeds[${i}].${p}`);
+      const key = JSON.stringify(o.topology);
+      const topology = interned.get(key) ?? parseTopology(o.topology, (p) => `${file}: seeds[${i}].${p}`);
+      interned.set(key, topology);
       const ops = r.array(`seeds[${i}].ops`, o.ops).map((op, j) => parseOp(r, `seeds[${i}].ops[${j}]`, r.object(`seeds[${i}].ops[${j}]`, op)));
       pool.add({ topology, ops, gain: r.int(`seeds[${i}].gain`, o.gain, 0, 1e9), picks: r.int(`seeds[${i}].picks`, o.picks, 0, 1e12) });
     });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runCampaign } from '../../campaign/coordinator.ts';
 import { parseDuration, type Budget } from '../../campaign/budget.ts';
 import { Progress } from '../../campaign/progress.ts';
-import type { CampaignConfig } from '../../campaign/run-dir.ts';
+import { campaignConfig, type CampaignConfig } from '../../campaign/run-dir.ts';
 import type { CampaignFinding } from '../../campaign/findings-store.ts';
 import { MUTANTS } from '../../adapters/model/mutants.ts';
 import { TARGET_HELP, targetSpecProblem } from '../../adapters/select.ts';
@@ -69,8 +69,7 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
   const generator = one(p, 'generator') ?? 'fragments';
   if (generator !== 'fragments' && generator !== 'raw') throw new UsageError('fuzz', `--generator must be fragments or raw, got "${generator}"`);
   const topologyFile = one(p, 'topology');
-  const config: CampaignConfig = {
-    version: 1,
+  const config: CampaignConfig = campaignConfig({
     target,
     seed,
     workers: intOpt('fuzz', p, 'workers', 1, 256) ?? availableParallelism(),
@@ -78,9 +77,7 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
     shard: parseShard('fuzz', one(p, 'shard')),
     feedback: !p.flags.has('no-feedback'),
     generator,
-    isoroot: ISOROOT_VERSION,
-    started: new Date().toISOString(),
-  };
+  });
   if (mutant !== undefined) config.mutant = mutant;
   if (topologyFile !== undefined) config.topology = await readTopologyFile(topologyFile);
   const timeout = intOpt('fuzz', p, 'timeout', 1, 3_600_000);

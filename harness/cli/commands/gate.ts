@@ -10,7 +10,7 @@ import { replayCorpus } from '../../gate/corpus-replay.ts';
 import { junit, type TestCase } from '../../gate/junit.ts';
 import { runCampaign } from '../../campaign/coordinator.ts';
 import { Progress } from '../../campaign/progress.ts';
-import type { CampaignConfig } from '../../campaign/run-dir.ts';
+import { campaignConfig, type CampaignConfig } from '../../campaign/run-dir.ts';
 import { TARGET_HELP, selectTarget, targetSpecProblem } from '../../adapters/select.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
@@ -60,18 +60,7 @@ export async function runGate(p: Parsed, log: (s: string) => void): Promise<numb
   for (const c of cases) log(`  ${c.outcome === 'pass' ? 'pass' : c.outcome === 'skip' ? 'open' : 'FAIL'}  ${c.name}${c.message !== undefined ? `: ${c.message}` : ''}`);
 
   if (runs > 0) {
-    const config: CampaignConfig = {
-      version: 1,
-      target: targetSpec,
-      seed,
-      workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(),
-      budget: { runs },
-      shard: { index: 0, count: 1 },
-      feedback: true,
-      generator: 'fragments',
-      isoroot: ISOROOT_VERSION,
-      started,
-    };
+    const config: CampaignConfig = campaignConfig({ target: targetSpec, seed, workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(), budget: { runs }, started });
     if (mutant !== undefined) config.mutant = mutant;
     if (timeout !== undefined) config.timeoutMs = timeout;
     const dir = one(p, 'out') ?? join('reports', 'gate', `run-${started.replace(/[:.]/g, '-')}`);
