@@ -17,6 +17,12 @@ import { ProtocolError, byeMsg, closeMsg, hello, opMsg, openMsg, parseHello, par
 export interface ExecOptions {
   /** Per-operation timeout; a target that exceeds it is hung. */
   timeoutMs?: number;
+  /**
+   * Time to start: the handshake, and opening a topology. Separate from the
+   * per-operation timeout, so that a target slow to start on a loaded
+   * machine is not taken for one that hangs.
+   */
+  startupMs?: number;
 }
 
 export interface ExecTarget extends Target {
@@ -42,10 +48,11 @@ async function handshake(child: ChildLines, timeoutMs: number): Promise<{ info: 
 
 export async function openExecTarget(command: string, o: ExecOptions = {}): Promise<ExecTarget> {
   const timeoutMs = o.timeoutMs ?? 3_000;
+  const startupMs = Math.max(timeoutMs, o.startupMs ?? 20_000);
   let child = new ChildLines(command);
   let hs: { info: TargetInfo; capabilities: Capabilities };
   try {
-    hs = await handshake(child, timeoutMs);
+    hs = await handshake(child, startupMs);
   } catch (e) {
     await child.stop(100);
     throw new InputError(`--target exec:${command}`, `a target that completes the protocol handshake (${(e as Error).message})`);
@@ -56,7 +63,7 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
   const revive = async (): Promise<void> => {
     if (child.alive) return;
     child = new ChildLines(command);
-    await handshake(child, timeoutMs);
+    await handshake(child, startupMs);
   };
 
   const fail = (kind: TargetFailure['kind'], index: number, message: string): TargetFailure => {
@@ -74,7 +81,7 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
         await revive();
         child.stderr = '';
         child.send(openMsg(topology));
-        const n = await child.next(timeoutMs);
+        const n = await child.next(startupMs);
         if (!('line' in n)) broken = fail('timeout' in n ? 'hang' : 'crash', 0, `while opening the topology, ${describe(n)}`);
         else parseOpened(n.line);
       } catch (e) {
