@@ -26,6 +26,15 @@ test.describe('usage errors exit 2 and say what was wrong', () => {
     [['check'], /missing TRACE/],
     [['check', '/nonexistent/t.jsonl'], /\/nonexistent\/t\.jsonl: a readable trace file/],
     [['explain', 'a', 'b'], /one TRACE only/],
+    [['fuzz', '--resume', '/tmp/x', '--runs', '5'], /--resume takes the campaign's options from RUN_DIR\/campaign.json: leave out --runs/],
+    [['fuzz', '--resume', '/nonexistent/run'], /\/nonexistent\/run: a campaign run directory to resume/],
+    [['fuzz', '--runs', '5', '--budget', '1m'], /give --runs or --budget, not both/],
+    [['fuzz', '--budget', 'soon'], /--budget must be a duration such as 90s, 10m or 2h, got "soon"/],
+    [['fuzz', '--shard', '2/2'], /--shard must be i\/n with 0 <= i < n, got "2\/2"/],
+    [['gate', '--target', 'model'], /--corpus DIR is required/],
+    [['report', '/nonexistent/run'], /\/nonexistent\/run: a campaign run directory/],
+    [['merge', '/tmp/a'], /--out RUN_DIR is required/],
+    [['corpus', 'list'], /--corpus DIR is required/],
   ] as const) {
     test(`isoroot ${args.join(' ') || '(nothing)'}`, () => {
       const r = isoroot(...args);
@@ -36,7 +45,7 @@ test.describe('usage errors exit 2 and say what was wrong', () => {
 });
 
 test('every command has --help', () => {
-  for (const c of ['fuzz', 'check', 'explain']) {
+  for (const c of ['fuzz', 'check', 'explain', 'report', 'gate', 'corpus', 'merge']) {
     const r = isoroot(c, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toContain(`usage: isoroot ${c}`);

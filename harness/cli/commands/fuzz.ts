@@ -51,7 +51,11 @@ function parseShard(command: string, s: string | undefined): { index: number; co
 
 export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<number> {
   const resume = one(p, 'resume');
-  if (resume !== undefined && one(p, 'out') !== undefined) throw new UsageError('fuzz', '--resume RUN_DIR continues in RUN_DIR: leave out --out');
+  if (resume !== undefined) {
+    // A resumed campaign is the same campaign: its options come from RUN_DIR/campaign.json.
+    const given = [...p.opts.keys(), ...p.flags].filter((k) => k !== 'resume' && k !== 'help');
+    if (given.length > 0) throw new UsageError('fuzz', `--resume takes the campaign's options from RUN_DIR/campaign.json: leave out --${given.join(', --')}`);
+  }
   const seed = intOpt('fuzz', p, 'seed', -(2 ** 31), 2 ** 31 - 1) ?? Date.now() % 2 ** 31;
   const runs = intOpt('fuzz', p, 'runs', 1, 1_000_000_000);
   const budgetText = one(p, 'budget');
