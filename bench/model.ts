@@ -13,6 +13,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../harness/model/model.ts';
+import { OBSERVES_ALL } from '../harness/ops/observation.ts';
 import { TraceChecker } from '../harness/oracles/checker.ts';
 import { sequenceArb } from '../generators/sequence.ts';
 import { TraceWriter } from '../harness/trace/writer.ts';
@@ -21,7 +22,7 @@ import type { Op } from '../harness/ops/catalog.ts';
 import { BENCH_TOPOLOGY } from './topology.ts';
 import { ISOROOT_VERSION } from '../harness/version.ts';
 
-const OBSERVES = { delivery: true, irqs: true };
+const OBSERVES = OBSERVES_ALL;
 const t = BENCH_TOPOLOGY;
 const devices = [...walkDevices(t)].length;
 

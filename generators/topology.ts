@@ -8,7 +8,7 @@ import { SPACE_KINDS, type BarSpec, type CapName, type DeviceSpec, type Personal
 import { barSlots, topologyProblem } from '../harness/topology/validate.ts';
 import { FREE, type GenConstraints } from './constraints.ts';
 
-const PREFIX: Record<Personality, string> = { endpoint: 'ep', edu: 'edu', 'pci-testdev': 'td', bridge: 'br', 'root-port': 'rp', 'host-bridge': 'hb' };
+const PREFIX: Record<Personality, string> = { endpoint: 'ep', edu: 'edu', 'pci-testdev': 'td', bridge: 'br', 'root-port': 'rp', 'host-bridge': 'hb', opaque: 'op' };
 
 const barArb: fc.Arbitrary<BarSpec> = fc.oneof(
   fc.record({ kind: fc.constant('mem32' as const), size: fc.constantFrom(0x1000, 0x2000, 0x4000, 0x10000, 0x100000, 0x400000), prefetch: fc.boolean() }),

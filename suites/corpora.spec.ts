@@ -8,6 +8,7 @@ import { readTrace } from '../harness/trace/reader.ts';
 import { execute } from '../harness/run/execute.ts';
 import { checkRun, violations } from '../harness/run/check.ts';
 import { CorpusStore } from '../harness/corpus/store.ts';
+import { OBSERVES_ALL } from '../harness/ops/observation.ts';
 
 const dir = join(import.meta.dirname, '..', 'corpora', 'model');
 
@@ -29,7 +30,7 @@ test('every corpus trace has metadata, and the clean model passes every fixed on
     expect(e.meta.status).toBe('fixed');
     const t = await readTrace(e.trace);
     const run = await execute(modelTarget(), t.header.topology, t.steps.map((s) => s.op));
-    expect(violations(checkRun(t.header.topology, { delivery: true, irqs: true }, run.steps)), e.meta.name).toEqual([]);
+    expect(violations(checkRun(t.header.topology, OBSERVES_ALL, run.steps)), e.meta.name).toEqual([]);
   }
 });
 
@@ -42,7 +43,7 @@ for (const [scenario, mutant, kind] of [
   test(`scenario ${scenario} catches ${mutant}`, async () => {
     const t = await readTrace(join(dir, `scenario-${scenario}.jsonl`));
     const run = await execute(modelTarget(mutant), t.header.topology, t.steps.map((s) => s.op));
-    expect(violations(checkRun(t.header.topology, { delivery: true, irqs: true }, run.steps)).map((f) => f.kind)).toContain(kind);
+    expect(violations(checkRun(t.header.topology, OBSERVES_ALL, run.steps)).map((f) => f.kind)).toContain(kind);
   });
 
 for (const m of MUTANTS) {

@@ -1,4 +1,5 @@
 /** The trace format (docs/trace-format.md): round trips, streaming, and malformed input rejected with file and line. */
+import { OBSERVES_ALL } from '../harness/ops/observation.ts';
 import { test, expect } from '@playwright/test';
 import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ const header = (topology: Topology): TraceHeader => ({
   format: 'isoroot-trace',
   version: 1,
   topology,
-  target: { name: 'model', version: '0.1.0', observes: { delivery: true, irqs: true } },
+  target: { name: 'model', version: '0.1.0', observes: OBSERVES_ALL },
   seed: 7,
   isoroot: '0.1.0',
   time: '2026-11-21T00:00:00.000Z',

@@ -8,7 +8,8 @@
  */
 import type { PciFunction } from './function.ts';
 
-export type DecoderKind = 'ram' | 'ecam' | 'cf8' | 'bar';
+/** reserved: a platform range the model does not emulate (RootSpec.reserved). */
+export type DecoderKind = 'ram' | 'ecam' | 'cf8' | 'bar' | 'reserved';
 
 export interface Decoder {
   kind: DecoderKind;
@@ -19,7 +20,9 @@ export interface Decoder {
   region: number;
   base: number;
   size: number;
-  /** Mapping order: a later mapping wins. Platform decoders use +Infinity. */
+  /** Reserved ranges: what is there. */
+  name?: string;
+  /** Mapping order: a later mapping wins. Platform decoders use +Infinity, reserved ranges that PCI outranks -Infinity. */
   seq: number;
 }
 

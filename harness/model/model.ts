@@ -14,6 +14,7 @@ import { IommuDomain } from './iommu.ts';
 import { PasidContext } from './pasid-context.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
+import { Opaque } from './personalities/opaque.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
@@ -37,6 +38,12 @@ const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
 const err = (reason: Reason): Observation => ({ status: 'error', reason });
 const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
+
+/** An access to a reserved platform range: it completes, with a value the model cannot know. */
+function reservedAccess(d: Decoder, addr: number, size: number, value: bigint | null): Observation {
+  const to: Delivery = { root: d.root, region: 'platform', offset: addr - d.base };
+  return value === null ? ok({ value: ones(size), to, unknown: true }) : ok({ to });
+}
 
 export class Model implements DeviceHost {
   readonly devices = new Map<string, DeviceSlot>();
@@ -87,6 +94,12 @@ export class Model implements DeviceHost {
       }
     }
     for (const [r, ram] of this.rams) this.mem.get(r)!.platform.unshift({ kind: 'ram', root: r, fn: null, region: -1, base: 0, size: ram.size, seq: Infinity });
+    // Reserved ranges come first: they outrank RAM too (firmware ROM over low RAM).
+    for (let r = 0; r < t.roots.length; r++)
+      for (const x of [...(t.roots[r].reserved ?? [])].reverse()) {
+        const sp = x.space === 'io' ? this.io.get(r) : this.mem.get(r);
+        sp?.platform.unshift({ kind: 'reserved', root: r, fn: null, region: -1, base: x.base, size: x.size, seq: x.pciWins === true ? -Infinity : Infinity, name: x.name });
+      }
 
     for (const d of slotsOf(t)) this.devices.set(d.spec.id, { spec: d.spec, root: d.root, parent: d.parent, uid: d.uid, multifunction: d.multifunction, fn: null, last: null });
     for (const slot of this.devices.values()) if (slot.spec.present !== false && (slot.parent === null || this.devices.get(slot.parent.id)!.fn !== null)) this.plugSlot(slot, false);
@@ -281,6 +294,7 @@ export class Model implements DeviceHost {
     if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, via);
     const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
     if (via !== undefined) to.via = via;
+    if (value === null && fn instanceof Opaque && !fn.knows(reg, size)) return ok({ value: ones(size), to, unknown: true });
     if (value === null) return ok({ value: BigInt(fn.configRead(reg, size)), to });
     fn.configWrite(reg, size, Number(value));
     return ok({ to });
@@ -329,10 +343,12 @@ export class Model implements DeviceHost {
         const lo = this.configAccess(d.root, issuer, bus, devfn, reg, 4, value === null ? null : value & 0xffffffffn);
         const hi = this.configAccess(d.root, issuer, bus, devfn, reg + 4, 4, value === null ? null : value >> 32n);
         if (value === null) lo.value = (lo.value ?? 0n) | ((hi.value ?? 0n) << 32n);
+        if (hi.unknown === true) lo.unknown = true;
         return lo;
       }
       return this.configAccess(d.root, issuer, bus, devfn, reg, size, value);
     }
+    if (d !== null && d.kind === 'reserved') return reservedAccess(d, addr, size, value);
     const via = this.emus.get(sp.owner)!.mmio.find(addr)?.value;
     return this.deliver(d, issuer, addr, size, value, via);
   }
@@ -355,6 +371,7 @@ export class Model implements DeviceHost {
       }
     }
     const d = sp.lookup(port);
+    if (d !== null && d.kind === 'reserved') return reservedAccess(d, port, size, value);
     const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
     return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via);
   }

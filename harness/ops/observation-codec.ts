@@ -2,7 +2,7 @@
 import { at } from '../util/errors.ts';
 import { bytesToHex, hex, hexToBytes } from '../util/hex.ts';
 import type { JsonReader } from '../util/json-read.ts';
-import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Irq, type Observation, type Reason } from './observation.ts';
+import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Irq, type Observation, type Observes, type Reason } from './observation.ts';
 
 const REASONS: readonly Reason[] = [...FAULT_REASONS, ...ERROR_REASONS];
 const ADDR_MAX = 2 ** 53 - 1;
@@ -95,4 +95,18 @@ export function showObs(o: Observation): string {
   if (o.to !== undefined) parts.push(`→ ${showDelivery(o.to)}`);
   if (o.irqs !== undefined && o.irqs.length > 0) parts.push(`[${o.irqs.map(showIrq).join(', ')}]`);
   return parts.join(' ');
+}
+
+/**
+ * What a target observes, from a trace header or a target's capabilities.
+ * aborts and faults were added after version 1 of both; absent, they mean
+ * the target sees everything.
+ */
+export function parseObserves(r: JsonReader, path: string, v: unknown): Observes {
+  const ob = r.object(path, v);
+  r.only(path, ob, ['delivery', 'irqs', 'aborts', 'faults']);
+  const out: Observes = { delivery: r.bool(at(path, 'delivery'), ob.delivery), irqs: r.bool(at(path, 'irqs'), ob.irqs), aborts: true, faults: 'all' };
+  if (ob.aborts !== undefined) out.aborts = r.bool(at(path, 'aborts'), ob.aborts);
+  if (ob.faults !== undefined && ob.faults !== 'all') out.faults = r.array(at(path, 'faults'), ob.faults).map((f, i) => r.oneOf(at(at(path, 'faults'), i), f, FAULT_REASONS));
+  return out;
 }

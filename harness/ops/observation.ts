@@ -50,10 +50,11 @@ export const ERROR_REASONS = [
   'unsupported',
 ] as const;
 
-export type Reason = (typeof FAULT_REASONS)[number] | (typeof ERROR_REASONS)[number];
+export type FaultReason = (typeof FAULT_REASONS)[number];
+export type Reason = FaultReason | (typeof ERROR_REASONS)[number];
 
-/** Device regions, RAM, and the CF8 address latch of the host bridge. */
-export const REGIONS = ['cfg', 'bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5', 'rom', 'ram', 'cf8'] as const;
+/** Device regions, RAM, the CF8 address latch of the host bridge, and a reserved platform range. */
+export const REGIONS = ['cfg', 'bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5', 'rom', 'ram', 'cf8', 'platform'] as const;
 export type Region = (typeof REGIONS)[number];
 
 /** Where an access landed. Neither `dev` nor `region` means nobody decoded it. */
@@ -90,7 +91,21 @@ export interface Observes {
   delivery: boolean;
   /** Interrupts raised (Observation.irqs). */
   irqs: boolean;
+  /**
+   * Whether the target tells an abort (ur, ma) from a completion. A target
+   * that cannot (a CPU-side view such as QEMU's qtest) reports "ok" with
+   * the value it read; the value is still compared.
+   */
+  aborts: boolean;
+  /**
+   * The fault reasons the target sees. Any other fault completes silently
+   * on it: a DMA read gets zeros, a DMA write is dropped.
+   */
+  faults: 'all' | readonly FaultReason[];
 }
+
+/** A target that sees everything the model predicts. */
+export const OBSERVES_ALL: Observes = { delivery: true, irqs: true, aborts: true, faults: 'all' };
 
 export interface Observation {
   status: Status;
@@ -101,6 +116,12 @@ export interface Observation {
   data?: Uint8Array;
   to?: Delivery;
   irqs?: Irq[];
+  /**
+   * Predictions only: the model cannot tell the value or data (an opaque
+   * function's register, a reserved platform range). Status and delivery
+   * still hold. Never part of a trace.
+   */
+  unknown?: true;
 }
 
 export const regionName = (r: number): Region => (r === 6 ? 'rom' : (`bar${r}` as Region));

@@ -1,6 +1,7 @@
 /** Field-by-field comparison of observations, shared by the oracles. */
 import type { Delivery, Irq, Observation } from '../ops/observation.ts';
 import type { Observes } from '../ops/observation.ts';
+import type { Op } from '../ops/catalog.ts';
 
 export function sameDelivery(a: Delivery | undefined, b: Delivery | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
@@ -22,14 +23,65 @@ export function sameData(a: Uint8Array | undefined, b: Uint8Array | undefined): 
   return true;
 }
 
-/** The fields in which an observation differs from the prediction, limited to what the target observes. */
-export function differences(observed: Observation, predicted: Observation, observes: Observes): string[] {
-  const out: string[] = [];
-  if (observed.status !== predicted.status) out.push('status');
-  else if (observed.reason !== undefined && predicted.reason !== undefined && observed.reason !== predicted.reason) out.push('reason');
-  if (observed.value !== predicted.value) out.push('value');
-  if (!sameData(observed.data, predicted.data)) out.push('data');
-  if (observes.delivery && !sameDelivery(observed.to, predicted.to)) out.push('delivery');
-  if (observes.irqs && !sameIrqs(observed.irqs, predicted.irqs)) out.push('irqs');
+/**
+ * The prediction as a target that sees only what `observes` says would
+ * report it: an abort it cannot tell completes with the value read; a
+ * fault it cannot see completes silently (a DMA read gets zeros).
+ */
+export function visible(op: Op, p: Observation, observes: Observes): Observation {
+  if ((p.status === 'ur' || p.status === 'ma') && !observes.aborts) {
+    const { reason: _, ...rest } = p;
+    return { ...rest, status: 'ok' };
+  }
+  if (p.status === 'fault' && observes.faults !== 'all' && !(observes.faults as readonly string[]).includes(p.reason ?? '')) {
+    const q: Observation = { status: 'ok' };
+    if (p.to !== undefined) q.to = p.to;
+    if (p.irqs !== undefined) q.irqs = p.irqs;
+    if (op.op === 'dma.read') q.data = new Uint8Array(op.len);
+    return q;
+  }
+  return p;
+}
+
+/** A field that differs, with the classes of the predicted and observed values where it has them. */
+export interface Difference {
+  field: 'status' | 'reason' | 'value' | 'data' | 'delivery' | 'irqs';
+  /** For status: the statuses; for value and data: zeros, ones, other or none. */
+  predicted?: string;
+  observed?: string;
+}
+
+/** zeros, ones (all bits set in `bytes`), other, or none: a coarse class of a value, for signatures. */
+export function valueClass(v: bigint | undefined, bytes: number): string {
+  if (v === undefined) return 'none';
+  if (v === 0n) return 'zeros';
+  return v === (1n << BigInt(8 * bytes)) - 1n ? 'ones' : 'other';
+}
+
+export function dataClass(d: Uint8Array | undefined): string {
+  if (d === undefined) return 'none';
+  if (d.every((b) => b === 0)) return 'zeros';
+  return d.every((b) => b === 0xff) ? 'ones' : 'other';
+}
+
+/**
+ * How an observation differs from the prediction, limited to what the
+ * target observes. A prediction marked unknown says nothing of value or data.
+ */
+export function differences(op: Op, observed: Observation, predicted: Observation, observes: Observes): Difference[] {
+  const p = visible(op, predicted, observes);
+  const out: Difference[] = [];
+  const bytes = 'size' in op ? op.size : 8;
+  if (observed.status !== p.status) out.push({ field: 'status', predicted: p.status, observed: observed.status });
+  else if (observed.reason !== undefined && p.reason !== undefined && observed.reason !== p.reason) out.push({ field: 'reason' });
+  if (p.unknown !== true) {
+    if (observed.value !== p.value) out.push({ field: 'value', predicted: valueClass(p.value, bytes), observed: valueClass(observed.value, bytes) });
+    if (!sameData(observed.data, p.data)) out.push({ field: 'data', predicted: dataClass(p.data), observed: dataClass(observed.data) });
+  }
+  if (observes.delivery && !sameDelivery(observed.to, p.to)) out.push({ field: 'delivery' });
+  if (observes.irqs && !sameIrqs(observed.irqs, p.irqs)) out.push({ field: 'irqs' });
   return out;
 }
+
+/** `value(ones>zeros)`, `delivery`: one difference as it appears in a signature. */
+export const showDifference = (d: Difference): string => (d.predicted === undefined ? d.field : `${d.field}(${d.predicted}>${d.observed})`);

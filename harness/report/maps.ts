@@ -14,7 +14,7 @@ import type { Op } from '../ops/catalog.ts';
 import type { Step } from '../trace/format.ts';
 
 export type Mark = 'collision' | 'leak' | 'misroute' | 'divergence' | 'crash' | 'hang';
-export type RangeKind = 'ram' | 'ecam' | 'cf8' | 'bar' | 'window' | 'mapping' | 'ghost';
+export type RangeKind = 'ram' | 'ecam' | 'cf8' | 'bar' | 'reserved' | 'window' | 'mapping' | 'ghost';
 
 export interface MapRange {
   start: number;
@@ -69,7 +69,7 @@ export function addressMaps(topology: Topology, steps: readonly Step[], index: n
         start: c.s,
         end: c.e,
         kind: c.d.kind,
-        label: c.d.kind === 'bar' ? `${c.d.fn!.id} ${regionName(c.d.region)}` : c.d.kind === 'ram' ? 'RAM' : c.d.kind === 'ecam' ? `ECAM r${c.d.root}` : 'CF8/CFC',
+        label: c.d.kind === 'bar' ? `${c.d.fn!.id} ${regionName(c.d.region)}` : c.d.kind === 'ram' ? 'RAM' : c.d.kind === 'ecam' ? `ECAM r${c.d.root}` : c.d.kind === 'reserved' ? (c.d.name ?? 'reserved') : 'CF8/CFC',
       }));
       for (const { bus } of sp.buses)
         for (const f of bus.functions())

@@ -23,6 +23,7 @@ const FILL: Record<MapRange['kind'], string> = {
   ram: '#c6dbef',
   ecam: '#c7e9c0',
   cf8: '#d9d9d9',
+  reserved: '#bdbdbd',
   bar: '#fdd0a2',
   window: '#f2f0f7',
   mapping: '#dadaeb',

@@ -1,5 +1,5 @@
 /** A topology with its keys in one fixed order, so that traces written from equal topologies are equal bytes. */
-import type { BarSpec, DeviceSpec, RootSpec, Topology } from './types.ts';
+import type { BarSpec, DeviceSpec, OpaqueIdentity, ReservedRange, RootSpec, Topology } from './types.ts';
 
 function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
   const out: Partial<T> = {};
@@ -10,7 +10,8 @@ function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
 const bar = (b: BarSpec): BarSpec => pick(b, ['kind', 'size', 'prefetch']) as BarSpec;
 
 function device(d: DeviceSpec): DeviceSpec {
-  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present']) as DeviceSpec;
+  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin']) as DeviceSpec;
+  if (d.identity !== undefined) out.identity = pick(d.identity, ['vendor', 'device', 'classCode', 'revision', 'headerType']) as OpaqueIdentity;
   if (d.bars !== undefined) out.bars = d.bars.map(bar);
   if (d.caps !== undefined) out.caps = [...d.caps];
   if (d.children !== undefined) out.children = d.children.map(device);
@@ -18,7 +19,8 @@ function device(d: DeviceSpec): DeviceSpec {
 }
 
 function root(r: RootSpec): RootSpec {
-  const out = pick(r, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'devices']) as RootSpec;
+  const out = pick(r, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'devices']) as RootSpec;
+  if (r.reserved !== undefined) out.reserved = r.reserved.map((x) => pick(x, ['space', 'base', 'size', 'name', 'pciWins']) as ReservedRange);
   if (r.share !== undefined) out.share = pick(r.share, ['memory', 'io', 'dma', 'irq', 'pasid', 'config']);
   out.devices = r.devices.map(device);
   return out;

@@ -7,7 +7,7 @@
 export const SPACE_KINDS = ['memory', 'io', 'dma', 'irq', 'pasid', 'config'] as const;
 export type SpaceKind = (typeof SPACE_KINDS)[number];
 
-export const PERSONALITIES = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge'] as const;
+export const PERSONALITIES = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge', 'opaque'] as const;
 export type Personality = (typeof PERSONALITIES)[number];
 
 export const CAP_NAMES = ['pm', 'msi', 'msix', 'pcie', 'pasid', 'ats', 'acs'] as const;
@@ -21,6 +21,20 @@ export interface BarSpec {
   /** Bytes; a power of two, at least 16 for memory and 4 for IO (PCI 3.0 §6.2.5.1). */
   size: number;
   prefetch?: boolean;
+}
+
+/**
+ * What is known of an opaque function: the identity registers. Reads of
+ * anything else are unpredictable (the model answers "unknown").
+ */
+export interface OpaqueIdentity {
+  vendor: number;
+  device: number;
+  /** 24-bit class code: base class, sub-class, programming interface. */
+  classCode: number;
+  revision?: number;
+  /** The Header Type byte (0x0e), multi-function bit included. */
+  headerType?: number;
 }
 
 export interface DeviceSpec {
@@ -51,6 +65,28 @@ export interface DeviceSpec {
   emulator?: string;
   /** false: a hot-plug candidate, absent at start. */
   present?: boolean;
+  /** Opaque only: the identity registers, where known. */
+  identity?: OpaqueIdentity;
+  /** The target's own name for the device model (QEMU's -device driver), for opaque devices. */
+  qdev?: string;
+  /** Provided by the target's platform (a chipset function): the target does not create it. */
+  builtin?: boolean;
+}
+
+/**
+ * A range of a memory or IO space that the platform decodes with devices
+ * the model does not emulate (legacy ISA ports, firmware ROM, interrupt
+ * controllers). Accesses there are unpredictable; generators keep writes
+ * out of them.
+ */
+export interface ReservedRange {
+  space: 'memory' | 'io';
+  base: number;
+  size: number;
+  /** What is there, for messages. */
+  name: string;
+  /** PCI decoders (BARs, windows) outrank the range where they overlap; otherwise it outranks them. */
+  pciWins?: boolean;
 }
 
 export interface RootSpec {
@@ -72,6 +108,8 @@ export interface RootSpec {
   domains?: number;
   /** PASID owner: number of PASID contexts. */
   pasidContexts?: number;
+  /** Memory or IO owner: platform ranges of those spaces. */
+  reserved?: ReservedRange[];
   devices: DeviceSpec[];
 }
 

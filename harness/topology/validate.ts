@@ -15,6 +15,8 @@ import {
   type BarSpec,
   type CapName,
   type DeviceSpec,
+  type OpaqueIdentity,
+  type ReservedRange,
   type RootSpec,
   type SpaceKind,
   type Topology,
@@ -42,7 +44,7 @@ export function parseTopology(json: unknown, where: Where): Topology {
 
 function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'devices']);
+  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'devices']);
   const root: RootSpec = {
     bus: r.int(at(path, 'bus'), o.bus, 0, 255),
     busLimit: r.int(at(path, 'busLimit'), o.busLimit, 0, 255),
@@ -60,12 +62,24 @@ function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   if (o.iommu !== undefined) root.iommu = r.bool(at(path, 'iommu'), o.iommu);
   if (o.domains !== undefined) root.domains = r.int(at(path, 'domains'), o.domains, 0, 64);
   if (o.pasidContexts !== undefined) root.pasidContexts = r.int(at(path, 'pasidContexts'), o.pasidContexts, 0, 64);
+  if (o.reserved !== undefined) root.reserved = r.array(at(path, 'reserved'), o.reserved).map((x, i) => parseReserved(r, at(at(path, 'reserved'), i), x));
   return root;
+}
+
+function parseReserved(r: JsonReader, path: string, x: unknown): ReservedRange {
+  const o = r.object(path, x);
+  r.only(path, o, ['space', 'base', 'size', 'name', 'pciWins']);
+  const space = r.oneOf(at(path, 'space'), o.space, ['memory', 'io'] as const);
+  const limit = space === 'io' ? 0x10000 : ADDR_LIMIT;
+  const base = r.int(at(path, 'base'), o.base, 0, limit - 1);
+  const range: ReservedRange = { space, base, size: r.int(at(path, 'size'), o.size, 1, limit - base), name: r.string(at(path, 'name'), o.name) };
+  if (o.pciWins !== undefined) range.pciWins = r.bool(at(path, 'pciWins'), o.pciWins);
+  return range;
 }
 
 function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present']);
+  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin']);
   const d: DeviceSpec = {
     id: r.string(at(path, 'id'), o.id),
     kind: r.oneOf(at(path, 'kind'), o.kind, PERSONALITIES),
@@ -91,7 +105,19 @@ function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   if (o.pasidContext !== undefined) d.pasidContext = r.int(at(path, 'pasidContext'), o.pasidContext, 0, 63);
   if (o.emulator !== undefined) d.emulator = r.string(at(path, 'emulator'), o.emulator);
   if (o.present !== undefined) d.present = r.bool(at(path, 'present'), o.present);
+  if (o.identity !== undefined) d.identity = parseIdentity(r, at(path, 'identity'), o.identity);
+  if (o.qdev !== undefined) d.qdev = r.string(at(path, 'qdev'), o.qdev);
+  if (o.builtin !== undefined) d.builtin = r.bool(at(path, 'builtin'), o.builtin);
   return d;
+}
+
+function parseIdentity(r: JsonReader, path: string, x: unknown): OpaqueIdentity {
+  const o = r.object(path, x);
+  r.only(path, o, ['vendor', 'device', 'classCode', 'revision', 'headerType']);
+  const id: OpaqueIdentity = { vendor: r.int(at(path, 'vendor'), o.vendor, 0, 0xffff), device: r.int(at(path, 'device'), o.device, 0, 0xffff), classCode: r.int(at(path, 'classCode'), o.classCode, 0, 0xffffff) };
+  if (o.revision !== undefined) id.revision = r.int(at(path, 'revision'), o.revision, 0, 0xff);
+  if (o.headerType !== undefined) id.headerType = r.int(at(path, 'headerType'), o.headerType, 0, 0xff);
+  return id;
 }
 
 export interface Problem {
@@ -121,6 +147,10 @@ export function topologyProblem(t: Topology): Problem | null {
     const ownerOnly: [keyof RootSpec, SpaceKind][] = [['ram', 'memory'], ['ecam', 'config'], ['cf8', 'config'], ['iommu', 'dma'], ['domains', 'dma'], ['pasidContexts', 'pasid']];
     for (const [field, k] of ownerOnly)
       if (root[field] !== undefined && !owns(k)) return { path: `${p}.${field}`, expected: `no ${field}: root ${i} shares its ${k} space with root ${ownerOf(t, i, k)}` };
+    for (const [j, x] of (root.reserved ?? []).entries()) {
+      const space = x.space === 'io' ? 'io' : 'memory';
+      if (!owns(space)) return { path: `${p}.reserved[${j}]`, expected: `no ${x.space} range: root ${i} shares its ${space} space with root ${ownerOf(t, i, space)}` };
+    }
     if (typeof root.ecam === 'number' && root.ecam % 2 ** 20 !== 0) return { path: `${p}.ecam`, expected: 'an ECAM base aligned to 1 MiB (PCIe Base §7.2.2)' };
     // Roots that share a config space split its bus numbers between them.
     for (let j = 0; j < i; j++) {
@@ -151,6 +181,9 @@ export function topologyProblem(t: Topology): Problem | null {
     busSlots.set(busKey, dev.id);
     if (parent?.kind === 'root-port' && dev.slot !== 0) return { path: `${p}.slot`, expected: 'slot 0: a root port links to one device (PCIe Base §7.3.1)' };
     if (dev.children !== undefined && !isBridge(dev)) return { path: `${p}.children`, expected: 'no children: only bridge and root-port have a secondary bus' };
+    if (dev.identity !== undefined && dev.kind !== 'opaque') return { path: `${p}.identity`, expected: 'no identity: only an opaque device declares one' };
+    if (dev.kind === 'opaque' && (dev.domain !== undefined || dev.pasidContext !== undefined || dev.emulator !== undefined))
+      return { path: p, expected: 'an opaque device without domain, pasidContext or emulator (the model cannot drive it)' };
     if (dev.kind !== 'endpoint') {
       for (const f of ['bars', 'rom', 'caps'] as const)
         if (dev[f] !== undefined) return { path: `${p}.${f}`, expected: `no ${f}: a ${dev.kind} has fixed ones` };

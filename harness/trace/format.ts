@@ -6,7 +6,7 @@
 import { at } from '../util/errors.ts';
 import type { JsonReader } from '../util/json-read.ts';
 import { opToJson, parseOp } from '../ops/codec.ts';
-import { obsToJson, parseObs } from '../ops/observation-codec.ts';
+import { obsToJson, parseObs, parseObserves } from '../ops/observation-codec.ts';
 import { parseTopology } from '../topology/validate.ts';
 import { canonicalTopology } from '../topology/canonical.ts';
 import type { Op } from '../ops/catalog.ts';
@@ -56,12 +56,10 @@ export function parseHeader(r: JsonReader, v: unknown): TraceHeader {
   const topology = parseTopology(o.topology, r.where);
   const t = r.object('header.target', o.target);
   r.only('header.target', t, ['name', 'version', 'mutant', 'observes']);
-  const ob = r.object('header.target.observes', t.observes);
-  r.only('header.target.observes', ob, ['delivery', 'irqs']);
   const target: TraceHeader['target'] = {
     name: r.string('header.target.name', t.name),
     version: r.string('header.target.version', t.version),
-    observes: { delivery: r.bool('header.target.observes.delivery', ob.delivery), irqs: r.bool('header.target.observes.irqs', ob.irqs) },
+    observes: parseObserves(r, 'header.target.observes', t.observes),
   };
   if (t.mutant !== undefined) target.mutant = r.string('header.target.mutant', t.mutant);
   return {

@@ -9,10 +9,10 @@ import { checkSteps } from '../../harness/oracles/checker.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
 import type { Topology } from '../../harness/topology/types.ts';
-import type { Observes } from '../../harness/ops/observation.ts';
+import { OBSERVES_ALL, type Observes } from '../../harness/ops/observation.ts';
 import { B, ep, root } from '../helpers.ts';
 
-const ALL: Observes = { delivery: true, irqs: true };
+const ALL: Observes = OBSERVES_ALL;
 
 function record(t: Topology, ops: Op[]): { op: Op; obs: Observation }[] {
   const m = new Model(t);
@@ -109,7 +109,7 @@ test('leak: data written through one root read back through another', () => {
   expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:memory:cross-root-data', index: 1 })]);
   // The same wrong value with nothing behind it in the other root is a plain divergence.
   steps[1].obs = { ...steps[1].obs, value: 0xbeefn };
-  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio:value' })]);
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:ram:value(zeros>other)' })]);
 });
 
 test('leak: an MSI sent while MSI is disabled', () => {
@@ -121,8 +121,65 @@ test('leak: an MSI sent while MSI is disabled', () => {
 test('divergence compares only what the target observes', () => {
   const steps = record(two, [...place(0, '00:03.0', 0, 0xc0000000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }]);
   steps[2].obs = { status: 'ok', value: 0x15000100n };
-  expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([]);
-  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio:delivery' })]);
+  expect(checkSteps(two, { ...OBSERVES_ALL, delivery: false, irqs: false }, steps)).toEqual([]);
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:bar:delivery' })]);
   steps[2].obs = { status: 'ok', value: 0x15000101n };
-  expect(checkSteps(two, { delivery: false, irqs: false }, steps)).toEqual([expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio:value', details: expect.objectContaining({ expected: expect.stringContaining('0x15000100') }) })]);
+  expect(checkSteps(two, { ...OBSERVES_ALL, delivery: false, irqs: false }, steps)).toEqual([
+    expect.objectContaining({ kind: 'divergence', signature: 'divergence:mmio.read:bar:value(other>other)', details: expect.objectContaining({ expected: expect.stringContaining('0x15000100') }) }),
+  ]);
+});
+
+/** What a CPU-side target such as QEMU's qtest sees: values, no delivery, no aborts, no faults. */
+const CPU_SIDE: Observes = { delivery: false, irqs: false, aborts: false, faults: [] };
+
+test('an abort the target cannot tell completes with the value read, and only the value is compared', () => {
+  const steps = record(two, [{ op: 'mmio.read', root: 0, addr: 0xd0000000, size: 4 }]);
+  expect(steps[0].obs).toMatchObject({ status: 'ma', value: 0xffffffffn });
+  steps[0].obs = { status: 'ok', value: 0xffffffffn, to: { root: 0 } };
+  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([]);
+  expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:status(ma>ok)' })]);
+  // Zeros where nobody answers: the value class names the difference, so a
+  // recorded "reads nothing as zero" cannot hide a read that returns data.
+  steps[0].obs = { status: 'ok', value: 0n };
+  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:value(ones>zeros)' })]);
+  steps[0].obs = { status: 'ok', value: 0x1234n };
+  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:value(ones>other)' })]);
+});
+
+test('a fault the target cannot see is a silent completion: a DMA read gets zeros', () => {
+  const t: Topology = { roots: [{ ...root([ep('a', 3)]), iommu: true, domains: 1 }] };
+  t.roots[0].devices[0].domain = 0;
+  const steps = record(t, [
+    { op: 'cfg.write', root: 0, via: 'ecam', bdf: B('00:03.0'), reg: 4, size: 2, value: 6n },
+    { op: 'dma.read', dev: 'a', iova: 0x5000, len: 4 },
+  ]);
+  expect(steps[1].obs).toMatchObject({ status: 'fault', reason: 'iova-unmapped' });
+  steps[1].obs = { status: 'ok', data: new Uint8Array(4) };
+  expect(checkSteps(t, CPU_SIDE, steps)).toEqual([]);
+  expect(checkSteps(t, { ...CPU_SIDE, faults: ['iova-unmapped'] }, steps)).toEqual([expect.objectContaining({ signature: 'divergence:dma.read:unknown:status(fault>ok)+data(none>zeros)' })]);
+  steps[1].obs = { status: 'ok', data: Uint8Array.of(1, 2, 3, 4) };
+  expect(checkSteps(t, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:dma.read:unknown:data(zeros>other)' })]);
+});
+
+test('the model predicts nothing for an opaque register or a reserved range, but still their status', () => {
+  const t: Topology = {
+    roots: [
+      {
+        ...root([{ id: 'mch', kind: 'opaque', slot: 0, fn: 0, identity: { vendor: 0x8086, device: 0x29c0, classCode: 0x060000 } }]),
+        cf8: true,
+        reserved: [{ space: 'io', base: 0x60, size: 0x10, name: 'i8042', pciWins: true }],
+      },
+    ],
+  };
+  const steps = record(t, [
+    { op: 'cfg.read', root: 0, via: 'ecam', bdf: B('00:00.0'), reg: 0, size: 4 },
+    { op: 'cfg.read', root: 0, via: 'ecam', bdf: B('00:00.0'), reg: 0x60, size: 4 },
+    { op: 'pio.read', root: 0, port: 0x64, size: 1 },
+  ]);
+  expect(steps[0].obs).toMatchObject({ status: 'ok', value: 0x29c08086n });
+  steps[1].obs = { status: 'ok', value: 0xb0000001n };
+  steps[2].obs = { status: 'ok', value: 0x1cn };
+  expect(checkSteps(t, CPU_SIDE, steps)).toEqual([]);
+  steps[0].obs = { status: 'ok', value: 0x29c18086n };
+  expect(checkSteps(t, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:cfg.read:cfg:value(other>other)' })]);
 });

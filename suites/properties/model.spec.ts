@@ -8,6 +8,7 @@ import { scenarioArb } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
 import { topologyProblem } from '../../harness/topology/validate.ts';
 import { checkRun, violations } from '../../harness/run/check.ts';
+import { OBSERVES_ALL } from '../../harness/ops/observation.ts';
 import { FlatView, type Decoder } from '../../harness/model/flat-view.ts';
 
 const scenarios = scenarioArb(topologyArb());
@@ -26,7 +27,7 @@ test('the reference model checked against itself yields no violation', () => {
     fc.property(scenarios, (sc) => {
       const m = new Model(sc.topology);
       const steps = sc.ops.map((op) => ({ op, obs: m.apply(op) }));
-      expect(violations(checkRun(sc.topology, { delivery: true, irqs: true }, steps))).toEqual([]);
+      expect(violations(checkRun(sc.topology, OBSERVES_ALL, steps))).toEqual([]);
     }),
     { numRuns: 500, seed: 13 },
   );

@@ -9,7 +9,7 @@ import { at } from '../../util/errors.ts';
 import { CAPABILITIES } from '../../ops/catalog.ts';
 import { VIAS } from '../../ops/fields.ts';
 import { opToJson } from '../../ops/codec.ts';
-import { parseObs } from '../../ops/observation-codec.ts';
+import { parseObs, parseObserves } from '../../ops/observation-codec.ts';
 import { CAP_NAMES, PERSONALITIES, SPACE_KINDS } from '../../topology/types.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
@@ -75,7 +75,6 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
     const c = r.object('capabilities', o.capabilities);
     r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'caps', 'vias', 'observes', 'contract']);
     const list = <T extends string>(k: string, vs: readonly T[]): T[] => r.array(`capabilities.${k}`, c[k]).map((x, i) => r.oneOf(at(`capabilities.${k}`, i), x, vs));
-    const ob = r.object('capabilities.observes', c.observes);
     let contract: Capabilities['contract'] = 'topology';
     if (c.contract !== 'topology') {
       const k = r.object('capabilities.contract', c.contract);
@@ -88,7 +87,7 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
       personalities: list('personalities', PERSONALITIES),
       caps: c.caps === undefined ? CAP_NAMES : list('caps', CAP_NAMES),
       vias: list('vias', VIAS),
-      observes: { delivery: r.bool('capabilities.observes.delivery', ob.delivery), irqs: r.bool('capabilities.observes.irqs', ob.irqs) },
+      observes: parseObserves(r, 'capabilities.observes', c.observes),
       contract,
     };
     return { info, capabilities };

@@ -12,6 +12,7 @@ import { CAP_NAMES, PERSONALITIES } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
 import { MUTANT_NAMES, mutantRules } from './mutants.ts';
 import type { Capabilities, Target } from '../target.ts';
+import { OBSERVES_ALL } from '../../ops/observation.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 
 export const MODEL_CAPABILITIES: Capabilities = {
@@ -20,7 +21,7 @@ export const MODEL_CAPABILITIES: Capabilities = {
   personalities: PERSONALITIES,
   caps: CAP_NAMES,
   vias: VIAS,
-  observes: { delivery: true, irqs: true },
+  observes: OBSERVES_ALL,
   contract: 'topology',
 };
 

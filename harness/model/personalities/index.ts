@@ -6,6 +6,7 @@ import { Edu } from './edu.ts';
 import { PciTestdev } from './pci-testdev.ts';
 import { Bridge } from './bridge.ts';
 import { HostBridge } from './host-bridge.ts';
+import { Opaque } from './opaque.ts';
 
 export function createFunction(spec: DeviceSpec, root: number, uid: number, multifunction: boolean): PciFunction {
   switch (spec.kind) {
@@ -21,5 +22,7 @@ export function createFunction(spec: DeviceSpec, root: number, uid: number, mult
       return new Bridge(spec, root, uid, multifunction, true);
     case 'host-bridge':
       return new HostBridge(spec, root, uid, multifunction);
+    case 'opaque':
+      return new Opaque(spec, root, uid, multifunction);
   }
 }
