@@ -3,15 +3,19 @@
  * target's capabilities so that generated topologies and operations stay
  * within what it supports.
  */
-import type { Capabilities } from '../harness/adapters/target.ts';
+import { prepared, type Target } from '../harness/adapters/target.ts';
 import { CAPABILITIES, type Capability } from '../harness/ops/catalog.ts';
 import { VIAS, type Via } from '../harness/ops/fields.ts';
-import { CAP_NAMES, PERSONALITIES, SPACE_KINDS, type CapName, type Personality, type SpaceKind } from '../harness/topology/types.ts';
+import { CAP_NAMES, PERSONALITIES, SPACE_KINDS, type CapName, type Personality, type SpaceKind, type Topology } from '../harness/topology/types.ts';
 
 export interface GenConstraints {
   maxRoots: number;
   maxDevices: number;
   personalities: readonly Personality[];
+  /** Personalities allowed directly on roots other than root 0. */
+  expanderPersonalities: readonly Personality[];
+  /** Completes a generated topology as the target builds it (Target.prepare). */
+  prepare: (t: Topology) => Topology;
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
   ops: readonly Capability[];
@@ -24,17 +28,22 @@ export const FREE: GenConstraints = {
   maxRoots: 8,
   maxDevices: 32,
   personalities: PERSONALITIES,
+  expanderPersonalities: PERSONALITIES,
+  prepare: (t) => t,
   caps: CAP_NAMES,
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},
 };
 
-export function constraintsFor(c: Capabilities): GenConstraints {
+export function constraintsFor(target: Target): GenConstraints {
+  const c = target.capabilities;
   return {
     maxRoots: Math.min(8, c.maxRoots),
     maxDevices: 32,
     personalities: c.personalities,
+    expanderPersonalities: c.expanderPersonalities ?? c.personalities,
+    prepare: (t) => prepared(target, t),
     caps: c.caps,
     ops: c.ops,
     vias: c.vias,

@@ -114,6 +114,13 @@ function rootArb(c: GenConstraints): fc.Arbitrary<RootChoice> {
   });
 }
 
+/** A shape fit for a root other than root 0: as it is, behind a root port, or nothing. */
+function onExpander(s: Shape, c: GenConstraints): Shape | null {
+  if (c.expanderPersonalities.includes(s.kind)) return s;
+  if (s.children.length > 0 || !c.expanderPersonalities.includes('root-port')) return null;
+  return { kind: 'root-port', bars: [], rom: false, caps: [], msiVectors: 1, fn1: false, spare: false, emulated: false, children: [{ ...s, fn1: false }] };
+}
+
 /** Turns choices into a valid topology: assigns ids, slots, buses, sharing and references. */
 function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): Topology {
   let n = 0;
@@ -184,8 +191,10 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
       root.devices.push({ id: id('host-bridge'), kind: 'host-bridge', slot: 0, fn: 0 });
       devices++;
     }
-    for (const s of ch.shapes) {
+    for (const s0 of ch.shapes) {
       if (devices >= c.maxDevices) break;
+      const s = r === 0 ? s0 : onExpander(s0, c);
+      if (s === null) continue;
       root.devices.push(make(s, slot, 0, true));
       if (s.fn1 && s.children.length === 0 && devices < c.maxDevices) root.devices.push(make({ ...s, spare: false }, slot, 1, true));
       slot++;
@@ -204,6 +213,6 @@ export function topologyArb(c: GenConstraints = FREE): fc.Arbitrary<Topology> {
       const t = build(roots, emulators, c);
       const p = topologyProblem(t);
       if (p !== null) throw new Error(`generated topology broke a rule: ${p.path}: ${p.expected}`);
-      return t;
+      return c.prepare(t);
     });
 }

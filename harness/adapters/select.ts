@@ -1,7 +1,15 @@
-/** Turns a target spec (`model`, `exec:<command>`), a mutant and a timeout into a target. */
+/**
+ * Turns a target choice (`model`, `exec:<command>`, `qemu[:machine]`, with
+ * a mutant, a timeout and a QEMU binary) into a target. The choice is
+ * plain data: campaigns store it and hand it to their workers.
+ */
 import { modelTarget } from './model/target.ts';
 import { MUTANT_NAMES } from './model/mutants.ts';
 import { openExecTarget } from './exec/target.ts';
+import { openQemuTarget } from './qemu/target.ts';
+import { MACHINES, PLATFORMS, type Machine } from './qemu/platform.ts';
+import { prepareTopology } from './qemu/prepare.ts';
+import type { Topology } from '../topology/types.ts';
 import type { Target } from './target.ts';
 import { InputError } from '../util/errors.ts';
 
@@ -10,20 +18,57 @@ export interface OpenedTarget {
   dispose(): Promise<void>;
 }
 
-export const TARGET_HELP = 'model | exec:<command>';
+export interface TargetChoice {
+  /** model | exec:<command> | qemu | qemu:<machine> */
+  spec: string;
+  mutant?: string;
+  /** Per-operation timeout of exec and QEMU targets. */
+  timeoutMs?: number;
+  /** The QEMU binary, for qemu targets. */
+  qemu?: string;
+}
 
-/** Checks a target spec without starting anything; returns what is wrong, or null. */
-export function targetSpecProblem(spec: string, mutant: string | undefined): string | null {
+export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}]`;
+
+const machineOf = (spec: string): Machine | null | undefined => {
+  if (spec === 'qemu') return 'q35';
+  if (!spec.startsWith('qemu:')) return undefined;
+  const m = spec.slice(5);
+  return (MACHINES as readonly string[]).includes(m) ? (m as Machine) : null;
+};
+
+/** Checks a target choice without starting anything; returns what is wrong, or null. */
+export function targetSpecProblem(c: TargetChoice): string | null {
+  const { spec, mutant } = c;
   if (spec === 'model') return mutant === undefined || MUTANT_NAMES.includes(mutant) ? null : `--mutant: one of ${MUTANT_NAMES.join(', ')} (got "${mutant}")`;
   if (mutant !== undefined) return '--mutant applies to --target model only';
+  const machine = machineOf(spec);
+  if (machine === null) return `--target qemu:<machine> with a machine of ${MACHINES.join(', ')}, got "${spec}"`;
+  if (c.qemu !== undefined && machine === undefined) return '--qemu applies to --target qemu only';
+  if (machine !== undefined) return null;
   if (spec.startsWith('exec:')) return spec.slice(5).trim() === '' ? '--target exec: needs a command, e.g. exec:"python3 my_target.py"' : null;
   return `--target must be ${TARGET_HELP}, got "${spec}"`;
 }
 
-export async function selectTarget(command: string, spec: string, mutant: string | undefined, timeoutMs: number | undefined): Promise<OpenedTarget> {
-  const problem = targetSpecProblem(spec, mutant);
+/**
+ * The target's prepare() without starting the target: what a topology
+ * becomes on it (QEMU adds its chipset), for topology files read before
+ * the campaign's workers start their own targets.
+ */
+export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
+  const machine = machineOf(c.spec);
+  return machine === undefined || machine === null ? t : prepareTopology(t, PLATFORMS[machine]);
+}
+
+export async function selectTarget(command: string, c: TargetChoice): Promise<OpenedTarget> {
+  const problem = targetSpecProblem(c);
   if (problem !== null) throw new InputError(`isoroot ${command}`, problem);
-  if (spec === 'model') return { target: modelTarget(mutant), dispose: async () => {} };
-  const t = await openExecTarget(spec.slice(5).trim(), timeoutMs === undefined ? {} : { timeoutMs });
+  if (c.spec === 'model') return { target: modelTarget(c.mutant), dispose: async () => {} };
+  const machine = machineOf(c.spec);
+  if (machine !== undefined && machine !== null) {
+    const t = openQemuTarget({ machine, ...(c.qemu !== undefined ? { qemu: c.qemu } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });
+    return { target: t, dispose: () => t.dispose() };
+  }
+  const t = await openExecTarget(c.spec.slice(5).trim(), c.timeoutMs === undefined ? {} : { timeoutMs: c.timeoutMs });
   return { target: t, dispose: () => t.dispose() };
 }

@@ -8,6 +8,7 @@ import type { Capability, Op } from '../ops/catalog.ts';
 import type { Via } from '../ops/fields.ts';
 import type { Observation, Observes } from '../ops/observation.ts';
 import type { CapName, Personality, SpaceKind, Topology } from '../topology/types.ts';
+import { InputError } from '../util/errors.ts';
 
 export interface TargetInfo {
   name: string;
@@ -21,6 +22,8 @@ export interface Capabilities {
   ops: readonly Capability[];
   maxRoots: number;
   personalities: readonly Personality[];
+  /** Personalities allowed directly on roots other than root 0 (default: all of `personalities`). */
+  expanderPersonalities?: readonly Personality[];
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
   vias: readonly Via[];
@@ -72,7 +75,28 @@ export interface Session {
 export interface Target {
   readonly info: TargetInfo;
   readonly capabilities: Capabilities;
+  /**
+   * The topology this target builds for the one asked: what its platform
+   * adds (chipset functions, reserved ranges) filled in, and what it
+   * cannot build refused with an InputError. Idempotent. Topologies go
+   * through it before they are run and recorded, so that traces carry
+   * what ran. Absent: the topology is taken as it is.
+   */
+  prepare?(topology: Topology): Topology;
   open(topology: Topology): Promise<Session>;
+}
+
+/** The topology as the target builds it. */
+export const prepared = (target: Target, t: Topology): Topology => (target.prepare === undefined ? t : target.prepare(t));
+
+/** prepared(), for a topology read from `source`: a refusal names the file. */
+export function preparedFor(target: Target, t: Topology, source: string): Topology {
+  try {
+    return prepared(target, t);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(`${source}: topology`, `one that ${target.info.name} can build (${e.where}: ${e.expected})`);
+    throw e;
+  }
 }
 
 /** apply() in terms of run(), for sessions whose transport is batched. */

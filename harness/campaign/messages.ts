@@ -11,6 +11,7 @@ export interface StartMessage {
   target: string;
   mutant?: string;
   timeoutMs?: number;
+  qemu?: string;
   topology?: Topology;
   feedback: boolean;
   generator: 'fragments' | 'raw';

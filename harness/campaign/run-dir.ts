@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { InputError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import type { Budget } from './budget.ts';
+import type { TargetChoice } from '../adapters/select.ts';
 import type { Topology } from '../topology/types.ts';
 import { ISOROOT_VERSION } from '../version.ts';
 
@@ -31,9 +32,29 @@ export interface CampaignConfig {
   /** fragments: the purposeful generators; raw: operations drawn at random from the catalog. */
   generator: 'fragments' | 'raw';
   timeoutMs?: number;
+  /** The QEMU binary of a qemu target. */
+  qemu?: string;
   corpus?: string;
   isoroot: string;
   started: string;
+}
+
+/** The target a campaign runs, as select.ts takes it. */
+export function choiceOf(c: Pick<CampaignConfig, 'target' | 'mutant' | 'timeoutMs' | 'qemu'>): TargetChoice {
+  const out: TargetChoice = { spec: c.target };
+  if (c.mutant !== undefined) out.mutant = c.mutant;
+  if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
+  if (c.qemu !== undefined) out.qemu = c.qemu;
+  return out;
+}
+
+/** The campaign fields that record a target choice. */
+export function withChoice<T extends object>(o: T, c: TargetChoice): T & Pick<CampaignConfig, 'target' | 'mutant' | 'timeoutMs' | 'qemu'> {
+  const out: T & Pick<CampaignConfig, 'target' | 'mutant' | 'timeoutMs' | 'qemu'> = { ...o, target: c.spec };
+  if (c.mutant !== undefined) out.mutant = c.mutant;
+  if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
+  if (c.qemu !== undefined) out.qemu = c.qemu;
+  return out;
 }
 
 /** A campaign configuration with the usual defaults: one shard, feedback on, the purposeful generators. */

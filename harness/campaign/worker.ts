@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { selectTarget } from '../adapters/select.ts';
+import { choiceOf } from './run-dir.ts';
 import { constraintsFor, type GenConstraints } from '../../generators/constraints.ts';
 import { rawSequenceArb, sequenceArb, type Scenario } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
@@ -61,8 +62,8 @@ async function check(target: Target, sc: Scenario): Promise<Checked> {
 }
 
 export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {
-  const { target, dispose } = await selectTarget('fuzz', start.target, start.mutant, start.timeoutMs);
-  const c: GenConstraints = constraintsFor(target.capabilities);
+  const { target, dispose } = await selectTarget('fuzz', choiceOf(start));
+  const c: GenConstraints = constraintsFor(target);
   const topologies = topologyArb(c);
   let block: { n: number; topology: Topology; arb: fc.Arbitrary<Scenario> } | null = null;
   /** The generator of fresh sequences for a run: its block's topology, and that topology's sequences. */

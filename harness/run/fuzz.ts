@@ -42,7 +42,7 @@ export interface FuzzResult {
 }
 
 export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzResult> {
-  const c = constraintsFor(target.capabilities);
+  const c = constraintsFor(target);
   const topologies = o.topology !== undefined ? fc.constant(o.topology) : topologyArb(c);
   const counts = o.counts ?? (() => true);
   const prop = fc.asyncProperty(scenarioArb(topologies, c, { maxFragments: o.maxFragments }), async (sc) => {

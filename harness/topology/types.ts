@@ -143,3 +143,14 @@ export const isBridge = (d: DeviceSpec): boolean => d.kind === 'bridge' || d.kin
 /** Defaults that the model and firmware plan share. */
 export const DEFAULT_RAM = 0x0800_0000; // 128 MiB
 export const DEFAULT_ECAM = 0xb000_0000; // q35's default PCIEXBAR
+
+/**
+ * Physical Slot Number of each root port (PCIe Base §7.5.3.9): 1, 2, …
+ * in walk order. Targets that build root ports give them these numbers,
+ * and the model reports them in the Slot Capabilities register.
+ */
+export function physicalSlots(t: Topology): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { dev } of walkDevices(t)) if (dev.kind === 'root-port') out.set(dev.id, out.size + 1);
+  return out;
+}

@@ -73,7 +73,7 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
     const t = r.object('target', o.target);
     const info: TargetInfo = { name: r.string('target.name', t.name), version: r.string('target.version', t.version) };
     const c = r.object('capabilities', o.capabilities);
-    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'caps', 'vias', 'observes', 'contract']);
+    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'expanderPersonalities', 'caps', 'vias', 'observes', 'contract']);
     const list = <T extends string>(k: string, vs: readonly T[]): T[] => r.array(`capabilities.${k}`, c[k]).map((x, i) => r.oneOf(at(`capabilities.${k}`, i), x, vs));
     let contract: Capabilities['contract'] = 'topology';
     if (c.contract !== 'topology') {
@@ -90,6 +90,7 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
       observes: parseObserves(r, 'capabilities.observes', c.observes),
       contract,
     };
+    if (c.expanderPersonalities !== undefined) capabilities.expanderPersonalities = list('expanderPersonalities', PERSONALITIES);
     return { info, capabilities };
   });
 }

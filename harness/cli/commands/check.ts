@@ -9,39 +9,37 @@ import { TraceChecker } from '../../oracles/checker.ts';
 import { failureFinding } from '../../run/check.ts';
 import { InputError } from '../../util/errors.ts';
 import { killChildrenOnSignals } from '../../util/children.ts';
-import { MUTANTS } from '../../adapters/model/mutants.ts';
 import type { Finding } from '../../oracles/finding.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Session } from '../../adapters/target.ts';
-import { intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
-import { TARGET_HELP, selectTarget, type OpenedTarget } from '../../adapters/select.ts';
+import { type CommandSpec, type Parsed } from '../args.ts';
+import { selectTarget, type OpenedTarget } from '../../adapters/select.ts';
+import { preparedFor } from '../../adapters/target.ts';
+import { readTargetChoice, targetOptions } from '../target-options.ts';
 import { showFinding } from '../print-finding.ts';
 
 export const CHECK: CommandSpec = {
   name: 'check',
   summary: 'check traces with the oracles, optionally replaying them on a target first',
-  usage: 'isoroot check TRACE... [--target T] [--mutant M]',
+  usage: 'isoroot check TRACE... [--target T] [--mutant M] [--qemu PATH]',
   positional: { name: 'TRACE', required: true, many: true },
-  options: [
-    { name: 'target', value: 'T', doc: `replay on this target (${TARGET_HELP}); default: check the recorded observations` },
-    { name: 'mutant', value: 'M', doc: `with --target model: a faulty variant (${MUTANTS.map((m) => m.name).join(', ')})` },
-    { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec targets (default 3000)' },
-  ],
+  options: targetOptions('replay on this target (default: check the recorded observations)'),
 };
 
 const CHUNK = 4096;
 
 export async function runCheck(p: Parsed, log: (s: string) => void): Promise<number> {
   killChildrenOnSignals();
-  const targetSpec = one(p, 'target');
-  if (targetSpec === undefined && one(p, 'mutant') !== undefined) throw new InputError('isoroot check', '--mutant needs --target model');
-  const opened: OpenedTarget | null = targetSpec === undefined ? null : await selectTarget('check', targetSpec, one(p, 'mutant'), intOpt('check', p, 'timeout', 1, 3_600_000));
+  const choice = readTargetChoice('check', p, null);
+  const opened: OpenedTarget | null = choice === null ? null : await selectTarget('check', choice);
   let failed = false;
   try {
     for (const file of p.positional) {
       const t = await openTrace(file);
       const observes = opened === null ? t.header.target.observes : opened.target.capabilities.observes;
-      const checker = new TraceChecker(t.header.topology, observes);
+      // Replayed, the trace runs on the topology the target builds for it (QEMU adds its chipset).
+      const topology = opened === null ? t.header.topology : preparedFor(opened.target, t.header.topology, file);
+      const checker = new TraceChecker(topology, observes);
       let n = 0;
       const extra: Finding[] = [];
       try {
@@ -52,7 +50,7 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
             n++;
           }
         } else {
-          const session: Session = await opened.target.open(t.header.topology);
+          const session: Session = await opened.target.open(topology);
           try {
             let chunk: Op[] = [];
             const flush = async (): Promise<boolean> => {

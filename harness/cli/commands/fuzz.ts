@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { runCampaign } from '../../campaign/coordinator.ts';
 import { parseDuration, type Budget } from '../../campaign/budget.ts';
 import { Progress } from '../../campaign/progress.ts';
-import { campaignConfig, type CampaignConfig } from '../../campaign/run-dir.ts';
+import { campaignConfig, withChoice, type CampaignConfig } from '../../campaign/run-dir.ts';
 import type { CampaignFinding } from '../../campaign/findings-store.ts';
-import { MUTANTS } from '../../adapters/model/mutants.ts';
-import { TARGET_HELP, targetSpecProblem } from '../../adapters/select.ts';
+import { readTargetChoice, showChoice, targetOptions } from '../target-options.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 import { readTopologyFile } from '../topology-file.ts';
 import { UsageError, intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
@@ -17,8 +16,7 @@ export const FUZZ: CommandSpec = {
   summary: 'run a fuzz campaign on a target, with model-coverage feedback, and judge it against the model',
   usage: 'isoroot fuzz [--target T] [--mutant M] [--seed N] [--runs N | --budget 10m] [--workers N] [--out RUN_DIR] [--corpus DIR] [--resume RUN_DIR]',
   options: [
-    { name: 'target', value: 'T', doc: `target to fuzz: ${TARGET_HELP} (default model)` },
-    { name: 'mutant', value: 'M', doc: `a faulty model variant: ${MUTANTS.map((m) => m.name).join(', ')}` },
+    ...targetOptions('target to fuzz (default model)'),
     { name: 'seed', value: 'N', doc: 'campaign seed (default: from the clock; printed)' },
     { name: 'runs', value: 'N', doc: 'budget in sequences (default 1000)' },
     { name: 'budget', value: 'TIME', doc: 'budget in time: 90s, 10m, 2h (instead of --runs)' },
@@ -28,7 +26,6 @@ export const FUZZ: CommandSpec = {
     { name: 'corpus', value: 'DIR', doc: 'also write each finding into this corpus (status open)' },
     { name: 'shard', value: 'i/n', doc: 'run shard i of n: a deterministic part of the seed space, for n machines' },
     { name: 'topology', value: 'FILE', doc: 'fuzz this topology (JSON) instead of generated ones' },
-    { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec targets (default 3000)' },
     { name: 'no-feedback', value: null, doc: 'generate every sequence afresh (no seed pool)' },
     { name: 'generator', value: 'G', doc: 'fragments (default): purposeful sequences; raw: operations drawn at random from the catalog' },
   ],
@@ -66,26 +63,19 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
     if (ms === null) throw new UsageError('fuzz', `--budget must be a duration such as 90s, 10m or 2h, got "${budgetText}"`);
     budget = { ms };
   }
-  const target = one(p, 'target') ?? 'model';
-  const mutant = one(p, 'mutant');
-  const problem = targetSpecProblem(target, mutant);
-  if (problem !== null) throw new UsageError('fuzz', problem);
+  const choice = readTargetChoice('fuzz', p, 'model')!;
   const generator = one(p, 'generator') ?? 'fragments';
   if (generator !== 'fragments' && generator !== 'raw') throw new UsageError('fuzz', `--generator must be fragments or raw, got "${generator}"`);
   const topologyFile = one(p, 'topology');
-  const config: CampaignConfig = campaignConfig({
-    target,
+  const config: CampaignConfig = campaignConfig(withChoice({
     seed,
     workers: intOpt('fuzz', p, 'workers', 1, 256) ?? availableParallelism(),
     budget,
     shard: parseShard('fuzz', one(p, 'shard')),
     feedback: !p.flags.has('no-feedback'),
     generator,
-  });
-  if (mutant !== undefined) config.mutant = mutant;
-  if (topologyFile !== undefined) config.topology = await readTopologyFile(topologyFile);
-  const timeout = intOpt('fuzz', p, 'timeout', 1, 3_600_000);
-  if (timeout !== undefined) config.timeoutMs = timeout;
+  }, choice));
+  if (topologyFile !== undefined) config.topology = await readTopologyFile(topologyFile, choice);
   const corpus = one(p, 'corpus');
   if (corpus !== undefined) config.corpus = corpus;
   const dir = resume ?? one(p, 'out') ?? join('reports', 'runs', `${config.started.replace(/[:.]/g, '-')}-seed${seed}`);
@@ -94,7 +84,7 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
   say(
     resume !== undefined
       ? `isoroot ${ISOROOT_VERSION}: resuming the campaign in ${dir}`
-      : `isoroot ${ISOROOT_VERSION}: fuzzing ${target}${mutant !== undefined ? ` (mutant ${mutant})` : ''}, seed ${seed}, ${'runs' in budget ? `${budget.runs} runs` : budgetText}, ${config.workers} workers${config.shard.count > 1 ? `, shard ${config.shard.index}/${config.shard.count}` : ''} → ${dir}`,
+      : `isoroot ${ISOROOT_VERSION}: fuzzing ${showChoice(choice)}, seed ${seed}, ${'runs' in budget ? `${budget.runs} runs` : budgetText}, ${config.workers} workers${config.shard.count > 1 ? `, shard ${config.shard.index}/${config.shard.count}` : ''} → ${dir}`,
   );
   const r = await runCampaign({ config, dir, resume: resume !== undefined, log: say, out, show: showCampaignFinding });
   const s = r.summary;

@@ -10,8 +10,9 @@ import { replayCorpus } from '../../gate/corpus-replay.ts';
 import { junit, type TestCase } from '../../gate/junit.ts';
 import { runCampaign } from '../../campaign/coordinator.ts';
 import { Progress } from '../../campaign/progress.ts';
-import { campaignConfig, type CampaignConfig } from '../../campaign/run-dir.ts';
-import { TARGET_HELP, selectTarget, targetSpecProblem } from '../../adapters/select.ts';
+import { campaignConfig, withChoice, type CampaignConfig } from '../../campaign/run-dir.ts';
+import { selectTarget } from '../../adapters/select.ts';
+import { readTargetChoice, showChoice, targetOptions } from '../target-options.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 import { showCampaignFinding } from './fuzz.ts';
@@ -22,36 +23,31 @@ export const GATE: CommandSpec = {
   summary: 'the CI gate: replay the corpus, then a short fuzz from a fixed seed; JUnit XML',
   usage: 'isoroot gate --target T --corpus DIR [--runs N] [--seed N] [--junit FILE]',
   options: [
-    { name: 'target', value: 'T', doc: `target: ${TARGET_HELP} (default model)` },
-    { name: 'mutant', value: 'M', doc: 'with --target model: a faulty variant (to see the gate fail)' },
+    ...targetOptions('target (default model)'),
     { name: 'corpus', value: 'DIR', doc: 'the corpus to replay, e.g. corpora/model' },
     { name: 'runs', value: 'N', doc: 'sequences of the fuzz part (default 200; 0 skips it)' },
     { name: 'seed', value: 'N', doc: 'seed of the fuzz part (default 1)' },
     { name: 'workers', value: 'N', doc: 'worker processes of the fuzz part (default: cores)' },
     { name: 'junit', value: 'FILE', doc: 'JUnit XML output (default reports/gate/junit.xml)' },
     { name: 'out', value: 'RUN_DIR', doc: 'run directory of the fuzz part (default reports/gate/run-<time>)' },
-    { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec targets (default 3000)' },
   ],
 };
 
 export async function runGate(p: Parsed, log: (s: string) => void): Promise<number> {
-  const targetSpec = one(p, 'target') ?? 'model';
-  const mutant = one(p, 'mutant');
-  const problem = targetSpecProblem(targetSpec, mutant);
-  if (problem !== null) throw new UsageError('gate', problem);
+  const choice = readTargetChoice('gate', p, 'model')!;
+  const targetSpec = choice.spec;
   const corpus = one(p, 'corpus');
   if (corpus === undefined) throw new UsageError('gate', '--corpus DIR is required');
   if (!existsSync(corpus)) throw new UsageError('gate', `--corpus ${corpus}: no such folder`);
   const runs = intOpt('gate', p, 'runs', 0, 100_000_000) ?? 200;
   const seed = intOpt('gate', p, 'seed', -(2 ** 31), 2 ** 31 - 1) ?? 1;
-  const timeout = intOpt('gate', p, 'timeout', 1, 3_600_000);
   const junitFile = one(p, 'junit') ?? join('reports', 'gate', 'junit.xml');
   const started = new Date().toISOString();
   const cases: TestCase[] = [];
   const classname = `isoroot.${targetSpec.startsWith('exec:') ? 'exec' : targetSpec}`;
 
-  log(`isoroot ${ISOROOT_VERSION} gate: ${targetSpec}${mutant !== undefined ? ` (mutant ${mutant})` : ''}, corpus ${corpus}`);
-  const { target, dispose } = await selectTarget('gate', targetSpec, mutant, timeout);
+  log(`isoroot ${ISOROOT_VERSION} gate: ${showChoice(choice)}, corpus ${corpus}`);
+  const { target, dispose } = await selectTarget('gate', choice);
   try {
     cases.push(...(await replayCorpus(target, corpus, classname)));
   } finally {
@@ -60,9 +56,7 @@ export async function runGate(p: Parsed, log: (s: string) => void): Promise<numb
   for (const c of cases) log(`  ${c.outcome === 'pass' ? 'pass' : c.outcome === 'skip' ? 'open' : 'FAIL'}  ${c.name}${c.message !== undefined ? `: ${c.message}` : ''}`);
 
   if (runs > 0) {
-    const config: CampaignConfig = campaignConfig({ target: targetSpec, seed, workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(), budget: { runs }, started });
-    if (mutant !== undefined) config.mutant = mutant;
-    if (timeout !== undefined) config.timeoutMs = timeout;
+    const config: CampaignConfig = campaignConfig(withChoice({ seed, workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(), budget: { runs }, started }, choice));
     const dir = one(p, 'out') ?? join('reports', 'gate', `run-${started.replace(/[:.]/g, '-')}`);
     const out = new Progress(process.stdout);
     const t0 = Date.now();

@@ -1,0 +1,84 @@
+/**
+ * Generated writes stay out of what the model cannot follow: the config
+ * space of an opaque function (a chipset function whose registers remap
+ * memory or reset the machine) and reserved platform ranges (legacy ports,
+ * firmware ROM, the interrupt controllers). Reads there are fine: the
+ * model predicts "unknown" and the target answers. Writes are dropped,
+ * whichever way they would get there: a config write, an MMIO write into
+ * ECAM, or CF8/CFC port writes.
+ */
+import type { Op } from '../harness/ops/catalog.ts';
+import { DEFAULT_ECAM, ownerOf, walkDevices, type ReservedRange, type Topology } from '../harness/topology/types.ts';
+import { firmwarePlan } from './plan.ts';
+
+interface Fence {
+  /** Config owner → BDFs of opaque functions. */
+  opaque: Map<number, Set<number>>;
+  /** Root → reserved ranges of its memory / IO owner. */
+  memory: Map<number, ReservedRange[]>;
+  io: Map<number, ReservedRange[]>;
+  ecam: Map<number, number | null>;
+}
+
+const fences = new WeakMap<Topology, Fence | null>();
+
+function fenceOf(t: Topology): Fence | null {
+  if (fences.has(t)) return fences.get(t)!;
+  const hasOpaque = [...walkDevices(t)].some((w) => w.dev.kind === 'opaque');
+  const hasReserved = t.roots.some((r) => (r.reserved ?? []).length > 0);
+  if (!hasOpaque && !hasReserved) {
+    fences.set(t, null);
+    return null;
+  }
+  const plan = firmwarePlan(t);
+  const f: Fence = { opaque: new Map(), memory: new Map(), io: new Map(), ecam: new Map() };
+  for (const d of plan.devices.values()) {
+    if (d.spec.kind !== 'opaque') continue;
+    const owner = ownerOf(t, d.root, 'config');
+    if (!f.opaque.has(owner)) f.opaque.set(owner, new Set());
+    f.opaque.get(owner)!.add(d.bdf);
+  }
+  t.roots.forEach((_, r) => {
+    const reserved = (kind: 'memory' | 'io'): ReservedRange[] => (t.roots[ownerOf(t, r, kind)].reserved ?? []).filter((x) => x.space === kind);
+    f.memory.set(r, reserved('memory'));
+    f.io.set(r, reserved('io'));
+    const cfg = t.roots[ownerOf(t, r, 'config')];
+    f.ecam.set(r, cfg.ecam === undefined ? DEFAULT_ECAM : cfg.ecam);
+  });
+  fences.set(t, f);
+  return f;
+}
+
+const inside = (rs: readonly ReservedRange[], a: number, size: number): boolean => rs.some((x) => a < x.base + x.size && x.base < a + size);
+
+/** The ops without the writes that would reach an opaque function or a reserved range. */
+export function guardWrites(t: Topology, ops: readonly Op[]): Op[] {
+  const f = fenceOf(t);
+  if (f === null) return [...ops];
+  const latch = new Map<number, number>();
+  const opaque = (root: number, bdf: number): boolean => f.opaque.get(ownerOf(t, root, 'config'))?.has(bdf) === true;
+  return ops.filter((op) => {
+    switch (op.op) {
+      case 'cfg.write':
+        return !opaque(op.root, op.bdf);
+      case 'mmio.write': {
+        if (inside(f.memory.get(op.root) ?? [], op.addr, op.size)) return false;
+        const ecam = f.ecam.get(op.root);
+        if (ecam === null || ecam === undefined || op.addr < ecam || op.addr >= ecam + 0x1000_0000) return true;
+        return !opaque(op.root, Math.floor((op.addr - ecam) / 0x1000));
+      }
+      case 'pio.write': {
+        if (op.port === 0xcf8 && op.size === 4) {
+          latch.set(ownerOf(t, op.root, 'io'), Number(op.value));
+          return true;
+        }
+        if (inside(f.io.get(op.root) ?? [], op.port, op.size)) return false;
+        const l = latch.get(ownerOf(t, op.root, 'io')) ?? 0;
+        if (op.port < 0xcfc || op.port > 0xcff || (l & 0x80000000) === 0) return true;
+        return !opaque(op.root, (l >>> 8) & 0xffff);
+      }
+      default:
+        return true;
+    }
+  });
+}

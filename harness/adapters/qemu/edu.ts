@@ -1,0 +1,45 @@
+/**
+ * What driving QEMU's edu takes beyond plain accesses (hw/misc/edu.c).
+ * The factorial runs on a QEMU thread: after a write to the factorial
+ * register, the next access must wait until the status register's
+ * "computing" bit clears, as a driver would. edu's BAR0 is 1 MiB and
+ * 1 MiB-aligned, so only a 4-byte write at offset 0x08 of a 1 MiB block
+ * can start one; the block is edu's if its identification register reads
+ * 0x010000ed.
+ */
+import type { Op } from '../../ops/catalog.ts';
+import { Q, parseValue, type QtestChannel } from './qtest.ts';
+
+export const EDU_ID = 0x010000edn;
+const FACT = 0x08;
+const STATUS = 0x20;
+const COMPUTING = 1n;
+const BAR_SIZE = 0x100000;
+
+/** Whether an op may have started edu's factorial (and so needs settling). */
+export function mayStartFactorial(op: Op): boolean {
+  return op.op === 'mmio.write' && op.size === 4 && op.addr % BAR_SIZE === FACT;
+}
+
+export type Settled = { ok: true } | { ok: false; why: string };
+
+/** Waits until the edu at the op's block (if it is one) has finished computing. */
+export async function settleFactorial(q: QtestChannel, addr: number, timeoutMs: number): Promise<Settled> {
+  const base = addr - FACT;
+  const deadline = Date.now() + timeoutMs;
+  const ask = async (cmd: string): Promise<bigint | string> => {
+    q.send([cmd]);
+    const n = await q.reply(Math.max(1, deadline - Date.now()));
+    if (!('line' in n)) return 'eof' in n ? n.eof : 'edu did not answer in time';
+    return parseValue(n.line);
+  };
+  const id = await ask(Q.read(base, 4));
+  if (typeof id === 'string') return { ok: false, why: id };
+  if (id !== EDU_ID) return { ok: true };
+  for (;;) {
+    const st = await ask(Q.read(base + STATUS, 4));
+    if (typeof st === 'string') return { ok: false, why: st };
+    if ((st & COMPUTING) === 0n) return { ok: true };
+    if (Date.now() > deadline) return { ok: false, why: `edu at ${'0x' + base.toString(16)} still computing its factorial after ${timeoutMs} ms` };
+  }
+}

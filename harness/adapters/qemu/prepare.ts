@@ -1,0 +1,85 @@
+/**
+ * A topology as QEMU builds it: checks that QEMU can build it (QEMU's own
+ * isolation contract, its device set, the slots its chipset takes) and
+ * completes it with what the machine brings: chipset functions, the host
+ * functions of expander roots, the reserved ranges, ECAM and CF8/CFC.
+ * Idempotent: a completed topology comes back unchanged, so traces carry
+ * the completed topology and replay it as is.
+ */
+import { InputError } from '../../util/errors.ts';
+import { canonicalTopology } from '../../topology/canonical.ts';
+import { topologyProblem } from '../../topology/validate.ts';
+import { DEFAULT_RAM, SPACE_KINDS, walkDevices, type DeviceSpec, type Personality, type RootSpec, type Topology } from '../../topology/types.ts';
+import { expanderHostId, type Platform } from './platform.ts';
+
+export const MAX_QEMU_ROOTS = 8;
+/** Device kinds QEMU builds from the model's personalities (opaque needs qdev unless built in). */
+export const QEMU_PERSONALITIES: readonly Personality[] = ['edu', 'pci-testdev', 'root-port', 'opaque'];
+const MIB = 2 ** 20;
+
+const fail = (path: string, expected: string): never => {
+  throw new InputError(`topology for QEMU: ${path}`, expected);
+};
+
+function checkDevice(p: Platform, d: DeviceSpec, path: string, place: 'main' | 'expander' | 'port'): void {
+  if (d.builtin === true) return;
+  if (!QEMU_PERSONALITIES.includes(d.kind)) fail(`${path}.kind`, `one of ${QEMU_PERSONALITIES.join(', ')} (QEMU has no "${d.kind}" device)`);
+  if (d.kind === 'opaque' && d.qdev === undefined) fail(`${path}.qdev`, "QEMU's device name for an opaque device, e.g. \"e1000e\"");
+  if (d.kind !== 'opaque' && d.qdev !== undefined) fail(`${path}.qdev`, `no qdev: a ${d.kind} is QEMU's own`);
+  if (d.emulator !== undefined) fail(`${path}.emulator`, 'no emulator: QEMU hosts every device itself');
+  if (d.pasidContext !== undefined) fail(`${path}.pasidContext`, 'no PASID context: this QEMU target drives no PASIDs');
+  if (d.present === false && place !== 'port') fail(`${path}.present`, 'hot-plug only below a root port (PCIe native hot-plug)');
+  if (d.kind === 'root-port' && place === 'port') fail(`${path}.kind`, 'an endpoint below a root port');
+  if (p.machine === 'q35' && place === 'expander' && d.kind !== 'root-port') fail(`${path}.kind`, 'a root port: a pxb-pcie expander root takes only root ports');
+  if (p.machine === 'pc' && d.kind === 'root-port') fail(`${path}.kind`, 'no root port on the pc machine (conventional PCI)');
+}
+
+function checkRoot(p: Platform, t: Topology, r: number): void {
+  const root = t.roots[r];
+  const path = `roots[${r}]`;
+  if (r === 0) {
+    if (root.bus !== 0) fail(`${path}.bus`, "0: root 0 is the machine's main root bus");
+    if (root.share !== undefined) fail(`${path}.share`, 'nothing: root 0 owns the machine spaces');
+    if (root.cf8 === false) fail(`${path}.cf8`, 'true: the machine decodes CF8/CFC');
+    if (root.ecam !== undefined && root.ecam !== null && root.ecam !== p.ecam) fail(`${path}.ecam`, p.ecam === null ? `null: ${p.machine} has no ECAM` : `${'0x' + p.ecam.toString(16)} (where isoroot maps PCIEXBAR) or null`);
+    if (p.ecam === null && root.ecam !== undefined && root.ecam !== null) fail(`${path}.ecam`, `null: ${p.machine} has no ECAM`);
+    const ram = root.ram ?? DEFAULT_RAM;
+    if (ram % MIB !== 0 || ram > 0x8000_0000) fail(`${path}.ram`, 'whole MiB, at most 2 GiB (all of it below the PCI hole)');
+    if (root.iommu === true) fail(`${path}.iommu`, 'false: intel-iommu is not built yet');
+    if ((root.pasidContexts ?? 0) > 0) fail(`${path}.pasidContexts`, '0: this QEMU target drives no PASIDs');
+  } else {
+    for (const k of SPACE_KINDS) if (root.share?.[k] !== 0) fail(`${path}.share.${k}`, `0: an expander root shares the machine's ${k} space with root 0 (QEMU's contract)`);
+    if (root.bus === 0) fail(`${path}.bus`, "the expander's bus_nr, 1..255");
+    if (root.reserved !== undefined) fail(`${path}.reserved`, 'nothing: reserved ranges belong to root 0');
+  }
+}
+
+/** Completes and checks a topology for a QEMU machine; throws InputError naming what QEMU cannot build. */
+export function prepareTopology(t: Topology, p: Platform): Topology {
+  if (t.roots.length > MAX_QEMU_ROOTS) fail('roots', `at most ${MAX_QEMU_ROOTS} roots (the main root and 7 ${p.expander} expanders)`);
+  if ((t.emulators ?? []).length > 0) fail('emulators', 'none: QEMU hosts every device itself');
+  t.roots.forEach((_, r) => checkRoot(p, t, r));
+  for (const { root, dev, parent } of walkDevices(t)) checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander');
+
+  const main = t.roots[0];
+  // Built-in functions come from the platform; any in the input are replaced.
+  const own = main.devices.filter((d) => d.builtin !== true);
+  const mustHave: DeviceSpec[] = [...p.builtins, ...t.roots.slice(1).map((_, i) => ({ id: expanderHostId(i + 1), kind: 'opaque' as const, slot: p.expanderSlot(i + 1), fn: 0, builtin: true, identity: p.expanderHost }))];
+  const taken = new Map(mustHave.map((b) => [b.slot, b.id]));
+  for (const d of own) {
+    const who = taken.get(d.slot);
+    if (who !== undefined) fail(`device ${d.id}.slot`, `a slot the machine leaves free (slot ${d.slot} holds ${who})`);
+  }
+  const rootZero: RootSpec = { ...main, cf8: true, devices: [...own, ...mustHave] };
+  if (main.ecam === undefined && p.ecam === null) rootZero.ecam = null;
+  rootZero.reserved = p.reserved.map((x) => ({ ...x }));
+  const out: Topology = { ...t, roots: [rootZero, ...t.roots.slice(1)] };
+  const problem = topologyProblem(out);
+  if (problem !== null) fail(problem.path, problem.expected);
+  return canonicalTopology(out);
+}
+
+/** Whether a topology is already complete for the platform (open() refuses one that is not). */
+export function isPrepared(t: Topology, p: Platform): boolean {
+  return JSON.stringify(canonicalTopology(t)) === JSON.stringify(prepareTopology(t, p));
+}

@@ -1,0 +1,120 @@
+/**
+ * Bringing a used QEMU back to the state a fresh one starts in, so that
+ * one process serves many sequences. A machine reset (QMP system_reset)
+ * restores config space and device registers that have a reset handler,
+ * but not RAM, and not edu, which has no reset handler: its registers and
+ * DMA buffer survive. So: reset; map each edu at a scratch address and put
+ * its registers back through MMIO; reset again (undoing the scratch
+ * mapping); clear RAM; set the platform up. When an edu cannot be put
+ * back (a DMA was started and never ran, so its command register stays
+ * busy), the caller starts a fresh QEMU instead.
+ */
+import * as H from '../../model/header.ts';
+import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
+import { bdf } from '../../topology/bdf.ts';
+import { configAddress } from './access.ts';
+import { EDU_ID, settleFactorial } from './edu.ts';
+import type { QemuProcess } from './process.ts';
+import { Q, QtestError, parseBytes, parseValue } from './qtest.ts';
+
+const SCRATCH = 0xc000_0000;
+const MIB = 0x100000;
+const EDU_BUF = 0x40000;
+const EDU_BUF_SIZE = 0x1000;
+/** 34! is divisible by 2^32: writing 34 is how a driver brings the factorial register back to 0. */
+const FACT_TO_ZERO = 34n;
+
+async function call(q: QemuProcess, cmds: string[], timeoutMs: number): Promise<string[]> {
+  q.qtest.send(cmds);
+  const out: string[] = [];
+  for (const c of cmds) {
+    const n = await q.qtest.reply(timeoutMs);
+    if (!('line' in n)) throw new QtestError(`${c}: ${'eof' in n ? n.eof : 'no reply in time'}`);
+    if (!n.line.startsWith('OK')) throw new QtestError(`${c}: ${n.line}`);
+    out.push(n.line);
+  }
+  return out;
+}
+
+const cfgWrite = (b: number, reg: number, size: number, v: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.out(0xcfc + (reg & 3), size, v)];
+
+export async function systemReset(q: QemuProcess, timeoutMs: number): Promise<void> {
+  q.qmp.dropEvents();
+  await q.qmp.execute('system_reset', undefined, timeoutMs);
+  await q.qmp.waitEvent((e) => e.event === 'RESET', timeoutMs, 'system_reset');
+}
+
+/** Config writes that make an edu reachable at `base` (through its root port, when it has one). */
+function mapEdu(t: Topology, root: number, dev: DeviceSpec, parent: DeviceSpec | null, base: number): string[] {
+  const rootBus = t.roots[root].bus;
+  const cmds: string[] = [];
+  let devBus = rootBus;
+  if (parent !== null) {
+    const port = bdf(rootBus, parent.slot, parent.fn);
+    devBus = rootBus + 1;
+    const win = (base >>> 16) & 0xfff0;
+    cmds.push(...cfgWrite(port, H.PRIMARY_BUS, 4, rootBus | (devBus << 8) | (devBus << 16)), ...cfgWrite(port, H.MEM_BASE, 4, (win | (win << 16)) >>> 0), ...cfgWrite(port, H.COMMAND, 2, H.CMD_MEMORY));
+  }
+  const b = bdf(devBus, dev.slot, dev.fn);
+  cmds.push(...cfgWrite(b, H.BAR0, 4, base), ...cfgWrite(b, H.COMMAND, 2, H.CMD_MEMORY));
+  return cmds;
+}
+
+interface EduRegs {
+  id: bigint;
+  addr4: bigint;
+  fact: bigint;
+  status: bigint;
+  irq: bigint;
+  src: bigint;
+  dst: bigint;
+  cnt: bigint;
+  cmd: bigint;
+  buf: Uint8Array;
+}
+
+async function readEdu(q: QemuProcess, base: number, timeoutMs: number): Promise<EduRegs> {
+  const r = await call(q, [Q.read(base, 4), Q.read(base + 4, 4), Q.read(base + 8, 4), Q.read(base + 0x20, 4), Q.read(base + 0x24, 4), Q.read(base + 0x80, 8), Q.read(base + 0x88, 8), Q.read(base + 0x90, 8), Q.read(base + 0x98, 8), Q.readBytes(base + EDU_BUF, EDU_BUF_SIZE)], timeoutMs);
+  const v = r.slice(0, 9).map(parseValue);
+  return { id: v[0], addr4: v[1], fact: v[2], status: v[3], irq: v[4], src: v[5], dst: v[6], cnt: v[7], cmd: v[8], buf: parseBytes(r[9], EDU_BUF_SIZE) };
+}
+
+const fresh = (e: EduRegs): boolean => e.addr4 === 0n && e.fact === 0n && e.status === 0n && e.irq === 0n && e.src === 0n && e.dst === 0n && e.cnt === 0n && e.cmd === 0n && e.buf.every((x) => x === 0);
+
+/** Puts one edu back to its power-on registers; false when only a new process can. */
+async function scrubEdu(q: QemuProcess, base: number, timeoutMs: number): Promise<boolean> {
+  let e = await readEdu(q, base, timeoutMs);
+  if (e.id !== EDU_ID) return false;
+  if (fresh(e)) return true;
+  // A DMA command, once written, leaves bits in the command register that only a run of the engine clears.
+  if (e.cmd !== 0n) return false;
+  const cmds = [Q.write(base + 0x20, 4, 0n), Q.write(base + 4, 4, 0xffffffffn), Q.write(base + 0x64, 4, 0xffffffffn), Q.write(base + 0x80, 8, 0n), Q.write(base + 0x88, 8, 0n), Q.write(base + 0x90, 8, 0n), Q.memset(base + EDU_BUF, EDU_BUF_SIZE, 0)];
+  if (e.fact !== 0n) cmds.push(Q.write(base + 8, 4, FACT_TO_ZERO));
+  await call(q, cmds, timeoutMs);
+  if (e.fact !== 0n && !(await settleFactorial(q.qtest, base + 8, timeoutMs)).ok) return false;
+  e = await readEdu(q, base, timeoutMs);
+  return fresh(e);
+}
+
+/**
+ * Restores the state a fresh QEMU starts in for this topology (the
+ * process was built from it), then runs the platform set-up. Returns
+ * false when that is not possible.
+ */
+export async function restoreFresh(q: QemuProcess, t: Topology, ramBytes: number, setup: readonly string[], timeoutMs: number): Promise<boolean> {
+  await systemReset(q, timeoutMs);
+  const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
+  if (edus.length > 0) {
+    for (const [i, w] of edus.entries()) {
+      const base = SCRATCH + i * MIB;
+      await call(q, mapEdu(t, w.root, w.dev, w.parent, base), timeoutMs);
+      const ok = await scrubEdu(q, base, timeoutMs);
+      // Unmap before the next one: edus below root ports share the scratch bus number.
+      await systemReset(q, timeoutMs);
+      if (!ok) return false;
+    }
+  }
+  await call(q, [Q.memset(0, ramBytes, 0), ...setup], timeoutMs);
+  q.qtest.takeIrqs();
+  return true;
+}

@@ -1,0 +1,35 @@
+/** The options that choose a target, shared by every command that runs one. */
+import { MUTANTS } from '../adapters/model/mutants.ts';
+import { TARGET_HELP, targetSpecProblem, type TargetChoice } from '../adapters/select.ts';
+import { UsageError, intOpt, one, type OptionSpec, type Parsed } from './args.ts';
+
+export function targetOptions(targetDoc: string): OptionSpec[] {
+  return [
+    { name: 'target', value: 'T', doc: `${targetDoc}: ${TARGET_HELP}` },
+    { name: 'mutant', value: 'M', doc: `with --target model: a faulty variant (${MUTANTS.map((m) => m.name).join(', ')})` },
+    { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec and QEMU targets (default 3000 and 5000)' },
+    { name: 'qemu', value: 'PATH', doc: 'with --target qemu: the QEMU binary (default qemu-system-x86_64 on PATH)' },
+  ];
+}
+
+/** The target the options choose, checked; null when --target is absent and there is no default. */
+export function readTargetChoice(command: string, p: Parsed, fallback: string | null): TargetChoice | null {
+  const spec = one(p, 'target') ?? fallback;
+  if (spec === null) {
+    for (const o of ['mutant', 'qemu'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    return null;
+  }
+  const c: TargetChoice = { spec };
+  const mutant = one(p, 'mutant');
+  if (mutant !== undefined) c.mutant = mutant;
+  const timeout = intOpt(command, p, 'timeout', 1, 3_600_000);
+  if (timeout !== undefined) c.timeoutMs = timeout;
+  const qemu = one(p, 'qemu');
+  if (qemu !== undefined) c.qemu = qemu;
+  const problem = targetSpecProblem(c);
+  if (problem !== null) throw new UsageError(command, problem);
+  return c;
+}
+
+/** How a choice reads in messages: "qemu", "model (mutant stale-bar)". */
+export const showChoice = (c: TargetChoice): string => `${c.spec}${c.mutant !== undefined ? ` (mutant ${c.mutant})` : ''}${c.qemu !== undefined ? ` (${c.qemu})` : ''}`;
