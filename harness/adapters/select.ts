@@ -40,11 +40,11 @@ const machineOf = (spec: string): Machine | null | undefined => {
 /** Checks a target choice without starting anything; returns what is wrong, or null. */
 export function targetSpecProblem(c: TargetChoice): string | null {
   const { spec, mutant } = c;
+  const machine = machineOf(spec);
+  if (c.qemu !== undefined && (machine === undefined || machine === null)) return '--qemu applies to --target qemu only';
   if (spec === 'model') return mutant === undefined || MUTANT_NAMES.includes(mutant) ? null : `--mutant: one of ${MUTANT_NAMES.join(', ')} (got "${mutant}")`;
   if (mutant !== undefined) return '--mutant applies to --target model only';
-  const machine = machineOf(spec);
   if (machine === null) return `--target qemu:<machine> with a machine of ${MACHINES.join(', ')}, got "${spec}"`;
-  if (c.qemu !== undefined && machine === undefined) return '--qemu applies to --target qemu only';
   if (machine !== undefined) return null;
   if (spec.startsWith('exec:')) return spec.slice(5).trim() === '' ? '--target exec: needs a command, e.g. exec:"python3 my_target.py"' : null;
   return `--target must be ${TARGET_HELP}, got "${spec}"`;
