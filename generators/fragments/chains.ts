@@ -13,17 +13,9 @@ import { EDU_DMA_BASE } from '../../harness/model/personalities/edu.ts';
 import { TESTDEV_TESTS } from '../../harness/model/personalities/pci-testdev.ts';
 import type { BarPlan, DevicePlan } from '../plan.ts';
 import { GPAS, MSI_ADDR, cfg, pick, placeOps, scope, type FragmentContext, type Weighted } from './context.ts';
-import { windowOps } from './config.ts';
+import { bringUp, windowOps } from './config.ts';
 
 const ON = BigInt(H.CMD_IO | H.CMD_MEMORY | H.CMD_MASTER);
-
-/** Places every BAR of a device at its planned address and turns decode and Bus Master on. */
-function bringUp(x: FragmentContext, d: DevicePlan): Op[] {
-  const ops: Op[] = [];
-  for (const b of x.plan.bars) if (b.dev === d.spec.id) ops.push(...placeOps(x, b, b.a, 'ecam'));
-  ops.push(cfg(d, 'ecam', H.COMMAND, 2, ON));
-  return ops;
-}
 
 const barOf = (x: FragmentContext, d: DevicePlan, region: number): BarPlan | undefined => x.plan.bars.find((b) => b.dev === d.spec.id && b.region === region);
 

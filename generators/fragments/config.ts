@@ -9,6 +9,7 @@ import type { Via } from '../../harness/ops/fields.ts';
 import { PCIE } from '../../harness/model/capabilities.ts';
 import * as H from '../../harness/model/header.ts';
 import { MSI_ADDR, cfg, devOf, pick, placeOps, scope, spotAddress, spotArb, type FragmentContext, type Weighted } from './context.ts';
+import type { DevicePlan } from '../plan.ts';
 
 export function configFragments(x: FragmentContext): Weighted[] {
   const out: Weighted[] = [];
@@ -112,5 +113,24 @@ export function windowOps(x: FragmentContext, bridge: string, via: Via, short: n
     );
   if (which.io) ops.push(cfg(d, via, H.IO_BASE, 2, BigInt(io)));
   ops.push(cfg(d, via, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER)));
+  return ops;
+}
+
+/**
+ * Makes a device reachable as firmware would: the bus numbers and windows
+ * of every bridge above it (outermost first), its BARs at their planned
+ * addresses, then decode and Bus Master on.
+ */
+export function bringUp(x: FragmentContext, d: DevicePlan): Op[] {
+  const via: Via = x.c.vias[0] ?? 'ecam';
+  const ops: Op[] = [];
+  const chain: DevicePlan[] = [];
+  for (let p = d.parent; p !== null; p = x.plan.devices.get(p)!.parent) chain.unshift(x.plan.devices.get(p)!);
+  for (const b of chain) {
+    const [pri, sec, sub] = x.plan.buses.get(b.spec.id)!;
+    ops.push(cfg(b, via, H.PRIMARY_BUS, 4, BigInt(pri | (sec << 8) | (sub << 16))), ...windowOps(x, b.spec.id, via, 0, { mem: true, pref: true, io: true }));
+  }
+  for (const b of x.plan.bars) if (b.dev === d.spec.id) ops.push(...placeOps(x, b, b.a, via));
+  ops.push(cfg(d, via, H.COMMAND, 2, BigInt(H.CMD_IO | H.CMD_MEMORY | H.CMD_MASTER)));
   return ops;
 }

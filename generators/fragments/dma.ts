@@ -9,6 +9,7 @@ import * as H from '../../harness/model/header.ts';
 import { ownerOf } from '../../harness/topology/types.ts';
 import { GPAS, IOVAS, cfg, pick, scope, type FragmentContext, type Weighted } from './context.ts';
 import type { DevicePlan } from '../plan.ts';
+import { bringUp } from './config.ts';
 
 export function dmaFragments(x: FragmentContext): Weighted[] {
   const out: Weighted[] = [];
@@ -36,7 +37,9 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
           const iova = base + (off & ~0xf);
           const p = has('pasid') && pasid !== null ? { pasid } : {};
           const bytes = data === null ? null : data.some((b) => b !== 0) ? data : Uint8Array.of(1, 2, 3, 4);
-          return bytes === null ? [{ op: 'dma.read', dev: d.spec.id, iova, len, ...p }] : [{ op: 'dma.write', dev: d.spec.id, iova, data: bytes, ...p }];
+          const dma: Op = bytes === null ? { op: 'dma.read', dev: d.spec.id, iova, len, ...p } : { op: 'dma.write', dev: d.spec.id, iova, data: bytes, ...p };
+          // edu's engine is driven through its BAR0: a driver maps it first.
+          return d.spec.kind === 'edu' && has('config') ? [...bringUp(x, d), dma] : [dma];
         }),
       weight: 6,
     });
@@ -50,7 +53,7 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
       arb: fc.tuple(pick(translated), via, fc.nat(2), fc.constantFrom(...GPAS, 0x1000_0000), fc.constantFrom('none', 'none', 'unmap', 'detach'), fc.constantFrom('rw', 'rw', 'r')).map(([d, v, i, gpa, teardown, perm]) => {
         const dev = d.spec.id;
         const ops: Op[] = [
-          cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER)),
+          ...(d.spec.kind === 'edu' ? bringUp(x, d) : [cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER))]),
           { op: 'dma.map', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000, gpa, perm: perm as 'r' | 'rw' },
           { op: 'dma.write', dev, iova: IOVAS[i], data: Uint8Array.of(0xa5, i + 1, 0x5a) },
         ];

@@ -20,6 +20,7 @@ import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
 import { slotsOf, type DeviceSlot } from './slots.ts';
 import { translateDma } from './dma.ts';
+import { isDriven } from './dma-engine.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
 import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf } from '../topology/bdf.ts';
@@ -387,7 +388,10 @@ export class Model implements DeviceHost {
     const off = addr - d.base;
     const to: Delivery = { root: d.root, dev: fn.id, region: regionName(d.region), offset: off };
     if (via !== undefined) to.via = via;
-    if (value === null) return ok({ value: fn.regionRead(d.region, off, size), to });
+    if (value === null) {
+      const v = fn.regionRead(d.region, off, size);
+      return isDriven(fn) && fn.unknownRead(d.region, off, size) ? ok({ value: v, to, unknown: true }) : ok({ value: v, to });
+    }
     fn.regionWrite(d.region, off, size, value);
     return ok({ to });
   }
@@ -412,14 +416,34 @@ export class Model implements DeviceHost {
     const s = this.present(op.dev);
     if (typeof s === 'string') return err(s);
     const fn = s.fn!;
+    // Only endpoints and edu master DMA; pci-testdev, bridges and opaque functions are not asked to.
+    if (s.spec.kind !== 'endpoint' && s.spec.kind !== 'edu') return err('unsupported');
+    if (isDriven(fn)) {
+      // A driver must reach the engine's registers, waits for it to be idle, then for its transfer.
+      if (!fn.engineRegisters.every((off) => this.cpuReaches(fn, fn.engineRegion, off))) return err('unreachable');
+      const pending = fn.pendingDeadline();
+      if (pending !== null) this.advanceTo(pending);
+      this.advanceTo(fn.transferDeadline(this.time));
+    }
     const iova = fn.dmaAddress(op.iova);
+    let o: Observation;
     if (op.op === 'dma.write') {
       fn.dmaBuffer(op.data);
-      return this.deviceDma(fn, iova, op.data.length, op.data, op.pasid);
+      o = this.deviceDma(fn, iova, op.data.length, op.data, op.pasid);
+    } else {
+      o = this.deviceDma(fn, iova, op.len, null, op.pasid);
+      fn.dmaBuffer(o.data ?? new Uint8Array(op.len));
     }
-    const o = this.deviceDma(fn, iova, op.len, null, op.pasid);
-    fn.dmaBuffer(o.data ?? new Uint8Array(op.len));
+    if (isDriven(fn)) fn.driven();
     return o;
+  }
+
+  /** Whether a CPU access to a function's region at `off` reaches it now (through its root's memory space). */
+  private cpuReaches(fn: PciFunction, region: number, off: number): boolean {
+    const p = fn.placements[region];
+    if (p === null || p === undefined || off >= p.size) return false;
+    const d = this.memSpaceOf(fn.root).lookup(p.base + off);
+    return d !== null && d.fn === fn && d.region === region;
   }
 
   /** A DMA issued by a device: Bus Master, then translation, then RAM of the root's memory space. */
@@ -580,6 +604,10 @@ export class Model implements DeviceHost {
   private ownsNamespace(r: number, key: string): boolean {
     const s = this.devices.get(key);
     return s !== undefined && ownerOf(this.topology, s.root, 'pasid') === r;
+  }
+
+  private advanceTo(t: number): void {
+    if (t > this.time) this.advance(t - this.time);
   }
 
   private advance(ns: number): void {

@@ -48,6 +48,7 @@ export const ERROR_REASONS = [
   'no-emulator',
   'exhausted',
   'unsupported',
+  'unreachable', // a driver cannot reach the registers that drive the device's DMA (edu's BAR0)
 ] as const;
 
 export type FaultReason = (typeof FAULT_REASONS)[number];

@@ -8,6 +8,24 @@
 import { physicalSlots, walkDevices, DEFAULT_RAM, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import type { Platform } from './platform.ts';
 
+/** RAM beyond the topology's, for the harness: DMA scratch and IOMMU tables (a reserved range to the model). */
+export const HARNESS_RAM = 4 * 2 ** 20;
+
+/** The firmware image's file name in QEMU's private directory. */
+export const HALT_BIOS = 'halt.bin';
+
+/**
+ * A 64 KiB firmware whose reset vector (at 0xfff0, i.e. 0xfffffff0) is
+ * cli; hlt; jmp back to hlt. QEMU never runs a guest here, but edu's DMA
+ * needs virtual time to pass (QMP cont): then no firmware must run, or it
+ * would enumerate the bus and assign BARs the model does not know of.
+ */
+export function haltBios(): Uint8Array {
+  const img = new Uint8Array(0x10000).fill(0xf4);
+  img.set([0xfa, 0xf4, 0xeb, 0xfd], 0xfff0);
+  return img;
+}
+
 /** QEMU's id of the bus of expander root r (the expander device's own id). */
 export const expanderBusId = (r: number): string => `isoroot-r${r}`;
 
@@ -36,7 +54,9 @@ export function deviceArg(d: DeviceSpec, bus: string, slots: Map<string, number>
 export function machineArgs(t: Topology, p: Platform): string[] {
   const main = t.roots[0];
   const mainBus = p.machine === 'q35' ? 'pcie.0' : 'pci.0';
-  const args = ['-machine', `${p.machine},vmport=off`, '-accel', 'tcg', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${(main.ram ?? DEFAULT_RAM) / 2 ** 20}M`];
+  const ram = (main.ram ?? DEFAULT_RAM) + HARNESS_RAM;
+  // -icount sleep=off: while the VM runs, virtual time warps to the next timer as soon as the CPU halts.
+  const args = ['-machine', `${p.machine},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);
   const slots = physicalSlots(t);
   // A slot with several functions needs multifunction=on on function 0.

@@ -11,11 +11,15 @@ import { canonicalTopology } from '../../topology/canonical.ts';
 import { topologyProblem } from '../../topology/validate.ts';
 import { DEFAULT_RAM, SPACE_KINDS, walkDevices, type DeviceSpec, type Personality, type RootSpec, type Topology } from '../../topology/types.ts';
 import { expanderHostId, type Platform } from './platform.ts';
+import { HARNESS_RAM } from './machine.ts';
 
 export const MAX_QEMU_ROOTS = 8;
 /** Device kinds QEMU builds from the model's personalities (opaque needs qdev unless built in). */
 export const QEMU_PERSONALITIES: readonly Personality[] = ['edu', 'pci-testdev', 'root-port', 'opaque'];
 const MIB = 2 ** 20;
+const EDU_REACH = 0x1000_0000;
+/** RAM of a QEMU machine whose topology does not say: small, so that a reset clears it quickly. */
+export const QEMU_RAM = 16 * MIB;
 
 const fail = (path: string, expected: string): never => {
   throw new InputError(`topology for QEMU: ${path}`, expected);
@@ -44,7 +48,8 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
     if (root.ecam !== undefined && root.ecam !== null && root.ecam !== p.ecam) fail(`${path}.ecam`, p.ecam === null ? `null: ${p.machine} has no ECAM` : `${'0x' + p.ecam.toString(16)} (where isoroot maps PCIEXBAR) or null`);
     if (p.ecam === null && root.ecam !== undefined && root.ecam !== null) fail(`${path}.ecam`, `null: ${p.machine} has no ECAM`);
     const ram = root.ram ?? DEFAULT_RAM;
-    if (ram % MIB !== 0 || ram > 0x8000_0000) fail(`${path}.ram`, 'whole MiB, at most 2 GiB (all of it below the PCI hole)');
+    // edu masks DMA addresses to 28 bits: RAM and the harness's scratch above it stay below 256 MiB.
+    if (ram % MIB !== 0 || ram + HARNESS_RAM > EDU_REACH) fail(`${path}.ram`, `whole MiB, at most ${(EDU_REACH - HARNESS_RAM) / MIB} MiB (edu reaches 256 MiB; isoroot keeps ${HARNESS_RAM / MIB} MiB above RAM)`);
     if (root.iommu === true) fail(`${path}.iommu`, 'false: intel-iommu is not built yet');
     if ((root.pasidContexts ?? 0) > 0) fail(`${path}.pasidContexts`, '0: this QEMU target drives no PASIDs');
   } else {
@@ -70,9 +75,10 @@ export function prepareTopology(t: Topology, p: Platform): Topology {
     const who = taken.get(d.slot);
     if (who !== undefined) fail(`device ${d.id}.slot`, `a slot the machine leaves free (slot ${d.slot} holds ${who})`);
   }
-  const rootZero: RootSpec = { ...main, cf8: true, devices: [...own, ...mustHave] };
+  const rootZero: RootSpec = { ...main, cf8: true, ram: main.ram ?? QEMU_RAM, devices: [...own, ...mustHave] };
   if (main.ecam === undefined && p.ecam === null) rootZero.ecam = null;
-  rootZero.reserved = p.reserved.map((x) => ({ ...x }));
+  const ram = rootZero.ram!;
+  rootZero.reserved = [...p.reserved.map((x) => ({ ...x })), { space: 'memory', base: ram, size: HARNESS_RAM, name: "isoroot's DMA scratch and IOMMU tables" }];
   const out: Topology = { ...t, roots: [rootZero, ...t.roots.slice(1)] };
   const problem = topologyProblem(out);
   if (problem !== null) fail(problem.path, problem.expected);

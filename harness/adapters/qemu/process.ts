@@ -6,7 +6,7 @@
  * util/children.ts), and the directory is removed with it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +19,10 @@ const STDERR_TAIL = 32 * 1024;
 export interface Launch {
   /** The QEMU binary or a wrapper that runs it. */
   binary: string;
-  /** Machine and device arguments; the sockets are added here. */
+  /** Machine and device arguments; the sockets are added here. "{dir}" stands for the private directory. */
   args: readonly string[];
+  /** Files written into the private directory first (a firmware image). */
+  files?: Record<string, Uint8Array>;
   /** Time for QEMU to start and connect both sockets. */
   startupMs: number;
 }
@@ -81,9 +83,10 @@ export class QemuProcess {
       rmSync(dir, { recursive: true, force: true });
     };
     try {
+      for (const [name, bytes] of Object.entries(l.files ?? {})) writeFileSync(join(dir, name), bytes);
       servers.push(await listen(qtestPath), await listen(qmpPath));
       const accepted = servers.map((s) => new Promise<Socket>((resolve) => s.once('connection', resolve)));
-      const args = [...l.args, '-qtest', `unix:${qtestPath}`, '-qtest-log', 'none', '-chardev', `socket,id=isoroot-qmp,path=${qmpPath}`, '-mon', 'chardev=isoroot-qmp,mode=control'];
+      const args = [...l.args.map((a) => a.replaceAll('{dir}', dir)), '-qtest', `unix:${qtestPath}`, '-qtest-log', 'none', '-chardev', `socket,id=isoroot-qmp,path=${qmpPath}`, '-mon', 'chardev=isoroot-qmp,mode=control'];
       proc = spawn(l.binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       track(proc);
       const p = proc;

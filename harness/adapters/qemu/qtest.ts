@@ -14,8 +14,17 @@ export interface IrqEvent {
   level: 0 | 1;
 }
 
+/** hang: no reply in time; gone: the socket closed; protocol: a reply that is not what was asked. */
+export type QtestTrouble = 'hang' | 'gone' | 'protocol';
+
 export class QtestError extends Error {
   override name = 'QtestError';
+  constructor(
+    message: string,
+    readonly trouble: QtestTrouble = 'protocol',
+  ) {
+    super(message);
+  }
 }
 
 const IRQ = /^IRQ (raise|lower) (\d+)$/;
@@ -60,13 +69,22 @@ export class QtestChannel {
     return out;
   }
 
-  /** One command, one reply; throws when the reply is not OK. For set-up, not for operations. */
-  async call(cmd: string, timeoutMs: number): Promise<string> {
-    this.send([cmd]);
-    const n = await this.reply(timeoutMs);
-    if (!('line' in n)) throw new QtestError(`${cmd}: ${'eof' in n ? n.eof : 'no reply in time'}`);
-    if (!n.line.startsWith('OK')) throw new QtestError(`${cmd}: ${n.line}`);
-    return n.line;
+  /** Commands pipelined, their replies awaited; throws QtestError unless every reply is OK. */
+  async call(cmds: readonly string[], timeoutMs: number): Promise<string[]> {
+    this.send(cmds);
+    const out: string[] = [];
+    for (const c of cmds) {
+      const n = await this.reply(timeoutMs);
+      if (!('line' in n)) throw new QtestError(`${c}: ${'eof' in n ? n.eof : `no reply in ${timeoutMs} ms`}`, 'eof' in n ? 'gone' : 'hang');
+      if (!n.line.startsWith('OK')) throw new QtestError(`${c}: ${n.line}`);
+      out.push(n.line);
+    }
+    return out;
+  }
+
+  /** One command's value ("OK 0x…"). */
+  async value(cmd: string, timeoutMs: number): Promise<bigint> {
+    return parseValue((await this.call([cmd], timeoutMs))[0]);
   }
 }
 

@@ -4,10 +4,9 @@
  * restores config space and device registers that have a reset handler,
  * but not RAM, and not edu, which has no reset handler: its registers and
  * DMA buffer survive. So: reset; map each edu at a scratch address and put
- * its registers back through MMIO; reset again (undoing the scratch
- * mapping); clear RAM; set the platform up. When an edu cannot be put
- * back (a DMA was started and never ran, so its command register stays
- * busy), the caller starts a fresh QEMU instead.
+ * its registers back through MMIO and its buffer by DMA; reset again
+ * (undoing the scratch mapping); clear RAM; set the platform up. When
+ * that fails, the caller starts a fresh QEMU instead.
  */
 import * as H from '../../model/header.ts';
 import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
@@ -15,26 +14,15 @@ import { bdf } from '../../topology/bdf.ts';
 import { configAddress } from './access.ts';
 import { EDU_ID, settleFactorial } from './edu.ts';
 import type { QemuProcess } from './process.ts';
-import { Q, QtestError, parseBytes, parseValue } from './qtest.ts';
+import { BUFFER, BUFFER_REACH, Engine, type DmaContext } from './dma.ts';
+import { Q, parseBytes, parseValue } from './qtest.ts';
 
 const SCRATCH = 0xc000_0000;
 const MIB = 0x100000;
-const EDU_BUF = 0x40000;
-const EDU_BUF_SIZE = 0x1000;
 /** 34! is divisible by 2^32: writing 34 is how a driver brings the factorial register back to 0. */
 const FACT_TO_ZERO = 34n;
 
-async function call(q: QemuProcess, cmds: string[], timeoutMs: number): Promise<string[]> {
-  q.qtest.send(cmds);
-  const out: string[] = [];
-  for (const c of cmds) {
-    const n = await q.qtest.reply(timeoutMs);
-    if (!('line' in n)) throw new QtestError(`${c}: ${'eof' in n ? n.eof : 'no reply in time'}`);
-    if (!n.line.startsWith('OK')) throw new QtestError(`${c}: ${n.line}`);
-    out.push(n.line);
-  }
-  return out;
-}
+const call = (q: QemuProcess, cmds: string[], timeoutMs: number): Promise<string[]> => q.qtest.call(cmds, timeoutMs);
 
 const cfgWrite = (b: number, reg: number, size: number, v: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.out(0xcfc + (reg & 3), size, v)];
 
@@ -56,7 +44,7 @@ function mapEdu(t: Topology, root: number, dev: DeviceSpec, parent: DeviceSpec |
     cmds.push(...cfgWrite(port, H.PRIMARY_BUS, 4, rootBus | (devBus << 8) | (devBus << 16)), ...cfgWrite(port, H.MEM_BASE, 4, (win | (win << 16)) >>> 0), ...cfgWrite(port, H.COMMAND, 2, H.CMD_MEMORY));
   }
   const b = bdf(devBus, dev.slot, dev.fn);
-  cmds.push(...cfgWrite(b, H.BAR0, 4, base), ...cfgWrite(b, H.COMMAND, 2, H.CMD_MEMORY));
+  cmds.push(...cfgWrite(b, H.BAR0, 4, base), ...cfgWrite(b, H.COMMAND, 2, H.CMD_MEMORY | H.CMD_MASTER));
   return cmds;
 }
 
@@ -70,30 +58,54 @@ interface EduRegs {
   dst: bigint;
   cnt: bigint;
   cmd: bigint;
-  buf: Uint8Array;
 }
 
 async function readEdu(q: QemuProcess, base: number, timeoutMs: number): Promise<EduRegs> {
-  const r = await call(q, [Q.read(base, 4), Q.read(base + 4, 4), Q.read(base + 8, 4), Q.read(base + 0x20, 4), Q.read(base + 0x24, 4), Q.read(base + 0x80, 8), Q.read(base + 0x88, 8), Q.read(base + 0x90, 8), Q.read(base + 0x98, 8), Q.readBytes(base + EDU_BUF, EDU_BUF_SIZE)], timeoutMs);
-  const v = r.slice(0, 9).map(parseValue);
-  return { id: v[0], addr4: v[1], fact: v[2], status: v[3], irq: v[4], src: v[5], dst: v[6], cnt: v[7], cmd: v[8], buf: parseBytes(r[9], EDU_BUF_SIZE) };
+  const r = await call(q, [Q.read(base, 4), Q.read(base + 4, 4), Q.read(base + 8, 4), Q.read(base + 0x20, 4), Q.read(base + 0x24, 4), Q.read(base + 0x80, 8), Q.read(base + 0x88, 8), Q.read(base + 0x90, 8), Q.read(base + 0x98, 8)], timeoutMs);
+  const v = r.map(parseValue);
+  return { id: v[0], addr4: v[1], fact: v[2], status: v[3], irq: v[4], src: v[5], dst: v[6], cnt: v[7], cmd: v[8] };
 }
 
-const fresh = (e: EduRegs): boolean => e.addr4 === 0n && e.fact === 0n && e.status === 0n && e.irq === 0n && e.src === 0n && e.dst === 0n && e.cnt === 0n && e.cmd === 0n && e.buf.every((x) => x === 0);
+const freshRegs = (e: EduRegs): boolean => e.addr4 === 0n && e.fact === 0n && e.status === 0n && e.irq === 0n && e.src === 0n && e.dst === 0n && e.cnt === 0n && e.cmd === 0n;
 
-/** Puts one edu back to its power-on registers; false when only a new process can. */
-async function scrubEdu(q: QemuProcess, base: number, timeoutMs: number): Promise<boolean> {
-  let e = await readEdu(q, base, timeoutMs);
-  if (e.id !== EDU_ID) return false;
-  if (fresh(e)) return true;
-  // A DMA command, once written, leaves bits in the command register that only a run of the engine clears.
-  if (e.cmd !== 0n) return false;
-  const cmds = [Q.write(base + 0x20, 4, 0n), Q.write(base + 4, 4, 0xffffffffn), Q.write(base + 0x64, 4, 0xffffffffn), Q.write(base + 0x80, 8, 0n), Q.write(base + 0x88, 8, 0n), Q.write(base + 0x90, 8, 0n), Q.memset(base + EDU_BUF, EDU_BUF_SIZE, 0)];
-  if (e.fact !== 0n) cmds.push(Q.write(base + 8, 4, FACT_TO_ZERO));
-  await call(q, cmds, timeoutMs);
-  if (e.fact !== 0n && !(await settleFactorial(q.qtest, base + 8, timeoutMs)).ok) return false;
-  e = await readEdu(q, base, timeoutMs);
-  return fresh(e);
+/**
+ * Puts one edu back to its power-on state: registers through MMIO, the
+ * buffer by DMA from zeroed scratch RAM (it has no MMIO window). `dirty`:
+ * virtual time ran since the last restore, so the buffer may hold data.
+ * Its last byte is out of every transfer's reach (QEMU 7.2 aborts on a
+ * transfer that ends there), so it never changes.
+ */
+async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<boolean> {
+  const { q, timeoutMs, scratch } = x;
+  const e = new Engine(x, base);
+  try {
+    let regs = await readEdu(q, base, timeoutMs);
+    if (regs.id !== EDU_ID) return false;
+    if ((regs.cmd & 1n) !== 0n) {
+      await e.idle();
+      dirty = true;
+    }
+    if (dirty) {
+      await call(q, [Q.memset(scratch, BUFFER_REACH, 0)], timeoutMs);
+      await e.transfer(BUFFER, BigInt(scratch), BUFFER_REACH, true);
+      const [bytes] = await call(q, [Q.readBytes(scratch, BUFFER_REACH)], timeoutMs);
+      if (!parseBytes(bytes, BUFFER_REACH).every((b) => b === 0)) {
+        await call(q, [Q.memset(scratch, BUFFER_REACH, 0)], timeoutMs);
+        await e.transfer(BigInt(scratch), BUFFER, BUFFER_REACH, false);
+      }
+    }
+    regs = await readEdu(q, base, timeoutMs);
+    // The command register clears only when a transfer without flags runs: one byte, zero onto zero.
+    if (regs.cmd !== 0n) await e.transfer(BigInt(scratch), BUFFER, 1, false);
+    await e.stop();
+    const cmds = [Q.write(base + 0x20, 4, 0n), Q.write(base + 4, 4, 0xffffffffn), Q.write(base + 0x64, 4, 0xffffffffn), Q.write(base + 0x80, 8, 0n), Q.write(base + 0x88, 8, 0n), Q.write(base + 0x90, 8, 0n)];
+    if (regs.fact !== 0n) cmds.push(Q.write(base + 8, 4, FACT_TO_ZERO));
+    await call(q, cmds, timeoutMs);
+    if (regs.fact !== 0n && !(await settleFactorial(q.qtest, base + 8, timeoutMs)).ok) return false;
+    return freshRegs(await readEdu(q, base, timeoutMs));
+  } finally {
+    await e.stop().catch(() => {});
+  }
 }
 
 /**
@@ -101,20 +113,21 @@ async function scrubEdu(q: QemuProcess, base: number, timeoutMs: number): Promis
  * process was built from it), then runs the platform set-up. Returns
  * false when that is not possible.
  */
-export async function restoreFresh(q: QemuProcess, t: Topology, ramBytes: number, setup: readonly string[], timeoutMs: number): Promise<boolean> {
+export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number): Promise<boolean> {
   await systemReset(q, timeoutMs);
   const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
   if (edus.length > 0) {
+    const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs };
     for (const [i, w] of edus.entries()) {
       const base = SCRATCH + i * MIB;
       await call(q, mapEdu(t, w.root, w.dev, w.parent, base), timeoutMs);
-      const ok = await scrubEdu(q, base, timeoutMs);
+      const ok = await scrubEdu(x, base, dirty);
       // Unmap before the next one: edus below root ports share the scratch bus number.
       await systemReset(q, timeoutMs);
       if (!ok) return false;
     }
   }
-  await call(q, [Q.memset(0, ramBytes, 0), ...setup], timeoutMs);
+  await call(q, [Q.memset(0, ram.model + ram.harness, 0), ...setup], timeoutMs);
   q.qtest.takeIrqs();
   return true;
 }

@@ -8,16 +8,19 @@
  * answering yields a crash or hang failure with its stderr, never an
  * exception in the harness.
  */
-import type { Op } from '../../ops/catalog.ts';
+import type { Op, OpOf } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
-import { DEFAULT_RAM, SPACE_KINDS, type Topology } from '../../topology/types.ts';
+import { DEFAULT_RAM, SPACE_KINDS, walkDevices, type Topology } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
 import type { Capabilities, RunResult, Session, Target, TargetFailure } from '../target.ts';
 import { applyOne } from '../target.ts';
 import { planAccess, refused, type Planned } from './access.ts';
+import { eduDma, type DmaContext } from './dma.ts';
+import { QmpError } from './qmp.ts';
+import { QtestError } from './qtest.ts';
 import { probeQemu } from './binary.ts';
 import { mayStartFactorial, settleFactorial } from './edu.ts';
-import { machineArgs } from './machine.ts';
+import { HALT_BIOS, HARNESS_RAM, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
 import { isPrepared, prepareTopology, MAX_QEMU_ROOTS } from './prepare.ts';
 import { QemuProcess, QemuStartError } from './process.ts';
@@ -41,6 +44,8 @@ export interface QemuStats {
   resets: number;
   /** Resets that could not restore the fresh state, so a new process started. */
   fallbacks: number;
+  /** Why the last one could not. */
+  lastFallback?: string;
 }
 
 export interface QemuTarget extends Target {
@@ -53,7 +58,7 @@ export interface QemuTarget extends Target {
 
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
-    ops: ['config', 'mmio', 'pio'],
+    ops: ['config', 'mmio', 'pio', 'dma'],
     maxRoots: MAX_QEMU_ROOTS,
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
@@ -67,6 +72,21 @@ export function qemuCapabilities(p: Platform): Capabilities {
 
 const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
 
+/** What went wrong while talking to QEMU, as a failure kind: no answer is a hang, anything else a crash. */
+function troubleKind(e: QtestError | QmpError, q: QemuProcess): TargetFailure['kind'] {
+  if (!q.alive) return 'crash';
+  if (e instanceof QtestError) return e.trouble === 'hang' ? 'hang' : 'crash';
+  return e.errorClass === 'Disconnected' && e.desc.startsWith('no answer') ? 'hang' : 'crash';
+}
+
+/** dma.read / dma.write: only edu's engine can be driven; the model refuses the others too. */
+async function dmaOp(q: QemuProcess, t: Topology, op: OpOf<'dma.read'> | OpOf<'dma.write'>, x: Omit<DmaContext, 'q'>): Promise<Observation> {
+  const dev = [...walkDevices(t)].find((w) => w.dev.id === op.dev)?.dev;
+  if (dev === undefined) return refused('no-device');
+  if (dev.kind !== 'edu' || op.pasid !== undefined) return refused('unsupported');
+  return eduDma({ q, ...x }, dev.id, op);
+}
+
 export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const bin = probeQemu(o.qemu);
   const platform = PLATFORMS[o.machine ?? 'q35'];
@@ -76,6 +96,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const stats: QemuStats = { starts: 0, resets: 0, fallbacks: 0 };
   let proc: QemuProcess | null = null;
   let procKey = '';
+  /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
+  let clockRan = false;
 
   /** A failure while running op `index`: QEMU died or hung; the process is killed and not reused. */
   const failure = async (q: QemuProcess, kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure> => {
@@ -93,19 +115,21 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const ready = async (t: Topology): Promise<QemuProcess | TargetFailure> => {
     const args = machineArgs(t, platform);
     const key = JSON.stringify(args);
-    const ram = t.roots[0].ram ?? DEFAULT_RAM;
+    const ram = { model: t.roots[0].ram ?? DEFAULT_RAM, harness: HARNESS_RAM };
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
     if (proc !== null && proc.alive && procKey === key && reuse) {
       stats.resets++;
-      const restored = await restoreFresh(proc, t, ram, setup, startupMs).catch(() => false);
-      if (restored) return proc;
+      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs).catch((e: Error) => e.message);
+      clockRan = false;
+      if (restored === true) return proc;
       stats.fallbacks++;
+      stats.lastFallback = restored === false ? 'a device could not be brought back to its power-on state' : restored;
     }
     if (proc !== null) await proc.kill();
     proc = null;
     try {
       stats.starts++;
-      const q = await QemuProcess.start({ binary: bin.path, args, startupMs });
+      const q = await QemuProcess.start({ binary: bin.path, args, startupMs, files: { [HALT_BIOS]: haltBios() } });
       q.qtest.send(setup);
       for (const c of setup) {
         const n = await q.qtest.reply(startupMs);
@@ -113,6 +137,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       }
       proc = q;
       procKey = key;
+      clockRan = false;
       return q;
     } catch (e) {
       if (!(e instanceof QemuStartError)) throw e;
@@ -132,6 +157,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     async open(topology: Topology): Promise<Session> {
       if (!isPrepared(topology, platform)) throw new InputError('--target qemu', `a topology completed for QEMU's ${platform.machine} machine (its chipset functions, reserved ranges and expander hosts): load it through the target's prepare()`);
       const got = await ready(topology);
+      const main = topology.roots[0];
+      const dmaContext = { ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: main.ram ?? DEFAULT_RAM, timeoutMs };
       let broken: TargetFailure | null = 'kind' in got ? got : null;
       const q = 'kind' in got ? null : got;
       const session: Session = {
@@ -141,11 +168,25 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           if (broken !== null || q === null) return { observations, failure: { ...broken!, index: 0 } };
           let i = 0;
           while (i < ops.length) {
-            // A pipelined segment: up to and including an op that needs settling.
+            const op = ops[i];
+            if (op.op === 'dma.read' || op.op === 'dma.write') {
+              // Interactive: each step depends on the last reply.
+              clockRan = true;
+              try {
+                observations.push(await dmaOp(q, topology, op, dmaContext));
+              } catch (e) {
+                if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
+                broken = await failure(q, troubleKind(e, q), i, e.message);
+                return { observations, failure: broken };
+              }
+              i++;
+              continue;
+            }
+            // A pipelined segment: up to a DMA op, or up to and including an op that needs settling.
             const seg: { plan: Planned | Observation; at: number }[] = [];
             const cmds: string[] = [];
             let settle = false;
-            for (; i < ops.length && !settle; i++) {
+            for (; i < ops.length && !settle && ops[i].op !== 'dma.read' && ops[i].op !== 'dma.write'; i++) {
               const plan = planAccess(ops[i], topology) ?? refused('unsupported');
               seg.push({ plan, at: i });
               if ('cmds' in plan) cmds.push(...plan.cmds);

@@ -16,6 +16,7 @@ import { installBar, layoutBars } from '../bar.ts';
 import { installCaps } from '../capabilities.ts';
 import { initQemuType0 } from '../header-init.ts';
 import type { DeviceSpec } from '../../topology/types.ts';
+import type { DrivenDma } from '../dma-engine.ts';
 
 export const EDU_VENDOR = 0x1234;
 export const EDU_DEVICE = 0x11e8;
@@ -35,6 +36,10 @@ const IRQ_FACT = 0x1;
 const IRQ_DMA = 0x100;
 
 interface EduState {
+  /** When the pending DMA completes, or null. */
+  deadline: number | null;
+  /** Bit i: DMA register 0x80 + 8i holds a driver's value (a dma op drove the engine) until written. */
+  driven: number;
   addr4: number;
   fact: number;
   status: number;
@@ -46,7 +51,7 @@ interface EduState {
   buf: Uint8Array;
 }
 
-const fresh = (): EduState => ({ addr4: 0, fact: 0, status: 0, irqStatus: 0, src: 0n, dst: 0n, cnt: 0n, cmd: 0n, buf: new Uint8Array(EDU_DMA_SIZE) });
+const fresh = (): EduState => ({ deadline: null, driven: 0, addr4: 0, fact: 0, status: 0, irqStatus: 0, src: 0n, dst: 0n, cnt: 0n, cmd: 0n, buf: new Uint8Array(EDU_DMA_SIZE) });
 
 /** n! with 32-bit wrap-around, as edu's worker thread computes it. */
 export function factorial32(n: number): number {
@@ -65,7 +70,10 @@ export interface EduStats {
   skipped: number;
 }
 
-export class Edu extends PciFunction {
+export class Edu extends PciFunction implements DrivenDma {
+  readonly engineRegion = 0;
+  /** Identification (a driver checks it), source, destination, count, command. */
+  readonly engineRegisters = [0x00, 0x80, 0x88, 0x90, 0x98];
   private s: EduState = fresh();
   readonly stats: EduStats = { toRam: 0, fromRam: 0, skipped: 0 };
 
@@ -131,19 +139,20 @@ export class Edu extends PciFunction {
         this.lower(v32);
         break;
       case 0x80:
-        if (!busy) s.src = value;
+        if (!busy) [s.src, s.driven] = [value, s.driven & ~1];
         break;
       case 0x88:
-        if (!busy) s.dst = value;
+        if (!busy) [s.dst, s.driven] = [value, s.driven & ~2];
         break;
       case 0x90:
-        if (!busy) s.cnt = value;
+        if (!busy) [s.cnt, s.driven] = [value, s.driven & ~4];
         break;
       case 0x98:
         if ((value & CMD_START) === 0n || busy) break;
         s.cmd = value;
-        // Deadline: virtual time in whole milliseconds, plus 100 ms.
-        this.host.schedule(this, Math.floor(this.host.now() / 1e6) * 1e6 + DMA_DELAY_NS, () => this.dmaTimer());
+        s.driven &= ~8;
+        s.deadline = this.transferDeadline(this.host.now());
+        this.host.schedule(this, s.deadline, () => this.dmaTimer());
         break;
     }
   }
@@ -173,6 +182,7 @@ export class Edu extends PciFunction {
 
   private dmaTimer(): void {
     const s = this.s;
+    s.deadline = null;
     if ((s.cmd & CMD_START) === 0n) return;
     if ((s.cmd & CMD_TO_RAM) !== 0n) {
       if (this.inBuffer(s.src, s.cnt)) {
@@ -191,6 +201,23 @@ export class Edu extends PciFunction {
     }
     s.cmd &= ~CMD_START;
     if ((s.cmd & CMD_IRQ) !== 0n) this.raise(IRQ_DMA);
+  }
+
+  // ---- driven by dma.read / dma.write (dma-engine.ts) ----------------------
+
+  pendingDeadline(): number | null {
+    return this.s.deadline;
+  }
+  /** Virtual time in whole milliseconds, plus 100 ms (edu arms its timer in ms). */
+  transferDeadline(now: number): number {
+    return Math.floor(now / 1e6) * 1e6 + DMA_DELAY_NS;
+  }
+  driven(): void {
+    this.s.driven = 0xf;
+  }
+  unknownRead(region: number, off: number, size: number): boolean {
+    // Source, destination, count and command hold the driver's transfer until each is written again.
+    return region === 0 && (size === 4 || size === 8) && off >= 0x80 && off < 0xa0 && (this.s.driven & (1 << ((off - 0x80) >> 3))) !== 0;
   }
 
   /**
