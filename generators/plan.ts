@@ -7,7 +7,8 @@
  */
 import { bdf, type Bdf } from '../harness/topology/bdf.ts';
 import { isBridge, walkDevices, type DeviceSpec, type Topology } from '../harness/topology/types.ts';
-import { layoutBars, type BarDef } from '../harness/model/bar.ts';
+import type { BarDef } from '../harness/model/bar.ts';
+import { createFunction } from '../harness/model/personalities/index.ts';
 
 export const MEM32_A = 0xc000_0000;
 export const MEM32_B = 0xe000_0000;
@@ -59,20 +60,9 @@ export interface Plan {
 
 const align = (x: number, a: number): number => Math.ceil(x / a) * a;
 
+/** A device's BARs and ROM as its personality lays them out (the model is the one source of that). */
 export function barDefs(d: DeviceSpec): BarDef[] {
-  switch (d.kind) {
-    case 'endpoint': {
-      const defs = layoutBars(d.bars ?? []);
-      if (d.rom !== undefined) defs.push({ region: 6, kind: 'rom', size: d.rom, prefetch: false, reg: 0x30 });
-      return defs;
-    }
-    case 'edu':
-      return layoutBars([{ kind: 'mem32', size: 0x100000 }]);
-    case 'pci-testdev':
-      return layoutBars([{ kind: 'mem32', size: 0x1000 }, { kind: 'io', size: 0x100 }]);
-    default:
-      return [];
-  }
+  return createFunction(d, 0, 0, false).bars.filter((b): b is BarDef => b !== undefined);
 }
 
 export function firmwarePlan(t: Topology): Plan {

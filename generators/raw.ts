@@ -17,6 +17,7 @@ export function opDomain(t: Topology, c: GenConstraints, buses: readonly number[
     domains: Math.max(1, ...t.roots.map((r) => r.domains ?? 0)),
     vias: c.vias,
     buses,
+    ops: c.ops,
   };
 }
 

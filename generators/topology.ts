@@ -135,7 +135,8 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
     const share: Partial<Record<SpaceKind, number>> = {};
     if (r > 0) for (const k of SPACE_KINDS) if (ch.share[k] === true) share[k] = 0;
     const sharesConfig = share.config !== undefined;
-    let bus = r === 0 && rootZeroShared ? 0 : ch.busBase;
+    // Root 0 starts at bus 0 when others share its config space, or when the target's roots always do (QEMU's main bus).
+    let bus = r === 0 && (rootZeroShared || c.contract.config === 'shared') ? 0 : ch.busBase;
     if (sharesConfig) {
       bus = nextSharedBus;
       nextSharedBus += 0x20;

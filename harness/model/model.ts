@@ -195,7 +195,7 @@ export class Model implements DeviceHost {
         const d = this.domain(op.root, op.domain);
         if (typeof d === 'string') return err(d);
         const r = d.unmap(op.iova, op.size);
-        return r === null ? ok() : err(r);
+        return typeof r === 'string' ? err(r) : ok();
       }
       case 'dma.attach': {
         const s = this.present(op.dev);

@@ -3,6 +3,7 @@
  * once. The trace codec, the printer, the generators and replay all derive
  * from this table; adding an operation here is the only way to add one.
  */
+import fc from 'fast-check';
 import { F, VIAS, optional, type Field } from './fields.ts';
 
 /** Families of operations a target may support (declared in its capabilities). */
@@ -61,7 +62,11 @@ const valueFix = <T extends { size: number; value: bigint }>(o: T): T => ({ ...o
 
 const rangeFields = { root: F.root(), emulator: F.emulator(), space: F.oneOf(['mmio', 'pio'] as const), start: F.hex('start', ADDR_MAX, [0xc0000000, 0x1000]), size: F.hex('bytes', 2 ** 40, [0x1000, 0x100]) };
 const IOVA_LIKELY = [0x0, 0x1000, 0x10000, 0x100000, 0x40000, 0x7fff000];
-const pasidField = optional(F.int('PASID', 0, 0xfffff, [1, 2, 3, 0xfffff]));
+/** An optional field that only targets with `cap` get generated values for (the PASID tag of a DMA). */
+const onlyWith = <T>(cap: Capability, f: Field<T, true>): Field<T, true> => ({ ...f, arb: (d) => (d.ops.includes(cap) ? f.arb(d) : fc.constant(undefined as T)) });
+const pasidField = onlyWith('pasid', optional(F.int('PASID', 0, 0xfffff, [1, 2, 3, 0xfffff])));
+/** The longest virtual time one clock.step advances, in nanoseconds (10 s). */
+export const CLOCK_STEP_MAX_NS = 10_000_000_000;
 
 export const CATALOG = {
   'cfg.read': spec({ doc: 'configuration read through ECAM or CF8/CFC', needs: 'config', reads: true, fields: cfgFields, problem: cfgProblem, fix: cfgFix }),
@@ -166,7 +171,7 @@ export const CATALOG = {
   'dev.unplug': spec({ doc: 'hot-unplug a device', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
   'dev.reset': spec({ doc: 'function-level reset of a device', needs: 'reset', reads: false, fields: { dev: F.dev() } }),
   'root.reset': spec({ doc: 'reset a whole root', needs: 'reset', reads: false, fields: { root: F.root() } }),
-  'clock.step': spec({ doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, 10_000_000_000, [1_000_000, 100_000_000]) } }),
+  'clock.step': spec({ doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
 } as const;
 
 export type OpKind = keyof typeof CATALOG;

@@ -20,6 +20,8 @@ export interface OpDomain {
   vias: readonly Via[];
   /** Bus numbers in use (root buses and planned secondary buses). */
   buses: readonly number[];
+  /** Operation families the target carries out (catalog.ts CAPABILITIES). */
+  ops: readonly string[];
 }
 
 export const VIAS = ['ecam', 'cf8'] as const;

@@ -2,7 +2,7 @@
 import { at } from '../util/errors.ts';
 import { bytesToHex, hex, hexToBytes } from '../util/hex.ts';
 import type { JsonReader } from '../util/json-read.ts';
-import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Irq, type Observation, type Observes, type Reason } from './observation.ts';
+import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Evidence, type Irq, type MapSegment, type Observation, type Observes, type Reason } from './observation.ts';
 
 const REASONS: readonly Reason[] = [...FAULT_REASONS, ...ERROR_REASONS];
 const ADDR_MAX = 2 ** 53 - 1;
@@ -14,7 +14,29 @@ export function obsToJson(o: Observation): Record<string, unknown> {
   if (o.data !== undefined) out.data = bytesToHex(o.data);
   if (o.to !== undefined) out.to = deliveryToJson(o.to);
   if (o.irqs !== undefined && o.irqs.length > 0) out.irqs = o.irqs.map(irqToJson);
+  if (o.evidence !== undefined) out.evidence = { maps: { memory: o.evidence.maps.memory.map(segmentToJson), io: o.evidence.maps.io.map(segmentToJson) } };
   return out;
+}
+
+const segmentToJson = (s: MapSegment): string[] => (s.owner === undefined ? [hex(s.start), hex(s.end), s.name] : [hex(s.start), hex(s.end), s.name, s.owner]);
+
+function parseEvidence(r: JsonReader, path: string, v: unknown): Evidence {
+  const o = r.object(path, v);
+  r.only(path, o, ['maps']);
+  const m = r.object(at(path, 'maps'), o.maps);
+  r.only(at(path, 'maps'), m, ['memory', 'io']);
+  const segments = (k: 'memory' | 'io'): MapSegment[] =>
+    r.array(at(at(path, 'maps'), k), m[k]).map((x, i) => {
+      const p = at(at(at(path, 'maps'), k), i);
+      const t = r.array(p, x);
+      if (t.length !== 3 && t.length !== 4) r.fail(p, '["start", "end", "name"] or ["start", "end", "name", "owner"]');
+      const start = r.int(at(p, 0), t[0], 0, ADDR_MAX);
+      const end = r.int(at(p, 1), t[1], start, ADDR_MAX);
+      const seg: MapSegment = { start, end, name: r.string(at(p, 2), t[2]) };
+      if (t.length === 4) seg.owner = r.string(at(p, 3), t[3]);
+      return seg;
+    });
+  return { maps: { memory: segments('memory'), io: segments('io') } };
 }
 
 function deliveryToJson(d: Delivery): Record<string, unknown> {
@@ -38,7 +60,7 @@ function irqToJson(i: Irq): Record<string, unknown> {
 
 export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
   const o = r.object(path, v);
-  r.only(path, o, ['status', 'reason', 'value', 'data', 'to', 'irqs']);
+  r.only(path, o, ['status', 'reason', 'value', 'data', 'to', 'irqs', 'evidence']);
   const obs: Observation = { status: r.oneOf(at(path, 'status'), o.status, STATUSES) };
   if (o.reason !== undefined) obs.reason = r.oneOf(at(path, 'reason'), o.reason, REASONS);
   if (o.value !== undefined) obs.value = r.big(at(path, 'value'), o.value, 64);
@@ -71,6 +93,7 @@ export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
       return irq;
     });
   }
+  if (o.evidence !== undefined) obs.evidence = parseEvidence(r, at(path, 'evidence'), o.evidence);
   return obs;
 }
 

@@ -108,6 +108,25 @@ export interface Observes {
 /** A target that sees everything the model predicts. */
 export const OBSERVES_ALL: Observes = { delivery: true, irqs: true, aborts: true, faults: 'all' };
 
+/** One range of a target's own flat view of an address space, as it names it. */
+export interface MapSegment {
+  start: number;
+  end: number;
+  name: string;
+  /** The device that owns the region, by its topology id, when the target says. */
+  owner?: string;
+}
+
+/**
+ * What a target shows of its own state after an op, beyond the op's
+ * result: its flat views of the memory and IO spaces (QEMU's `info mtree
+ * -f`), for the maps oracle to hold against the model's. Ranges inside
+ * the topology's reserved ranges are left out.
+ */
+export interface Evidence {
+  maps: { memory: MapSegment[]; io: MapSegment[] };
+}
+
 export interface Observation {
   status: Status;
   reason?: Reason;
@@ -123,6 +142,8 @@ export interface Observation {
    * still hold. Never part of a trace.
    */
   unknown?: true;
+  /** The target's evidence after the op (observations only). */
+  evidence?: Evidence;
 }
 
 export const regionName = (r: number): Region => (r === 6 ? 'rom' : (`bar${r}` as Region));

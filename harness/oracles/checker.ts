@@ -3,7 +3,8 @@
  * four oracles over every step. A pure function of the trace (topology,
  * ops, observations). Each step yields at most one violation, from the
  * most specific oracle that explains it: leak, then collision, then
- * misroute, then divergence. Notices are kept beside.
+ * misroute, then divergence. Notices are kept beside, and so are the
+ * findings of the target's evidence (the maps oracle).
  */
 import { Model } from '../model/model.ts';
 import type { Op } from '../ops/catalog.ts';
@@ -14,6 +15,7 @@ import { collisionOracle } from './collision.ts';
 import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';
 import { misrouteOracle } from './misroute.ts';
+import { mapsOracle } from './maps.ts';
 import type { Finding } from './finding.ts';
 import type { Oracle, StepView } from './oracle.ts';
 
@@ -31,6 +33,8 @@ export interface SignatureCount {
 export class TraceChecker {
   readonly model: Model;
   private readonly ordered: Oracle[];
+  /** Oracles of the target's evidence: their findings stand beside the op's own. */
+  private readonly beside: Oracle[] = [mapsOracle()];
   private index = 0;
   /** First finding of each signature, with how often it recurred. */
   readonly bySignature = new Map<string, SignatureCount>();
@@ -61,6 +65,7 @@ export class TraceChecker {
       }
       explained ||= out.some((f) => f.severity === 'violation');
     }
+    for (const o of this.beside) out.push(...o.step(view));
     for (const f of out) {
       if (f.severity === 'violation') this.violations++;
       const c = this.bySignature.get(f.signature);

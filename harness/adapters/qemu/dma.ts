@@ -13,8 +13,10 @@
  * engine's timer.
  */
 import type { OpOf } from '../../ops/catalog.ts';
-import type { Observation } from '../../ops/observation.ts';
-import { EDU_ID } from './edu.ts';
+import type { Observation, Reason } from '../../ops/observation.ts';
+import type { IommuSession } from './iommu.ts';
+import { EDU_ENGINE } from './edu.ts';
+import { flatViews, ownerAt } from './mtree.ts';
 import type { QemuProcess } from './process.ts';
 import { queryPci } from './pci-query.ts';
 import { Q, QtestError, parseBytes, parseValue } from './qtest.ts';
@@ -57,15 +59,12 @@ async function configWord(x: DmaContext, b: number, reg: number, value?: number)
   return value ?? Number(parseValue(r[1]));
 }
 
-/** edu's DMA engine at a mapped BAR0: transfers run the VM until the engine is idle again. */
-export class Engine {
+/** Virtual time: the VM runs (QMP cont) only while a transfer is waited for. */
+export class Clock {
   private running = false;
-  constructor(
-    private readonly x: DmaContext,
-    private readonly base: number,
-  ) {}
+  constructor(private readonly x: DmaContext) {}
 
-  private async cont(): Promise<void> {
+  async run(): Promise<void> {
     if (this.running) return;
     await this.x.q.qmp.execute('cont', undefined, this.x.timeoutMs);
     this.running = true;
@@ -76,6 +75,15 @@ export class Engine {
     this.running = false;
     await this.x.q.qmp.execute('stop', undefined, this.x.timeoutMs);
   }
+}
+
+/** edu's DMA engine at a mapped BAR0: transfers run the clock until the engine is idle again. */
+export class Engine {
+  constructor(
+    private readonly x: DmaContext,
+    private readonly clock: Clock,
+    private readonly base: number,
+  ) {}
 
   /** Runs the VM until the engine's Start bit clears. */
   async idle(): Promise<void> {
@@ -84,7 +92,7 @@ export class Engine {
     for (let first = true; ; first = false) {
       const cmd = await qtest.value(Q.read(this.base + CMD, 8), this.x.timeoutMs);
       if ((cmd & START) === 0n) return;
-      if (first) await this.cont();
+      if (first) await this.clock.run();
       if (Date.now() > deadline) throw new QtestError(`edu's DMA engine at ${'0x' + this.base.toString(16)} still busy after ${this.x.timeoutMs} ms`, 'hang');
     }
   }
@@ -92,7 +100,7 @@ export class Engine {
   async transfer(src: bigint, dst: bigint, len: number, toRam: boolean): Promise<void> {
     const b = this.base;
     await this.x.q.qtest.call([Q.write(b + SRC, 8, src), Q.write(b + DST, 8, dst), Q.write(b + CNT, 8, BigInt(len)), Q.write(b + CMD, 8, START | (toRam ? TO_RAM : 0n))], this.x.timeoutMs);
-    await this.cont();
+    await this.clock.run();
     await this.idle();
   }
 }
@@ -109,35 +117,78 @@ async function withMaster<T>(x: DmaContext, where: number, body: () => Promise<T
   }
 }
 
-export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | OpOf<'dma.write'>): Promise<Observation> {
-  const place = (await queryPci(x.q.qmp, x.timeoutMs)).get(id);
-  if (place === undefined) return { status: 'error', reason: 'not-present' };
-  const base = place.bars.get(0) ?? -1;
-  if (base < 0 || (await x.q.qtest.value(Q.read(base, 4), x.timeoutMs)) !== EDU_ID) return { status: 'error', reason: 'unreachable' };
-  const where = bdf(place.bus, place.slot, place.fn);
-  const e = new Engine(x, base);
+/** A located edu: its requester ID and its registers. */
+interface Located {
+  rid: number;
+  base: number;
+}
+
+/**
+ * The edus whose engine registers the CPU reaches: QEMU's own flat view of
+ * the memory space must show, at each of them, that edu's region (by its
+ * owner): an ID read alone would not tell two edus at one address apart.
+ */
+async function locate(x: DmaContext, ids: readonly string[]): Promise<Map<string, Located>> {
+  const places = await queryPci(x.q.qmp, x.timeoutMs);
+  const memory = (await flatViews(x.q.qmp, [], x.timeoutMs)).maps.memory;
+  const out = new Map<string, Located>();
+  for (const id of ids) {
+    const p = places.get(id);
+    const base = p?.bars.get(0) ?? -1;
+    if (p === undefined || base < 0) continue;
+    if (EDU_ENGINE.every((off) => ownerAt(memory, base + off)?.owner === id)) out.set(id, { rid: bdf(p.bus, p.slot, p.fn), base });
+  }
+  return out;
+}
+
+/**
+ * A dma op on edu `id`. `edus`: every edu that may have a transfer
+ * pending; all of them run to idle before this one's transfer, as the
+ * model lets time pass (and the IOMMU's one fault record stays this
+ * transfer's).
+ */
+export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | OpOf<'dma.write'>, edus: readonly string[], iommu: IommuSession | null): Promise<Observation> {
+  const found = await locate(x, edus);
+  const me = found.get(id);
+  // Not listed (behind a bridge without bus numbers), unmapped, or shadowed: out of a driver's reach.
+  if (me === undefined) return { status: 'error', reason: 'unreachable' };
+  const tr = iommu?.translation(id) ?? null;
+  if (iommu !== null) for (const [other, l] of found) await iommu.translation(other).real(l.rid);
+  const clock = new Clock(x);
+  const engines = [...found.values()].map((l) => new Engine(x, clock, l.base));
+  const e = new Engine(x, clock, me.base);
   const { qtest } = x.q;
   const scratch = BigInt(x.scratch);
+  // The harness's own transfers: Bus Master on, and under the IOMMU its scratch mapping.
+  const harness = (body: () => Promise<void>): Promise<void> => withMaster(x, me.rid, () => (tr === null ? body() : tr.harness(me.rid, body)));
   try {
+    for (const g of engines) await g.idle();
+    if (tr !== null) await tr.fault();
     let o: Observation;
-    await e.idle();
     if (op.op === 'dma.write') {
       const len = op.data.length;
       await qtest.call([Q.writeBytes(x.scratch, op.data)], x.timeoutMs);
-      await withMaster(x, where, () => e.transfer(scratch, BUFFER, len, false));
+      await harness(() => e.transfer(scratch, BUFFER, len, false));
       await e.transfer(BUFFER, BigInt(op.iova), len, true);
       await qtest.call([Q.memset(x.scratch, len, 0)], x.timeoutMs);
-      o = { status: 'ok' };
+      const f = tr === null ? null : await tr.fault();
+      o = f === null ? { status: 'ok' } : faulted(f.reason);
     } else {
       await e.transfer(BigInt(op.iova), BUFFER, op.len, false);
-      await withMaster(x, where, () => e.transfer(BUFFER, scratch, op.len, true));
-      const [bytes] = await qtest.call([Q.readBytes(x.scratch, op.len), Q.memset(x.scratch, op.len, 0)], x.timeoutMs);
-      o = { status: 'ok', data: parseBytes(bytes, op.len) };
+      const f = tr === null ? null : await tr.fault();
+      if (f !== null) o = faulted(f.reason);
+      else {
+        await harness(() => e.transfer(BUFFER, scratch, op.len, true));
+        const [bytes] = await qtest.call([Q.readBytes(x.scratch, op.len), Q.memset(x.scratch, op.len, 0)], x.timeoutMs);
+        o = { status: 'ok', data: parseBytes(bytes, op.len) };
+      }
     }
-    await e.stop();
+    await clock.stop();
     return o;
   } catch (err) {
-    await e.stop().catch(() => {});
+    await clock.stop().catch(() => {});
     throw err;
   }
 }
+
+const faulted = (reason: Reason | null): Observation => (reason === null ? { status: 'fault' } : { status: 'fault', reason });

@@ -11,6 +11,8 @@ import type { Op } from '../../ops/catalog.ts';
 import { Q, parseValue, type QtestChannel } from './qtest.ts';
 
 export const EDU_ID = 0x010000edn;
+/** Offsets a driver reaches to run a transfer: identification, source, destination, count, command. */
+export const EDU_ENGINE = [0x00, 0x80, 0x88, 0x90, 0x98];
 const FACT = 0x08;
 const STATUS = 0x20;
 const COMPUTING = 1n;

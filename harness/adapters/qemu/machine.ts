@@ -10,6 +10,8 @@ import type { Platform } from './platform.ts';
 
 /** RAM beyond the topology's, for the harness: DMA scratch and IOMMU tables (a reserved range to the model). */
 export const HARNESS_RAM = 4 * 2 ** 20;
+/** Its first part: scratch for DMA data (edu's buffer moves through it); the rest holds IOMMU tables. */
+export const SCRATCH_SIZE = 0x10000;
 
 /** The firmware image's file name in QEMU's private directory. */
 export const HALT_BIOS = 'halt.bin';
@@ -57,6 +59,8 @@ export function machineArgs(t: Topology, p: Platform): string[] {
   const ram = (main.ram ?? DEFAULT_RAM) + HARNESS_RAM;
   // -icount sleep=off: while the VM runs, virtual time warps to the next timer as soon as the CPU halts.
   const args = ['-machine', `${p.machine},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
+  // The IOMMU first, so that every PCI device is created behind it.
+  if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);
   const slots = physicalSlots(t);
   // A slot with several functions needs multifunction=on on function 0.

@@ -50,7 +50,8 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
     const ram = root.ram ?? DEFAULT_RAM;
     // edu masks DMA addresses to 28 bits: RAM and the harness's scratch above it stay below 256 MiB.
     if (ram % MIB !== 0 || ram + HARNESS_RAM > EDU_REACH) fail(`${path}.ram`, `whole MiB, at most ${(EDU_REACH - HARNESS_RAM) / MIB} MiB (edu reaches 256 MiB; isoroot keeps ${HARNESS_RAM / MIB} MiB above RAM)`);
-    if (root.iommu === true) fail(`${path}.iommu`, 'false: intel-iommu is not built yet');
+    if (root.iommu === true && p.machine !== 'q35') fail(`${path}.iommu`, 'false: intel-iommu needs the q35 machine');
+    if ((root.domains ?? 0) > 16) fail(`${path}.domains`, 'at most 16 IOMMU domains (page tables live in 4 MiB)');
     if ((root.pasidContexts ?? 0) > 0) fail(`${path}.pasidContexts`, '0: this QEMU target drives no PASIDs');
   } else {
     for (const k of SPACE_KINDS) if (root.share?.[k] !== 0) fail(`${path}.share.${k}`, `0: an expander root shares the machine's ${k} space with root 0 (QEMU's contract)`);

@@ -14,8 +14,9 @@ import { bdf } from '../../topology/bdf.ts';
 import { configAddress } from './access.ts';
 import { EDU_ID, settleFactorial } from './edu.ts';
 import type { QemuProcess } from './process.ts';
-import { BUFFER, BUFFER_REACH, Engine, type DmaContext } from './dma.ts';
+import { BUFFER, BUFFER_REACH, Clock, Engine, type DmaContext } from './dma.ts';
 import { Q, parseBytes, parseValue } from './qtest.ts';
+import { flatViews } from './mtree.ts';
 
 const SCRATCH = 0xc000_0000;
 const MIB = 0x100000;
@@ -26,10 +27,21 @@ const call = (q: QemuProcess, cmds: string[], timeoutMs: number): Promise<string
 
 const cfgWrite = (b: number, reg: number, size: number, v: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.out(0xcfc + (reg & 3), size, v)];
 
-export async function systemReset(q: QemuProcess, timeoutMs: number): Promise<void> {
+/**
+ * QMP system_reset, then a write of the reset value (0) to the command
+ * register of every root port: QEMU 7.2 resets a bridge's window registers
+ * without updating its window mappings (hw/pci/pci_bridge.c), so windows
+ * open before the reset keep forwarding until a write to the bridge's
+ * command or window registers brings the mappings in line. A reset inside
+ * a sequence (root.reset) leaves them stale, for the maps oracle to see;
+ * a reset between sequences must not.
+ */
+export async function systemReset(q: QemuProcess, t: Topology, timeoutMs: number): Promise<void> {
   q.qmp.dropEvents();
   await q.qmp.execute('system_reset', undefined, timeoutMs);
   await q.qmp.waitEvent((e) => e.event === 'RESET', timeoutMs, 'system_reset');
+  const ports = [...walkDevices(t)].filter((w) => w.dev.kind === 'root-port' && w.parent === null);
+  await call(q, ports.flatMap((w) => cfgWrite(bdf(t.roots[w.root].bus, w.dev.slot, w.dev.fn), H.COMMAND, 2, 0)), timeoutMs);
 }
 
 /** Config writes that make an edu reachable at `base` (through its root port, when it has one). */
@@ -77,7 +89,8 @@ const freshRegs = (e: EduRegs): boolean => e.addr4 === 0n && e.fact === 0n && e.
  */
 async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<boolean> {
   const { q, timeoutMs, scratch } = x;
-  const e = new Engine(x, base);
+  const clock = new Clock(x);
+  const e = new Engine(x, clock, base);
   try {
     let regs = await readEdu(q, base, timeoutMs);
     if (regs.id !== EDU_ID) return false;
@@ -97,14 +110,14 @@ async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<bo
     regs = await readEdu(q, base, timeoutMs);
     // The command register clears only when a transfer without flags runs: one byte, zero onto zero.
     if (regs.cmd !== 0n) await e.transfer(BigInt(scratch), BUFFER, 1, false);
-    await e.stop();
+    await clock.stop();
     const cmds = [Q.write(base + 0x20, 4, 0n), Q.write(base + 4, 4, 0xffffffffn), Q.write(base + 0x64, 4, 0xffffffffn), Q.write(base + 0x80, 8, 0n), Q.write(base + 0x88, 8, 0n), Q.write(base + 0x90, 8, 0n)];
     if (regs.fact !== 0n) cmds.push(Q.write(base + 8, 4, FACT_TO_ZERO));
     await call(q, cmds, timeoutMs);
     if (regs.fact !== 0n && !(await settleFactorial(q.qtest, base + 8, timeoutMs)).ok) return false;
     return freshRegs(await readEdu(q, base, timeoutMs));
   } finally {
-    await e.stop().catch(() => {});
+    await clock.stop().catch(() => {});
   }
 }
 
@@ -113,8 +126,8 @@ async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<bo
  * process was built from it), then runs the platform set-up. Returns
  * false when that is not possible.
  */
-export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number): Promise<boolean> {
-  await systemReset(q, timeoutMs);
+export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, baseline: string): Promise<boolean> {
+  await systemReset(q, t, timeoutMs);
   const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
   if (edus.length > 0) {
     const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs };
@@ -123,11 +136,12 @@ export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: nu
       await call(q, mapEdu(t, w.root, w.dev, w.parent, base), timeoutMs);
       const ok = await scrubEdu(x, base, dirty);
       // Unmap before the next one: edus below root ports share the scratch bus number.
-      await systemReset(q, timeoutMs);
+      await systemReset(q, t, timeoutMs);
       if (!ok) return false;
     }
   }
   await call(q, [Q.memset(0, ram.model + ram.harness, 0), ...setup], timeoutMs);
   q.qtest.takeIrqs();
-  return true;
+  // Whatever else a reset missed, QEMU's own maps must be those of a fresh start.
+  return JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], timeoutMs)) === baseline;
 }

@@ -8,19 +8,19 @@
  * answering yields a crash or hang failure with its stderr, never an
  * exception in the harness.
  */
-import type { Op, OpOf } from '../../ops/catalog.ts';
-import type { Observation } from '../../ops/observation.ts';
-import { DEFAULT_RAM, SPACE_KINDS, walkDevices, type Topology } from '../../topology/types.ts';
+import { DEFAULT_RAM, SPACE_KINDS, type Topology } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
-import type { Capabilities, RunResult, Session, Target, TargetFailure } from '../target.ts';
-import { applyOne } from '../target.ts';
-import { planAccess, refused, type Planned } from './access.ts';
-import { eduDma, type DmaContext } from './dma.ts';
-import { QmpError } from './qmp.ts';
+import type { Capabilities, Session, Target, TargetFailure } from '../target.ts';
+import type { DmaContext } from './dma.ts';
+import { IommuSession } from './iommu.ts';
+import { Presence } from './presence.ts';
 import { QtestError } from './qtest.ts';
+import { QmpError } from './qmp.ts';
+import { flatViews } from './mtree.ts';
+import { QemuSession } from './session.ts';
+import { Vtd } from './vtd.ts';
 import { probeQemu } from './binary.ts';
-import { mayStartFactorial, settleFactorial } from './edu.ts';
-import { HALT_BIOS, HARNESS_RAM, haltBios, machineArgs } from './machine.ts';
+import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
 import { isPrepared, prepareTopology, MAX_QEMU_ROOTS } from './prepare.ts';
 import { QemuProcess, QemuStartError } from './process.ts';
@@ -36,6 +36,8 @@ export interface QemuOptions {
   startupMs?: number;
   /** Reuse one process across sequences (default), or start a fresh one for each. */
   reuse?: boolean;
+  /** QEMU's flat views as evidence after every this many ops, and after each run (default 64; 0: never). */
+  mtreeEvery?: number;
 }
 
 /** Counters of the process lifecycle, for benchmarks and tests. */
@@ -58,33 +60,17 @@ export interface QemuTarget extends Target {
 
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
-    ops: ['config', 'mmio', 'pio', 'dma'],
+    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map'] : ['config', 'mmio', 'pio', 'dma'],
     maxRoots: MAX_QEMU_ROOTS,
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
     caps: [],
     vias: p.ecam === null ? ['cf8'] : ['ecam', 'cf8'],
-    // qtest sees what the CPU sees: values, not where an access went, not aborts, not faults.
-    observes: { delivery: false, irqs: false, aborts: false, faults: [] },
+    // qtest sees what the CPU sees: values, not where an access went, not aborts. Faults: those
+    // intel-iommu records (a missing context entry; a missing or read-only page, told apart by the model).
+    observes: { delivery: false, irqs: false, aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm'] },
     contract: Object.fromEntries(SPACE_KINDS.map((k) => [k, 'shared'])),
   };
-}
-
-const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
-
-/** What went wrong while talking to QEMU, as a failure kind: no answer is a hang, anything else a crash. */
-function troubleKind(e: QtestError | QmpError, q: QemuProcess): TargetFailure['kind'] {
-  if (!q.alive) return 'crash';
-  if (e instanceof QtestError) return e.trouble === 'hang' ? 'hang' : 'crash';
-  return e.errorClass === 'Disconnected' && e.desc.startsWith('no answer') ? 'hang' : 'crash';
-}
-
-/** dma.read / dma.write: only edu's engine can be driven; the model refuses the others too. */
-async function dmaOp(q: QemuProcess, t: Topology, op: OpOf<'dma.read'> | OpOf<'dma.write'>, x: Omit<DmaContext, 'q'>): Promise<Observation> {
-  const dev = [...walkDevices(t)].find((w) => w.dev.id === op.dev)?.dev;
-  if (dev === undefined) return refused('no-device');
-  if (dev.kind !== 'edu' || op.pasid !== undefined) return refused('unsupported');
-  return eduDma({ q, ...x }, dev.id, op);
 }
 
 export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
@@ -98,6 +84,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   let procKey = '';
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
+  /** QEMU's flat views right after a fresh start: a reset must bring them back. */
+  let baseline = '';
 
   /** A failure while running op `index`: QEMU died or hung; the process is killed and not reused. */
   const failure = async (q: QemuProcess, kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure> => {
@@ -119,7 +107,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
     if (proc !== null && proc.alive && procKey === key && reuse) {
       stats.resets++;
-      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs).catch((e: Error) => e.message);
+      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline).catch((e: Error) => e.message);
       clockRan = false;
       if (restored === true) return proc;
       stats.fallbacks++;
@@ -130,10 +118,12 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     try {
       stats.starts++;
       const q = await QemuProcess.start({ binary: bin.path, args, startupMs, files: { [HALT_BIOS]: haltBios() } });
-      q.qtest.send(setup);
-      for (const c of setup) {
-        const n = await q.qtest.reply(startupMs);
-        if (!('line' in n) || n.line !== 'OK') return await failure(q, 'line' in n ? 'crash' : 'timeout' in n ? 'hang' : 'crash', 0, `platform set-up${describe(c)} failed: ${'line' in n ? n.line : 'eof' in n ? n.eof : 'no reply'}`);
+      try {
+        await q.qtest.call(setup, startupMs);
+        if (reuse) baseline = JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], startupMs));
+      } catch (e) {
+        if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
+        return await failure(q, e instanceof QtestError && e.trouble === 'hang' ? 'hang' : 'crash', 0, `platform set-up failed: ${e.message}`);
       }
       proc = q;
       procKey = key;
@@ -157,78 +147,39 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     async open(topology: Topology): Promise<Session> {
       if (!isPrepared(topology, platform)) throw new InputError('--target qemu', `a topology completed for QEMU's ${platform.machine} machine (its chipset functions, reserved ranges and expander hosts): load it through the target's prepare()`);
       const got = await ready(topology);
+      if ('kind' in got) return new QemuSession(null, got);
+      const q = got;
       const main = topology.roots[0];
-      const dmaContext = { ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: main.ram ?? DEFAULT_RAM, timeoutMs };
-      let broken: TargetFailure | null = 'kind' in got ? got : null;
-      const q = 'kind' in got ? null : got;
-      const session: Session = {
-        apply: (op) => applyOne(session, op),
-        async run(ops: readonly Op[]): Promise<RunResult> {
-          const observations: Observation[] = [];
-          if (broken !== null || q === null) return { observations, failure: { ...broken!, index: 0 } };
-          let i = 0;
-          while (i < ops.length) {
-            const op = ops[i];
-            if (op.op === 'dma.read' || op.op === 'dma.write') {
-              // Interactive: each step depends on the last reply.
-              clockRan = true;
-              try {
-                observations.push(await dmaOp(q, topology, op, dmaContext));
-              } catch (e) {
-                if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
-                broken = await failure(q, troubleKind(e, q), i, e.message);
-                return { observations, failure: broken };
-              }
-              i++;
-              continue;
-            }
-            // A pipelined segment: up to a DMA op, or up to and including an op that needs settling.
-            const seg: { plan: Planned | Observation; at: number }[] = [];
-            const cmds: string[] = [];
-            let settle = false;
-            for (; i < ops.length && !settle && ops[i].op !== 'dma.read' && ops[i].op !== 'dma.write'; i++) {
-              const plan = planAccess(ops[i], topology) ?? refused('unsupported');
-              seg.push({ plan, at: i });
-              if ('cmds' in plan) cmds.push(...plan.cmds);
-              settle = mayStartFactorial(ops[i]);
-            }
-            q.qtest.send(cmds);
-            let c = 0;
-            for (const { plan, at } of seg) {
-              if (!('cmds' in plan)) {
-                observations.push(plan);
-                continue;
-              }
-              const replies: string[] = [];
-              for (let k = 0; k < plan.cmds.length; k++, c++) {
-                const n = await q.qtest.reply(timeoutMs);
-                if ('line' in n) replies.push(n.line);
-                else {
-                  broken = await failure(q, 'timeout' in n ? 'hang' : 'crash', at, 'timeout' in n ? `QEMU did not answer${describe(cmds[c])} within ${timeoutMs} ms` : `QEMU went away${describe(cmds[c])}`);
-                  return { observations, failure: broken };
-                }
-              }
-              try {
-                observations.push(plan.decode(replies));
-              } catch (e) {
-                broken = await failure(q, 'crash', at, `qtest protocol: ${(e as Error).message}`);
-                return { observations, failure: broken };
-              }
-            }
-            const last = ops[i - 1];
-            if (settle && last.op === 'mmio.write') {
-              const s = await settleFactorial(q.qtest, last.addr, timeoutMs);
-              if (!s.ok) {
-                broken = await failure(q, q.qtest.open ? 'hang' : 'crash', i - 1, s.why);
-                return { observations, failure: broken };
-              }
-            }
-          }
-          return { observations };
+      const ram = main.ram ?? DEFAULT_RAM;
+      const dma: DmaContext = { q, ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: ram, timeoutMs };
+      const presence = new Presence(topology);
+      let iommu: IommuSession | null = null;
+      if (main.iommu === true) {
+        const vtd = new Vtd(q.qtest, { tablesBase: ram + SCRATCH_SIZE, tablesSize: HARNESS_RAM - SCRATCH_SIZE, ram }, main.domains ?? 0, timeoutMs);
+        try {
+          await vtd.init({ base: ram, size: SCRATCH_SIZE });
+        } catch (e) {
+          if (!(e instanceof QtestError)) throw e;
+          return new QemuSession(null, await failure(q, e.trouble === 'hang' ? 'hang' : 'crash', 0, `intel-iommu set-up: ${e.message}`));
+        }
+        iommu = new IommuSession(vtd, topology, main.domains ?? 0, presence);
+      }
+      return new QemuSession(
+        {
+          q,
+          topology,
+          presence,
+          dma,
+          iommu,
+          timeoutMs,
+          mapsEvery: o.mtreeEvery ?? 64,
+          fail: (kind, index, message) => failure(q, kind, index, message),
+          clockRuns: () => {
+            clockRan = true;
+          },
         },
-        async close(): Promise<void> {},
-      };
-      return session;
+        null,
+      );
     },
     async dispose(): Promise<void> {
       if (proc !== null) await proc.stop(2_000);

@@ -1,0 +1,166 @@
+/**
+ * One sequence on a live QEMU. Config, MMIO and PIO ops are pipelined
+ * (all commands of a segment written, then all replies read); an op whose
+ * next step depends on a reply (DMA, the IOMMU, waiting for edu's
+ * factorial) ends a segment and runs interactively. QEMU that stops
+ * answering, goes away or breaks the protocol ends the session with a
+ * hang or crash failure.
+ */
+import type { Op, OpOf } from '../../ops/catalog.ts';
+import type { Observation } from '../../ops/observation.ts';
+import { walkDevices, type Topology } from '../../topology/types.ts';
+import { applyOne, type RunResult, type Session, type TargetFailure } from '../target.ts';
+import { planAccess, refused, type Planned } from './access.ts';
+import { eduDma, type DmaContext } from './dma.ts';
+import { mayStartFactorial, settleFactorial } from './edu.ts';
+import type { IommuSession } from './iommu.ts';
+import type { Presence } from './presence.ts';
+import type { QemuProcess } from './process.ts';
+import { QmpError } from './qmp.ts';
+import { QtestError } from './qtest.ts';
+import { flatViews } from './mtree.ts';
+
+export interface SessionContext {
+  q: QemuProcess;
+  topology: Topology;
+  presence: Presence;
+  dma: DmaContext;
+  iommu: IommuSession | null;
+  timeoutMs: number;
+  /** Evidence (QEMU's flat views) after every this many ops and after each run; 0: none. */
+  mapsEvery: number;
+  /** Ends the process after a failure (it is not reused) and describes the failure. */
+  fail(kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure>;
+  /** Virtual time is about to run: device buffers may change. */
+  clockRuns(): void;
+}
+
+type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach'>;
+
+const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.');
+
+const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
+
+/** What went wrong while talking to QEMU, as a failure kind: no answer is a hang, anything else a crash. */
+function troubleKind(e: QtestError | QmpError, q: QemuProcess): TargetFailure['kind'] {
+  if (!q.alive) return 'crash';
+  if (e instanceof QtestError) return e.trouble === 'hang' ? 'hang' : 'crash';
+  return e.errorClass === 'Disconnected' && e.desc.startsWith('no answer') ? 'hang' : 'crash';
+}
+
+export class QemuSession implements Session {
+  private broken: TargetFailure | null;
+  private readonly edus: string[];
+  /** Ops run in this session so far (evidence falls on multiples of mapsEvery). */
+  private done = 0;
+
+  constructor(
+    private readonly x: SessionContext | null,
+    startFailure: TargetFailure | null,
+  ) {
+    this.broken = startFailure;
+    this.edus = x === null ? [] : [...walkDevices(x.topology)].filter((w) => w.dev.kind === 'edu').map((w) => w.dev.id);
+  }
+
+  apply(op: Op): Promise<Observation> {
+    return applyOne(this, op);
+  }
+
+  async close(): Promise<void> {}
+
+  /** dma.read / dma.write: only edu's engine can be driven (the model refuses other devices too). */
+  private async dma(x: SessionContext, op: OpOf<'dma.read' | 'dma.write'>): Promise<Observation> {
+    const bad = x.presence.problem(op.dev);
+    if (bad !== null) return refused(bad);
+    const dev = [...walkDevices(x.topology)].find((w) => w.dev.id === op.dev)!.dev;
+    if (dev.kind !== 'edu' || op.pasid !== undefined) return refused('unsupported');
+    x.clockRuns();
+    return eduDma(x.dma, dev.id, op, this.edus, x.iommu);
+  }
+
+  private async interactive(x: SessionContext, op: Interactive): Promise<Observation> {
+    if (op.op === 'dma.read' || op.op === 'dma.write') return this.dma(x, op);
+    if (x.iommu !== null) return x.iommu.apply(op);
+    // No IOMMU: refused as the model refuses, in its order of checks.
+    if (op.op === 'dma.map' || op.op === 'dma.unmap') return refused(op.root >= x.topology.roots.length ? 'no-device' : 'no-iommu');
+    return refused(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
+  }
+
+  async run(ops: readonly Op[]): Promise<RunResult> {
+    const observations: Observation[] = [];
+    const x = this.x;
+    if (this.broken !== null || x === null) return { observations, failure: { ...this.broken!, index: 0 } };
+    const stop = async (kind: TargetFailure['kind'], index: number, message: string): Promise<RunResult> => {
+      this.broken = await x.fail(kind, index, message);
+      return { observations, failure: this.broken };
+    };
+    const every = x.mapsEvery;
+    /** Attaches QEMU's flat views to the observation of op i-1 when evidence is due. */
+    const evidence = async (i: number, last: boolean): Promise<RunResult | null> => {
+      if (every <= 0 || i === 0 || (!last && (this.done + i) % every !== 0)) return null;
+      try {
+        observations[i - 1] = { ...observations[i - 1], evidence: await flatViews(x.q.qmp, x.topology.roots[0].reserved ?? [], x.timeoutMs) };
+        return null;
+      } catch (e) {
+        if (!(e instanceof QmpError)) throw e;
+        return stop(troubleKind(e, x.q), i - 1, `info mtree -f: ${e.message}`);
+      }
+    };
+    let i = 0;
+    while (i < ops.length) {
+      const op = ops[i];
+      if (isInteractive(op)) {
+        try {
+          observations.push(await this.interactive(x, op));
+        } catch (e) {
+          if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
+          return stop(troubleKind(e, x.q), i, e.message);
+        }
+        i++;
+        const failed = await evidence(i, i === ops.length);
+        if (failed !== null) return failed;
+        continue;
+      }
+      // A pipelined segment: up to an interactive op, or up to and including one that needs settling.
+      const seg: { plan: Planned | Observation; at: number }[] = [];
+      const cmds: string[] = [];
+      let settle = false;
+      let due = false;
+      for (; i < ops.length && !settle && !due && !isInteractive(ops[i]); i++) {
+        const plan = planAccess(ops[i], x.topology) ?? refused('unsupported');
+        seg.push({ plan, at: i });
+        if ('cmds' in plan) cmds.push(...plan.cmds);
+        settle = mayStartFactorial(ops[i]);
+        due = every > 0 && (this.done + i + 1) % every === 0;
+      }
+      x.q.qtest.send(cmds);
+      let c = 0;
+      for (const { plan, at } of seg) {
+        if (!('cmds' in plan)) {
+          observations.push(plan);
+          continue;
+        }
+        const replies: string[] = [];
+        for (let k = 0; k < plan.cmds.length; k++, c++) {
+          const n = await x.q.qtest.reply(x.timeoutMs);
+          if ('line' in n) replies.push(n.line);
+          else return stop('timeout' in n ? 'hang' : 'crash', at, 'timeout' in n ? `QEMU did not answer${describe(cmds[c])} within ${x.timeoutMs} ms` : `QEMU went away${describe(cmds[c])}`);
+        }
+        try {
+          observations.push(plan.decode(replies));
+        } catch (e) {
+          return stop('crash', at, `qtest protocol: ${(e as Error).message}`);
+        }
+      }
+      const last = ops[i - 1];
+      if (settle && last.op === 'mmio.write') {
+        const s = await settleFactorial(x.q.qtest, last.addr, x.timeoutMs);
+        if (!s.ok) return stop(x.q.qtest.open ? 'hang' : 'crash', i - 1, s.why);
+      }
+      const failed = await evidence(i, i === ops.length);
+      if (failed !== null) return failed;
+    }
+    this.done += ops.length;
+    return { observations };
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * An Intel VT-d driver for QEMU's intel-iommu, in legacy mode (VT-d spec
+ * §3.4 and §9): a root table, one context table per bus, and per domain a
+ * 3-level second-level page table (39-bit addresses), all written into
+ * guest RAM the model does not have (the harness's reserved range), and
+ * the registers programmed through qtest: set the root table pointer,
+ * enable translation, invalidate the context cache and the IOTLB
+ * (register-based, global), read and clear fault records.
+ *
+ * The driver keeps each domain's mappings with the dma.map rules
+ * (ops/dma-mappings.ts): refusals come from there, translation from QEMU.
+ * Guest-physical pages outside the topology's RAM map to a zero page the
+ * driver wipes after every DMA, so that QEMU, like the model, moves no
+ * data there.
+ */
+import { IOMMU_PAGE, MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
+import type { Reason } from '../../ops/observation.ts';
+import { Q, QtestError, parseValue, type QtestChannel } from './qtest.ts';
+
+/** Where q35 maps intel-iommu's registers. */
+export const VTD_BASE = 0xfed90000;
+const GCMD = 0x18;
+const GSTS = 0x1c;
+const RTADDR = 0x20;
+const CCMD = 0x28;
+const FSTS = 0x34;
+const FECTL = 0x38;
+const IOTLB = 0xf8;
+const FRCD_HI = 0x228;
+
+const TE = 1n << 31n;
+const SRTP = 1n << 30n;
+const INVALIDATE = 1n << 63n;
+const GLOBAL_CC = 1n << 61n;
+const GLOBAL_TLB = 1n << 60n;
+const FAULT = 1n << 63n;
+const FECTL_IM = 0x80000000n;
+const PFO = 1n;
+
+/** Fault reasons (VT-d §7.2.1): present bits of root and context entries. */
+const FR_ROOT_ENTRY_P = 1;
+const FR_CONTEXT_ENTRY_P = 2;
+
+const PAGE = IOMMU_PAGE;
+const R = 1n;
+const W = 2n;
+/** AW = 1: 39-bit, 3-level tables (VT-d §9.3). */
+const AW_39 = 1n;
+/** The IOVA reach of the target's DMA masters: edu drives 28 address bits. */
+export const IOVA_REACH = 2 ** 28;
+
+export interface VtdLayout {
+  /** Guest-physical pages for tables: [base, base + size). */
+  tablesBase: number;
+  tablesSize: number;
+  /** The topology's RAM: pages outside [0, ram) map to the zero page. */
+  ram: number;
+}
+
+interface Domain {
+  did: number;
+  map: MappingTable;
+  /** Second-level root (level 3) table. */
+  top: number;
+  /** Lower tables by "level:index of the entry that points to them". */
+  tables: Map<string, number>;
+}
+
+/** What a DMA's fault record said. */
+export type VtdFault = { reason: Reason | null } | null;
+
+export class Vtd {
+  private next: number;
+  private root = 0;
+  private readonly contexts = new Map<number, number>();
+  /** What each requester ID's context entry holds (a domain id), as written. */
+  private readonly entries = new Map<number, number>();
+  private readonly domains: Domain[] = [];
+  private harness: Domain | null = null;
+  private zero = 0;
+
+  constructor(
+    private readonly q: QtestChannel,
+    private readonly layout: VtdLayout,
+    domains: number,
+    private readonly timeoutMs: number,
+  ) {
+    this.next = layout.tablesBase;
+    for (let i = 0; i < domains; i++) this.domains.push({ did: i + 1, map: new MappingTable(), top: 0, tables: new Map() });
+  }
+
+  /** A zeroed page from the table area. */
+  private page(cmds: string[]): number {
+    if (this.next + PAGE > this.layout.tablesBase + this.layout.tablesSize) throw new QtestError('the VT-d table area is full', 'protocol');
+    const p = this.next;
+    this.next += PAGE;
+    cmds.push(Q.memset(p, PAGE, 0));
+    return p;
+  }
+
+  private reg(off: number, size: 4 | 8, v: bigint): string {
+    return Q.write(VTD_BASE + off, size, v);
+  }
+
+  /** Waits until a register's bit reads `want`. */
+  private async until(off: number, size: 4 | 8, bit: bigint, want: boolean, what: string): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const v = await this.q.value(Q.read(VTD_BASE + off, size), this.timeoutMs);
+      if (((v & bit) !== 0n) === want) return;
+      if (Date.now() > deadline) throw new QtestError(`intel-iommu: ${what} did not complete in ${this.timeoutMs} ms`, 'hang');
+    }
+  }
+
+  /** Root table, the zero page, the harness's own domain; then translation on. */
+  async init(scratch: { base: number; size: number }): Promise<void> {
+    const cmds: string[] = [];
+    this.root = this.page(cmds);
+    this.zero = this.page(cmds);
+    for (const d of this.domains) d.top = this.page(cmds);
+    // The harness's domain maps its scratch RAM one to one (edu's buffer moves through it).
+    const h: Domain = { did: 0xffff, map: new MappingTable(), top: this.page(cmds), tables: new Map() };
+    this.harness = h;
+    h.map.map({ iova: scratch.base, size: scratch.size, gpa: scratch.base, perm: 'rw' });
+    cmds.push(...this.ptes(h, { iova: scratch.base, size: scratch.size, gpa: scratch.base, perm: 'rw' }, true));
+    cmds.push(this.reg(FECTL, 4, FECTL_IM), this.reg(RTADDR, 8, BigInt(this.root)), this.reg(GCMD, 4, SRTP));
+    await this.q.call(cmds, this.timeoutMs);
+    await this.until(GSTS, 4, SRTP, true, 'setting the root table pointer');
+    await this.q.call([this.reg(GCMD, 4, TE)], this.timeoutMs);
+    await this.until(GSTS, 4, TE, true, 'enabling translation');
+  }
+
+  /** Entry writes for [m.iova, m.iova + m.size) within reach; `present` false clears them. */
+  private ptes(d: Domain, m: Mapping, present: boolean): string[] {
+    const cmds: string[] = [];
+    const end = Math.min(m.iova + m.size, IOVA_REACH);
+    const leaf = (m.perm.includes('r') ? R : 0n) | (m.perm.includes('w') ? W : 0n);
+    // Runs of entries in one last-level table are written as one block.
+    for (let a = m.iova; a < end; ) {
+      const table = this.walk(d, a, cmds, present);
+      const first = (a / PAGE) % 512;
+      const n = Math.min(512 - first, (end - a) / PAGE);
+      if (table !== null) {
+        const bytes = new Uint8Array(8 * n);
+        const view = new DataView(bytes.buffer);
+        for (let i = 0; i < n; i++) {
+          const gpa = m.gpa + (a - m.iova) + i * PAGE;
+          // The harness's own domain maps its scratch as it is; model domains see only the topology's RAM.
+          const target = d === this.harness || gpa + PAGE <= this.layout.ram ? gpa : this.zero;
+          view.setBigUint64(8 * i, present ? BigInt(target) | leaf : 0n, true);
+        }
+        cmds.push(Q.writeBytes(table + 8 * first, bytes));
+      }
+      a += n * PAGE;
+    }
+    return cmds;
+  }
+
+  /** The last-level table for `iova`, creating the path when `create`; null when absent. */
+  private walk(d: Domain, iova: number, cmds: string[], create: boolean): number | null {
+    let table = d.top;
+    for (const [level, shift] of [[3, 30], [2, 21]] as const) {
+      const idx = Math.floor(iova / 2 ** shift) % 512;
+      const key = `${level}:${Math.floor(iova / 2 ** (shift + 9))}:${idx}`;
+      let next = d.tables.get(key);
+      if (next === undefined) {
+        if (!create) return null;
+        next = this.page(cmds);
+        d.tables.set(key, next);
+        // Non-leaf entries need both permissions: QEMU checks them at every level.
+        cmds.push(Q.write(table + 8 * idx, 8, BigInt(next) | R | W));
+      }
+      table = next;
+    }
+    return table;
+  }
+
+  /** Sends entry writes (from map). */
+  async apply(cmds: string[]): Promise<void> {
+    await this.q.call(cmds, this.timeoutMs);
+  }
+
+  map(domain: number, m: Mapping): string[] | Reason {
+    const d = this.domains[domain];
+    if (d === undefined) return 'no-domain';
+    const r = d.map.map(m);
+    return r !== null ? r : this.ptes(d, m, true);
+  }
+
+  /** Clears the entries, then invalidates the IOTLB: a stale translation is the bug this catches. */
+  async unmap(domain: number, iova: number, size: number): Promise<Reason | null> {
+    const d = this.domains[domain];
+    if (d === undefined) return 'no-domain';
+    const gone = d.map.unmap(iova, size);
+    if (typeof gone === 'string') return gone;
+    await this.q.call(gone.flatMap((m) => this.ptes(d, m, false)), this.timeoutMs);
+    await this.invalidate();
+    return null;
+  }
+
+  private async invalidate(): Promise<void> {
+    await this.q.call([this.reg(CCMD, 8, INVALIDATE | GLOBAL_CC)], this.timeoutMs);
+    await this.until(CCMD, 8, INVALIDATE, false, 'context-cache invalidation');
+    await this.q.call([this.reg(IOTLB, 8, INVALIDATE | GLOBAL_TLB)], this.timeoutMs);
+    await this.until(IOTLB, 8, INVALIDATE, false, 'IOTLB invalidation');
+  }
+
+  /**
+   * Points requester ID `rid` at a domain (index, or "harness"), or at
+   * nothing (null), and invalidates; nothing to do when it already does.
+   */
+  async setContext(rid: number, domain: number | 'harness' | null): Promise<void> {
+    const d = domain === null ? null : domain === 'harness' ? this.harness! : this.domains[domain];
+    const did = d?.did ?? 0;
+    if ((this.entries.get(rid) ?? 0) === did) return;
+    const cmds: string[] = [];
+    const bus = rid >> 8;
+    let ct = this.contexts.get(bus);
+    if (ct === undefined) {
+      ct = this.page(cmds);
+      this.contexts.set(bus, ct);
+      cmds.push(Q.write(this.root + 16 * bus, 8, BigInt(ct) | 1n));
+    }
+    const entry = ct + 16 * (rid & 0xff);
+    // Low: present, translation type 0 (second level only), table pointer. High: AW, domain id.
+    cmds.push(Q.write(entry + 8, 8, d === null ? 0n : AW_39 | (BigInt(did) << 8n)), Q.write(entry, 8, d === null ? 0n : BigInt(d.top) | 1n));
+    await this.q.call(cmds, this.timeoutMs);
+    if (did === 0) this.entries.delete(rid);
+    else this.entries.set(rid, did);
+    await this.invalidate();
+  }
+
+  /** Requester IDs whose context entry points at a domain. */
+  get programmed(): number[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Takes the fault record of the last DMA, if any, and wipes the zero page. */
+  async takeFault(): Promise<VtdFault> {
+    const [hi] = await this.q.call([Q.read(VTD_BASE + FRCD_HI, 8), Q.memset(this.zero, PAGE, 0)], this.timeoutMs);
+    const v = parseValue(hi);
+    if ((v & FAULT) === 0n) return null;
+    await this.q.call([Q.write(VTD_BASE + FRCD_HI, 8, FAULT), this.reg(FSTS, 4, PFO)], this.timeoutMs);
+    const fr = Number((v >> 32n) & 0xffn);
+    return { reason: fr === FR_ROOT_ENTRY_P || fr === FR_CONTEXT_ENTRY_P ? 'no-domain' : null };
+  }
+}
