@@ -12,6 +12,7 @@ import { REPORT, runReport } from './commands/report.ts';
 import { MERGE, runMerge } from './commands/merge.ts';
 import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
+import { IMPORT, runImport } from './commands/import.ts';
 
 type Runner = (p: Parsed, log: (s: string) => void) => Promise<number>;
 
@@ -23,6 +24,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [GATE, runGate],
   [REPORT, runReport],
   [MERGE, runMerge],
+  [IMPORT, runImport],
 ];
 
 function usage(): string {

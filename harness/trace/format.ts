@@ -44,7 +44,9 @@ export interface Trace {
 export function headerToJson(h: TraceHeader): Record<string, unknown> {
   const target: Record<string, unknown> = { name: h.target.name, version: h.target.version };
   if (h.target.mutant !== undefined) target.mutant = h.target.mutant;
-  target.observes = { delivery: h.target.observes.delivery, irqs: h.target.observes.irqs };
+  const ob = h.target.observes;
+  // aborts and faults are written when they say less than everything (absent, readers take that).
+  target.observes = { delivery: ob.delivery, irqs: ob.irqs, ...(ob.aborts ? {} : { aborts: false }), ...(ob.faults === 'all' ? {} : { faults: [...ob.faults] }) };
   return { format: h.format, version: h.version, topology: canonicalTopology(h.topology), target, seed: h.seed, isoroot: h.isoroot, time: h.time };
 }
 
