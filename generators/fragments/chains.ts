@@ -119,6 +119,27 @@ export function chainFragments(x: FragmentContext): Weighted[] {
       }),
       weight: 3,
     });
+  // What a reset must close: a device reached through its bridge's window, a root reset, then the
+  // device's BAR and the bridge's bus numbers programmed again but not its window: nothing may answer.
+  const resettable = behind.filter((b) => b.kind !== 'io');
+  if (resettable.length > 0 && has('root-reset'))
+    out.push({
+      arb: pick(resettable).map((bar) => {
+        const d = x.plan.devices.get(bar.dev)!;
+        const br = x.plan.devices.get(d.parent!)!;
+        const [p, s, u] = x.plan.buses.get(br.spec.id)!;
+        return [
+          ...bringUp(x, d),
+          read(bar, 0, 4),
+          { op: 'root.reset', root: d.root },
+          cfg(br, 'ecam', H.PRIMARY_BUS, 4, BigInt(p | (s << 8) | (u << 16))),
+          ...placeOps(x, bar, bar.a, 'ecam'),
+          cfg(d, 'ecam', H.COMMAND, 2, ON),
+          read(bar, 0, 4),
+        ] as Op[];
+      }),
+      weight: 2,
+    });
   // A window programmed shut: limit below base.
   if (bridges.length > 0)
     out.push({

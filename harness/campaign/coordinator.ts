@@ -12,6 +12,7 @@ import { InputError } from '../util/errors.ts';
 import { UNIVERSE, UNIVERSE_SET } from '../coverage/universe.ts';
 import { showDuration } from './budget.ts';
 import { FindingsStore, type CampaignFinding } from './findings-store.ts';
+import { CorpusStore } from '../corpus/store.ts';
 import { Progress } from './progress.ts';
 import { RunDir, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
@@ -63,6 +64,9 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   }
   if (config.corpus !== undefined && !existsSync(config.corpus)) throw new InputError(config.corpus, 'an existing corpus folder');
   const store = new FindingsStore(rd.findings, config.corpus, r.dir);
+  // Known divergences of the target (corpora/<target>): accepted, so not findings of this campaign.
+  const known = config.known === undefined ? [] : new CorpusStore(config.known).knownSignatures();
+  if (known.length > 0) r.log(`${known.length} known divergences of ${config.target} accepted (${config.known})`);
   const features = new Map<string, number>(Object.entries(rd.readMaybe<Record<string, number>>(rd.features) ?? {}));
   const { points: history, warnings } = rd.readCoverage();
   const prior = history.length > 0 ? history[history.length - 1] : { t: 0, runs: 0, ops: 0 };
@@ -124,7 +128,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
         covered: state?.covered ?? [],
         seeds: rd.readMaybe<unknown>(seedsFile) ?? [],
         seedsFile,
-        knownSignatures: store.signatures,
+        knownSignatures: [...store.signatures, ...known],
       };
       if (config.mutant !== undefined) start.mutant = config.mutant;
       if (config.timeoutMs !== undefined) start.timeoutMs = config.timeoutMs;

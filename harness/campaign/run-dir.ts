@@ -35,6 +35,8 @@ export interface CampaignConfig {
   /** The QEMU binary of a qemu target. */
   qemu?: string;
   corpus?: string;
+  /** A corpus whose known divergences the campaign does not report (default corpora/<target>). */
+  known?: string;
   isoroot: string;
   started: string;
 }

@@ -38,6 +38,13 @@ export class CorpusStore {
       });
   }
 
+  /** Signatures the corpus accepts as known divergences of its target: campaigns do not report them again. */
+  knownSignatures(): string[] {
+    return this.list()
+      .filter((e) => e.meta.status === 'known-divergence' && e.meta.signature !== undefined)
+      .map((e) => e.meta.signature!);
+  }
+
   meta(name: string): CorpusMeta {
     const file = this.metaPath(name);
     if (!existsSync(file)) return { name, firstSeen: 'unknown', status: 'open' };

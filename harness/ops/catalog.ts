@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { F, VIAS, optional, type Field } from './fields.ts';
 
 /** Families of operations a target may support (declared in its capabilities). */
-export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'clock'] as const;
+export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface OpSpec<Fs extends Record<string, Field<unknown>>> {
@@ -170,7 +170,7 @@ export const CATALOG = {
   'dev.plug': spec({ doc: 'hot-plug a device that the topology marks as not present', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
   'dev.unplug': spec({ doc: 'hot-unplug a device', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
   'dev.reset': spec({ doc: 'function-level reset of a device', needs: 'reset', reads: false, fields: { dev: F.dev() } }),
-  'root.reset': spec({ doc: 'reset a whole root', needs: 'reset', reads: false, fields: { root: F.root() } }),
+  'root.reset': spec({ doc: 'reset a whole root (every root that shares its host bridge, i.e. its config space)', needs: 'root-reset', reads: false, fields: { root: F.root() } }),
   'clock.step': spec({ doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
 } as const;
 

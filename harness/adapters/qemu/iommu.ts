@@ -30,7 +30,7 @@ export class IommuSession {
   private readonly ridOf = new Map<string, number>();
 
   constructor(
-    private readonly vtd: Vtd,
+    private vtd: Vtd,
     private readonly t: Topology,
     private readonly domains: number,
     private readonly presence: Presence,
@@ -40,6 +40,16 @@ export class IommuSession {
 
   private device(id: string): Reason | null {
     return this.presence.problem(id);
+  }
+
+  /**
+   * After a reset of the machine: a new driver instance (QEMU's IOMMU came
+   * back empty and disabled). Mappings are gone, as the model's domains
+   * are cleared; attachments stay, and are written again at the next DMA.
+   */
+  restart(vtd: Vtd): void {
+    this.vtd = vtd;
+    this.ridOf.clear();
   }
 
   /** A device went away: its attachment goes with it (as the model's unplug tears it down). */

@@ -27,6 +27,13 @@ const call = (q: QemuProcess, cmds: string[], timeoutMs: number): Promise<string
 
 const cfgWrite = (b: number, reg: number, size: number, v: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.out(0xcfc + (reg & 3), size, v)];
 
+/** QMP system_reset, done when QEMU says RESET. */
+export async function machineReset(q: QemuProcess, timeoutMs: number): Promise<void> {
+  q.qmp.dropEvents();
+  await q.qmp.execute('system_reset', undefined, timeoutMs);
+  await q.qmp.waitEvent((e) => e.event === 'RESET', timeoutMs, 'system_reset');
+}
+
 /**
  * QMP system_reset, then a write of the reset value (0) to the command
  * register of every root port: QEMU 7.2 resets a bridge's window registers
@@ -37,23 +44,25 @@ const cfgWrite = (b: number, reg: number, size: number, v: number): string[] => 
  * a reset between sequences must not.
  */
 export async function systemReset(q: QemuProcess, t: Topology, timeoutMs: number): Promise<void> {
-  q.qmp.dropEvents();
-  await q.qmp.execute('system_reset', undefined, timeoutMs);
-  await q.qmp.waitEvent((e) => e.event === 'RESET', timeoutMs, 'system_reset');
+  await machineReset(q, timeoutMs);
   const ports = [...walkDevices(t)].filter((w) => w.dev.kind === 'root-port' && w.parent === null);
   await call(q, ports.flatMap((w) => cfgWrite(bdf(t.roots[w.root].bus, w.dev.slot, w.dev.fn), H.COMMAND, 2, 0)), timeoutMs);
 }
 
-/** Config writes that make an edu reachable at `base` (through its root port, when it has one). */
-function mapEdu(t: Topology, root: number, dev: DeviceSpec, parent: DeviceSpec | null, base: number): string[] {
+/**
+ * Config writes that make an edu reachable at `base`: through its root
+ * port, when it has one, with the port's secondary bus `sec` and a window
+ * over `base`.
+ */
+function mapEdu(t: Topology, root: number, dev: DeviceSpec, parent: DeviceSpec | null, base: number, sec: number): string[] {
   const rootBus = t.roots[root].bus;
   const cmds: string[] = [];
   let devBus = rootBus;
   if (parent !== null) {
     const port = bdf(rootBus, parent.slot, parent.fn);
-    devBus = rootBus + 1;
+    devBus = sec;
     const win = (base >>> 16) & 0xfff0;
-    cmds.push(...cfgWrite(port, H.PRIMARY_BUS, 4, rootBus | (devBus << 8) | (devBus << 16)), ...cfgWrite(port, H.MEM_BASE, 4, (win | (win << 16)) >>> 0), ...cfgWrite(port, H.COMMAND, 2, H.CMD_MEMORY));
+    cmds.push(...cfgWrite(port, H.PRIMARY_BUS, 4, rootBus | (sec << 8) | (sec << 16)), ...cfgWrite(port, H.MEM_BASE, 4, (win | (win << 16)) >>> 0), ...cfgWrite(port, H.COMMAND, 2, H.CMD_MEMORY));
   }
   const b = bdf(devBus, dev.slot, dev.fn);
   cmds.push(...cfgWrite(b, H.BAR0, 4, base), ...cfgWrite(b, H.COMMAND, 2, H.CMD_MEMORY | H.CMD_MASTER));
@@ -130,15 +139,14 @@ export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: nu
   await systemReset(q, t, timeoutMs);
   const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
   if (edus.length > 0) {
+    // Every edu at once, each at its own scratch address; a port's secondary bus is the next free number of its root.
+    const next = t.roots.map((r) => r.bus + 1);
+    const cmds = edus.flatMap((w, i) => mapEdu(t, w.root, w.dev, w.parent, SCRATCH + i * MIB, next[w.root]++));
+    await call(q, cmds, timeoutMs);
     const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs };
-    for (const [i, w] of edus.entries()) {
-      const base = SCRATCH + i * MIB;
-      await call(q, mapEdu(t, w.root, w.dev, w.parent, base), timeoutMs);
-      const ok = await scrubEdu(x, base, dirty);
-      // Unmap before the next one: edus below root ports share the scratch bus number.
-      await systemReset(q, t, timeoutMs);
-      if (!ok) return false;
-    }
+    for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty))) return false;
+    // A second reset undoes the scratch mappings.
+    await systemReset(q, t, timeoutMs);
   }
   await call(q, [Q.memset(0, ram.model + ram.harness, 0), ...setup], timeoutMs);
   q.qtest.takeIrqs();

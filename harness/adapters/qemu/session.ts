@@ -33,11 +33,13 @@ export interface SessionContext {
   fail(kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure>;
   /** Virtual time is about to run: device buffers may change. */
   clockRuns(): void;
+  /** root.reset: QMP system_reset, then the platform set up again as firmware would (ECAM, the IOMMU driver). */
+  resetMachine(): Promise<void>;
 }
 
-type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach'>;
+type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach' | 'root.reset'>;
 
-const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.');
+const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.') || op.op === 'root.reset';
 
 const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
 
@@ -80,6 +82,12 @@ export class QemuSession implements Session {
 
   private async interactive(x: SessionContext, op: Interactive): Promise<Observation> {
     if (op.op === 'dma.read' || op.op === 'dma.write') return this.dma(x, op);
+    if (op.op === 'root.reset') {
+      // One machine: every root shares the host bridge, so a reset of any resets them all.
+      if (op.root >= x.topology.roots.length) return refused('no-device');
+      await x.resetMachine();
+      return { status: 'ok' };
+    }
     if (x.iommu !== null) return x.iommu.apply(op);
     // No IOMMU: refused as the model refuses, in its order of checks.
     if (op.op === 'dma.map' || op.op === 'dma.unmap') return refused(op.root >= x.topology.roots.length ? 'no-device' : 'no-iommu');

@@ -24,7 +24,7 @@ import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './m
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
 import { isPrepared, prepareTopology, MAX_QEMU_ROOTS } from './prepare.ts';
 import { QemuProcess, QemuStartError } from './process.ts';
-import { restoreFresh } from './reset.ts';
+import { machineReset, restoreFresh } from './reset.ts';
 
 export interface QemuOptions {
   /** The QEMU binary (default: qemu-system-x86_64 on PATH). */
@@ -60,7 +60,7 @@ export interface QemuTarget extends Target {
 
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
-    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map'] : ['config', 'mmio', 'pio', 'dma'],
+    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
     maxRoots: MAX_QEMU_ROOTS,
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
@@ -153,17 +153,22 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       const ram = main.ram ?? DEFAULT_RAM;
       const dma: DmaContext = { q, ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: ram, timeoutMs };
       const presence = new Presence(topology);
+      /** A VT-d driver with fresh tables, translation on. */
+      const driver = async (): Promise<Vtd> => {
+        const vtd = new Vtd(q.qtest, { tablesBase: ram + SCRATCH_SIZE, tablesSize: HARNESS_RAM - SCRATCH_SIZE, ram }, main.domains ?? 0, timeoutMs);
+        await vtd.init({ base: ram, size: SCRATCH_SIZE });
+        return vtd;
+      };
       let iommu: IommuSession | null = null;
       if (main.iommu === true) {
-        const vtd = new Vtd(q.qtest, { tablesBase: ram + SCRATCH_SIZE, tablesSize: HARNESS_RAM - SCRATCH_SIZE, ram }, main.domains ?? 0, timeoutMs);
         try {
-          await vtd.init({ base: ram, size: SCRATCH_SIZE });
+          iommu = new IommuSession(await driver(), topology, main.domains ?? 0, presence);
         } catch (e) {
           if (!(e instanceof QtestError)) throw e;
           return new QemuSession(null, await failure(q, e.trouble === 'hang' ? 'hang' : 'crash', 0, `intel-iommu set-up: ${e.message}`));
         }
-        iommu = new IommuSession(vtd, topology, main.domains ?? 0, presence);
       }
+      const setup = main.ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
       return new QemuSession(
         {
           q,
@@ -176,6 +181,12 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           fail: (kind, index, message) => failure(q, kind, index, message),
           clockRuns: () => {
             clockRan = true;
+          },
+          resetMachine: async () => {
+            // No bridge-window sync here: what QEMU keeps after a reset is for the oracles to see.
+            await machineReset(q, timeoutMs);
+            await q.qtest.call(setup, timeoutMs);
+            if (iommu !== null) iommu.restart(await driver());
           },
         },
         null,

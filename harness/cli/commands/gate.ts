@@ -56,7 +56,8 @@ export async function runGate(p: Parsed, log: (s: string) => void): Promise<numb
   for (const c of cases) log(`  ${c.outcome === 'pass' ? 'pass' : c.outcome === 'skip' ? 'open' : 'FAIL'}  ${c.name}${c.message !== undefined ? `: ${c.message}` : ''}`);
 
   if (runs > 0) {
-    const config: CampaignConfig = campaignConfig(withChoice({ seed, workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(), budget: { runs }, started }, choice));
+    // The corpus's known divergences are accepted in the fuzz part too.
+    const config: CampaignConfig = campaignConfig(withChoice({ seed, workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(), budget: { runs }, started, known: corpus }, choice));
     const dir = one(p, 'out') ?? join('reports', 'gate', `run-${started.replace(/[:.]/g, '-')}`);
     const out = new Progress(process.stdout);
     const t0 = Date.now();

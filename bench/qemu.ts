@@ -1,0 +1,122 @@
+/**
+ * npm run bench:qemu — the QEMU target's speed (issue: Real target: QEMU, Bench):
+ *  1. one 100 000-operation sequence of config, MMIO and PIO operations, run
+ *     twice: through isoroot's qemu target with the oracles on (the run and
+ *     the check both timed), and, as the floor, as the same qtest commands
+ *     piped into `qemu-system-x86_64 … -qtest stdio`. Prints both ops/s and
+ *     their ratio; the goal is at least 50%.
+ *  2. sequences/s of generated fuzz sequences (DMA and the IOMMU included)
+ *     with one QEMU reused through resets, and with a fresh QEMU for each.
+ * Options: --ops N (default 100000), --sequences N (default 60), --mtree-every K (default: the target's).
+ */
+import fc from 'fast-check';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openQemuTarget, type QemuOptions } from '../harness/adapters/qemu/target.ts';
+import { HALT_BIOS, haltBios, machineArgs } from '../harness/adapters/qemu/machine.ts';
+import { planAccess } from '../harness/adapters/qemu/access.ts';
+import { constraintsFor } from '../generators/constraints.ts';
+import { sequenceArb } from '../generators/sequence.ts';
+import { topologyArb } from '../generators/topology.ts';
+import { execute } from '../harness/run/execute.ts';
+import { checkRun, violations } from '../harness/run/check.ts';
+import type { Op } from '../harness/ops/catalog.ts';
+import type { Topology } from '../harness/topology/types.ts';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
+};
+const OPS = Number(arg('ops', '100000'));
+const SEQUENCES = Number(arg('sequences', '60'));
+const MTREE = process.argv.includes('--mtree-every') ? { mtreeEvery: Number(arg('mtree-every', '64')) } : {};
+
+/** A sequence of OPS config/MMIO/PIO ops on one topology, from the generators (pipelined ops only). */
+function longSequence(t: Topology, c: ReturnType<typeof constraintsFor>): Op[] {
+  const access = { ...c, ops: c.ops.filter((k) => k === 'config' || k === 'mmio' || k === 'pio') };
+  const out: Op[] = [];
+  for (let seed = 1; out.length < OPS; seed++) for (const s of fc.sample(sequenceArb(t, access, { maxFragments: 60 }), { seed, numRuns: 20 })) out.push(...s);
+  return out.slice(0, OPS);
+}
+
+/** The floor: the same qtest commands piped into QEMU; seconds from start to the last reply. */
+async function raw(t: Topology, ops: readonly Op[], platform: ReturnType<typeof openQemuTarget>['platform']): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-bench-qemu-'));
+  writeFileSync(join(dir, HALT_BIOS), haltBios());
+  const cmds = [...platform.setup];
+  for (const op of ops) {
+    const p = planAccess(op, t);
+    if (p !== null && 'cmds' in p) cmds.push(...p.cmds);
+  }
+  const args = [...machineArgs(t, platform).map((a) => a.replaceAll('{dir}', dir)), '-qtest', 'stdio', '-qtest-log', 'none'];
+  const started = process.hrtime.bigint();
+  await new Promise<void>((resolve, reject) => {
+    const q = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    let replies = 0;
+    let tail = '';
+    q.stdout.on('data', (b: Buffer) => {
+      const text = tail + b.toString('latin1');
+      const lines = text.split('\n');
+      tail = lines.pop()!;
+      replies += lines.filter((l) => l.startsWith('OK') || l.startsWith('FAIL') || l.startsWith('ERR')).length;
+      if (replies >= cmds.length) {
+        q.kill('SIGKILL');
+        resolve();
+      }
+    });
+    q.on('error', reject);
+    q.stdin.write(cmds.join('\n') + '\n');
+  });
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  rmSync(dir, { recursive: true, force: true });
+  return secs;
+}
+
+async function throughput(): Promise<void> {
+  const target = openQemuTarget(MTREE);
+  const c = constraintsFor(target);
+  const [t] = fc.sample(topologyArb({ ...c, maxRoots: 3 }), { seed: 4, numRuns: 1 });
+  const ops = longSequence(t, c);
+  const rawSecs = await raw(t, ops, target.platform);
+  const started = process.hrtime.bigint();
+  const ex = await execute(target, t, ops);
+  const findings = violations(checkRun(t, target.capabilities.observes, ex.steps, ex.failure, ops));
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  await target.dispose();
+  const ours = ops.length / secs;
+  const floor = ops.length / rawSecs;
+  console.log(`1. ${ops.length.toLocaleString('en')} config/MMIO/PIO ops on ${t.roots.length} roots, ${[...t.roots.flatMap((r) => r.devices)].filter((d) => d.builtin !== true).length} devices on root buses:`);
+  console.log(`   raw qtest script (qemu-system-x86_64 -qtest stdio): ${Math.round(floor).toLocaleString('en')} ops/s (${rawSecs.toFixed(2)} s)`);
+  console.log(`   isoroot qemu target, run and checked by the oracles: ${Math.round(ours).toLocaleString('en')} ops/s (${secs.toFixed(2)} s; ${findings.length} violation signatures, ${ex.failure === undefined ? 'no failure' : ex.failure.kind})`);
+  console.log(`   ratio: ${((100 * ours) / floor).toFixed(0)}% of the raw figure (goal: at least 50%)`);
+}
+
+async function lifecycle(): Promise<void> {
+  const probe = openQemuTarget();
+  const c = constraintsFor(probe);
+  await probe.dispose();
+  // Sequences in blocks of 8 per topology, as campaign workers draw them.
+  const topologies = fc.sample(topologyArb(c), { seed: 9, numRuns: Math.ceil(SEQUENCES / 8) });
+  const scenarios = topologies.flatMap((t, i) => fc.sample(sequenceArb(t, c), { seed: 100 + i, numRuns: 8 }).map((ops) => ({ t, ops })));
+  const work = scenarios.slice(0, SEQUENCES);
+  for (const reuse of [true, false]) {
+    const o: QemuOptions = { ...MTREE, reuse };
+    const target = openQemuTarget(o);
+    const started = process.hrtime.bigint();
+    let ops = 0;
+    for (const s of work) {
+      const ex = await execute(target, s.t, s.ops);
+      checkRun(s.t, target.capabilities.observes, ex.steps, ex.failure, s.ops);
+      ops += s.ops.length;
+    }
+    const secs = Number(process.hrtime.bigint() - started) / 1e9;
+    const st = target.stats;
+    await target.dispose();
+    console.log(`2. ${reuse ? 'reset reuse' : 'fresh start'}: ${(work.length / secs).toFixed(1)} sequences/s, ${Math.round(ops / secs)} ops/s (${work.length} sequences, ${ops} ops in ${secs.toFixed(1)} s; ${st.starts} starts, ${st.resets} resets, ${st.fallbacks} fell back to a fresh start)`);
+  }
+}
+
+await throughput();
+await lifecycle();
