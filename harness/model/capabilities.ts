@@ -8,8 +8,10 @@ import { CAP_PTR, STATUS, STATUS_CAP_LIST } from './header.ts';
 
 export const CAP_PM = 0x01;
 export const CAP_MSI = 0x05;
+export const CAP_SSVID = 0x0d;
 export const CAP_PCIE = 0x10;
 export const CAP_MSIX = 0x11;
+export const EXT_AER = 0x0001;
 export const EXT_ACS = 0x000d;
 export const EXT_ATS = 0x000f;
 export const EXT_PASID = 0x001b;
@@ -42,7 +44,6 @@ export interface PcieCap {
   off: number;
   type: PcieType;
   flr: boolean;
-  slot: boolean;
 }
 
 export interface PasidCap {
@@ -65,7 +66,7 @@ export interface CapRequest {
   pm?: boolean;
   msi?: { vectors: number; is64: boolean; pvm: boolean };
   msix?: { vectors: number; bar: number };
-  pcie?: { type: PcieType; flr: boolean; slot: boolean };
+  pcie?: { type: PcieType; flr: boolean };
   pasid?: { width: number };
   ats?: boolean;
   acs?: boolean;
@@ -83,17 +84,24 @@ export const PCIE = {
   SLTCAP: 0x14,
   SLTCTL: 0x18,
   SLTSTA: 0x1a,
+  RTCTL: 0x1c,
+  DEVCAP2: 0x24,
   DEVCTL2: 0x28,
+  LNKCAP2: 0x2c,
+  LNKCTL2: 0x30,
   SIZE: 0x3c,
 } as const;
 export const DEVCAP_FLR = 1 << 28;
 export const DEVCTL_FLR = 1 << 15;
-export const SLTCAP_HPC = 1 << 6;
+/** Slot Control (PCIe Base §7.5.3.10): an event's enable sits at the bit of the Slot Status event it enables. */
 export const SLTCTL_PDCE = 1 << 3;
 export const SLTCTL_HPIE = 1 << 5;
+/** Slot Status (PCIe Base §7.5.3.11). */
+export const SLTSTA_ABP = 1 << 0;
 export const SLTSTA_PDC = 1 << 3;
+export const SLTSTA_CC = 1 << 4;
 export const SLTSTA_PDS = 1 << 6;
-export const SLTSTA_DLLSC = 1 << 8;
+export const SLTSTA_EIS = 1 << 7;
 export const LNKSTA_DLLLA = 1 << 13;
 
 export const MSI_ENABLE = 1;
@@ -154,20 +162,15 @@ export function installCaps(cfg: ConfigSpace, req: CapRequest, start = 0x40): Ca
     caps.msix = { off: at, vectors: req.msix.vectors, bar: req.msix.bar, table: 0x1000, pba: 0x1800 };
   }
   if (req.pcie !== undefined) {
-    const { type, flr, slot } = req.pcie;
+    const { type, flr } = req.pcie;
     const at = link(CAP_PCIE, PCIE.SIZE);
-    cfg.set(at + PCIE.CAPS, 2, 0x2 | (PCIE_TYPE_CODE[type] << 4) | (slot ? 0x100 : 0));
+    cfg.set(at + PCIE.CAPS, 2, 0x2 | (PCIE_TYPE_CODE[type] << 4));
     cfg.set(at + PCIE.DEVCAP, 4, flr ? DEVCAP_FLR : 0);
     cfg.setMask(at + PCIE.DEVCTL, 2, 0x7fff); // bit 15 (Initiate FLR) is write-only, handled in function.ts
     cfg.setMask(at + PCIE.DEVSTA, 2, 0, 0x000f);
     cfg.setMask(at + PCIE.LNKCTL, 2, 0x0fff);
-    if (slot) {
-      cfg.set(at + PCIE.SLTCAP, 4, SLTCAP_HPC | (1 << 5)); // hot-plug capable and surprise
-      cfg.setMask(at + PCIE.SLTCTL, 2, 0x1fff);
-      cfg.setMask(at + PCIE.SLTSTA, 2, 0, 0x011f); // ABP, PFD, MRLSC, PDC, CC, DLLSC are RW1C
-    }
     cfg.setMask(at + PCIE.DEVCTL2, 2, 0x0020); // ARI Forwarding Enable
-    caps.pcie = { off: at, type, flr, slot };
+    caps.pcie = { off: at, type, flr };
   }
   cfg.set(STATUS, 2, cfg.read(STATUS, 2) | (prevNext === CAP_PTR ? 0 : STATUS_CAP_LIST));
 

@@ -2,7 +2,8 @@
  * Which function a configuration request reaches: the root of the config
  * space whose bus range holds the bus, then type 0 on its root bus, or
  * forwarding by the bridge whose secondary..subordinate range holds the bus
- * (PCI-to-PCI Bridge 1.2 §3.1.2.1).
+ * (PCI-to-PCI Bridge 1.2 §3.1.2.1; each bridge says whether it takes the
+ * request, and root ports answer as QEMU's bus walk does).
  */
 import type { Bus } from './bus.ts';
 import type { PciFunction } from './function.ts';
@@ -23,15 +24,15 @@ export function rootForBus(t: Topology, owner: number, bus: number): number {
  */
 export function routeConfig(t: Topology, rootBuses: readonly Bus[], r: number, bus: number, devfn: number): PciFunction | Status {
   if (bus === t.roots[r].bus) return rootBuses[r].at(devfn) ?? 'ur';
+  // A root sharing another's config space is entered through its bridges' ranges (QEMU's expander buses).
+  const expander = ownerOf(t, r, 'config') !== r;
   let cur = rootBuses[r];
   for (let depth = 0; depth < 256; depth++) {
     let next: Bridge | null = null;
+    const byNumber = !(expander && cur.upstream === null);
     for (const f of cur.functions()) {
-      if (!f.isBridge) continue;
-      const b = f as Bridge;
-      const sec = b.secondaryBus;
-      if (sec !== 0 && sec <= bus && bus <= b.subordinateBus) {
-        next = b;
+      if (f.isBridge && (f as Bridge).forwards(bus, byNumber)) {
+        next = f as Bridge;
         break;
       }
     }

@@ -55,6 +55,8 @@ export interface DeviceHost {
   decodeChanged(fn: PciFunction): void;
   keepStaleMappings: boolean;
   bar64High(hi: number): number;
+  /** The function leaves the machine, as a hot-unplug would (a slot that ejects what it holds). */
+  detach(fn: PciFunction): void;
 }
 
 const TOUCHES_DECODE_TYPE0 = (off: number, size: number): boolean =>
@@ -67,8 +69,11 @@ interface Template {
   caps: Caps;
 }
 
-/** Templates per device description (and whether it is multi-function, which the header shows). */
-const templates = new WeakMap<DeviceSpec, Map<boolean, Template>>();
+/**
+ * Templates per device description and variant: whether it is multi-function
+ * (which the header shows) and what else its placement in the topology shows.
+ */
+const templates = new WeakMap<DeviceSpec, Map<string, Template>>();
 
 export abstract class PciFunction {
   readonly cfg: ConfigSpace;
@@ -87,19 +92,25 @@ export abstract class PciFunction {
   /** Device-internal INTx request, and the level last signalled upstream. */
   private intxRequest = false;
   private intxOut = false;
-  private msixTable: Uint8Array | null = null;
-  private msixPending: Uint8Array | null = null;
+  /** Power from the slot the function sits in: without it the function neither answers nor decodes. */
+  private power = true;
+  protected msixTable: Uint8Array | null = null;
+  protected msixPending: Uint8Array | null = null;
   host!: DeviceHost;
   /** A small number unique in the topology; shows up in register values so misroutes are visible. */
   uid = 0;
+
+  private readonly variant: string;
 
   constructor(
     readonly spec: DeviceSpec,
     readonly root: number,
     express: boolean,
-    private readonly multifunction: boolean,
+    multifunction: boolean,
+    variant = '',
   ) {
-    const t = templates.get(spec)?.get(multifunction);
+    this.variant = `${multifunction}/${variant}`;
+    const t = templates.get(spec)?.get(this.variant);
     this.templated = t !== undefined;
     if (t !== undefined) {
       this.cfg = new ConfigSpace(t.layout.size, t.layout);
@@ -134,18 +145,19 @@ export abstract class PciFunction {
     this.cfg.seal();
     let m = templates.get(this.spec);
     if (m === undefined) templates.set(this.spec, (m = new Map()));
-    m.set(this.multifunction, { layout: this.cfg.layout(), bars: this.bars, caps: this.caps });
+    m.set(this.variant, { layout: this.cfg.layout(), bars: this.bars, caps: this.caps });
   }
 
   // ---- configuration space ------------------------------------------------
 
+  /** An unpowered function, or a register beyond its config space, reads all ones. */
   configRead(off: number, size: number): number {
-    if (off >= this.cfg.size) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
+    if (off >= this.cfg.size || !this.power) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
     return this.cfg.read(off, size);
   }
 
   configWrite(off: number, size: number, value: number): void {
-    if (off >= this.cfg.size) return;
+    if (off >= this.cfg.size || !this.power) return;
     const pm = this.caps.pm;
     const oldState = pm !== undefined ? this.cfg.read(pm.off + 4, 2) & PM_STATE_MASK : 0;
     const oldMsi = this.msiEnabled();
@@ -198,7 +210,19 @@ export abstract class PciFunction {
     return this.cfg.read(COMMAND, 2);
   }
   get busMaster(): boolean {
-    return (this.command & CMD_MASTER) !== 0;
+    return this.power && (this.command & CMD_MASTER) !== 0;
+  }
+
+  /**
+   * The slot turns the function's power on or off. Losing power resets it
+   * and stops its decode; regaining it does neither (QEMU's pci_set_power
+   * in hw/pci/pci.c).
+   */
+  setPower(on: boolean): void {
+    if (on === this.power) return;
+    this.power = on;
+    if (on) this.recomputeDecode();
+    else this.reset();
   }
   /** D0 is the only state in which memory and IO decode (PCI PM 1.2 §5.4). */
   get inD0(): boolean {
@@ -232,7 +256,7 @@ export abstract class PciFunction {
    * gets a new sequence number (it is mapped last, so it wins overlaps).
    */
   recomputeDecode(): void {
-    const next = this.computePlacements();
+    const next = this.power ? this.computePlacements() : [];
     let changed = false;
     const n = Math.max(next.length, this.placements.length);
     for (let r = 0; r < n; r++) {
@@ -436,7 +460,7 @@ export abstract class PciFunction {
   }
 
   /** Sends pending vectors that are no longer masked (PCI 3.0 §6.8.2.9). */
-  private msixDeliverPending(): void {
+  protected msixDeliverPending(): void {
     if (!this.msixEnabled() || this.msixFunctionMasked()) return;
     const x = this.caps.msix!;
     const t = this.msixTable!;
@@ -507,6 +531,7 @@ export abstract class PciFunction {
       ghosts: this.ghosts.map((g) => ({ ...g })),
       gen: this.gen,
       intx: [this.intxRequest, this.intxOut],
+      power: this.power,
       msix: this.msixTable === null ? null : [this.msixTable.slice(), this.msixPending!.slice()],
       state: this.snapshotState(),
     };
@@ -520,6 +545,7 @@ export abstract class PciFunction {
     this.ghosts = s.ghosts.map((g) => ({ ...g }));
     this.gen = s.gen;
     [this.intxRequest, this.intxOut] = s.intx;
+    this.power = s.power;
     if (s.msix !== null) {
       this.msixTable!.set(s.msix[0]);
       this.msixPending!.set(s.msix[1]);
@@ -540,6 +566,7 @@ export interface FunctionSnapshot {
   ghosts: Placement[];
   gen: number;
   intx: [boolean, boolean];
+  power: boolean;
   msix: [Uint8Array, Uint8Array] | null;
   state: unknown;
 }

@@ -68,3 +68,24 @@ export function initQemuType0(cfg: ConfigSpace, id: Identity): void {
   cfg.setMask(H.LATENCY_TIMER, 1, 0);
   for (let o = 0x40; o < 0x100; o += 4) cfg.setMask(o, 4, 0xffffffff);
 }
+
+/**
+ * QEMU's type 1 header of a PCI Express port (hw/pci/pci.c, pci_bridge.c,
+ * pcie_port.c): command writable bits 0x0507, latency timer read-only
+ * zero, a 16-bit IO window, secondary status and the IO upper registers
+ * read-only zero, bridge control bits 0x5f writable, windows closed at
+ * reset (base above limit), and every byte from 0x40 on plain storage
+ * until a capability claims it.
+ */
+export function initQemuPortType1(cfg: ConfigSpace, id: Identity): void {
+  initType1(cfg, id);
+  cfg.setMask(H.COMMAND, 2, H.CMD_IO | H.CMD_MEMORY | H.CMD_MASTER | H.CMD_SERR | H.CMD_INTX_DISABLE);
+  cfg.setMask(H.LATENCY_TIMER, 1, 0);
+  cfg.set(H.IO_BASE, 2, 0x00f0);
+  cfg.setMask(H.SEC_STATUS, 2, 0);
+  cfg.set(H.MEM_BASE, 4, 0x0000fff0);
+  cfg.set(H.PREF_BASE, 4, 0x0001fff1);
+  cfg.setMask(H.IO_BASE_UPPER, 4, 0);
+  cfg.setMask(H.BRIDGE_CONTROL, 2, H.BRCTL_PARITY | H.BRCTL_SERR | H.BRCTL_ISA | H.BRCTL_VGA | H.BRCTL_VGA_16BIT | H.BRCTL_SEC_BUS_RESET);
+  for (let o = 0x40; o < cfg.size; o += 4) cfg.setMask(o, 4, 0xffffffff);
+}

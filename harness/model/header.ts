@@ -57,6 +57,7 @@ export const BRCTL_PARITY = 1 << 0;
 export const BRCTL_SERR = 1 << 1;
 export const BRCTL_ISA = 1 << 2;
 export const BRCTL_VGA = 1 << 3;
+export const BRCTL_VGA_16BIT = 1 << 4;
 export const BRCTL_MASTER_ABORT = 1 << 5;
 export const BRCTL_SEC_BUS_RESET = 1 << 6;
 

@@ -102,7 +102,7 @@ export class Model implements DeviceHost {
         sp?.platform.unshift({ kind: 'reserved', root: r, fn: null, region: -1, base: x.base, size: x.size, seq: x.pciWins === true ? -Infinity : Infinity, name: x.name });
       }
 
-    for (const d of slotsOf(t)) this.devices.set(d.spec.id, { spec: d.spec, root: d.root, parent: d.parent, uid: d.uid, multifunction: d.multifunction, fn: null, last: null });
+    for (const d of slotsOf(t)) this.devices.set(d.spec.id, { ...d, fn: null, last: null });
     for (const slot of this.devices.values()) if (slot.spec.present !== false && (slot.parent === null || this.devices.get(slot.parent.id)!.fn !== null)) this.plugSlot(slot, false);
     for (const slot of this.devices.values()) if (slot.fn !== null && slot.spec.domain !== undefined && this.domains.has(ownerOf(t, slot.root, 'dma'))) this.attached.set(slot.spec.id, slot.spec.domain);
   }
@@ -121,6 +121,11 @@ export class Model implements DeviceHost {
     return this.rules.bar64High(hi);
   }
 
+  detach(fn: PciFunction): void {
+    const s = this.devices.get(fn.id);
+    if (s?.fn === fn) this.unplugSlot(s);
+  }
+
   decodeChanged(fn: PciFunction): void {
     this.mem.get(ownerOf(this.topology, fn.root, 'memory'))!.invalidate();
     this.io.get(this.rules.ioOwner(this.topology, fn.root))!.invalidate();
@@ -132,7 +137,7 @@ export class Model implements DeviceHost {
   }
 
   upstreamMaster(fn: PciFunction): boolean {
-    for (let b = this.busOf.get(fn); b !== undefined && b.upstream !== null; b = this.busOf.get(b.upstream)) if (!b.upstream.busMaster) return false;
+    for (let b = this.busOf.get(fn); b !== undefined && b.upstream !== null; b = this.busOf.get(b.upstream)) if (!(b.upstream as Bridge).forwardsUpstream) return false;
     return true;
   }
 
@@ -545,7 +550,7 @@ export class Model implements DeviceHost {
 
   /** Creates the function of a slot and puts it on its bus; a root port sees the presence change. */
   private plugSlot(s: DeviceSlot, hot: boolean): void {
-    const fn = createFunction(s.spec, s.root, s.uid, s.multifunction);
+    const fn = createFunction(s.spec, s.root, s.uid, s.multifunction, s.port);
     fn.host = this;
     if (fn instanceof Bridge) fn.rules = { memLimit: (l) => this.rules.bridgeMemLimit(l) };
     if (s.last !== null) for (const [r, h] of s.last.history) fn.history.set(r, [...h]);
@@ -701,7 +706,7 @@ export class Model implements DeviceHost {
       if (present && slot.fn === null) this.plugSlot(slot, false);
       if (!present && slot.fn !== null) this.unplugSlotQuiet(slot);
       if (fs !== null) {
-        const fn = slot.fn ?? createFunction(slot.spec, slot.root, slot.uid, slot.multifunction);
+        const fn = slot.fn ?? createFunction(slot.spec, slot.root, slot.uid, slot.multifunction, slot.port);
         fn.host = this;
         fn.restore(fs);
         slot.last = fn;

@@ -12,27 +12,58 @@ const t: Topology = {
   emulators: ['qemu'],
 };
 
-test('hot-plug into a root port: the device appears, Slot Status shows presence and change', () => {
-  const p = new Poke(t);
-  p.wr('00:05.0', 0x18, 0x010100);
-  const sltsta = 0x50 + 0x1a; // MSI (14 bytes) at 0x40, PCIe at 0x50
-  expect(p.cfg('00:05.0', 0x50, 1)).toBe(0x10);
-  expect(p.rd('01:00.0', 0).status).toBe('ur');
-  expect(p.cfg('00:05.0', sltsta, 2) & 0x40).toBe(0);
+/** The same port on an expander root (sharing root 0's spaces, as QEMU's pxb-pcie does): native PCIe hot-plug. */
+const share = { memory: 0, io: 0, dma: 0, irq: 0, pasid: 0, config: 0 };
+const expander: Topology = {
+  roots: [
+    { bus: 0, busLimit: 0x1f, cf8: true, devices: [] },
+    { bus: 0x20, busLimit: 0x3f, share, devices: [{ id: 'rp', kind: 'root-port', slot: 1, fn: 0, children: [ep('hot', 0, { present: false })] }] },
+  ],
+};
+const SLTCTL = 0x54 + 0x18; // PCIe capability at 0x54 (QEMU's layout)
+const SLTSTA = 0x54 + 0x1a;
+
+test('native hot-plug: presence shows, the change is latched (RW1C), and the device gets the slot power', () => {
+  const p = new Poke(expander);
+  p.wr('20:01.0', 0x18, 0x212120);
+  expect(p.rd('21:00.0', 0).status).toBe('ur');
+  expect(p.cfg('20:01.0', SLTCTL, 2)).toBe(0x07c0); // empty at reset: power and both indicators off
   expect(p.apply({ op: 'dev.plug', dev: 'hot' }).status).toBe('ok');
-  expect(p.cfg('01:00.0', 0)).toBe(0x11001b36);
-  expect(p.cfg('00:05.0', sltsta, 2) & 0x148).toBe(0x148); // presence, presence changed, link changed
-  p.wr('00:05.0', sltsta, 0x0008, 2); // RW1C
-  expect(p.cfg('00:05.0', sltsta, 2) & 0x8).toBe(0);
+  expect(p.cfg('20:01.0', SLTSTA, 2)).toBe(0x0049); // presence, presence changed, attention button
+  expect(p.cfg('20:01.0', 0x54 + 0x12, 2) & 0x2000).toBe(0x2000); // data link layer active
+  expect(p.cfg('21:00.0', 0)).toBe(0xffffffff); // plugged into an unpowered slot
+  p.wr('20:01.0', SLTCTL, 0x0100, 2); // power on, power indicator on
+  expect(p.cfg('21:00.0', 0)).toBe(0x11001b36);
+  p.wr('20:01.0', SLTSTA, 0x0008, 2);
+  expect(p.cfg('20:01.0', SLTSTA, 2) & 0x0008).toBe(0);
   expect(p.apply({ op: 'dev.plug', dev: 'hot' })).toEqual({ status: 'error', reason: 'present' });
+  expect(p.apply({ op: 'dev.unplug', dev: 'hot' }).status).toBe('ok');
+  expect(p.cfg('20:01.0', SLTSTA, 2) & 0x0048).toBe(0x0008); // presence gone, change latched
 });
 
-test('a root port with hot-plug interrupts enabled signals the presence change', () => {
+test('native hot-plug with interrupts enabled raises INTx; the next config write lowers it', () => {
+  const p = new Poke(expander);
+  p.wr('20:01.0', 0x18, 0x212120);
+  p.wr('20:01.0', SLTCTL, 0x0028, 2); // PDCE | HPIE, which also completes a command
+  p.wr('20:01.0', SLTSTA, 0x0010, 2); // clear Command Completed
+  const irq = { space: 0, dev: 'rp', kind: 'intx' as const, pin: 0 };
+  expect(p.apply({ op: 'dev.plug', dev: 'hot' }).irqs).toEqual([{ ...irq, level: 1 }]);
+  expect(p.cfg('20:01.0', 0x06, 2) & 0x08).toBe(0x08); // Interrupt Status
+  expect(p.wr('20:01.0', 0x70, 0, 2).irqs).toEqual([{ ...irq, level: 0 }]); // QEMU's AER root interrupt update
+});
+
+test('hot-plug into a powered-off slot: presence shows and is signalled at once, the device answers when the slot powers on', () => {
   const p = new Poke(t);
   p.wr('00:05.0', 0x18, 0x010100);
-  p.wr('00:05.0', 0x04, 0x4, 2);
-  p.wr('00:05.0', 0x50 + 0x18, 0x0028, 2); // PDCE | HPIE
-  expect(p.apply({ op: 'dev.plug', dev: 'hot' }).irqs).toEqual([{ space: 0, dev: 'rp', kind: 'intx', pin: 0, level: 1 }]);
+  p.wr('00:05.0', SLTCTL, 0x0728, 2); // power and power indicator off, PDCE | HPIE
+  p.wr('00:05.0', SLTSTA, 0x0010, 2);
+  expect(p.cfg('00:05.0', SLTCTL, 2) & 0x0400).toBe(0x0400); // empty slot: powered off
+  const plug = p.apply({ op: 'dev.plug', dev: 'hot' });
+  expect(plug.irqs?.length).toBe(1);
+  expect(p.cfg('00:05.0', SLTSTA, 2) & 0x0049).toBe(0x0049); // Presence Detect State, Changed, Attention Button Pressed
+  expect(p.cfg('01:00.0', 0)).toBe(0xffffffff); // unpowered
+  p.wr('00:05.0', SLTCTL, 0x0128, 2); // power on, power indicator on
+  expect(p.cfg('01:00.0', 0)).toBe(0x11001b36);
 });
 
 test('hot-unplug tears down decode, INTx, the IOMMU attachment and PASID bindings', () => {

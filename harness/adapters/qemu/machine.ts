@@ -58,7 +58,9 @@ export function machineArgs(t: Topology, p: Platform): string[] {
   const mainBus = p.machine === 'q35' ? 'pcie.0' : 'pci.0';
   const ram = (main.ram ?? DEFAULT_RAM) + HARNESS_RAM;
   // -icount sleep=off: while the VM runs, virtual time warps to the next timer as soon as the CPU halts.
-  const args = ['-machine', `${p.machine},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
+  // On q35, native PCIe hot-plug on every root port: ACPI would take over the ports on the main bus.
+  const acpi = p.machine === 'q35' ? ['-global', 'ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off'] : [];
+  const args = [...acpi, '-machine', `${p.machine},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
   // The IOMMU first, so that every PCI device is created behind it.
   if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);

@@ -3,10 +3,10 @@
  * downstream (PCI-to-PCI Bridge 1.2 §4.1–§4.3): IO in 4 KiB units, memory
  * and prefetchable memory in 1 MiB units, each only while the bridge's
  * command register enables that space. Regions 7, 8, 9 are the IO,
- * memory and prefetchable windows.
+ * memory and prefetchable windows; a bridge's own BARs keep regions 0..1.
  */
 import { PciFunction, type Placement } from '../function.ts';
-import { installCaps, within, PCIE, SLTSTA_PDC, SLTSTA_PDS, SLTSTA_DLLSC, LNKSTA_DLLLA, SLTCTL_HPIE, SLTCTL_PDCE } from '../capabilities.ts';
+import { installCaps, within } from '../capabilities.ts';
 import { initType1 } from '../header-init.ts';
 import * as H from '../header.ts';
 import { Bus } from '../bus.ts';
@@ -22,30 +22,16 @@ export interface BridgeRules {
   memLimit(limit: number): number;
 }
 
-export class Bridge extends PciFunction {
+/** What every bridge shares: the secondary bus, the windows and the hot reset of what is below. */
+export abstract class Bridge extends PciFunction {
   readonly secondary: Bus;
   rules: BridgeRules = { memLimit: (l) => l };
 
-  constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, readonly rootPort: boolean) {
-    super(spec, root, rootPort, multifunction);
+  /** Subclasses lay out their registers (unless templated) and seal. */
+  constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, express: boolean, variant?: string) {
+    super(spec, root, express, multifunction, variant);
     this.uid = uid;
-    if (!this.templated) {
-      initType1(this.cfg, {
-        vendor: 0x1b36,
-        device: rootPort ? 0x000c : 0x0001,
-        classCode: 0x060400,
-        revision: 0,
-        pin: 1,
-        multifunction,
-      });
-      this.caps = installCaps(this.cfg, {
-        msi: { vectors: 1, is64: true, pvm: false },
-        pcie: rootPort ? { type: 'root-port', flr: false, slot: true } : undefined,
-        acs: rootPort,
-      });
-    }
-    this.secondary = new Bus(this, root, rootPort);
-    this.seal();
+    this.secondary = new Bus(this, root, express);
   }
 
   override get isBridge(): boolean {
@@ -58,13 +44,24 @@ export class Bridge extends PciFunction {
     return this.cfg.read(H.SUBORDINATE_BUS, 1);
   }
 
-  protected override touchesDecode(off: number, size: number): boolean {
-    return within(off, size, H.COMMAND, 2) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14);
+  /**
+   * Whether a configuration request for `bus` arriving on the primary bus
+   * goes through: secondary ≤ bus ≤ subordinate (Bridge 1.2 §3.1.2.1).
+   * `byNumber`: the primary bus is one where a secondary bus may also be
+   * found by its number alone (see RootPort).
+   */
+  forwards(bus: number, _byNumber: boolean): boolean {
+    const sec = this.secondaryBus;
+    return sec !== 0 && sec <= bus && bus <= this.subordinateBus;
   }
 
-  /** Windows as placements; a window whose limit is below its base is closed. */
+  protected override touchesDecode(off: number, size: number): boolean {
+    return within(off, size, H.COMMAND, 2) || within(off, size, H.BAR0, 8) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14);
+  }
+
+  /** BARs, then the windows as placements; a window whose limit is below its base is closed. */
   protected override computePlacements(): (Placement | null)[] {
-    const out: (Placement | null)[] = [];
+    const out = super.computePlacements();
     const cmd = this.command;
     const c = this.cfg;
     const win = (region: number, base: number, limit: number): void => {
@@ -90,11 +87,14 @@ export class Bridge extends PciFunction {
     return out;
   }
 
-  protected override onConfigWrite(off: number, size: number): void {
-    // Secondary Bus Reset resets everything below while set (Bridge 1.2 §3.2.5.18).
-    if (within(off, size, H.BRIDGE_CONTROL, 1) && (this.cfg.read(H.BRIDGE_CONTROL, 1) & H.BRCTL_SEC_BUS_RESET) !== 0) {
-      for (const f of this.secondary.functions()) f.reset();
-    }
+  /** Whether DMA and messages from below go through: Bus Master Enable (Bridge 1.2 §3.2.5.2). */
+  get forwardsUpstream(): boolean {
+    return this.busMaster;
+  }
+
+  /** Resets every function below (a hot reset, Bridge 1.2 §3.2.5.18). */
+  protected resetSecondary(): void {
+    for (const f of this.secondary.functions()) f.reset();
   }
 
   protected read(): bigint {
@@ -102,32 +102,32 @@ export class Bridge extends PciFunction {
   }
   protected write(): void {}
 
-  /** Slot Status after a presence change; raises the hot-plug interrupt if enabled (PCIe Base §6.7.3.4). */
-  slotEvent(present: boolean): void {
-    const p = this.caps.pcie;
-    if (p === undefined || !p.slot) return;
-    const sta = this.cfg.read(p.off + PCIE.SLTSTA, 2);
-    const next = (present ? sta | SLTSTA_PDS : sta & ~SLTSTA_PDS) | SLTSTA_PDC | SLTSTA_DLLSC;
-    this.cfg.set(p.off + PCIE.SLTSTA, 2, next);
-    const lnk = this.cfg.read(p.off + PCIE.LNKSTA, 2);
-    this.cfg.set(p.off + PCIE.LNKSTA, 2, present ? lnk | LNKSTA_DLLLA : lnk & ~LNKSTA_DLLLA);
-    const ctl = this.cfg.read(p.off + PCIE.SLTCTL, 2);
-    if ((ctl & SLTCTL_HPIE) !== 0 && (ctl & SLTCTL_PDCE) !== 0) this.signal(0);
-  }
+  /** A device below was hot-plugged (true) or removed (false). A conventional bridge has no slot to show it. */
+  slotEvent(_present: boolean): void {}
 
-  /** Slot Status reflects the device present at reset of the port. */
-  setPresence(present: boolean): void {
-    const p = this.caps.pcie;
-    if (p === undefined || !p.slot) return;
-    const sta = this.cfg.read(p.off + PCIE.SLTSTA, 2);
-    this.cfg.set(p.off + PCIE.SLTSTA, 2, present ? sta | SLTSTA_PDS : sta & ~SLTSTA_PDS);
-    const lnk = this.cfg.read(p.off + PCIE.LNKSTA, 2);
-    this.cfg.set(p.off + PCIE.LNKSTA, 2, present ? lnk | LNKSTA_DLLLA : lnk & ~LNKSTA_DLLLA);
-  }
+  /** The slot registers at reset, for what is plugged below now. A conventional bridge has none. */
+  setPresence(_present: boolean): void {}
 
   override reset(): void {
     super.reset();
     this.setPresence(!this.secondary.empty);
-    for (const f of this.secondary.functions()) f.reset();
+    this.resetSecondary();
+  }
+}
+
+/** The generic PCI-to-PCI bridge (1b36:0001) with one MSI vector. */
+export class PciBridge extends Bridge {
+  constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean) {
+    super(spec, root, uid, multifunction, false);
+    if (!this.templated) {
+      initType1(this.cfg, { vendor: 0x1b36, device: 0x0001, classCode: 0x060400, revision: 0, pin: 1, multifunction });
+      this.caps = installCaps(this.cfg, { msi: { vectors: 1, is64: true, pvm: false } });
+    }
+    this.seal();
+  }
+
+  protected override onConfigWrite(off: number, size: number): void {
+    // Secondary Bus Reset resets everything below while set (Bridge 1.2 §3.2.5.18).
+    if (within(off, size, H.BRIDGE_CONTROL, 1) && (this.cfg.read(H.BRIDGE_CONTROL, 1) & H.BRCTL_SEC_BUS_RESET) !== 0) this.resetSecondary();
   }
 }

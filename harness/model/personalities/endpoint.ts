@@ -50,7 +50,7 @@ export class Endpoint extends PciFunction {
       pm: caps.includes('pm'),
       msi: caps.includes('msi') ? { vectors: spec.msiVectors ?? 1, is64: true, pvm: true } : undefined,
       msix: caps.includes('msix') ? { vectors: spec.msixVectors ?? 8, bar: defs[xi].region } : undefined,
-      pcie: caps.includes('pcie') ? { type: 'endpoint', flr: true, slot: false } : undefined,
+      pcie: caps.includes('pcie') ? { type: 'endpoint', flr: true } : undefined,
       pasid: caps.includes('pasid') ? { width: 20 } : undefined,
       ats: caps.includes('ats'),
       acs: caps.includes('acs'),

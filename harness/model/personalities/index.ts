@@ -4,11 +4,13 @@ import type { DeviceSpec } from '../../topology/types.ts';
 import { Endpoint } from './endpoint.ts';
 import { Edu } from './edu.ts';
 import { PciTestdev } from './pci-testdev.ts';
-import { Bridge } from './bridge.ts';
+import { PciBridge } from './bridge.ts';
+import { RootPort, type PortPlacement } from './root-port.ts';
 import { HostBridge } from './host-bridge.ts';
 import { Opaque } from './opaque.ts';
 
-export function createFunction(spec: DeviceSpec, root: number, uid: number, multifunction: boolean): PciFunction {
+/** `port`: where a root port sits (its slot number and hot-plug mode); ignored for other kinds. */
+export function createFunction(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, port?: PortPlacement | null): PciFunction {
   switch (spec.kind) {
     case 'endpoint':
       return new Endpoint(spec, root, uid, multifunction);
@@ -17,9 +19,9 @@ export function createFunction(spec: DeviceSpec, root: number, uid: number, mult
     case 'pci-testdev':
       return new PciTestdev(spec, root, uid, multifunction);
     case 'bridge':
-      return new Bridge(spec, root, uid, multifunction, false);
+      return new PciBridge(spec, root, uid, multifunction);
     case 'root-port':
-      return new Bridge(spec, root, uid, multifunction, true);
+      return new RootPort(spec, root, uid, multifunction, port ?? undefined);
     case 'host-bridge':
       return new HostBridge(spec, root, uid, multifunction);
     case 'opaque':
