@@ -3,7 +3,7 @@
  * target's capabilities so that generated topologies and operations stay
  * within what it supports.
  */
-import { prepared, type Target } from '../harness/adapters/target.ts';
+import { prepared, type HotplugSlots, type Target } from '../harness/adapters/target.ts';
 import { CAPABILITIES, type Capability } from '../harness/ops/catalog.ts';
 import { VIAS, type Via } from '../harness/ops/fields.ts';
 import { CAP_NAMES, PERSONALITIES, SPACE_KINDS, type CapName, type Personality, type SpaceKind, type Topology } from '../harness/topology/types.ts';
@@ -16,6 +16,8 @@ export interface GenConstraints {
   expanderPersonalities: readonly Personality[];
   /** Completes a generated topology as the target builds it (Target.prepare). */
   prepare: (t: Topology) => Topology;
+  /** Which devices may be hot-plugged (Capabilities.hotplugSlots). */
+  hotplugSlots: HotplugSlots;
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
   ops: readonly Capability[];
@@ -30,6 +32,7 @@ export const FREE: GenConstraints = {
   personalities: PERSONALITIES,
   expanderPersonalities: PERSONALITIES,
   prepare: (t) => t,
+  hotplugSlots: 'any',
   caps: CAP_NAMES,
   ops: CAPABILITIES,
   vias: VIAS,
@@ -44,6 +47,7 @@ export function constraintsFor(target: Target): GenConstraints {
     personalities: c.personalities,
     expanderPersonalities: c.expanderPersonalities ?? c.personalities,
     prepare: (t) => prepared(target, t),
+    hotplugSlots: c.hotplugSlots ?? 'any',
     caps: c.caps,
     ops: c.ops,
     vias: c.vias,

@@ -10,6 +10,8 @@
 import type { Op } from '../harness/ops/catalog.ts';
 import { DEFAULT_ECAM, ownerOf, walkDevices, type ReservedRange, type Topology } from '../harness/topology/types.ts';
 import { firmwarePlan } from './plan.ts';
+import { withinReach } from './reach.ts';
+import type { GenConstraints } from './constraints.ts';
 
 interface Fence {
   /** Config owner → BDFs of opaque functions. */
@@ -81,4 +83,9 @@ export function guardWrites(t: Topology, ops: readonly Op[]): Op[] {
         return true;
     }
   });
+}
+
+/** Generated ops as the target may receive them: within its reach, and without the guarded writes. */
+export function guardOps(t: Topology, c: GenConstraints, ops: readonly Op[]): Op[] {
+  return guardWrites(t, withinReach(t, c, ops));
 }

@@ -12,7 +12,7 @@ import { FREE, type GenConstraints } from './constraints.ts';
 import { cfg, fragmentContext, fragments, placeOps, windowOps } from './fragments/index.ts';
 import { firmwarePlan, plannedDevices } from './plan.ts';
 import { rawOpArb } from './raw.ts';
-import { guardWrites } from './guard.ts';
+import { guardOps } from './guard.ts';
 
 export interface SequenceOptions {
   /** Longest body, in fragments. */
@@ -42,7 +42,7 @@ export function sequenceArb(t: Topology, c: GenConstraints = FREE, opts: Sequenc
       })
     : fc.constant([] as Op[]);
   const bodyArb = body.length > 0 ? fc.array(fc.oneof(...body), { maxLength: opts.maxFragments ?? 30 }) : fc.constant([] as Op[][]);
-  return fc.tuple(setup, bodyArb).map(([s, b]) => guardWrites(t, [...s, ...b.flat()]));
+  return fc.tuple(setup, bodyArb).map(([s, b]) => guardOps(t, c, [...s, ...b.flat()]));
 }
 
 /** A topology and a sequence for it. */
@@ -57,5 +57,5 @@ export function scenarioArb(topologies: fc.Arbitrary<Topology>, c: GenConstraint
 
 /** Pure random generation, the baseline that feedback must beat: operations drawn from the catalog alone. */
 export function rawSequenceArb(t: Topology, c: GenConstraints = FREE, maxOps = 60): fc.Arbitrary<Op[]> {
-  return fc.array(rawOpArb(t, c, firmwarePlan(t).busesOfInterest), { maxLength: maxOps }).map((ops) => guardWrites(t, ops));
+  return fc.array(rawOpArb(t, c, firmwarePlan(t).busesOfInterest), { maxLength: maxOps }).map((ops) => guardOps(t, c, ops));
 }

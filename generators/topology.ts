@@ -181,8 +181,8 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
         const nc = contextsOf();
         if (nc > 0) d.pasidContext = devices % nc;
         if (s.emulated && emuNames.length > 0) d.emulator = emuNames[devices % emuNames.length];
-        // Spares: on a root bus, or in a root port's slot (PCIe hot-plug).
-        if (s.spare && (withKids || parentKind === 'root-port')) d.present = false;
+        // Spares: in a root port's slot (PCIe hot-plug), or on a root bus where the target hot-plugs anywhere.
+        if (s.spare && ((withKids && c.hotplugSlots === 'any') || parentKind === 'root-port')) d.present = false;
       }
       if (withKids && s.children.length > 0) d.children = s.children.map((k, i) => make(k, s.kind === 'root-port' ? 0 : i + 1, 0, false, s.kind));
       return d;

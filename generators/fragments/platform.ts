@@ -24,7 +24,8 @@ export function platformFragments(x: FragmentContext): Weighted[] {
         weight: 2,
       });
   }
-  if (has('hotplug')) out.push({ arb: fc.tuple(pick(devs), fc.boolean()).map(([d, plug]): Op[] => [{ op: plug ? 'dev.plug' : 'dev.unplug', dev: d.spec.id }]), weight: 2 });
+  const pluggable = x.c.hotplugSlots === 'any' ? devs : devs.filter((d) => d.parent !== null && x.plan.devices.get(d.parent)!.spec.kind === 'root-port');
+  if (has('hotplug') && pluggable.length > 0) out.push({ arb: fc.tuple(pick(pluggable), fc.boolean()).map(([d, plug]): Op[] => [{ op: plug ? 'dev.plug' : 'dev.unplug', dev: d.spec.id }]), weight: 2 });
   if (has('reset')) out.push({ arb: pick(devs).map((d): Op[] => [{ op: 'dev.reset', dev: d.spec.id }]), weight: 1 });
   if (has('root-reset')) out.push({ arb: fc.nat(x.t.roots.length - 1).map((r): Op[] => [{ op: 'root.reset', root: r }]), weight: 1 });
   if (has('clock') && devs.some((d) => d.spec.kind === 'edu')) out.push({ arb: fc.constantFrom(100_000_000, 1_000_000).map((ns): Op[] => [{ op: 'clock.step', ns }]), weight: 1 });

@@ -24,6 +24,12 @@ export interface Capabilities {
   personalities: readonly Personality[];
   /** Personalities allowed directly on roots other than root 0 (default: all of `personalities`). */
   expanderPersonalities?: readonly Personality[];
+  /**
+   * Which devices hot-plug reaches (with the 'hotplug' ops): 'any' (the
+   * default), or 'root-port': only a device alone in a root port's slot
+   * (PCIe native hot-plug, PCIe Base §6.7).
+   */
+  hotplugSlots?: HotplugSlots;
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
   vias: readonly Via[];
@@ -35,6 +41,9 @@ export interface Capabilities {
    */
   contract: 'topology' | Partial<Record<SpaceKind, 'shared' | 'isolated'>>;
 }
+
+export const HOTPLUG_SLOTS = ['any', 'root-port'] as const;
+export type HotplugSlots = (typeof HOTPLUG_SLOTS)[number];
 
 export type FailureKind = 'crash' | 'hang';
 

@@ -12,7 +12,7 @@ import { JsonReader } from '../util/json-read.ts';
 import { walkDevices, type Topology } from '../topology/types.ts';
 import { fragmentContext, fragments } from '../../generators/fragments/index.ts';
 import { firmwarePlan, plannedDevices } from '../../generators/plan.ts';
-import { guardWrites } from '../../generators/guard.ts';
+import { guardOps } from '../../generators/guard.ts';
 import type { GenConstraints } from '../../generators/constraints.ts';
 import type { Prng } from './prng.ts';
 import type { Seed, SeedPool } from './seeds.ts';
@@ -133,5 +133,5 @@ export function mutate(parent: Seed, pool: SeedPool, c: GenConstraints, rng: Prn
         ops = [...ops, ...fresh(t, c, rng)];
     }
   }
-  return guardWrites(t, legal(ops)).slice(0, 400);
+  return guardOps(t, c, legal(ops)).slice(0, 400);
 }

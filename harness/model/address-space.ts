@@ -44,7 +44,7 @@ export class AddressSpace {
   private busItems(bus: Bus): RenderItem[] {
     const out: RenderItem[] = [];
     for (const fn of bus.functions()) {
-      for (const p of fn.placements) if (p !== null && p !== undefined && this.wants(fn, p)) out.push({ leaf: leaf(fn, p) });
+      for (const p of fn.placements) if (p !== null && p !== undefined && this.wants(fn, p)) out.push(...leaves(fn, p));
       for (const g of fn.ghosts) if (this.wants(fn, g)) out.push({ leaf: leaf(fn, g) });
       if (fn.isBridge) {
         const b = fn as Bridge;
@@ -71,3 +71,10 @@ export class AddressSpace {
 }
 
 const leaf = (fn: PciFunction, p: Placement): Decoder => ({ kind: 'bar', root: fn.root, fn, region: p.region, base: p.base, size: p.size, seq: p.seq });
+
+/** A placed region's decoders: the whole of it, or the pieces of it that claim accesses. */
+function leaves(fn: PciFunction, p: Placement): RenderItem[] {
+  const pieces = fn.regionPieces(p.region);
+  if (pieces === null) return [{ leaf: leaf(fn, p) }];
+  return pieces.filter(([off]) => off < p.size).map(([off, n]) => ({ leaf: { ...leaf(fn, p), base: p.base + off, size: Math.min(n, p.size - off), offset: off } }));
+}

@@ -96,6 +96,14 @@ export const DEVCTL_FLR = 1 << 15;
 /** Slot Control (PCIe Base §7.5.3.10): an event's enable sits at the bit of the Slot Status event it enables. */
 export const SLTCTL_PDCE = 1 << 3;
 export const SLTCTL_HPIE = 1 << 5;
+export const SLTCTL_AIC_OFF = 0x00c0;
+/** Power Indicator Control: on, blink, off. */
+export const SLTCTL_PIC = 0x0300;
+export const SLTCTL_PIC_ON = 0x0100;
+export const SLTCTL_PIC_OFF = 0x0300;
+/** Power Controller Control: 1 is power off. */
+export const SLTCTL_PCC = 0x0400;
+export const SLTCTL_EIC = 0x0800;
 /** Slot Status (PCIe Base §7.5.3.11). */
 export const SLTSTA_ABP = 1 << 0;
 export const SLTSTA_PDC = 1 << 3;

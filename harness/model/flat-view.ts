@@ -20,6 +20,8 @@ export interface Decoder {
   region: number;
   base: number;
   size: number;
+  /** Where `base` lies within the region (a region that claims only parts of itself); 0 when absent. */
+  offset?: number;
   /** Reserved ranges: what is there. */
   name?: string;
   /** Mapping order: a later mapping wins. Platform decoders use +Infinity, reserved ranges that PCI outranks -Infinity. */

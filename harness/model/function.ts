@@ -301,6 +301,15 @@ export abstract class PciFunction {
 
   // ---- regions --------------------------------------------------------------
 
+  /**
+   * The parts of a region that claim accesses, as [offset, size] pairs;
+   * null: all of it. Where a region claims nothing, accesses fall through
+   * to whatever lies beneath (a QEMU container region with holes).
+   */
+  regionPieces(_region: number): readonly (readonly [number, number])[] | null {
+    return null;
+  }
+
   /** A memory or IO access to one of the function's regions; bigint values carry 1..8 bytes. */
   regionRead(region: number, off: number, size: number): bigint {
     const x = this.caps.msix;

@@ -236,7 +236,9 @@ export class Model implements DeviceHost {
         const s = this.devices.get(op.dev);
         if (s === undefined) return err('no-device');
         if (s.fn !== null) return err('present');
-        if (s.parent !== null && this.devices.get(s.parent.id)!.fn === null) return err('no-slot');
+        const above = s.parent === null ? null : this.devices.get(s.parent.id)!.fn;
+        if (above === null && s.parent !== null) return err('no-slot');
+        if (above instanceof Bridge && above.slotLocked()) return err('busy');
         this.plugSlot(s, true);
         return ok();
       }
@@ -390,7 +392,7 @@ export class Model implements DeviceHost {
       if (via !== undefined) to.via = via;
       return value === null ? { status: 'ma', value: ones(size), to } : { status: 'ma', to };
     }
-    const off = addr - d.base;
+    const off = addr - d.base + (d.offset ?? 0);
     const to: Delivery = { root: d.root, dev: fn.id, region: regionName(d.region), offset: off };
     if (via !== undefined) to.via = via;
     if (value === null) {
@@ -591,12 +593,24 @@ export class Model implements DeviceHost {
   }
 
   /**
-   * Root reset: every function of the root is reset (as by a hot reset,
-   * which bridges propagate downstream), and the state the root owns is
-   * torn down: IOMMU mappings, PASID allocations and bindings, emulator
-   * claims and the CF8 latch. RAM and hot-plugged devices stay.
+   * Root reset: the host bridge that serves the root's config space
+   * resets, and with it every root it serves (roots that share config
+   * space, as QEMU's expander roots share the machine's, which
+   * system_reset resets as one).
    */
   private resetRoot(r: number): void {
+    const t = this.topology;
+    const owner = ownerOf(t, r, 'config');
+    for (let x = 0; x < t.roots.length; x++) if (ownerOf(t, x, 'config') === owner) this.resetOneRoot(x);
+  }
+
+  /**
+   * One root's reset: every function of the root is reset (as by a hot
+   * reset, which bridges propagate downstream), and the state the root
+   * owns is torn down: IOMMU mappings, PASID allocations and bindings,
+   * emulator claims and the CF8 latch. RAM and hot-plugged devices stay.
+   */
+  private resetOneRoot(r: number): void {
     const t = this.topology;
     for (const fn of this.rootBuses[r].functions()) fn.reset();
     for (const d of this.domains.get(r) ?? []) d.clear();

@@ -84,7 +84,7 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
     if (d.kind !== 'bar' || d.fn === null) continue;
     if (reserved.some((x) => x.space === space && g.start >= x.base && g.end < x.base + x.size)) continue;
     if (segs.some((s) => s.start <= g.end && g.start <= s.end)) continue;
-    const atZero = d.base === 0 ? '@0' : '';
+    const atZero = d.base - (d.offset ?? 0) === 0 ? '@0' : '';
     out.push({
       kind: 'divergence',
       severity: 'violation',

@@ -14,7 +14,7 @@ import { CAP_NAMES, PERSONALITIES, SPACE_KINDS } from '../../topology/types.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { Capabilities, TargetInfo } from '../target.ts';
+import { HOTPLUG_SLOTS, type Capabilities, type TargetInfo } from '../target.ts';
 
 export const PROTOCOL = 'isoroot-target';
 export const PROTOCOL_VERSION = 1;
@@ -73,7 +73,7 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
     const t = r.object('target', o.target);
     const info: TargetInfo = { name: r.string('target.name', t.name), version: r.string('target.version', t.version) };
     const c = r.object('capabilities', o.capabilities);
-    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'expanderPersonalities', 'caps', 'vias', 'observes', 'contract']);
+    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'expanderPersonalities', 'hotplugSlots', 'caps', 'vias', 'observes', 'contract']);
     const list = <T extends string>(k: string, vs: readonly T[]): T[] => r.array(`capabilities.${k}`, c[k]).map((x, i) => r.oneOf(at(`capabilities.${k}`, i), x, vs));
     let contract: Capabilities['contract'] = 'topology';
     if (c.contract !== 'topology') {
@@ -91,6 +91,7 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
       contract,
     };
     if (c.expanderPersonalities !== undefined) capabilities.expanderPersonalities = list('expanderPersonalities', PERSONALITIES);
+    if (c.hotplugSlots !== undefined) capabilities.hotplugSlots = r.oneOf('capabilities.hotplugSlots', c.hotplugSlots, HOTPLUG_SLOTS);
     return { info, capabilities };
   });
 }

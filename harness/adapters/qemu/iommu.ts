@@ -8,7 +8,7 @@
  */
 import type { OpOf } from '../../ops/catalog.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
-import { walkDevices, type Topology } from '../../topology/types.ts';
+import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import type { Vtd, VtdFault } from './vtd.ts';
 import type { Presence } from './presence.ts';
 
@@ -50,6 +50,11 @@ export class IommuSession {
   restart(vtd: Vtd): void {
     this.vtd = vtd;
     this.ridOf.clear();
+  }
+
+  /** A device was hot-plugged: it is attached to its topology domain again, as the model's plug attaches it. */
+  plugged(dev: DeviceSpec): void {
+    if (dev.domain !== undefined) this.attached.set(dev.id, dev.domain);
   }
 
   /** A device went away: its attachment goes with it (as the model's unplug tears it down). */

@@ -65,7 +65,11 @@ export function prepareTopology(t: Topology, p: Platform): Topology {
   if (t.roots.length > MAX_QEMU_ROOTS) fail('roots', `at most ${MAX_QEMU_ROOTS} roots (the main root and 7 ${p.expander} expanders)`);
   if ((t.emulators ?? []).length > 0) fail('emulators', 'none: QEMU hosts every device itself');
   t.roots.forEach((_, r) => checkRoot(p, t, r));
-  for (const { root, dev, parent } of walkDevices(t)) checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander');
+  for (const { root, dev, parent } of walkDevices(t)) {
+    checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander');
+    // An eject takes everything in the slot (hw/pci/pcie.c): a hot-plugged device has its slot to itself.
+    if (parent !== null && (parent.children ?? []).length > 1 && (parent.children ?? []).some((c) => c.present === false)) fail(`device ${parent.id}.children`, 'one device when it is hot-plugged: an eject removes every function in the slot');
+  }
 
   const main = t.roots[0];
   // Built-in functions come from the platform; any in the input are replaced.

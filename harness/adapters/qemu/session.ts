@@ -19,6 +19,7 @@ import type { QemuProcess } from './process.ts';
 import { QmpError } from './qmp.ts';
 import { QtestError } from './qtest.ts';
 import { flatViews } from './mtree.ts';
+import { eject, plug, portSlotOf, presentDevices, SLOT_CONTROL } from './hotplug.ts';
 
 export interface SessionContext {
   q: QemuProcess;
@@ -33,13 +34,18 @@ export interface SessionContext {
   fail(kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure>;
   /** Virtual time is about to run: device buffers may change. */
   clockRuns(): void;
+  /** A device was plugged or removed: the process no longer matches the topology's start. */
+  presenceChanges(): void;
   /** root.reset: QMP system_reset, then the platform set up again as firmware would (ECAM, the IOMMU driver). */
   resetMachine(): Promise<void>;
 }
 
-type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach' | 'root.reset'>;
+type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach' | 'root.reset' | 'dev.plug' | 'dev.unplug'>;
 
-const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.') || op.op === 'root.reset';
+const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.') || op.op === 'root.reset' || op.op === 'dev.plug' || op.op === 'dev.unplug';
+
+/** A config write that reaches a root port's Slot Control (where a sequence can eject a device itself). */
+const touchesSlotControl = (op: Op): boolean => op.op === 'cfg.write' && op.reg < SLOT_CONTROL + 2 && op.reg + op.size > SLOT_CONTROL;
 
 const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
 
@@ -55,6 +61,8 @@ export class QemuSession implements Session {
   private readonly edus: string[];
   /** Ops run in this session so far (evidence falls on multiples of mapsEvery). */
   private done = 0;
+  /** A Slot Control write may have ejected a device since presence was last brought up to date. */
+  private slotsTouched = false;
 
   constructor(
     private readonly x: SessionContext | null,
@@ -80,7 +88,47 @@ export class QemuSession implements Session {
     return eduDma(x.dma, dev.id, op, this.edus, x.iommu);
   }
 
+  /** Takes in the devices QEMU removed (an eject through Slot Control) since presence was last up to date. */
+  private async syncPresence(x: SessionContext, force = false): Promise<void> {
+    if (!this.slotsTouched && !force) return;
+    this.slotsTouched = false;
+    const held = await presentDevices(x.q, x.timeoutMs);
+    for (const id of x.presence.gone(held)) {
+      x.presence.set(id, false);
+      x.iommu?.forget(id);
+      x.presenceChanges();
+    }
+  }
+
+  private async plug(x: SessionContext, op: OpOf<'dev.plug'>): Promise<Observation> {
+    const bad = x.presence.problem(op.dev);
+    if (bad === 'no-device') return refused(bad);
+    if (bad === null) return refused('present');
+    const s = portSlotOf(x.topology, op.dev);
+    if (s === null) return refused('unsupported');
+    x.presenceChanges();
+    const r = await plug(x.q, x.topology, s, x.timeoutMs);
+    if (r !== 'ok') return refused(r === 'busy' ? 'busy' : 'unsupported');
+    x.presence.set(op.dev, true);
+    x.iommu?.plugged(s.dev);
+    return { status: 'ok' };
+  }
+
+  private async unplug(x: SessionContext, op: OpOf<'dev.unplug'>): Promise<Observation> {
+    const bad = x.presence.problem(op.dev);
+    if (bad !== null) return refused(bad);
+    const s = portSlotOf(x.topology, op.dev);
+    if (s === null) return refused('unsupported');
+    x.presenceChanges();
+    if ((await eject(x.q, s, x.timeoutMs)) === 'unreachable') return refused('unreachable');
+    await this.syncPresence(x, true);
+    return x.presence.problem(op.dev) === 'not-present' ? { status: 'ok' } : refused('unsupported');
+  }
+
   private async interactive(x: SessionContext, op: Interactive): Promise<Observation> {
+    if (op.op !== 'root.reset') await this.syncPresence(x);
+    if (op.op === 'dev.plug') return this.plug(x, op);
+    if (op.op === 'dev.unplug') return this.unplug(x, op);
     if (op.op === 'dma.read' || op.op === 'dma.write') return this.dma(x, op);
     if (op.op === 'root.reset') {
       // One machine: every root shares the host bridge, so a reset of any resets them all.
@@ -136,6 +184,7 @@ export class QemuSession implements Session {
       let due = false;
       for (; i < ops.length && !settle && !due && !isInteractive(ops[i]); i++) {
         const plan = planAccess(ops[i], x.topology) ?? refused('unsupported');
+        if (touchesSlotControl(ops[i])) this.slotsTouched = true;
         seg.push({ plan, at: i });
         if ('cmds' in plan) cmds.push(...plan.cmds);
         settle = mayStartFactorial(ops[i]);

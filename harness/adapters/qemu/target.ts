@@ -60,10 +60,11 @@ export interface QemuTarget extends Target {
 
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
-    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
+    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'hotplug', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
     maxRoots: MAX_QEMU_ROOTS,
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
+    hotplugSlots: 'root-port',
     caps: [],
     vias: p.ecam === null ? ['cf8'] : ['ecam', 'cf8'],
     // qtest sees what the CPU sees: values, not where an access went, not aborts. Faults: those
@@ -84,6 +85,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   let procKey = '';
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
+  /** A device was plugged or removed since the process started: a reset does not bring the topology's start back. */
+  let replugged = false;
   /** QEMU's flat views right after a fresh start: a reset must bring them back. */
   let baseline = '';
 
@@ -105,7 +108,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     const key = JSON.stringify(args);
     const ram = { model: t.roots[0].ram ?? DEFAULT_RAM, harness: HARNESS_RAM };
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
-    if (proc !== null && proc.alive && procKey === key && reuse) {
+    if (proc !== null && proc.alive && procKey === key && reuse && !replugged) {
       stats.resets++;
       const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline).catch((e: Error) => e.message);
       clockRan = false;
@@ -128,6 +131,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       proc = q;
       procKey = key;
       clockRan = false;
+      replugged = false;
       return q;
     } catch (e) {
       if (!(e instanceof QemuStartError)) throw e;
@@ -181,6 +185,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           fail: (kind, index, message) => failure(q, kind, index, message),
           clockRuns: () => {
             clockRan = true;
+          },
+          presenceChanges: () => {
+            replugged = true;
           },
           resetMachine: async () => {
             // No bridge-window sync here: what QEMU keeps after a reset is for the oracles to see.

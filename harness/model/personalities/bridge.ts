@@ -55,8 +55,29 @@ export abstract class Bridge extends PciFunction {
     return sec !== 0 && sec <= bus && bus <= this.subordinateBus;
   }
 
+  /** The write being handled maps the windows again. */
+  private relayer = false;
+
+  /**
+   * A write to the command, window or bridge control registers maps the
+   * windows again, changed or not, as QEMU's bridges do
+   * (hw/pci/pci_bridge.c): they become the latest mappings.
+   */
   protected override touchesDecode(off: number, size: number): boolean {
-    return within(off, size, H.COMMAND, 2) || within(off, size, H.BAR0, 8) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14);
+    this.relayer = within(off, size, H.COMMAND, 2) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14) || within(off, size, H.BRIDGE_CONTROL, 2);
+    return this.relayer || within(off, size, H.BAR0, 8);
+  }
+
+  override recomputeDecode(): void {
+    super.recomputeDecode();
+    if (!this.relayer) return;
+    this.relayer = false;
+    // QEMU maps the prefetchable window first, then memory, then IO: the later wins an overlap.
+    for (const w of [PREF_WINDOW, MEM_WINDOW, IO_WINDOW]) {
+      const p = this.placements[w];
+      if (p !== null && p !== undefined) p.seq = this.host.nextSeq();
+    }
+    this.host.decodeChanged(this);
   }
 
   /** BARs, then the windows as placements; a window whose limit is below its base is closed. */
@@ -104,6 +125,11 @@ export abstract class Bridge extends PciFunction {
 
   /** A device below was hot-plugged (true) or removed (false). A conventional bridge has no slot to show it. */
   slotEvent(_present: boolean): void {}
+
+  /** Whether the slot's electromechanical interlock holds it (PCIe Base §6.7.1.4): nothing can be plugged in. */
+  slotLocked(): boolean {
+    return false;
+  }
 
   /** The slot registers at reset, for what is plugged below now. A conventional bridge has none. */
   setPresence(_present: boolean): void {}

@@ -21,13 +21,14 @@
  * - Link Status width and speed follow the device below on every read.
  * - BAR 0 holds the MSI-X table (16 bytes at 0) and PBA (8 bytes at
  *   0x800). Accesses are split as QEMU's memory core splits them; only
- *   whole dwords reach the table, which stores what is written; everything
- *   else reads zero.
+ *   whole dwords reach the table, which stores what is written. The rest
+ *   of the BAR claims nothing: QEMU's MSI-X BAR is a container whose holes
+ *   let whatever lies beneath answer.
  * - Reset restores only what QEMU's reset handlers restore
  *   (root-port-layout.ts); Secondary Bus Reset acts on its 0 to 1 edge.
  */
 import { Bridge } from './bridge.ts';
-import { LNKSTA_DLLLA, PCIE, SLTCTL_HPIE, SLTSTA_ABP, SLTSTA_CC, SLTSTA_EIS, SLTSTA_PDC, SLTSTA_PDS, within } from '../capabilities.ts';
+import { LNKSTA_DLLLA, PCIE, SLTCTL_AIC_OFF, SLTCTL_EIC, SLTCTL_HPIE, SLTCTL_PCC, SLTCTL_PIC, SLTCTL_PIC_OFF, SLTCTL_PIC_ON, SLTSTA_ABP, SLTSTA_CC, SLTSTA_EIS, SLTSTA_PDC, SLTSTA_PDS, within } from '../capabilities.ts';
 import * as H from '../header.ts';
 import { RP_MSIX_PBA, RP_MSIX_PBA_SIZE, RP_MSIX_TABLE_SIZE, RP_PCIE, layOutRootPort } from './root-port-layout.ts';
 import type { DeviceSpec } from '../../topology/types.ts';
@@ -37,6 +38,8 @@ export interface PortPlacement {
   slot: number;
 }
 
+const MSIX_PIECES = [[0, RP_MSIX_TABLE_SIZE], [RP_MSIX_PBA, RP_MSIX_PBA_SIZE]] as const;
+
 /** A root port built outside a topology (for its capability layout only). */
 const UNPLACED: PortPlacement = { slot: 0 };
 
@@ -45,12 +48,6 @@ const SLTSTA = RP_PCIE + PCIE.SLTSTA;
 const LNKSTA = RP_PCIE + PCIE.LNKSTA;
 const LNKCAP = RP_PCIE + PCIE.LNKCAP;
 
-const CTL_AIC_OFF = 0x00c0;
-const CTL_PIC = 0x0300;
-const CTL_PIC_ON = 0x0100;
-const CTL_PIC_OFF = 0x0300;
-const CTL_PCC = 0x0400;
-const CTL_EIC = 0x0800;
 /** Events QEMU signals; each has its enable at the same bit of Slot Control. */
 const SIGNALLED_EVENTS = SLTSTA_ABP | SLTSTA_PDC | SLTSTA_CC;
 /** Event bits a stray write of 1 must not clear: attention button, power fault, MRL sensor, presence detect, command completed. */
@@ -150,8 +147,8 @@ export class RootPort extends Bridge {
   /** A Slot Control write is one command (PCIe Base §6.7.3.2), completed at once. */
   private slotControlWritten(value: number, old: number): void {
     const ctl = this.reg(SLTCTL);
-    if ((ctl & CTL_EIC) !== 0) {
-      this.setReg(SLTCTL, ctl & ~CTL_EIC);
+    if ((ctl & SLTCTL_EIC) !== 0) {
+      this.setReg(SLTCTL, ctl & ~SLTCTL_EIC);
       this.setReg(SLTSTA, this.reg(SLTSTA) ^ SLTSTA_EIS);
     }
     if (this.ejects(value, old)) for (const f of [...this.secondary.functions()]) this.host.detach(f);
@@ -162,7 +159,7 @@ export class RootPort extends Bridge {
 
   /** Power controller and power indicator turned off (this write turning off at least one) with a device present. */
   private ejects(value: number, old: number): boolean {
-    const off = (c: number): boolean => (c & CTL_PCC) !== 0 && (c & CTL_PIC) === CTL_PIC_OFF;
+    const off = (c: number): boolean => (c & SLTCTL_PCC) !== 0 && (c & SLTCTL_PIC) === SLTCTL_PIC_OFF;
     return (this.reg(SLTSTA) & SLTSTA_PDS) !== 0 && off(value) && !off(old);
   }
 
@@ -170,7 +167,7 @@ export class RootPort extends Bridge {
 
   /** The power controller (PCIe Base §6.7.1.8) powers every function below. */
   private updatePower(): void {
-    const on = (this.reg(SLTCTL) & CTL_PCC) === 0;
+    const on = (this.reg(SLTCTL) & SLTCTL_PCC) === 0;
     for (const f of this.secondary.functions()) f.setPower(on);
   }
 
@@ -223,9 +220,13 @@ export class RootPort extends Bridge {
     this.notify();
   }
 
+  override slotLocked(): boolean {
+    return (this.reg(SLTSTA) & SLTSTA_EIS) !== 0;
+  }
+
   /** The slot at reset: powered with its power indicator on if populated, off otherwise; attention indicator off; no events. */
   override setPresence(present: boolean): void {
-    this.setReg(SLTCTL, CTL_AIC_OFF | (present ? CTL_PIC_ON : CTL_PCC | CTL_PIC_OFF));
+    this.setReg(SLTCTL, SLTCTL_AIC_OFF | (present ? SLTCTL_PIC_ON : SLTCTL_PCC | SLTCTL_PIC_OFF));
     this.setReg(SLTSTA, 0);
     this.showPresence(present);
     this.updatePower();
@@ -233,6 +234,11 @@ export class RootPort extends Bridge {
   }
 
   // ---- BAR 0: MSI-X table and PBA ------------------------------------------------------
+
+  /** QEMU's MSI-X BAR is a container holding only the table and the PBA: its holes are transparent. */
+  override regionPieces(region: number): readonly (readonly [number, number])[] | null {
+    return region === 0 ? MSIX_PIECES : null;
+  }
 
   override regionRead(_region: number, off: number, size: number): bigint {
     let v = 0n;
