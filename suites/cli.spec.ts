@@ -1,18 +1,13 @@
 /** The isoroot command line: exit codes, error messages, and the fuzz → check → explain loop. */
 import { test, expect } from '@playwright/test';
 import { requireProgram } from './require.ts';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { isoroot } from './cli-run.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
 const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
 
-function isoroot(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
 
 test.describe('usage errors exit 2 and say what was wrong', () => {
   for (const [args, message] of [
@@ -134,7 +129,8 @@ test('a crash finding keeps the op the target died on, so replaying the trace re
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-cli-'));
   const r = isoroot('fuzz', '--target', `exec:${PY} --crash-after 2`, '--runs', '50', '--seed', '5', '--workers', '1', '--out', join(dir, 'run'));
   expect(r.code).toBe(1);
-  expect(r.out).toMatch(/CRASH crash:[a-z.]+ \(run 0, shrunk to 3 ops\)/);
+  // The signature carries what the target said on stderr, numbers taken out.
+  expect(r.out).toMatch(/CRASH crash:[a-z.]+:python-endpoint: crashing on purpose at op # \(run 0, shrunk to 3 ops\)/);
   const found = join(dir, 'run', 'findings');
   const trace = join(found, readdirSync(found).find((f) => f.endsWith('.jsonl'))!);
   const lines = readFileSync(trace, 'utf8').trim().split('\n');

@@ -1,19 +1,14 @@
 /** The CI gate and corpus management: statuses, regressions, JUnit XML. */
 import { test, expect } from '@playwright/test';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorpusStore } from '../harness/corpus/store.ts';
+import { isoroot } from './cli-run.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'isoroot.mjs');
 const MODEL = join(ROOT, 'corpora', 'model');
 
-function isoroot(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
 
 /** Minimal structural reading of JUnit XML: the attributes of each element of a kind. */
 function elements(xml: string, tag: string): Record<string, string>[] {

@@ -12,13 +12,9 @@ import { machineFor, qemuSetup } from '../harness/import/qtest-topology.ts';
 import { showOp } from '../harness/ops/codec.ts';
 import { readTrace } from '../harness/trace/reader.ts';
 import { requireProgram } from './require.ts';
+import { isoroot } from './cli-run.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'isoroot.mjs');
 
-function isoroot(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
 
 /** Writes `text` to a fresh directory and returns its path. */
 function sample(name: string, text: string): string {

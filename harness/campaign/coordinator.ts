@@ -66,7 +66,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   const store = new FindingsStore(rd.findings, config.corpus, r.dir);
   // Known divergences of the target (corpora/<target>): accepted, so not findings of this campaign.
   const known = config.known === undefined ? [] : new CorpusStore(config.known).knownSignatures();
-  if (known.length > 0) r.log(`${known.length} known divergences of ${config.target} accepted (${config.known})`);
+  if (known.length > 0) r.log(`${known.length} recorded findings of ${config.target} (known divergences, open bugs) not reported again (${config.known})`);
   const features = new Map<string, number>(Object.entries(rd.readMaybe<Record<string, number>>(rd.features) ?? {}));
   const { points: history, warnings } = rd.readCoverage();
   const prior = history.length > 0 ? history[history.length - 1] : { t: 0, runs: 0, ops: 0 };

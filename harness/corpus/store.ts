@@ -38,10 +38,14 @@ export class CorpusStore {
       });
   }
 
-  /** Signatures the corpus accepts as known divergences of its target: campaigns do not report them again. */
+  /**
+   * Signatures a campaign does not report again: the target's known
+   * divergences, and its open bugs already recorded here (the gate tracks
+   * those until they are fixed).
+   */
   knownSignatures(): string[] {
     return this.list()
-      .filter((e) => e.meta.status === 'known-divergence' && e.meta.signature !== undefined)
+      .filter((e) => (e.meta.status === 'known-divergence' || e.meta.status === 'open') && e.meta.signature !== undefined)
       .map((e) => e.meta.signature!);
   }
 

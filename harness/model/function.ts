@@ -27,6 +27,13 @@ import {
 import type { DeviceSpec } from '../topology/types.ts';
 import type { Irq } from '../ops/observation.ts';
 
+/** Where a region decoded before; `byReset`: a reset (of the function or above it) ended it. */
+export interface FormerPlacement {
+  base: number;
+  size: number;
+  byReset?: true;
+}
+
 /** A place where a region decodes. seq orders mappings: a later mapping wins an overlap. */
 export interface Placement {
   region: number;
@@ -84,7 +91,9 @@ export abstract class PciFunction {
   caps: Caps = {};
   placements: (Placement | null)[] = [];
   /** Placements a region had before (for the leak oracle), newest last, capped. */
-  readonly history = new Map<number, { base: number; size: number }[]>();
+  readonly history = new Map<number, FormerPlacement[]>();
+  /** A reset is under way: placements retired now are retired by it. */
+  private resetting = false;
   /** Old placements kept decoding: only the stale-bar mutant fills this. */
   ghosts: Placement[] = [];
   /** Generation: bumped on reset so that pending timers of the old life are dropped. */
@@ -279,10 +288,11 @@ export abstract class PciFunction {
   protected retire(p: Placement): void {
     let h = this.history.get(p.region);
     if (h === undefined) this.history.set(p.region, (h = []));
-    if (!h.some((x) => x.base === p.base && x.size === p.size)) {
-      h.push({ base: p.base, size: p.size });
+    const same = h.find((x) => x.base === p.base && x.size === p.size);
+    if (same === undefined) {
+      h.push(this.resetting ? { base: p.base, size: p.size, byReset: true } : { base: p.base, size: p.size });
       if (h.length > 32) h.shift();
-    }
+    } else if (this.resetting) same.byReset = true;
     if (this.host.keepStaleMappings) this.ghosts.push(p);
   }
 
@@ -525,7 +535,12 @@ export abstract class PciFunction {
     this.intxRequest = false;
     this.updateIntx();
     this.resetState();
-    this.recomputeDecode();
+    this.resetting = true;
+    try {
+      this.recomputeDecode();
+    } finally {
+      this.resetting = false;
+    }
   }
 
   protected resetState(): void {}
@@ -571,7 +586,7 @@ export abstract class PciFunction {
 export interface FunctionSnapshot {
   cfg: Uint8Array;
   placements: (Placement | null)[];
-  history: [number, { base: number; size: number }[]][];
+  history: [number, FormerPlacement[]][];
   ghosts: Placement[];
   gen: number;
   intx: [boolean, boolean];

@@ -378,7 +378,9 @@ export class Model implements DeviceHost {
         return this.configAccess(cf8.root, issuer, (reg >>> 16) & 0xff, (reg >>> 8) & 0xff, (reg & 0xfc) + (port - 0xcfc), size, value);
       }
     }
-    const d = sp.lookup(port);
+    let d = sp.lookup(port);
+    // A partial access to CONFIG_ADDRESS passed through: a reserved platform range there (the target's own ports) answers.
+    if (d !== null && d.kind === 'cf8') d = sp.platform.find((x) => x.kind === 'reserved' && x.base <= port && port < x.base + x.size) ?? null;
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, port, size, value);
     const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
     return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via);

@@ -35,8 +35,8 @@ function firstGap(flat: FlatView, start: number, end: number): number | null {
   return a <= end ? a : null;
 }
 
-/** A function that decoded `addr` in an earlier placement of one of its regions. */
-function formerly(m: Model, space: Space, addr: number): string | null {
+/** A function that decoded `addr` in an earlier placement of one of its regions, and whether a reset ended that placement. */
+function formerly(m: Model, space: Space, addr: number): { what: string; byReset: boolean } | null {
   for (const [id, slot] of m.devices) {
     const fn = slot.last;
     if (fn === null) continue;
@@ -44,7 +44,8 @@ function formerly(m: Model, space: Space, addr: number): string | null {
       // Regions 0..6 are BARs and the ROM; 7 is the IO window, 8 and 9 the memory windows.
       const io = region <= 6 ? fn.bars[region]?.kind === 'io' : region === 7;
       if (io !== (space === 'io')) continue;
-      if (h.some((p) => addr >= p.base && addr < p.base + p.size)) return `${devLabel(m, id)} ${region <= 6 ? regionName(region) : `window ${region}`}`;
+      const p = h.find((x) => addr >= x.base && addr < x.base + x.size);
+      if (p !== undefined) return { what: `${devLabel(m, id)} ${region <= 6 ? regionName(region) : `window ${region}`}`, byReset: p.byReset === true };
     }
   }
   return null;
@@ -74,9 +75,10 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
       kind: 'leak',
       severity: 'violation',
       index: v.index,
-      signature: `leak:maps:${space}:${before !== null ? 'stale' : 'unexpected'}`,
-      message: `the target maps ${s.name} at ${show(s)} of its ${where}, where the model decodes nothing (from ${hex(gap)})${before !== null ? `: ${before} decoded there before` : ''}`,
-      details: { target: `${s.name} ${show(s)}`, model: before === null ? 'nothing' : `nothing; formerly ${before}` },
+      // A mapping a reset should have ended is its own class: state that survives a reset.
+      signature: `leak:maps:${space}:${before === null ? 'unexpected' : before.byReset ? 'survives-reset' : 'stale'}`,
+      message: `the target maps ${s.name} at ${show(s)} of its ${where}, where the model decodes nothing (from ${hex(gap)})${before !== null ? `: ${before.what} decoded there before${before.byReset ? ', until a reset' : ''}` : ''}`,
+      details: { target: `${s.name} ${show(s)}`, model: before === null ? 'nothing' : `nothing; formerly ${before.what}${before.byReset ? ' (until a reset)' : ''}` },
     });
   }
   for (const g of flat.segments()) {

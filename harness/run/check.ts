@@ -8,13 +8,27 @@ import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
 import { showOp } from '../ops/codec.ts';
 
+/**
+ * The line of a crashed target's stderr that tells one crash from
+ * another, numbers taken out: the first that names an error, assertion,
+ * abort or panic (QEMU's comes before its register dump; Python's last),
+ * else the first.
+ */
+export function crashCause(stderr: string | undefined): string | null {
+  const lines = (stderr ?? '').split('\n').filter((l) => l.trim() !== '');
+  const line = lines.find((l) => /error|assert|abort|panic/i.test(l)) ?? lines[0];
+  if (line === undefined) return null;
+  return line.trim().replace(/0x[0-9a-f]+|\b\d+\b/gi, '#').replace(/\s+/g, ' ').slice(0, 100);
+}
+
 export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
   const during = op === undefined ? '' : ` during ${showOp(op)}`;
+  const cause = f.kind === 'crash' ? crashCause(f.stderr) : null;
   const finding: Finding = {
     kind: f.kind,
     severity: 'violation',
     index: f.index,
-    signature: `${f.kind}:${op?.op ?? 'session'}`,
+    signature: `${f.kind}:${op?.op ?? 'session'}${cause === null ? '' : `:${cause}`}`,
     message: `the target ${f.kind === 'hang' ? 'stopped answering' : 'failed'}${during}: ${f.message}`,
   };
   if (f.stderr !== undefined && f.stderr !== '') finding.details = { stderr: f.stderr.slice(-4000) };

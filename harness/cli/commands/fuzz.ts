@@ -26,7 +26,7 @@ export const FUZZ: CommandSpec = {
     { name: 'out', value: 'RUN_DIR', doc: 'the run directory (default reports/runs/<time>-seed<seed>)' },
     { name: 'resume', value: 'RUN_DIR', doc: 'continue the campaign in RUN_DIR, with its coverage and seeds' },
     { name: 'corpus', value: 'DIR', doc: 'also write each finding into this corpus (status open)' },
-    { name: 'known', value: 'DIR', doc: "a corpus whose known divergences are not reported (default corpora/qemu for QEMU targets)" },
+    { name: 'known', value: 'DIR', doc: 'a corpus whose known divergences and recorded open bugs are not reported again (default corpora/qemu for QEMU targets)' },
     { name: 'shard', value: 'i/n', doc: 'run shard i of n: a deterministic part of the seed space, for n machines' },
     { name: 'topology', value: 'FILE', doc: 'fuzz this topology (JSON) instead of generated ones' },
     { name: 'no-feedback', value: null, doc: 'generate every sequence afresh (no seed pool)' },

@@ -56,7 +56,7 @@ export async function runGate(p: Parsed, log: (s: string) => void): Promise<numb
   for (const c of cases) log(`  ${c.outcome === 'pass' ? 'pass' : c.outcome === 'skip' ? 'open' : 'FAIL'}  ${c.name}${c.message !== undefined ? `: ${c.message}` : ''}`);
 
   if (runs > 0) {
-    // The corpus's known divergences are accepted in the fuzz part too.
+    // The corpus's known divergences and recorded open bugs are not reported again in the fuzz part.
     const config: CampaignConfig = campaignConfig(withChoice({ seed, workers: intOpt('gate', p, 'workers', 1, 256) ?? availableParallelism(), budget: { runs }, started, known: corpus }, choice));
     const dir = one(p, 'out') ?? join('reports', 'gate', `run-${started.replace(/[:.]/g, '-')}`);
     const out = new Progress(process.stdout);

@@ -1,0 +1,81 @@
+/**
+ * Refreshes corpora/qemu: where QEMU and the model disagree and the model
+ * is right, each disagreement as a trace recorded on the QEMU at hand,
+ * with its status (known-divergence: QEMU's choice, accepted; open: a QEMU
+ * bug), the reason, and the QEMU version. Rerun after changing the model,
+ * or to record them against another QEMU (--qemu PATH).
+ */
+import { join } from 'node:path';
+import { openQemuTarget } from '../harness/adapters/qemu/target.ts';
+import { CorpusStore } from '../harness/corpus/store.ts';
+import type { CorpusMeta } from '../harness/corpus/meta.ts';
+import type { Op } from '../harness/ops/catalog.ts';
+import { execute } from '../harness/run/execute.ts';
+import { checkRun, violations } from '../harness/run/check.ts';
+import type { Topology } from '../harness/topology/types.ts';
+import { traceToText } from '../harness/trace/writer.ts';
+import type { Step } from '../harness/trace/format.ts';
+import { ISOROOT_VERSION } from '../harness/version.ts';
+
+interface Entry {
+  name: string;
+  status: 'known-divergence' | 'open';
+  reason: string;
+  topology: Topology;
+  ops: Op[];
+}
+
+const cfgW = (bdf: number, reg: number, value: number, size = 4): Op => ({ op: 'cfg.write', root: 0, via: 'ecam', bdf, reg, size, value: BigInt(value) });
+const b = (bus: number, dev: number): number => (bus << 8) | (dev << 3);
+const one: Topology = { roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'e0', kind: 'edu', slot: 2, fn: 0 }] }] };
+const behindPort: Topology = {
+  roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'p0', kind: 'root-port', slot: 3, fn: 0, children: [{ id: 'e1', kind: 'edu', slot: 0, fn: 0 }] }] }],
+};
+
+const ENTRIES: Entry[] = [
+  {
+    name: 'unassigned-memory-reads-zero',
+    status: 'known-divergence',
+    reason:
+      'A memory read that no device decodes completes with 0 on QEMU (its unassigned-memory handler; q35 and pc put no master-abort region under PCI memory); PCI 3.0 §3.3.3.1 master abort returns all ones, as the model predicts.',
+    topology: one,
+    ops: [{ op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }],
+  },
+  {
+    name: 'bridge-window-survives-reset',
+    status: 'open',
+    reason:
+      "QEMU bug: a machine reset clears a bridge's window registers without unmapping the windows (hw/pci/pci_bridge.c resets the registers; nothing updates the mappings until the next write to them), so a device behind the bridge stays reachable where its closed window was.",
+    topology: behindPort,
+    ops: [cfgW(b(0, 3), 0x20, 0xd000d000), cfgW(b(0, 3), 0x04, 6, 2), { op: 'root.reset', root: 0 }, cfgW(b(0, 3), 0x18, 0x010100), cfgW(b(1, 0), 0x10, 0xd0000000), cfgW(b(1, 0), 0x04, 6, 2)],
+  },
+  {
+    name: 'edu-dma-to-buffer-end-aborts',
+    status: 'open',
+    reason: "QEMU bug: edu's range check rejects a transfer that ends exactly at the end of its 4 KiB buffer and aborts QEMU (hw/misc/edu.c, off by one); the transfer is legal.",
+    topology: one,
+    ops: [cfgW(b(0, 2), 0x10, 0xc0000000), cfgW(b(0, 2), 0x04, 6, 2), { op: 'dma.read', dev: 'e0', iova: 0x1000, len: 4096 }],
+  },
+];
+
+const dir = join(import.meta.dirname, '..', 'corpora', 'qemu');
+const at = process.argv.indexOf('--qemu');
+const target = openQemuTarget(at > 0 ? { qemu: process.argv[at + 1] } : {});
+const store = new CorpusStore(dir);
+const now = new Date().toISOString();
+try {
+  for (const e of ENTRIES) {
+    const topology = target.prepare!(e.topology);
+    const ex = await execute(target, topology, e.ops);
+    const vs = violations(checkRun(topology, target.capabilities.observes, ex.steps, ex.failure, e.ops));
+    if (vs.length === 0) throw new Error(`${e.name}: QEMU ${target.info.version} agrees with the model now; mark the entry fixed instead`);
+    const steps: Step[] = [...ex.steps, ...e.ops.slice(ex.steps.length).map((op) => ({ op }))];
+    const text = traceToText({ format: 'isoroot-trace', version: 1, topology, target: { ...target.info, observes: target.capabilities.observes }, seed: null, isoroot: ISOROOT_VERSION, time: now }, steps);
+    const firstSeen = store.has(e.name) && store.meta(e.name).firstSeen !== 'unknown' ? store.meta(e.name).firstSeen : now;
+    const meta: Omit<CorpusMeta, 'name'> = { firstSeen, status: e.status, reason: `${e.reason} (QEMU ${target.info.version})`, signature: vs[0].signature, kind: vs[0].kind, source: `hand-written, recorded on QEMU ${target.info.version}` };
+    store.add(e.name, text, meta, true);
+    console.log(`${e.name}: ${e.status}, ${vs[0].signature}`);
+  }
+} finally {
+  await (target as { dispose(): Promise<void> }).dispose();
+}
