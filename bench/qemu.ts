@@ -23,6 +23,7 @@ import { topologyArb } from '../generators/topology.ts';
 import { execute } from '../harness/run/execute.ts';
 import { checkRun, violations } from '../harness/run/check.ts';
 import type { Op } from '../harness/ops/catalog.ts';
+import { CorpusStore } from '../harness/corpus/store.ts';
 import type { Topology } from '../harness/topology/types.ts';
 
 const arg = (name: string, dflt: string): string => {
@@ -89,7 +90,13 @@ async function throughput(): Promise<void> {
   const floor = ops.length / rawSecs;
   console.log(`1. ${ops.length.toLocaleString('en')} config/MMIO/PIO ops on ${t.roots.length} roots, ${[...t.roots.flatMap((r) => r.devices)].filter((d) => d.builtin !== true).length} devices on root buses:`);
   console.log(`   raw qtest script (qemu-system-x86_64 -qtest stdio): ${Math.round(floor).toLocaleString('en')} ops/s (${rawSecs.toFixed(2)} s)`);
-  console.log(`   isoroot qemu target, run and checked by the oracles: ${Math.round(ours).toLocaleString('en')} ops/s (${secs.toFixed(2)} s; ${findings.length} violation signatures, ${ex.failure === undefined ? 'no failure' : ex.failure.kind})`);
+  console.log(`   isoroot qemu target, run and checked by the oracles: ${Math.round(ours).toLocaleString('en')} ops/s (${secs.toFixed(2)} s; ${ex.failure === undefined ? 'no failure' : ex.failure.kind})`);
+  // What the oracles found on the way (the sequence is long and never reset): by signature, known ones marked.
+  const known = new Set(new CorpusStore(join(import.meta.dirname, '..', 'corpora', 'qemu')).knownSignatures());
+  const bySig = new Map<string, number>();
+  for (const f of findings) bySig.set(f.signature, (bySig.get(f.signature) ?? 0) + 1);
+  console.log(`   findings: ${findings.length} violations in ${bySig.size} signatures`);
+  for (const [sig, n] of [...bySig].sort((a, b) => b[1] - a[1])) console.log(`     ${String(n).padStart(6)}  ${sig}${known.has(sig) ? '  (recorded in corpora/qemu)' : ''}`);
   console.log(`   ratio: ${((100 * ours) / floor).toFixed(0)}% of the raw figure (goal: at least 50%)`);
 }
 

@@ -8,7 +8,7 @@
  *   winner is another device's region is a collision resolved otherwise.
  * - A BAR the model decodes where the target maps nothing at all is a
  *   divergence (the target refused or lost the mapping).
- * Reserved platform ranges are outside both views.
+ * Reserved platform ranges, and IO above port 0xffff, are outside both views.
  */
 import type { FlatView } from '../model/flat-view.ts';
 import type { Model } from '../model/model.ts';
@@ -20,6 +20,8 @@ import type { Finding } from './finding.ts';
 import type { Oracle, StepView } from './oracle.ts';
 
 type Space = 'memory' | 'io';
+
+const MAX_PORT = 0xffff;
 
 const show = (s: { start: number; end: number }): string => `[${hex(s.start)}, ${hex(s.end)}]`;
 
@@ -84,6 +86,8 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
   for (const g of flat.segments()) {
     const d = g.decoder;
     if (d.kind !== 'bar' || d.fn === null) continue;
+    // Ports are 16-bit (the op catalog, x86's IO space): an IO BAR above them is out of every view.
+    if (space === 'io' && g.start > MAX_PORT) continue;
     if (reserved.some((x) => x.space === space && g.start >= x.base && g.end < x.base + x.size)) continue;
     if (segs.some((s) => s.start <= g.end && g.start <= s.end)) continue;
     const atZero = d.base - (d.offset ?? 0) === 0 ? '@0' : '';

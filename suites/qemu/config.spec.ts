@@ -89,3 +89,25 @@ test('ECAM and CF8/CFC see the same registers, at every access size', async () =
     expect(reads.at(-2)!.obs.value).toBe(0x5an);
   });
 });
+
+test('the pc machine: i440FX and PIIX functions, edu and pci-testdev, through CF8/CFC only; one root', async () => {
+  const pc = machine([edu('e0', 2), testdev('t0', 3)]);
+  await withQemu(
+    async (q) => {
+      const t = q.prepare!(pc);
+      expect(t.roots[0].ecam).toBeNull();
+      const fns = [...walkDevices(t)].map((w) => bdf(t.roots[w.root].bus, w.dev.slot, w.dev.fn));
+      const ops: Op[] = [];
+      for (const f of fns) for (let reg = 0; reg < 0x100; reg += 4) ops.push(cfgR(f, reg, 4, 'cf8'));
+      ops.push(cfgW(bdf(0, 2), 0x10, 0xffffffff, 4, 'cf8'), cfgR(bdf(0, 2), 0x10, 4, 'cf8'));
+      const r = await conform(q, pc, ops);
+      expect(r.failure).toBeUndefined();
+      expect(lines(r.violations)).toEqual([]);
+      const ids = new Set(r.steps.filter((s) => s.op.op === 'cfg.read' && s.op.reg === 0).map((s) => Number(s.obs.value)));
+      for (const id of [0x11e81234, 0x00051b36, 0x12378086]) expect(ids).toContain(id); // edu, pci-testdev, i440FX
+      expect(r.steps.at(-1)!.obs.value).toBe(0xfff00000n);
+      expect(() => q.prepare!(machine([edu('e0', 2)], [{ bus: 0x20, devices: [edu('e2', 1)] }]))).toThrow(/one root on pc/);
+    },
+    { machine: 'pc' },
+  );
+});

@@ -22,7 +22,7 @@ import { Vtd } from './vtd.ts';
 import { probeQemu } from './binary.ts';
 import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
-import { isPrepared, prepareTopology, MAX_QEMU_ROOTS } from './prepare.ts';
+import { isPrepared, maxRootsOf, prepareTopology } from './prepare.ts';
 import { QemuProcess, QemuStartError } from './process.ts';
 import { machineReset, restoreFresh } from './reset.ts';
 
@@ -61,7 +61,7 @@ export interface QemuTarget extends Target {
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
     ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'hotplug', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
-    maxRoots: MAX_QEMU_ROOTS,
+    maxRoots: maxRootsOf(p),
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
     hotplugSlots: 'root-port',
