@@ -25,23 +25,34 @@ export function mayStartFactorial(op: Op): boolean {
 
 export type Settled = { ok: true } | { ok: false; why: string };
 
+/**
+ * How long edu may compute: n! is n multiplications in a thread, and a
+ * guest may ask for n up to 2^32, which takes QEMU seconds. QEMU keeps
+ * answering meanwhile (each poll has the per-operation timeout); only a
+ * computation longer than this is a hang.
+ */
+export const FACTORIAL_MS = 60_000;
+
 /** Waits until the edu at the op's block (if it is one) has finished computing. */
 export async function settleFactorial(q: QtestChannel, addr: number, timeoutMs: number): Promise<Settled> {
   const base = addr - FACT;
-  const deadline = Date.now() + timeoutMs;
+  const limit = Math.max(timeoutMs, FACTORIAL_MS);
+  const deadline = Date.now() + limit;
   const ask = async (cmd: string): Promise<bigint | string> => {
     q.send([cmd]);
-    const n = await q.reply(Math.max(1, deadline - Date.now()));
+    const n = await q.reply(timeoutMs);
     if (!('line' in n)) return 'eof' in n ? n.eof : 'edu did not answer in time';
     return parseValue(n.line);
   };
   const id = await ask(Q.read(base, 4));
   if (typeof id === 'string') return { ok: false, why: id };
   if (id !== EDU_ID) return { ok: true };
-  for (;;) {
+  for (let polls = 0; ; polls++) {
     const st = await ask(Q.read(base + STATUS, 4));
     if (typeof st === 'string') return { ok: false, why: st };
     if ((st & COMPUTING) === 0n) return { ok: true };
-    if (Date.now() > deadline) return { ok: false, why: `edu at ${'0x' + base.toString(16)} still computing its factorial after ${timeoutMs} ms` };
+    if (Date.now() > deadline) return { ok: false, why: `edu at ${'0x' + base.toString(16)} still computing its factorial after ${limit} ms` };
+    // A long computation: poll less often, leaving the core to edu's thread.
+    if (polls > 100) await new Promise((r) => setTimeout(r, 5));
   }
 }

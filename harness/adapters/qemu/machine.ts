@@ -50,7 +50,7 @@ function driver(d: DeviceSpec, slots: Map<string, number>): string {
 
 /** `-device` arguments (without the leading flag) for one device placed on `bus`. */
 export function deviceArg(d: DeviceSpec, bus: string, slots: Map<string, number>, multifunction: boolean): string {
-  return `${driver(d, slots)},id=${d.id},bus=${bus},addr=${hx(d.slot)}.${d.fn}${multifunction && d.fn === 0 ? ',multifunction=on' : ''}`;
+  return `${driver(d, slots)},id=${d.id},bus=${bus},addr=${hx(d.slot)}.${d.fn}${multifunction ? ',multifunction=on' : ''}`;
 }
 
 export function machineArgs(t: Topology, p: Platform): string[] {
@@ -65,7 +65,8 @@ export function machineArgs(t: Topology, p: Platform): string[] {
   if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);
   const slots = physicalSlots(t);
-  // A slot with several functions needs multifunction=on on function 0.
+  // A slot with several functions needs multifunction=on on function 0; every function gets it, so each shows the
+  // Header Type's multi-function bit, as the model's functions of such a slot do.
   const fnsInSlot = new Map<string, number>();
   const key = (bus: string, d: DeviceSpec): string => `${bus}/${d.slot}`;
   const busOf = (root: number, parent: DeviceSpec | null): string => (parent !== null ? parent.id : root === 0 ? mainBus : expanderBusId(root));
