@@ -162,3 +162,27 @@ test('a QEMU whose devices were plugged or removed is not reused: the next seque
     expect(q.stats.starts).toBe(2);
   });
 });
+
+test('an eject written straight into ECAM, or through CONFIG_DATA, is followed too', async () => {
+  const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
+  const p0 = bdf(0, 3);
+  const ecamSlot = 0xb0000000 + p0 * 0x1000 + SLOT; // q35's ECAM (PCIEXBAR) at 0xb0000000
+  await withQemu(async (q) => {
+    const r = await conform(q, t, [
+      ...openPort(p0, 1, 0xd0000000),
+      plug('e1'),
+      mw(ecamSlot, 0x07c0, 2),
+      unplug('e1'),
+      cfgW(p0, SLOT, 0x01c0, 2),
+      plug('e1'),
+      { op: 'pio.write', root: 0, port: 0xcf8, size: 4, value: BigInt((0x80000000 | (p0 << 8) | SLOT) >>> 0) },
+      { op: 'pio.write', root: 0, port: 0xcfc, size: 2, value: 0x07c0n },
+      unplug('e1'),
+    ]);
+    expect(r.failure).toBeUndefined();
+    expect(lines(r.violations)).toEqual([]);
+    expect(r.steps[6].obs).toMatchObject({ status: 'error', reason: 'not-present' });
+    expect(r.steps[8].obs.status).toBe('ok');
+    expect(r.steps[11].obs).toMatchObject({ status: 'error', reason: 'not-present' });
+  });
+});

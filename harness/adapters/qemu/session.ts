@@ -21,6 +21,9 @@ import { QtestError } from './qtest.ts';
 import { flatViews } from './mtree.ts';
 import { eject, plug, portSlotOf, presentDevices, SLOT_CONTROL } from './hotplug.ts';
 
+/** 256 buses of 1 MiB. */
+const ECAM_SIZE = 0x1000_0000;
+
 export interface SessionContext {
   q: QemuProcess;
   topology: Topology;
@@ -44,8 +47,17 @@ type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dm
 
 const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.') || op.op === 'root.reset' || op.op === 'dev.plug' || op.op === 'dev.unplug';
 
-/** A config write that reaches a root port's Slot Control (where a sequence can eject a device itself). */
-const touchesSlotControl = (op: Op): boolean => op.op === 'cfg.write' && op.reg < SLOT_CONTROL + 2 && op.reg + op.size > SLOT_CONTROL;
+/**
+ * A write that may reach a root port's Slot Control, where a sequence can
+ * eject a device itself: a config write there, a write to CONFIG_DATA
+ * (whatever the latch holds), or an MMIO write into ECAM at that offset.
+ */
+function touchesSlotControl(op: Op, ecam: number | null): boolean {
+  const hits = (reg: number, size: number): boolean => reg < SLOT_CONTROL + 2 && reg + size > SLOT_CONTROL;
+  if (op.op === 'cfg.write') return hits(op.reg, op.size);
+  if (op.op === 'pio.write') return op.port + op.size > 0xcfc && op.port < 0xd00;
+  return op.op === 'mmio.write' && ecam !== null && op.addr >= ecam && op.addr < ecam + ECAM_SIZE && hits(op.addr & 0xfff, op.size);
+}
 
 const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
 
@@ -184,7 +196,7 @@ export class QemuSession implements Session {
       let due = false;
       for (; i < ops.length && !settle && !due && !isInteractive(ops[i]); i++) {
         const plan = planAccess(ops[i], x.topology) ?? refused('unsupported');
-        if (touchesSlotControl(ops[i])) this.slotsTouched = true;
+        if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
         seg.push({ plan, at: i });
         if ('cmds' in plan) cmds.push(...plan.cmds);
         settle = mayStartFactorial(ops[i]);
