@@ -21,9 +21,14 @@ function portSlotDevices(t: Topology): Set<string> {
   return s;
 }
 
+/** The devices hot-plug reaches on this target; null: every one. */
+export function hotplugReach(t: Topology, c: GenConstraints): ReadonlySet<string> | null {
+  return c.hotplugSlots === 'root-port' ? portSlotDevices(t) : null;
+}
+
 export function withinReach(t: Topology, c: GenConstraints, ops: readonly Op[]): Op[] {
   const pasid = c.ops.includes('pasid');
-  const slots = c.hotplugSlots === 'root-port' ? portSlotDevices(t) : null;
+  const slots = hotplugReach(t, c);
   const out: Op[] = [];
   for (const op of ops) {
     if ((op.op === 'dev.plug' || op.op === 'dev.unplug') && slots !== null && !slots.has(op.dev)) continue;

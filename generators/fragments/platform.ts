@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import type { Op } from '../../harness/ops/catalog.ts';
 import { pick, scope, type FragmentContext, type Weighted } from './context.ts';
+import { hotplugReach } from '../reach.ts';
 
 export function platformFragments(x: FragmentContext): Weighted[] {
   const out: Weighted[] = [];
@@ -24,7 +25,8 @@ export function platformFragments(x: FragmentContext): Weighted[] {
         weight: 2,
       });
   }
-  const pluggable = x.c.hotplugSlots === 'any' ? devs : devs.filter((d) => d.parent !== null && x.plan.devices.get(d.parent)!.spec.kind === 'root-port');
+  const reach = hotplugReach(x.t, x.c);
+  const pluggable = reach === null ? devs : devs.filter((d) => reach.has(d.spec.id));
   if (has('hotplug') && pluggable.length > 0) out.push({ arb: fc.tuple(pick(pluggable), fc.boolean()).map(([d, plug]): Op[] => [{ op: plug ? 'dev.plug' : 'dev.unplug', dev: d.spec.id }]), weight: 2 });
   if (has('reset')) out.push({ arb: pick(devs).map((d): Op[] => [{ op: 'dev.reset', dev: d.spec.id }]), weight: 1 });
   if (has('root-reset')) out.push({ arb: fc.nat(x.t.roots.length - 1).map((r): Op[] => [{ op: 'root.reset', root: r }]), weight: 1 });

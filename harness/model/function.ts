@@ -92,8 +92,6 @@ export abstract class PciFunction {
   placements: (Placement | null)[] = [];
   /** Placements a region had before (for the leak oracle), newest last, capped. */
   readonly history = new Map<number, FormerPlacement[]>();
-  /** A reset is under way: placements retired now are retired by it. */
-  private resetting = false;
   /** Old placements kept decoding: only the stale-bar mutant fills this. */
   ghosts: Placement[] = [];
   /** Generation: bumped on reset so that pending timers of the old life are dropped. */
@@ -205,11 +203,16 @@ export abstract class PciFunction {
       }
     }
     this.onConfigWrite(off, size);
-    if (decode) this.recomputeDecode();
+    if (decode) this.decodeWritten(off, size);
   }
 
   protected touchesDecode(off: number, size: number): boolean {
     return TOUCHES_DECODE_TYPE0(off, size);
+  }
+
+  /** A config write that touchesDecode named has landed: decode follows it. */
+  protected decodeWritten(_off: number, _size: number): void {
+    this.recomputeDecode();
   }
 
   /** Personality hook for config writes with side effects. */
@@ -263,8 +266,9 @@ export abstract class PciFunction {
   /**
    * Recomputes where the regions decode. A region that moved or turned on
    * gets a new sequence number (it is mapped last, so it wins overlaps).
+   * `byReset`: a reset is why placements stop.
    */
-  recomputeDecode(): void {
+  recomputeDecode(byReset = false): void {
     const next = this.power ? this.computePlacements() : [];
     let changed = false;
     const n = Math.max(next.length, this.placements.length);
@@ -277,7 +281,7 @@ export abstract class PciFunction {
       }
       if (old === null && now === null) continue;
       changed = true;
-      if (old !== null) this.retire(old);
+      if (old !== null) this.retire(old, byReset);
       if (now !== null) now.seq = this.host.nextSeq();
     }
     this.placements = next;
@@ -285,14 +289,14 @@ export abstract class PciFunction {
   }
 
   /** Records a placement that stopped decoding. */
-  protected retire(p: Placement): void {
+  protected retire(p: Placement, byReset = false): void {
     let h = this.history.get(p.region);
     if (h === undefined) this.history.set(p.region, (h = []));
     const same = h.find((x) => x.base === p.base && x.size === p.size);
     if (same === undefined) {
-      h.push(this.resetting ? { base: p.base, size: p.size, byReset: true } : { base: p.base, size: p.size });
+      h.push(byReset ? { base: p.base, size: p.size, byReset: true } : { base: p.base, size: p.size });
       if (h.length > 32) h.shift();
-    } else if (this.resetting) same.byReset = true;
+    } else if (byReset) same.byReset = true;
     if (this.host.keepStaleMappings) this.ghosts.push(p);
   }
 
@@ -535,12 +539,7 @@ export abstract class PciFunction {
     this.intxRequest = false;
     this.updateIntx();
     this.resetState();
-    this.resetting = true;
-    try {
-      this.recomputeDecode();
-    } finally {
-      this.resetting = false;
-    }
+    this.recomputeDecode(true);
   }
 
   protected resetState(): void {}

@@ -24,7 +24,7 @@ import { isDriven } from './dma-engine.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
 import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf } from '../topology/bdf.ts';
-import { DEFAULT_ECAM, DEFAULT_RAM, ownerOf, type Topology } from '../topology/types.ts';
+import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES, ownerOf, type Topology } from '../topology/types.ts';
 
 interface Timer {
   at: number;
@@ -33,7 +33,6 @@ interface Timer {
   run: () => void;
 }
 
-export const ECAM_BUSES = 256;
 
 const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });

@@ -143,6 +143,8 @@ export const isBridge = (d: DeviceSpec): boolean => d.kind === 'bridge' || d.kin
 /** Defaults that the model and firmware plan share. */
 export const DEFAULT_RAM = 0x0800_0000; // 128 MiB
 export const DEFAULT_ECAM = 0xb000_0000; // q35's default PCIEXBAR
+/** Buses an ECAM window covers, 1 MiB each (PCIe Base §7.2.2). */
+export const ECAM_BUSES = 256;
 
 /**
  * Physical Slot Number of each root port (PCIe Base §7.5.3.9): 1, 2, …

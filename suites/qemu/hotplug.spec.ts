@@ -26,12 +26,13 @@ const openPort = (p: number, sec: number, base: number): Op[] => [
   cfgW(p, 0x04, 6, 2),
   cfgW(p, SLOT, 0x01c0, 2),
 ];
+/** Root port p0 at 00:03.0 with an empty slot that edu e1 (01:00.0 once the port has bus 1) can be plugged into. */
+const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
+const p0 = bdf(0, 3);
+const e1 = bdf(1, 0);
 const owners = (o: Observation | undefined): string[] => [...(o?.evidence?.maps.memory ?? []), ...(o?.evidence?.maps.io ?? [])].flatMap((s) => (s.owner === undefined ? [] : [s.owner]));
 
 test('a device plugged into a root port decodes; unplugged, it answers nothing and QEMU maps nothing of it; plugged again, it starts unprogrammed', async () => {
-  const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
-  const p0 = bdf(0, 3);
-  const e1 = bdf(1, 0);
   await withQemu(
     async (q) => {
       const r = await conform(q, t, [
@@ -75,9 +76,6 @@ test('a device plugged into a root port decodes; unplugged, it answers nothing a
 });
 
 test('an eject the sequence does itself through Slot Control is followed: the device is gone for DMA and unplug, and plugs again', async () => {
-  const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
-  const p0 = bdf(0, 3);
-  const e1 = bdf(1, 0);
   await withQemu(
     async (q) => {
       const r = await conform(q, t, [
@@ -108,8 +106,6 @@ test('an eject the sequence does itself through Slot Control is followed: the de
 });
 
 test('a slot held by its electromechanical interlock refuses a plug until released', async () => {
-  const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
-  const p0 = bdf(0, 3);
   await withQemu(async (q) => {
     const r = await conform(q, t, [cfgW(p0, SLOT, 0x0fc0, 2), plug('e1'), cfgR(p0, SLOT), cfgW(p0, SLOT, 0x0fc0, 2), plug('e1'), cfgR(bdf(1, 0), 0)]);
     expect(lines(r.violations)).toEqual([]);
@@ -152,7 +148,6 @@ test('on an expander root behind intel-iommu, a replugged device translates thro
 });
 
 test('a QEMU whose devices were plugged or removed is not reused: the next sequence starts from the topology again', async () => {
-  const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
   await withQemu(async (q) => {
     const first = await conform(q, t, [plug('e1')]);
     expect(first.steps[0].obs.status).toBe('ok');
@@ -164,8 +159,6 @@ test('a QEMU whose devices were plugged or removed is not reused: the next seque
 });
 
 test('an eject written straight into ECAM, or through CONFIG_DATA, is followed too', async () => {
-  const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
-  const p0 = bdf(0, 3);
   const ecamSlot = 0xb0000000 + p0 * 0x1000 + SLOT; // q35's ECAM (PCIEXBAR) at 0xb0000000
   await withQemu(async (q) => {
     const r = await conform(q, t, [

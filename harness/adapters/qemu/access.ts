@@ -3,13 +3,14 @@
  * thin mapping per transport (ECAM as memory accesses, CF8/CFC as port
  * accesses, plain memory and port accesses). Each op becomes commands
  * whose replies decode into the observation; nothing here waits for a
- * reply, so a whole sequence can be pipelined.
+ * reply, so a whole sequence can be pipelined (keepingLatch, for the
+ * harness's own config accesses, is the exception).
  */
 import type { Op, OpOf } from '../../ops/catalog.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
 import { busOf, devfnOf } from '../../topology/bdf.ts';
 import { DEFAULT_ECAM, ownerOf, type Topology } from '../../topology/types.ts';
-import { Q, expectOk, parseValue } from './qtest.ts';
+import { Q, expectOk, parseValue, type QtestChannel } from './qtest.ts';
 
 /** Commands for one op and how to read their replies. */
 export interface Planned {
@@ -29,6 +30,23 @@ export const configAddress = (bdf: number, reg: number): number => (0x80000000 |
 /** ECAM address of a BDF and register (PCIe Base §7.2.2). */
 export const ecamAddress = (ecam: number, bdf: number, reg: number): number => ecam + busOf(bdf) * 0x100000 + devfnOf(bdf) * 0x1000 + reg;
 
+/** One config access through CONFIG_ADDRESS and CONFIG_DATA as qtest commands: the latch, then the data port's byte lane. */
+export function cf8Access(bdf: number, reg: number, size: number, value?: bigint | number): string[] {
+  const port = 0xcfc + (reg & 3);
+  return [Q.out(0xcf8, 4, configAddress(bdf, reg)), value === undefined ? Q.in(port, size) : Q.out(port, size, value)];
+}
+
+/**
+ * Runs the harness's own CF8/CFC commands and puts the sequence's
+ * CONFIG_ADDRESS back after them (the model keeps the latch the sequence
+ * wrote); returns the commands' replies.
+ */
+export async function keepingLatch(q: QtestChannel, cmds: readonly string[], timeoutMs: number): Promise<string[]> {
+  const [latch, ...replies] = await q.call([Q.in(0xcf8, 4), ...cmds], timeoutMs);
+  await q.call([Q.out(0xcf8, 4, parseValue(latch))], timeoutMs);
+  return replies;
+}
+
 function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Observation {
   const owner = t.roots[ownerOf(t, op.root, 'config')];
   const value = op.op === 'cfg.write' ? op.value : null;
@@ -39,10 +57,9 @@ function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Obse
     return value === null ? read(Q.read(addr, op.size)) : write(Q.write(addr, op.size, value));
   }
   if (owner.cf8 !== true) return refused('no-cf8');
-  const latch = Q.out(0xcf8, 4, configAddress(op.bdf, op.reg));
-  const port = 0xcfc + (op.reg & 3);
-  if (value === null) return { cmds: [latch, Q.in(port, op.size)], decode: ([a, r]) => (expectOk(a), { status: 'ok', value: parseValue(r) }) };
-  return { cmds: [latch, Q.out(port, op.size, value)], decode: ([a, r]) => (expectOk(a), expectOk(r), { status: 'ok' }) };
+  const cmds = cf8Access(op.bdf, op.reg, op.size, value ?? undefined);
+  if (value === null) return { cmds, decode: ([a, r]) => (expectOk(a), { status: 'ok', value: parseValue(r) }) };
+  return { cmds, decode: ([a, r]) => (expectOk(a), expectOk(r), { status: 'ok' }) };
 }
 
 /** The plan for a config, MMIO or PIO op, or its observation when QEMU need not be asked; null for other ops. */

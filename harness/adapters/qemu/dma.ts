@@ -20,7 +20,7 @@ import { flatViews, ownerAt } from './mtree.ts';
 import type { QemuProcess } from './process.ts';
 import { queryPci } from './pci-query.ts';
 import { Q, QtestError, parseBytes, parseValue } from './qtest.ts';
-import { configAddress, ecamAddress } from './access.ts';
+import { cf8Access, ecamAddress, keepingLatch } from './access.ts';
 import { bdf } from '../../topology/bdf.ts';
 
 const SRC = 0x80;
@@ -53,9 +53,7 @@ async function configWord(x: DmaContext, b: number, reg: number, value?: number)
     await qtest.call([Q.write(a, 2, BigInt(value))], x.timeoutMs);
     return value;
   }
-  const latch = await qtest.value(Q.in(0xcf8, 4), x.timeoutMs);
-  const port = 0xcfc + (reg & 3);
-  const r = await qtest.call([Q.out(0xcf8, 4, configAddress(b, reg)), value === undefined ? Q.in(port, 2) : Q.out(port, 2, value), Q.out(0xcf8, 4, latch)], x.timeoutMs);
+  const r = await keepingLatch(qtest, cf8Access(b, reg, 2, value), x.timeoutMs);
   return value ?? Number(parseValue(r[1]));
 }
 

@@ -24,11 +24,11 @@ import { PCIE, SLTCTL_PCC, SLTCTL_PIC, SLTCTL_PIC_OFF, SLTSTA_CC } from '../../m
 import { RP_PCIE } from '../../model/personalities/root-port-layout.ts';
 import { bdf } from '../../topology/bdf.ts';
 import { physicalSlots, walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
-import { configAddress } from './access.ts';
+import { cf8Access, keepingLatch } from './access.ts';
 import { deviceArg } from './machine.ts';
 import type { QemuProcess } from './process.ts';
 import { QmpError } from './qmp.ts';
-import { Q, parseValue } from './qtest.ts';
+import { parseValue } from './qtest.ts';
 
 /** pcie-root-port's vendor and device ID (1b36:000c) as one config dword. */
 const ROOT_PORT_ID = 0x000c1b36n;
@@ -62,9 +62,6 @@ export async function plug(q: QemuProcess, t: Topology, s: PortSlot, timeoutMs: 
   return /electromechanically locked/.test(out) ? 'busy' : { refused: out };
 }
 
-const cfgRead = (b: number, reg: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.in(0xcfc, 4)];
-const cfgWrite16 = (b: number, reg: number, v: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.out(0xcfc + (reg & 2), 2, v)];
-
 /**
  * Ejects whatever is in the port's slot through Slot Control, leaving
  * Slot Control and Command Completed as they were (whether QEMU let the
@@ -72,23 +69,19 @@ const cfgWrite16 = (b: number, reg: number, v: number): string[] => [Q.out(0xcf8
  * answers at the port's BDF (the sequence routed its bus elsewhere).
  */
 export async function eject(q: QemuProcess, s: PortSlot, timeoutMs: number): Promise<EjectResult> {
-  const [latch, , id, , slot] = await q.qtest.call([Q.in(0xcf8, 4), ...cfgRead(s.portBdf, 0), ...cfgRead(s.portBdf, SLOT_CONTROL)], timeoutMs);
-  const restoreLatch = Q.out(0xcf8, 4, parseValue(latch));
-  if (parseValue(id) !== ROOT_PORT_ID) {
-    await q.qtest.call([restoreLatch], timeoutMs);
-    return 'unreachable';
-  }
+  const [, id, , slot] = await keepingLatch(q.qtest, [...cf8Access(s.portBdf, 0, 4), ...cf8Access(s.portBdf, SLOT_CONTROL, 4)], timeoutMs);
+  if (parseValue(id) !== ROOT_PORT_ID) return 'unreachable';
   const v = Number(parseValue(slot));
   const ctl = v & 0xffff;
   const sta = v >>> 16;
   const off = (c: number): boolean => (c & SLTCTL_PCC) !== 0 && (c & SLTCTL_PIC) === SLTCTL_PIC_OFF;
+  const slotControl = (v: number): string[] => cf8Access(s.portBdf, SLOT_CONTROL, 2, v);
   const cmds: string[] = [];
   // QEMU ejects on the write that turns the slot off, not on one that finds it off already: power on first.
-  if (off(ctl)) cmds.push(...cfgWrite16(s.portBdf, SLOT_CONTROL, ctl & ~SLTCTL_PCC));
-  cmds.push(...cfgWrite16(s.portBdf, SLOT_CONTROL, ctl | SLTCTL_PCC | SLTCTL_PIC_OFF), ...cfgWrite16(s.portBdf, SLOT_CONTROL, ctl));
-  if ((sta & SLTSTA_CC) === 0) cmds.push(...cfgWrite16(s.portBdf, SLOT_CONTROL + 2, SLTSTA_CC));
-  cmds.push(restoreLatch);
-  await q.qtest.call(cmds, timeoutMs);
+  if (off(ctl)) cmds.push(...slotControl(ctl & ~SLTCTL_PCC));
+  cmds.push(...slotControl(ctl | SLTCTL_PCC | SLTCTL_PIC_OFF), ...slotControl(ctl));
+  if ((sta & SLTSTA_CC) === 0) cmds.push(...cf8Access(s.portBdf, SLOT_CONTROL + 2, 2, SLTSTA_CC));
+  await keepingLatch(q.qtest, cmds, timeoutMs);
   return 'ok';
 }
 

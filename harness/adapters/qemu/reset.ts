@@ -11,7 +11,7 @@
 import * as H from '../../model/header.ts';
 import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import { bdf } from '../../topology/bdf.ts';
-import { configAddress } from './access.ts';
+import { cf8Access } from './access.ts';
 import { EDU_ID, settleFactorial } from './edu.ts';
 import type { QemuProcess } from './process.ts';
 import { BUFFER, BUFFER_REACH, Clock, Engine, type DmaContext } from './dma.ts';
@@ -24,8 +24,6 @@ const MIB = 0x100000;
 const FACT_TO_ZERO = 34n;
 
 const call = (q: QemuProcess, cmds: string[], timeoutMs: number): Promise<string[]> => q.qtest.call(cmds, timeoutMs);
-
-const cfgWrite = (b: number, reg: number, size: number, v: number): string[] => [Q.out(0xcf8, 4, configAddress(b, reg)), Q.out(0xcfc + (reg & 3), size, v)];
 
 /** QMP system_reset, done when QEMU says RESET. */
 export async function machineReset(q: QemuProcess, timeoutMs: number): Promise<void> {
@@ -46,7 +44,7 @@ export async function machineReset(q: QemuProcess, timeoutMs: number): Promise<v
 export async function systemReset(q: QemuProcess, t: Topology, timeoutMs: number): Promise<void> {
   await machineReset(q, timeoutMs);
   const ports = [...walkDevices(t)].filter((w) => w.dev.kind === 'root-port' && w.parent === null);
-  await call(q, ports.flatMap((w) => cfgWrite(bdf(t.roots[w.root].bus, w.dev.slot, w.dev.fn), H.COMMAND, 2, 0)), timeoutMs);
+  await call(q, ports.flatMap((w) => cf8Access(bdf(t.roots[w.root].bus, w.dev.slot, w.dev.fn), H.COMMAND, 2, 0)), timeoutMs);
 }
 
 /**
@@ -62,10 +60,10 @@ function mapEdu(t: Topology, root: number, dev: DeviceSpec, parent: DeviceSpec |
     const port = bdf(rootBus, parent.slot, parent.fn);
     devBus = sec;
     const win = (base >>> 16) & 0xfff0;
-    cmds.push(...cfgWrite(port, H.PRIMARY_BUS, 4, rootBus | (sec << 8) | (sec << 16)), ...cfgWrite(port, H.MEM_BASE, 4, (win | (win << 16)) >>> 0), ...cfgWrite(port, H.COMMAND, 2, H.CMD_MEMORY));
+    cmds.push(...cf8Access(port, H.PRIMARY_BUS, 4, rootBus | (sec << 8) | (sec << 16)), ...cf8Access(port, H.MEM_BASE, 4, (win | (win << 16)) >>> 0), ...cf8Access(port, H.COMMAND, 2, H.CMD_MEMORY));
   }
   const b = bdf(devBus, dev.slot, dev.fn);
-  cmds.push(...cfgWrite(b, H.BAR0, 4, base), ...cfgWrite(b, H.COMMAND, 2, H.CMD_MEMORY | H.CMD_MASTER));
+  cmds.push(...cf8Access(b, H.BAR0, 4, base), ...cf8Access(b, H.COMMAND, 2, H.CMD_MEMORY | H.CMD_MASTER));
   return cmds;
 }
 

@@ -8,7 +8,7 @@
  */
 import type { Op, OpOf } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
-import { walkDevices, type Topology } from '../../topology/types.ts';
+import { ECAM_BUSES, walkDevices, type Topology } from '../../topology/types.ts';
 import { applyOne, type RunResult, type Session, type TargetFailure } from '../target.ts';
 import { planAccess, refused, type Planned } from './access.ts';
 import { eduDma, type DmaContext } from './dma.ts';
@@ -20,9 +20,6 @@ import { QmpError } from './qmp.ts';
 import { QtestError } from './qtest.ts';
 import { flatViews } from './mtree.ts';
 import { eject, plug, portSlotOf, presentDevices, SLOT_CONTROL } from './hotplug.ts';
-
-/** 256 buses of 1 MiB. */
-const ECAM_SIZE = 0x1000_0000;
 
 export interface SessionContext {
   q: QemuProcess;
@@ -56,7 +53,7 @@ function touchesSlotControl(op: Op, ecam: number | null): boolean {
   const hits = (reg: number, size: number): boolean => reg < SLOT_CONTROL + 2 && reg + size > SLOT_CONTROL;
   if (op.op === 'cfg.write') return hits(op.reg, op.size);
   if (op.op === 'pio.write') return op.port + op.size > 0xcfc && op.port < 0xd00;
-  return op.op === 'mmio.write' && ecam !== null && op.addr >= ecam && op.addr < ecam + ECAM_SIZE && hits(op.addr & 0xfff, op.size);
+  return op.op === 'mmio.write' && ecam !== null && op.addr >= ecam && op.addr < ecam + ECAM_BUSES * 0x100000 && hits(op.addr & 0xfff, op.size);
 }
 
 const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);

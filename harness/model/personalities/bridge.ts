@@ -55,23 +55,22 @@ export abstract class Bridge extends PciFunction {
     return sec !== 0 && sec <= bus && bus <= this.subordinateBus;
   }
 
-  /** The write being handled maps the windows again. */
-  private relayer = false;
-
   /**
    * A write to the command, window or bridge control registers maps the
    * windows again, changed or not, as QEMU's bridges do
    * (hw/pci/pci_bridge.c): they become the latest mappings.
    */
-  protected override touchesDecode(off: number, size: number): boolean {
-    this.relayer = within(off, size, H.COMMAND, 2) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14) || within(off, size, H.BRIDGE_CONTROL, 2);
-    return this.relayer || within(off, size, H.BAR0, 8);
+  private remapsWindows(off: number, size: number): boolean {
+    return within(off, size, H.COMMAND, 2) || within(off, size, H.IO_BASE, 2) || within(off, size, H.MEM_BASE, 0x14) || within(off, size, H.BRIDGE_CONTROL, 2);
   }
 
-  override recomputeDecode(): void {
-    super.recomputeDecode();
-    if (!this.relayer) return;
-    this.relayer = false;
+  protected override touchesDecode(off: number, size: number): boolean {
+    return this.remapsWindows(off, size) || within(off, size, H.BAR0, 8);
+  }
+
+  protected override decodeWritten(off: number, size: number): void {
+    super.decodeWritten(off, size);
+    if (!this.remapsWindows(off, size)) return;
     // QEMU maps the prefetchable window first, then memory, then IO: the later wins an overlap.
     for (const w of [PREF_WINDOW, MEM_WINDOW, IO_WINDOW]) {
       const p = this.placements[w];
