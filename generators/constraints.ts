@@ -24,6 +24,8 @@ export interface GenConstraints {
   vias: readonly Via[];
   /** Per space kind: forced sharing, forced isolation, or free. */
   contract: Partial<Record<SpaceKind, 'shared' | 'isolated'>>;
+  /** Memory where the target sees messages land (its IrqView), so that fragments address MSIs there; null: anywhere. */
+  msiWindow: { base: number; size: number } | null;
 }
 
 export const FREE: GenConstraints = {
@@ -37,6 +39,7 @@ export const FREE: GenConstraints = {
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},
+  msiWindow: null,
 };
 
 export function constraintsFor(target: Target): GenConstraints {
@@ -51,6 +54,7 @@ export function constraintsFor(target: Target): GenConstraints {
     caps: c.caps,
     ops: c.ops,
     vias: c.vias,
+    msiWindow: typeof c.observes.irqs === 'object' && c.observes.irqs.messages !== null ? { base: c.observes.irqs.messages.base, size: c.observes.irqs.messages.size } : null,
     contract: c.contract === 'topology' ? {} : Object.fromEntries(SPACE_KINDS.filter((k) => (c.contract as Record<string, string>)[k] !== undefined).map((k) => [k, (c.contract as Record<string, 'shared' | 'isolated'>)[k]])),
   };
 }

@@ -38,6 +38,15 @@ const behindPortIo: Topology = {
 const WINDOW_BUG =
   "QEMU bug: a machine reset clears a bridge's window registers without unmapping the windows (hw/pci/pci_bridge.c resets the registers; nothing updates the mappings until the next write to them), so a device behind the bridge stays reachable where its closed window was.";
 
+/** A root port at 20:00.0 of an expander root, with an edu behind it at 21:00.0. */
+const onExpander: Topology = {
+  roots: [
+    { bus: 0, busLimit: 0x1f, devices: [] },
+    { bus: 0x20, busLimit: 0x3f, share: { memory: 0, io: 0, dma: 0, irq: 0, pasid: 0, config: 0 }, devices: [{ id: 'p0', kind: 'root-port', slot: 0, fn: 0, children: [{ id: 'e0', kind: 'edu', slot: 0, fn: 0 }] }] },
+  ],
+};
+const cfgW1 = (bdf: number, reg: number, value: number, size = 4): Op => ({ ...cfgW(bdf, reg, value, size), root: 1 });
+
 const ENTRIES: Entry[] = [
   {
     name: 'unassigned-memory-reads-zero',
@@ -67,6 +76,14 @@ const ENTRIES: Entry[] = [
     reason: "QEMU bug: edu's range check rejects a transfer that ends exactly at the end of its 4 KiB buffer and aborts QEMU (hw/misc/edu.c, off by one); the transfer is legal.",
     topology: one,
     ops: [cfgW(b(0, 2), 0x10, 0xc0000000), cfgW(b(0, 2), 0x04, 6, 2), { op: 'dma.read', dev: 'e0', iova: 0x1000, len: 4096 }],
+  },
+  {
+    name: 'expander-intx-off-its-routing-table',
+    status: 'open',
+    reason:
+      "QEMU bug: INTx of a device on a pxb-pcie expander's bus raises an IOAPIC line other than the one QEMU's ACPI _PRT for that bus gives the guest (hw/i386/acpi-build.c build_prt: link (slot + pin) & 3 of LNKD, LNKA, LNKB, LNKC, i.e. PIRQ D, A, B, C). pxb_map_irq_fn subtracts the expander's slot from the pin, and ich9_lpc_map_irq then indexes its per-slot table with that negative pin (out of bounds), landing on PIRQ E..H.",
+    topology: onExpander,
+    ops: [cfgW1(b(0x20, 0), 0x18, 0x212120), cfgW1(b(0x20, 0), 0x20, 0xc000c000), cfgW1(b(0x20, 0), 0x04, 6, 2), cfgW1(b(0x21, 0), 0x10, 0xc0000000), cfgW1(b(0x21, 0), 0x04, 6, 2), { op: 'mmio.write', root: 1, addr: 0xc0000060, size: 4, value: 1n }],
   },
 ];
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import type { Op } from '../../harness/ops/catalog.ts';
-import { GPAS, MSI_ADDR, cfg, devOf, pick, scope, spotAddress, type FragmentContext, type Spot, type Weighted } from './context.ts';
+import { GPAS, cfg, msiAddress, devOf, pick, scope, spotAddress, type FragmentContext, type Spot, type Weighted } from './context.ts';
 
 export function accessFragments(x: FragmentContext): Weighted[] {
   const out: Weighted[] = [];
@@ -40,14 +40,14 @@ export function accessFragments(x: FragmentContext): Weighted[] {
     const msix = withCap('msix');
     if (msix.length > 0 && has('config') && has('mmio'))
       out.push({
-        arb: fc.tuple(pick(msix), via, fc.boolean()).map(([d, v, maskAll]) => {
+        arb: fc.tuple(pick(msix), via, fc.boolean(), fc.nat(15)).map(([d, v, maskAll, k]) => {
           const mx = x.caps.get(d.spec.id)!.msix!;
           const bar = bars.find((b) => b.dev === d.spec.id && b.region === mx.bar)!;
           const t = bar.a + mx.table;
           return [
             cfg(d, v, mx.off + 2, 2, maskAll ? 0xc000n : 0x8000n),
-            { op: 'mmio.write', root: d.root, addr: t, size: 4, value: BigInt(MSI_ADDR) },
-            { op: 'mmio.write', root: d.root, addr: t + 8, size: 4, value: 0x4041n },
+            { op: 'mmio.write', root: d.root, addr: t, size: 4, value: BigInt(msiAddress(x, k)) },
+            { op: 'mmio.write', root: d.root, addr: t + 8, size: 4, value: BigInt(0x4041 + k) },
             { op: 'mmio.write', root: d.root, addr: t + 12, size: 4, value: 0n },
           ] as Op[];
         }),

@@ -12,7 +12,7 @@ import { PCIE, SLTCTL_HPIE, SLTCTL_PDCE } from '../../harness/model/capabilities
 import { EDU_DMA_BASE } from '../../harness/model/personalities/edu.ts';
 import { TESTDEV_TESTS } from '../../harness/model/personalities/pci-testdev.ts';
 import type { BarPlan, DevicePlan } from '../plan.ts';
-import { GPAS, MSI_ADDR, cfg, pick, placeOps, scope, type FragmentContext, type Weighted } from './context.ts';
+import { GPAS, cfg, msiAddress, pick, placeOps, scope, type FragmentContext, type Weighted } from './context.ts';
 import { bringUp, windowOps } from './config.ts';
 
 const ON = BigInt(H.CMD_IO | H.CMD_MEMORY | H.CMD_MASTER);
@@ -44,14 +44,14 @@ export function chainFragments(x: FragmentContext): Weighted[] {
         const c = caps(d);
         if (mode === 'msi' && c.msi !== undefined) {
           const m = c.msi;
-          ops.push(cfg(d, 'ecam', m.off + 4, 4, BigInt(MSI_ADDR)), cfg(d, 'ecam', m.data, 2, 0x4020n), cfg(d, 'ecam', m.off + 2, 2, 1n | (BigInt(m.mmc) << 4n)));
+          ops.push(cfg(d, 'ecam', m.off + 4, 4, BigInt(msiAddress(x, vec))), cfg(d, 'ecam', m.data, 2, BigInt(0x4020 + vec)), cfg(d, 'ecam', m.off + 2, 2, 1n | (BigInt(m.mmc) << 4n)));
           if (masked && m.pvm) ops.push(cfg(d, 'ecam', m.mask, 4, 0xffffffffn));
           ops.push(write(bar0, 4, 4, BigInt(vec)));
           if (masked && m.pvm) ops.push(cfg(d, 'ecam', m.mask, 4, 0n));
         } else if (mode === 'msix' && c.msix !== undefined) {
           const mx = c.msix;
           const tb = barOf(x, d, mx.bar)!;
-          ops.push(cfg(d, 'ecam', mx.off + 2, 2, masked ? 0xc000n : 0x8000n), write(tb, mx.table, 4, BigInt(MSI_ADDR)), write(tb, mx.table + 8, 4, 0x4041n), write(tb, mx.table + 12, 4, 0n));
+          ops.push(cfg(d, 'ecam', mx.off + 2, 2, masked ? 0xc000n : 0x8000n), write(tb, mx.table, 4, BigInt(msiAddress(x, vec))), write(tb, mx.table + 8, 4, BigInt(0x4041 + vec)), write(tb, mx.table + 12, 4, 0n));
           ops.push(write(bar0, 4, 4, 0n));
           if (masked) ops.push(cfg(d, 'ecam', mx.off + 2, 2, 0x8000n));
         } else {
@@ -63,8 +63,27 @@ export function chainFragments(x: FragmentContext): Weighted[] {
       weight: 4,
     });
 
-  // edu's DMA engine: RAM to the buffer or back, 100 ms of virtual time, sometimes out of range.
+  // edu's interrupts end to end: raise and acknowledge, as INTx (maybe disabled) or as MSI, or on a factorial.
   const edus = devs.filter((d) => d.spec.kind === 'edu');
+  if (edus.length > 0)
+    out.push({
+      arb: fc.tuple(pick(edus), fc.constantFrom('intx', 'msi', 'factorial'), fc.boolean(), fc.nat(15), fc.constantFrom(1n, 0x100n, 0x80000001n)).map(([d, mode, twist, k, bits]) => {
+        const bar = barOf(x, d, 0)!;
+        const ops = bringUp(x, d);
+        const m = caps(d).msi;
+        if (mode === 'msi' && m !== undefined) ops.push(cfg(d, 'ecam', m.off + 4, 4, BigInt(msiAddress(x, k))), cfg(d, 'ecam', m.data, 2, BigInt(0x4020 + k)), cfg(d, 'ecam', m.off + 2, 2, 1n));
+        if (mode === 'intx' && twist) ops.push(cfg(d, 'ecam', H.COMMAND, 2, ON | BigInt(H.CMD_INTX_DISABLE)));
+        if (mode === 'factorial') ops.push(write(bar, 0x20, 4, 0x80n), write(bar, 0x08, 4, BigInt(5 + k)), read(bar, 0x24, 4));
+        else ops.push(write(bar, 0x60, 4, bits), read(bar, 0x24, 4));
+        // Acknowledge (all, or not the bit that was raised), then let INTx through again.
+        ops.push(write(bar, 0x64, 4, twist ? 0xffffffffn : 2n));
+        if (mode === 'intx' && twist) ops.push(cfg(d, 'ecam', H.COMMAND, 2, ON));
+        return ops;
+      }),
+      weight: 3,
+    });
+
+  // edu's DMA engine: RAM to the buffer or back, 100 ms of virtual time, sometimes out of range.
   if (edus.length > 0 && has('clock'))
     out.push({
       arb: fc.tuple(pick(edus), pick(GPAS), fc.boolean(), fc.boolean(), fc.constantFrom(4, 0x20, 0x1000, 0x1001)).map(([d, gpa, toRam, irq, cnt]) => {

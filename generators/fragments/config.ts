@@ -8,7 +8,7 @@ import type { Op } from '../../harness/ops/catalog.ts';
 import type { Via } from '../../harness/ops/fields.ts';
 import { PCIE } from '../../harness/model/capabilities.ts';
 import * as H from '../../harness/model/header.ts';
-import { MSI_ADDR, cfg, devOf, pick, placeOps, scope, spotAddress, spotArb, type FragmentContext, type Weighted } from './context.ts';
+import { cfg, msiAddress, devOf, pick, placeOps, scope, spotAddress, spotArb, type FragmentContext, type Weighted } from './context.ts';
 import type { DevicePlan } from '../plan.ts';
 
 export function configFragments(x: FragmentContext): Weighted[] {
@@ -74,7 +74,7 @@ export function configFragments(x: FragmentContext): Weighted[] {
       out.push({
         arb: fc.tuple(pick(msi), via, fc.nat(0xff), fc.constantFrom(1n, 0n, 0x11n)).map(([d, v, data, ctl]) => {
           const m = x.caps.get(d.spec.id)!.msi!;
-          const ops = [cfg(d, v, m.off + 4, 4, BigInt(MSI_ADDR))];
+          const ops = [cfg(d, v, m.off + 4, 4, BigInt(msiAddress(x, data)))];
           if (m.is64) ops.push(cfg(d, v, m.off + 8, 4, 0n));
           ops.push(cfg(d, v, m.data, 2, BigInt(0x4000 | data)), cfg(d, v, m.off + 2, 2, ctl));
           return ops;

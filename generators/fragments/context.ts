@@ -25,6 +25,12 @@ export const IOVAS = [0x10000, 0x20000, 0x30000];
 export const GPAS = [0x10000, 0x20000, 0x40000];
 export const MSI_ADDR = 0xfee00000;
 
+/** The k-th message address a fragment uses: a dword of the target's message window if it has one, else the x86 interrupt range. */
+export function msiAddress(x: FragmentContext, k: number): number {
+  const w = x.c.msiWindow;
+  return w === null ? MSI_ADDR : w.base + 4 * (k % Math.floor(w.size / 4));
+}
+
 export function fragmentContext(t: Topology, plan: Plan, c: GenConstraints, devices: DevicePlan[]): FragmentContext {
   const caps = new Map<string, Caps>();
   for (const d of devices) caps.set(d.spec.id, createFunction(d.spec, d.root, 0, false).caps);

@@ -23,7 +23,8 @@ import type { Topology } from '../topology/types.ts';
 import { Prng, deriveSeed } from './prng.ts';
 import { SeedPool } from './seeds.ts';
 import { mutate } from './mutate.ts';
-import { ddmin, shrinkGenerated } from './shrink.ts';
+import { shrinkGenerated } from './shrink.ts';
+import { DDMIN_AFTER_FC, DDMIN_BUDGET, ddmin } from '../run/ddmin.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
 
 const PROGRESS_MS = 250;
@@ -136,7 +137,8 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         const fails = async (s: Scenario): Promise<boolean> => violations((await check(target, s)).findings).some(same);
         let min: Scenario | null = null;
         if (origin === 'fresh') min = await shrinkGenerated(freshArb(run), runSeed, fails);
-        if (min === null) min = { topology: sc.topology, ops: await ddmin(sc.ops, (o) => fails({ topology: sc.topology, ops: o })) };
+        const from = min ?? sc;
+        min = { topology: from.topology, ops: await ddmin(from.ops, (o) => fails({ topology: from.topology, ops: o }), min === null ? DDMIN_BUDGET : DDMIN_AFTER_FC) };
         const again = await check(target, min);
         const lead = violations(again.findings).find(same) ?? v;
         await send({

@@ -95,6 +95,8 @@ export class CoverageTracker implements StepObserver {
         this.event(op, p, m);
     }
     for (const irq of p.irqs ?? []) {
+      // Platform lines are derived from the functions' pins, which are counted.
+      if (irq.dev === undefined) continue;
       if (irq.kind === 'intx') this.add(`irq:intx:${irq.level === 1 ? 'assert' : 'deassert'}`);
       else {
         const unmask = op.op === 'cfg.write' || (irq.kind === 'msix' && op.op === 'mmio.write' && (p.to?.offset ?? 0) >= 0x1000);

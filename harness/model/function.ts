@@ -389,6 +389,11 @@ export abstract class PciFunction {
     return this.intxRequest;
   }
 
+  /** Whether the pin is asserted now (the request, unless Interrupt Disable or no pin). */
+  get intxAsserted(): boolean {
+    return this.intxOut;
+  }
+
   /** Whether any MSI or MSI-X vector is pending (masked when it fired). */
   get messagesPending(): boolean {
     const m = this.caps.msi;

@@ -20,6 +20,7 @@ import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
 import { slotsOf, type DeviceSlot } from './slots.ts';
 import { translateDma } from './dma.ts';
+import { assertedLines, lineChanges, routesLines, type IntxArrival } from './intx-lines.ts';
 import { isDriven } from './dma-engine.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
 import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
@@ -33,6 +34,9 @@ interface Timer {
   run: () => void;
 }
 
+
+/** Ops after which functions may have come, gone or been reset without a pin event of their own. */
+const MAY_REMOVE_PINS: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset', 'root.reset']);
 
 const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
@@ -62,6 +66,9 @@ export class Model implements DeviceHost {
   private seq = 0;
   private timerSeq = 0;
   private irqs: Irq[] | null = null;
+  /** Platform lines asserted after the last op, when the topology routes INTx to lines; null: not known (recomputed). */
+  private lines: Set<string> | null = null;
+  private readonly routesLines: boolean;
   readonly keepStaleMappings: boolean;
 
   constructor(
@@ -70,6 +77,7 @@ export class Model implements DeviceHost {
   ) {
     this.keepStaleMappings = rules.keepStaleMappings;
     const t = topology;
+    this.routesLines = routesLines(t);
     for (let r = 0; r < t.roots.length; r++) {
       const spec = t.roots[r];
       this.rootBuses.push(new Bus(null, r, false));
@@ -152,13 +160,25 @@ export class Model implements DeviceHost {
 
   /** INTx pin at the root: each bridge maps pin x of device D to (x + D) mod 4 (PCI-to-PCI Bridge 1.2 §9.1). */
   private rootPin(fn: PciFunction): number {
+    return this.intxArrival(fn).pin;
+  }
+
+  /** The root-bus slot a function's INTx enters by, and the pin there. */
+  private intxArrival(fn: PciFunction): IntxArrival {
     let pin = (fn.cfg.read(INTERRUPT_PIN, 1) - 1) & 3;
     let cur: PciFunction = fn;
     for (let b = this.busOf.get(cur); b !== undefined && b.upstream !== null; b = this.busOf.get(cur)) {
       pin = (pin + cur.spec.slot) & 3;
       cur = b.upstream;
     }
-    return pin;
+    return { root: fn.root, slot: cur.spec.slot, pin };
+  }
+
+  /** The platform lines asserted now: every present function's asserted pin, routed. */
+  private assertedLines(): Set<string> {
+    const arrivals: IntxArrival[] = [];
+    for (const s of this.devices.values()) if (s.fn !== null && s.fn.intxAsserted) arrivals.push(this.intxArrival(s.fn));
+    return assertedLines(this.topology, arrivals);
   }
 
   dma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null): DmaResult {
@@ -170,7 +190,13 @@ export class Model implements DeviceHost {
 
   apply(op: Op): Observation {
     this.irqs = [];
+    const before = this.routesLines ? (this.lines ??= this.assertedLines()) : null;
     const o = this.dispatch(op);
+    // A line can change only when a pin did, or a function came or went.
+    if (before !== null && (this.irqs.some((i) => i.kind === 'intx') || MAY_REMOVE_PINS.has(op.op))) {
+      this.lines = this.assertedLines();
+      this.irqs.push(...lineChanges(before, this.lines));
+    }
     if (this.irqs.length > 0) o.irqs = this.irqs;
     this.irqs = null;
     return o;
@@ -743,6 +769,7 @@ export class Model implements DeviceHost {
     this.time = s.time;
     this.seq = s.seq;
     this.timers = [];
+    this.lines = null;
     for (const sp of [...this.mem.values(), ...this.io.values()]) sp.invalidate();
   }
 

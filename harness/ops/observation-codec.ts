@@ -2,7 +2,7 @@
 import { at } from '../util/errors.ts';
 import { bytesToHex, hex, hexToBytes } from '../util/hex.ts';
 import type { JsonReader } from '../util/json-read.ts';
-import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Evidence, type Irq, type MapSegment, type Observation, type Observes, type Reason } from './observation.ts';
+import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Evidence, type Irq, type IrqView, type MapSegment, type Observation, type Observes, type Reason } from './observation.ts';
 
 const REASONS: readonly Reason[] = [...FAULT_REASONS, ...ERROR_REASONS];
 const ADDR_MAX = 2 ** 53 - 1;
@@ -49,11 +49,13 @@ function deliveryToJson(d: Delivery): Record<string, unknown> {
 }
 
 function irqToJson(i: Irq): Record<string, unknown> {
-  const out: Record<string, unknown> = { space: i.space, dev: i.dev, kind: i.kind };
+  const out: Record<string, unknown> = { space: i.space, kind: i.kind };
+  if (i.dev !== undefined) out.dev = i.dev;
   if (i.vector !== undefined) out.vector = i.vector;
   if (i.addr !== undefined) out.addr = hex(i.addr);
   if (i.data !== undefined) out.data = hex(i.data);
   if (i.pin !== undefined) out.pin = i.pin;
+  if (i.line !== undefined) out.line = i.line;
   if (i.level !== undefined) out.level = i.level;
   return out;
 }
@@ -83,12 +85,14 @@ export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
     obs.irqs = r.array(at(path, 'irqs'), o.irqs).map((x, i) => {
       const p = at(at(path, 'irqs'), i);
       const q = r.object(p, x);
-      r.only(p, q, ['space', 'dev', 'kind', 'vector', 'addr', 'data', 'pin', 'level']);
-      const irq: Irq = { space: r.int(at(p, 'space'), q.space, 0, 15), dev: r.string(at(p, 'dev'), q.dev), kind: r.oneOf(at(p, 'kind'), q.kind, IRQ_KINDS) };
+      r.only(p, q, ['space', 'dev', 'kind', 'vector', 'addr', 'data', 'pin', 'line', 'level']);
+      const irq: Irq = { space: r.int(at(p, 'space'), q.space, 0, 15), kind: r.oneOf(at(p, 'kind'), q.kind, IRQ_KINDS) };
+      if (q.dev !== undefined) irq.dev = r.string(at(p, 'dev'), q.dev);
       if (q.vector !== undefined) irq.vector = r.int(at(p, 'vector'), q.vector, 0, 2047);
       if (q.addr !== undefined) irq.addr = r.int(at(p, 'addr'), q.addr, 0, ADDR_MAX);
       if (q.data !== undefined) irq.data = r.int(at(p, 'data'), q.data, 0, 0xffffffff);
       if (q.pin !== undefined) irq.pin = r.int(at(p, 'pin'), q.pin, 0, 3);
+      if (q.line !== undefined) irq.line = r.int(at(p, 'line'), q.line, 0, 1023);
       if (q.level !== undefined) irq.level = r.int(at(p, 'level'), q.level, 0, 1) as 0 | 1;
       return irq;
     });
@@ -100,8 +104,11 @@ export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
 const PINS = 'ABCD';
 
 export function showIrq(i: Irq): string {
-  if (i.kind === 'intx') return `INT${PINS[i.pin ?? 0]}${i.level === 1 ? '↑' : '↓'} ${i.dev}@r${i.space}`;
-  return `${i.kind.toUpperCase()}#${i.vector ?? 0} ${i.dev}@r${i.space} ${hex(i.addr ?? 0)}=${hex(i.data ?? 0)}`;
+  const lvl = i.level === 1 ? '↑' : '↓';
+  if (i.kind === 'intx') return `INT${PINS[i.pin ?? 0]}${lvl} ${i.dev ?? '?'}@r${i.space}`;
+  if (i.kind === 'line') return `line ${i.line ?? 0}${lvl}@r${i.space}`;
+  if (i.kind === 'message') return `message@r${i.space} ${hex(i.addr ?? 0)}=${hex(i.data ?? 0)}`;
+  return `${i.kind.toUpperCase()}#${i.vector ?? 0} ${i.dev ?? '?'}@r${i.space} ${hex(i.addr ?? 0)}=${hex(i.data ?? 0)}`;
 }
 
 export function showDelivery(d: Delivery): string {
@@ -128,8 +135,23 @@ export function showObs(o: Observation): string {
 export function parseObserves(r: JsonReader, path: string, v: unknown): Observes {
   const ob = r.object(path, v);
   r.only(path, ob, ['delivery', 'irqs', 'aborts', 'faults']);
-  const out: Observes = { delivery: r.bool(at(path, 'delivery'), ob.delivery), irqs: r.bool(at(path, 'irqs'), ob.irqs), aborts: true, faults: 'all' };
+  const out: Observes = { delivery: r.bool(at(path, 'delivery'), ob.delivery), irqs: typeof ob.irqs === 'object' && ob.irqs !== null ? parseIrqView(r, at(path, 'irqs'), ob.irqs) : r.bool(at(path, 'irqs'), ob.irqs), aborts: true, faults: 'all' };
   if (ob.aborts !== undefined) out.aborts = r.bool(at(path, 'aborts'), ob.aborts);
   if (ob.faults !== undefined && ob.faults !== 'all') out.faults = r.array(at(path, 'faults'), ob.faults).map((f, i) => r.oneOf(at(at(path, 'faults'), i), f, FAULT_REASONS));
   return out;
+}
+
+function parseIrqView(r: JsonReader, path: string, v: unknown): IrqView {
+  const o = r.object(path, v);
+  r.only(path, o, ['lines', 'messages']);
+  const view: IrqView = { lines: r.bool(at(path, 'lines'), o.lines), messages: null };
+  if (o.messages !== null) {
+    const p = at(path, 'messages');
+    const m = r.object(p, o.messages);
+    r.only(p, m, ['base', 'size', 'fill']);
+    const base = r.int(at(p, 'base'), m.base, 0, ADDR_MAX);
+    if (base % 4 !== 0) r.fail(at(p, 'base'), 'a dword-aligned address', m.base);
+    view.messages = { base, size: r.int(at(p, 'size'), m.size, 4, 0x10000), fill: r.int(at(p, 'fill'), m.fill, 0, 0xff) };
+  }
+  return view;
 }

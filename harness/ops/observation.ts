@@ -69,29 +69,56 @@ export interface Delivery {
   offset?: number;
 }
 
-export const IRQ_KINDS = ['msi', 'msix', 'intx'] as const;
+/**
+ * msi, msix, intx: an interrupt as its function sends it. line: a
+ * platform interrupt line (an IOAPIC input) changing level, the wired-OR
+ * of the INTx pins routed to it. message: an MSI or MSI-X message as the
+ * memory write it is, seen in a watched range of memory (IrqView).
+ */
+export const IRQ_KINDS = ['msi', 'msix', 'intx', 'line', 'message'] as const;
 export type IrqKind = (typeof IRQ_KINDS)[number];
 
 export interface Irq {
   /** The root whose interrupt space received it. */
   space: number;
-  dev: string;
+  /** The function that sent it; absent for line and message, which do not name one. */
+  dev?: string;
   kind: IrqKind;
-  /** MSI/MSI-X: vector, message address and data. */
+  /** MSI/MSI-X: vector. */
   vector?: number;
+  /** MSI/MSI-X/message: address and data. */
   addr?: number;
   data?: number;
-  /** INTx: pin at the root after swizzling (0=A..3=D), and the new level. */
+  /** INTx: pin at the root after swizzling (0=A..3=D). */
   pin?: number;
+  /** line: the platform's interrupt line (QEMU: the IOAPIC input, i.e. the GSI). */
+  line?: number;
+  /** INTx and line: the new level. */
   level?: 0 | 1;
+}
+
+/**
+ * What a CPU-side target sees of interrupts: platform lines rather than
+ * functions' pins, and messages only where they land in memory it watches.
+ */
+export interface IrqView {
+  /** INTx is seen as the platform's lines (kind line); per-function intx events are not. */
+  lines: boolean;
+  /**
+   * Messages seen as writes into [base, base + size) of the irq owner's
+   * memory, as the dwords that changed during an op (kind message). The
+   * range holds `fill` in every byte when a session opens. Null: no
+   * message is seen.
+   */
+  messages: { base: number; size: number; fill: number } | null;
 }
 
 /** What a target can observe about an access beyond its value; oracles compare only these. */
 export interface Observes {
   /** Where an access was delivered (Observation.to). */
   delivery: boolean;
-  /** Interrupts raised (Observation.irqs). */
-  irqs: boolean;
+  /** Interrupts raised (Observation.irqs): all as the model names them (true), none (false), or a CPU-side view. */
+  irqs: boolean | IrqView;
   /**
    * Whether the target tells an abort (ur, ma) from a completion. A target
    * that cannot (a CPU-side view such as QEMU's qtest) reports "ok" with

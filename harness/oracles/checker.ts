@@ -16,6 +16,7 @@ import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';
 import { misrouteOracle } from './misroute.ts';
 import { mapsOracle } from './maps.ts';
+import { IrqProjection } from './irq-view.ts';
 import type { Finding } from './finding.ts';
 import type { Oracle, StepView } from './oracle.ts';
 
@@ -36,6 +37,7 @@ export class TraceChecker {
   /** Oracles of the target's evidence: their findings stand beside the op's own. */
   private readonly beside: Oracle[] = [mapsOracle()];
   private index = 0;
+  private readonly irqView: IrqProjection | null;
   /** First finding of each signature, with how often it recurred. */
   readonly bySignature = new Map<string, SignatureCount>();
   violations = 0;
@@ -46,6 +48,7 @@ export class TraceChecker {
     private readonly observer?: StepObserver,
   ) {
     this.model = new Model(topology);
+    this.irqView = typeof observes.irqs === 'object' ? new IrqProjection(observes.irqs, topology) : null;
     this.ordered = [leakOracle(), collisionOracle(), misrouteOracle(), divergenceOracle()];
   }
 
@@ -54,6 +57,7 @@ export class TraceChecker {
     this.observer?.before?.(op, this.model);
     const predicted = this.model.apply(op);
     const view: StepView = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes };
+    if (this.irqView !== null) view.seenIrqs = this.irqView.seen(predicted.irqs);
     this.observer?.after(view);
     const out: Finding[] = [];
     let explained = false;

@@ -8,12 +8,24 @@ export function sameDelivery(a: Delivery | undefined, b: Delivery | undefined): 
   return a.root === b.root && a.via === b.via && a.dev === b.dev && a.region === b.region && a.offset === b.offset;
 }
 
-const irqKey = (i: Irq): string => `${i.space}|${i.dev}|${i.kind}|${i.vector ?? ''}|${i.addr ?? ''}|${i.data ?? ''}|${i.pin ?? ''}|${i.level ?? ''}`;
+const irqKey = (i: Irq): string => `${i.space}|${i.dev ?? ''}|${i.kind}|${i.vector ?? ''}|${i.addr ?? ''}|${i.data ?? ''}|${i.pin ?? ''}|${i.line ?? ''}|${i.level ?? ''}`;
 
 export function sameIrqs(a: readonly Irq[] | undefined, b: readonly Irq[] | undefined): boolean {
   const x = (a ?? []).map(irqKey).sort();
   const y = (b ?? []).map(irqKey).sort();
   return x.length === y.length && x.every((k, i) => k === y[i]);
+}
+
+/** The kinds of the interrupts in `a` that `b` lacks (`line`, `message+msi`), or none: a coarse class for signatures. */
+function unmatchedKinds(a: readonly Irq[] | undefined, b: readonly Irq[] | undefined): string {
+  const left = (b ?? []).map(irqKey);
+  const kinds = new Set<string>();
+  for (const i of a ?? []) {
+    const k = left.indexOf(irqKey(i));
+    if (k >= 0) left.splice(k, 1);
+    else kinds.add(i.kind);
+  }
+  return kinds.size === 0 ? 'none' : [...kinds].sort().join('+');
 }
 
 export function sameData(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
@@ -67,8 +79,9 @@ export function dataClass(d: Uint8Array | undefined): string {
 /**
  * How an observation differs from the prediction, limited to what the
  * target observes. A prediction marked unknown says nothing of value or data.
+ * seenIrqs: the predicted interrupts as a target with a view of them sees them.
  */
-export function differences(op: Op, observed: Observation, predicted: Observation, observes: Observes): Difference[] {
+export function differences(op: Op, observed: Observation, predicted: Observation, observes: Observes, seenIrqs?: readonly Irq[]): Difference[] {
   const p = visible(op, predicted, observes);
   const out: Difference[] = [];
   const bytes = 'size' in op ? op.size : 8;
@@ -79,7 +92,8 @@ export function differences(op: Op, observed: Observation, predicted: Observatio
     if (!sameData(observed.data, p.data)) out.push({ field: 'data', predicted: dataClass(p.data), observed: dataClass(observed.data) });
   }
   if (observes.delivery && !sameDelivery(observed.to, p.to)) out.push({ field: 'delivery' });
-  if (observes.irqs && !sameIrqs(observed.irqs, p.irqs)) out.push({ field: 'irqs' });
+  const irqs = typeof observes.irqs === 'object' ? seenIrqs : p.irqs;
+  if (observes.irqs !== false && !sameIrqs(observed.irqs, irqs)) out.push({ field: 'irqs', predicted: unmatchedKinds(irqs, observed.irqs), observed: unmatchedKinds(observed.irqs, irqs) });
   return out;
 }
 

@@ -7,8 +7,8 @@
  * known divergence recorded in a corpus does not hide a different one.
  */
 import { showOp } from '../ops/codec.ts';
-import { showObs } from '../ops/observation-codec.ts';
-import { differences, showDifference } from './compare.ts';
+import { showIrq, showObs } from '../ops/observation-codec.ts';
+import { differences, showDifference, type Difference } from './compare.ts';
 import { routeClass } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
 import type { Finding } from './finding.ts';
@@ -20,18 +20,30 @@ function placeClass(v: StepView): string {
   return routeClass(to) + (atZero ? '@0' : '');
 }
 
+/**
+ * Interrupts alone differ: where an interrupt goes does not depend on the
+ * op that raised it (a doorbell, a command write, an unplug), so the
+ * signature names the mismatch and whether the op went to the main root
+ * or another one, e.g. `divergence:irqs(line>line)@rN`.
+ */
+function irqSignature(v: StepView, d: Difference): string {
+  const r = v.predicted.to?.root;
+  return `divergence:${showDifference(d)}${r === undefined ? '' : r === 0 ? '@r0' : '@rN'}`;
+}
+
 export function divergenceOracle(): Oracle {
   return {
     step(v: StepView): Finding[] {
-      const diff = differences(v.op, v.observed, v.predicted, v.observes);
+      const diff = differences(v.op, v.observed, v.predicted, v.observes, v.seenIrqs);
       if (diff.length === 0) return [];
-      const predicted = v.predicted.unknown === true ? `${showObs(v.predicted)} (value unknown)` : showObs(v.predicted);
+      let predicted = v.predicted.unknown === true ? `${showObs(v.predicted)} (value unknown)` : showObs(v.predicted);
+      if (v.seenIrqs !== undefined && diff.some((d) => d.field === 'irqs')) predicted += `, of whose interrupts the target can see [${v.seenIrqs.map(showIrq).join(', ')}]`;
       return [
         {
           kind: 'divergence',
           severity: 'violation',
           index: v.index,
-          signature: `divergence:${v.op.op}:${placeClass(v)}:${diff.map(showDifference).join('+')}`,
+          signature: diff.length === 1 && diff[0].field === 'irqs' ? irqSignature(v, diff[0]) : `divergence:${v.op.op}:${placeClass(v)}:${diff.map(showDifference).join('+')}`,
           message: `${showOp(v.op)}: the model predicts ${predicted} but the target observed ${showObs(v.observed)}`,
           details: { expected: predicted, observed: showObs(v.observed) },
         },

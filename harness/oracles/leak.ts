@@ -86,7 +86,7 @@ export function leakOracle(): Oracle {
       // Messages after disable.
       if (v.observes.irqs) {
         for (const oi of o.irqs ?? []) {
-          if (oi.kind === 'intx') continue;
+          if ((oi.kind !== 'msi' && oi.kind !== 'msix') || oi.dev === undefined) continue;
           if ((p.irqs ?? []).some((x) => x.dev === oi.dev && x.kind === oi.kind)) continue;
           const fn = m.fnOf(oi.dev);
           if (fn === null) continue;

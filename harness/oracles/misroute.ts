@@ -25,7 +25,7 @@ export function misrouteOracle(): Oracle {
       }
       if (v.observes.irqs) {
         for (const oi of o.irqs ?? []) {
-          if (oi.kind === 'intx') continue;
+          if ((oi.kind !== 'msi' && oi.kind !== 'msix') || oi.dev === undefined) continue;
           const pi = (p.irqs ?? []).find((x) => x.dev === oi.dev && x.kind === oi.kind && x.vector === oi.vector);
           if (pi === undefined || pi.space === oi.space) continue;
           out.push({

@@ -6,7 +6,7 @@
  */
 import type { Model } from '../model/model.ts';
 import type { Op } from '../ops/catalog.ts';
-import type { Observation } from '../ops/observation.ts';
+import type { Irq, Observation } from '../ops/observation.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Finding } from './finding.ts';
 
@@ -18,6 +18,8 @@ export interface StepView {
   /** The reference model after the op. Read it; never apply ops to it. */
   model: Model;
   observes: Observes;
+  /** The predicted interrupts as the target can see them, when it sees a view of them (Observes.irqs as an IrqView). */
+  seenIrqs?: Irq[];
 }
 
 export interface Oracle {

@@ -13,6 +13,8 @@ import type { Topology } from '../topology/types.ts';
 import type { Finding } from '../oracles/finding.ts';
 import { execute, type Executed } from './execute.ts';
 import { checkRun, violations } from './check.ts';
+import { DDMIN_AFTER_FC, ddmin } from './ddmin.ts';
+import type { Op } from '../ops/catalog.ts';
 
 export interface FuzzOptions {
   seed: number;
@@ -54,7 +56,13 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzResult> 
   if (o.path !== undefined) params.path = o.path;
   const res = await fc.check(prop, params);
   if (!res.failed || res.counterexample === null) return { numRuns: res.numRuns, failure: null };
-  const [scenario] = res.counterexample;
+  // fast-check drops whole fragments; delta debugging drops the ops of a fragment that the failure does not need.
+  const [shrunk] = res.counterexample;
+  const failing = async (ops: Op[]): Promise<boolean> => {
+    const ex = await execute(target, shrunk.topology, ops);
+    return violations(checkRun(shrunk.topology, target.capabilities.observes, ex.steps, ex.failure, ops)).some(counts);
+  };
+  const scenario: Scenario = { topology: shrunk.topology, ops: await ddmin(shrunk.ops, failing, DDMIN_AFTER_FC) };
   // Run the minimal scenario once more to keep its observations and findings.
   const executed = await execute(target, scenario.topology, scenario.ops);
   const findings = checkRun(scenario.topology, target.capabilities.observes, executed.steps, executed.failure, scenario.ops);

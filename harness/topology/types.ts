@@ -89,6 +89,16 @@ export interface ReservedRange {
   pciWins?: boolean;
 }
 
+/**
+ * Where the INTx pins of one slot on a root bus arrive: one row of the
+ * platform's PCI routing table (ACPI §6.2.13, _PRT).
+ */
+export interface IntxRoute {
+  slot: number;
+  /** The platform interrupt line (QEMU: the IOAPIC input, the GSI) of INTA, INTB, INTC and INTD. */
+  lines: number[];
+}
+
 export interface RootSpec {
   /** Root bus number (QEMU's pxb bus_nr). */
   bus: number;
@@ -110,6 +120,8 @@ export interface RootSpec {
   pasidContexts?: number;
   /** Memory or IO owner: platform ranges of those spaces. */
   reserved?: ReservedRange[];
+  /** Where INTx of the root bus's slots arrives, for targets that see platform lines; absent: not modelled. */
+  intxRouting?: IntxRoute[];
   devices: DeviceSpec[];
 }
 

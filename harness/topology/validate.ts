@@ -15,6 +15,7 @@ import {
   type BarSpec,
   type CapName,
   type DeviceSpec,
+  type IntxRoute,
   type OpaqueIdentity,
   type ReservedRange,
   type RootSpec,
@@ -44,7 +45,7 @@ export function parseTopology(json: unknown, where: Where): Topology {
 
 function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'devices']);
+  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'devices']);
   const root: RootSpec = {
     bus: r.int(at(path, 'bus'), o.bus, 0, 255),
     busLimit: r.int(at(path, 'busLimit'), o.busLimit, 0, 255),
@@ -63,6 +64,7 @@ function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   if (o.domains !== undefined) root.domains = r.int(at(path, 'domains'), o.domains, 0, 64);
   if (o.pasidContexts !== undefined) root.pasidContexts = r.int(at(path, 'pasidContexts'), o.pasidContexts, 0, 64);
   if (o.reserved !== undefined) root.reserved = r.array(at(path, 'reserved'), o.reserved).map((x, i) => parseReserved(r, at(at(path, 'reserved'), i), x));
+  if (o.intxRouting !== undefined) root.intxRouting = r.array(at(path, 'intxRouting'), o.intxRouting).map((x, i) => parseIntxRoute(r, at(at(path, 'intxRouting'), i), x));
   return root;
 }
 
@@ -75,6 +77,14 @@ function parseReserved(r: JsonReader, path: string, x: unknown): ReservedRange {
   const range: ReservedRange = { space, base, size: r.int(at(path, 'size'), o.size, 1, limit - base), name: r.string(at(path, 'name'), o.name) };
   if (o.pciWins !== undefined) range.pciWins = r.bool(at(path, 'pciWins'), o.pciWins);
   return range;
+}
+
+function parseIntxRoute(r: JsonReader, path: string, x: unknown): IntxRoute {
+  const o = r.object(path, x);
+  r.only(path, o, ['slot', 'lines']);
+  const lines = r.array(at(path, 'lines'), o.lines);
+  if (lines.length !== 4) r.fail(at(path, 'lines'), 'four lines, for INTA..INTD', o.lines);
+  return { slot: r.int(at(path, 'slot'), o.slot, 0, 31), lines: lines.map((l, i) => r.int(at(at(path, 'lines'), i), l, 0, 1023)) };
 }
 
 function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
@@ -151,6 +161,9 @@ export function topologyProblem(t: Topology): Problem | null {
       const space = x.space === 'io' ? 'io' : 'memory';
       if (!owns(space)) return { path: `${p}.reserved[${j}]`, expected: `no ${x.space} range: root ${i} shares its ${space} space with root ${ownerOf(t, i, space)}` };
     }
+    const routed = (root.intxRouting ?? []).map((x) => x.slot);
+    const twice = routed.findIndex((s, j) => routed.indexOf(s) !== j);
+    if (twice >= 0) return { path: `${p}.intxRouting[${twice}].slot`, expected: `one row per slot (slot ${routed[twice]} has two)` };
     if (typeof root.ecam === 'number' && root.ecam % 2 ** 20 !== 0) return { path: `${p}.ecam`, expected: 'an ECAM base aligned to 1 MiB (PCIe Base §7.2.2)' };
     // Roots that share a config space split its bus numbers between them.
     for (let j = 0; j < i; j++) {

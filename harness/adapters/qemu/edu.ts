@@ -16,6 +16,10 @@ export const EDU_ENGINE = [0x00, 0x80, 0x88, 0x90, 0x98];
 const FACT = 0x08;
 const STATUS = 0x20;
 const COMPUTING = 1n;
+/** Status bit 7: raise an interrupt when the factorial is done; bit 0 of the interrupt status says it was. */
+const IRQ_ON_FACTORIAL = 0x80n;
+const IRQ_STATUS = 0x24;
+const FACTORIAL_IRQ = 1n;
 const BAR_SIZE = 0x100000;
 
 /** Whether an op may have started edu's factorial (and so needs settling). */
@@ -50,9 +54,27 @@ export async function settleFactorial(q: QtestChannel, addr: number, timeoutMs: 
   for (let polls = 0; ; polls++) {
     const st = await ask(Q.read(base + STATUS, 4));
     if (typeof st === 'string') return { ok: false, why: st };
-    if ((st & COMPUTING) === 0n) return { ok: true };
+    if ((st & COMPUTING) === 0n) return (st & IRQ_ON_FACTORIAL) === 0n ? { ok: true } : raised(ask, base, deadline);
     if (Date.now() > deadline) return { ok: false, why: `edu at ${'0x' + base.toString(16)} still computing its factorial after ${limit} ms` };
     // A long computation: poll less often, leaving the core to edu's thread.
     if (polls > 100) await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * edu's thread clears "computing" before it takes QEMU's lock to raise the
+ * interrupt: the interrupt belongs to the op that started the factorial,
+ * so wait until the interrupt status shows it, then give the thread one
+ * more turn of QEMU's main loop (it may have been set already).
+ */
+async function raised(ask: (cmd: string) => Promise<bigint | string>, base: number, deadline: number): Promise<Settled> {
+  for (;;) {
+    const st = await ask(Q.read(base + IRQ_STATUS, 4));
+    if (typeof st === 'string') return { ok: false, why: st };
+    if ((st & FACTORIAL_IRQ) !== 0n) break;
+    if (Date.now() > deadline) return { ok: false, why: `edu at ${'0x' + base.toString(16)} finished its factorial but raised no interrupt` };
+  }
+  await new Promise((r) => setTimeout(r, 2));
+  const again = await ask(Q.read(base + IRQ_STATUS, 4));
+  return typeof again === 'string' ? { ok: false, why: again } : { ok: true };
 }

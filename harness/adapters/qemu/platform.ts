@@ -26,6 +26,12 @@ export interface Platform {
   expanderSlot(r: number): number;
   /** qtest commands that bring a reset machine to the state the model starts from. */
   setup: string[];
+  /**
+   * The IOAPIC input of each of INTA..INTD of a slot on root r's bus, as
+   * the machine's ACPI routing table (_PRT) gives it to a guest; null where
+   * INTx reaches no line without firmware.
+   */
+  intxLines(r: number, slot: number): number[] | null;
 }
 
 const builtin = (id: string, slot: number, fn: number, identity: NonNullable<DeviceSpec['identity']>): DeviceSpec => ({ id, kind: 'opaque', slot, fn, builtin: true, identity });
@@ -46,6 +52,24 @@ const PC_IO: ReservedRange[] = [
   { space: 'io', base: 0xcf8, size: 4, name: 'CONFIG_ADDRESS bytes and reset control', pciWins: true },
 ];
 
+const PINS = [0, 1, 2, 3];
+const PIRQ_A = 16;
+const PIRQ_E = 20;
+
+/**
+ * q35's _PRT in APIC mode (hw/i386/acpi-build.c, build_q35_routing_table):
+ * slots 0..24 and 30 rotate over PIRQ E..H, the others start at PIRQ A
+ * (the D<N>IR defaults); PIRQ n is GSI 16 + n (hw/isa/lpc_ich9.c). An
+ * expander's bus has the generic _PRT (build_prt): link (slot + pin) & 3
+ * of LNKD, LNKA, LNKB, LNKC, i.e. PIRQ D, A, B, C.
+ */
+function q35IntxLines(r: number, slot: number): number[] {
+  if (r > 0) return PINS.map((p) => PIRQ_A + ((slot + p + 3) & 3));
+  if (slot <= 0x18) return PINS.map((p) => PIRQ_E + ((slot + p) & 3));
+  if (slot === 0x1e) return PINS.map((p) => PIRQ_E + p);
+  return PINS.map((p) => PIRQ_A + p);
+}
+
 export const Q35: Platform = {
   machine: 'q35',
   builtins: [
@@ -61,6 +85,7 @@ export const Q35: Platform = {
   expanderSlot: (r) => 0x17 + r,
   // PCIEXBAR (MCH 00:00.0, 0x60): base 0xb0000000, 256 buses (length field 0), enable (bit 0).
   setup: ['outl 0xcf8 0x80000060', `outl 0xcfc 0x${((DEFAULT_ECAM | 1) >>> 0).toString(16)}`, 'outl 0xcf8 0x0'],
+  intxLines: q35IntxLines,
 };
 
 export const PC: Platform = {
@@ -84,6 +109,8 @@ export const PC: Platform = {
   expanderHost: { vendor: 0x1b36, device: 0x0009, classCode: 0x060000, revision: 0, headerType: 0 },
   expanderSlot: (r) => 0x17 + r,
   setup: [],
+  // PIIX3 routes PIRQs to ISA lines only once firmware programs PIRQRC (reset value: disabled).
+  intxLines: () => null,
 };
 
 export const PLATFORMS: Record<Machine, Platform> = { q35: Q35, pc: PC };

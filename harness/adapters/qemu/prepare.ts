@@ -12,6 +12,7 @@ import { topologyProblem } from '../../topology/validate.ts';
 import { DEFAULT_RAM, SPACE_KINDS, walkDevices, type DeviceSpec, type Personality, type RootSpec, type Topology } from '../../topology/types.ts';
 import { expanderHostId, type Platform } from './platform.ts';
 import { HARNESS_RAM } from './machine.ts';
+import { MESSAGE_WINDOW } from './interrupts.ts';
 
 export const MAX_QEMU_ROOTS = 8;
 
@@ -91,7 +92,17 @@ export function prepareTopology(t: Topology, p: Platform): Topology {
   if (main.ecam === undefined && p.ecam === null) rootZero.ecam = null;
   const ram = rootZero.ram!;
   rootZero.reserved = [...p.reserved.map((x) => ({ ...x })), { space: 'memory', base: ram, size: HARNESS_RAM, name: "isoroot's DMA scratch and IOMMU tables" }];
-  const out: Topology = { ...t, roots: [rootZero, ...t.roots.slice(1)] };
+  rootZero.reserved.push({ space: 'memory', base: MESSAGE_WINDOW.base, size: MESSAGE_WINDOW.size, name: "isoroot's MSI window" });
+  const roots = [rootZero, ...t.roots.slice(1)].map((root, r): RootSpec => {
+    const slots = [...new Set(root.devices.map((d) => d.slot))].sort((a, b) => a - b);
+    const routes = slots.flatMap((slot) => {
+      const lines = p.intxLines(r, slot);
+      return lines === null ? [] : [{ slot, lines }];
+    });
+    const { intxRouting: _, ...rest } = root;
+    return routes.length > 0 ? { ...rest, intxRouting: routes } : rest;
+  });
+  const out: Topology = { ...t, roots };
   const problem = topologyProblem(out);
   if (problem !== null) fail(problem.path, problem.expected);
   return canonicalTopology(out);

@@ -12,6 +12,8 @@ import { LineQueue, type Next } from '../../util/line-queue.ts';
 export interface IrqEvent {
   line: number;
   level: 0 | 1;
+  /** Replies that came before it: QEMU prints a notice while running a command, before that command's reply. */
+  after: number;
 }
 
 /** hang: no reply in time; gone: the socket closed; protocol: a reply that is not what was asked. */
@@ -34,12 +36,18 @@ export class QtestChannel {
   private readonly lines: LineQueue;
   /** Interrupt notices not yet taken. */
   private irqs: IrqEvent[] = [];
+  /** Replies received, and commands sent: the notices of command k carry after = k. */
+  private replies = 0;
+  private commands = 0;
 
   constructor(private readonly sock: Socket) {
     this.lines = new LineQueue((l) => {
       const m = IRQ.exec(l);
-      if (m === null) return false;
-      this.irqs.push({ line: Number(m[2]), level: m[1] === 'raise' ? 1 : 0 });
+      if (m === null) {
+        this.replies++;
+        return false;
+      }
+      this.irqs.push({ line: Number(m[2]), level: m[1] === 'raise' ? 1 : 0, after: this.replies });
       return true;
     });
     sock.setEncoding('utf8');
@@ -52,9 +60,16 @@ export class QtestChannel {
     return this.lines.ended === null;
   }
 
+  /** Commands sent so far: the next command's notices will carry this as `after`. */
+  get sent(): number {
+    return this.commands;
+  }
+
   /** Sends commands (one per element) without waiting. */
   send(cmds: readonly string[]): void {
-    if (cmds.length > 0 && this.open) this.sock.write(cmds.join('\n') + '\n');
+    if (cmds.length === 0 || !this.open) return;
+    this.commands += cmds.length;
+    this.sock.write(cmds.join('\n') + '\n');
   }
 
   /** The next reply line, or why there is none. */
@@ -62,10 +77,11 @@ export class QtestChannel {
     return this.lines.next(timeoutMs);
   }
 
-  /** Takes the interrupt notices received so far. */
-  takeIrqs(): IrqEvent[] {
-    const out = this.irqs;
-    this.irqs = [];
+  /** Takes the interrupt notices printed before reply `before` (all so far if absent). */
+  takeIrqs(before = Infinity): IrqEvent[] {
+    const n = this.irqs.findIndex((e) => e.after >= before);
+    const out = n < 0 ? this.irqs : this.irqs.slice(0, n);
+    this.irqs = n < 0 ? [] : this.irqs.slice(n);
     return out;
   }
 

@@ -147,7 +147,6 @@ export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: nu
     await systemReset(q, t, timeoutMs);
   }
   await call(q, [Q.memset(0, ram.model + ram.harness, 0), ...setup], timeoutMs);
-  q.qtest.takeIrqs();
   // Whatever else a reset missed, QEMU's own maps must be those of a fresh start.
   return JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], timeoutMs)) === baseline;
 }

@@ -7,7 +7,7 @@
  * hang or crash failure.
  */
 import type { Op, OpOf } from '../../ops/catalog.ts';
-import type { Observation } from '../../ops/observation.ts';
+import type { Irq, Observation } from '../../ops/observation.ts';
 import { ECAM_BUSES, walkDevices, type Topology } from '../../topology/types.ts';
 import { applyOne, type RunResult, type Session, type TargetFailure } from '../target.ts';
 import { planAccess, refused, type Planned } from './access.ts';
@@ -20,6 +20,7 @@ import { QmpError } from './qmp.ts';
 import { QtestError } from './qtest.ts';
 import { flatViews } from './mtree.ts';
 import { eject, plug, portSlotOf, presentDevices, SLOT_CONTROL } from './hotplug.ts';
+import { maySignal, type InterruptWatch } from './interrupts.ts';
 
 export interface SessionContext {
   q: QemuProcess;
@@ -27,6 +28,8 @@ export interface SessionContext {
   presence: Presence;
   dma: DmaContext;
   iommu: IommuSession | null;
+  /** The process's interrupt lines and MSI window. */
+  irqs: InterruptWatch;
   timeoutMs: number;
   /** Evidence (QEMU's flat views) after every this many ops and after each run; 0: none. */
   mapsEvery: number;
@@ -55,6 +58,8 @@ function touchesSlotControl(op: Op, ecam: number | null): boolean {
   if (op.op === 'pio.write') return op.port + op.size > 0xcfc && op.port < 0xd00;
   return op.op === 'mmio.write' && ecam !== null && op.addr >= ecam && op.addr < ecam + ECAM_BUSES * 0x100000 && hits(op.addr & 0xfff, op.size);
 }
+
+const withIrqs = (o: Observation, irqs: Irq[]): Observation => (irqs.length > 0 ? { ...o, irqs } : o);
 
 const describe = (cmd: string | undefined): string => (cmd === undefined ? '' : ` (${cmd})`);
 
@@ -151,6 +156,16 @@ export class QemuSession implements Session {
     return refused(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
   }
 
+  /**
+   * The interrupts since the last op's: the MSI window read now, and every
+   * notice before its reply (QMP commands print theirs to the qtest stream
+   * before QEMU reads the next qtest command).
+   */
+  private async interruptsSoFar(x: SessionContext): Promise<Irq[]> {
+    const [window] = await x.q.qtest.call([x.irqs.read], x.timeoutMs);
+    return x.irqs.observe(x.q.qtest.takeIrqs(), window);
+  }
+
   async run(ops: readonly Op[]): Promise<RunResult> {
     const observations: Observation[] = [];
     const x = this.x;
@@ -176,7 +191,7 @@ export class QemuSession implements Session {
       const op = ops[i];
       if (isInteractive(op)) {
         try {
-          observations.push(await this.interactive(x, op));
+          observations.push(withIrqs(await this.interactive(x, op), await this.interruptsSoFar(x)));
         } catch (e) {
           if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
           return stop(troubleKind(e, x.q), i, e.message);
@@ -187,33 +202,39 @@ export class QemuSession implements Session {
         continue;
       }
       // A pipelined segment: up to an interactive op, or up to and including one that needs settling.
-      const seg: { plan: Planned | Observation; at: number }[] = [];
+      // Each op that may send a message reads the MSI window after it; its interrupt notices come before its last reply (end).
+      const seg: { plan: Planned | Observation; at: number; watch: boolean; end: number }[] = [];
       const cmds: string[] = [];
+      const first = x.q.qtest.sent;
       let settle = false;
       let due = false;
       for (; i < ops.length && !settle && !due && !isInteractive(ops[i]); i++) {
         const plan = planAccess(ops[i], x.topology) ?? refused('unsupported');
         if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
-        seg.push({ plan, at: i });
-        if ('cmds' in plan) cmds.push(...plan.cmds);
         settle = mayStartFactorial(ops[i]);
+        // A factorial's interrupt comes after it settles: its window is read then.
+        const watch = 'cmds' in plan && maySignal(ops[i]) && !settle;
+        if ('cmds' in plan) cmds.push(...plan.cmds);
+        if (watch) cmds.push(x.irqs.read);
+        seg.push({ plan, at: i, watch, end: first + cmds.length });
         due = every > 0 && (this.done + i + 1) % every === 0;
       }
       x.q.qtest.send(cmds);
       let c = 0;
-      for (const { plan, at } of seg) {
+      for (const { plan, at, watch, end } of seg) {
         if (!('cmds' in plan)) {
           observations.push(plan);
           continue;
         }
         const replies: string[] = [];
-        for (let k = 0; k < plan.cmds.length; k++, c++) {
+        for (let k = 0; k < plan.cmds.length + (watch ? 1 : 0); k++, c++) {
           const n = await x.q.qtest.reply(x.timeoutMs);
           if ('line' in n) replies.push(n.line);
           else return stop('timeout' in n ? 'hang' : 'crash', at, 'timeout' in n ? `QEMU did not answer${describe(cmds[c])} within ${x.timeoutMs} ms` : `QEMU went away${describe(cmds[c])}`);
         }
         try {
-          observations.push(plan.decode(replies));
+          const window = watch ? replies.pop()! : null;
+          observations.push(withIrqs(plan.decode(replies), x.irqs.observe(x.q.qtest.takeIrqs(end), window)));
         } catch (e) {
           return stop('crash', at, `qtest protocol: ${(e as Error).message}`);
         }
@@ -222,6 +243,12 @@ export class QemuSession implements Session {
       if (settle && last.op === 'mmio.write') {
         const s = await settleFactorial(x.q.qtest, last.addr, x.timeoutMs);
         if (!s.ok) return stop(x.q.qtest.open ? 'hang' : 'crash', i - 1, s.why);
+        try {
+          observations[i - 1] = withIrqs(observations[i - 1], await this.interruptsSoFar(x));
+        } catch (e) {
+          if (!(e instanceof QtestError)) throw e;
+          return stop(troubleKind(e, x.q), i - 1, e.message);
+        }
       }
       const failed = await evidence(i, i === ops.length);
       if (failed !== null) return failed;

@@ -18,6 +18,7 @@ import { QtestError } from './qtest.ts';
 import { QmpError } from './qmp.ts';
 import { flatViews } from './mtree.ts';
 import { QemuSession } from './session.ts';
+import { InterruptWatch, qemuIrqView } from './interrupts.ts';
 import { Vtd } from './vtd.ts';
 import { probeQemu } from './binary.ts';
 import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
@@ -69,7 +70,8 @@ export function qemuCapabilities(p: Platform): Capabilities {
     vias: p.ecam === null ? ['cf8'] : ['ecam', 'cf8'],
     // qtest sees what the CPU sees: values, not where an access went, not aborts. Faults: those
     // intel-iommu records (a missing context entry; a missing or read-only page, told apart by the model).
-    observes: { delivery: false, irqs: false, aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm'] },
+    // Interrupts: the IOAPIC's lines (q35) and messages landing in a watched window of RAM (interrupts.ts).
+    observes: { delivery: false, irqs: qemuIrqView(p.intxLines(0, 0) !== null), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm'] },
     contract: Object.fromEntries(SPACE_KINDS.map((k) => [k, 'shared'])),
   };
 }
@@ -83,6 +85,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const stats: QemuStats = { starts: 0, resets: 0, fallbacks: 0 };
   let proc: QemuProcess | null = null;
   let procKey = '';
+  /** The live process's interrupt lines and MSI window. */
+  let irqs = new InterruptWatch(false);
+  const lines = qemuIrqView(platform.intxLines(0, 0) !== null).lines;
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
   /** A device was plugged or removed since the process started: a reset does not bring the topology's start back. */
@@ -122,7 +127,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       stats.starts++;
       const q = await QemuProcess.start({ binary: bin.path, args, startupMs, files: { [HALT_BIOS]: haltBios() } });
       try {
-        await q.qtest.call(setup, startupMs);
+        await q.qtest.call([...setup, InterruptWatch.intercept], startupMs);
+        irqs = new InterruptWatch(lines);
         if (reuse) baseline = JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], startupMs));
       } catch (e) {
         if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
@@ -154,6 +160,13 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       if ('kind' in got) return new QemuSession(null, got);
       const q = got;
       const main = topology.roots[0];
+      try {
+        await q.qtest.call(irqs.arm(), timeoutMs);
+        irqs.absorb(q.qtest.takeIrqs());
+      } catch (e) {
+        if (!(e instanceof QtestError)) throw e;
+        return new QemuSession(null, await failure(q, e.trouble === 'hang' ? 'hang' : 'crash', 0, `MSI window: ${e.message}`));
+      }
       const ram = main.ram ?? DEFAULT_RAM;
       const dma: DmaContext = { q, ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: ram, timeoutMs };
       const presence = new Presence(topology);
@@ -180,6 +193,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           presence,
           dma,
           iommu,
+          irqs,
           timeoutMs,
           mapsEvery: o.mtreeEvery ?? 64,
           fail: (kind, index, message) => failure(q, kind, index, message),
