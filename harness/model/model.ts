@@ -35,6 +35,9 @@ interface Timer {
 }
 
 
+/** The x86 interrupt address range: a write there is an interrupt request, not DMA (Intel SDM Vol. 3A, "Message Address Register Format": bits 31:20 are 0xFEE). */
+const INTERRUPT_RANGE = { base: 0xfee00000, size: 0x100000 };
+
 /** Ops after which functions may have come, gone or been reset without a pin event of their own. */
 const MAY_REMOVE_PINS: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset', 'root.reset']);
 
@@ -156,6 +159,12 @@ export class Model implements DeviceHost {
       return;
     }
     this.irqs.push({ space: this.rules.msiSpace(t, fn.root), dev: fn.id, ...irq });
+    // A message is a DWORD memory write (PCI 3.0 §6.8.1): outside the interrupt range it lands where the function's DMA would.
+    if (irq.addr !== undefined && irq.data !== undefined && Number.isSafeInteger(irq.addr + 4) && (irq.addr < INTERRUPT_RANGE.base || irq.addr >= INTERRUPT_RANGE.base + INTERRUPT_RANGE.size)) {
+      const bytes = new Uint8Array(4);
+      new DataView(bytes.buffer).setUint32(0, irq.data >>> 0, true);
+      this.deviceDma(fn, irq.addr, 4, bytes, undefined);
+    }
   }
 
   /** INTx pin at the root: each bridge maps pin x of device D to (x + D) mod 4 (PCI-to-PCI Bridge 1.2 §9.1). */
@@ -486,6 +495,7 @@ export class Model implements DeviceHost {
     if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled');
     const chunks = translateDma(this.domains.get(ownerOf(t, fn.root, 'dma')), this.attached.get(fn.id), () => this.pasidContext(fn.id), fn, iova, len, write !== null, pasid);
     if (typeof chunks === 'string') return fault(chunks);
+    if (chunks.length === 0) return fault('no-memory'); // an address past 2^53, where no memory is
     const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
     const ram = this.rams.get(memOwner)!;
     for (const c of chunks) if (!ram.contains(c.gpa, c.len)) return fault('no-memory');

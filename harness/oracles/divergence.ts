@@ -24,11 +24,13 @@ function placeClass(v: StepView): string {
  * Interrupts alone differ: where an interrupt goes does not depend on the
  * op that raised it (a doorbell, a command write, an unplug), so the
  * signature names the mismatch and whether the op went to the main root
- * or another one, e.g. `divergence:irqs(line>line)@rN`.
+ * or another one, e.g. `divergence:irqs(lines)@rN`, `divergence:irqs(message>none)@r0`.
  */
 function irqSignature(v: StepView, d: Difference): string {
   const r = v.predicted.to?.root;
-  return `divergence:${showDifference(d)}${r === undefined ? '' : r === 0 ? '@r0' : '@rN'}`;
+  // Lines alone: another line, or one missing or extra, is the same routing disagreement (a line already high shows no change).
+  const onlyLines = [d.predicted, d.observed].every((k) => k === 'line' || k === 'none');
+  return `divergence:${onlyLines ? 'irqs(lines)' : showDifference(d)}${r === undefined ? '' : r === 0 ? '@r0' : '@rN'}`;
 }
 
 export function divergenceOracle(): Oracle {

@@ -94,6 +94,24 @@ test('MSI: the vector replaces the low MME bits of the data; masked vectors pend
   expect(p.cfg('00:03.0', msi + 0x14) & 2).toBe(0);
 });
 
+test('MSI outside the interrupt range is the memory write it is: the data lands in RAM at the address (§6.8.1)', () => {
+  // No IOMMU: the write is not translated.
+  const p = new Poke(oneRoot([ep('a', 3, { caps: ['msi'], msiVectors: 4 })], { iommu: false }));
+  const msi = capAt(p, 0x05);
+  p.place('00:03.0', 0, 0xc0000000);
+  p.wr('00:03.0', msi + 4, 0x2000);
+  p.wr('00:03.0', msi + 8, 0);
+  p.wr('00:03.0', msi + 0xc, 0x4040, 2);
+  p.wr('00:03.0', msi + 2, 0x01, 2);
+  expect(p.mr(0x2000).value).toBe(0n);
+  expect(p.mw(0xc0000004, 0).irqs).toEqual([{ space: 0, dev: 'a', kind: 'msi', vector: 0, addr: 0x2000, data: 0x4040 }]);
+  expect(p.mr(0x2000).value).toBe(0x4040n);
+  // In the interrupt range it is an interrupt request: memory there is untouched.
+  p.wr('00:03.0', msi + 4, 0xfee00000);
+  p.mw(0xc0000004, 0);
+  expect(p.mr(0x2000).value).toBe(0x4040n);
+});
+
 test('MSI needs Bus Master: without it the message is not sent', () => {
   const p = new Poke(all);
   const msi = capAt(p, 0x05);
