@@ -27,7 +27,8 @@ function placeClass(v: StepView): string {
  * or another one, e.g. `divergence:irqs(lines)@rN`, `divergence:irqs(message>none)@r0`.
  */
 function irqSignature(v: StepView, d: Difference): string {
-  const r = v.predicted.to?.root;
+  // The root the op went to, or of the device it names (a plug, an unplug).
+  const r = v.predicted.to?.root ?? ('dev' in v.op ? v.model.devices.get(v.op.dev)?.root : 'root' in v.op ? v.op.root : undefined);
   // Lines alone: another line, or one missing or extra, is the same routing disagreement (a line already high shows no change).
   const onlyLines = [d.predicted, d.observed].every((k) => k === 'line' || k === 'none');
   return `divergence:${onlyLines ? 'irqs(lines)' : showDifference(d)}${r === undefined ? '' : r === 0 ? '@r0' : '@rN'}`;
