@@ -14,7 +14,6 @@ import type { Finding } from '../oracles/finding.ts';
 import { execute, type Executed } from './execute.ts';
 import { checkRun, violations } from './check.ts';
 import { DDMIN_AFTER_FC, ddmin } from './ddmin.ts';
-import type { Op } from '../ops/catalog.ts';
 
 export interface FuzzOptions {
   seed: number;
@@ -47,22 +46,19 @@ export async function fuzz(target: Target, o: FuzzOptions): Promise<FuzzResult> 
   const c = constraintsFor(target);
   const topologies = o.topology !== undefined ? fc.constant(o.topology) : topologyArb(c);
   const counts = o.counts ?? (() => true);
-  const prop = fc.asyncProperty(scenarioArb(topologies, c, { maxFragments: o.maxFragments }), async (sc) => {
+  /** Whether a scenario shows a violation that counts: the property, and the test delta debugging runs. */
+  const fails = async (sc: Scenario): Promise<boolean> => {
     const ex = await execute(target, sc.topology, sc.ops);
-    const fs = violations(checkRun(sc.topology, target.capabilities.observes, ex.steps, ex.failure, sc.ops));
-    return !fs.some(counts);
-  });
+    return violations(checkRun(sc.topology, target.capabilities.observes, ex.steps, ex.failure, sc.ops)).some(counts);
+  };
+  const prop = fc.asyncProperty(scenarioArb(topologies, c, { maxFragments: o.maxFragments }), async (sc) => !(await fails(sc)));
   const params: fc.Parameters<[Scenario]> = { seed: o.seed, numRuns: o.runs };
   if (o.path !== undefined) params.path = o.path;
   const res = await fc.check(prop, params);
   if (!res.failed || res.counterexample === null) return { numRuns: res.numRuns, failure: null };
   // fast-check drops whole fragments; delta debugging drops the ops of a fragment that the failure does not need.
   const [shrunk] = res.counterexample;
-  const failing = async (ops: Op[]): Promise<boolean> => {
-    const ex = await execute(target, shrunk.topology, ops);
-    return violations(checkRun(shrunk.topology, target.capabilities.observes, ex.steps, ex.failure, ops)).some(counts);
-  };
-  const scenario: Scenario = { topology: shrunk.topology, ops: await ddmin(shrunk.ops, failing, DDMIN_AFTER_FC) };
+  const scenario: Scenario = { topology: shrunk.topology, ops: await ddmin(shrunk.ops, (ops) => fails({ topology: shrunk.topology, ops }), DDMIN_AFTER_FC) };
   // Run the minimal scenario once more to keep its observations and findings.
   const executed = await execute(target, scenario.topology, scenario.ops);
   const findings = checkRun(scenario.topology, target.capabilities.observes, executed.steps, executed.failure, scenario.ops);

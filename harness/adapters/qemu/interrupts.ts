@@ -13,6 +13,7 @@
  */
 import type { Op } from '../../ops/catalog.ts';
 import type { Irq, IrqView } from '../../ops/observation.ts';
+import type { Platform } from './platform.ts';
 import { Q, parseBytes, type IrqEvent } from './qtest.ts';
 
 /** The first IOAPIC input that PCI's INTx reaches on q35 (PIRQ A). */
@@ -22,15 +23,17 @@ export const FIRST_PCI_LINE = 16;
 export const MESSAGE_WINDOW = { base: 0x9fc00, size: 0x40, fill: 0xa5 } as const;
 
 /** The interrupt view of a QEMU machine: lines where the platform routes INTx to the IOAPIC without firmware (q35). */
-export const qemuIrqView = (lines: boolean): IrqView => ({ lines, messages: { ...MESSAGE_WINDOW } });
+export const qemuIrqView = (p: Platform): IrqView => ({ lines: p.intxLines(0, 0) !== null, messages: { ...MESSAGE_WINDOW } });
 
 /** Reads cannot send a message; everything else may (a config write that unmasks, a doorbell, a hot-plug event…). */
 export const maySignal = (op: Op): boolean => op.op !== 'cfg.read' && op.op !== 'mmio.read' && op.op !== 'pio.read';
 
+const filledWindow = (): DataView => new DataView(new Uint8Array(MESSAGE_WINDOW.size).fill(MESSAGE_WINDOW.fill).buffer);
+
 /** The interrupt state of one QEMU process: line levels as last reported, and the window as last read. */
 export class InterruptWatch {
   private readonly levels = new Map<number, 0 | 1>();
-  private held: Uint8Array = new Uint8Array(MESSAGE_WINDOW.size).fill(MESSAGE_WINDOW.fill);
+  private held: DataView = filledWindow();
 
   constructor(private readonly lines: boolean) {}
 
@@ -39,7 +42,7 @@ export class InterruptWatch {
 
   /** Commands that put the fill pattern into the window, as a session starts. */
   arm(): string[] {
-    this.held.fill(MESSAGE_WINDOW.fill);
+    this.held = filledWindow();
     return [Q.memset(MESSAGE_WINDOW.base, MESSAGE_WINDOW.size, MESSAGE_WINDOW.fill)];
   }
 
@@ -67,11 +70,11 @@ export class InterruptWatch {
       }
     } else this.absorb(events);
     if (window !== null) {
-      const now = parseBytes(window, MESSAGE_WINDOW.size);
-      const dv = new DataView(now.buffer, now.byteOffset, now.byteLength);
-      for (let off = 0; off < now.length; off += 4) {
-        if (now[off] === this.held[off] && now[off + 1] === this.held[off + 1] && now[off + 2] === this.held[off + 2] && now[off + 3] === this.held[off + 3]) continue;
-        out.push({ space: 0, kind: 'message', addr: MESSAGE_WINDOW.base + off, data: dv.getUint32(off, true) });
+      const bytes = parseBytes(window, MESSAGE_WINDOW.size);
+      const now = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let off = 0; off < MESSAGE_WINDOW.size; off += 4) {
+        const data = now.getUint32(off, true);
+        if (data !== this.held.getUint32(off, true)) out.push({ space: 0, kind: 'message', addr: MESSAGE_WINDOW.base + off, data });
       }
       this.held = now;
     }

@@ -71,7 +71,7 @@ export function qemuCapabilities(p: Platform): Capabilities {
     // qtest sees what the CPU sees: values, not where an access went, not aborts. Faults: those
     // intel-iommu records (a missing context entry; a missing or read-only page, told apart by the model).
     // Interrupts: the IOAPIC's lines (q35) and messages landing in a watched window of RAM (interrupts.ts).
-    observes: { delivery: false, irqs: qemuIrqView(p.intxLines(0, 0) !== null), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm'] },
+    observes: { delivery: false, irqs: qemuIrqView(p), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm'] },
     contract: Object.fromEntries(SPACE_KINDS.map((k) => [k, 'shared'])),
   };
 }
@@ -86,8 +86,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   let proc: QemuProcess | null = null;
   let procKey = '';
   /** The live process's interrupt lines and MSI window. */
-  let irqs = new InterruptWatch(false);
-  const lines = qemuIrqView(platform.intxLines(0, 0) !== null).lines;
+  const lines = qemuIrqView(platform).lines;
+  let irqs = new InterruptWatch(lines);
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
   /** A device was plugged or removed since the process started: a reset does not bring the topology's start back. */
