@@ -279,7 +279,9 @@ export class Model implements DeviceHost {
       case 'dev.unplug': {
         const s = this.present(op.dev);
         if (typeof s === 'string') return err(s);
-        this.unplugSlot(s);
+        const above = s.parent === null ? null : this.devices.get(s.parent.id)!.fn;
+        if (above instanceof Bridge) above.ejectBelow();
+        if (s.fn !== null) this.unplugSlot(s);
         return ok();
       }
       case 'dev.reset': {

@@ -52,6 +52,19 @@ test('native hot-plug with interrupts enabled raises INTx; the next config write
   expect(p.wr('20:01.0', 0x70, 0, 2).irqs).toEqual([{ ...irq, level: 0 }]); // QEMU's AER root interrupt update
 });
 
+test("unplug below a root port is the eject (power and power indicator off, Slot Control put back): its config writes drop the port's INTx, and a clear Command Completed stays clear", () => {
+  const p = new Poke(expander);
+  p.wr('20:01.0', 0x18, 0x212120);
+  p.wr('20:01.0', SLTCTL, 0x0028, 2);
+  p.wr('20:01.0', SLTSTA, 0x0010, 2);
+  const irq = { space: 0, dev: 'rp', kind: 'intx' as const, pin: 0 };
+  expect(p.apply({ op: 'dev.plug', dev: 'hot' }).irqs).toEqual([{ ...irq, level: 1 }]);
+  expect(p.apply({ op: 'dev.unplug', dev: 'hot' }).irqs).toEqual([{ ...irq, level: 0 }]);
+  expect(p.cfg('20:01.0', SLTCTL, 2)).toBe(0x0028);
+  expect(p.cfg('20:01.0', SLTSTA, 2)).toBe(0x0009); // presence gone; Presence Detect Changed and Attention Button latched; no Command Completed
+  expect(p.rd('21:00.0', 0).status).toBe('ur');
+});
+
 test('hot-plug into a powered-off slot: presence shows and is signalled at once, the device answers when the slot powers on', () => {
   const p = new Poke(t);
   p.wr('00:05.0', 0x18, 0x010100);

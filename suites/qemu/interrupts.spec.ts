@@ -107,3 +107,24 @@ test('INTx below a root port is swizzled by the device number on each bus and en
     expect(seen(r.steps)).toEqual({ 5: [line(20, 1)], 6: [line(20, 0)] });
   });
 });
+
+test("a root port's hot-plug interrupt: a plug raises it, and the unplug's eject (config writes) lowers it with Presence Detect Changed still latched", async () => {
+  await withQemu(async (q) => {
+    // Port at 00:04.0 (slot 4, INTA: GSI 20); Slot Control at 0x6c, Slot Status at 0x6e.
+    const p = bdf(0, 4);
+    const ops: Op[] = [
+      cfgW(p, 0x6c, 0x28, 2), // 0: Presence Detect Changed Enable, Hot-Plug Interrupt Enable
+      { op: 'dev.plug', dev: 'e0' }, // 1: Presence Detect Changed: the line rises
+      { op: 'cfg.read', root: 0, via: 'ecam', bdf: p, reg: 0x6e, size: 2 },
+      { op: 'dev.unplug', dev: 'e0' }, // 3: the eject's writes set INTx to the AER root interrupt: down
+      { op: 'cfg.read', root: 0, via: 'ecam', bdf: p, reg: 0x6c, size: 4 },
+    ];
+    const r = await conform(q, machine([port('p0', 4, edu('e0', 0, { present: false }))]), ops);
+    expect(lines(r.violations)).toEqual([]);
+    expect(seen(r.steps)).toEqual({ 1: [line(20, 1)], 3: [line(20, 0)] });
+    // After the plug: Presence Detect State and Changed, Attention Button Pressed, and Command Completed from op 0.
+    expect(r.steps[2].obs.value).toBe(0x59n);
+    // After the unplug: the events stay latched, presence is gone, Slot Control is as it was.
+    expect(r.steps[4].obs.value).toBe(0x00190028n);
+  });
+});

@@ -7,21 +7,17 @@
  *   presence, latches Presence Detect Changed and Attention Button Pressed
  *   and gives the device the slot's power, as the model's plug does; it
  *   refuses a slot whose electromechanical interlock is engaged.
- * - Unplug is a surprise removal in the model: the device is gone,
- *   presence clears, Presence Detect Changed latches, Slot Control stays.
- *   QEMU has no surprise removal (device_del asks the guest through the
- *   attention button unless the slot is already off), so the target ejects
- *   the way an OS does: power controller and power indicator off (QEMU
- *   and §6.7.1.8 take that as the eject), then Slot Control back as it was
- *   and Command Completed cleared if it was clear. What remains is what
- *   the model's removal leaves. The accesses go through CF8/CFC, and the
- *   sequence's CF8 latch is put back after them.
+ * - Unplug is the eject of model/slot-eject.ts, as the model does it: QEMU
+ *   has no surprise removal (device_del asks the guest through the
+ *   attention button unless the slot is already off). The accesses go
+ *   through CF8/CFC, and the sequence's CF8 latch is put back after them.
  *
  * After a Slot Control write the target asks QEMU which devices it still
  * holds, so an eject the sequence does itself is seen too.
  */
-import { PCIE, SLTCTL_PCC, SLTCTL_PIC, SLTCTL_PIC_OFF, SLTSTA_CC } from '../../model/capabilities.ts';
+import { PCIE } from '../../model/capabilities.ts';
 import { RP_PCIE } from '../../model/personalities/root-port-layout.ts';
+import { ejectWrites } from '../../model/slot-eject.ts';
 import { bdf } from '../../topology/bdf.ts';
 import { physicalSlots, walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import { cf8Access, keepingLatch } from './access.ts';
@@ -71,16 +67,8 @@ export async function plug(q: QemuProcess, t: Topology, s: PortSlot, timeoutMs: 
 export async function eject(q: QemuProcess, s: PortSlot, timeoutMs: number): Promise<EjectResult> {
   const [, id, , slot] = await keepingLatch(q.qtest, [...cf8Access(s.portBdf, 0, 4), ...cf8Access(s.portBdf, SLOT_CONTROL, 4)], timeoutMs);
   if (parseValue(id) !== ROOT_PORT_ID) return 'unreachable';
-  const v = Number(parseValue(slot));
-  const ctl = v & 0xffff;
-  const sta = v >>> 16;
-  const off = (c: number): boolean => (c & SLTCTL_PCC) !== 0 && (c & SLTCTL_PIC) === SLTCTL_PIC_OFF;
-  const slotControl = (v: number): string[] => cf8Access(s.portBdf, SLOT_CONTROL, 2, v);
-  const cmds: string[] = [];
-  // QEMU ejects on the write that turns the slot off, not on one that finds it off already: power on first.
-  if (off(ctl)) cmds.push(...slotControl(ctl & ~SLTCTL_PCC));
-  cmds.push(...slotControl(ctl | SLTCTL_PCC | SLTCTL_PIC_OFF), ...slotControl(ctl));
-  if ((sta & SLTSTA_CC) === 0) cmds.push(...cf8Access(s.portBdf, SLOT_CONTROL + 2, 2, SLTSTA_CC));
+  const v = Number(parseValue(slot)); // Slot Control, Slot Status above it
+  const cmds = ejectWrites(v & 0xffff, v >>> 16).flatMap((w) => cf8Access(s.portBdf, RP_PCIE + w.reg, 2, w.value));
   await keepingLatch(q.qtest, cmds, timeoutMs);
   return 'ok';
 }

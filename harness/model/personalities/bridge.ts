@@ -125,6 +125,9 @@ export abstract class Bridge extends PciFunction {
   /** A device below was hot-plugged (true) or removed (false). A conventional bridge has no slot to show it. */
   slotEvent(_present: boolean): void {}
 
+  /** Removes what is below the way the slot's hot-plug controller does; a conventional bridge has none (the removal is a surprise). */
+  ejectBelow(): void {}
+
   /** Whether the slot's electromechanical interlock holds it (PCIe Base §6.7.1.4): nothing can be plugged in. */
   slotLocked(): boolean {
     return false;

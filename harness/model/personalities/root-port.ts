@@ -28,7 +28,8 @@
  *   (root-port-layout.ts); Secondary Bus Reset acts on its 0 to 1 edge.
  */
 import { Bridge } from './bridge.ts';
-import { LNKSTA_DLLLA, PCIE, SLTCTL_AIC_OFF, SLTCTL_EIC, SLTCTL_HPIE, SLTCTL_PCC, SLTCTL_PIC, SLTCTL_PIC_OFF, SLTCTL_PIC_ON, SLTSTA_ABP, SLTSTA_CC, SLTSTA_EIS, SLTSTA_PDC, SLTSTA_PDS, within } from '../capabilities.ts';
+import { ejectWrites, slotOff } from '../slot-eject.ts';
+import { LNKSTA_DLLLA, PCIE, SLTCTL_AIC_OFF, SLTCTL_EIC, SLTCTL_HPIE, SLTCTL_PCC, SLTCTL_PIC_OFF, SLTCTL_PIC_ON, SLTSTA_ABP, SLTSTA_CC, SLTSTA_EIS, SLTSTA_PDC, SLTSTA_PDS, within } from '../capabilities.ts';
 import * as H from '../header.ts';
 import { RP_MSIX_PBA, RP_MSIX_PBA_SIZE, RP_MSIX_TABLE_SIZE, RP_PCIE, layOutRootPort } from './root-port-layout.ts';
 import type { DeviceSpec } from '../../topology/types.ts';
@@ -159,8 +160,16 @@ export class RootPort extends Bridge {
 
   /** Power controller and power indicator turned off (this write turning off at least one) with a device present. */
   private ejects(value: number, old: number): boolean {
-    const off = (c: number): boolean => (c & SLTCTL_PCC) !== 0 && (c & SLTCTL_PIC) === SLTCTL_PIC_OFF;
-    return (this.reg(SLTSTA) & SLTSTA_PDS) !== 0 && off(value) && !off(old);
+    return (this.reg(SLTSTA) & SLTSTA_PDS) !== 0 && slotOff(value) && !slotOff(old);
+  }
+
+  /**
+   * dev.unplug below a root port is the eject of slot-eject.ts: config
+   * writes, with their effects (the command's events, and INTx set to the
+   * AER root interrupt, dropping a pending hot-plug INTx).
+   */
+  override ejectBelow(): void {
+    for (const w of ejectWrites(this.reg(SLTCTL), this.reg(SLTSTA))) this.configWrite(RP_PCIE + w.reg, 2, w.value);
   }
 
   // ---- slot power and events --------------------------------------------------------
