@@ -9,6 +9,8 @@ import { openExecTarget } from './exec/target.ts';
 import { openQemuTarget } from './qemu/target.ts';
 import { MACHINES, PLATFORMS, type Machine } from './qemu/platform.ts';
 import { prepareTopology } from './qemu/prepare.ts';
+import { probeQemu } from './qemu/binary.ts';
+import { qemuBuild } from './qemu/build.ts';
 import type { Topology } from '../topology/types.ts';
 import type { Target } from './target.ts';
 import { InputError } from '../util/errors.ts';
@@ -57,7 +59,9 @@ export function targetSpecProblem(c: TargetChoice): string | null {
  */
 export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
   const machine = machineOf(c.spec);
-  return machine === undefined || machine === null ? t : prepareTopology(t, PLATFORMS[machine]);
+  if (machine === undefined || machine === null) return t;
+  const platform = PLATFORMS[machine];
+  return prepareTopology(t, platform, qemuBuild(probeQemu(c.qemu), platform));
 }
 
 export async function selectTarget(command: string, c: TargetChoice): Promise<OpenedTarget> {

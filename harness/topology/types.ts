@@ -71,6 +71,12 @@ export interface DeviceSpec {
   qdev?: string;
   /** Provided by the target's platform (a chipset function): the target does not create it. */
   builtin?: boolean;
+  /**
+   * Root ports: the power indicator of a populated slot after reset, which
+   * PCIe Base §7.5.3.10 leaves to the platform: 'on' (QEMU 7.2, the
+   * default) or 'off' (QEMU 11).
+   */
+  resetPowerIndicator?: 'on' | 'off';
 }
 
 /**

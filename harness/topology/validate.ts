@@ -89,7 +89,7 @@ function parseIntxRoute(r: JsonReader, path: string, x: unknown): IntxRoute {
 
 function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin']);
+  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator']);
   const d: DeviceSpec = {
     id: r.string(at(path, 'id'), o.id),
     kind: r.oneOf(at(path, 'kind'), o.kind, PERSONALITIES),
@@ -118,6 +118,7 @@ function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   if (o.identity !== undefined) d.identity = parseIdentity(r, at(path, 'identity'), o.identity);
   if (o.qdev !== undefined) d.qdev = r.string(at(path, 'qdev'), o.qdev);
   if (o.builtin !== undefined) d.builtin = r.bool(at(path, 'builtin'), o.builtin);
+  if (o.resetPowerIndicator !== undefined) d.resetPowerIndicator = r.oneOf(at(path, 'resetPowerIndicator'), o.resetPowerIndicator, ['on', 'off'] as const);
   return d;
 }
 

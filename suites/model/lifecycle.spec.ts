@@ -65,6 +65,16 @@ test("unplug below a root port is the eject (power and power indicator off, Slot
   expect(p.rd('21:00.0', 0).status).toBe('ur');
 });
 
+test("a root port declared with resetPowerIndicator 'off' (QEMU 11) resets a populated slot powered with its power indicator off; an empty one as before", () => {
+  const off = (t: Topology): Topology => ({ ...t, roots: t.roots.map((r) => ({ ...r, devices: r.devices.map((d) => (d.kind === 'root-port' ? { ...d, resetPowerIndicator: 'off' as const } : d)) })) });
+  const populated = new Poke(off({ roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'rp', kind: 'root-port', slot: 5, fn: 0, children: [ep('x', 0)] }] }] }));
+  expect(populated.cfg('00:05.0', SLTCTL, 2)).toBe(0x03c0);
+  expect(new Poke(expander).cfg('20:01.0', SLTCTL, 2)).toBe(0x07c0);
+  expect(new Poke(off(expander)).cfg('20:01.0', SLTCTL, 2)).toBe(0x07c0);
+  const on = new Poke({ roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'rp', kind: 'root-port', slot: 5, fn: 0, children: [ep('x', 0)] }] }] });
+  expect(on.cfg('00:05.0', SLTCTL, 2)).toBe(0x01c0);
+});
+
 test('hot-plug into a powered-off slot: presence shows and is signalled at once, the device answers when the slot powers on', () => {
   const p = new Poke(t);
   p.wr('00:05.0', 0x18, 0x010100);

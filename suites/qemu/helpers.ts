@@ -3,6 +3,7 @@
  * developer's machine, a failure in CI), a target per test, topologies
  * completed for q35, and a run checked by the oracles.
  */
+import { DEFAULT_QEMU, probeQemu } from '../../harness/adapters/qemu/binary.ts';
 import { openQemuTarget, type QemuOptions, type QemuTarget } from '../../harness/adapters/qemu/target.ts';
 import { execute, type Executed } from '../../harness/run/execute.ts';
 import { checkRun, violations } from '../../harness/run/check.ts';
@@ -11,13 +12,27 @@ import type { Finding } from '../../harness/oracles/finding.ts';
 import type { DeviceSpec, RootSpec, SpaceKind, Topology } from '../../harness/topology/types.ts';
 import { requireProgram } from '../require.ts';
 
-export function requireQemu(): void {
-  requireProgram('qemu-system-x86_64', 'apt-get install qemu-system-x86');
+/**
+ * The QEMU the suites run against: ISOROOT_QEMU names another binary (a
+ * newer QEMU, e.g. the one scripts/install-qemu-backports.sh installs),
+ * as --qemu does for the CLI; by default Debian's, on PATH.
+ */
+export const SUITE_QEMU = process.env.ISOROOT_QEMU || DEFAULT_QEMU;
+/** The same, as CLI arguments for `isoroot ... --target qemu`. */
+export const SUITE_QEMU_ARGS: string[] = SUITE_QEMU === DEFAULT_QEMU ? [] : ['--qemu', SUITE_QEMU];
+
+/** SUITE_QEMU's version ("7.2.22"). */
+export function suiteQemuVersion(): string {
+  return probeQemu(SUITE_QEMU).version;
 }
 
-/** Runs `body` with a QEMU target that is disposed of afterwards, whatever happens. */
+export function requireQemu(): void {
+  requireProgram(SUITE_QEMU, SUITE_QEMU === DEFAULT_QEMU ? 'apt-get install qemu-system-x86' : 'ISOROOT_QEMU names it; scripts/install-qemu-backports.sh installs QEMU 11');
+}
+
+/** Runs `body` with a QEMU target (SUITE_QEMU unless `o` says otherwise) that is disposed of afterwards, whatever happens. */
 export async function withQemu<T>(body: (t: QemuTarget) => Promise<T>, o: QemuOptions = {}): Promise<T> {
-  const t = openQemuTarget(o);
+  const t = openQemuTarget({ qemu: SUITE_QEMU, ...o });
   try {
     return await body(t);
   } finally {

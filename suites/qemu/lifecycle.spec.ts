@@ -16,7 +16,7 @@ import { topologyArb } from '../../generators/topology.ts';
 import { execute } from '../../harness/run/execute.ts';
 import { writeTrace } from '../../harness/trace/writer.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
-import { bdf, cfgW, edu, machine, mr, requireQemu, withQemu } from './helpers.ts';
+import { bdf, cfgW, edu, machine, mr, requireQemu, SUITE_QEMU_ARGS, withQemu } from './helpers.ts';
 
 test.beforeEach(() => requireQemu());
 
@@ -101,7 +101,7 @@ async function whileRunning(args: string[], signal: NodeJS.Signals | null): Prom
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test(`no QEMU survives ${signal} to a running campaign`, async () => {
-    const r = await whileRunning(['fuzz', '--target', 'qemu', '--runs', '100000', '--workers', '2', '--seed', '3', '--out', join(tmpdir(), `isoroot-life-run-${signal}-${process.pid}`)], signal);
+    const r = await whileRunning(['fuzz', '--target', 'qemu', ...SUITE_QEMU_ARGS, '--runs', '100000', '--workers', '2', '--seed', '3', '--out', join(tmpdir(), `isoroot-life-run-${signal}-${process.pid}`)], signal);
     expect(r.seen).toBeGreaterThan(0);
     expect(r.code).not.toBe(0);
     expect(qemusUnder(r.dir)).toEqual([]);
@@ -109,7 +109,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 test('no QEMU survives a normal end, nor an input error found while QEMU runs', async () => {
-  const done = await whileRunning(['fuzz', '--target', 'qemu', '--runs', '6', '--workers', '1', '--seed', '3', '--out', join(tmpdir(), `isoroot-life-run-ok-${process.pid}`)], null);
+  const done = await whileRunning(['fuzz', '--target', 'qemu', ...SUITE_QEMU_ARGS, '--runs', '6', '--workers', '1', '--seed', '3', '--out', join(tmpdir(), `isoroot-life-run-ok-${process.pid}`)], null);
   expect(done.seen).toBeGreaterThan(0);
   expect(qemusUnder(done.dir)).toEqual([]);
 
@@ -122,7 +122,7 @@ test('no QEMU survives a normal end, nor an input error found while QEMU runs', 
     writeTrace(file, header, Array.from({ length: 5000 }, () => ({ op: mr(0x1000) })));
   });
   writeFileSync(file, '{"op": "mmio.read", "root": 0}\n', { flag: 'a' });
-  const bad = await whileRunning(['check', file, '--target', 'qemu'], null);
+  const bad = await whileRunning(['check', file, '--target', 'qemu', ...SUITE_QEMU_ARGS], null);
   expect(bad.code).toBe(2);
   expect(qemusUnder(bad.dir)).toEqual([]);
 });

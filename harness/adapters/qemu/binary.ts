@@ -10,6 +10,8 @@ export interface QemuBinary {
   version: string;
   /** The whole first line QEMU prints, with the distribution's build tag. */
   banner: string;
+  /** The machine types it offers (-machine help). */
+  machines: string[];
 }
 
 export function probeQemu(path: string = DEFAULT_QEMU): QemuBinary {
@@ -19,5 +21,7 @@ export function probeQemu(path: string = DEFAULT_QEMU): QemuBinary {
   const banner = (r.stdout ?? '').split('\n')[0].trim();
   const m = /QEMU emulator version (\d+\.\d+\.\d+)/.exec(banner);
   if (r.status !== 0 || m === null) throw new InputError(where, `a QEMU binary: "${path} -version" should print "QEMU emulator version X.Y.Z" (got ${JSON.stringify(banner || (r.stderr ?? '').trim().slice(0, 200))})`);
-  return { path, version: m[1], banner };
+  const help = spawnSync(path, ['-machine', 'help'], { encoding: 'utf8', timeout: 20_000 });
+  const machines = (help.stdout ?? '').split('\n').flatMap((l) => /^(\S+)\s+\S/.exec(l)?.[1] ?? []).filter((x) => x !== 'Supported');
+  return { path, version: m[1], banner, machines };
 }

@@ -53,14 +53,15 @@ export function deviceArg(d: DeviceSpec, bus: string, slots: Map<string, number>
   return `${driver(d, slots)},id=${d.id},bus=${bus},addr=${hx(d.slot)}.${d.fn}${multifunction ? ',multifunction=on' : ''}`;
 }
 
-export function machineArgs(t: Topology, p: Platform): string[] {
+/** QEMU's arguments for the machine of `t`, of -machine type `machineType` (the platform's alias by default). */
+export function machineArgs(t: Topology, p: Platform, machineType: string = p.machine): string[] {
   const main = t.roots[0];
   const mainBus = p.machine === 'q35' ? 'pcie.0' : 'pci.0';
   const ram = (main.ram ?? DEFAULT_RAM) + HARNESS_RAM;
   // -icount sleep=off: while the VM runs, virtual time warps to the next timer as soon as the CPU halts.
   // On q35, native PCIe hot-plug on every root port: ACPI would take over the ports on the main bus.
   const acpi = p.machine === 'q35' ? ['-global', 'ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off'] : [];
-  const args = [...acpi, '-machine', `${p.machine},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
+  const args = [...acpi, '-machine', `${machineType},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
   // The IOMMU first, so that every PCI device is created behind it.
   if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);

@@ -13,6 +13,8 @@ export type Machine = (typeof MACHINES)[number];
 
 export interface Platform {
   machine: Machine;
+  /** The machine's versioned types, less the version: pc-q35-7.2 is "pc-q35-" + "7.2". */
+  versionedMachine: string;
   /** Chipset functions on root 0, created by the machine itself. */
   builtins: DeviceSpec[];
   reserved: ReservedRange[];
@@ -72,6 +74,7 @@ function q35IntxLines(r: number, slot: number): number[] {
 
 export const Q35: Platform = {
   machine: 'q35',
+  versionedMachine: 'pc-q35-',
   builtins: [
     builtin('q35-mch', 0, 0, { vendor: 0x8086, device: 0x29c0, classCode: 0x060000, revision: 0, headerType: 0 }),
     builtin('q35-lpc', 0x1f, 0, { vendor: 0x8086, device: 0x2918, classCode: 0x060100, revision: 2, headerType: 0x80 }),
@@ -90,6 +93,7 @@ export const Q35: Platform = {
 
 export const PC: Platform = {
   machine: 'pc',
+  versionedMachine: 'pc-i440fx-',
   builtins: [
     builtin('pc-i440fx', 0, 0, { vendor: 0x8086, device: 0x1237, classCode: 0x060000, revision: 2, headerType: 0 }),
     builtin('pc-piix3', 1, 0, { vendor: 0x8086, device: 0x7000, classCode: 0x060100, revision: 0, headerType: 0x80 }),

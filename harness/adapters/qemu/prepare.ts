@@ -13,6 +13,7 @@ import { DEFAULT_RAM, SPACE_KINDS, walkDevices, type DeviceSpec, type Personalit
 import { expanderHostId, type Platform } from './platform.ts';
 import { HARNESS_RAM } from './machine.ts';
 import { MESSAGE_WINDOW } from './interrupts.ts';
+import type { QemuBuild } from './build.ts';
 
 export const MAX_QEMU_ROOTS = 8;
 
@@ -69,7 +70,7 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
 }
 
 /** Completes and checks a topology for a QEMU machine; throws InputError naming what QEMU cannot build. */
-export function prepareTopology(t: Topology, p: Platform): Topology {
+export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild, 'resetPowerIndicator'> = { resetPowerIndicator: 'on' }): Topology {
   if (t.roots.length > maxRootsOf(p)) fail('roots', p.machine === 'pc' ? "one root on pc: QEMU's pxb puts a pci-bridge in front of an expander's devices, which this target does not build yet" : `at most ${MAX_QEMU_ROOTS} roots (the main root and 7 ${p.expander} expanders)`);
   if ((t.emulators ?? []).length > 0) fail('emulators', 'none: QEMU hosts every device itself');
   t.roots.forEach((_, r) => checkRoot(p, t, r));
@@ -100,6 +101,7 @@ export function prepareTopology(t: Topology, p: Platform): Topology {
       return lines === null ? [] : [{ slot, lines }];
     });
     const { intxRouting: _, ...rest } = root;
+    rest.devices = rest.devices.map((d) => withResetIndicator(d, build.resetPowerIndicator));
     return routes.length > 0 ? { ...rest, intxRouting: routes } : rest;
   });
   const out: Topology = { ...t, roots };
@@ -108,7 +110,15 @@ export function prepareTopology(t: Topology, p: Platform): Topology {
   return canonicalTopology(out);
 }
 
+/** Root ports as this QEMU resets them (build.ts); 'on', 7.2's, is the default and left unsaid. */
+function withResetIndicator(d: DeviceSpec, indicator: 'on' | 'off'): DeviceSpec {
+  const { resetPowerIndicator: _, ...rest } = d;
+  const out: DeviceSpec = d.kind === 'root-port' && indicator === 'off' ? { ...rest, resetPowerIndicator: indicator } : rest;
+  if (d.children !== undefined) out.children = d.children.map((c) => withResetIndicator(c, indicator));
+  return out;
+}
+
 /** Whether a topology is already complete for the platform (open() refuses one that is not). */
-export function isPrepared(t: Topology, p: Platform): boolean {
-  return JSON.stringify(canonicalTopology(t)) === JSON.stringify(prepareTopology(t, p));
+export function isPrepared(t: Topology, p: Platform, build?: Pick<QemuBuild, 'resetPowerIndicator'>): boolean {
+  return JSON.stringify(canonicalTopology(t)) === JSON.stringify(prepareTopology(t, p, build));
 }

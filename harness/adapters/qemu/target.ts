@@ -21,6 +21,7 @@ import { QemuSession } from './session.ts';
 import { InterruptWatch, qemuIrqView } from './interrupts.ts';
 import { Vtd } from './vtd.ts';
 import { probeQemu } from './binary.ts';
+import { qemuBuild } from './build.ts';
 import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
 import { isPrepared, maxRootsOf, prepareTopology } from './prepare.ts';
@@ -79,6 +80,7 @@ export function qemuCapabilities(p: Platform): Capabilities {
 export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const bin = probeQemu(o.qemu);
   const platform = PLATFORMS[o.machine ?? 'q35'];
+  const build = qemuBuild(bin, platform);
   const timeoutMs = o.timeoutMs ?? 5_000;
   const startupMs = Math.max(timeoutMs, o.startupMs ?? 30_000);
   const reuse = o.reuse ?? true;
@@ -109,7 +111,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
 
   /** A process in its fresh state for this topology, or why there is none. */
   const ready = async (t: Topology): Promise<QemuProcess | TargetFailure> => {
-    const args = machineArgs(t, platform);
+    const args = machineArgs(t, platform, build.machineType);
     const key = JSON.stringify(args);
     const ram = { model: t.roots[0].ram ?? DEFAULT_RAM, harness: HARNESS_RAM };
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
@@ -153,9 +155,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     get pid() {
       return proc?.pid;
     },
-    prepare: (t) => prepareTopology(t, platform),
+    prepare: (t) => prepareTopology(t, platform, build),
     async open(topology: Topology): Promise<Session> {
-      if (!isPrepared(topology, platform)) throw new InputError('--target qemu', `a topology completed for QEMU's ${platform.machine} machine (its chipset functions, reserved ranges and expander hosts): load it through the target's prepare()`);
+      if (!isPrepared(topology, platform, build)) throw new InputError('--target qemu', `a topology completed for QEMU's ${platform.machine} machine (its chipset functions, reserved ranges and expander hosts): load it through the target's prepare()`);
       const got = await ready(topology);
       if ('kind' in got) return new QemuSession(null, got);
       const q = got;

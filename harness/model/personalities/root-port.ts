@@ -233,9 +233,10 @@ export class RootPort extends Bridge {
     return (this.reg(SLTSTA) & SLTSTA_EIS) !== 0;
   }
 
-  /** The slot at reset: powered with its power indicator on if populated, off otherwise; attention indicator off; no events. */
+  /** The slot at reset: powered if populated (its power indicator as the spec says), off otherwise; attention indicator off; no events. */
   override setPresence(present: boolean): void {
-    this.setReg(SLTCTL, SLTCTL_AIC_OFF | (present ? SLTCTL_PIC_ON : SLTCTL_PCC | SLTCTL_PIC_OFF));
+    const indicator = this.spec.resetPowerIndicator === 'off' ? SLTCTL_PIC_OFF : SLTCTL_PIC_ON;
+    this.setReg(SLTCTL, SLTCTL_AIC_OFF | (present ? indicator : SLTCTL_PCC | SLTCTL_PIC_OFF));
     this.setReg(SLTSTA, 0);
     this.showPresence(present);
     this.updatePower();

@@ -1,0 +1,33 @@
+/**
+ * What the QEMU at hand changes in the machine isoroot builds. The model's
+ * QEMU personalities and platforms follow QEMU 7.2 (Debian 12's). On a
+ * newer QEMU the target asks for the 7.2 machine type (pc-q35-7.2,
+ * pc-i440fx-7.2) where the binary still has it: QEMU keeps a versioned
+ * machine's guest-visible defaults through compat properties (PCIe
+ * Extended Tag, AER's default masks, ...), so what still differs is a
+ * change in QEMU's code, which is what a conformance run should see.
+ * Behaviour that changed in the code, and that the model knows, is
+ * declared here and carried into the topology, so a trace says which
+ * behaviour its predictions assumed.
+ */
+import type { QemuBinary } from './binary.ts';
+import type { Platform } from './platform.ts';
+
+/** The QEMU release whose machines and devices the model follows. */
+export const MODEL_QEMU = '7.2';
+
+export interface QemuBuild {
+  /** The -machine type: the 7.2 one where the binary has it, else the platform's alias. */
+  machineType: string;
+  /** A populated root port's power indicator after reset: on in 7.2, off on 11.1.3 (versions between: untested, taken as 11's). */
+  resetPowerIndicator: 'on' | 'off';
+}
+
+export function qemuBuild(bin: QemuBinary, p: Platform): QemuBuild {
+  const major = Number(bin.version.split('.')[0]);
+  const pinned = `${p.versionedMachine}${MODEL_QEMU}`;
+  return {
+    machineType: bin.version.startsWith(`${MODEL_QEMU}.`) || !bin.machines.includes(pinned) ? p.machine : pinned,
+    resetPowerIndicator: major > 7 ? 'off' : 'on',
+  };
+}
