@@ -39,6 +39,11 @@ test('a generated trace survives text and back, ops and observations alike', () 
   );
 });
 
+test("a target's evidence (flat views and trace events) survives text and back", () => {
+  const t = { header: header({ roots: [root([ep('a', 3)])] }), steps: [{ op: { op: 'root.reset' as const, root: 0 }, obs: { status: 'ok' as const, evidence: { maps: { memory: [{ start: 0, end: 0xfff, name: 'pc.ram' }], io: [] }, events: ['pci_update_mappings_del edu 00:03.0 0,0xc0000000+0x100000'] } } }] };
+  expect(parseTraceText(traceToText(t.header, t.steps), 'e.jsonl').steps).toEqual(t.steps);
+});
+
 test('the writer writes through a temporary file; the streaming reader gives line numbers', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'isoroot-trace-'));
   const file = join(dir, 't.jsonl');
@@ -77,6 +82,7 @@ test.describe('malformed traces are rejected with the file, the line and what wa
     ['a bad observation', `${H}\n{"op":"root.reset","root":0,"obs":{"status":"fine"}}\n`, /bad\.jsonl:2: step\.obs\.status: expected one of ok, ur, ma, fault, error/],
     ['an empty line in the middle', `${H}\n\n{"op":"root.reset","root":0}\n`, /bad\.jsonl:2: a JSON object, got an empty line/],
     ['odd hex data', `${H}\n{"op":"dma.write","dev":"a","iova":"0x0","data":"abc"}\n`, /bad\.jsonl:2: step\.data: expected an even number of hex digits/],
+    ['a target event that is not text', `${H}\n{"op":"root.reset","root":0,"obs":{"status":"ok","evidence":{"events":["pci_cfg_write", 7]}}}\n`, /bad\.jsonl:2: step\.obs\.evidence\.events\[1\]: expected a string/],
   ] as const) {
     test(what, async () => {
       expect(() => parseTraceText(text, 'bad.jsonl')).toThrow(message);

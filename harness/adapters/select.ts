@@ -28,6 +28,8 @@ export interface TargetChoice {
   timeoutMs?: number;
   /** The QEMU binary, for qemu targets. */
   qemu?: string;
+  /** QEMU's own trace events as evidence (--qemu-events). */
+  qemuEvents?: boolean;
 }
 
 export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}]`;
@@ -44,6 +46,7 @@ export function targetSpecProblem(c: TargetChoice): string | null {
   const { spec, mutant } = c;
   const machine = machineOf(spec);
   if (c.qemu !== undefined && (machine === undefined || machine === null)) return '--qemu applies to --target qemu only';
+  if (c.qemuEvents === true && (machine === undefined || machine === null)) return '--qemu-events applies to --target qemu only';
   if (spec === 'model') return mutant === undefined || MUTANT_NAMES.includes(mutant) ? null : `--mutant: one of ${MUTANT_NAMES.join(', ')} (got "${mutant}")`;
   if (mutant !== undefined) return '--mutant applies to --target model only';
   if (machine === null) return `--target qemu:<machine> with a machine of ${MACHINES.join(', ')}, got "${spec}"`;
@@ -70,7 +73,7 @@ export async function selectTarget(command: string, c: TargetChoice): Promise<Op
   if (c.spec === 'model') return { target: modelTarget(c.mutant), dispose: async () => {} };
   const machine = machineOf(c.spec);
   if (machine !== undefined && machine !== null) {
-    const t = openQemuTarget({ machine, ...(c.qemu !== undefined ? { qemu: c.qemu } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });
+    const t = openQemuTarget({ machine, ...(c.qemu !== undefined ? { qemu: c.qemu } : {}), ...(c.qemuEvents === true ? { events: true } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });
     return { target: t, dispose: () => t.dispose() };
   }
   const t = await openExecTarget(c.spec.slice(5).trim(), c.timeoutMs === undefined ? {} : { timeoutMs: c.timeoutMs });

@@ -12,6 +12,7 @@ export interface StartMessage {
   mutant?: string;
   timeoutMs?: number;
   qemu?: string;
+  qemuEvents?: boolean;
   topology?: Topology;
   feedback: boolean;
   generator: 'fragments' | 'raw';

@@ -34,6 +34,8 @@ export interface CampaignConfig {
   timeoutMs?: number;
   /** The QEMU binary of a qemu target. */
   qemu?: string;
+  /** QEMU's trace events as evidence. */
+  qemuEvents?: boolean;
   corpus?: string;
   /** A corpus whose known divergences the campaign does not report (default corpora/<target>). */
   known?: string;
@@ -41,21 +43,30 @@ export interface CampaignConfig {
   started: string;
 }
 
+type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents';
+
 /** The target a campaign runs, as select.ts takes it. */
-export function choiceOf(c: Pick<CampaignConfig, 'target' | 'mutant' | 'timeoutMs' | 'qemu'>): TargetChoice {
+export function choiceOf(c: Pick<CampaignConfig, ChoiceField>): TargetChoice {
   const out: TargetChoice = { spec: c.target };
   if (c.mutant !== undefined) out.mutant = c.mutant;
   if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
   if (c.qemu !== undefined) out.qemu = c.qemu;
+  if (c.qemuEvents === true) out.qemuEvents = true;
   return out;
 }
 
 /** The campaign fields that record a target choice. */
-export function withChoice<T extends object>(o: T, c: TargetChoice): T & Pick<CampaignConfig, 'target' | 'mutant' | 'timeoutMs' | 'qemu'> {
-  const out: T & Pick<CampaignConfig, 'target' | 'mutant' | 'timeoutMs' | 'qemu'> = { ...o, target: c.spec };
+export function withChoice<T extends object>(o: T, c: TargetChoice): T & Pick<CampaignConfig, ChoiceField> {
+  return { ...o, ...choiceFields(c) };
+}
+
+/** The campaign fields of a target choice. */
+function choiceFields(c: TargetChoice): Pick<CampaignConfig, ChoiceField> {
+  const out: Pick<CampaignConfig, ChoiceField> = { target: c.spec };
   if (c.mutant !== undefined) out.mutant = c.mutant;
   if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
   if (c.qemu !== undefined) out.qemu = c.qemu;
+  if (c.qemuEvents === true) out.qemuEvents = true;
   return out;
 }
 

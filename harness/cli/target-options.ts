@@ -9,6 +9,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
     { name: 'mutant', value: 'M', doc: `with --target model: a faulty variant (${MUTANTS.map((m) => m.name).join(', ')})` },
     { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec and QEMU targets (default 3000 and 5000)' },
     { name: 'qemu', value: 'PATH', doc: 'with --target qemu: the QEMU binary (default qemu-system-x86_64 on PATH)' },
+    { name: 'qemu-events', value: null, doc: "with --target qemu: log QEMU's PCI trace events and guest errors, and attach them to findings" },
   ];
 }
 
@@ -17,6 +18,7 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   const spec = one(p, 'target') ?? fallback;
   if (spec === null) {
     for (const o of ['mutant', 'qemu'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
     return null;
   }
   const c: TargetChoice = { spec };
@@ -26,6 +28,7 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   if (timeout !== undefined) c.timeoutMs = timeout;
   const qemu = one(p, 'qemu');
   if (qemu !== undefined) c.qemu = qemu;
+  if (p.flags.has('qemu-events')) c.qemuEvents = true;
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new UsageError(command, problem);
   return c;

@@ -14,29 +14,41 @@ export function obsToJson(o: Observation): Record<string, unknown> {
   if (o.data !== undefined) out.data = bytesToHex(o.data);
   if (o.to !== undefined) out.to = deliveryToJson(o.to);
   if (o.irqs !== undefined && o.irqs.length > 0) out.irqs = o.irqs.map(irqToJson);
-  if (o.evidence !== undefined) out.evidence = { maps: { memory: o.evidence.maps.memory.map(segmentToJson), io: o.evidence.maps.io.map(segmentToJson) } };
+  if (o.evidence !== undefined) out.evidence = evidenceToJson(o.evidence);
   return out;
 }
 
 const segmentToJson = (s: MapSegment): string[] => (s.owner === undefined ? [hex(s.start), hex(s.end), s.name] : [hex(s.start), hex(s.end), s.name, s.owner]);
 
+function evidenceToJson(e: Evidence): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (e.maps !== undefined) out.maps = { memory: e.maps.memory.map(segmentToJson), io: e.maps.io.map(segmentToJson) };
+  if (e.events !== undefined) out.events = e.events;
+  return out;
+}
+
 function parseEvidence(r: JsonReader, path: string, v: unknown): Evidence {
   const o = r.object(path, v);
-  r.only(path, o, ['maps']);
-  const m = r.object(at(path, 'maps'), o.maps);
-  r.only(at(path, 'maps'), m, ['memory', 'io']);
-  const segments = (k: 'memory' | 'io'): MapSegment[] =>
-    r.array(at(at(path, 'maps'), k), m[k]).map((x, i) => {
-      const p = at(at(at(path, 'maps'), k), i);
-      const t = r.array(p, x);
-      if (t.length !== 3 && t.length !== 4) r.fail(p, '["start", "end", "name"] or ["start", "end", "name", "owner"]');
-      const start = r.int(at(p, 0), t[0], 0, ADDR_MAX);
-      const end = r.int(at(p, 1), t[1], start, ADDR_MAX);
-      const seg: MapSegment = { start, end, name: r.string(at(p, 2), t[2]) };
-      if (t.length === 4) seg.owner = r.string(at(p, 3), t[3]);
-      return seg;
-    });
-  return { maps: { memory: segments('memory'), io: segments('io') } };
+  r.only(path, o, ['maps', 'events']);
+  const e: Evidence = {};
+  if (o.maps !== undefined) {
+    const m = r.object(at(path, 'maps'), o.maps);
+    r.only(at(path, 'maps'), m, ['memory', 'io']);
+    const segments = (k: 'memory' | 'io'): MapSegment[] =>
+      r.array(at(at(path, 'maps'), k), m[k]).map((x, i) => {
+        const p = at(at(at(path, 'maps'), k), i);
+        const t = r.array(p, x);
+        if (t.length !== 3 && t.length !== 4) r.fail(p, '["start", "end", "name"] or ["start", "end", "name", "owner"]');
+        const start = r.int(at(p, 0), t[0], 0, ADDR_MAX);
+        const end = r.int(at(p, 1), t[1], start, ADDR_MAX);
+        const seg: MapSegment = { start, end, name: r.string(at(p, 2), t[2]) };
+        if (t.length === 4) seg.owner = r.string(at(p, 3), t[3]);
+        return seg;
+      });
+    e.maps = { memory: segments('memory'), io: segments('io') };
+  }
+  if (o.events !== undefined) e.events = r.array(at(path, 'events'), o.events).map((x, i) => r.string(at(at(path, 'events'), i), x));
+  return e;
 }
 
 function deliveryToJson(d: Delivery): Record<string, unknown> {

@@ -151,7 +151,19 @@ export interface MapSegment {
  * the topology's reserved ranges are left out.
  */
 export interface Evidence {
-  maps: { memory: MapSegment[]; io: MapSegment[] };
+  maps?: FlatMaps;
+  /**
+   * The target's own trace events logged since the previous op that
+   * carries events (QEMU: pci_cfg_*, pci_update_mappings_*, guest errors).
+   * Shown with findings; no oracle reads them.
+   */
+  events?: string[];
+}
+
+/** A target's flat views of the CPU's memory and IO spaces. */
+export interface FlatMaps {
+  memory: MapSegment[];
+  io: MapSegment[];
 }
 
 export interface Observation {

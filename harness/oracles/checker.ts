@@ -31,6 +31,9 @@ export interface SignatureCount {
   count: number;
 }
 
+/** Target events attached to a finding: the latest of its batch. */
+const EVENTS_SHOWN = 60;
+
 export class TraceChecker {
   readonly model: Model;
   private readonly ordered: Oracle[];
@@ -41,6 +44,8 @@ export class TraceChecker {
   /** First finding of each signature, with how often it recurred. */
   readonly bySignature = new Map<string, SignatureCount>();
   violations = 0;
+  /** Reported findings (first of their signature) whose op's batch of target events has not come yet. */
+  private awaitingEvents: Finding[] = [];
 
   constructor(
     topology: Topology,
@@ -73,10 +78,27 @@ export class TraceChecker {
     for (const f of out) {
       if (f.severity === 'violation') this.violations++;
       const c = this.bySignature.get(f.signature);
-      if (c === undefined) this.bySignature.set(f.signature, { finding: f, count: 1 });
-      else c.count++;
+      if (c === undefined) {
+        this.bySignature.set(f.signature, { finding: f, count: 1 });
+        this.awaitingEvents.push(f);
+      } else c.count++;
     }
+    this.attachEvents(observed);
     return out;
+  }
+
+  /**
+   * A batch of the target's own events (QEMU's trace) comes with the last
+   * op of the pipelined run it was read after: it holds the events of the
+   * ops since the previous batch, so it goes with the findings of those
+   * ops, as supporting facts.
+   */
+  private attachEvents(observed: Observation): void {
+    const events = observed.evidence?.events;
+    if (events === undefined || events.length === 0) return;
+    const shown = events.length > EVENTS_SHOWN ? [`(${events.length - EVENTS_SHOWN} earlier events left out)`, ...events.slice(-EVENTS_SHOWN)] : events;
+    for (const f of this.awaitingEvents) f.details = { ...f.details, 'target events': shown.join('\n') };
+    this.awaitingEvents = [];
   }
 
   /** First finding per signature, in order of the steps that exposed them. */

@@ -22,16 +22,19 @@ function placeClass(v: StepView): string {
 
 /**
  * Interrupts alone differ: where an interrupt goes does not depend on the
- * op that raised it (a doorbell, a command write, an unplug), so the
- * signature names the mismatch and whether the op went to the main root
- * or another one, e.g. `divergence:irqs(lines)@rN`, `divergence:irqs(message>none)@r0`.
+ * op that raised it (a doorbell, a command write, an unplug, a reset), so
+ * the signature names the mismatch and whether the functions that signal
+ * sit on the main root or another one, e.g. `divergence:irqs(lines)@rN`,
+ * `divergence:irqs(message>none)@r0`.
  */
 function irqSignature(v: StepView, d: Difference): string {
-  // The root the op went to, or of the device it names (a plug, an unplug).
+  // The roots of the functions the model has signalling; else the root the op went to, or of the device it names.
+  const sources = new Set(v.predicted.irqs?.flatMap((i) => (i.dev === undefined ? [] : [v.model.devices.get(i.dev)?.root ?? 0])).map((r) => (r === 0 ? 'r0' : 'rN')));
   const r = v.predicted.to?.root ?? ('dev' in v.op ? v.model.devices.get(v.op.dev)?.root : 'root' in v.op ? v.op.root : undefined);
+  const where = sources.size > 0 ? `@${[...sources].sort().join(',')}` : r === undefined ? '' : r === 0 ? '@r0' : '@rN';
   // Lines alone: another line, or one missing or extra, is the same routing disagreement (a line already high shows no change).
   const onlyLines = [d.predicted, d.observed].every((k) => k === 'line' || k === 'none');
-  return `divergence:${onlyLines ? 'irqs(lines)' : showDifference(d)}${r === undefined ? '' : r === 0 ? '@r0' : '@rN'}`;
+  return `divergence:${onlyLines ? 'irqs(lines)' : showDifference(d)}${where}`;
 }
 
 export function divergenceOracle(): Oracle {

@@ -106,12 +106,12 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
 export function mapsOracle(): Oracle {
   return {
     step(v: StepView): Finding[] {
-      const e = v.observed.evidence;
+      const e = v.observed.evidence?.maps;
       if (e === undefined) return [];
       const m = v.model;
       // The evidence is of root 0's spaces (the roots that share them see the same).
       const reserved = [...(m.topology.roots[m.memSpaceOf(0).owner].reserved ?? []), ...(m.topology.roots[m.ioSpaceOf(0).owner].reserved ?? [])];
-      return [...compare(v, 'memory', e.maps.memory, m.memSpaceOf(0).flat, reserved), ...compare(v, 'io', e.maps.io, m.ioSpaceOf(0).flat, reserved)];
+      return [...compare(v, 'memory', e.memory, m.memSpaceOf(0).flat, reserved), ...compare(v, 'io', e.io, m.ioSpaceOf(0).flat, reserved)];
     },
   };
 }

@@ -91,7 +91,7 @@ function findingSection(f: LoadedFinding): string {
 <h3>${esc(rec.signature)}</h3>
 <p>${esc(rec.message)}</p>
 <p class="muted">run ${rec.run}, stream ${rec.stream}, ${rec.origin} sequence shrunk to ${rec.ops} operations; exposed at op #${rec.index}. Replay: <code>isoroot check ${esc(f.file)}</code></p>
-${Object.entries(rec.details ?? {}).map(([k, v]) => `<p><b>${esc(k)}</b>: <code>${esc(v)}</code></p>`).join('')}
+${Object.entries(rec.details ?? {}).map(([k, v]) => (v.includes('\n') ? `<p><b>${esc(k)}</b>:</p><pre>${esc(v)}</pre>` : `<p><b>${esc(k)}</b>: <code>${esc(v)}</code></p>`)).join('')}
 ${table}
 <h3>Address maps at op #${rec.index}</h3>
 <div class="maps">${maps.map(mapSvg).join('<br/>')}</div>

@@ -30,7 +30,7 @@ const openPort = (p: number, sec: number, base: number): Op[] => [
 const t = machine([port('p0', 3, edu('e1', 0, { present: false }))]);
 const p0 = bdf(0, 3);
 const e1 = bdf(1, 0);
-const owners = (o: Observation | undefined): string[] => [...(o?.evidence?.maps.memory ?? []), ...(o?.evidence?.maps.io ?? [])].flatMap((s) => (s.owner === undefined ? [] : [s.owner]));
+const owners = (o: Observation | undefined): string[] => [...(o?.evidence?.maps?.memory ?? []), ...(o?.evidence?.maps?.io ?? [])].flatMap((s) => (s.owner === undefined ? [] : [s.owner]));
 
 test('a device plugged into a root port decodes; unplugged, it answers nothing and QEMU maps nothing of it; plugged again, it starts unprogrammed', async () => {
   await withQemu(

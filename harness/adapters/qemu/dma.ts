@@ -128,7 +128,7 @@ interface Located {
  */
 async function locate(x: DmaContext, ids: readonly string[]): Promise<Map<string, Located>> {
   const places = await queryPci(x.q.qmp, x.timeoutMs);
-  const memory = (await flatViews(x.q.qmp, [], x.timeoutMs)).maps.memory;
+  const memory = (await flatViews(x.q.qmp, [], x.timeoutMs)).memory;
   const out = new Map<string, Located>();
   for (const id of ids) {
     const p = places.get(id);

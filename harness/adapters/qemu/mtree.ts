@@ -6,7 +6,7 @@
  * silent gap. Ranges inside the topology's reserved ranges, and the IO
  * space's unclaimed background ("io"), are left out.
  */
-import type { Evidence, MapSegment } from '../../ops/observation.ts';
+import type { FlatMaps, MapSegment } from '../../ops/observation.ts';
 import type { ReservedRange } from '../../topology/types.ts';
 import { QmpError, type QmpChannel } from './qmp.ts';
 
@@ -61,16 +61,14 @@ export function ownerAt(segs: readonly MapSegment[], addr: number): MapSegment |
 }
 
 /** QEMU's flat views of the CPU's memory ("memory") and IO ("I/O") spaces, as evidence. */
-export async function flatViews(qmp: QmpChannel, reserved: readonly ReservedRange[], timeoutMs: number): Promise<Evidence> {
+export async function flatViews(qmp: QmpChannel, reserved: readonly ReservedRange[], timeoutMs: number): Promise<FlatMaps> {
   const views = parseFlatViews(await qmp.hmp('info mtree -f -o', timeoutMs), ['memory', 'I/O']);
   const memory = views.get('memory');
   const io = views.get('I/O');
   if (memory === undefined || io === undefined) throw new QmpError('info mtree -f', 'Protocol', 'no flat view of AS "memory" or AS "I/O"');
   return {
-    maps: {
-      memory: memory.filter(outside(reserved, 'memory')),
-      // The IO root region answers where nothing else does: it is the background, not a mapping.
-      io: io.filter((s) => s.name !== 'io').filter(outside(reserved, 'io')),
-    },
+    memory: memory.filter(outside(reserved, 'memory')),
+    // The IO root region answers where nothing else does: it is the background, not a mapping.
+    io: io.filter((s) => s.name !== 'io').filter(outside(reserved, 'io')),
   };
 }

@@ -69,6 +69,11 @@ export class QemuProcess {
     return this.proc.pid;
   }
 
+  /** A file in the process's private directory. */
+  file(name: string): string {
+    return join(this.dir, name);
+  }
+
   static async start(l: Launch): Promise<QemuProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'isoroot-qemu-'));
     const qtestPath = join(dir, 'qtest.sock');

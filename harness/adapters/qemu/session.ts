@@ -19,6 +19,7 @@ import type { QemuProcess } from './process.ts';
 import { QmpError } from './qmp.ts';
 import { QtestError } from './qtest.ts';
 import { flatViews } from './mtree.ts';
+import type { EventLog } from './events.ts';
 import { eject, plug, portSlotOf, presentDevices, SLOT_CONTROL } from './hotplug.ts';
 import { maySignal, type InterruptWatch } from './interrupts.ts';
 
@@ -30,6 +31,8 @@ export interface SessionContext {
   iommu: IommuSession | null;
   /** The process's interrupt lines and MSI window. */
   irqs: InterruptWatch;
+  /** QEMU's trace events, when asked for. */
+  events: EventLog | null;
   timeoutMs: number;
   /** Evidence (QEMU's flat views) after every this many ops and after each run; 0: none. */
   mapsEvery: number;
@@ -177,9 +180,12 @@ export class QemuSession implements Session {
     const every = x.mapsEvery;
     /** Attaches QEMU's flat views to the observation of op i-1 when evidence is due. */
     const evidence = async (i: number, last: boolean): Promise<RunResult | null> => {
+      const events = x.events?.take() ?? [];
+      if (i > 0 && events.length > 0) observations[i - 1] = { ...observations[i - 1], evidence: { ...observations[i - 1].evidence, events } };
       if (every <= 0 || i === 0 || (!last && (this.done + i) % every !== 0)) return null;
       try {
-        observations[i - 1] = { ...observations[i - 1], evidence: await flatViews(x.q.qmp, x.topology.roots[0].reserved ?? [], x.timeoutMs) };
+        const maps = await flatViews(x.q.qmp, x.topology.roots[0].reserved ?? [], x.timeoutMs);
+        observations[i - 1] = { ...observations[i - 1], evidence: { ...observations[i - 1].evidence, maps } };
         return null;
       } catch (e) {
         if (!(e instanceof QmpError)) throw e;

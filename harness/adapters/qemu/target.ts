@@ -22,6 +22,7 @@ import { InterruptWatch, qemuIrqView } from './interrupts.ts';
 import { Vtd } from './vtd.ts';
 import { probeQemu } from './binary.ts';
 import { qemuBuild } from './build.ts';
+import { EVENT_ARGS, EVENTS_LOG, EventLog } from './events.ts';
 import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
 import { isPrepared, maxRootsOf, prepareTopology } from './prepare.ts';
@@ -40,6 +41,8 @@ export interface QemuOptions {
   reuse?: boolean;
   /** QEMU's flat views as evidence after every this many ops, and after each run (default 64; 0: never). */
   mtreeEvery?: number;
+  /** QEMU's own PCI trace events and guest errors as evidence (events.ts). */
+  events?: boolean;
 }
 
 /** Counters of the process lifecycle, for benchmarks and tests. */
@@ -90,6 +93,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   /** The live process's interrupt lines and MSI window. */
   const lines = qemuIrqView(platform).lines;
   let irqs = new InterruptWatch(lines);
+  /** The live process's event log, with --qemu-events. */
+  let log: EventLog | null = null;
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
   /** A device was plugged or removed since the process started: a reset does not bring the topology's start back. */
@@ -111,7 +116,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
 
   /** A process in its fresh state for this topology, or why there is none. */
   const ready = async (t: Topology): Promise<QemuProcess | TargetFailure> => {
-    const args = machineArgs(t, platform, build.machineType);
+    const args = [...machineArgs(t, platform, build.machineType), ...(o.events === true ? EVENT_ARGS : [])];
     const key = JSON.stringify(args);
     const ram = { model: t.roots[0].ram ?? DEFAULT_RAM, harness: HARNESS_RAM };
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
@@ -131,6 +136,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       try {
         await q.qtest.call([...setup, InterruptWatch.intercept], startupMs);
         irqs = new InterruptWatch(lines);
+        log = o.events === true ? new EventLog(q.file(EVENTS_LOG)) : null;
         if (reuse) baseline = JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], startupMs));
       } catch (e) {
         if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
@@ -188,6 +194,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
         }
       }
       const setup = main.ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
+      log?.take(); // the harness's own set-up and reset, before the sequence's first op
       return new QemuSession(
         {
           q,
@@ -196,6 +203,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           dma,
           iommu,
           irqs,
+          events: log,
           timeoutMs,
           mapsEvery: o.mtreeEvery ?? 64,
           fail: (kind, index, message) => failure(q, kind, index, message),
