@@ -178,7 +178,7 @@ export class QemuSession implements Session {
       return { observations, failure: this.broken };
     };
     const every = x.mapsEvery;
-    /** Attaches QEMU's flat views to the observation of op i-1 when evidence is due. */
+    /** Attaches to the observation of op i-1 the trace events QEMU logged since the last batch, and its flat views when they are due. */
     const evidence = async (i: number, last: boolean): Promise<RunResult | null> => {
       const events = x.events?.take() ?? [];
       if (i > 0 && events.length > 0) observations[i - 1] = { ...observations[i - 1], evidence: { ...observations[i - 1].evidence, events } };
