@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Programs the test suites run besides Node: python3 (the example external
 # target), pgrep (procps), Debian's chromium (the HTML report is checked
-# in a real headless browser) and Debian's QEMU (qemu-system-x86: the QEMU
-# conformance suites run against it). Installs them from Debian's packages when
-# missing and we are root; otherwise says what to install.
+# in a real headless browser), Debian's tshark (the Wireshark dissector for
+# vfio-user captures is checked with it) and Debian's QEMU (qemu-system-x86:
+# the QEMU conformance suites run against it). Installs them from Debian's
+# packages when missing and we are root; otherwise says what to install.
 # With the argument "qemu", only QEMU (what a campaign on QEMU needs).
 set -euo pipefail
 missing=()
@@ -12,6 +13,7 @@ if [ "${1:-}" != qemu ]; then
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   command -v pgrep >/dev/null 2>&1 || missing+=(procps)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/tshark ] || missing+=(tshark)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -7,6 +7,7 @@ import { modelTarget } from './model/target.ts';
 import { MUTANT_NAMES } from './model/mutants.ts';
 import { openExecTarget } from './exec/target.ts';
 import { openQemuTarget } from './qemu/target.ts';
+import { openVfioUserTarget, parseContract, socketsOf, type Contract } from './vfio-user/target.ts';
 import { MACHINES, PLATFORMS, type Machine } from './qemu/platform.ts';
 import { prepareTopology } from './qemu/prepare.ts';
 import { probeQemu } from './qemu/binary.ts';
@@ -30,9 +31,11 @@ export interface TargetChoice {
   qemu?: string;
   /** QEMU's own trace events as evidence (--qemu-events). */
   qemuEvents?: boolean;
+  /** vfio-user: the spaces the roots share (--contract). */
+  contract?: string;
 }
 
-export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}]`;
+export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...]`;
 
 const machineOf = (spec: string): Machine | null | undefined => {
   if (spec === 'qemu') return 'q35';
@@ -47,6 +50,13 @@ export function targetSpecProblem(c: TargetChoice): string | null {
   const machine = machineOf(spec);
   if (c.qemu !== undefined && (machine === undefined || machine === null)) return '--qemu applies to --target qemu only';
   if (c.qemuEvents === true && (machine === undefined || machine === null)) return '--qemu-events applies to --target qemu only';
+  if (c.contract !== undefined && !spec.startsWith('vfio-user:')) return '--contract applies to --target vfio-user only';
+  if (spec.startsWith('vfio-user:')) {
+    if (mutant !== undefined) return '--mutant applies to --target model only (a reference server takes its own: isoroot serve vfio-user --mutant)';
+    if (socketsOf(spec).some((s) => s === '')) return `--target vfio-user: needs socket paths separated by commas, got "${spec}"`;
+    const k = c.contract === undefined ? null : parseContract(c.contract);
+    return typeof k === 'string' ? k : null;
+  }
   if (spec === 'model') return mutant === undefined || MUTANT_NAMES.includes(mutant) ? null : `--mutant: one of ${MUTANT_NAMES.join(', ')} (got "${mutant}")`;
   if (mutant !== undefined) return '--mutant applies to --target model only';
   if (machine === null) return `--target qemu:<machine> with a machine of ${MACHINES.join(', ')}, got "${spec}"`;
@@ -71,6 +81,11 @@ export async function selectTarget(command: string, c: TargetChoice): Promise<Op
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new InputError(`isoroot ${command}`, problem);
   if (c.spec === 'model') return { target: modelTarget(c.mutant), dispose: async () => {} };
+  if (c.spec.startsWith('vfio-user:')) {
+    const contract = c.contract === undefined ? {} : (parseContract(c.contract) as Contract);
+    const t = await openVfioUserTarget(socketsOf(c.spec), contract);
+    return { target: t, dispose: () => t.dispose() };
+  }
   const machine = machineOf(c.spec);
   if (machine !== undefined && machine !== null) {
     const t = openQemuTarget({ machine, ...(c.qemu !== undefined ? { qemu: c.qemu } : {}), ...(c.qemuEvents === true ? { events: true } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });

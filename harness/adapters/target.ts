@@ -45,7 +45,8 @@ export interface Capabilities {
 export const HOTPLUG_SLOTS = ['any', 'root-port'] as const;
 export type HotplugSlots = (typeof HOTPLUG_SLOTS)[number];
 
-export type FailureKind = 'crash' | 'hang';
+/** protocol: the target's messages broke its protocol (a vfio-user field out of the specification). */
+export type FailureKind = 'crash' | 'hang' | 'protocol';
 
 /** A target that died, hung or broke its protocol while running op `index`. */
 export interface TargetFailure {
@@ -54,6 +55,8 @@ export interface TargetFailure {
   message: string;
   /** Whatever the target printed on stderr, for the finding. */
   stderr?: string;
+  /** protocol: the message and field that broke it (e.g. "REGION_READ reply.count"), for the signature. */
+  field?: string;
 }
 
 export interface RunResult {
@@ -92,6 +95,11 @@ export interface Target {
    * what ran. Absent: the topology is taken as it is.
    */
   prepare?(topology: Topology): Topology;
+  /**
+   * The one topology the target is (a vfio-user client's: the devices
+   * behind its sockets). Campaigns fuzz it instead of generated ones.
+   */
+  readonly fixedTopology?: Topology;
   open(topology: Topology): Promise<Session>;
 }
 

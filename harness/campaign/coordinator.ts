@@ -134,6 +134,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
       if (config.timeoutMs !== undefined) start.timeoutMs = config.timeoutMs;
       if (config.qemu !== undefined) start.qemu = config.qemu;
       if (config.qemuEvents === true) start.qemuEvents = true;
+      if (config.contract !== undefined) start.contract = config.contract;
       if (config.topology !== undefined) start.topology = config.topology;
       runsBy.set(stream, { runs: start.runs, ops: start.ops });
       // The run directory on the command line names the worker in ps and pgrep.

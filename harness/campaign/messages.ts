@@ -13,6 +13,7 @@ export interface StartMessage {
   timeoutMs?: number;
   qemu?: string;
   qemuEvents?: boolean;
+  contract?: string;
   topology?: Topology;
   feedback: boolean;
   generator: 'fragments' | 'raw';

@@ -36,6 +36,8 @@ export interface CampaignConfig {
   qemu?: string;
   /** QEMU's trace events as evidence. */
   qemuEvents?: boolean;
+  /** The isolation contract of a vfio-user target (--contract). */
+  contract?: string;
   corpus?: string;
   /** A corpus whose known divergences the campaign does not report (default corpora/<target>). */
   known?: string;
@@ -43,7 +45,7 @@ export interface CampaignConfig {
   started: string;
 }
 
-type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents';
+type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract';
 
 /** The target a campaign runs, as select.ts takes it. */
 export function choiceOf(c: Pick<CampaignConfig, ChoiceField>): TargetChoice {
@@ -52,6 +54,7 @@ export function choiceOf(c: Pick<CampaignConfig, ChoiceField>): TargetChoice {
   if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
   if (c.qemu !== undefined) out.qemu = c.qemu;
   if (c.qemuEvents === true) out.qemuEvents = true;
+  if (c.contract !== undefined) out.contract = c.contract;
   return out;
 }
 
@@ -67,6 +70,7 @@ function choiceFields(c: TargetChoice): Pick<CampaignConfig, ChoiceField> {
   if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
   if (c.qemu !== undefined) out.qemu = c.qemu;
   if (c.qemuEvents === true) out.qemuEvents = true;
+  if (c.contract !== undefined) out.contract = c.contract;
   return out;
 }
 

@@ -71,7 +71,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
   const freshArb = (run: number): fc.Arbitrary<Scenario> => {
     const n = Math.floor(run / TOPOLOGY_BLOCK);
     if (block === null || block.n !== n) {
-      const topology = start.topology ?? fc.sample(topologies, { seed: deriveSeed(start.seed, start.stream, n, 0x70b0), numRuns: 1 })[0];
+      const topology = start.topology ?? target.fixedTopology ?? fc.sample(topologies, { seed: deriveSeed(start.seed, start.stream, n, 0x70b0), numRuns: 1 })[0];
       const ops = start.generator === 'raw' ? rawSequenceArb(topology, c) : sequenceArb(topology, c);
       block = { n, topology, arb: ops.map((o) => ({ topology, ops: o })) };
     }
@@ -133,7 +133,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         if (known.has(v.signature)) continue;
         known.add(v.signature);
         // A crash or hang moves with the op that triggers it: match those by kind, the rest by signature.
-        const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' ? f.kind === v.kind : f.signature === v.signature);
+        const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' || v.kind === 'protocol' ? f.kind === v.kind : f.signature === v.signature);
         const fails = async (s: Scenario): Promise<boolean> => violations((await check(target, s)).findings).some(same);
         let min: Scenario | null = null;
         if (origin === 'fresh') min = await shrinkGenerated(freshArb(run), runSeed, fails);

@@ -13,6 +13,7 @@ import { MERGE, runMerge } from './commands/merge.ts';
 import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
 import { IMPORT, runImport } from './commands/import.ts';
+import { SERVE, runServe } from './commands/serve.ts';
 
 type Runner = (p: Parsed, log: (s: string) => void) => Promise<number>;
 
@@ -25,6 +26,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [REPORT, runReport],
   [MERGE, runMerge],
   [IMPORT, runImport],
+  [SERVE, runServe],
 ];
 
 function usage(): string {

@@ -10,6 +10,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
     { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec and QEMU targets (default 3000 and 5000)' },
     { name: 'qemu', value: 'PATH', doc: 'with --target qemu: the QEMU binary (default qemu-system-x86_64 on PATH)' },
     { name: 'qemu-events', value: null, doc: "with --target qemu: log QEMU's PCI trace events and guest errors, and attach them to findings" },
+    { name: 'contract', value: 'C', doc: 'with --target vfio-user: the spaces the roots share, e.g. memory=shared,io=shared (default: every space isolated)' },
   ];
 }
 
@@ -17,7 +18,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
 export function readTargetChoice(command: string, p: Parsed, fallback: string | null): TargetChoice | null {
   const spec = one(p, 'target') ?? fallback;
   if (spec === null) {
-    for (const o of ['mutant', 'qemu'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    for (const o of ['mutant', 'qemu', 'contract'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
     if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
     return null;
   }
@@ -29,6 +30,8 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   const qemu = one(p, 'qemu');
   if (qemu !== undefined) c.qemu = qemu;
   if (p.flags.has('qemu-events')) c.qemuEvents = true;
+  const contract = one(p, 'contract');
+  if (contract !== undefined) c.contract = contract;
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new UsageError(command, problem);
   return c;

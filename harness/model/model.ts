@@ -77,6 +77,8 @@ export class Model implements DeviceHost {
   constructor(
     readonly topology: Topology,
     readonly rules: Rules = REFERENCE_RULES,
+    /** The RAM of each memory owner; a vfio-user server puts its client's memory there. */
+    ramOf: (root: number, size: number) => Ram = (_r, size) => new Ram(size),
   ) {
     this.keepStaleMappings = rules.keepStaleMappings;
     const t = topology;
@@ -86,7 +88,7 @@ export class Model implements DeviceHost {
       this.rootBuses.push(new Bus(null, r, false));
       this.emus.set(r, new EmulatorTable());
       if (ownerOf(t, r, 'memory') === r) {
-        this.rams.set(r, new Ram(spec.ram ?? DEFAULT_RAM));
+        this.rams.set(r, ramOf(r, spec.ram ?? DEFAULT_RAM));
         this.mem.set(r, new AddressSpace('memory', r));
       }
       if (rules.ioOwner(t, r) === r) this.io.set(r, new AddressSpace('io', r));
@@ -201,6 +203,8 @@ export class Model implements DeviceHost {
     this.irqs = [];
     const before = this.routesLines ? (this.lines ??= this.assertedLines()) : null;
     const o = this.dispatch(op);
+    // Topology.clock "immediate": the work an op started is done before it completes.
+    if (this.topology.clock === 'immediate') for (let n = 0; n < 64 && this.timers.length > 0; n++) this.advanceTo(this.timers.at(-1)!.at);
     // A line can change only when a pin did, or a function came or went.
     if (before !== null && (this.irqs.some((i) => i.kind === 'intx') || MAY_REMOVE_PINS.has(op.op))) {
       this.lines = this.assertedLines();

@@ -21,7 +21,7 @@ export type SlotInfo = Pick<DeviceSlot, 'spec' | 'root' | 'parent' | 'uid' | 'mu
 const slotCache = new WeakMap<Topology, SlotInfo[]>();
 
 /**
- * Where each device of a topology sits, its uid (1-based, in walk order)
+ * Where each device of a topology sits, its uid (its spec's, else 1-based in walk order)
  * and whether it shares its slot (multi-function). Computed once per topology.
  * A root port gets its Physical Slot Number.
  */
@@ -34,7 +34,7 @@ export function slotsOf(t: Topology): SlotInfo[] {
   for (const { root, dev, parent } of walked) slotCount.set(key(root, parent, dev.slot), (slotCount.get(key(root, parent, dev.slot)) ?? 0) + 1);
   const slots = physicalSlots(t);
   const port = (dev: DeviceSpec): PortPlacement | null => (dev.kind === 'root-port' ? { slot: slots.get(dev.id)! } : null);
-  const out = walked.map(({ root, dev, parent }, i) => ({ spec: dev, root, parent, uid: i + 1, multifunction: (slotCount.get(key(root, parent, dev.slot)) ?? 1) > 1, port: port(dev) }));
+  const out = walked.map(({ root, dev, parent }, i) => ({ spec: dev, root, parent, uid: dev.uid ?? i + 1, multifunction: (slotCount.get(key(root, parent, dev.slot)) ?? 1) > 1, port: port(dev) }));
   slotCache.set(t, out);
   return out;
 }

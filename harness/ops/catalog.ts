@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { F, VIAS, optional, type Field } from './fields.ts';
 
 /** Families of operations a target may support (declared in its capabilities). */
-export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock'] as const;
+export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface OpSpec<Fs extends Record<string, Field<unknown>>> {
@@ -129,8 +129,9 @@ export const CATALOG = {
     reads: false,
     fields: { root: F.root(), domain: F.int('domain index', 0, 63, [0, 1]), iova: F.hex('IOVA', ADDR_MAX, IOVA_LIKELY), size: F.hex('bytes', 2 ** 40, [0x1000, 0x2000]) },
   }),
-  'dma.attach': spec({ doc: 'attach a device to an IOMMU domain', needs: 'dma-map', reads: false, fields: { dev: F.dev(), domain: F.int('domain index', 0, 63, [0, 1]) } }),
-  'dma.detach': spec({ doc: 'detach a device from its IOMMU domain', needs: 'dma-map', reads: false, fields: { dev: F.dev() } }),
+  // Apart from dma-map: a vfio-user device has one DMA space, which it cannot leave.
+  'dma.attach': spec({ doc: 'attach a device to an IOMMU domain', needs: 'dma-attach', reads: false, fields: { dev: F.dev(), domain: F.int('domain index', 0, 63, [0, 1]) } }),
+  'dma.detach': spec({ doc: 'detach a device from its IOMMU domain', needs: 'dma-attach', reads: false, fields: { dev: F.dev() } }),
   'dma.read': spec({
     doc: 'the device reads memory by DMA, optionally tagged with a PASID',
     needs: 'dma',

@@ -155,8 +155,9 @@ export function parseObserves(r: JsonReader, path: string, v: unknown): Observes
 
 function parseIrqView(r: JsonReader, path: string, v: unknown): IrqView {
   const o = r.object(path, v);
-  r.only(path, o, ['lines', 'messages']);
+  r.only(path, o, ['lines', 'messages', 'eventfds']);
   const view: IrqView = { lines: r.bool(at(path, 'lines'), o.lines), messages: null };
+  if (o.eventfds !== undefined) view.eventfds = r.bool(at(path, 'eventfds'), o.eventfds);
   if (o.messages !== null) {
     const p = at(path, 'messages');
     const m = r.object(p, o.messages);

@@ -111,6 +111,13 @@ export interface IrqView {
    * message is seen.
    */
   messages: { base: number; size: number; fill: number } | null;
+  /**
+   * Interrupts seen as VFIO eventfds (a vfio-user client): MSI and MSI-X
+   * by function and vector, without address or data, and INTx by function
+   * when it asserts (vfio signals the assertion; the line's release is not
+   * signalled).
+   */
+  eventfds?: boolean;
 }
 
 /** What a target can observe about an access beyond its value; oracles compare only these. */

@@ -1,5 +1,5 @@
 /** Findings: what the oracles report. */
-export const FINDING_KINDS = ['misroute', 'collision', 'leak', 'divergence', 'crash', 'hang'] as const;
+export const FINDING_KINDS = ['misroute', 'collision', 'leak', 'divergence', 'crash', 'hang', 'protocol'] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
 export interface Finding {

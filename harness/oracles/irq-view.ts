@@ -32,6 +32,10 @@ export class IrqProjection {
     const wrote = new Map<number, Irq>();
     for (const i of irqs ?? []) {
       if (i.kind === 'line' && this.view.lines) out.push(i);
+      if (this.view.eventfds === true && i.dev !== undefined) {
+        if (i.kind === 'msi' || i.kind === 'msix') out.push({ space: i.space, dev: i.dev, kind: i.kind, vector: i.vector });
+        if (i.kind === 'intx' && i.level === 1) out.push({ space: i.space, dev: i.dev, kind: 'intx', level: 1 });
+      }
       if ((i.kind === 'msi' || i.kind === 'msix') && this.watched(i)) wrote.set(i.addr!, i);
     }
     for (const [addr, i] of wrote) {

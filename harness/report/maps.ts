@@ -13,7 +13,7 @@ import { IO_WINDOW, MEM_WINDOW, PREF_WINDOW, type Bridge } from '../model/person
 import type { Op } from '../ops/catalog.ts';
 import type { Step } from '../trace/format.ts';
 
-export type Mark = 'collision' | 'leak' | 'misroute' | 'divergence' | 'crash' | 'hang';
+export type Mark = 'collision' | 'leak' | 'misroute' | 'divergence' | 'crash' | 'hang' | 'protocol';
 export type RangeKind = 'ram' | 'ecam' | 'cf8' | 'bar' | 'reserved' | 'window' | 'mapping' | 'ghost';
 
 export interface MapRange {

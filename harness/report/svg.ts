@@ -14,6 +14,7 @@ export const MARK_COLOURS: Record<Mark | 'access', string> = {
   leak: '#756bb1',
   misroute: '#de2d26',
   divergence: '#3182bd',
+  protocol: '#636363',
   crash: '#000000',
   hang: '#636363',
   access: '#31a354',

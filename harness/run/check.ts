@@ -23,13 +23,13 @@ export function crashCause(stderr: string | undefined): string | null {
 
 export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
   const during = op === undefined ? '' : ` during ${showOp(op)}`;
-  const cause = f.kind === 'crash' ? crashCause(f.stderr) : null;
+  const cause = f.kind === 'crash' ? crashCause(f.stderr) : f.kind === 'protocol' ? (f.field ?? null) : null;
   const finding: Finding = {
     kind: f.kind,
     severity: 'violation',
     index: f.index,
     signature: `${f.kind}:${op?.op ?? 'session'}${cause === null ? '' : `:${cause}`}`,
-    message: `the target ${f.kind === 'hang' ? 'stopped answering' : 'failed'}${during}: ${f.message}`,
+    message: `the target ${f.kind === 'hang' ? 'stopped answering' : f.kind === 'protocol' ? 'broke its protocol' : 'failed'}${during}: ${f.message}`,
   };
   if (f.stderr !== undefined && f.stderr !== '') finding.details = { stderr: f.stderr.slice(-4000) };
   return finding;

@@ -10,7 +10,7 @@ function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
 const bar = (b: BarSpec): BarSpec => pick(b, ['kind', 'size', 'prefetch']) as BarSpec;
 
 function device(d: DeviceSpec): DeviceSpec {
-  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator']) as DeviceSpec;
+  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']) as DeviceSpec;
   if (d.identity !== undefined) out.identity = pick(d.identity, ['vendor', 'device', 'classCode', 'revision', 'headerType']) as OpaqueIdentity;
   if (d.bars !== undefined) out.bars = d.bars.map(bar);
   if (d.caps !== undefined) out.caps = [...d.caps];
@@ -28,7 +28,7 @@ function root(r: RootSpec): RootSpec {
 }
 
 export function canonicalTopology(t: Topology): Topology {
-  const out = pick(t, ['name', 'roots', 'emulators']) as Topology;
+  const out = pick(t, ['name', 'clock', 'roots', 'emulators']) as Topology;
   out.roots = t.roots.map(root);
   if (t.emulators !== undefined) out.emulators = [...t.emulators];
   return out;

@@ -77,6 +77,13 @@ export interface DeviceSpec {
    * default) or 'off' (QEMU 11).
    */
   resetPowerIndicator?: 'on' | 'off';
+  /**
+   * The function's identity number (the generic endpoint shows it in its
+   * BARs' identity registers); default: its place in walk order, from 1.
+   * A vfio-user server keeps each device's number when it moves the
+   * device onto a root of its own, so that clients see which one answers.
+   */
+  uid?: number;
 }
 
 /**
@@ -131,8 +138,18 @@ export interface RootSpec {
   devices: DeviceSpec[];
 }
 
+/**
+ * How device timers (edu's DMA and factorial) advance. virtual (the
+ * default): only clock.step moves time. immediate: timers fire before the
+ * op that armed them completes, as on a target without a virtual clock (a
+ * vfio-user server finishes the device's work before its next reply).
+ */
+export const CLOCKS = ['virtual', 'immediate'] as const;
+export type Clock = (typeof CLOCKS)[number];
+
 export interface Topology {
   name?: string;
+  clock?: Clock;
   roots: RootSpec[];
   /** Names of emulators (ioreq servers, device models) that can claim BDFs and ranges. */
   emulators?: string[];

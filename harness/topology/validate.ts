@@ -7,6 +7,7 @@ import { JsonReader, type Where } from '../util/json-read.ts';
 import {
   BAR_KINDS,
   CAP_NAMES,
+  CLOCKS,
   PERSONALITIES,
   SPACE_KINDS,
   isBridge,
@@ -30,13 +31,14 @@ const isPow2 = (n: number): boolean => n > 0 && Number.isInteger(Math.log2(n));
 export function parseTopology(json: unknown, where: Where): Topology {
   const r = new JsonReader(where);
   const o = r.object('topology', json);
-  r.only('topology', o, ['name', 'roots', 'emulators']);
+  r.only('topology', o, ['name', 'clock', 'roots', 'emulators']);
   const emulators = o.emulators === undefined ? undefined : r.array('topology.emulators', o.emulators).map((e, i) => r.string(at('topology.emulators', i), e));
   const rootsJson = r.array('topology.roots', o.roots);
   if (rootsJson.length < 1 || rootsJson.length > MAX_ROOTS) r.fail('topology.roots', `1 to ${MAX_ROOTS} roots`);
   const roots = rootsJson.map((x, i) => parseRoot(r, at('topology.roots', i), x));
   const t: Topology = { roots };
   if (typeof o.name === 'string') t.name = o.name;
+  if (o.clock !== undefined) t.clock = r.oneOf('topology.clock', o.clock, CLOCKS);
   if (emulators !== undefined) t.emulators = emulators;
   const problem = topologyProblem(t);
   if (problem !== null) r.fail(problem.path, problem.expected);
@@ -89,7 +91,7 @@ function parseIntxRoute(r: JsonReader, path: string, x: unknown): IntxRoute {
 
 function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator']);
+  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']);
   const d: DeviceSpec = {
     id: r.string(at(path, 'id'), o.id),
     kind: r.oneOf(at(path, 'kind'), o.kind, PERSONALITIES),
@@ -118,6 +120,7 @@ function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   if (o.identity !== undefined) d.identity = parseIdentity(r, at(path, 'identity'), o.identity);
   if (o.qdev !== undefined) d.qdev = r.string(at(path, 'qdev'), o.qdev);
   if (o.builtin !== undefined) d.builtin = r.bool(at(path, 'builtin'), o.builtin);
+  if (o.uid !== undefined) d.uid = r.int(at(path, 'uid'), o.uid, 1, 0xffff);
   if (o.resetPowerIndicator !== undefined) d.resetPowerIndicator = r.oneOf(at(path, 'resetPowerIndicator'), o.resetPowerIndicator, ['on', 'off'] as const);
   return d;
 }
@@ -185,11 +188,16 @@ export function topologyProblem(t: Topology): Problem | null {
     cf8Io.set(io, i);
   }
   const ids = new Set<string>();
+  const uids = new Set<number>();
   const busSlots = new Map<string, string>();
   for (const { root, dev, parent } of walkDevices(t)) {
     const p = `device ${dev.id}`;
     if (ids.has(dev.id)) return { path: p, expected: 'a unique device id' };
     ids.add(dev.id);
+    if (dev.uid !== undefined) {
+      if (uids.has(dev.uid)) return { path: p, expected: `a unique uid (${dev.uid} is taken)` };
+      uids.add(dev.uid);
+    }
     const busKey = `${root}/${parent?.id ?? ''}/${dev.slot}.${dev.fn}`;
     if (busSlots.has(busKey)) return { path: `${p}.slot`, expected: `a free slot (${dev.slot}.${dev.fn} is taken by ${busSlots.get(busKey)})` };
     busSlots.set(busKey, dev.id);

@@ -18,9 +18,11 @@ export class TraceWriter {
   constructor(
     readonly file: string,
     header: TraceHeader,
+    /** A record kept while it grows (a server's): written under its name from the start, flushed by sync(). */
+    live = false,
   ) {
     mkdirSync(dirname(file), { recursive: true });
-    this.tmp = `${file}.${process.pid}.tmp`;
+    this.tmp = live ? file : `${file}.${process.pid}.tmp`;
     this.fd = openSync(this.tmp, 'w');
     this.push(JSON.stringify(headerToJson(header)));
   }
@@ -38,6 +40,11 @@ export class TraceWriter {
     this.size = 0;
   }
 
+  /** Puts what was written so far into the file. */
+  sync(): void {
+    this.flush();
+  }
+
   write(step: Step): void {
     this.push(JSON.stringify(stepToJson(step)));
   }
@@ -45,7 +52,7 @@ export class TraceWriter {
   close(): void {
     this.flush();
     closeSync(this.fd);
-    renameSync(this.tmp, this.file);
+    if (this.tmp !== this.file) renameSync(this.tmp, this.file);
   }
 }
 

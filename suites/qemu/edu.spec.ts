@@ -1,7 +1,8 @@
 /**
  * Conformance on QEMU: edu's registers and its DMA engine, against the
- * model. The DMA ops drive the engine as a driver would (the VM runs only
- * while a transfer is in flight).
+ * model. The DMA ops drive the engine as a driver would (virtual time
+ * moves only while a transfer is in flight: clock_step under the qtest
+ * accelerator, the VM run under TCG).
  */
 import { expect, test } from '@playwright/test';
 import type { Op } from '../../harness/ops/catalog.ts';

@@ -11,13 +11,15 @@ import { VIAS } from '../../ops/fields.ts';
 import { opToJson } from '../../ops/codec.ts';
 import { parseObs, parseObserves } from '../../ops/observation-codec.ts';
 import { CAP_NAMES, PERSONALITIES, SPACE_KINDS } from '../../topology/types.ts';
-import type { Op } from '../../ops/catalog.ts';
+import type { Capability, Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { Topology } from '../../topology/types.ts';
 import { HOTPLUG_SLOTS, type Capabilities, type TargetInfo } from '../target.ts';
 
 export const PROTOCOL = 'isoroot-target';
 export const PROTOCOL_VERSION = 1;
+
+const withAttach = (ops: Capability[]): Capability[] => (ops.includes('dma-map') && !ops.includes('dma-attach') ? [...ops, 'dma-attach'] : ops);
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
@@ -82,7 +84,8 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
       contract = Object.fromEntries(Object.entries(k).map(([kind, v]) => [kind, r.oneOf(`capabilities.contract.${kind}`, v, ['shared', 'isolated'] as const)]));
     }
     const capabilities: Capabilities = {
-      ops: list('ops', CAPABILITIES),
+      // Version 1 targets predate the dma-attach family: dma-map included attach and detach.
+      ops: withAttach(list('ops', CAPABILITIES)),
       maxRoots: r.int('capabilities.maxRoots', c.maxRoots, 1, 16),
       personalities: list('personalities', PERSONALITIES),
       caps: c.caps === undefined ? CAP_NAMES : list('caps', CAP_NAMES),

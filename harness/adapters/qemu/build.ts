@@ -9,6 +9,13 @@
  * Behaviour that changed in the code, and that the model knows, is
  * declared here and carried into the topology, so a trace says which
  * behaviour its predictions assumed.
+ *
+ * How the machine runs depends on the binary too. With the qtest
+ * accelerator (QEMU 11 has it; Debian's 7.2 does not) no CPU exists to
+ * run guest code and virtual time moves only by qtest's clock_step, so
+ * edu's DMA completes after a fixed step. Without it, QEMU runs TCG with
+ * its CPUs stopped (-S) and virtual time moves while isoroot lets the VM
+ * run (QMP cont) under -icount (dma.ts).
  */
 import type { QemuBinary } from './binary.ts';
 import type { Platform } from './platform.ts';
@@ -21,7 +28,14 @@ export interface QemuBuild {
   machineType: string;
   /** A populated root port's power indicator after reset: on in 7.2, off on 11.1.3 (versions between: untested, taken as 11's). */
   resetPowerIndicator: 'on' | 'off';
+  /** qtest: the qtest accelerator, time moved by clock_step; tcg: TCG with -S and -icount, time moved by running the VM. */
+  accel: QemuAccel;
 }
+
+export type QemuAccel = 'qtest' | 'tcg';
+
+/** How the machine runs, as the trace header's target version says it ("11.1.3, accel qtest"). */
+export const accelNote = (a: QemuAccel): string => (a === 'qtest' ? 'accel qtest' : 'accel tcg -S');
 
 export function qemuBuild(bin: QemuBinary, p: Platform): QemuBuild {
   const major = Number(bin.version.split('.')[0]);
@@ -29,5 +43,6 @@ export function qemuBuild(bin: QemuBinary, p: Platform): QemuBuild {
   return {
     machineType: bin.version.startsWith(`${MODEL_QEMU}.`) || !bin.machines.includes(pinned) ? p.machine : pinned,
     resetPowerIndicator: major > 7 ? 'off' : 'on',
+    accel: bin.qtestAccel ? 'qtest' : 'tcg',
   };
 }

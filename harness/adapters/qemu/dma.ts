@@ -8,9 +8,13 @@
  * so the bytes of a dma.write reach the buffer, and the bytes a dma.read
  * brought in leave it, through the harness's own scratch RAM (beyond the
  * topology's RAM, a reserved range), with Bus Master on for that transfer
- * only. The VM runs (QMP cont) only while a transfer is in flight; with
- * -icount sleep=off and a halted CPU, virtual time jumps straight to the
- * engine's timer.
+ * only. edu's engine moves the data on a timer, 100 ms of virtual time
+ * after the start. With the qtest accelerator, virtual time moves only
+ * by qtest's clock_step: the clock steps 100 ms at a time until the engine
+ * is idle (one step per transfer), the same every run. Under TCG (-S) the
+ * VM runs (QMP cont) only while a transfer is in flight; with -icount
+ * sleep=off and a halted CPU, virtual time jumps straight to the engine's
+ * timer.
  */
 import type { OpOf } from '../../ops/catalog.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
@@ -22,6 +26,7 @@ import { queryPci } from './pci-query.ts';
 import { Q, QtestError, parseBytes, parseValue } from './qtest.ts';
 import { cf8Access, ecamAddress, keepingLatch } from './access.ts';
 import { bdf } from '../../topology/bdf.ts';
+import type { QemuAccel } from './build.ts';
 
 const SRC = 0x80;
 const DST = 0x88;
@@ -42,7 +47,14 @@ export interface DmaContext {
   /** Guest-physical scratch area the model does not have (at least 4 KiB). */
   scratch: number;
   timeoutMs: number;
+  /** How virtual time moves: clock_step (qtest accelerator) or running the VM (TCG). */
+  accel: QemuAccel;
 }
+
+/** edu's DMA timer: a transfer runs this long after its start, in virtual time (hw/misc/edu.c: 100 ms). */
+export const EDU_DMA_NS = 100_000_000;
+/** Steps of EDU_DMA_NS after which an engine still busy under the qtest accelerator is hung. */
+const MAX_STEPS = 10;
 
 /** Reads and writes the config word of one function without disturbing CF8 for the model. */
 async function configWord(x: DmaContext, b: number, reg: number, value?: number): Promise<number> {
@@ -57,12 +69,20 @@ async function configWord(x: DmaContext, b: number, reg: number, value?: number)
   return value ?? Number(parseValue(r[1]));
 }
 
-/** Virtual time: the VM runs (QMP cont) only while a transfer is waited for. */
+/**
+ * Virtual time. qtest accelerator: advance() steps it by EDU_DMA_NS.
+ * TCG: advance() lets the VM run (QMP cont) until stop(); it runs only
+ * while a transfer is waited for.
+ */
 export class Clock {
   private running = false;
   constructor(private readonly x: DmaContext) {}
 
-  async run(): Promise<void> {
+  async advance(): Promise<void> {
+    if (this.x.accel === 'qtest') {
+      await this.x.q.qtest.call([Q.clockStep(EDU_DMA_NS)], this.x.timeoutMs);
+      return;
+    }
     if (this.running) return;
     await this.x.q.qmp.execute('cont', undefined, this.x.timeoutMs);
     this.running = true;
@@ -75,7 +95,7 @@ export class Clock {
   }
 }
 
-/** edu's DMA engine at a mapped BAR0: transfers run the clock until the engine is idle again. */
+/** edu's DMA engine at a mapped BAR0: transfers move the clock until the engine is idle again. */
 export class Engine {
   constructor(
     private readonly x: DmaContext,
@@ -83,22 +103,23 @@ export class Engine {
     private readonly base: number,
   ) {}
 
-  /** Runs the VM until the engine's Start bit clears. */
+  /** Moves virtual time until the engine's Start bit clears. */
   async idle(): Promise<void> {
     const { qtest } = this.x.q;
     const deadline = Date.now() + this.x.timeoutMs;
-    for (let first = true; ; first = false) {
+    const at = '0x' + this.base.toString(16);
+    for (let steps = 0; ; steps++) {
       const cmd = await qtest.value(Q.read(this.base + CMD, 8), this.x.timeoutMs);
       if ((cmd & START) === 0n) return;
-      if (first) await this.clock.run();
-      if (Date.now() > deadline) throw new QtestError(`edu's DMA engine at ${'0x' + this.base.toString(16)} still busy after ${this.x.timeoutMs} ms`, 'hang');
+      if (this.x.accel === 'qtest' && steps >= MAX_STEPS) throw new QtestError(`edu's DMA engine at ${at} still busy after ${(MAX_STEPS * EDU_DMA_NS) / 1e6} ms of virtual time`, 'hang');
+      if (Date.now() > deadline) throw new QtestError(`edu's DMA engine at ${at} still busy after ${this.x.timeoutMs} ms`, 'hang');
+      await this.clock.advance();
     }
   }
 
   async transfer(src: bigint, dst: bigint, len: number, toRam: boolean): Promise<void> {
     const b = this.base;
     await this.x.q.qtest.call([Q.write(b + SRC, 8, src), Q.write(b + DST, 8, dst), Q.write(b + CNT, 8, BigInt(len)), Q.write(b + CMD, 8, START | (toRam ? TO_RAM : 0n))], this.x.timeoutMs);
-    await this.clock.run();
     await this.idle();
   }
 }

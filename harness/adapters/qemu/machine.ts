@@ -7,6 +7,7 @@
  */
 import { physicalSlots, walkDevices, DEFAULT_RAM, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import type { Platform } from './platform.ts';
+import type { QemuAccel } from './build.ts';
 
 /** RAM beyond the topology's, for the harness: DMA scratch and IOMMU tables (a reserved range to the model). */
 export const HARNESS_RAM = 4 * 2 ** 20;
@@ -18,9 +19,13 @@ export const HALT_BIOS = 'halt.bin';
 
 /**
  * A 64 KiB firmware whose reset vector (at 0xfff0, i.e. 0xfffffff0) is
- * cli; hlt; jmp back to hlt. QEMU never runs a guest here, but edu's DMA
- * needs virtual time to pass (QMP cont): then no firmware must run, or it
- * would enumerate the bus and assign BARs the model does not know of.
+ * cli; hlt; jmp back to hlt. Under TCG QEMU never runs a guest here, but
+ * edu's DMA needs virtual time to pass (QMP cont): then no firmware must
+ * run, or it would enumerate the bus and assign BARs the model does not
+ * know of. With the qtest accelerator no guest code runs at all; the
+ * image is loaded all the same, so that both ways map the same ROM (the
+ * BIOS shadow and flash are reserved ranges; nothing the target does
+ * relies on firmware: the harness programs ECAM, buses and BARs itself).
  */
 export function haltBios(): Uint8Array {
   const img = new Uint8Array(0x10000).fill(0xf4);
@@ -53,15 +58,21 @@ export function deviceArg(d: DeviceSpec, bus: string, slots: Map<string, number>
   return `${driver(d, slots)},id=${d.id},bus=${bus},addr=${hx(d.slot)}.${d.fn}${multifunction ? ',multifunction=on' : ''}`;
 }
 
-/** QEMU's arguments for the machine of `t`, of -machine type `machineType` (the platform's alias by default). */
-export function machineArgs(t: Topology, p: Platform, machineType: string = p.machine): string[] {
+/** How the machine runs: with the qtest accelerator, or TCG with its CPUs stopped (build.ts). */
+export function accelArgs(accel: QemuAccel): string[] {
+  // qtest: no CPU runs; the VM is left running (not -S), since virtual time's timers fire on clock_step only while it runs.
+  // tcg: -icount sleep=off: while the VM runs, virtual time warps to the next timer as soon as the CPU halts.
+  return accel === 'qtest' ? ['-accel', 'qtest'] : ['-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-S'];
+}
+
+/** QEMU's arguments for the machine of `t`, of -machine type `machineType` (the platform's alias by default), run with `accel`. */
+export function machineArgs(t: Topology, p: Platform, machineType: string = p.machine, accel: QemuAccel = 'tcg'): string[] {
   const main = t.roots[0];
   const mainBus = p.machine === 'q35' ? 'pcie.0' : 'pci.0';
   const ram = (main.ram ?? DEFAULT_RAM) + HARNESS_RAM;
-  // -icount sleep=off: while the VM runs, virtual time warps to the next timer as soon as the CPU halts.
   // On q35, native PCIe hot-plug on every root port: ACPI would take over the ports on the main bus.
   const acpi = p.machine === 'q35' ? ['-global', 'ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off'] : [];
-  const args = [...acpi, '-machine', `${machineType},vmport=off`, '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
+  const args = [...acpi, '-machine', `${machineType},vmport=off`, ...accelArgs(accel), '-nodefaults', '-no-user-config', '-display', 'none', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
   // The IOMMU first, so that every PCI device is created behind it.
   if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);

@@ -135,4 +135,6 @@ export const Q = {
   readBytes: (addr: number, len: number): string => `read ${hx(addr)} ${hx(len)}`,
   writeBytes: (addr: number, data: Uint8Array): string => `write ${hx(addr)} ${hx(data.length)} 0x${Buffer.from(data).toString('hex')}`,
   memset: (addr: number, len: number, byte: number): string => `memset ${hx(addr)} ${hx(len)} ${hx(byte)}`,
+  /** Virtual time forward by `ns` (the qtest accelerator's only clock); the reply is "OK <now in ns>". */
+  clockStep: (ns: number): string => `clock_step ${ns}`,
 };

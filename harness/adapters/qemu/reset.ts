@@ -16,6 +16,7 @@ import { EDU_ID, settleFactorial } from './edu.ts';
 import type { QemuProcess } from './process.ts';
 import { BUFFER, BUFFER_REACH, Clock, Engine, type DmaContext } from './dma.ts';
 import { Q, parseBytes, parseValue } from './qtest.ts';
+import type { QemuAccel } from './build.ts';
 import { flatViews } from './mtree.ts';
 
 const SCRATCH = 0xc000_0000;
@@ -133,7 +134,7 @@ async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<bo
  * process was built from it), then runs the platform set-up. Returns
  * false when that is not possible.
  */
-export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, baseline: string): Promise<boolean> {
+export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, baseline: string, accel: QemuAccel): Promise<boolean> {
   await systemReset(q, t, timeoutMs);
   const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
   if (edus.length > 0) {
@@ -141,7 +142,7 @@ export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: nu
     const next = t.roots.map((r) => r.bus + 1);
     const cmds = edus.flatMap((w, i) => mapEdu(t, w.root, w.dev, w.parent, SCRATCH + i * MIB, next[w.root]++));
     await call(q, cmds, timeoutMs);
-    const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs };
+    const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs, accel };
     for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty))) return false;
     // A second reset undoes the scratch mappings.
     await systemReset(q, t, timeoutMs);

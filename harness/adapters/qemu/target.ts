@@ -1,6 +1,7 @@
 /**
  * `--target qemu`: QEMU driven through qtest and QMP, with no guest code
- * running (-S). The machine is built from the topology, the platform is
+ * running (the qtest accelerator where the binary has it, else TCG with
+ * its CPUs stopped: build.ts). The machine is built from the topology, the platform is
  * set up as firmware would (ECAM through PCIEXBAR), and operations run as
  * pipelined qtest commands. One QEMU process serves many sequences: a
  * reset brings it back to its fresh state (reset.ts), or, when that is
@@ -21,7 +22,7 @@ import { QemuSession } from './session.ts';
 import { InterruptWatch, qemuIrqView } from './interrupts.ts';
 import { Vtd } from './vtd.ts';
 import { probeQemu } from './binary.ts';
-import { qemuBuild } from './build.ts';
+import { accelNote, qemuBuild, type QemuBuild } from './build.ts';
 import { EVENT_ARGS, EVENTS_LOG, EventLog } from './events.ts';
 import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
@@ -57,15 +58,19 @@ export interface QemuStats {
 
 export interface QemuTarget extends Target {
   readonly platform: Platform;
+  /** What the binary changes in the machine, and how it runs (the qtest accelerator or TCG). */
+  readonly build: QemuBuild;
   readonly stats: QemuStats;
   /** The live process, if any (tests check that none survives). */
   readonly pid: number | undefined;
+  /** The live process itself, if any, between sessions (tests look at its clock and state). */
+  readonly process: QemuProcess | undefined;
   dispose(): Promise<void>;
 }
 
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
-    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'hotplug', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
+    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'dma-attach', 'hotplug', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
     maxRoots: maxRootsOf(p),
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
@@ -116,13 +121,13 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
 
   /** A process in its fresh state for this topology, or why there is none. */
   const ready = async (t: Topology): Promise<QemuProcess | TargetFailure> => {
-    const args = [...machineArgs(t, platform, build.machineType), ...(o.events === true ? EVENT_ARGS : [])];
+    const args = [...machineArgs(t, platform, build.machineType, build.accel), ...(o.events === true ? EVENT_ARGS : [])];
     const key = JSON.stringify(args);
     const ram = { model: t.roots[0].ram ?? DEFAULT_RAM, harness: HARNESS_RAM };
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
     if (proc !== null && proc.alive && procKey === key && reuse && !replugged) {
       stats.resets++;
-      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline).catch((e: Error) => e.message);
+      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline, build.accel).catch((e: Error) => e.message);
       clockRan = false;
       if (restored === true) return proc;
       stats.fallbacks++;
@@ -154,12 +159,17 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   };
 
   const target: QemuTarget = {
-    info: { name: 'qemu', version: bin.version },
+    // The version says how the machine ran: a reader of a trace tells clock_step from a running VM.
+    info: { name: 'qemu', version: `${bin.version}, ${accelNote(build.accel)}` },
     capabilities: qemuCapabilities(platform),
     platform,
+    build,
     stats,
     get pid() {
       return proc?.pid;
+    },
+    get process() {
+      return proc ?? undefined;
     },
     prepare: (t) => prepareTopology(t, platform, build),
     async open(topology: Topology): Promise<Session> {
@@ -176,7 +186,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
         return new QemuSession(null, await failure(q, e.trouble === 'hang' ? 'hang' : 'crash', 0, `MSI window: ${e.message}`));
       }
       const ram = main.ram ?? DEFAULT_RAM;
-      const dma: DmaContext = { q, ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: ram, timeoutMs };
+      const dma: DmaContext = { q, ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: ram, timeoutMs, accel: build.accel };
       const presence = new Presence(topology);
       /** A VT-d driver with fresh tables, translation on. */
       const driver = async (): Promise<Vtd> => {

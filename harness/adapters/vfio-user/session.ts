@@ -1,0 +1,242 @@
+/**
+ * A client session: isoroot's operations carried out as a VMM carries
+ * them out on vfio-user devices, one device per root. The client decodes
+ * the CPU's accesses itself (guest RAM, the ECAM window, the BARs where
+ * config space says they are) and sends what reaches a device as region
+ * accesses; DMA maps go with or without the RAM's memfd; interrupts come
+ * as eventfds. Nothing here predicts: what the device answers is the
+ * observation.
+ */
+import type { Op } from '../../ops/catalog.ts';
+import type { Irq, Observation } from '../../ops/observation.ts';
+import { busOf, devfnOf } from '../../topology/bdf.ts';
+import type { Topology } from '../../topology/types.ts';
+import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES } from '../../topology/types.ts';
+import type { RunResult, Session } from '../target.ts';
+import { applyOne } from '../target.ts';
+import { readLe, writeLe } from './access-split.ts';
+import { DeviceLink, LinkError } from './device-link.ts';
+import { eventfdTake } from './fd-socket.ts';
+import { GuestRam } from './guest-ram.ts';
+import { HostDecode, hostBars } from './host-decode.ts';
+import { CAP_ID } from './pci-caps.ts';
+import { DMA_READ_FLAG, DMA_WRITE_FLAG, REGION } from './messages.ts';
+import { reasonOf } from './errno.ts';
+
+const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
+const ok = (o: Partial<Observation> = {}): Observation => ({ status: 'ok', ...o });
+
+/** One root: its device link, guest memory and decode. */
+class RootSide {
+  decode!: HostDecode;
+  constructor(
+    readonly root: number,
+    readonly dev: string,
+    readonly link: DeviceLink,
+    readonly ram: GuestRam,
+  ) {}
+
+  async cfgRead(off: number, size: number): Promise<number> {
+    const r = await this.link.ask('REGION_READ', { offset: BigInt(off), region: REGION.CONFIG, count: size });
+    return Number(readLe(r.data!, 0, size));
+  }
+
+  /** Re-reads the header registers that place BARs (Command, BARs, ROM, PMCSR) and re-decodes. */
+  async refresh(): Promise<void> {
+    const r = await this.link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x40 });
+    const head = r.data!;
+    let pmcsr = 0;
+    if (this.decode.pm !== null) pmcsr = await this.cfgRead(this.decode.pm + 4, 2);
+    this.decode.refresh((off, size) => (this.decode.pm !== null && off === this.decode.pm + 4 ? pmcsr : Number(readLe(head, off, size))));
+  }
+}
+
+export interface ClientSessionOptions {
+  topology: Topology;
+  sockets: readonly string[];
+}
+
+export async function openClientSession(o: ClientSessionOptions): Promise<Session> {
+  const sides: RootSide[] = [];
+  try {
+    for (let r = 0; r < o.sockets.length; r++) {
+      const link = await DeviceLink.open(o.sockets[r]);
+      const ram = new GuestRam(o.topology.roots[r].ram ?? DEFAULT_RAM, `isoroot-root${r}`);
+      link.ram = ram;
+      const side = new RootSide(r, o.topology.roots[r].devices[0].id, link, ram);
+      sides.push(side);
+      await link.armInterrupts();
+      const head = await link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x100 });
+      const cfg = (off: number, size: number): number => Number(readLe(head.data!, off, size));
+      let pm: number | null = null;
+      for (let p = cfg(0x34, 1) & 0xfc, n = 0; p >= 0x40 && n < 48; p = cfg(p + 1, 1) & 0xfc, n++) if (cfg(p, 1) === CAP_ID.pm) pm = p;
+      side.decode = new HostDecode(hostBars(cfg, (i) => link.regionSizes[i] ?? 0), pm);
+      await side.refresh();
+    }
+  } catch (e) {
+    for (const s of sides) close(s);
+    throw e;
+  }
+  return new ClientSession(o.topology, sides);
+}
+
+function close(s: RootSide): void {
+  s.link.close();
+  s.ram.close();
+}
+
+class ClientSession implements Session {
+  constructor(
+    private readonly topology: Topology,
+    private readonly sides: RootSide[],
+  ) {}
+
+  apply(op: Op): Promise<Observation> {
+    return applyOne(this, op);
+  }
+
+  async run(ops: readonly Op[]): Promise<RunResult> {
+    const observations: Observation[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      try {
+        const o = await this.one(ops[i]);
+        const irqs = this.interrupts();
+        if (irqs.length > 0) o.irqs = irqs;
+        observations.push(o);
+      } catch (e) {
+        if (!(e instanceof LinkError)) throw e;
+        const v = e.violation ?? this.sides.find((s) => s.link.violation !== null)?.link.violation ?? undefined;
+        if (v !== undefined) return { observations, failure: { kind: 'protocol', index: i, message: v.message, field: `${v.command}.${v.field}` } };
+        return { observations, failure: { kind: 'crash', index: i, message: e.message } };
+      }
+    }
+    return { observations };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sides) close(s);
+  }
+
+  /** Interrupts signalled since the last op, on every root (a device may signal during another root's op). */
+  private interrupts(): Irq[] {
+    const out: Irq[] = [];
+    for (const s of this.sides)
+      for (const t of s.link.triggers) {
+        const n = Number(eventfdTake(t.fd));
+        for (let k = 0; k < n; k++) {
+          if (t.index === 0) out.push({ space: s.root, dev: s.dev, kind: 'intx', level: 1 });
+          else out.push({ space: s.root, dev: s.dev, kind: t.index === 1 ? 'msi' : 'msix', vector: t.vector });
+        }
+      }
+    return out;
+  }
+
+  private side(root: number): RootSide | null {
+    return this.sides[root] ?? null;
+  }
+
+  private async one(op: Op): Promise<Observation> {
+    switch (op.op) {
+      case 'cfg.read':
+      case 'cfg.write': {
+        const s = this.side(op.root);
+        if (s === null) return { status: 'error', reason: 'no-device' };
+        return this.config(s, busOf(op.bdf), devfnOf(op.bdf), op.reg, op.size, op.op === 'cfg.write' ? op.value : null);
+      }
+      case 'mmio.read':
+      case 'mmio.write':
+        return this.memory(op.root, op.addr, op.size, op.op === 'mmio.write' ? op.value : null);
+      case 'pio.read':
+      case 'pio.write': {
+        const s = this.side(op.root);
+        if (s === null) return { status: 'error', reason: 'no-device' };
+        const value = op.op === 'pio.write' ? op.value : null;
+        const p = s.decode.lookup(true, op.port);
+        if (p === null) return value === null ? { status: 'ma', value: ones(op.size) } : { status: 'ma' };
+        return this.region(s, p.region, op.port - p.base, op.size, value);
+      }
+      case 'dma.map': {
+        const s = this.side(op.root);
+        if (s === null) return { status: 'error', reason: 'no-device' };
+        if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
+        const flags = (op.perm.includes('r') ? DMA_READ_FLAG : 0) | (op.perm.includes('w') ? DMA_WRITE_FLAG : 0);
+        const msg = s.ram.byMessages(op);
+        // VFIO wants the backing page aligned; without a file the client checks that itself.
+        if (msg && op.gpa % 0x1000 !== 0) return { status: 'error', reason: 'align' };
+        const r = await s.link.tryAsk('DMA_MAP', { flags, offset: msg ? 0n : BigInt(op.gpa), address: BigInt(op.iova), size: BigInt(op.size) }, msg ? [] : [s.ram.fd]);
+        if (typeof r === 'number') return { status: 'error', reason: reasonOf(r) ?? 'unsupported' };
+        s.ram.table.map({ iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm });
+        return ok();
+      }
+      case 'dma.unmap': {
+        const s = this.side(op.root);
+        if (s === null) return { status: 'error', reason: 'no-device' };
+        if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
+        const r = await s.link.tryAsk('DMA_UNMAP', { flags: 0, address: BigInt(op.iova), size: BigInt(op.size) });
+        if (typeof r === 'number') return { status: 'error', reason: reasonOf(r) ?? 'unsupported' };
+        s.ram.table.unmap(op.iova, op.size);
+        return ok();
+      }
+      case 'dev.reset': {
+        const s = this.sides.find((x) => x.dev === op.dev);
+        if (s === undefined) return { status: 'error', reason: 'no-device' };
+        const r = await s.link.tryAsk('DEVICE_RESET', null);
+        if (typeof r === 'number') return { status: 'error', reason: 'unsupported' };
+        await s.refresh();
+        return ok();
+      }
+      default:
+        return { status: 'error', reason: 'unsupported' };
+    }
+  }
+
+  /** A CPU access to a root's memory space: RAM, then the ECAM window, then the BARs (platform decoders outrank PCI). */
+  private async memory(root: number, addr: number, size: number, value: bigint | null): Promise<Observation> {
+    const s = this.side(root);
+    if (s === null) return { status: 'error', reason: 'no-device' };
+    if (addr + size <= s.ram.size) {
+      if (value === null) return ok({ value: readLe(s.ram.read(addr, size), 0, size) });
+      const b = new Uint8Array(size);
+      writeLe(b, 0, size, value);
+      s.ram.write(addr, b);
+      return ok();
+    }
+    const ecam = this.topology.roots[root].ecam === undefined ? DEFAULT_ECAM : this.topology.roots[root].ecam;
+    if (ecam !== null && addr >= ecam && addr < ecam + ECAM_BUSES * 0x100000) {
+      // PCIe Base §7.2.2: bus, device, function and register from the offset; 8 bytes are two dwords.
+      const off = addr - ecam;
+      const bus = Math.floor(off / 0x100000) & 0xff;
+      const devfn = (off >>> 12) & 0xff;
+      const reg = off & 0xfff;
+      if (size < 8) return this.config(s, bus, devfn, reg, size, value);
+      const lo = await this.config(s, bus, devfn, reg, 4, value === null ? null : value & 0xffffffffn);
+      const hi = await this.config(s, bus, devfn, reg + 4, 4, value === null ? null : value >> 32n);
+      if (value === null) lo.value = (lo.value ?? 0n) | ((hi.value ?? 0n) << 32n);
+      return lo;
+    }
+    const p = s.decode.lookup(false, addr);
+    if (p === null) return value === null ? { status: 'ma', value: ones(size) } : { status: 'ma' };
+    return this.region(s, p.region, addr - p.base, size, value);
+  }
+
+  /** A config access on the root's bus: the device is 00:00.0, nobody else answers (PCIe Base §7.3.1: UR). */
+  private async config(s: RootSide, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Promise<Observation> {
+    if (bus !== this.topology.roots[s.root].bus || devfn !== 0) return value === null ? { status: 'ur', value: ones(size) } : { status: 'ur' };
+    const o = await this.region(s, REGION.CONFIG, reg, size, value);
+    // Command, BARs, ROM, the power state and a function-level reset (PCIe Base §7.5.3.4) decide where BARs decode.
+    if (value !== null && o.status === 'ok') await s.refresh();
+    return o;
+  }
+
+  private async region(s: RootSide, region: number, offset: number, size: number, value: bigint | null): Promise<Observation> {
+    if (value === null) {
+      const r = await s.link.tryAsk('REGION_READ', { offset: BigInt(offset), region, count: size });
+      if (typeof r === 'number') return { status: 'error' };
+      return ok({ value: readLe(r.data!, 0, size) });
+    }
+    const data = new Uint8Array(size);
+    writeLe(data, 0, size, value);
+    const r = await s.link.tryAsk('REGION_WRITE', { offset: BigInt(offset), region, count: size, data });
+    return typeof r === 'number' ? { status: 'error' } : ok();
+  }
+}
