@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs QEMU 11.x (qemu-system-x86 from Debian trixie-backports) into a
 # private prefix and prints, as the last line of stdout, a wrapper to pass as
-# `--qemu PATH`. The system is left alone: no package is installed, apt's
-# configuration and dpkg's database are only read, never written.
+# `--qemu PATH` (or as ISOROOT_QEMU to the suites; .ci/run does). Everything
+# else goes to stderr. The system is left alone: no package is installed,
+# apt's configuration and dpkg's database are only read, never written.
+# Idempotent: when the prefix is complete and its QEMU runs, it only prints
+# the path (a fraction of a second); a prefix of ours that does not run is
+# installed again. A failure (no network, no mirror) exits non-zero.
 # Usage: scripts/install-qemu-backports.sh [PREFIX]
 #   PREFIX defaults to $HOME/.cache/isoroot/qemu-backports.
 #   ISOROOT_DEBIAN_MIRROR overrides the Debian mirror taken from apt's sources.
@@ -17,9 +21,22 @@ wrapper=$prefix/bin/qemu-system-x86_64
 # Written last: its presence means the prefix is complete and ours.
 stamp=$prefix/.isoroot-qemu-backports
 
+# The QEMU a wrapper runs says it is 11.x, or the wrapper is not usable.
+runs() {
+  local v
+  v=$("$1" -version 2>&1 | head -n1) || true
+  case $v in
+    "QEMU emulator version 11."*) return 0 ;;
+    *) echo "$v"; return 1 ;;
+  esac
+}
+
 if [ -x "$wrapper" ] && [ -f "$stamp" ]; then
-  echo "$wrapper"
-  exit 0
+  if why=$(runs "$wrapper"); then
+    echo "$wrapper"
+    exit 0
+  fi
+  log "$prefix is ours but its QEMU does not run ($why): installing it again"
 fi
 
 for c in apt-get dpkg unshare mount realpath; do
@@ -97,7 +114,7 @@ apt=(apt-get -q
   -o Dir::Cache="$work/cache")
 
 log "fetching trixie and trixie-backports package lists"
-"${apt[@]}" update >&2 || die "apt-get update failed for $mirror (trixie, trixie-backports)"
+"${apt[@]}" --error-on=any update >&2 || die "apt-get update failed for $mirror (trixie, trixie-backports)"
 
 # Backports is pinned low, so the QEMU packages (and seabios, which QEMU 11
 # needs newer than trixie's) are asked for from it explicitly; everything
@@ -147,11 +164,8 @@ exec unshare --mount --propagation private $userns -- /bin/sh -c '
 EOF
 chmod 755 "$staging/bin/qemu-system-x86_64"
 
-version=$("$staging/bin/qemu-system-x86_64" -version 2>&1 | head -n1) || true
-case $version in
-  "QEMU emulator version 11."*) log "installed: $version" ;;
-  *) die "the installed QEMU does not run: $version" ;;
-esac
+why=$(runs "$staging/bin/qemu-system-x86_64") || die "the installed QEMU does not run: $why"
+log "installed: $("$staging/bin/qemu-system-x86_64" -version | head -n1)"
 printf '%s\n' "${pkgs[@]}" >"$staging/.isoroot-qemu-backports"
 
 # Replace an earlier (incomplete or stale) prefix of ours; checked above.

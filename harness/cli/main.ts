@@ -14,6 +14,7 @@ import { EXPLAIN, runExplain } from './commands/explain.ts';
 import { FUZZ, runFuzz } from './commands/fuzz.ts';
 import { IMPORT, runImport } from './commands/import.ts';
 import { SERVE, runServe } from './commands/serve.ts';
+import { PROXY, runProxy } from './commands/proxy.ts';
 
 type Runner = (p: Parsed, log: (s: string) => void) => Promise<number>;
 
@@ -27,6 +28,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [MERGE, runMerge],
   [IMPORT, runImport],
   [SERVE, runServe],
+  [PROXY, runProxy],
 ];
 
 function usage(): string {

@@ -250,7 +250,8 @@ local json_dissector = Dissector.get("json")
 -- Helpers
 ----------------------------------------------------------------------
 
-local band = bit32.band
+-- Lua 5.2 (Wireshark up to 4.2) has bit32; Lua 5.3+ has the & operator.
+local band = (bit32 and bit32.band) or (bit and bit.band) or load("return function(a, b) return a & b end")()
 
 local function hex(n)
     return string.format("0x%x", n)
@@ -469,14 +470,20 @@ local function region_caps(c, first)
 end
 
 body[CMD.DEVICE_GET_REGION_INFO] = function(c, h)
-    c:u32(f.argsz, "argsz")
+    local argsz = c:u32(f.argsz, "argsz")
     c:flags(f.ri_flags, region_info_bits, "flags")
     local index = c:u32(f.ri_index, "index")
     local cap_offset = c:u32(f.ri_cap_offset, "cap_offset")
     local size = c:u64(f.ri_size, "size")
     c:u64(f.ri_offset, "offset")
     if h.reply and c.ok and cap_offset and cap_offset ~= 0 then
-        region_caps(c, cap_offset)
+        local carried = c.lim - c.start
+        if cap_offset >= carried and argsz > carried then
+            -- "Message sizes": a reply shorter than argsz leaves the capabilities out.
+            c.tree:add(c.tvb(c.start, carried), string.format("Capabilities not included: argsz %d is more than the %d bytes of this reply", argsz, carried))
+        else
+            region_caps(c, cap_offset)
+        end
     end
     if index == nil then return "" end
     local s = string.format(" index=%d", index)
@@ -492,7 +499,7 @@ body[CMD.DEVICE_GET_REGION_IO_FDS] = function(c, h)
     if h.reply and count and count > 0 and c.ok then
         local stride = 40
         local left = c:left()
-        if left >= count * 40 and left % count == 0 then stride = left / count end
+        if left >= count * 40 and left % count == 0 then stride = math.floor(left / count) end
         for i = 0, count - 1 do
             if not c:need(40, "sub-region " .. i) then break end
             local at = c.off

@@ -407,7 +407,8 @@ function plain(n: JNode): unknown {
         const b = BigInt(n.raw);
         return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
       }
-      return Number(n.raw);
+      const x = Number(n.raw);
+      return x === 0 ? 0 : x; // no -0: it would not survive JSON text
     }
   }
 }
@@ -761,11 +762,11 @@ function regionCaps(d: Dec, len: number, info: RegionInfo): void {
     if (next < end || next > len - CAP_HEADER_SIZE) d.fail('next', a + 4, `0 or ${end}..${len - CAP_HEADER_SIZE}`, `${next}`);
     off = next;
   }
-  // argsz counts the bytes after the structure; those outside every capability can only be zero padding.
+  // argsz is "the region info structure plus the size of any region capabilities": no byte outside them.
   covered.sort((x, y) => x[0] - y[0]);
   let at = REGION_INFO_SIZE;
   for (const [s, e] of [...covered, [len, len] as [number, number]]) {
-    for (let k = at; k < s; k++) if (d.b[P + k] !== 0) d.fail('padding', P + k, '0 (outside the capability chain)', hex(d.b[P + k]));
+    if (s > at) d.fail('capabilities', P + at, 'a capability (argsz is the structure plus its capabilities)', `${bytesOf(s - at)} outside the chain`);
     at = Math.max(at, e);
   }
 }

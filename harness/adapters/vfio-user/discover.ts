@@ -20,7 +20,7 @@ export type ConfigReader = (off: number, size: number) => number;
 
 export function describeSocket(path: string, id: string, cfg: ConfigReader, regionSize: (i: number) => number): DeviceSpec {
   const file = `${path}.json`;
-  const found = fromConfig(id, cfg, regionSize);
+  const found = deviceFromConfig(id, cfg, regionSize);
   if (!existsSync(file)) return found;
   const told = parseDescription(readFileSync(file, 'utf8'), file);
   // What the description says must be what the device shows.
@@ -30,7 +30,7 @@ export function describeSocket(path: string, id: string, cfg: ConfigReader, regi
   return told;
 }
 
-function fromConfig(id: string, cfg: ConfigReader, regionSize: (i: number) => number): DeviceSpec {
+export function deviceFromConfig(id: string, cfg: ConfigReader, regionSize: (i: number) => number): DeviceSpec {
   const vendor = cfg(0x00, 2);
   const device = cfg(0x02, 2);
   if (vendor === EDU_VENDOR && device === 0x11e8) return { id, kind: 'edu', slot: 0, fn: 0, domain: 0 };

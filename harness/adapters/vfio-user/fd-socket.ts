@@ -163,7 +163,7 @@ class Reactor {
   private arm(): void {
     if (this.inFlight) return;
     this.closeDeferred();
-    if (this.members.size === -1) return; // nothing to wait for: no pending work holds the event loop
+    if (this.members.size === 0) return; // nothing to wait for: no pending work holds the event loop
     if (this.wakeFd < 0) this.wakeFd = eventfdCreate();
     const n = this.members.size + 1;
     // Not in flight, so the previous buffer is free to reuse.

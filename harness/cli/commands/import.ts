@@ -20,12 +20,13 @@ import { InputError } from '../../util/errors.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 import { UsageError, one, type CommandSpec, type Parsed } from '../args.ts';
 import { readTopologyFile } from '../topology-file.ts';
+import { importCapture } from '../../import/pcap-trace.ts';
 
 export const IMPORT: CommandSpec = {
   name: 'import',
-  summary: 'turn a QEMU qtest log, script or C reproducer into a trace',
-  usage: 'isoroot import qtest FILE [--out TRACE] [--topology TOPOLOGY.json] [--machine q35|pc] [--function NAME]',
-  positional: { name: 'qtest FILE', required: true, many: true },
+  summary: 'turn a QEMU qtest log, script or C reproducer, or a vfio-user capture, into a trace',
+  usage: 'isoroot import qtest FILE [--out TRACE] [--topology TOPOLOGY.json] [--machine q35|pc] [--function NAME] | isoroot import pcap FILE [--out TRACE]',
+  positional: { name: 'qtest|pcap FILE', required: true, many: true },
   options: [
     { name: 'out', value: 'TRACE', doc: 'where the trace goes (default: FILE with the extension .jsonl, next to it)' },
     { name: 'topology', value: 'FILE', doc: 'the topology (JSON) instead of the one the QEMU command line in FILE builds' },
@@ -40,6 +41,26 @@ const FORMATS: Record<QtestFormat, string> = { log: 'qtest log', script: 'qtest 
 const shellArg = (s: string): string => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 const counts = (m: Map<string, number>): string => [...m].map(([k, n]) => `${n} ${k}`).join(', ');
+
+/** isoroot import pcap: a vfio-user capture (docs/wireshark.md) as a trace of the client's operations. */
+async function importPcap(file: string, out: string, log: (s: string) => void): Promise<number> {
+  if (resolve(out) === resolve(file)) throw new UsageError('import', `the trace would overwrite the input ${file}: give --out TRACE`);
+  const c = await importCapture(file);
+  const header: TraceHeader = {
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    topology: c.topology,
+    target: { name: 'vfio-user capture', version: basename(file), observes: { delivery: false, irqs: false, aborts: true, faults: [] } },
+    seed: null,
+    isoroot: ISOROOT_VERSION,
+    time: new Date().toISOString(),
+  };
+  writeTrace(out, header, c.steps);
+  log(`${file}: ${c.sessions.length} sessions (${c.sessions.join('; ')}), ${c.steps.length} operations${c.skipped.size > 0 ? `; not operations: ${counts(c.skipped)}` : ''}`);
+  log(`trace: ${out}`);
+  log(`check: isoroot check ${out}`);
+  return 0;
+}
 
 function defaultOut(file: string): string {
   return join(dirname(file), basename(file, extname(file)) + '.jsonl');
@@ -66,7 +87,12 @@ function completed(file: string, line: number | null, t: Topology, choice: Targe
 
 export async function runImport(p: Parsed, log: (s: string) => void): Promise<number> {
   const [format, file, ...extra] = p.positional;
-  if (format !== 'qtest') throw new UsageError('import', `the format to import first: isoroot import qtest FILE (qtest is the only one), got "${format}"`);
+  if (format === 'pcap') {
+    if (file === undefined) throw new UsageError('import', 'missing FILE: isoroot import pcap FILE');
+    if (extra.length > 0) throw new UsageError('import', `one FILE only, got ${extra.length + 1}`);
+    return importPcap(file, one(p, 'out') ?? defaultOut(file), log);
+  }
+  if (format !== 'qtest') throw new UsageError('import', `the format to import first: isoroot import qtest FILE or isoroot import pcap FILE, got "${format}"`);
   if (file === undefined) throw new UsageError('import', 'missing FILE: isoroot import qtest FILE');
   if (extra.length > 0) throw new UsageError('import', `one FILE only, got ${extra.length + 1}`);
   const machineOpt = one(p, 'machine');
