@@ -191,6 +191,29 @@ export function chainFragments(x: FragmentContext): Weighted[] {
       weight: 2,
     });
 
+  // Isolation across roots (seed 000): two endpoints on different roots, each BAR at the same
+  // address (roots with one layout get one packing), both decoding; a mark written through
+  // one root, then each root reads its own BAR. Isolated roots each find their own device.
+  const twins: [BarPlan, BarPlan][] = [];
+  for (const p of x.plan.bars)
+    for (const q of x.plan.bars)
+      if (p.root < q.root && p.a === q.a && p.kind !== 'rom' && (p.kind === 'io') === (q.kind === 'io') && [p, q].every((b) => x.plan.devices.get(b.dev)!.spec.kind === 'endpoint')) twins.push([p, q]);
+  if (twins.length > 0)
+    out.push({
+      arb: fc.tuple(pick(twins), fc.boolean(), fc.nat(0xff)).map(([[p, q], flip, mark]) => {
+        const [first, second] = flip ? [q, p] : [p, q];
+        return [
+          ...bringUp(x, x.plan.devices.get(first.dev)!),
+          ...bringUp(x, x.plan.devices.get(second.dev)!),
+          write(first, 0x10, 4, BigInt(0x5a00 + mark)),
+          read(first, 0, 4),
+          read(second, 0, 4),
+          read(second, 0x10, 4),
+        ];
+      }),
+      weight: 2,
+    });
+
   // A device hosted by an emulator, reached through its BDF and its BAR range.
   const emulated = devs.filter((d) => d.spec.emulator !== undefined && x.plan.bars.some((b) => b.dev === d.spec.id && b.kind !== 'rom'));
   if (emulated.length > 0 && has('emulator'))

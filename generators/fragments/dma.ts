@@ -25,6 +25,8 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
       weight: 5,
     });
     out.push({ arb: fc.tuple(pick(iommuRoots), fc.nat(2), fc.nat(2), fc.nat(7), fc.constantFrom(0x1000, 0x2000)).map(([r, dom, i, k, size]): Op[] => [{ op: 'dma.unmap', root: r, domain: dom, iova: IOVAS[i] + k * 0x2000, size }]), weight: 2 });
+  }
+  if (has('dma-attach') && iommuRoots.length > 0) {
     out.push({ arb: fc.tuple(pick(devs), fc.nat(2)).map(([d, dom]): Op[] => [{ op: 'dma.attach', dev: d.spec.id, domain: dom }]), weight: 1 });
     out.push({ arb: pick(devs).map((d): Op[] => [{ op: 'dma.detach', dev: d.spec.id }]), weight: 1 });
   }
@@ -50,7 +52,7 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
   const translated = dmaDevs.filter((d) => d.spec.domain !== undefined && x.t.roots[dmaOwnerOf(d)].iommu === true);
   if (has('dma') && has('dma-map') && has('config') && translated.length > 0) {
     out.push({
-      arb: fc.tuple(pick(translated), via, fc.nat(2), fc.constantFrom(...GPAS, 0x1000_0000), fc.constantFrom('none', 'none', 'unmap', 'detach'), fc.constantFrom('rw', 'rw', 'r')).map(([d, v, i, gpa, teardown, perm]) => {
+      arb: fc.tuple(pick(translated), via, fc.nat(2), fc.constantFrom(...GPAS, 0x1000_0000), fc.constantFrom(...(has('dma-attach') ? (['none', 'none', 'unmap', 'detach'] as const) : (['none', 'none', 'unmap'] as const))), fc.constantFrom('rw', 'rw', 'r')).map(([d, v, i, gpa, teardown, perm]) => {
         const dev = d.spec.id;
         const ops: Op[] = [
           ...(d.spec.kind === 'edu' ? bringUp(x, d) : [cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER))]),

@@ -12,7 +12,6 @@ import {
   IRQ,
   IRQ_SET_ACTION_TRIGGER,
   IRQ_SET_DATA_EVENTFD,
-  PCI_IRQS,
   PCI_REGIONS,
   ProtocolViolation,
   type Bodies,
@@ -78,7 +77,8 @@ export class DeviceLink {
         const r = await link.ask('DEVICE_GET_REGION_INFO', { argsz: 32, flags: 0, index: i, capOffset: 0, size: 0n, offset: 0n });
         link.regionSizes.push(Number(r.size));
       }
-      for (let i = 0; i < Math.min(info.numIrqs, PCI_IRQS); i++) {
+      // INTx, MSI and MSI-X: the interrupts isoroot observes (a refusal of the others is no matter).
+      for (let i = 0; i < Math.min(info.numIrqs, IRQ.MSIX + 1); i++) {
         const r = await link.ask('DEVICE_GET_IRQ_INFO', { argsz: 16, flags: 0, index: i, count: 0 });
         link.irqCounts.push(r.count);
       }

@@ -242,6 +242,19 @@ interface Queued {
   fds: number[];
 }
 
+/** Blocks in poll(2) on one fd until `events` (or an error or hang-up); false on a timeout. */
+function waitFor(fd: number, events: number, timeoutMs: number): boolean {
+  const pfd = Buffer.alloc(8); // struct pollfd: int fd, short events, short revents
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(events, 4);
+  for (;;) {
+    const n = c.poll(pfd, 1, Math.max(1, Math.ceil(timeoutMs)));
+    if (n > 0) return true;
+    if (n === 0) return false;
+    if (c.errno() !== c.E.EINTR) return false;
+  }
+}
+
 export class FdSocket {
   /** Connects to a Unix stream socket path. Rejects with an Error naming the path and errno text if it fails (ENOENT, ECONNREFUSED...). */
   static connect(path: string): Promise<FdSocket> {
@@ -348,6 +361,55 @@ export class FdSocket {
   /** Closes the socket; queued bytes are dropped. Idempotent; onClose is called once (from a microtask). */
   close(): void {
     this.finish(undefined);
+  }
+
+  /**
+   * Blocks until every queued byte is sent (poll(2) for POLLOUT): for a
+   * synchronous exchange with a peer in another process. False on a
+   * timeout or a closed connection.
+   */
+  flushSync(timeoutMs: number): boolean {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && this.queue.length > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || !waitFor(this.fd, c.POLLOUT, left)) return false;
+      this.flush();
+    }
+    return !this.closed;
+  }
+
+  /**
+   * Blocks until bytes arrive (poll(2) for POLLIN, then recvmsg): the chunk
+   * with its fds, 'eof' when the peer closed, null on a timeout or an
+   * error (which closes the socket). The reactor's own reads of this
+   * socket then find nothing, which they take in their stride (EAGAIN).
+   */
+  recvSync(timeoutMs: number): { chunk: Buffer; fds: number[] } | 'eof' | null {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      const got = recvOnce(this.fd);
+      if ('errno' in got) {
+        if (got.errno === c.E.EINTR) continue;
+        if (got.errno !== c.E.EAGAIN) {
+          this.finish(new c.ErrnoError('recvmsg', got.errno));
+          return null;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0 || !waitFor(this.fd, c.POLLIN, left)) return null;
+        continue;
+      }
+      if (got.truncated) {
+        got.fds.forEach((f) => c.close(f));
+        this.finish(new Error(`recvmsg: MSG_CTRUNC, more than ${MAX_RECV_FDS} fds in one message; fds were lost`));
+        return null;
+      }
+      if (got.n === 0) {
+        this.finish(undefined);
+        return 'eof';
+      }
+      return { chunk: Buffer.from(recvData.subarray(0, got.n)), fds: got.fds };
+    }
+    return null;
   }
 
   private ready(revents: number): void {

@@ -99,7 +99,9 @@ export class DeviceServer {
     switch (m.command) {
       case 'VERSION': {
         const ours = SERVER_CAPS;
-        this.conn.reply(m, { major: 0, minor: 1, caps: ours });
+        // The version the client asked for, when we speak it ("Version": the server may answer lower).
+        if (m.body.major !== 0) return this.conn.fail(m, ERRNO.ENOTSUP);
+        this.conn.reply(m, { major: 0, minor: Math.min(m.body.minor, 1), caps: ours });
         this.conn.negotiated(negotiatedLimits(ours, m.body.caps));
         return;
       }
@@ -118,7 +120,8 @@ export class DeviceServer {
         return this.conn.reply(m, { argsz: m.body.argsz, flags: 0, index: m.body.index, count: 0, entries: [] });
       case 'DEVICE_GET_IRQ_INFO': {
         const i = m.body.index;
-        if (i >= PCI_IRQS) return this.conn.fail(m, ERRNO.EINVAL);
+        // ERR and REQ are not offered (QEMU asks for ERR and takes a refusal).
+        if (i >= PCI_IRQS || i > IRQ.MSIX) return this.conn.fail(m, ERRNO.EINVAL);
         const flags = IRQ_INFO_EVENTFD | (i === IRQ.INTX ? IRQ_INFO_MASKABLE : IRQ_INFO_NORESIZE);
         return this.conn.reply(m, { argsz: m.body.argsz, flags, index: i, count: this.irqCount(i) });
       }
@@ -269,10 +272,15 @@ export class DeviceServer {
     this.memory.removeAll();
   }
 
-  /** The client is gone: its triggers and memory go with it, and the device is reset for the next one. */
+  /**
+   * The client is gone: its triggers and memory go with it, and the next
+   * client gets a device fresh from power-on (unplugged and plugged in the
+   * model: edu keeps its state across a reset, not across a power cycle).
+   */
   disconnected(): void {
     this.unmapAll();
     for (let i = 0; i < PCI_IRQS; i++) for (let v = 0; v < this.triggers[i].length; v++) this.setTrigger(i, v, undefined);
-    this.apply({ op: 'dev.reset', dev: this.dev });
+    this.apply({ op: 'dev.unplug', dev: this.dev });
+    this.apply({ op: 'dev.plug', dev: this.dev });
   }
 }

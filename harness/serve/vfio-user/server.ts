@@ -66,15 +66,18 @@ export function serveVfioUser(o: ServeOptions): Served {
   const violations: string[] = [];
   const active = new Map<string, DeviceServer>();
   const conns = new Set<Connection>();
+  const owner = new Map<string, Connection>();
   const listeners: FdServer[] = [];
   const sockets: string[] = [];
   let sessions = 0;
 
   const accept = (d: ServedDevice, path: string, s: FdSocket): void => {
-    if (active.has(d.device.id)) {
-      log(`${path}: a second client refused (one client per device)`);
-      s.close();
-      return;
+    // One client per device: a new connection takes the device over (a client that reconnects, or
+    // whose close has not been read yet); the old one is closed and its state goes first.
+    const old = owner.get(d.device.id);
+    if (old !== undefined) {
+      log(`${path}: a new client takes the device over`);
+      old.close('another client took the device over');
     }
     const session = sessions++;
     o.pcap?.label(session, path);
@@ -96,6 +99,7 @@ export function serveVfioUser(o: ServeOptions): Served {
         conns.delete(conn);
         if (active.get(d.device.id) === dev) {
           active.delete(d.device.id);
+          owner.delete(d.device.id);
           memories[d.root].port = null;
           dev!.disconnected();
           trace.sync();
@@ -119,6 +123,7 @@ export function serveVfioUser(o: ServeOptions): Served {
       },
     };
     active.set(d.device.id, dev);
+    owner.set(d.device.id, conn);
     conns.add(conn);
     log(`${path}: client connected (session ${session})`);
   };
