@@ -34,6 +34,13 @@ export const FUZZ: CommandSpec = {
   ],
 };
 
+/** A vfio-user device serves one client at a time: a campaign on one is one worker (shard across servers instead). */
+function workersFor(c: TargetChoice, asked: number | undefined): number {
+  if (!c.spec.startsWith('vfio-user:')) return asked ?? availableParallelism();
+  if (asked !== undefined && asked > 1) throw new UsageError('fuzz', `--workers ${asked}: a vfio-user device serves one client at a time, so a campaign on vfio-user sockets runs one worker (run one server per worker, and --shard)`);
+  return 1;
+}
+
 /** Where a target's known divergences live, when there are any. */
 function defaultKnown(c: TargetChoice): string | undefined {
   const dir = join('corpora', 'qemu');
@@ -78,7 +85,7 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
   const topologyFile = one(p, 'topology');
   const config: CampaignConfig = campaignConfig(withChoice({
     seed,
-    workers: intOpt('fuzz', p, 'workers', 1, 256) ?? availableParallelism(),
+    workers: workersFor(choice, intOpt('fuzz', p, 'workers', 1, 256)),
     budget,
     shard: parseShard('fuzz', one(p, 'shard')),
     feedback: !p.flags.has('no-feedback'),

@@ -1,0 +1,173 @@
+/**
+ * QEMU's vfio-user-pci client against isoroot's reference server, as the
+ * suites run them: `isoroot serve vfio-user` in a child process, and QEMU
+ * instances on the qtest accelerator (no guest code runs: the test is the
+ * guest, through qtest), each with one vfio-user-pci device on one of
+ * the server's sockets. A QEMU without vfio-user-pci (Debian's 7.2) fails
+ * the suite in CI and skips it loudly elsewhere, as suites/require.ts does
+ * for missing programs.
+ */
+import { test } from '@playwright/test';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QemuProcess } from '../../harness/adapters/qemu/process.ts';
+import { Q, parseValue, type QtestChannel } from '../../harness/adapters/qemu/qtest.ts';
+import { killGroup, track } from '../../harness/util/children.ts';
+import { BIN } from '../cli-run.ts';
+import { requireQemu, SUITE_QEMU } from '../qemu/helpers.ts';
+
+/** Replies from QEMU (every vfio-user request it makes waits at most 5 s: x-msg-timeout). */
+export const QT_TIMEOUT = 8000;
+
+/** A QEMU with `-device vfio-user-pci` (QEMU 10.1 and later), or a failure in CI / a loud skip elsewhere. */
+export function requireVfioUserQemu(): void {
+  requireQemu();
+  const r = spawnSync(SUITE_QEMU, ['-device', 'help'], { encoding: 'utf8', timeout: 20_000 });
+  if (/name "vfio-user-pci"/.test(r.stdout ?? '')) return;
+  const msg = `${SUITE_QEMU} has no -device vfio-user-pci (QEMU 10.1 or later has it: ISOROOT_QEMU names one, scripts/install-qemu-backports.sh installs QEMU 11); the vfio-user client suites cannot run`;
+  if (process.env.CI !== undefined) throw new Error(`${msg}. In CI this is a failure.`);
+  process.stderr.write(`\n!!!!! SKIPPING: ${msg}. !!!!!\n\n`);
+  test.skip(true, msg);
+}
+
+export interface ServerProcess {
+  dir: string;
+  trace: string;
+  pcap: string;
+  /** DIR/<id>.sock */
+  socket(id: string): string;
+  /** What the server printed so far. */
+  output(): string;
+  /** Waits until the server has printed `text`. */
+  waitFor(text: string, timeoutMs: number): Promise<void>;
+  /** SIGTERM (the server closes, its trace complete), then SIGKILL if it lingers; its exit code. */
+  stop(): Promise<number | null>;
+  /** Stops it if still running and removes the directory. */
+  dispose(): Promise<void>;
+}
+
+export async function startServer(topology: string): Promise<ServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-vfu-qemu-'));
+  const trace = join(dir, 'server.jsonl');
+  const pcap = join(dir, 'server.pcap');
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', 'vfio-user', '--topology', topology, '--socket-dir', dir, '--trace', trace, '--pcap', pcap], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  track(child);
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString('utf8')));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c));
+  const waitFor = async (text: string, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!out.includes(text)) {
+      if (code !== undefined) throw new Error(`isoroot serve exited (${code}) before printing "${text}":\n${out}`);
+      if (Date.now() > deadline) throw new Error(`isoroot serve did not print "${text}" within ${timeoutMs} ms:\n${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const stop = async (): Promise<number | null> => {
+    if (code !== undefined) return code;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => killGroup(child), 10_000);
+    const c = await exited;
+    clearTimeout(timer);
+    return c;
+  };
+  const server: ServerProcess = {
+    dir,
+    trace,
+    pcap,
+    socket: (id) => join(dir, `${id}.sock`),
+    output: () => out,
+    waitFor,
+    stop,
+    dispose: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitFor('serving until interrupted', 20_000);
+  } catch (e) {
+    await server.dispose();
+    throw e;
+  }
+  return server;
+}
+
+/** The vfio-user-pci device on `socket`, as a -device argument (the socket property only takes the JSON form). */
+export const vfioUserDevice = (socket: string, extra: Record<string, unknown> = {}): string =>
+  JSON.stringify({ driver: 'vfio-user-pci', ...extra, socket: { type: 'unix', path: socket } });
+
+/**
+ * A q35 QEMU (256 MiB) on the qtest accelerator with the given devices;
+ * the server must already listen on their sockets (realize connects).
+ */
+export function startQemu(args: readonly string[], machine = 'q35'): Promise<QemuProcess> {
+  return QemuProcess.start({
+    binary: SUITE_QEMU,
+    args: ['-machine', machine, '-m', '256M', '-accel', 'qtest', '-nodefaults', '-no-user-config', '-display', 'none', ...args],
+    startupMs: 20_000,
+  });
+}
+
+/** What the guest does, through qtest: config space by CF8/CFC or ECAM, memory. */
+export class Guest {
+  constructor(readonly qt: QtestChannel) {}
+
+  private static cf8(bus: number, dev: number, reg: number): number {
+    return (0x80000000 | (bus << 16) | (dev << 11) | (reg & 0xfc)) >>> 0;
+  }
+
+  async cf8Read(bus: number, dev: number, reg: number, size: 1 | 2 | 4): Promise<number> {
+    const r = await this.qt.call([Q.out(0xcf8, 4, Guest.cf8(bus, dev, reg)), Q.in(0xcfc + (reg & 3), size)], QT_TIMEOUT);
+    return Number(parseValue(r[1]));
+  }
+
+  async cf8Write(bus: number, dev: number, reg: number, size: 1 | 2 | 4, value: number): Promise<void> {
+    await this.qt.call([Q.out(0xcf8, 4, Guest.cf8(bus, dev, reg)), Q.out(0xcfc + (reg & 3), size, value)], QT_TIMEOUT);
+  }
+
+  /** q35 without firmware has ECAM off: PCIEXBAR (00:00.0 0x60) at 0xb0000000, enabled. */
+  async enableEcam(): Promise<void> {
+    await this.cf8Write(0, 0, 0x64, 4, 0);
+    await this.cf8Write(0, 0, 0x60, 4, 0xb0000001);
+  }
+
+  private static ecam(bus: number, dev: number, reg: number): number {
+    return 0xb0000000 + (bus << 20) + (dev << 15) + reg;
+  }
+
+  async ecamRead(bus: number, dev: number, reg: number, size: 1 | 2 | 4): Promise<number> {
+    return Number(await this.qt.value(Q.read(Guest.ecam(bus, dev, reg), size), QT_TIMEOUT));
+  }
+
+  async ecamWrite(bus: number, dev: number, reg: number, size: 1 | 2 | 4, value: number): Promise<void> {
+    await this.qt.call([Q.write(Guest.ecam(bus, dev, reg), size, BigInt(value))], QT_TIMEOUT);
+  }
+
+  async readl(addr: number): Promise<number> {
+    return Number(await this.qt.value(Q.read(addr, 4), QT_TIMEOUT));
+  }
+
+  async writel(addr: number, value: number): Promise<void> {
+    await this.qt.call([Q.write(addr, 4, BigInt(value))], QT_TIMEOUT);
+  }
+
+  /** The offset of capability `id` in the config space of bus:dev.0 (CF8), or 0. */
+  async findCap(bus: number, dev: number, id: number): Promise<number> {
+    let p = (await this.cf8Read(bus, dev, 0x34, 1)) & 0xfc;
+    for (let n = 0; p !== 0 && n < 48; n++) {
+      const h = await this.cf8Read(bus, dev, p, 2);
+      if ((h & 0xff) === id) return p;
+      p = (h >> 8) & 0xfc;
+    }
+    return 0;
+  }
+}
