@@ -781,13 +781,14 @@ test.describe('FrameReader', () => {
         const points = [...new Set(cuts.map((c) => c % (s.length + 1)))].sort((a, b) => a - b);
         const r = new FrameReader(WIDE);
         const got: { bytes: Buffer; fds: number[] }[] = [];
-        // Each message's fds travel with the chunk its first byte is in; the first message starting in a chunk takes them all.
+        // Each message's fds travel with the chunk its first byte is in; the last message starting in a chunk takes them all
+        // (recvmsg(2) on an AF_UNIX stream stops right after the sendmsg that carried fds).
         const want: number[][] = ms.map(() => []);
         let at = 0;
         for (const p of [...points, s.length]) {
           const here = starts.map((st, k) => (st >= at && st < p ? k : -1)).filter((k) => k >= 0);
           const fds = here.flatMap((k) => ms[k].fds);
-          if (here.length) want[here[0]] = fds;
+          if (here.length) want[here[here.length - 1]] = fds;
           r.push(s.subarray(at, p), fds);
           got.push(...drain(r));
           at = p;
@@ -799,17 +800,17 @@ test.describe('FrameReader', () => {
     );
   });
 
-  test('fds go to the first message that starts in or after their chunk', () => {
+  test('fds go to the last message that starts in their chunk, else to the next one to start', () => {
     const a = encodeMessage(rread);
     const b = encodeMessage(rwrite);
     const c = encodeMessage(reset);
     const r = new FrameReader(fds4);
-    r.push(Buffer.concat([a, b.subarray(0, 10)]), [10]); // a starts here
+    r.push(Buffer.concat([a, b.subarray(0, 10)]), [10]); // a and b start here: b, the last
     r.push(b.subarray(10, 20), [11]); // inside b: goes to c
     r.push(Buffer.concat([b.subarray(20), c]), [12]); // c starts here too
     r.push(Buffer.alloc(0), [13]); // after c: the next message
     const got = drain(r);
-    expect(got.map((f) => f.fds)).toEqual([[10], [], [11, 12]]);
+    expect(got.map((f) => f.fds)).toEqual([[], [10], [11, 12]]);
     const d = encodeMessage(irqsNone);
     r.push(d);
     expect(drain(r).map((f) => f.fds)).toEqual([[13]]);
@@ -818,6 +819,11 @@ test.describe('FrameReader', () => {
     r2.push(a);
     r2.push(b, [20]);
     expect(drain(r2).map((f) => f.fds)).toEqual([[], [20]]);
+    // A message whose header has only begun in the chunk starts there all the same.
+    const r3 = new FrameReader(fds4);
+    r3.push(Buffer.concat([a, c.subarray(0, 4)]), [30]);
+    r3.push(c.subarray(4));
+    expect(drain(r3).map((f) => f.fds)).toEqual([[], [30]]);
   });
 
   test('an oversize header is refused as soon as its size field arrives, and nothing after it is buffered', () => {

@@ -25,7 +25,7 @@ import { commandName } from '../../harness/adapters/vfio-user/messages.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
 import { isoroot } from '../cli-run.ts';
-import { startServer, type ServerProcess } from './server-process.ts';
+import { startServer, type ServerProcess } from '../../harness/serve/vfio-user/child.ts';
 
 test.describe.configure({ mode: 'serial' });
 

@@ -1213,8 +1213,13 @@ export function encodeMessage(m: Message): Buffer {
 
 /**
  * Splits a byte stream into whole messages. Chunks are pushed with the fds
- * that arrived with them; a chunk's fds belong to the first message whose
- * bytes start in or after that chunk. The size field of every header is
+ * that arrived with them; a chunk's fds belong to the last message that
+ * starts in that chunk (none starting there: the next one to start). That
+ * is where an AF_UNIX stream socket puts them: one recvmsg(2) may return
+ * several sendmsg(2)s glued together, but it stops right after the one
+ * that carried fds, so with one message per sendmsg (QEMU, libvfio-user,
+ * isoroot) the fds came with the chunk's last message (QEMU pipelines a
+ * DMA_UNMAP and the DMA_MAP that carries a memfd). The size field of every header is
  * checked as soon as it arrives: a size below 16 or above limits.maxMessage
  * stops the reader there (nothing after it is buffered; fds after it are
  * dropped, to be closed by the owner of the stream), and next() throws the
@@ -1226,6 +1231,7 @@ export class FrameReader {
   private end = 0; // one past the last buffered byte in buf
   private pos = 0; // stream offset of buf[start]
   private scan = 0; // stream offset of the next header whose size is unchecked
+  private scanned = -1; // stream offset of the last header whose size was checked
   private fdq: { at: number; fds: number[] }[] = [];
   private failure: { at: number; v: ProtocolViolation } | null = null;
 
@@ -1240,8 +1246,10 @@ export class FrameReader {
   push(chunk: Uint8Array, fds: readonly number[] = []): void {
     if (this.failure) return;
     const streamEnd = this.pos + this.buffered;
-    if (fds.length) this.fdq.push({ at: streamEnd, fds: [...fds] });
-    if (chunk.length === 0) return;
+    if (chunk.length === 0) {
+      if (fds.length) this.fdq.push({ at: streamEnd, fds: [...fds] });
+      return;
+    }
     if (this.end + chunk.length > this.buf.length) {
       const need = this.buffered + chunk.length;
       const next = need > this.buf.length / 2 ? Buffer.alloc(Math.max(need * 2, 256)) : this.buf;
@@ -1253,6 +1261,11 @@ export class FrameReader {
     this.buf.set(chunk, this.end);
     this.end += chunk.length;
     this.checkSizes();
+    if (fds.length) {
+      // The last message start among the bytes now held: the next header if any of it is here, else the one before.
+      const last = this.scan < this.pos + this.buffered ? this.scan : this.scanned;
+      this.fdq.push({ at: Math.max(last, streamEnd), fds: [...fds] });
+    }
   }
 
   /** Checks the size field of each header as it becomes visible. */
@@ -1267,6 +1280,7 @@ export class FrameReader {
         this.end = this.start + (this.scan - this.pos); // drop the broken message and all after it
         return;
       }
+      this.scanned = this.scan;
       this.scan += size;
     }
   }

@@ -4,14 +4,16 @@
  * Node's net module cannot send or receive ancillary data, so every socket
  * here is a raw fd driven through libc (libc.ts).
  *
- * Event loop integration: one reactor per process keeps at most one
- * koffi `.async` call of poll(2) in flight (it runs in a libuv worker
- * thread), over every open socket and listener plus a wake-up eventfd(2).
- * When it returns, the main thread does the nonblocking recvmsg / accept4 /
- * sendmsg work on the ready fds, delivers callbacks, and arms a new poll.
- * A change to the fd set or to POLLOUT interest while a poll is in flight
- * writes the wake-up eventfd so the poll returns and is re-armed. With
- * nothing open, no poll is in flight, so the process can exit on its own.
+ * Event loop integration: every open socket and listener has its own
+ * readiness handle in Node's event loop (libc.FdWatch: a libuv uv_poll_t,
+ * through koffi.node.poll). Its callback runs on the main thread and does
+ * the nonblocking recvmsg / accept4 / sendmsg work there: no thread hop, no
+ * wake-up fd. Readiness is level-triggered, so each wake reads (or accepts)
+ * a bounded number of times and the rest waits for the next loop iteration,
+ * and a socket watches for writability only while its send queue is not
+ * empty. An open socket or listener holds the event loop, as a net.Socket
+ * does; a closed one has closed its handle, so with nothing open the
+ * process can exit on its own.
  */
 import { lstatSync } from 'node:fs';
 import * as c from './libc.ts';
@@ -103,135 +105,13 @@ function dupCloexec(fd: number): number {
   return c.check('fcntl(F_DUPFD_CLOEXEC)', c.fcntlInt(fd, c.F_DUPFD_CLOEXEC, 0), String(fd));
 }
 
-// ---------------------------------------------------------------------------
-// The reactor.
-
-interface Pollable {
-  readonly fd: number;
-  /** poll(2) events wanted now. */
-  events(): number;
-  /** Handles revents from the last poll (main thread). */
-  ready(revents: number): void;
-  /** Ends the handle because the reactor itself failed. */
-  fail(err: Error): void;
+/** The pending error of a socket (getsockopt SO_ERROR, which also clears it); 0 when none. */
+function socketError(fd: number): number {
+  const value = Buffer.alloc(4);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(4);
+  return c.getsockopt(fd, c.SOL_SOCKET, c.SO_ERROR, value, len) < 0 ? c.errno() : value.readInt32LE(0);
 }
-
-class Reactor {
-  private readonly members = new Set<Pollable>();
-  /** The members in the in-flight poll, in pollfd order after the wake-up fd. */
-  private armed: Pollable[] = [];
-  private armedSet = new Set<Pollable>();
-  /** fds of members removed while their poll was in flight: closed when it returns, so no fd number is reused under it. */
-  private deferredClose: number[] = [];
-  private wakeFd = -1;
-  private inFlight = false;
-  private woken = false;
-  private dispatching = false;
-  private armQueued = false;
-  private pollfds = Buffer.alloc(c.POLLFD_SIZE * 8);
-
-  add(p: Pollable): void {
-    this.members.add(p);
-    this.changed();
-  }
-
-  /** Forgets p and closes its fd (now, or when the in-flight poll returns). */
-  remove(p: Pollable): void {
-    if (!this.members.delete(p)) return;
-    if (this.inFlight && this.armedSet.has(p)) this.deferredClose.push(p.fd);
-    else c.close(p.fd);
-    this.changed();
-  }
-
-  /** The fd set or an interest changed: get a poll armed with the new set. */
-  changed(): void {
-    if (this.inFlight) {
-      if (!this.woken) {
-        this.woken = true;
-        eventfdSignal(this.wakeFd);
-      }
-    } else if (!this.dispatching && !this.armQueued) {
-      // Batch the changes of this tick (e.g. both ends of a pair) into one arm.
-      this.armQueued = true;
-      queueMicrotask(() => {
-        this.armQueued = false;
-        this.arm();
-      });
-    }
-  }
-
-  private arm(): void {
-    if (this.inFlight) return;
-    this.closeDeferred();
-    if (this.members.size === 0) return; // nothing to wait for: no pending work holds the event loop
-    if (this.wakeFd < 0) this.wakeFd = eventfdCreate();
-    const n = this.members.size + 1;
-    // Not in flight, so the previous buffer is free to reuse.
-    if (this.pollfds.length < n * c.POLLFD_SIZE) this.pollfds = Buffer.alloc(n * 2 * c.POLLFD_SIZE);
-    const pfd = this.pollfds;
-    pfd.fill(0, 0, n * c.POLLFD_SIZE);
-    pfd.writeInt32LE(this.wakeFd, 0);
-    pfd.writeInt16LE(c.POLLIN, 4);
-    this.armed = [...this.members];
-    this.armedSet = new Set(this.armed);
-    this.armed.forEach((p, i) => {
-      pfd.writeInt32LE(p.fd, (i + 1) * c.POLLFD_SIZE);
-      pfd.writeInt16LE(p.events(), (i + 1) * c.POLLFD_SIZE + 4);
-    });
-    this.inFlight = true;
-    this.woken = false;
-    // The closure holds pfd, so its memory lives until the worker's poll has returned.
-    c.poll.async(pfd, n, -1, (err, r) => this.done(pfd, n, err, r, c.errno()));
-  }
-
-  private done(pfd: Buffer, n: number, err: unknown, r: number, errno: number): void {
-    const armed = this.armed;
-    this.inFlight = false;
-    this.armed = [];
-    this.armedSet = new Set();
-    this.closeDeferred();
-    if (this.woken || (r > 0 && pfd.readInt16LE(6) !== 0)) readCounter(this.wakeFd);
-    this.dispatching = true;
-    let thrown: { e: unknown } | undefined;
-    try {
-      if (err != null || r < 0) {
-        if (err == null && errno === c.E.EINTR) {
-          // interrupted: simply re-arm
-        } else {
-          const e = err instanceof Error ? err : new c.ErrnoError('poll', errno);
-          for (const p of [...this.members]) p.fail(e);
-        }
-      } else if (r > 0) {
-        for (let i = 1; i < n; i++) {
-          const revents = pfd.readInt16LE(i * c.POLLFD_SIZE + 6);
-          const p = armed[i - 1];
-          if (revents === 0 || p === undefined || !this.members.has(p)) continue;
-          try {
-            p.ready(revents);
-          } catch (e) {
-            thrown ??= { e };
-          }
-        }
-      }
-    } finally {
-      this.dispatching = false;
-    }
-    this.arm();
-    // A callback threw: report it like any exception from an I/O callback, after the reactor is re-armed.
-    if (thrown !== undefined) {
-      const { e } = thrown;
-      process.nextTick(() => {
-        throw e;
-      });
-    }
-  }
-
-  private closeDeferred(): void {
-    for (const fd of this.deferredClose.splice(0)) c.close(fd);
-  }
-}
-
-const reactor = new Reactor();
 
 // ---------------------------------------------------------------------------
 
@@ -301,18 +181,14 @@ export class FdSocket {
   private queuedBytes = 0;
   private closed = false;
 
-  /** What the reactor sees of this socket; kept off the public surface. */
-  private readonly io: Pollable;
+  /** Readiness of the fd in the event loop; null once closed. Kept off the public surface. */
+  private watch: c.FdWatch | null;
+  /** Whether the watch includes writability (exactly while the queue is not empty). */
+  private watchingWritable = false;
 
   /** Takes ownership of a connected AF_UNIX stream socket fd (every call on it is MSG_DONTWAIT). */
   constructor(readonly fd: number) {
-    this.io = {
-      fd,
-      events: () => c.POLLIN | (this.queue.length > 0 ? c.POLLOUT : 0),
-      ready: (revents) => this.ready(revents),
-      fail: (err) => this.finish(err),
-    };
-    reactor.add(this.io);
+    this.watch = new c.FdWatch(fd, { readable: true }, (status, ev) => this.ready(status, ev));
   }
 
   /** Bytes still queued. */
@@ -355,7 +231,7 @@ export class FdSocket {
     const wasIdle = this.queue.length === 0;
     this.queue.push({ data: Buffer.from(data.subarray(off)), off: 0, fds: fdsSent ? [] : fds.map(dupCloexec) });
     this.queuedBytes += data.length - off;
-    if (wasIdle) reactor.changed(); // now wants POLLOUT
+    if (wasIdle) this.watchWritable(true);
   }
 
   /** Closes the socket; queued bytes are dropped. Idempotent; onClose is called once (from a microtask). */
@@ -381,8 +257,8 @@ export class FdSocket {
   /**
    * Blocks until bytes arrive (poll(2) for POLLIN, then recvmsg): the chunk
    * with its fds, 'eof' when the peer closed, null on a timeout or an
-   * error (which closes the socket). The reactor's own reads of this
-   * socket then find nothing, which they take in their stride (EAGAIN).
+   * error (which closes the socket). A readable callback that was due
+   * for those bytes then finds nothing, which it takes in its stride (EAGAIN).
    */
   recvSync(timeoutMs: number): { chunk: Buffer; fds: number[] } | 'eof' | null {
     const deadline = Date.now() + timeoutMs;
@@ -412,28 +288,71 @@ export class FdSocket {
     return null;
   }
 
-  private ready(revents: number): void {
-    if (revents & c.POLLNVAL) return this.finish(new c.ErrnoError('poll', c.E.EBADF, String(this.fd)));
+  private ready(status: number, ev: c.PollEvents): void {
+    if (this.closed) return;
+    if (status < 0) return this.pollError(status);
     // Read first: on a hang-up, pending data and then the EOF come before any EPIPE on the write side.
-    if (revents & (c.POLLIN | c.POLLHUP | c.POLLERR)) this.readSome();
-    if (!this.closed && this.queue.length > 0 && revents & (c.POLLOUT | c.POLLERR | c.POLLHUP)) this.flush();
+    // (A bare EPOLLHUP comes with readable set: libuv merges in the events watched.)
+    if (ev.readable || ev.disconnect) this.readSome();
+    if (!this.closed && this.queue.length > 0 && ev.writable) this.flush();
   }
 
-  private readSome(): void {
+  /**
+   * EPOLLERR: the socket has a pending error (ECONNRESET when the peer closed
+   * with our data unread...), and libuv has stopped the handle. recvmsg still
+   * returns the bytes that arrived before it, then the error, which ends the
+   * connection; if neither reading nor writing makes progress, the error
+   * (SO_ERROR) ends it here rather than re-arming into a busy loop.
+   */
+  private pollError(status: number): void {
+    let rearm = true;
+    try {
+      const progressed = this.readSome();
+      if (!this.closed && this.queue.length > 0) this.flush();
+      if (!this.closed && !progressed) {
+        rearm = false;
+        const e = socketError(this.fd);
+        this.finish(new c.ErrnoError(e !== 0 ? 'socket' : 'poll', e !== 0 ? e : -status, String(this.fd)));
+      }
+    } finally {
+      // Also when onData threw: the socket stays open, so it must go on being watched.
+      if (rearm && !this.closed) this.watch?.set({ readable: true, writable: this.watchingWritable });
+    }
+  }
+
+  /** Up to READS_PER_WAKE recvmsg calls, delivering each chunk; false if the first found nothing (EAGAIN). */
+  private readSome(): boolean {
     for (let i = 0; i < READS_PER_WAKE && !this.closed; i++) {
       const got = recvOnce(this.fd);
       if ('errno' in got) {
-        if (got.errno === c.E.EAGAIN) return;
+        if (got.errno === c.E.EAGAIN) return i > 0;
         if (got.errno === c.E.EINTR) continue;
-        return this.finish(new c.ErrnoError('recvmsg', got.errno)); // ECONNRESET...
+        this.finish(new c.ErrnoError('recvmsg', got.errno)); // ECONNRESET...
+        return true;
       }
       if (got.truncated) {
         got.fds.forEach((f) => c.close(f));
-        return this.finish(new Error(`recvmsg: MSG_CTRUNC, more than ${MAX_RECV_FDS} fds in one message; fds were lost`));
+        this.finish(new Error(`recvmsg: MSG_CTRUNC, more than ${MAX_RECV_FDS} fds in one message; fds were lost`));
+        return true;
       }
-      if (got.n === 0) return this.finish(undefined); // orderly EOF
+      if (got.n === 0) {
+        this.finish(undefined); // orderly EOF
+        return true;
+      }
       this.onData(Buffer.from(recvData.subarray(0, got.n)), got.fds);
+      // A stream recvmsg fills the buffer unless the queue ran dry or it stopped at a
+      // message with fds (unix(7)): a short read without fds spares the EAGAIN read
+      // (level-triggered: anything that came since is reported again).
+      if (got.n < RECV_BUF_SIZE && got.fds.length === 0) break;
     }
+    return true;
+  }
+
+  /** Level-triggered readiness: watch writability only while there is something to write. */
+  private watchWritable(want: boolean): void {
+    if (this.watchingWritable === want || this.watch === null) return;
+    this.watchingWritable = want;
+    this.watch.set({ readable: true, writable: want });
   }
 
   private flush(): void {
@@ -451,6 +370,7 @@ export class FdSocket {
       this.queuedBytes -= r;
       if (head.off === head.data.length) this.queue.shift();
     }
+    this.watchWritable(false);
   }
 
   private finish(err: Error | undefined): void {
@@ -459,7 +379,10 @@ export class FdSocket {
     for (const q of this.queue) q.fds.forEach((f) => c.close(f));
     this.queue = [];
     this.queuedBytes = 0;
-    reactor.remove(this.io);
+    // The handle first: it takes the fd out of epoll at once, so the fd number can be reused.
+    this.watch?.close();
+    this.watch = null;
+    c.close(this.fd);
     queueMicrotask(() => this.onClose(err));
   }
 }
@@ -481,44 +404,75 @@ export class FdServer {
   }
 
   private closed = false;
-  private paused = false;
-  private readonly io: Pollable;
+  private readonly watch: c.FdWatch;
+  /** Set while accepting is paused (EMFILE...); holds the event loop instead of the stopped handle. */
+  private resume: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly fd: number,
     readonly path: string,
     private readonly onConnection: (s: FdSocket) => void,
   ) {
-    this.io = { fd, events: () => (this.paused ? 0 : c.POLLIN), ready: () => this.acceptSome(), fail: () => this.close() };
-    reactor.add(this.io);
+    this.watch = new c.FdWatch(fd, { readable: true }, (status) => this.ready(status));
   }
 
   /** Stops listening and unlinks the path. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    reactor.remove(this.io);
+    clearTimeout(this.resume);
+    this.watch.close();
+    c.close(this.fd);
     if (c.unlink(this.path) < 0 && c.errno() !== c.E.ENOENT) throw new c.ErrnoError('unlink', c.errno(), this.path);
   }
 
-  private acceptSome(): void {
+  private ready(status: number): void {
+    if (this.closed || this.resume !== undefined) return;
+    let progressed = true;
+    try {
+      progressed = this.acceptSome();
+    } finally {
+      // EPOLLERR on a listener (libuv stopped the handle): go on if accepting works, else retry later.
+      if (status < 0 && !this.closed && this.resume === undefined) {
+        if (progressed) this.watch.set({ readable: true });
+        else this.pause();
+      }
+    }
+  }
+
+  /** Up to READS_PER_WAKE accepts; true if any connection was taken. */
+  private acceptSome(): boolean {
+    let progressed = false;
     for (let i = 0; i < READS_PER_WAKE && !this.closed; i++) {
       const fd = c.accept4(this.fd, null, null, c.SOCK_NONBLOCK | c.SOCK_CLOEXEC);
       if (fd < 0) {
         const e = c.errno();
-        if (e === c.E.EAGAIN) return;
+        if (e === c.E.EAGAIN) break;
         if (e === c.E.EINTR || e === c.E.ECONNABORTED) continue;
-        // EMFILE, ENFILE, ENOBUFS...: the connection stays pending and poll would report it again
+        // EMFILE, ENFILE, ENOBUFS...: the connection stays pending and epoll would report it again
         // at once; stop asking for a moment rather than spin (accept(2)).
-        this.paused = true;
-        setTimeout(() => {
-          this.paused = false;
-          if (!this.closed) reactor.changed();
-        }, 100).unref();
-        return;
+        this.pause();
+        break;
       }
-      this.onConnection(new FdSocket(fd));
+      progressed = true;
+      let s: FdSocket;
+      try {
+        s = new FdSocket(fd);
+      } catch (e) {
+        c.close(fd);
+        throw e;
+      }
+      this.onConnection(s);
     }
+    return progressed;
+  }
+
+  private pause(): void {
+    this.watch.stop();
+    this.resume = setTimeout(() => {
+      this.resume = undefined;
+      if (!this.closed) this.watch.set({ readable: true });
+    }, 100);
   }
 }
 

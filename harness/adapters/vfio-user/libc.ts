@@ -41,6 +41,9 @@ export const memfd_create = fn<(name: string, flags: number) => number>('int mem
 export const eventfd = fn<(initval: number, flags: number) => number>('int eventfd(unsigned int initval, int flags)');
 export const ftruncate = fn<(fd: number, length: number) => number>('int ftruncate(int fd, int64_t length)');
 export const unlink = fn<(path: string) => number>('int unlink(const char *path)');
+export const getsockopt = fn<(fd: number, level: number, name: number, value: Buffer, len: Buffer) => number>(
+  'int getsockopt(int fd, int level, int name, void *value, void *len)',
+);
 
 // fcntl(2) is variadic: koffi wants the type of each extra argument at the call.
 const fcntlV = lib.func('int fcntl(int fd, int cmd, ...)');
@@ -57,6 +60,7 @@ export const SOCK_STREAM = 1;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
+export const SO_ERROR = 4;
 export const SCM_RIGHTS = 1;
 export const MSG_CTRUNC = 0x8;
 export const MSG_DONTWAIT = 0x40;
@@ -113,3 +117,90 @@ export function check(syscall: string, r: number, context?: string): number {
 
 /** errno numbers by name (EAGAIN, EINTR, ...), as koffi knows them for this platform. */
 export const E: Readonly<Record<string, number>> = koffi.os.errno;
+
+// --- fd readiness in Node's event loop ---
+
+/** What a poll handle watches, or reports (uv_poll_t's UV_READABLE, UV_WRITABLE, UV_DISCONNECT). */
+export interface PollEvents {
+  readable: boolean;
+  writable: boolean;
+  disconnect: boolean;
+}
+
+/** The handle koffi.node.poll returns, with the callback as koffi really calls it (see FdWatch). */
+interface KoffiPollHandle {
+  start(events: Partial<PollEvents>, callback: (status: number, events: PollEvents) => void): void;
+  stop(): void;
+  close(): void;
+}
+const koffiPoll = koffi.node.poll as unknown as (
+  fd: number,
+  events: Partial<PollEvents>,
+  callback: (status: number, events: PollEvents) => void,
+) => KoffiPollHandle | null;
+
+/**
+ * Readiness of one fd in Node's own event loop: koffi.node.poll, a libuv
+ * uv_poll_t (epoll, level-triggered) whose callback runs on the main thread
+ * in the loop's poll phase. Like any libuv handle, it keeps the event loop
+ * alive while it is started; stopped or closed, it does not.
+ *
+ * What koffi 3.3.4 does not say in its typings:
+ * - The callback gets (status, events), not (events): status is 0, or a
+ *   negative libuv errno; EPOLLERR on the fd comes as UV_EBADF (-EBADF),
+ *   and libuv has then already stopped the handle (start it again to go on).
+ * - It is called outside any JS callback scope, from a module built without
+ *   C++ exceptions: a JS exception escaping it would stay pending in koffi's
+ *   napi env and surface at some unrelated later koffi call. So the callback
+ *   is guarded here and an exception is rethrown from process.nextTick, an
+ *   uncaught exception like one from any I/O callback. (Node drains the tick
+ *   and microtask queues in the check phase of the same loop iteration.)
+ * - libuv allows one handle per fd per loop (UV_EEXIST otherwise), and a
+ *   watched fd must not be closed: close() (or stop()) the handle first, which
+ *   takes the fd out of epoll at once, so the fd can then be closed and its
+ *   number reused.
+ */
+export class FdWatch {
+  /** Started or stopped handles not closed yet: kept reachable here, so no GC finalizer ever closes one behind our back. */
+  private static readonly open = new Set<FdWatch>();
+  private handle: KoffiPollHandle | null;
+  private readonly callback: (status: number, events: PollEvents) => void;
+
+  constructor(
+    readonly fd: number,
+    events: Partial<PollEvents>,
+    onEvent: (status: number, events: PollEvents) => void,
+  ) {
+    this.callback = (status, ev) => {
+      try {
+        onEvent(status, ev);
+      } catch (e) {
+        process.nextTick(() => {
+          throw e;
+        });
+      }
+    };
+    const h = koffiPoll(fd, events, this.callback);
+    if (h === null) throw new Error(`koffi.node.poll(${fd}) failed`);
+    this.handle = h;
+    FdWatch.open.add(this);
+  }
+
+  /** Watches these events from now on (uv_poll_start again; also restarts a stopped handle). */
+  set(events: Partial<PollEvents>): void {
+    this.handle?.start(events, this.callback);
+  }
+
+  /** Watches nothing until the next set(); the handle then no longer holds the event loop. */
+  stop(): void {
+    this.handle?.stop();
+  }
+
+  /** Stops and closes the handle (its memory goes in a later loop iteration); the fd may be closed right after. Idempotent. */
+  close(): void {
+    if (this.handle === null) return;
+    this.handle.close();
+    this.handle = null;
+    FdWatch.open.delete(this);
+  }
+}

@@ -222,6 +222,9 @@ class ClientSession implements Session {
   /** A config access on the root's bus: the device is 00:00.0, nobody else answers (PCIe Base §7.3.1: UR). */
   private async config(s: RootSide, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Promise<Observation> {
     if (bus !== this.topology.roots[s.root].bus || devfn !== 0) return value === null ? { status: 'ur', value: ones(size) } : { status: 'ur' };
+    // Past the config region (256 bytes for a conventional PCI function) there is no config space: reads
+    // give all ones and writes go nowhere, as QEMU's vfio-pci answers them, without a message.
+    if (reg + size > (s.link.regionSizes[REGION.CONFIG] ?? 0)) return value === null ? ok({ value: ones(size) }) : ok();
     const o = await this.region(s, REGION.CONFIG, reg, size, value);
     // Command, BARs, ROM, the power state and a function-level reset (PCIe Base §7.5.3.4) decide where BARs decode.
     if (value !== null && o.status === 'ok') await s.refresh();

@@ -45,7 +45,6 @@ import type { ClientMemory } from './client-memory.ts';
 
 /** What the server offers in VERSION ("Version": capabilities). */
 export const SERVER_CAPS: VersionCaps = { maxMsgFds: 16, maxDataXferSize: 1 << 20, pgsizes: 0x1000n, maxDmaMaps: 65535 };
-export const CONFIG_SIZE = 0x1000;
 const ADDR_MAX = 2 ** 52 - 1;
 const SIZE_MAX = 2 ** 40;
 
@@ -150,7 +149,10 @@ export class DeviceServer {
   }
 
   regionSize(i: number): number {
-    if (i === REGION.CONFIG) return CONFIG_SIZE;
+    // The function's own config space, as Linux's vfio-pci sizes the region (pdev->cfg_size): 4 KiB for
+    // PCI Express, 256 bytes for conventional PCI, whose 0x100+ reads as all ones; QEMU walks the
+    // extended capabilities of a 4 KiB region and loops forever on an all-ones header (next = 0xffc).
+    if (i === REGION.CONFIG) return this.fn.cfg.size;
     if (i > REGION.ROM) return 0;
     return this.fn.bars[i]?.size ?? 0;
   }

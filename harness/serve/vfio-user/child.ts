@@ -1,19 +1,21 @@
 /**
- * The reference vfio-user server as the suites run it: `isoroot serve
- * vfio-user` in a child process (a served device's DMA to memory mapped
- * without a file waits for its client, which must be another process),
- * stopped with SIGTERM so that its record is complete.
+ * The reference vfio-user server in a child process, as suites and benches
+ * run it next to a client: `isoroot serve vfio-user` (a served device's
+ * DMA to memory mapped without a file waits for its client, which must be
+ * another process), stopped with SIGTERM so that its record is complete.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN } from '../cli-run.ts';
 
-export const DEVICES = join(import.meta.dirname, '..', '..', 'corpora', 'vfio-user', 'devices.json');
+const BIN = join(import.meta.dirname, '..', '..', '..', 'bin', 'isoroot.mjs');
+/** The example topology: two endpoints and an edu. */
+export const DEVICES = join(import.meta.dirname, '..', '..', '..', 'corpora', 'vfio-user', 'devices.json');
 export const DEVICE_IDS = ['ep0', 'ep1', 'edu0'];
 
 export interface ServerProcess {
+  pid: number;
   dir: string;
   sockets: string[];
   trace: string;
@@ -42,6 +44,7 @@ export async function startServer(opts: { topology?: string; ids?: string[]; mut
   }
   if (!sockets.every((s) => existsSync(s))) throw new Error(`isoroot serve started without its sockets:\n${out}`);
   return {
+    pid: child.pid!,
     dir,
     sockets,
     trace,
