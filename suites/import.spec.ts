@@ -334,8 +334,10 @@ test.describe('the command', () => {
     const virt = sample('virt.sh', 'qemu-system-aarch64 -M virt -qtest stdio\ninb 0x80\n');
     const jsonl = sample('x.jsonl', 'inb 0x80\n');
     for (const [args, message] of [
-      [['import'], /missing qtest FILE/],
-      [['import', 'pcap', script], /the format to import first: isoroot import qtest FILE \(qtest is the only one\), got "pcap"/],
+      [['import'], /missing qtest\|pcap FILE/],
+      [['import', 'pcap'], /missing FILE: isoroot import pcap FILE/],
+      [['import', 'pcap', script], /bad\.sh: byte 0: a pcap file/],
+      [['import', 'nbd', script], /the format to import first: isoroot import qtest FILE or isoroot import pcap FILE, got "nbd"/],
       [['import', 'qtest'], /missing FILE: isoroot import qtest FILE/],
       [['import', 'qtest', script, script], /one FILE only, got 2/],
       [['import', 'qtest', script, '--machine', 'i440fx'], /--machine must be q35 or pc, got "i440fx"/],

@@ -22,10 +22,12 @@ import { requireQemu, SUITE_QEMU } from '../qemu/helpers.ts';
 export const QT_TIMEOUT = 8000;
 
 /** A QEMU with `-device vfio-user-pci` (QEMU 10.1 and later), or a failure in CI / a loud skip elsewhere. */
+let hasVfioUser: boolean | undefined;
+
 export function requireVfioUserQemu(): void {
   requireQemu();
-  const r = spawnSync(SUITE_QEMU, ['-device', 'help'], { encoding: 'utf8', timeout: 20_000 });
-  if (/name "vfio-user-pci"/.test(r.stdout ?? '')) return;
+  hasVfioUser ??= /name "vfio-user-pci"/.test(spawnSync(SUITE_QEMU, ['-device', 'help'], { encoding: 'utf8', timeout: 20_000 }).stdout ?? '');
+  if (hasVfioUser) return;
   const msg = `${SUITE_QEMU} has no -device vfio-user-pci (QEMU 10.1 or later has it: ISOROOT_QEMU names one, scripts/install-qemu-backports.sh installs QEMU 11); the vfio-user client suites cannot run`;
   if (process.env.CI !== undefined) throw new Error(`${msg}. In CI this is a failure.`);
   process.stderr.write(`\n!!!!! SKIPPING: ${msg}. !!!!!\n\n`);

@@ -186,7 +186,10 @@ export class FdSocket {
   /** Whether the watch includes writability (exactly while the queue is not empty). */
   private watchingWritable = false;
 
-  /** Takes ownership of a connected AF_UNIX stream socket fd (every call on it is MSG_DONTWAIT). */
+  /**
+   * Takes ownership of a connected AF_UNIX stream socket fd (every call on it is MSG_DONTWAIT).
+   * Watching it sets O_NONBLOCK on it (uv_poll_init does), as every socket made here has anyway.
+   */
   constructor(readonly fd: number) {
     this.watch = new c.FdWatch(fd, { readable: true }, (status, ev) => this.ready(status, ev));
   }
