@@ -42,6 +42,7 @@ test.afterAll(async () => {
   // The hostile test broke the protocol on purpose: the server says so on closing, and exits 1.
   expect(await server?.stop()).toBe(1);
   expect(server.output()).toMatch(/closed; 1 protocol violations by clients/);
+  await server?.dispose();
 });
 
 const cfgw = (root: number, reg: number, size: number, value: bigint): Op => ({ op: 'cfg.write', root, via: 'ecam', bdf: 0, reg, size, value });
@@ -205,6 +206,7 @@ test('a campaign against a server with the shared-io-space mutant finds it', asy
     expect(isoroot('check', join(out, 'findings', findings[0])).code).toBe(1);
   } finally {
     expect(await bad.stop()).toBe(0);
+    await bad.dispose();
   }
 });
 

@@ -16,7 +16,6 @@
  * - BAR writes are posted (no reply), reads are synchronous.
  */
 import { test, expect } from '@playwright/test';
-import { join } from 'node:path';
 import type { QemuProcess } from '../../harness/adapters/qemu/process.ts';
 import { decodeHeader, decodeMessage } from '../../harness/adapters/vfio-user/codec.ts';
 import { COMMANDS } from '../../harness/adapters/vfio-user/messages.ts';
@@ -27,7 +26,7 @@ import { readTrace } from '../../harness/trace/reader.ts';
 import type { Step, Trace } from '../../harness/trace/format.ts';
 import { Guest, requireVfioUserQemu, startQemu, startServer, vfioUserDevice, type ServerProcess } from './qemu-guest.ts';
 
-const DEVICES = join(import.meta.dirname, '..', '..', 'corpora', 'vfio-user', 'devices.json');
+import { DEVICES } from '../../harness/serve/vfio-user/child.ts';
 /** Where the guest puts BAR0: in q35's PCI hole. */
 const BASE = 0xe000_0000;
 /** The slot the device is given on the q35 root bus (00:01.0). */
@@ -80,7 +79,7 @@ async function stopAll(qemus: (QemuProcess | null)[], server: ServerProcess): Pr
 }
 
 test('one QEMU on one served endpoint: config reads, BAR0 scratch and identity reach ep0, and only ep0, in the server trace', async () => {
-  const server = await startServer(DEVICES);
+  const server = await startServer({ topology: DEVICES, pcap: true });
   let qemu: QemuProcess | null = null;
   try {
     qemu = await startQemu(['-device', vfioUserDevice(server.socket('ep0'), { id: 'vu0', addr: String(SLOT) })]);
@@ -136,7 +135,7 @@ test('one QEMU on one served endpoint: config reads, BAR0 scratch and identity r
 });
 
 test('two QEMUs on one server: BAR0 at the same guest address in both, each reaches its own device on its own root', async () => {
-  const server = await startServer(DEVICES);
+  const server = await startServer({ topology: DEVICES, pcap: true });
   let a: QemuProcess | null = null;
   let b: QemuProcess | null = null;
   try {
@@ -262,7 +261,7 @@ async function clientMessages(pcap: string, socket: string): Promise<{ command: 
  * QEMU, after the last DMA_UNMAP.
  */
 test('DMA maps follow QEMU memory (memfd RAM): guest RAM and BIOS mapped; after device_del and slot power-off QEMU unmaps them all before leaving', async () => {
-  const server = await startServer(DEVICES);
+  const server = await startServer({ topology: DEVICES, pcap: true });
   const sock = server.socket('ep1');
   let qemu: QemuProcess | null = null;
   try {
@@ -312,7 +311,7 @@ test('DMA maps follow QEMU memory (memfd RAM): guest RAM and BIOS mapped; after 
 });
 
 test('QEMU quits without unmapping: the server drops every mapping that client left, before its device is handed on', async () => {
-  const server = await startServer(DEVICES);
+  const server = await startServer({ topology: DEVICES, pcap: true });
   const sock = server.socket('ep0');
   let qemu: QemuProcess | null = null;
   try {

@@ -8,14 +8,9 @@
  * for missing programs.
  */
 import { test } from '@playwright/test';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { QemuProcess } from '../../harness/adapters/qemu/process.ts';
 import { Q, parseValue, type QtestChannel } from '../../harness/adapters/qemu/qtest.ts';
-import { killGroup, track } from '../../harness/util/children.ts';
-import { BIN } from '../cli-run.ts';
 import { requireQemu, SUITE_QEMU } from '../qemu/helpers.ts';
 
 /** Replies from QEMU (every vfio-user request it makes waits at most 5 s: x-msg-timeout). */
@@ -34,74 +29,7 @@ export function requireVfioUserQemu(): void {
   test.skip(true, msg);
 }
 
-export interface ServerProcess {
-  dir: string;
-  trace: string;
-  pcap: string;
-  /** DIR/<id>.sock */
-  socket(id: string): string;
-  /** What the server printed so far. */
-  output(): string;
-  /** Waits until the server has printed `text`. */
-  waitFor(text: string, timeoutMs: number): Promise<void>;
-  /** SIGTERM (the server closes, its trace complete), then SIGKILL if it lingers; its exit code. */
-  stop(): Promise<number | null>;
-  /** Stops it if still running and removes the directory. */
-  dispose(): Promise<void>;
-}
-
-export async function startServer(topology: string): Promise<ServerProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'isoroot-vfu-qemu-'));
-  const trace = join(dir, 'server.jsonl');
-  const pcap = join(dir, 'server.pcap');
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', 'vfio-user', '--topology', topology, '--socket-dir', dir, '--trace', trace, '--pcap', pcap], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  track(child);
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString('utf8')));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let code: number | null | undefined;
-  void exited.then((c) => (code = c));
-  const waitFor = async (text: string, timeoutMs: number): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!out.includes(text)) {
-      if (code !== undefined) throw new Error(`isoroot serve exited (${code}) before printing "${text}":\n${out}`);
-      if (Date.now() > deadline) throw new Error(`isoroot serve did not print "${text}" within ${timeoutMs} ms:\n${out}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  const stop = async (): Promise<number | null> => {
-    if (code !== undefined) return code;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => killGroup(child), 10_000);
-    const c = await exited;
-    clearTimeout(timer);
-    return c;
-  };
-  const server: ServerProcess = {
-    dir,
-    trace,
-    pcap,
-    socket: (id) => join(dir, `${id}.sock`),
-    output: () => out,
-    waitFor,
-    stop,
-    dispose: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  try {
-    await waitFor('serving until interrupted', 20_000);
-  } catch (e) {
-    await server.dispose();
-    throw e;
-  }
-  return server;
-}
+export { startServer, type ServerProcess } from '../../harness/serve/vfio-user/child.ts';
 
 /** The vfio-user-pci device on `socket`, as a -device argument (the socket property only takes the JSON form). */
 export const vfioUserDevice = (socket: string, extra: Record<string, unknown> = {}): string =>
