@@ -5,6 +5,9 @@
 # vfio-user captures is checked with it) and Debian's QEMU (qemu-system-x86:
 # the QEMU conformance suites run against it). Installs them from Debian's
 # packages when missing and we are root; otherwise says what to install.
+# As root it also installs QEMU 11 from trixie-backports into a private
+# prefix (scripts/install-qemu-backports.sh): the vfio-user client suites
+# need its vfio-user-pci.
 # With the argument "qemu", only QEMU (what a campaign on QEMU needs).
 set -euo pipefail
 missing=()
@@ -14,6 +17,10 @@ if [ "${1:-}" != qemu ]; then
   command -v pgrep >/dev/null 2>&1 || missing+=(procps)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/tshark ] || missing+=(tshark)
+fi
+# QEMU 11 (a vfio-user client) for the vfio-user suites, in a private prefix; quick when installed.
+if [ "${1:-}" != qemu ] && [ "$(id -u)" = 0 ]; then
+  bash "$(dirname "$0")/install-qemu-backports.sh" >/dev/null || echo "isoroot: QEMU 11 could not be installed; the vfio-user client suites need it" >&2
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

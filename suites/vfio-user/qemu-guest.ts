@@ -11,7 +11,18 @@ import { test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import { QemuProcess } from '../../harness/adapters/qemu/process.ts';
 import { Q, parseValue, type QtestChannel } from '../../harness/adapters/qemu/qtest.ts';
-import { requireQemu, SUITE_QEMU } from '../qemu/helpers.ts';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { requireProgram } from '../require.ts';
+
+/**
+ * The QEMU with a vfio-user client: ISOROOT_QEMU, else the one
+ * scripts/install-qemu-backports.sh installs (npm test's set-up runs it),
+ * else whatever qemu-system-x86_64 is on PATH (Debian 12's has none).
+ */
+const PRIVATE_QEMU = join(homedir(), '.cache', 'isoroot', 'qemu-backports', 'bin', 'qemu-system-x86_64');
+export const CLIENT_QEMU = process.env.ISOROOT_QEMU || (existsSync(PRIVATE_QEMU) ? PRIVATE_QEMU : 'qemu-system-x86_64');
 
 /** Replies from QEMU (every vfio-user request it makes waits at most 5 s: x-msg-timeout). */
 export const QT_TIMEOUT = 8000;
@@ -20,10 +31,10 @@ export const QT_TIMEOUT = 8000;
 let hasVfioUser: boolean | undefined;
 
 export function requireVfioUserQemu(): void {
-  requireQemu();
-  hasVfioUser ??= /name "vfio-user-pci"/.test(spawnSync(SUITE_QEMU, ['-device', 'help'], { encoding: 'utf8', timeout: 20_000 }).stdout ?? '');
+  requireProgram(CLIENT_QEMU, 'scripts/install-qemu-backports.sh installs QEMU 11');
+  hasVfioUser ??= /name "vfio-user-pci"/.test(spawnSync(CLIENT_QEMU, ['-device', 'help'], { encoding: 'utf8', timeout: 20_000 }).stdout ?? '');
   if (hasVfioUser) return;
-  const msg = `${SUITE_QEMU} has no -device vfio-user-pci (QEMU 10.1 or later has it: ISOROOT_QEMU names one, scripts/install-qemu-backports.sh installs QEMU 11); the vfio-user client suites cannot run`;
+  const msg = `${CLIENT_QEMU} has no -device vfio-user-pci (QEMU 10.1 or later has it: ISOROOT_QEMU names one, scripts/install-qemu-backports.sh installs QEMU 11); the vfio-user client suites cannot run`;
   if (process.env.CI !== undefined) throw new Error(`${msg}. In CI this is a failure.`);
   process.stderr.write(`\n!!!!! SKIPPING: ${msg}. !!!!!\n\n`);
   test.skip(true, msg);
@@ -41,7 +52,7 @@ export const vfioUserDevice = (socket: string, extra: Record<string, unknown> = 
  */
 export function startQemu(args: readonly string[], machine = 'q35'): Promise<QemuProcess> {
   return QemuProcess.start({
-    binary: SUITE_QEMU,
+    binary: CLIENT_QEMU,
     args: ['-machine', machine, '-m', '256M', '-accel', 'qtest', '-nodefaults', '-no-user-config', '-display', 'none', ...args],
     startupMs: 20_000,
   });
