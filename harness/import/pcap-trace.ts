@@ -14,7 +14,7 @@ import { ProtocolViolation, REGION, type Message, type Request } from '../adapte
 import { reasonOf } from '../adapters/vfio-user/errno.ts';
 import { readLe, splitAccess } from '../adapters/vfio-user/access-split.ts';
 import { deviceFromConfig } from '../adapters/vfio-user/discover.ts';
-import { servedTopology } from '../serve/vfio-user/serving-topology.ts';
+import { servedTopology } from '../adapters/vfio-user/served-topology.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Step } from '../trace/format.ts';

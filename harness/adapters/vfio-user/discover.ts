@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { InputError } from '../../util/errors.ts';
-import { parseDescription } from '../../serve/vfio-user/serving-topology.ts';
+import { parseDescription } from './served-topology.ts';
 import type { BarSpec, CapName, DeviceSpec } from '../../topology/types.ts';
 import { CAP_ID, findCaps } from './pci-caps.ts';
 import { hostBars } from './host-decode.ts';

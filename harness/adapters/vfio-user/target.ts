@@ -9,7 +9,7 @@ import { canonicalTopology } from '../../topology/canonical.ts';
 import { CAP_NAMES, SPACE_KINDS, type SpaceKind, type Topology } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
-import { SERVABLE, servedTopology } from '../../serve/vfio-user/serving-topology.ts';
+import { SERVABLE, servedTopology } from './served-topology.ts';
 import type { Capabilities, Target } from '../target.ts';
 import { readLe } from './access-split.ts';
 import { DeviceLink } from './device-link.ts';

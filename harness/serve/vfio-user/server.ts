@@ -19,7 +19,8 @@ import { Connection } from '../../adapters/vfio-user/connection.ts';
 import type { PcapWriter } from '../../capture/pcap-writer.ts';
 import { ClientMemory } from './client-memory.ts';
 import { DeviceServer } from './device-server.ts';
-import { describeDevice, servingTopology, type ServedDevice } from './serving-topology.ts';
+import { servingTopology, type ServedDevice } from './serving-topology.ts';
+import { describeDevice } from '../../adapters/vfio-user/served-topology.ts';
 
 export interface ServeOptions {
   topology: Topology;
@@ -131,7 +132,7 @@ export function serveVfioUser(o: ServeOptions): Served {
   for (const d of devices) {
     const path = join(o.socketDir, d.socket);
     rmSync(path, { force: true });
-    writeFileSync(`${path}.json`, describeDevice(d));
+    writeFileSync(`${path}.json`, describeDevice(d.device));
     listeners.push(FdServer.listen(path, (s) => accept(d, path, s)));
     sockets.push(path);
   }
