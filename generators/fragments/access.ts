@@ -4,7 +4,7 @@
  * and reading and writing RAM at the addresses DMA uses.
  */
 import fc from 'fast-check';
-import type { Op } from '../../harness/ops/catalog.ts';
+import { REGION_XFER_MAX, type Op } from '../../harness/ops/catalog.ts';
 import { GPAS, cfg, msiAddress, devOf, pick, scope, spotAddress, type FragmentContext, type Spot, type Weighted } from './context.ts';
 
 export function accessFragments(x: FragmentContext): Weighted[] {
@@ -66,5 +66,24 @@ export function accessFragments(x: FragmentContext): Weighted[] {
     });
   }
 
+  // A VFIO user's region accesses (vfio-user REGION_READ/WRITE), hostile ones included: at and past
+  // a region's end, larger than a message carries, the ROM written, a BAR before it decodes.
+  if (has('region')) {
+    const regions = [...bars.map((b) => ({ dev: b.dev, region: b.region, size: b.size })), ...x.devices.map((d) => ({ dev: d.spec.id, region: 7, size: x.caps.get(d.spec.id)?.pcie !== undefined ? 0x1000 : 0x100 }))];
+    if (regions.length > 0)
+      out.push({
+        arb: fc
+          .tuple(pick(regions), fc.constantFrom('start', 'scratch', 'end', 'past', 'far'), fc.constantFrom(1, 2, 4, 4, 8, 64, REGION_XFER_MAX + 1), fc.option(fc.constantFrom(0n, 0x5an, 0xcafef00dn), { freq: 2 }), fc.nat(8))
+          .map(([r, where, count, value, other]): Op[] => {
+            const region = other === 8 ? 8 : other === 6 && r.region !== 7 ? 6 : r.region;
+            const offset = where === 'start' ? 0 : where === 'scratch' ? 0x10 : where === 'end' ? Math.max(0, r.size - count) : where === 'past' ? Math.max(0, r.size - 2) : r.size + 0x1000;
+            if (value === null) return [{ op: 'region.read', dev: r.dev, region, offset, count }];
+            const data = new Uint8Array(Math.min(count, REGION_XFER_MAX));
+            for (let i = 0; i < data.length; i++) data[i] = Number((value >> BigInt(8 * (i % 4))) & 0xffn);
+            return [{ op: 'region.write', dev: r.dev, region, offset, data }];
+          }),
+        weight: 6,
+      });
+  }
   return out;
 }

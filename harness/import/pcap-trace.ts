@@ -1,10 +1,9 @@
 /**
  * A vfio-user capture as an isoroot trace, seen from the client: each
- * session is a root with its device; config region accesses become config
- * operations, BAR region accesses become memory or IO accesses at the
- * BAR's address (from the config space the session wrote and read), DMA
- * maps and unmaps and resets become theirs, and each reply is the
- * observation. Messages that are not operations (VERSION, the INFO
+ * session is a root with its device; region accesses become region
+ * operations, DMA maps and unmaps and resets become theirs, and each
+ * reply is the observation. The device is described from the config
+ * space the session read. Messages that are not operations (VERSION, the INFO
  * queries, SET_IRQS, the server's DMA) are counted. The trace then
  * replays against the model: `isoroot check`.
  */
@@ -12,10 +11,10 @@ import { readCapture } from '../capture/pcap-read.ts';
 import { decodeMessage } from '../adapters/vfio-user/codec.ts';
 import { ProtocolViolation, REGION, type Message, type Request } from '../adapters/vfio-user/messages.ts';
 import { reasonOf } from '../adapters/vfio-user/errno.ts';
-import { readLe, splitAccess } from '../adapters/vfio-user/access-split.ts';
+import { readLe } from '../util/access-split.ts';
 import { deviceFromConfig } from '../adapters/vfio-user/discover.ts';
 import { servedTopology } from '../adapters/vfio-user/served-topology.ts';
-import type { Op } from '../ops/catalog.ts';
+import { REGION_XFER_MAX, type Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Step } from '../trace/format.ts';
 import type { Topology } from '../topology/types.ts';
@@ -90,8 +89,8 @@ function retarget(step: Step, root: number, dev: string): Step {
   return step.obs === undefined ? { op } : { op, obs: step.obs };
 }
 
-const failed = (errno: number): Observation => {
-  const reason = reasonOf(errno);
+const failed = (what: 'dma' | 'region', errno: number): Observation => {
+  const reason = reasonOf(what, errno);
   return reason === undefined ? { status: 'error' } : { status: 'error', reason };
 };
 
@@ -108,16 +107,13 @@ function toSteps(s: SessionState, req: Request, rep: Message & { reply: true }):
       const write = req.command === 'REGION_WRITE' ? req.body.data! : null;
       const data = write ?? (rep.errno === 0 && rep.body !== null && 'data' in rep.body ? rep.body.data : undefined);
       if (region === REGION.CONFIG && data !== undefined && rep.errno === 0) s.config.set(data.subarray(0, Math.max(0, Math.min(count, 0x1000 - offset))), offset);
+      // One region operation per message (in REGION_XFER_MAX pieces): what the client asked, where it asked.
       const out: Step[] = [];
-      const io = region <= 5 && (s.config[0x10 + 4 * region] & 1) === 1;
-      const base = region === REGION.CONFIG ? 0 : barBase(s, region);
-      for (const p of splitAccess(offset, count, region === REGION.CONFIG || io ? 4 : 8)) {
-        const value = data === undefined ? undefined : readLe(data, p.offset - offset, p.size);
-        let op: Op;
-        if (region === REGION.CONFIG) op = write === null ? { op: 'cfg.read', root: 0, via: 'ecam', bdf: 0, reg: p.offset, size: p.size } : { op: 'cfg.write', root: 0, via: 'ecam', bdf: 0, reg: p.offset, size: p.size, value: value! };
-        else if (io) op = write === null ? { op: 'pio.read', root: 0, port: base + p.offset, size: p.size } : { op: 'pio.write', root: 0, port: base + p.offset, size: p.size, value: value! };
-        else op = write === null ? { op: 'mmio.read', root: 0, addr: base + p.offset, size: p.size } : { op: 'mmio.write', root: 0, addr: base + p.offset, size: p.size, value: value! };
-        const obs: Observation = rep.errno !== 0 ? failed(rep.errno) : write === null ? { status: 'ok', value: value ?? 0n } : { status: 'ok' };
+      for (let at = 0; at < count; at += REGION_XFER_MAX) {
+        const n = Math.min(REGION_XFER_MAX, count - at);
+        const base = { dev: '', region, offset: offset + at };
+        const op: Op = write === null ? { op: 'region.read', ...base, count: n } : { op: 'region.write', ...base, data: write.subarray(at, at + n) };
+        const obs: Observation = rep.errno !== 0 ? failed('region', rep.errno) : write === null ? { status: 'ok', data: data!.slice(at, at + n) } : { status: 'ok' };
         out.push({ op, obs });
       }
       return out;
@@ -127,22 +123,13 @@ function toSteps(s: SessionState, req: Request, rep: Message & { reply: true }):
       const perm = (f & 3) === 3 ? 'rw' : (f & 1) !== 0 ? 'r' : 'w';
       // Without a file descriptor the guest-physical address is not on the wire: the IOVA stands for it.
       const gpa = req.fds.length > 0 ? Number(req.body.offset) : Number(req.body.address);
-      return [{ op: { op: 'dma.map', root: 0, domain: 0, iova: Number(req.body.address), size: Number(req.body.size), gpa, perm }, obs: rep.errno === 0 ? { status: 'ok' } : failed(rep.errno) }];
+      return [{ op: { op: 'dma.map', root: 0, domain: 0, iova: Number(req.body.address), size: Number(req.body.size), gpa, perm }, obs: rep.errno === 0 ? { status: 'ok' } : failed('dma', rep.errno) }];
     }
     case 'DMA_UNMAP':
-      return [{ op: { op: 'dma.unmap', root: 0, domain: 0, iova: Number(req.body.address), size: Number(req.body.size) }, obs: rep.errno === 0 ? { status: 'ok' } : failed(rep.errno) }];
+      return [{ op: { op: 'dma.unmap', root: 0, domain: 0, iova: Number(req.body.address), size: Number(req.body.size) }, obs: rep.errno === 0 ? { status: 'ok' } : failed('dma', rep.errno) }];
     case 'DEVICE_RESET':
-      return [{ op: { op: 'dev.reset', dev: '' }, obs: rep.errno === 0 ? { status: 'ok' } : failed(rep.errno) }];
+      return [{ op: { op: 'dev.reset', dev: '' }, obs: rep.errno === 0 ? { status: 'ok' } : failed('dma', rep.errno) }];
     default:
       return null;
   }
-}
-
-/** The BAR's address as the session's config space holds it (PCI 3.0 §6.2.5.1). */
-function barBase(s: SessionState, region: number): number {
-  if (region === REGION.ROM) return (Number(readLe(s.config, 0x30, 4)) & 0xfffff800) >>> 0;
-  const lo = Number(readLe(s.config, 0x10 + 4 * region, 4)) >>> 0;
-  if ((lo & 1) !== 0) return (lo & 0xfffffffc) >>> 0;
-  const base = (lo & 0xfffffff0) >>> 0;
-  return ((lo >> 1) & 3) === 2 && region < 5 ? base + Number(readLe(s.config, 0x14 + 4 * region, 4)) * 2 ** 32 : base;
 }

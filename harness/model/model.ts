@@ -22,6 +22,7 @@ import { slotsOf, type DeviceSlot } from './slots.ts';
 import { translateDma } from './dma.ts';
 import { assertedLines, lineChanges, routesLines, type IntxArrival } from './intx-lines.ts';
 import { isDriven } from './dma-engine.ts';
+import { regionAccess, type RegionHost } from './region-access.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
 import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf } from '../topology/bdf.ts';
@@ -301,8 +302,24 @@ export class Model implements DeviceHost {
       case 'clock.step':
         this.advance(op.ns);
         return ok();
+      case 'region.read':
+      case 'region.write':
+        return regionAccess(this.regionHost, op);
     }
   }
+
+  /** Region access (region-access.ts) through the model's own config and space paths. */
+  private readonly regionHost: RegionHost = {
+    fn: (dev) => {
+      const s = this.present(dev);
+      return typeof s === 'string' ? s : s.fn!;
+    },
+    config: (fn, reg, size, value) => {
+      const b = this.bdfOf(fn.id)!;
+      return this.configAccess(ownerOf(this.topology, fn.root, 'config'), fn.root, busOf(b), devfnOf(b), reg, size, value);
+    },
+    space: (fn, io, addr, size, value) => (io ? this.ioAccess(fn.root, addr, size, value) : this.memAccess(fn.root, addr, size, value)),
+  };
 
   // ---- configuration access (PCI 3.0 §3.2.2.3, PCIe Base §7.2.2) -----------------
 

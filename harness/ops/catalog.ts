@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { F, VIAS, optional, type Field } from './fields.ts';
 
 /** Families of operations a target may support (declared in its capabilities). */
-export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock'] as const;
+export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export interface OpSpec<Fs extends Record<string, Field<unknown>>> {
@@ -65,6 +65,19 @@ const IOVA_LIKELY = [0x0, 0x1000, 0x10000, 0x100000, 0x40000, 0x7fff000];
 /** An optional field that only targets with `cap` get generated values for (the PASID tag of a DMA). */
 const onlyWith = <T>(cap: Capability, f: Field<T, true>): Field<T, true> => ({ ...f, arb: (d) => (d.ops.includes(cap) ? f.arb(d) : fc.constant(undefined as T)) });
 const pasidField = onlyWith('pasid', optional(F.int('PASID', 0, 0xfffff, [1, 2, 3, 0xfffff])));
+/**
+ * The most bytes one region access moves: a vfio-user client offers this
+ * as its max_data_xfer_size, so that a larger read is one a conforming
+ * server refuses ("Version": max_data_xfer_size).
+ */
+export const REGION_XFER_MAX = 4096;
+/** VFIO's PCI region indexes: BARs 0-5, ROM 6, config 7, VGA 8 (linux/vfio.h). */
+const regionFields = <X extends Record<string, Field<unknown>>>(x: X) => ({
+  dev: F.dev(),
+  region: F.int('region index: 0-5 BARs, 6 ROM, 7 config space, 8 VGA', 0, 8, [0, 1, 2, 6, 7, 7]),
+  offset: F.hex('offset in the region', 2 ** 32, [0, 0x10, 0xfc, 0x100, 0xffc, 0x1000, 0x1ffc, 0x2000, 0x3ffc, 0x4000]),
+  ...x,
+});
 /** The longest virtual time one clock.step advances, in nanoseconds (10 s). */
 export const CLOCK_STEP_MAX_NS = 10_000_000_000;
 
@@ -172,6 +185,18 @@ export const CATALOG = {
   'dev.unplug': spec({ doc: 'hot-unplug a device', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
   'dev.reset': spec({ doc: 'function-level reset of a device', needs: 'reset', reads: false, fields: { dev: F.dev() } }),
   'root.reset': spec({ doc: 'reset a whole root (every root that shares its host bridge, i.e. its config space)', needs: 'root-reset', reads: false, fields: { root: F.root() } }),
+  'region.read': spec({
+    doc: "read a device's region at an offset, as a VFIO user does (vfio-user REGION_READ): config space, or a BAR where it decodes; refused past the region's end or beyond REGION_XFER_MAX bytes",
+    needs: 'region',
+    reads: true,
+    fields: regionFields({ count: F.int('bytes', 1, 2 * REGION_XFER_MAX, [1, 2, 4, 8, 64, REGION_XFER_MAX + 1]) }),
+  }),
+  'region.write': spec({
+    doc: "write a device's region at an offset, as a VFIO user does (vfio-user REGION_WRITE)",
+    needs: 'region',
+    reads: false,
+    fields: regionFields({ data: F.bytes(REGION_XFER_MAX) }),
+  }),
   'clock.step': spec({ doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
 } as const;
 

@@ -49,6 +49,12 @@ export const ERROR_REASONS = [
   'exhausted',
   'unsupported',
   'unreachable', // a driver cannot reach the registers that drive the device's DMA (edu's BAR0)
+  // Region accesses of a VFIO user (region.read / region.write):
+  'no-region', // the device has no such region
+  'past-end', // the access runs past the region's end
+  'read-only', // a write to the expansion ROM
+  'not-decoding', // a BAR that does not decode (vfio-pci answers EIO)
+  'too-large', // more than one message may carry (vfio-user max_data_xfer_size)
 ] as const;
 
 export type FaultReason = (typeof FAULT_REASONS)[number];

@@ -60,12 +60,19 @@ function elsewhere(steps: readonly Step[], root: number, dev: string): string[] 
   });
 }
 
-/** The MMIO ops of a root, as comparable records. */
-const mmioOn = (steps: readonly Step[], root: number): object[] =>
+/** A little-endian value of region data. */
+const le = (b: Uint8Array | undefined): bigint | undefined => (b === undefined ? undefined : b.reduceRight((v, x) => (v << 8n) | BigInt(x), 0n));
+
+/**
+ * The region accesses the server recorded for a device (one per REGION_READ/WRITE it got),
+ * as comparable records: the BARs (region < 7), or config space (region 7).
+ */
+const regionOps = (steps: readonly Step[], dev: string, config: boolean): object[] =>
   steps.flatMap((s) => {
     const o = s.op;
-    if ((o.op !== 'mmio.read' && o.op !== 'mmio.write') || o.root !== root) return [];
-    return [{ op: o.op, addr: o.addr, size: o.size, value: o.op === 'mmio.write' ? o.value : s.obs?.value, status: s.obs?.status, to: s.obs?.to }];
+    if ((o.op !== 'region.read' && o.op !== 'region.write') || o.dev !== dev || (o.region === 7) !== config) return [];
+    const size = o.op === 'region.read' ? o.count : o.data.length;
+    return [{ op: o.op, region: o.region, offset: o.offset, size, value: le(o.op === 'region.write' ? o.data : s.obs?.data), status: s.obs?.status, to: s.obs?.to }];
   });
 
 /** Kills what is left, and keeps what QEMU and the server printed with the result. */
@@ -106,26 +113,22 @@ test('one QEMU on one served endpoint: config reads, BAR0 scratch and identity r
     expect(elsewhere(t.steps, ep0.root, 'ep0')).toEqual([]);
     // The BAR accesses, as the device saw them.
     const to = (offset: number) => ({ root: ep0.root, dev: 'ep0', region: 'bar0', offset });
-    expect(mmioOn(t.steps, ep0.root)).toEqual([
-      { op: 'mmio.write', addr: BASE + 0x10, size: 4, value: 0x5a5a_1234n, status: 'ok', to: to(0x10) },
-      { op: 'mmio.read', addr: BASE + 0x10, size: 4, value: 0x5a5a_1234n, status: 'ok', to: to(0x10) },
-      { op: 'mmio.read', addr: BASE, size: 4, value: BigInt(identity(ep0.uid)), status: 'ok', to: to(0) },
+    expect(regionOps(t.steps, 'ep0', false)).toEqual([
+      { op: 'region.write', region: 0, offset: 0x10, size: 4, value: 0x5a5a_1234n, status: 'ok', to: to(0x10) },
+      { op: 'region.read', region: 0, offset: 0x10, size: 4, value: 0x5a5a_1234n, status: 'ok', to: to(0x10) },
+      { op: 'region.read', region: 0, offset: 0, size: 4, value: BigInt(identity(ep0.uid)), status: 'ok', to: to(0) },
     ]);
     // The guest's config accesses, after the machine reset (QEMU's DEVICE_RESET), in order.
     const reset = t.steps.findLastIndex((s) => s.op.op === 'dev.reset' && s.op.dev === 'ep0');
     expect(reset, 'QEMU resets the device at machine reset').toBeGreaterThan(0);
-    const cfg = t.steps.slice(reset).flatMap((s) => {
-      const o = s.op;
-      if (o.op !== 'cfg.read' && o.op !== 'cfg.write') return [];
-      return [{ op: o.op, bdf: o.bdf, reg: o.reg, size: o.size, value: o.op === 'cfg.write' ? o.value : s.obs?.value, to: s.obs?.to }];
-    });
+    const cfg = regionOps(t.steps.slice(reset), 'ep0', true);
     const cfgTo = (reg: number) => ({ root: ep0.root, dev: 'ep0', region: 'cfg', offset: reg });
     const guest = [
-      { op: 'cfg.read', bdf: 0, reg: 0x00, size: 2, value: BigInt(ENDPOINT_VENDOR), to: cfgTo(0) },
-      { op: 'cfg.read', bdf: 0, reg: 0x02, size: 2, value: BigInt(ENDPOINT_DEVICE), to: cfgTo(2) },
-      { op: 'cfg.read', bdf: 0, reg: 0x00, size: 4, value: BigInt(((ENDPOINT_DEVICE << 16) | ENDPOINT_VENDOR) >>> 0), to: cfgTo(0) },
-      { op: 'cfg.write', bdf: 0, reg: 0x10, size: 4, value: BigInt(BASE), to: cfgTo(0x10) },
-      { op: 'cfg.write', bdf: 0, reg: 0x04, size: 2, value: 2n, to: cfgTo(4) },
+      { op: 'region.read', region: 7, offset: 0x00, size: 2, value: BigInt(ENDPOINT_VENDOR), status: 'ok', to: cfgTo(0) },
+      { op: 'region.read', region: 7, offset: 0x02, size: 2, value: BigInt(ENDPOINT_DEVICE), status: 'ok', to: cfgTo(2) },
+      { op: 'region.read', region: 7, offset: 0x00, size: 4, value: BigInt(((ENDPOINT_DEVICE << 16) | ENDPOINT_VENDOR) >>> 0), status: 'ok', to: cfgTo(0) },
+      { op: 'region.write', region: 7, offset: 0x10, size: 4, value: BigInt(BASE), status: 'ok', to: cfgTo(0x10) },
+      { op: 'region.write', region: 7, offset: 0x04, size: 2, value: 2n, status: 'ok', to: cfgTo(4) },
     ];
     // QEMU's own accesses after the reset (interrupt pin, clearing the BARs) come first; nothing else reaches config space after the guest's.
     expect(cfg.slice(-guest.length), "the guest's config accesses, in order").toEqual(guest);
@@ -171,10 +174,10 @@ test('two QEMUs on one server: BAR0 at the same guest address in both, each reac
     expect(elsewhere(on(ep1.root, 'ep1'), ep1.root, 'ep1')).toEqual([]);
     for (const [dev, who, value] of [['ep0', ep0, 0xaaaa_0001n], ['ep1', ep1, 0xbbbb_0002n]] as const) {
       const to = (offset: number) => ({ root: who.root, dev, region: 'bar0', offset });
-      expect(mmioOn(t.steps, who.root), `${dev}'s BAR accesses`).toEqual([
-        { op: 'mmio.write', addr: BASE + 0x10, size: 4, value, status: 'ok', to: to(0x10) },
-        { op: 'mmio.read', addr: BASE + 0x10, size: 4, value, status: 'ok', to: to(0x10) },
-        { op: 'mmio.read', addr: BASE, size: 4, value: BigInt(identity(who.uid)), status: 'ok', to: to(0) },
+      expect(regionOps(t.steps, dev, false), `${dev}'s BAR accesses`).toEqual([
+        { op: 'region.write', region: 0, offset: 0x10, size: 4, value, status: 'ok', to: to(0x10) },
+        { op: 'region.read', region: 0, offset: 0x10, size: 4, value, status: 'ok', to: to(0x10) },
+        { op: 'region.read', region: 0, offset: 0, size: 4, value: BigInt(identity(who.uid)), status: 'ok', to: to(0) },
       ]);
     }
   } finally {

@@ -867,7 +867,8 @@ function decodeRegionAccess(d: Dec, len: number, { reply, fds, limits }: Dir, wr
   const offset = d.u64(P);
   const region = d.u32(P + 8);
   const count = d.u32(P + 12);
-  d.xfer('count', P + 12, count, limits);
+  // A read request carries no data: one asking for more than max_data_xfer_size is well formed, and refused by its receiver (an error reply, as libvfio-user gives).
+  if (withData || reply) d.xfer('count', P + 12, count, limits);
   d.noFds(fds);
   if (!withData) return { offset, region, count };
   if (len !== REGION_ACCESS_SIZE + count) d.fail('count', P + 12, `${len - REGION_ACCESS_SIZE} (the data carried)`, `${count}`);
@@ -881,7 +882,7 @@ function decodeDmaAccess(d: Dec, len: number, { reply, fds, limits }: Dir, write
   else d.exact(len, DMA_ACCESS_SIZE, 'the DMA access structure');
   const address = d.u64(P);
   const count = d.u64(P + 8);
-  d.xfer('count', P + 8, count, limits);
+  if (withData || reply) d.xfer('count', P + 8, count, limits);
   d.noFds(fds);
   if (!withData) return { address, count };
   if (BigInt(len - DMA_ACCESS_SIZE) !== count) d.fail('count', P + 8, `${len - DMA_ACCESS_SIZE} (the data carried)`, `${count}`);
@@ -972,7 +973,7 @@ function decodeMigData(d: Dec, len: number, { reply, fds, limits }: Dir, write: 
   else d.exact(len, MIG_DATA_SIZE, 'argsz and size');
   const argsz = d.u32(P);
   const size = d.u32(P + 4);
-  d.xfer('size', P + 4, size, limits);
+  if (withData || reply) d.xfer('size', P + 4, size, limits);
   if (!withData) {
     // A read request: argsz, the largest reply, must hold the structure and size bytes.
     if (argsz < MIG_DATA_SIZE + size) d.fail('argsz', P, `at least ${MIG_DATA_SIZE + size} (8 + size)`, `${argsz}`);

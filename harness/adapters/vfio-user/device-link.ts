@@ -5,6 +5,7 @@
  * answers to the server's DMA_READ and DMA_WRITE from guest memory.
  */
 import { Connection, ConnectionLost } from './connection.ts';
+import { REGION_XFER_MAX } from '../../ops/catalog.ts';
 import { FdSocket, closeFd, eventfdCreate } from './fd-socket.ts';
 import { negotiatedLimits } from './codec.ts';
 import { ERRNO, errnoName } from './errno.ts';
@@ -22,8 +23,12 @@ import {
 } from './messages.ts';
 import type { GuestRam } from './guest-ram.ts';
 
-/** What the client offers in VERSION. */
-export const CLIENT_CAPS: VersionCaps = { maxMsgFds: 16, maxDataXferSize: 1 << 20, pgsizes: 0x1000n, maxDmaMaps: 65535 };
+/**
+ * What the client offers in VERSION. Its transfer size is the model's
+ * REGION_XFER_MAX, so that a larger region read is one a conforming
+ * server refuses.
+ */
+export const CLIENT_CAPS: VersionCaps = { maxMsgFds: 16, maxDataXferSize: REGION_XFER_MAX, pgsizes: 0x1000n, maxDmaMaps: 65535 };
 
 /** A failed exchange: the device refused (errno) or the connection broke (violation or loss). */
 export class LinkError extends Error {

@@ -12,6 +12,7 @@ export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
   EIO: 5,
+  E2BIG: 7,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
@@ -29,7 +30,7 @@ const NAMES = new Map<number, string>(Object.entries(ERRNO).map(([k, v]) => [v, 
 export const errnoName = (n: number): string => `${NAMES.get(n) ?? 'errno'}(${n})`;
 
 /** The refusals of DMA_MAP and DMA_UNMAP (VFIO type-1: vfio_dma_do_map / vfio_dma_do_unmap). */
-const BY_REASON: Partial<Record<Reason, number>> = {
+const DMA: Partial<Record<Reason, number>> = {
   align: ERRNO.EINVAL,
   exists: ERRNO.EEXIST,
   partial: ERRNO.EBUSY,
@@ -39,9 +40,21 @@ const BY_REASON: Partial<Record<Reason, number>> = {
   exhausted: ERRNO.ENOSPC,
 };
 
-export const errnoOf = (reason: Reason | undefined): number => (reason === undefined ? ERRNO.EINVAL : (BY_REASON[reason] ?? ERRNO.EINVAL));
+/** The refusals of REGION_READ and REGION_WRITE (vfio-pci's region read/write; E2BIG for more than a message carries). */
+const REGION: Partial<Record<Reason, number>> = {
+  'past-end': ERRNO.EINVAL,
+  'no-region': ERRNO.ENOENT,
+  'read-only': ERRNO.EPERM,
+  'not-decoding': ERRNO.EIO,
+  'too-large': ERRNO.E2BIG,
+};
 
-export function reasonOf(errno: number): Reason | undefined {
-  for (const [r, n] of Object.entries(BY_REASON)) if (n === errno) return r as Reason;
+export type Refused = 'dma' | 'region';
+const TABLES: Record<Refused, Partial<Record<Reason, number>>> = { dma: DMA, region: REGION };
+
+export const errnoOf = (what: Refused, reason: Reason | undefined): number => (reason === undefined ? ERRNO.EINVAL : (TABLES[what][reason] ?? ERRNO.EINVAL));
+
+export function reasonOf(what: Refused, errno: number): Reason | undefined {
+  for (const [r, n] of Object.entries(TABLES[what])) if (n === errno) return r as Reason;
   return undefined;
 }

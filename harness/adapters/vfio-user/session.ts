@@ -14,7 +14,7 @@ import type { Topology } from '../../topology/types.ts';
 import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES } from '../../topology/types.ts';
 import type { RunResult, Session } from '../target.ts';
 import { applyOne } from '../target.ts';
-import { readLe, writeLe } from './access-split.ts';
+import { readLe, writeLe } from '../../util/access-split.ts';
 import { DeviceLink, LinkError } from './device-link.ts';
 import { eventfdTake } from './fd-socket.ts';
 import { GuestRam } from './guest-ram.ts';
@@ -164,7 +164,7 @@ class ClientSession implements Session {
         // VFIO wants the backing page aligned; without a file the client checks that itself.
         if (msg && op.gpa % 0x1000 !== 0) return { status: 'error', reason: 'align' };
         const r = await s.link.tryAsk('DMA_MAP', { flags, offset: msg ? 0n : BigInt(op.gpa), address: BigInt(op.iova), size: BigInt(op.size) }, msg ? [] : [s.ram.fd]);
-        if (typeof r === 'number') return { status: 'error', reason: reasonOf(r) ?? 'unsupported' };
+        if (typeof r === 'number') return { status: 'error', reason: reasonOf('dma', r) ?? 'unsupported' };
         s.ram.table.map({ iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm });
         return ok();
       }
@@ -173,9 +173,20 @@ class ClientSession implements Session {
         if (s === null) return { status: 'error', reason: 'no-device' };
         if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
         const r = await s.link.tryAsk('DMA_UNMAP', { flags: 0, address: BigInt(op.iova), size: BigInt(op.size) });
-        if (typeof r === 'number') return { status: 'error', reason: reasonOf(r) ?? 'unsupported' };
+        if (typeof r === 'number') return { status: 'error', reason: reasonOf('dma', r) ?? 'unsupported' };
         s.ram.table.unmap(op.iova, op.size);
         return ok();
+      }
+      case 'region.read':
+      case 'region.write': {
+        // The hostile vocabulary too: past the end, beyond the negotiated transfer size, the ROM written.
+        const s = this.sides.find((x) => x.dev === op.dev);
+        if (s === undefined) return { status: 'error', reason: 'no-device' };
+        const body = { offset: BigInt(op.offset), region: op.region, count: op.op === 'region.read' ? op.count : op.data.length };
+        const r = op.op === 'region.read' ? await s.link.tryAsk('REGION_READ', body) : await s.link.tryAsk('REGION_WRITE', { ...body, data: op.data });
+        if (typeof r === 'number') return reasonOf('region', r) === undefined ? { status: 'error' } : { status: 'error', reason: reasonOf('region', r)! };
+        if (op.op === 'region.write' && op.region === REGION.CONFIG) await s.refresh();
+        return op.op === 'region.read' ? ok({ data: r.data ?? new Uint8Array(0) }) : ok();
       }
       case 'dev.reset': {
         const s = this.sides.find((x) => x.dev === op.dev);

@@ -11,7 +11,7 @@ import { InputError } from '../../util/errors.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 import { SERVABLE, servedTopology } from './served-topology.ts';
 import type { Capabilities, Target } from '../target.ts';
-import { readLe } from './access-split.ts';
+import { readLe } from '../../util/access-split.ts';
 import { DeviceLink } from './device-link.ts';
 import { describeSocket } from './discover.ts';
 import { REGION } from './messages.ts';
@@ -58,7 +58,7 @@ export async function openVfioUserTarget(sockets: readonly string[], contract: C
     for (const k of SPACE_KINDS) if (contract[k] === 'shared') (t.roots[r].share ??= {})[k] = 0;
   const topology = canonicalTopology(t);
   const capabilities: Capabilities = {
-    ops: ['config', 'mmio', 'pio', 'dma-map', 'reset'],
+    ops: ['config', 'mmio', 'pio', 'dma-map', 'reset', 'region'],
     maxRoots: sockets.length,
     personalities: [...SERVABLE, 'opaque'],
     caps: CAP_NAMES.filter((c) => c !== 'pasid' && c !== 'ats' && c !== 'acs'),

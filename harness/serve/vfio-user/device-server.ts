@@ -8,9 +8,8 @@
  * client did is recorded as model operations with their observations.
  */
 import type { Model } from '../../model/model.ts';
-import type { Op } from '../../ops/catalog.ts';
+import { REGION_XFER_MAX, type Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
-import { bdf } from '../../topology/bdf.ts';
 import type { Connection } from '../../adapters/vfio-user/connection.ts';
 import {
   DEVICE_FLAG_PCI,
@@ -37,11 +36,11 @@ import {
   type VersionCaps,
 } from '../../adapters/vfio-user/messages.ts';
 import { ERRNO, errnoOf } from '../../adapters/vfio-user/errno.ts';
-import { readLe, splitAccess, writeLe } from '../../adapters/vfio-user/access-split.ts';
 import { findCaps } from '../../adapters/vfio-user/pci-caps.ts';
 import { closeFd, eventfdSignal } from '../../adapters/vfio-user/fd-socket.ts';
 import { negotiatedLimits } from '../../adapters/vfio-user/codec.ts';
 import type { ClientMemory } from './client-memory.ts';
+import { regionSize } from '../../model/region-access.ts';
 
 /** What the server offers in VERSION ("Version": capabilities). */
 export const SERVER_CAPS: VersionCaps = { maxMsgFds: 16, maxDataXferSize: 1 << 20, pgsizes: 0x1000n, maxDmaMaps: 65535 };
@@ -148,13 +147,13 @@ export class DeviceServer {
     }
   }
 
+  /**
+   * The function's own config space is sized as Linux's vfio-pci sizes the region (pdev->cfg_size): 4 KiB
+   * for PCI Express, 256 bytes for conventional PCI, whose 0x100+ reads as all ones; QEMU walks the
+   * extended capabilities of a 4 KiB region and loops forever on an all-ones header (next = 0xffc).
+   */
   regionSize(i: number): number {
-    // The function's own config space, as Linux's vfio-pci sizes the region (pdev->cfg_size): 4 KiB for
-    // PCI Express, 256 bytes for conventional PCI, whose 0x100+ reads as all ones; QEMU walks the
-    // extended capabilities of a 4 KiB region and loops forever on an all-ones header (next = 0xffc).
-    if (i === REGION.CONFIG) return this.fn.cfg.size;
-    if (i > REGION.ROM) return 0;
-    return this.fn.bars[i]?.size ?? 0;
+    return regionSize(this.fn, i);
   }
 
   private irqCount(i: number): number {
@@ -200,34 +199,25 @@ export class DeviceServer {
     this.triggers[index][v] = fd === undefined || fd < 0 ? undefined : fd;
   }
 
+  /**
+   * REGION_READ / REGION_WRITE as the model's region operations (one per
+   * REGION_XFER_MAX bytes: the client may have negotiated more), which
+   * reach config space and the BARs through the device's root.
+   */
   private regionAccess(m: Request<'REGION_READ' | 'REGION_WRITE'>): void {
-    const region = m.body.region;
+    const { region, count } = m.body;
     const offset = Number(m.body.offset);
-    const count = m.body.count;
-    const size = region < PCI_REGIONS ? this.regionSize(region) : 0;
-    if (size === 0 || offset + count > size || (region === REGION.ROM && m.command === 'REGION_WRITE')) return this.conn.fail(m, ERRNO.EINVAL);
+    // More than a message may carry: the codec refused a write already; a read's reply would be too big.
+    if (count > this.conn.limits.maxDataXferSize) return this.conn.fail(m, ERRNO.E2BIG);
+    if (region >= PCI_REGIONS || offset > 2 ** 32) return this.conn.fail(m, errnoOf('region', 'no-region'));
     const write = m.command === 'REGION_WRITE' ? m.body.data! : null;
     const out = new Uint8Array(write === null ? count : 0);
-    if (region === REGION.CONFIG) {
-      for (const p of splitAccess(offset, count, 4)) {
-        const base = { root: this.root, via: 'ecam' as const, bdf: bdf(0, 0, 0), reg: p.offset, size: p.size };
-        if (write === null) writeLe(out, p.offset - offset, p.size, this.apply({ op: 'cfg.read', ...base }).value ?? 0n);
-        else this.apply({ op: 'cfg.write', ...base, value: readLe(write, p.offset - offset, p.size) });
-      }
-    } else {
-      // The BAR's place in the device's root, as the guest programmed it; no decode, no access (vfio-pci's -EIO).
-      const place = this.fn.placements[region];
-      const io = this.fn.bars[region]?.kind === 'io';
-      if (place === null || place === undefined) return this.conn.fail(m, ERRNO.EIO);
-      for (const p of splitAccess(offset, count, io ? 4 : 8)) {
-        const at = place.base + p.offset;
-        const value = write === null ? null : readLe(write, p.offset - offset, p.size);
-        const op: Op = io
-          ? value === null ? { op: 'pio.read', root: this.root, port: at, size: p.size } : { op: 'pio.write', root: this.root, port: at, size: p.size, value }
-          : value === null ? { op: 'mmio.read', root: this.root, addr: at, size: p.size } : { op: 'mmio.write', root: this.root, addr: at, size: p.size, value };
-        const obs = this.apply(op);
-        if (value === null) writeLe(out, p.offset - offset, p.size, obs.value ?? 0n);
-      }
+    for (let at = 0; at < count; at += REGION_XFER_MAX) {
+      const n = Math.min(REGION_XFER_MAX, count - at);
+      const base = { dev: this.dev, region, offset: offset + at };
+      const obs = this.apply(write === null ? { op: 'region.read', ...base, count: n } : { op: 'region.write', ...base, data: write.subarray(at, at + n) });
+      if (obs.status !== 'ok') return this.conn.fail(m, errnoOf('region', obs.reason));
+      if (write === null) out.set(obs.data!, at);
     }
     if (write === null) this.conn.reply(m, { offset: m.body.offset, region, count, data: out });
     else this.conn.reply(m, { offset: m.body.offset, region, count });
@@ -248,7 +238,7 @@ export class DeviceServer {
     if (fd !== null && m.body.offset % 0x1000n !== 0n) return refuse(ERRNO.EINVAL);
     // The domain translates each IOVA to itself: the client memory is keyed by IOVA.
     const obs = this.apply({ op: 'dma.map', root: this.root, domain: 0, iova: address, size, gpa: address, perm });
-    if (obs.status !== 'ok') return refuse(errnoOf(obs.reason));
+    if (obs.status !== 'ok') return refuse(errnoOf('dma', obs.reason));
     this.memory.add(address, size, fd, Number(m.body.offset));
     this.conn.reply(m, null);
   }
@@ -263,7 +253,7 @@ export class DeviceServer {
     const size = Number(m.body.size);
     if (address > ADDR_MAX || size > SIZE_MAX || size < 1) return this.conn.fail(m, ERRNO.EINVAL);
     const obs = this.apply({ op: 'dma.unmap', root: this.root, domain: 0, iova: address, size });
-    if (obs.status !== 'ok') return this.conn.fail(m, errnoOf(obs.reason));
+    if (obs.status !== 'ok') return this.conn.fail(m, errnoOf('dma', obs.reason));
     this.memory.remove(address, size);
     this.conn.reply(m, m.body);
   }

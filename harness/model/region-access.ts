@@ -1,0 +1,62 @@
+/**
+ * A device's regions as a VFIO user reaches them (linux/vfio.h region
+ * indexes; vfio-user REGION_READ / REGION_WRITE): config space at the
+ * function's BDF on its root, a BAR at its current address in its root's
+ * space, as a server hosting devices of several roots must reach them
+ * (seed 000). Refused: a region the device lacks, an access past its end
+ * or larger than one message carries, a write to the ROM, and a BAR that
+ * does not decode (vfio-pci's -EIO with memory decode off).
+ */
+import { REGION_XFER_MAX, type OpOf } from '../ops/catalog.ts';
+import type { Delivery, Observation, Reason } from '../ops/observation.ts';
+import { readLe, splitAccess, writeLe } from '../util/access-split.ts';
+import type { PciFunction } from './function.ts';
+
+export const CONFIG_REGION = 7;
+export const ROM_REGION_INDEX = 6;
+
+/** What region access needs of the model. */
+export interface RegionHost {
+  fn(dev: string): PciFunction | Reason;
+  /** A config access to the function from its own root. */
+  config(fn: PciFunction, reg: number, size: number, value: bigint | null): Observation;
+  /** A CPU access at an address of the function's root. */
+  space(fn: PciFunction, io: boolean, addr: number, size: number, value: bigint | null): Observation;
+}
+
+/** Bytes of a region of a function: config space, a BAR, the ROM; 0 for none (VGA). */
+export function regionSize(fn: PciFunction, region: number): number {
+  if (region === CONFIG_REGION) return fn.cfg.size;
+  if (region > ROM_REGION_INDEX) return 0;
+  return fn.bars[region]?.size ?? 0;
+}
+
+export function regionAccess(host: RegionHost, op: OpOf<'region.read' | 'region.write'>): Observation {
+  const fn = host.fn(op.dev);
+  if (typeof fn === 'string') return { status: 'error', reason: fn };
+  const size = regionSize(fn, op.region);
+  const count = op.op === 'region.read' ? op.count : op.data.length;
+  const write = op.op === 'region.write' ? op.data : null;
+  // The message's size comes first: a server refuses it before it looks at the region.
+  if (count > REGION_XFER_MAX) return { status: 'error', reason: 'too-large' };
+  if (size === 0) return { status: 'error', reason: 'no-region' };
+  if (op.offset + count > size) return { status: 'error', reason: 'past-end' };
+  if (write !== null && op.region === ROM_REGION_INDEX) return { status: 'error', reason: 'read-only' };
+  const config = op.region === CONFIG_REGION;
+  const place = config ? null : fn.placements[op.region];
+  if (!config && (place === null || place === undefined)) return { status: 'error', reason: 'not-decoding' };
+  const io = !config && fn.bars[op.region]?.kind === 'io';
+  const out = new Uint8Array(write === null ? count : 0);
+  let to: Delivery | undefined;
+  // Config registers and IO ports take at most 4 bytes, memory 8 (as the server splits them).
+  for (const p of splitAccess(op.offset, count, config || io ? 4 : 8)) {
+    const value = write === null ? null : readLe(write, p.offset - op.offset, p.size);
+    const o = config ? host.config(fn, p.offset, p.size, value) : host.space(fn, io, place!.base + p.offset, p.size, value);
+    to ??= o.to;
+    if (write === null) writeLe(out, p.offset - op.offset, p.size, o.value ?? 0n);
+  }
+  const obs: Observation = { status: 'ok' };
+  if (to !== undefined) obs.to = to;
+  if (write === null) obs.data = out;
+  return obs;
+}
