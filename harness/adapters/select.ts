@@ -14,6 +14,7 @@ import { probeQemu } from './qemu/binary.ts';
 import { qemuBuild } from './qemu/build.ts';
 import type { Topology } from '../topology/types.ts';
 import type { Target } from './target.ts';
+import { existsSync } from 'node:fs';
 import { InputError } from '../util/errors.ts';
 
 export interface OpenedTarget {
@@ -54,6 +55,8 @@ export function targetSpecProblem(c: TargetChoice): string | null {
   if (spec.startsWith('vfio-user:')) {
     if (mutant !== undefined) return '--mutant applies to --target model only (a reference server takes its own: isoroot serve vfio-user --mutant)';
     if (socketsOf(spec).some((s) => s === '')) return `--target vfio-user: needs socket paths separated by commas, got "${spec}"`;
+    const missing = socketsOf(spec).find((s) => !existsSync(s));
+    if (missing !== undefined) return `--target vfio-user: no socket at ${missing} (is the server running? isoroot serve vfio-user prints its sockets)`;
     const k = c.contract === undefined ? null : parseContract(c.contract);
     return typeof k === 'string' ? k : null;
   }

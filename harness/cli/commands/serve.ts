@@ -9,6 +9,7 @@ import { MUTANT_NAMES, mutantRules } from '../../adapters/model/mutants.ts';
 import { PcapWriter } from '../../capture/pcap-writer.ts';
 import { serveVfioUser } from '../../serve/vfio-user/server.ts';
 import { UsageError, one, type CommandSpec, type Parsed } from '../args.ts';
+import { InputError } from '../../util/errors.ts';
 import { readTopologyFile } from '../topology-file.ts';
 
 export const SERVE: CommandSpec = {
@@ -37,14 +38,21 @@ export async function runServe(p: Parsed, log: (s: string) => void): Promise<num
   const topology = await readTopologyFile(topologyFile);
   const pcapFile = one(p, 'pcap');
   const trace = one(p, 'trace') ?? join(socketDir, 'server.jsonl');
-  const served = serveVfioUser({
-    topology,
-    socketDir,
-    trace,
-    ...(rules !== undefined ? { rules, mutant } : {}),
-    ...(pcapFile !== undefined ? { pcap: PcapWriter.open(pcapFile) } : {}),
-    log,
-  });
+  let served: ReturnType<typeof serveVfioUser>;
+  try {
+    served = serveVfioUser({
+      topology,
+      socketDir,
+      trace,
+      ...(rules !== undefined ? { rules, mutant } : {}),
+      ...(pcapFile !== undefined ? { pcap: PcapWriter.open(pcapFile) } : {}),
+      log,
+    });
+  } catch (e) {
+    // Sockets that cannot be made (a missing or read-only directory, a live server already there).
+    if (e instanceof Error && 'code' in e) throw new InputError(`--socket-dir ${socketDir}`, `a directory where the sockets can be made (${e.message})`);
+    throw e;
+  }
   for (let i = 0; i < served.sockets.length; i++) log(`root ${i}: ${served.devices[i].device.id} (${served.devices[i].device.kind}) on ${served.sockets[i]}`);
   log(`record: ${trace}${pcapFile !== undefined ? `; capture: ${pcapFile}` : ''}`);
   log(`client: isoroot fuzz --target vfio-user:${served.sockets.join(',')}`);
