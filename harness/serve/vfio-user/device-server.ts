@@ -209,7 +209,9 @@ export class DeviceServer {
     const offset = Number(m.body.offset);
     // More than a message may carry: the codec refused a write already; a read's reply would be too big.
     if (count > this.conn.limits.maxDataXferSize) return this.conn.fail(m, ERRNO.E2BIG);
-    if (region >= PCI_REGIONS || offset > 2 ** 32) return this.conn.fail(m, errnoOf('region', 'no-region'));
+    if (region >= PCI_REGIONS) return this.conn.fail(m, errnoOf('region', 'no-region'));
+    // No region is 4 GiB: an offset beyond that is past any region's end.
+    if (offset > 2 ** 32) return this.conn.fail(m, errnoOf('region', 'past-end'));
     const write = m.command === 'REGION_WRITE' ? m.body.data! : null;
     const out = new Uint8Array(write === null ? count : 0);
     for (let at = 0; at < count; at += REGION_XFER_MAX) {
