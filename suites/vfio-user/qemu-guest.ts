@@ -9,7 +9,8 @@
  */
 import { test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { QemuProcess } from '../../harness/adapters/qemu/process.ts';
+import type { QemuProcess } from '../../harness/adapters/qemu/process.ts';
+import { startClientQemu } from '../../harness/adapters/qemu/vfio-user-client.ts';
 import { Q, parseValue, type QtestChannel } from '../../harness/adapters/qemu/qtest.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -42,21 +43,10 @@ export function requireVfioUserQemu(): void {
 
 export { startServer, type ServerProcess } from '../../harness/serve/vfio-user/child.ts';
 
-/** The vfio-user-pci device on `socket`, as a -device argument (the socket property only takes the JSON form). */
-export const vfioUserDevice = (socket: string, extra: Record<string, unknown> = {}): string =>
-  JSON.stringify({ driver: 'vfio-user-pci', ...extra, socket: { type: 'unix', path: socket } });
+export { vfioUserDevice } from '../../harness/adapters/qemu/vfio-user-client.ts';
 
-/**
- * A q35 QEMU (256 MiB) on the qtest accelerator with the given devices;
- * the server must already listen on their sockets (realize connects).
- */
-export function startQemu(args: readonly string[], machine = 'q35'): Promise<QemuProcess> {
-  return QemuProcess.start({
-    binary: CLIENT_QEMU,
-    args: ['-machine', machine, '-m', '256M', '-accel', 'qtest', '-nodefaults', '-no-user-config', '-display', 'none', ...args],
-    startupMs: 20_000,
-  });
-}
+/** A q35 QEMU on the qtest accelerator with the given devices, from CLIENT_QEMU. */
+export const startQemu = (args: readonly string[], machine = 'q35'): Promise<QemuProcess> => startClientQemu(CLIENT_QEMU, args, machine);
 
 /** What the guest does, through qtest: config space by CF8/CFC or ECAM, memory. */
 export class Guest {
