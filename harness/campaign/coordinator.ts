@@ -14,7 +14,7 @@ import { showDuration } from './budget.ts';
 import { FindingsStore, type CampaignFinding } from './findings-store.ts';
 import { CorpusStore } from '../corpus/store.ts';
 import { Progress } from './progress.ts';
-import { RunDir, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
+import { RunDir, choiceOptions, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
 
 export interface CampaignRun {
@@ -130,11 +130,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
         seedsFile,
         knownSignatures: [...store.signatures, ...known],
       };
-      if (config.mutant !== undefined) start.mutant = config.mutant;
-      if (config.timeoutMs !== undefined) start.timeoutMs = config.timeoutMs;
-      if (config.qemu !== undefined) start.qemu = config.qemu;
-      if (config.qemuEvents === true) start.qemuEvents = true;
-      if (config.contract !== undefined) start.contract = config.contract;
+      Object.assign(start, choiceOptions(config));
       if (config.topology !== undefined) start.topology = config.topology;
       runsBy.set(stream, { runs: start.runs, ops: start.ops });
       // The run directory on the command line names the worker in ps and pgrep.

@@ -47,31 +47,25 @@ export interface CampaignConfig {
 
 type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract';
 
+/** The options of a target choice, named alike in the choice, the campaign and the worker's start message. */
+type ChoiceOption = Exclude<ChoiceField, 'target'>;
+const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract'];
+
+/** The options that are set (a flag only when on), copied from one holder to another. */
+export function choiceOptions(c: Partial<Record<ChoiceOption, unknown>>): Pick<CampaignConfig, ChoiceOption> {
+  const out: Record<string, unknown> = {};
+  for (const k of CHOICE_OPTIONS) if (c[k] !== undefined && c[k] !== false) out[k] = c[k];
+  return out as Pick<CampaignConfig, ChoiceOption>;
+}
+
 /** The target a campaign runs, as select.ts takes it. */
 export function choiceOf(c: Pick<CampaignConfig, ChoiceField>): TargetChoice {
-  const out: TargetChoice = { spec: c.target };
-  if (c.mutant !== undefined) out.mutant = c.mutant;
-  if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
-  if (c.qemu !== undefined) out.qemu = c.qemu;
-  if (c.qemuEvents === true) out.qemuEvents = true;
-  if (c.contract !== undefined) out.contract = c.contract;
-  return out;
+  return { spec: c.target, ...choiceOptions(c) };
 }
 
 /** The campaign fields that record a target choice. */
 export function withChoice<T extends object>(o: T, c: TargetChoice): T & Pick<CampaignConfig, ChoiceField> {
-  return { ...o, ...choiceFields(c) };
-}
-
-/** The campaign fields of a target choice. */
-function choiceFields(c: TargetChoice): Pick<CampaignConfig, ChoiceField> {
-  const out: Pick<CampaignConfig, ChoiceField> = { target: c.spec };
-  if (c.mutant !== undefined) out.mutant = c.mutant;
-  if (c.timeoutMs !== undefined) out.timeoutMs = c.timeoutMs;
-  if (c.qemu !== undefined) out.qemu = c.qemu;
-  if (c.qemuEvents === true) out.qemuEvents = true;
-  if (c.contract !== undefined) out.contract = c.contract;
-  return out;
+  return { ...o, target: c.spec, ...choiceOptions(c) };
 }
 
 /** A campaign configuration with the usual defaults: one shard, feedback on, the purposeful generators. */
