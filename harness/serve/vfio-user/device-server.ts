@@ -58,7 +58,7 @@ export class DeviceServer {
     private readonly model: Model,
     readonly root: number,
     readonly dev: string,
-    private readonly conn: Connection,
+    readonly conn: Connection,
     private readonly memory: ClientMemory,
     private readonly record: Record,
   ) {}

@@ -65,9 +65,8 @@ export function serveVfioUser(o: ServeOptions): Served {
   }, true);
   mkdirSync(o.socketDir, { recursive: true });
   const violations: string[] = [];
+  /** The device server of each device with a client, by device id (its connection: dev.conn). */
   const active = new Map<string, DeviceServer>();
-  const conns = new Set<Connection>();
-  const owner = new Map<string, Connection>();
   const listeners: FdServer[] = [];
   const sockets: string[] = [];
   let sessions = 0;
@@ -75,10 +74,10 @@ export function serveVfioUser(o: ServeOptions): Served {
   const accept = (d: ServedDevice, path: string, s: FdSocket): void => {
     // One client per device: a new connection takes the device over (a client that reconnects, or
     // whose close has not been read yet); the old one is closed and its state goes first.
-    const old = owner.get(d.device.id);
+    const old = active.get(d.device.id);
     if (old !== undefined) {
       log(`${path}: a new client takes the device over`);
-      old.close('another client took the device over');
+      old.conn.close('another client took the device over');
     }
     const session = sessions++;
     o.pcap?.label(session, path);
@@ -97,10 +96,8 @@ export function serveVfioUser(o: ServeOptions): Served {
       },
       onClose: (why) => {
         log(`${path}: ${why}`);
-        conns.delete(conn);
         if (active.get(d.device.id) === dev) {
           active.delete(d.device.id);
-          owner.delete(d.device.id);
           memories[d.root].port = null;
           dev!.disconnected();
           trace.sync();
@@ -124,8 +121,6 @@ export function serveVfioUser(o: ServeOptions): Served {
       },
     };
     active.set(d.device.id, dev);
-    owner.set(d.device.id, conn);
-    conns.add(conn);
     log(`${path}: client connected (session ${session})`);
   };
 
@@ -146,9 +141,8 @@ export function serveVfioUser(o: ServeOptions): Served {
       if (closed) return;
       closed = true;
       for (const l of listeners) l.close();
-      for (const c of [...conns]) c.close('the server is closing');
-      for (const dev of active.values()) dev.disconnected();
-      active.clear();
+      // Each close lets its device go (onClose above): its maps, its triggers.
+      for (const dev of [...active.values()]) dev.conn.close('the server is closing');
       trace.close();
       o.pcap?.close();
       for (const p of sockets) rmSync(`${p}.json`, { force: true });
