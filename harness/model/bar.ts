@@ -60,13 +60,20 @@ export function installBar(cfg: ConfigSpace, b: BarDef): void {
 /** Config offsets a BAR occupies. */
 export const barBytes = (b: BarDef): number => (b.kind === 'mem64' ? 8 : 4);
 
+/** Whatever config registers can be read from: the model's config space, or a VMM's copy of a device's. */
+export interface ConfigRegisters {
+  read(off: number, size: number): number;
+}
+
 /**
  * The address a BAR decodes at, or null while it does not decode:
  * memory BARs need Memory Space, IO BARs need IO Space (PCI 3.0 §6.2.2),
  * the ROM also needs its enable bit (§6.2.5.2). `high` maps the upper
- * dword of a 64-bit BAR (the identity, except in a mutant).
+ * dword of a 64-bit BAR (the identity, except in a mutant). The model's
+ * functions and the vfio-user client (a VMM decoding a device's BARs)
+ * both place BARs by it.
  */
-export function barAddress(cfg: ConfigSpace, b: BarDef, high: (hi: number) => number): number | null {
+export function barAddress(cfg: ConfigRegisters, b: Pick<BarDef, 'kind' | 'size' | 'reg'>, high: (hi: number) => number): number | null {
   const cmd = cfg.read(COMMAND, 2);
   const lo = cfg.read(b.reg, 4);
   let base: number;

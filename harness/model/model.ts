@@ -24,8 +24,8 @@ import { assertedLines, lineChanges, routesLines, type IntxArrival } from './int
 import { isDriven } from './dma-engine.ts';
 import { regionAccess, type RegionHost } from './region-access.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
-import { regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
-import { bdf as mkBdf, busOf, devfnOf } from '../topology/bdf.ts';
+import { allOnes, regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
+import { bdf as mkBdf, busOf, devfnOf, ecamDecode } from '../topology/bdf.ts';
 import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES, ownerOf, type Topology } from '../topology/types.ts';
 
 interface Timer {
@@ -42,7 +42,6 @@ const INTERRUPT_RANGE = { base: 0xfee00000, size: 0x100000 };
 /** Ops after which functions may have come, gone or been reset without a pin event of their own. */
 const MAY_REMOVE_PINS: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset', 'root.reset']);
 
-const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
 const err = (reason: Reason): Observation => ({ status: 'error', reason });
 const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
@@ -50,7 +49,7 @@ const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation =>
 /** An access to a reserved platform range: it completes, with a value the model cannot know. */
 function reservedAccess(d: Decoder, addr: number, size: number, value: bigint | null): Observation {
   const to: Delivery = { root: d.root, region: 'platform', offset: addr - d.base };
-  return value === null ? ok({ value: ones(size), to, unknown: true }) : ok({ to });
+  return value === null ? ok({ value: allOnes(size), to, unknown: true }) : ok({ to });
 }
 
 export class Model implements DeviceHost {
@@ -348,7 +347,7 @@ export class Model implements DeviceHost {
     const r = rootForBus(this.topology, owner, bus);
     const miss = (status: Status, root: number, via?: string): Observation => {
       const o: Observation = { status, to: via === undefined ? { root } : { root, via } };
-      if (value === null) o.value = ones(size);
+      if (value === null) o.value = allOnes(size);
       return o;
     };
     if (r < 0) return miss('ur', issuer);
@@ -359,7 +358,7 @@ export class Model implements DeviceHost {
     if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, via);
     const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
     if (via !== undefined) to.via = via;
-    if (value === null && fn instanceof Opaque && !fn.knows(reg, size)) return ok({ value: ones(size), to, unknown: true });
+    if (value === null && fn instanceof Opaque && !fn.knows(reg, size)) return ok({ value: allOnes(size), to, unknown: true });
     if (value === null) return ok({ value: BigInt(fn.configRead(reg, size)), to });
     fn.configWrite(reg, size, Number(value));
     return ok({ to });
@@ -399,10 +398,9 @@ export class Model implements DeviceHost {
       return ok({ to });
     }
     if (d !== null && d.kind === 'ecam') {
-      const off = addr - d.base;
-      const bus = this.rules.ecamBus(Math.floor(off / 0x100000) & 0xff);
-      const devfn = (off >>> 12) & 0xff;
-      const reg = off & 0xfff;
+      const e = ecamDecode(addr - d.base);
+      const bus = this.rules.ecamBus(e.bus);
+      const { devfn, reg } = e;
       // Config registers are at most 4 bytes wide: an 8-byte access is two (as QEMU splits it).
       if (size === 8) {
         const lo = this.configAccess(d.root, issuer, bus, devfn, reg, 4, value === null ? null : value & 0xffffffffn);
@@ -449,7 +447,7 @@ export class Model implements DeviceHost {
     if (d === null || fn === null || (fn.spec.emulator ?? undefined) !== via) {
       const to: Delivery = { root: issuer };
       if (via !== undefined) to.via = via;
-      return value === null ? { status: 'ma', value: ones(size), to } : { status: 'ma', to };
+      return value === null ? { status: 'ma', value: allOnes(size), to } : { status: 'ma', to };
     }
     const off = addr - d.base + (d.offset ?? 0);
     const to: Delivery = { root: d.root, dev: fn.id, region: regionName(d.region), offset: off };

@@ -198,4 +198,7 @@ export interface Observation {
   evidence?: Evidence;
 }
 
+/** What a read nobody claims returns: all ones, `size` bytes of them (PCI 3.0 §3.3.3.1, Master Abort). */
+export const allOnes = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
+
 export const regionName = (r: number): Region => (r === 6 ? 'rom' : (`bar${r}` as Region));

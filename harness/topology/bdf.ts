@@ -19,3 +19,6 @@ export function parseBdf(s: string): Bdf | null {
   if (dev > 31) return null;
   return bdf(parseInt(m[1], 16), dev, parseInt(m[3], 10));
 }
+
+/** PCIe Base §7.2.2: an offset in an ECAM window as bus, device/function and register. */
+export const ecamDecode = (off: number): { bus: number; devfn: number; reg: number } => ({ bus: Math.floor(off / 0x100000) & 0xff, devfn: (off >>> 12) & 0xff, reg: off & 0xfff });

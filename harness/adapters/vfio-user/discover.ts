@@ -41,7 +41,7 @@ export function deviceFromConfig(id: string, cfg: ConfigReader, regionSize: (i: 
   for (const b of hostBars(cfg, regionSize)) {
     if (b.kind === 'rom') continue;
     const spec: BarSpec = { kind: b.kind, size: b.size };
-    if (b.kind !== 'io' && (cfg(0x10 + 4 * b.region, 4) & 8) !== 0) spec.prefetch = true;
+    if (b.kind !== 'io' && (cfg(b.reg, 4) & 8) !== 0) spec.prefetch = true;
     bars.push(spec);
   }
   const caps = findCaps(cfg);

@@ -1,12 +1,13 @@
 /**
  * The client's side of address decode, as a VMM does it for a vfio-user
  * device (QEMU's pci_update_mappings): where each BAR sits, read back from
- * the device's config space, and whether it decodes. Memory and IO BARs
- * need Memory and IO Space in Command (PCI 3.0 §6.2.2), the ROM also its
- * enable bit (§6.2.5.2), and only D0 decodes (PCI PM 1.2 §5.4). A BAR that
+ * the device's config space, and whether it decodes (PCI 3.0 §6.2.2 and
+ * §6.2.5.2: barAddress), and only D0 decodes (PCI PM 1.2 §5.4). A BAR that
  * moved or turned on is mapped last and wins an overlap. The platform's
  * RAM and ECAM window outrank every BAR.
  */
+import { barAddress } from '../../model/bar.ts';
+import { BAR0, ROM_TYPE0 } from '../../model/header.ts';
 import { REGION } from './messages.ts';
 
 export type BarKind = 'mem32' | 'mem64' | 'io' | 'rom';
@@ -15,6 +16,8 @@ export interface HostBar {
   region: number;
   kind: BarKind;
   size: number;
+  /** Config offset of its (low) register. */
+  reg: number;
 }
 
 export interface Placed {
@@ -25,24 +28,20 @@ export interface Placed {
   seq: number;
 }
 
-const ADDR_LIMIT = 2 ** 52;
-const TWO32 = 2 ** 32;
-const COMMAND_IO = 1;
-const COMMAND_MEMORY = 2;
-
 /** The BARs of a device from its config space and region sizes (PCI 3.0 §6.2.5.1: bit 0 IO, bits 2:1 type). */
 export function hostBars(cfg: (off: number, size: number) => number, regionSize: (i: number) => number): HostBar[] {
   const out: HostBar[] = [];
   for (let i = 0; i <= 5; i++) {
     const size = regionSize(i);
     if (size === 0) continue;
-    const lo = cfg(0x10 + 4 * i, 4);
+    const reg = BAR0 + 4 * i;
+    const lo = cfg(reg, 4);
     const kind: BarKind = (lo & 1) !== 0 ? 'io' : ((lo >> 1) & 3) === 2 ? 'mem64' : 'mem32';
-    out.push({ region: i, kind, size });
+    out.push({ region: i, kind, size, reg });
     if (kind === 'mem64') i++;
   }
   const rom = regionSize(REGION.ROM);
-  if (rom !== 0) out.push({ region: REGION.ROM, kind: 'rom', size: rom });
+  if (rom !== 0) out.push({ region: REGION.ROM, kind: 'rom', size: rom, reg: ROM_TYPE0 });
   return out;
 }
 
@@ -54,14 +53,25 @@ export class HostDecode {
     readonly bars: readonly HostBar[],
     /** Offset of the PM capability, whose PMCSR holds the power state. */
     readonly pm: number | null,
+    /** Offset of the PCI Express capability, whose Device Control starts a function-level reset. */
+    readonly pcie: number | null,
   ) {}
 
-  /** Re-reads where the BARs are from config space; returns whether anything moved. */
+  /**
+   * Whether a config write can change where BARs decode: Command, the BARs,
+   * the ROM BAR, PMCSR, or Device Control (FLR, PCIe Base §7.5.3.4).
+   */
+  affectedBy(reg: number, size: number): boolean {
+    const hits = (from: number, to: number): boolean => reg < to && reg + size > from;
+    return hits(0x04, 0x06) || hits(0x10, 0x28) || hits(0x30, 0x34) || (this.pm !== null && hits(this.pm + 4, this.pm + 6)) || (this.pcie !== null && hits(this.pcie + 8, this.pcie + 10));
+  }
+
+  /** Re-reads where the BARs are from config space. */
   refresh(cfg: (off: number, size: number) => number): void {
-    const cmd = cfg(0x04, 2);
     const d0 = this.pm === null || (cfg(this.pm + 4, 2) & 3) === 0;
+    const regs = { read: cfg };
     for (const b of this.bars) {
-      const base = d0 ? barBase(cfg, b, cmd) : null;
+      const base = d0 ? barAddress(regs, b, (hi) => hi) : null;
       const old = this.placed.get(b.region);
       if (base === null) this.placed.delete(b.region);
       else if (old === undefined || old.base !== base) this.placed.set(b.region, { region: b.region, base, size: b.size, io: b.kind === 'io', seq: ++this.seq });
@@ -74,22 +84,4 @@ export class HostDecode {
     for (const p of this.placed.values()) if (p.io === io && addr >= p.base && addr < p.base + p.size && (best === null || p.seq > best.seq)) best = p;
     return best;
   }
-}
-
-function barBase(cfg: (off: number, size: number) => number, b: HostBar, cmd: number): number | null {
-  const reg = b.kind === 'rom' ? 0x30 : 0x10 + 4 * b.region;
-  const lo = cfg(reg, 4) >>> 0;
-  let base: number;
-  if (b.kind === 'io') {
-    if ((cmd & COMMAND_IO) === 0) return null;
-    base = (lo & 0xfffffffc) >>> 0;
-  } else {
-    if ((cmd & COMMAND_MEMORY) === 0) return null;
-    if (b.kind === 'rom') {
-      if ((lo & 1) === 0) return null;
-      base = (lo & 0xfffff800) >>> 0;
-    } else base = (lo & 0xfffffff0) >>> 0;
-    if (b.kind === 'mem64') base += (cfg(reg + 4, 4) >>> 0) * TWO32;
-  }
-  return base + b.size > ADDR_LIMIT ? null : base;
 }

@@ -11,6 +11,10 @@ export interface FoundCaps {
   ids: number[];
   msiVectors?: number;
   msixVectors?: number;
+  /** Offset of the Power Management capability (its PMCSR at +4 holds the power state). */
+  pm?: number;
+  /** Offset of the PCI Express capability (its Device Control at +8 starts a function-level reset). */
+  pcie?: number;
   /** Interrupt Pin (0x3d): 0 means no INTx. */
   pin: number;
 }
@@ -25,6 +29,8 @@ export function findCaps(read: (off: number, size: number) => number): FoundCaps
     out.ids.push(id);
     if (id === CAP_ID.msi) out.msiVectors = 1 << ((read(p + 2, 2) >> 1) & 7);
     if (id === CAP_ID.msix) out.msixVectors = (read(p + 2, 2) & 0x7ff) + 1;
+    if (id === CAP_ID.pm) out.pm = p;
+    if (id === CAP_ID.pcie) out.pcie = p;
   }
   return out;
 }

@@ -8,8 +8,8 @@
  * observation.
  */
 import type { Op } from '../../ops/catalog.ts';
-import type { Irq, Observation } from '../../ops/observation.ts';
-import { busOf, devfnOf } from '../../topology/bdf.ts';
+import { allOnes, type Irq, type Observation } from '../../ops/observation.ts';
+import { busOf, devfnOf, ecamDecode } from '../../topology/bdf.ts';
 import type { Topology } from '../../topology/types.ts';
 import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES } from '../../topology/types.ts';
 import type { RunResult, Session } from '../target.ts';
@@ -19,11 +19,10 @@ import { DeviceLink, LinkError } from './device-link.ts';
 import { eventfdTake } from './fd-socket.ts';
 import { GuestRam } from './guest-ram.ts';
 import { HostDecode, hostBars } from './host-decode.ts';
-import { CAP_ID } from './pci-caps.ts';
+import { findCaps } from './pci-caps.ts';
 import { DMA_READ_FLAG, DMA_WRITE_FLAG, REGION } from './messages.ts';
 import { reasonOf } from './errno.ts';
 
-const ones = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const ok = (o: Partial<Observation> = {}): Observation => ({ status: 'ok', ...o });
 
 /** One root: its device link, guest memory and decode. */
@@ -68,9 +67,8 @@ export async function openClientSession(o: ClientSessionOptions): Promise<Sessio
       await link.armInterrupts();
       const head = await link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x100 });
       const cfg = (off: number, size: number): number => Number(readLe(head.data!, off, size));
-      let pm: number | null = null;
-      for (let p = cfg(0x34, 1) & 0xfc, n = 0; p >= 0x40 && n < 48; p = cfg(p + 1, 1) & 0xfc, n++) if (cfg(p, 1) === CAP_ID.pm) pm = p;
-      side.decode = new HostDecode(hostBars(cfg, (i) => link.regionSizes[i] ?? 0), pm);
+      const caps = findCaps(cfg);
+      side.decode = new HostDecode(hostBars(cfg, (i) => link.regionSizes[i] ?? 0), caps.pm ?? null, caps.pcie ?? null);
       await side.refresh();
     }
   } catch (e) {
@@ -152,7 +150,7 @@ class ClientSession implements Session {
         if (s === null) return { status: 'error', reason: 'no-device' };
         const value = op.op === 'pio.write' ? op.value : null;
         const p = s.decode.lookup(true, op.port);
-        if (p === null) return value === null ? { status: 'ma', value: ones(op.size) } : { status: 'ma' };
+        if (p === null) return value === null ? { status: 'ma', value: allOnes(op.size) } : { status: 'ma' };
         return this.region(s, p.region, op.port - p.base, op.size, value);
       }
       case 'dma.map': {
@@ -185,7 +183,7 @@ class ClientSession implements Session {
         const body = { offset: BigInt(op.offset), region: op.region, count: op.op === 'region.read' ? op.count : op.data.length };
         const r = op.op === 'region.read' ? await s.link.tryAsk('REGION_READ', body) : await s.link.tryAsk('REGION_WRITE', { ...body, data: op.data });
         if (typeof r === 'number') return reasonOf('region', r) === undefined ? { status: 'error' } : { status: 'error', reason: reasonOf('region', r)! };
-        if (op.op === 'region.write' && op.region === REGION.CONFIG) await s.refresh();
+        if (op.op === 'region.write' && op.region === REGION.CONFIG && s.decode.affectedBy(op.offset, op.data.length)) await s.refresh();
         return op.op === 'region.read' ? ok({ data: r.data ?? new Uint8Array(0) }) : ok();
       }
       case 'dev.reset': {
@@ -215,10 +213,7 @@ class ClientSession implements Session {
     const ecam = this.topology.roots[root].ecam === undefined ? DEFAULT_ECAM : this.topology.roots[root].ecam;
     if (ecam !== null && addr >= ecam && addr < ecam + ECAM_BUSES * 0x100000) {
       // PCIe Base §7.2.2: bus, device, function and register from the offset; 8 bytes are two dwords.
-      const off = addr - ecam;
-      const bus = Math.floor(off / 0x100000) & 0xff;
-      const devfn = (off >>> 12) & 0xff;
-      const reg = off & 0xfff;
+      const { bus, devfn, reg } = ecamDecode(addr - ecam);
       if (size < 8) return this.config(s, bus, devfn, reg, size, value);
       const lo = await this.config(s, bus, devfn, reg, 4, value === null ? null : value & 0xffffffffn);
       const hi = await this.config(s, bus, devfn, reg + 4, 4, value === null ? null : value >> 32n);
@@ -226,19 +221,18 @@ class ClientSession implements Session {
       return lo;
     }
     const p = s.decode.lookup(false, addr);
-    if (p === null) return value === null ? { status: 'ma', value: ones(size) } : { status: 'ma' };
+    if (p === null) return value === null ? { status: 'ma', value: allOnes(size) } : { status: 'ma' };
     return this.region(s, p.region, addr - p.base, size, value);
   }
 
   /** A config access on the root's bus: the device is 00:00.0, nobody else answers (PCIe Base §7.3.1: UR). */
   private async config(s: RootSide, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Promise<Observation> {
-    if (bus !== this.topology.roots[s.root].bus || devfn !== 0) return value === null ? { status: 'ur', value: ones(size) } : { status: 'ur' };
+    if (bus !== this.topology.roots[s.root].bus || devfn !== 0) return value === null ? { status: 'ur', value: allOnes(size) } : { status: 'ur' };
     // Past the config region (256 bytes for a conventional PCI function) there is no config space: reads
     // give all ones and writes go nowhere, as QEMU's vfio-pci answers them, without a message.
-    if (reg + size > (s.link.regionSizes[REGION.CONFIG] ?? 0)) return value === null ? ok({ value: ones(size) }) : ok();
+    if (reg + size > (s.link.regionSizes[REGION.CONFIG] ?? 0)) return value === null ? ok({ value: allOnes(size) }) : ok();
     const o = await this.region(s, REGION.CONFIG, reg, size, value);
-    // Command, BARs, ROM, the power state and a function-level reset (PCIe Base §7.5.3.4) decide where BARs decode.
-    if (value !== null && o.status === 'ok') await s.refresh();
+    if (value !== null && o.status === 'ok' && s.decode.affectedBy(reg, size)) await s.refresh();
     return o;
   }
 
