@@ -116,12 +116,6 @@ export class Connection {
     return got;
   }
 
-  /** Sends a request that asks for no reply (header flag no-reply). */
-  post<C extends CommandName>(command: C, body: Bodies[C]['request'], fds: number[] = []): void {
-    if (this.closedWhy !== null) return;
-    this.send({ command, id: this.takeId(), reply: false, noReply: true, body, fds } as Request);
-  }
-
   reply<C extends CommandName>(req: Request<C>, body: Bodies[C]['reply'], fds: number[] = []): void {
     if (req.noReply || this.closedWhy !== null) return;
     this.send({ command: req.command, id: req.id, reply: true, errno: 0, body, fds } as Reply);
@@ -130,11 +124,6 @@ export class Connection {
   fail(req: Request, errno: number): void {
     if (req.noReply || this.closedWhy !== null) return;
     this.send({ command: req.command, id: req.id, reply: true, errno, body: null, fds: [] } as Reply);
-  }
-
-  /** Requests still waiting for their reply. */
-  get inFlight(): number {
-    return this.pending.size;
   }
 
   close(why = 'closed by isoroot'): void {

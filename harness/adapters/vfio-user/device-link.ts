@@ -143,7 +143,6 @@ export class DeviceLink {
     const write = m.command === 'DMA_WRITE';
     const pieces = ram.resolve(address, count, write);
     if (typeof pieces === 'number') return this.conn.fail(m, pieces);
-    ram.seen.push(`${m.command} 0x${address.toString(16)}+${count}`);
     if (write) {
       let done = 0;
       for (const p of pieces) {

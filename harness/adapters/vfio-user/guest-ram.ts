@@ -15,8 +15,6 @@ import { ERRNO } from './errno.ts';
 export class GuestRam {
   readonly fd: number;
   readonly table = new MappingTable();
-  /** DMA the device did through messages, for evidence: "DMA_READ 0x1000+4". */
-  readonly seen: string[] = [];
 
   constructor(
     readonly size: number,

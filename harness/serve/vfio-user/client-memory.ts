@@ -17,8 +17,8 @@ import { closeFd } from '../../adapters/vfio-user/fd-socket.ts';
 export interface DmaPort {
   /** DMA_READ; null when the client refused or is gone. */
   read(address: number, count: number): Uint8Array | null;
-  /** DMA_WRITE; false when the client refused or is gone. */
-  write(address: number, data: Uint8Array): boolean;
+  /** DMA_WRITE; dropped when the client refuses or is gone. */
+  write(address: number, data: Uint8Array): void;
 }
 
 interface Region {
@@ -33,8 +33,6 @@ interface Region {
 export class ClientMemory extends Ram {
   private readonly regions = new IntervalMap<Region>();
   port: DmaPort | null = null;
-  /** DMA that reached nothing: the client refused, or a file was short. */
-  failures = 0;
 
   add(address: number, size: number, fd: number | null, offset: number): void {
     let backed = size;
@@ -76,9 +74,9 @@ export class ClientMemory extends Ram {
     this.pieces(addr, len, (reg, at, n, done) => {
       if (reg.fd !== null) readSync(reg.fd, out, done, n, reg.offset + (at - reg.address));
       else {
+        // A client that refuses, or is gone, leaves zeros: what a failed DMA read gets.
         const got = this.port?.read(at, n) ?? null;
-        if (got === null || got.length !== n) this.failures++;
-        else out.set(got, done);
+        if (got !== null && got.length === n) out.set(got, done);
       }
     });
     return out;
@@ -88,7 +86,7 @@ export class ClientMemory extends Ram {
     this.pieces(addr, data.length, (reg, at, n, done) => {
       const part = data.subarray(done, done + n);
       if (reg.fd !== null) writeSync(reg.fd, part, 0, n, reg.offset + (at - reg.address));
-      else if (this.port?.write(at, part) !== true) this.failures++;
+      else this.port?.write(at, part);
     });
   }
 

@@ -116,8 +116,7 @@ export function serveVfioUser(o: ServeOptions): Served {
         return r === null || r.errno !== 0 || r.body === null || r.body.data === undefined ? null : r.body.data;
       },
       write: (address, data) => {
-        const r = conn.requestSync('DMA_WRITE', { address: BigInt(address), count: BigInt(data.length), data }, o.dmaTimeoutMs ?? 5000);
-        return r !== null && r.errno === 0;
+        conn.requestSync('DMA_WRITE', { address: BigInt(address), count: BigInt(data.length), data }, o.dmaTimeoutMs ?? 5000);
       },
     };
     active.set(d.device.id, dev);
