@@ -23,6 +23,12 @@ export const ep = (id: string, slot: number, extra: Partial<DeviceSpec> = {}): D
   ...extra,
 });
 
+/** A prediction without what only predictions carry (its rule, valueRule, choice and the allowed alternatives). */
+export function outcome(o: Observation): Observation {
+  const { rule: _r, valueRule: _v, choice: _c, allowed: _a, ...rest } = o;
+  return rest;
+}
+
 /** A model with a convenience API for register-level tests. */
 export class Poke {
   readonly m: Model;
@@ -32,7 +38,11 @@ export class Poke {
   ) {
     this.m = new Model(t);
   }
+  /** The outcome the model predicts, without the rule and choice it names (full() keeps them). */
   apply(op: Op): Observation {
+    return outcome(this.m.apply(op));
+  }
+  full(op: Op): Observation {
     return this.m.apply(op);
   }
   rd(bdf: string, reg: number, size = 4, r = 0, via = this.via): Observation {

@@ -17,10 +17,8 @@ export interface DrivenDma {
   pendingDeadline(): number | null;
   /** When a transfer started at `now` completes. */
   transferDeadline(now: number): number;
-  /** A dma op drove the engine: its registers now hold the driver's values. */
+  /** A dma op drove the engine: its registers now hold the driver's values (PciFunction.unknownRegionRead says which). */
   driven(): void;
-  /** Whether a read of these region bytes has a value the model does not know. */
-  unknownRead(region: number, off: number, size: number): boolean;
 }
 
 export const isDriven = (fn: PciFunction): fn is PciFunction & DrivenDma => 'engineRegion' in fn;

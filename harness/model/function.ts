@@ -157,6 +157,15 @@ export abstract class PciFunction {
 
   // ---- configuration space ------------------------------------------------
 
+  /**
+   * Of a config read of [off, off + size), the bits whose value the model
+   * predicts: all of them, except where a function knows less (an opaque
+   * function's unknown registers, a learned function's dynamic bits).
+   */
+  configKnown(_off: number, size: number): bigint {
+    return (1n << BigInt(8 * size)) - 1n;
+  }
+
   /** An unpowered function, or a register beyond its config space, reads all ones. */
   configRead(off: number, size: number): number {
     if (off >= this.cfg.size || !this.power) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;
@@ -341,6 +350,11 @@ export abstract class PciFunction {
   }
 
   protected abstract read(region: number, off: number, size: number): bigint;
+
+  /** Whether a region read has a value the model does not know (a driver's registers, a learned device's BAR). */
+  unknownRegionRead(_region: number, _off: number, _size: number): boolean {
+    return false;
+  }
 
   /** The address the device puts on the bus for a DMA to `iova` (edu masks it to 28 bits). */
   dmaAddress(iova: number): number {

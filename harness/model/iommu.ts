@@ -4,7 +4,7 @@
  * unmapped, for telling a stale translation from a wild one.
  * Translation is strict: a change is visible to the next DMA.
  */
-import { MappingTable, type Mapping } from '../ops/dma-mappings.ts';
+import { MappingTable, type Alignment, type Mapping } from '../ops/dma-mappings.ts';
 import type { Reason } from '../ops/observation.ts';
 
 export { IOMMU_PAGE, type Mapping, type Perm } from '../ops/dma-mappings.ts';
@@ -25,8 +25,8 @@ export class IommuDomain extends MappingTable {
     super();
   }
 
-  override unmap(iova: number, size: number): Mapping[] | Reason {
-    const r = super.unmap(iova, size);
+  override unmap(iova: number, size: number, alignment: Alignment = 'page'): Mapping[] | Reason {
+    const r = super.unmap(iova, size, alignment);
     if (typeof r === 'string') return r;
     for (const m of r) this.unmapped.push({ iova: m.iova, size: m.size });
     if (this.unmapped.length > 64) this.unmapped.splice(0, this.unmapped.length - 64);

@@ -14,7 +14,6 @@ import { IommuDomain } from './iommu.ts';
 import { PasidContext } from './pasid-context.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
-import { Opaque } from './personalities/opaque.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
@@ -24,6 +23,10 @@ import { assertedLines, lineChanges, routesLines, type IntxArrival } from './int
 import { isDriven } from './dma-engine.ts';
 import { regionAccess, type RegionHost } from './region-access.ts';
 import type { Op, OpOf } from '../ops/catalog.ts';
+import type { ChoiceId } from '../spec/choices.ts';
+import type { RuleId } from '../spec/rules.ts';
+import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './choose.ts';
+import { OP_RULES, configRule, regionRule } from './register-rules.ts';
 import { allOnes, regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf, ecamDecode } from '../topology/bdf.ts';
 import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES, ownerOf, type Topology } from '../topology/types.ts';
@@ -69,6 +72,9 @@ export class Model implements DeviceHost {
   private seq = 0;
   private timerSeq = 0;
   private irqs: Irq[] | null = null;
+  /** The chooser of the op being applied, and the first choice it met. */
+  private chooser: Chooser = DEFAULT_CHOOSER;
+  private made: ChoiceMade | null = null;
   /** Platform lines asserted after the last op, when the topology routes INTx to lines; null: not known (recomputed). */
   private lines: Set<string> | null = null;
   private readonly routesLines: boolean;
@@ -199,10 +205,24 @@ export class Model implements DeviceHost {
 
   // ---- operations -------------------------------------------------------------
 
-  apply(op: Op): Observation {
+  /**
+   * Applies one op and predicts its observation. `chooser` takes the
+   * implementation choices the op meets (harness/spec/choices.ts); the
+   * prediction names the rule it rests on and, at a choice, the other
+   * outcomes the specifications allow.
+   */
+  apply(op: Op, chooser: Chooser = DEFAULT_CHOOSER): Observation {
     this.irqs = [];
+    this.chooser = chooser;
+    this.made = null;
     const before = this.routesLines ? (this.lines ??= this.assertedLines()) : null;
     const o = this.dispatch(op);
+    o.rule ??= o.status === 'error' && o.reason === 'no-device' ? 'op.names' : OP_RULES[op.op];
+    const made = this.madeChoice();
+    if (made !== null) {
+      o.choice = { id: made.id, option: made.option, declared: made.declared };
+      o.allowed = made.others.map((x) => ({ option: x.option, obs: x.obs }));
+    }
     // Topology.clock "immediate": the work an op started is done before it completes.
     if (this.topology.clock === 'immediate') for (let n = 0; n < 64 && this.timers.length > 0; n++) this.advanceTo(this.timers.at(-1)!.at);
     // A line can change only when a pin did, or a function came or went.
@@ -212,7 +232,20 @@ export class Model implements DeviceHost {
     }
     if (this.irqs.length > 0) o.irqs = this.irqs;
     this.irqs = null;
+    this.chooser = DEFAULT_CHOOSER;
     return o;
+  }
+
+  private madeChoice(): ChoiceMade | null {
+    return this.made;
+  }
+
+  /** Takes an implementation choice; the first one an op meets is reported with its prediction. */
+  private choose(id: ChoiceId, options: Option[]): Option {
+    const pick = this.chooser(id, options);
+    const chosen = options.find((x) => x.option === pick.option) ?? options[0];
+    this.made ??= { id, option: chosen.option, declared: pick.declared, others: options.filter((x) => x !== chosen) };
+    return chosen;
   }
 
   private dispatch(op: Op): Observation {
@@ -231,13 +264,30 @@ export class Model implements DeviceHost {
       case 'dma.map': {
         const d = this.domain(op.root, op.domain);
         if (typeof d === 'string') return err(d);
-        const r = d.map({ iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm });
+        const m = { iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm };
+        let alignment: 'page' | 'any' = 'page';
+        if (!d.aligned(m)) {
+          const any = d.wouldMap(m, 'any');
+          alignment = this.choose('dma-map.alignment', [
+            { option: 'page', obs: err('align') },
+            { option: 'any', obs: any === null ? ok() : err(any) },
+          ]).option as 'page' | 'any';
+        }
+        const r = d.map(m, alignment);
         return r === null ? ok() : err(r);
       }
       case 'dma.unmap': {
         const d = this.domain(op.root, op.domain);
         if (typeof d === 'string') return err(d);
-        const r = d.unmap(op.iova, op.size);
+        let alignment: 'page' | 'any' = 'page';
+        if (op.size !== 0 && d.wouldUnmap(op.iova, op.size, 'page') === 'align') {
+          const any = d.wouldUnmap(op.iova, op.size, 'any');
+          alignment = this.choose('dma-map.alignment', [
+            { option: 'page', obs: err('align') },
+            { option: 'any', obs: any === null ? ok() : err(any) },
+          ]).option as 'page' | 'any';
+        }
+        const r = d.unmap(op.iova, op.size, alignment);
         return typeof r === 'string' ? err(r) : ok();
       }
       case 'dma.attach': {
@@ -318,6 +368,7 @@ export class Model implements DeviceHost {
       return this.configAccess(ownerOf(this.topology, fn.root, 'config'), fn.root, busOf(b), devfnOf(b), reg, size, value);
     },
     space: (fn, io, addr, size, value) => (io ? this.ioAccess(fn.root, addr, size, value) : this.memAccess(fn.root, addr, size, value)),
+    choose: (id, options) => this.choose(id, options),
   };
 
   // ---- configuration access (PCI 3.0 §3.2.2.3, PCIe Base §7.2.2) -----------------
@@ -345,23 +396,29 @@ export class Model implements DeviceHost {
 
   private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {
     const r = rootForBus(this.topology, owner, bus);
-    const miss = (status: Status, root: number, via?: string): Observation => {
-      const o: Observation = { status, to: via === undefined ? { root } : { root, via } };
+    const miss = (status: Status, root: number, rule: RuleId, via?: string): Observation => {
+      const o: Observation = { status, to: via === undefined ? { root } : { root, via }, rule };
       if (value === null) o.value = allOnes(size);
       return o;
     };
-    if (r < 0) return miss('ur', issuer);
+    if (r < 0) return miss('ur', issuer, 'config.routing');
     const b = mkBdf(bus, devfn >> 3, devfn & 7);
     const via = this.emulatorFor(this.emus.get(owner)!.bdfs, b);
     const fn = routeConfig(this.topology, this.rootBuses, r, bus, devfn);
-    if (typeof fn === 'string') return miss(fn, r, via);
-    if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, via);
+    if (typeof fn === 'string') return miss(fn, r, 'config.absent-function', via);
+    if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, 'emulator.routing', via);
     const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
     if (via !== undefined) to.via = via;
-    if (value === null && fn instanceof Opaque && !fn.knows(reg, size)) return ok({ value: allOnes(size), to, unknown: true });
-    if (value === null) return ok({ value: BigInt(fn.configRead(reg, size)), to });
+    const rule: RuleId = via === undefined ? 'config.routing' : 'emulator.routing';
+    if (value === null) {
+      const known = fn.configKnown(reg, size);
+      if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule: configRule(fn, reg) });
+      const o = ok({ value: BigInt(fn.configRead(reg, size)), to, rule, valueRule: configRule(fn, reg) });
+      if (known !== allOnes(size)) o.known = known;
+      return o;
+    }
     fn.configWrite(reg, size, Number(value));
-    return ok({ to });
+    return ok({ to, rule });
   }
 
   private emulatorFor(bdfs: Map<number, string>, b: number): string | undefined {
@@ -393,9 +450,9 @@ export class Model implements DeviceHost {
     if (d !== null && d.kind === 'ram') {
       const ram = this.rams.get(d.root)!;
       const to: Delivery = { root: d.root, region: 'ram', offset: addr };
-      if (value === null) return ok({ value: ram.readValue(addr, size), to });
+      if (value === null) return ok({ value: ram.readValue(addr, size), to, rule: 'decode.ram' });
       ram.writeValue(addr, size, value);
-      return ok({ to });
+      return ok({ to, rule: 'decode.ram' });
     }
     if (d !== null && d.kind === 'ecam') {
       const e = ecamDecode(addr - d.base);
@@ -405,15 +462,21 @@ export class Model implements DeviceHost {
       if (size === 8) {
         const lo = this.configAccess(d.root, issuer, bus, devfn, reg, 4, value === null ? null : value & 0xffffffffn);
         const hi = this.configAccess(d.root, issuer, bus, devfn, reg + 4, 4, value === null ? null : value >> 32n);
-        if (value === null) lo.value = (lo.value ?? 0n) | ((hi.value ?? 0n) << 32n);
-        if (hi.unknown === true) lo.unknown = true;
+        if (value === null) {
+          lo.value = (lo.value ?? 0n) | ((hi.value ?? 0n) << 32n);
+          const known = (lo.unknown === true ? 0n : (lo.known ?? allOnes(4))) | ((hi.unknown === true ? 0n : (hi.known ?? allOnes(4))) << 32n);
+          delete lo.unknown;
+          delete lo.known;
+          if (known === 0n) lo.unknown = true;
+          else if (known !== allOnes(8)) lo.known = known;
+        }
         return lo;
       }
       return this.configAccess(d.root, issuer, bus, devfn, reg, size, value);
     }
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, addr, size, value);
     const via = this.emus.get(sp.owner)!.mmio.find(addr)?.value;
-    return this.deliver(d, issuer, addr, size, value, via);
+    return this.deliver(d, issuer, addr, size, value, via, 'memory.unassigned-read');
   }
 
   private ioAccess(issuer: number, port: number, size: number, value: bigint | null): Observation {
@@ -438,26 +501,35 @@ export class Model implements DeviceHost {
     if (d !== null && d.kind === 'cf8') d = sp.platform.find((x) => x.kind === 'reserved' && x.base <= port && port < x.base + x.size) ?? null;
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, port, size, value);
     const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
-    return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via);
+    return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via, 'io.unassigned-read');
   }
 
   /** A memory or IO access reaches the handler (root or emulator); the decoder answers if that handler hosts it. */
-  private deliver(d: Decoder | null, issuer: number, addr: number, size: number, value: bigint | null, via: string | undefined): Observation {
+  private deliver(d: Decoder | null, issuer: number, addr: number, size: number, value: bigint | null, via: string | undefined, unassigned: ChoiceId): Observation {
     const fn = d?.fn ?? null;
+    const rule: RuleId = via === undefined ? 'decode.bar' : 'emulator.routing';
     if (d === null || fn === null || (fn.spec.emulator ?? undefined) !== via) {
       const to: Delivery = { root: issuer };
       if (via !== undefined) to.via = via;
-      return value === null ? { status: 'ma', value: allOnes(size), to } : { status: 'ma', to };
+      const miss: RuleId = via === undefined ? 'decode.master-abort' : 'emulator.routing';
+      if (value !== null) return { status: 'ma', to, rule: miss };
+      // What the CPU gets for a read nobody claims is the platform's (an implementation choice).
+      return this.choose(unassigned, [
+        { option: 'ones', obs: { status: 'ma', value: allOnes(size), to, rule: miss } },
+        { option: 'zeros', obs: { status: 'ma', value: 0n, to, rule: miss } },
+      ]).obs;
     }
     const off = addr - d.base + (d.offset ?? 0);
     const to: Delivery = { root: d.root, dev: fn.id, region: regionName(d.region), offset: off };
     if (via !== undefined) to.via = via;
     if (value === null) {
       const v = fn.regionRead(d.region, off, size);
-      return isDriven(fn) && fn.unknownRead(d.region, off, size) ? ok({ value: v, to, unknown: true }) : ok({ value: v, to });
+      const o = ok({ value: v, to, rule, valueRule: regionRule(fn, d.region, off) });
+      if (fn.unknownRegionRead(d.region, off, size)) o.unknown = true;
+      return o;
     }
     fn.regionWrite(d.region, off, size, value);
-    return ok({ to });
+    return ok({ to, rule });
   }
 
   // ---- DMA (translation per device, VT-d §3; PASID per PCIe Base §6.20) ---------
@@ -513,13 +585,13 @@ export class Model implements DeviceHost {
   /** A DMA issued by a device: Bus Master, then translation, then RAM of the root's memory space. */
   deviceDma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null, pasid: number | undefined): Observation {
     const t = this.topology;
-    if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled');
+    if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled', { rule: 'dma.bus-master' });
     const chunks = translateDma(this.domains.get(ownerOf(t, fn.root, 'dma')), this.attached.get(fn.id), () => this.pasidContext(fn.id), fn, iova, len, write !== null, pasid);
-    if (typeof chunks === 'string') return fault(chunks);
-    if (chunks.length === 0) return fault('no-memory'); // an address past 2^53, where no memory is
+    if (typeof chunks === 'string') return fault(chunks, { rule: pasid === undefined ? 'dma.translation' : 'dma.pasid' });
+    if (chunks.length === 0) return fault('no-memory', { rule: 'dma.memory' }); // an address past 2^53, where no memory is
     const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
     const ram = this.rams.get(memOwner)!;
-    for (const c of chunks) if (!ram.contains(c.gpa, c.len)) return fault('no-memory');
+    for (const c of chunks) if (!ram.contains(c.gpa, c.len)) return fault('no-memory', { rule: 'dma.memory' });
     const to: Delivery = { root: memOwner, region: 'ram', offset: chunks[0].gpa };
     if (write !== null) {
       let done = 0;

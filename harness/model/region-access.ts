@@ -9,7 +9,9 @@
  */
 import { REGION_XFER_MAX, type OpOf } from '../ops/catalog.ts';
 import type { Delivery, Observation, Reason } from '../ops/observation.ts';
+import type { ChoiceId } from '../spec/choices.ts';
 import { readLe, splitAccess, writeLe } from '../util/access-split.ts';
+import type { Option } from './choose.ts';
 import type { PciFunction } from './function.ts';
 
 export const CONFIG_REGION = 7;
@@ -22,6 +24,26 @@ export interface RegionHost {
   config(fn: PciFunction, reg: number, size: number, value: bigint | null): Observation;
   /** A CPU access at an address of the function's root. */
   space(fn: PciFunction, io: boolean, addr: number, size: number, value: bigint | null): Observation;
+  /** An implementation choice (harness/spec/choices.ts). */
+  choose(id: ChoiceId, options: Option[]): Option;
+}
+
+const refused = (reason: Reason): Observation => ({ status: 'error', reason });
+
+/** A server serving a BAR that does not decode reaches the device's region itself, at the offset. */
+function served(fn: PciFunction, region: number, offset: number, count: number, write: Uint8Array | null): Observation {
+  const out = new Uint8Array(write === null ? count : 0);
+  let unknown = false;
+  for (const p of splitAccess(offset, count, fn.bars[region]?.kind === 'io' ? 4 : 8)) {
+    if (write !== null) fn.regionWrite(region, p.offset, p.size, readLe(write, p.offset - offset, p.size));
+    else {
+      writeLe(out, p.offset - offset, p.size, fn.regionRead(region, p.offset, p.size));
+      unknown ||= fn.unknownRegionRead(region, p.offset, p.size);
+    }
+  }
+  const o: Observation = write === null ? { status: 'ok', data: out } : { status: 'ok' };
+  if (unknown) o.unknown = true;
+  return o;
 }
 
 /** Bytes of a region of a function: config space, a BAR, the ROM; 0 for none (VGA). */
@@ -41,22 +63,44 @@ export function regionAccess(host: RegionHost, op: OpOf<'region.read' | 'region.
   if (count > REGION_XFER_MAX) return { status: 'error', reason: 'too-large' };
   if (size === 0) return { status: 'error', reason: 'no-region' };
   if (op.offset + count > size) return { status: 'error', reason: 'past-end' };
-  if (write !== null && op.region === ROM_REGION_INDEX) return { status: 'error', reason: 'read-only' };
+  if (write !== null && op.region === ROM_REGION_INDEX)
+    return host.choose('region.rom-write', [
+      { option: 'refuse', obs: refused('read-only') },
+      { option: 'ignore', obs: { status: 'ok' } },
+    ]).obs;
   const config = op.region === CONFIG_REGION;
   const place = config ? null : fn.placements[op.region];
-  if (!config && (place === null || place === undefined)) return { status: 'error', reason: 'not-decoding' };
+  if (!config && (place === null || place === undefined)) {
+    const pick = host.choose('region.not-decoding', [
+      { option: 'refuse', obs: refused('not-decoding') },
+      { option: 'serve', obs: { status: 'ok', unknown: true } },
+    ]);
+    return pick.option === 'serve' ? served(fn, op.region, op.offset, count, write) : pick.obs;
+  }
   const io = !config && fn.bars[op.region]?.kind === 'io';
   const out = new Uint8Array(write === null ? count : 0);
+  // Bits of the data the model predicts, byte by byte.
+  const known = new Uint8Array(write === null ? count : 0);
   let to: Delivery | undefined;
+  let valueRule: Observation['valueRule'];
   // Config registers and IO ports take at most 4 bytes, memory 8 (as the server splits them).
   for (const p of splitAccess(op.offset, count, config || io ? 4 : 8)) {
     const value = write === null ? null : readLe(write, p.offset - op.offset, p.size);
     const o = config ? host.config(fn, p.offset, p.size, value) : host.space(fn, io, place!.base + p.offset, p.size, value);
     to ??= o.to;
-    if (write === null) writeLe(out, p.offset - op.offset, p.size, o.value ?? 0n);
+    valueRule ??= o.valueRule;
+    if (write === null) {
+      writeLe(out, p.offset - op.offset, p.size, o.value ?? 0n);
+      writeLe(known, p.offset - op.offset, p.size, o.unknown === true ? 0n : (o.known ?? (1n << BigInt(8 * p.size)) - 1n));
+    }
   }
   const obs: Observation = { status: 'ok' };
   if (to !== undefined) obs.to = to;
-  if (write === null) obs.data = out;
+  if (valueRule !== undefined) obs.valueRule = valueRule;
+  if (write === null) {
+    obs.data = out;
+    if (known.every((b) => b === 0)) obs.unknown = true;
+    else if (!known.every((b) => b === 0xff)) obs.knownData = known;
+  }
   return obs;
 }

@@ -2,6 +2,7 @@
 import { at } from '../util/errors.ts';
 import { bytesToHex, hex, hexToBytes } from '../util/hex.ts';
 import type { JsonReader } from '../util/json-read.ts';
+import { errnoNumber } from '../spec/errno.ts';
 import { ERROR_REASONS, FAULT_REASONS, IRQ_KINDS, REGIONS, STATUSES, type Delivery, type Evidence, type Irq, type IrqView, type MapSegment, type Observation, type Observes, type Reason } from './observation.ts';
 
 const REASONS: readonly Reason[] = [...FAULT_REASONS, ...ERROR_REASONS];
@@ -10,11 +11,13 @@ const ADDR_MAX = 2 ** 53 - 1;
 export function obsToJson(o: Observation): Record<string, unknown> {
   const out: Record<string, unknown> = { status: o.status };
   if (o.reason !== undefined) out.reason = o.reason;
+  if (o.errno !== undefined) out.errno = o.errno;
   if (o.value !== undefined) out.value = hex(o.value);
   if (o.data !== undefined) out.data = bytesToHex(o.data);
   if (o.to !== undefined) out.to = deliveryToJson(o.to);
   if (o.irqs !== undefined && o.irqs.length > 0) out.irqs = o.irqs.map(irqToJson);
   if (o.evidence !== undefined) out.evidence = evidenceToJson(o.evidence);
+  if (o.source !== undefined) out.source = o.source;
   return out;
 }
 
@@ -74,9 +77,15 @@ function irqToJson(i: Irq): Record<string, unknown> {
 
 export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
   const o = r.object(path, v);
-  r.only(path, o, ['status', 'reason', 'value', 'data', 'to', 'irqs', 'evidence']);
+  r.only(path, o, ['status', 'reason', 'errno', 'value', 'data', 'to', 'irqs', 'evidence', 'source']);
   const obs: Observation = { status: r.oneOf(at(path, 'status'), o.status, STATUSES) };
   if (o.reason !== undefined) obs.reason = r.oneOf(at(path, 'reason'), o.reason, REASONS);
+  if (o.errno !== undefined) {
+    const e = r.string(at(path, 'errno'), o.errno);
+    if (errnoNumber(e) === null) r.fail(at(path, 'errno'), 'an errno name such as EINVAL, or "errno N"', e);
+    obs.errno = e;
+  }
+  if (o.source !== undefined) obs.source = r.oneOf(at(path, 'source'), o.source, ['harness'] as const);
   if (o.value !== undefined) obs.value = r.big(at(path, 'value'), o.value, 64);
   if (o.data !== undefined) {
     const b = hexToBytes(r.string(at(path, 'data'), o.data));
@@ -131,11 +140,13 @@ export function showDelivery(d: Delivery): string {
 
 /** One line for humans: `ok 0xffffffff → r0 ep1 bar0+0x10`. */
 export function showObs(o: Observation): string {
-  const parts: string[] = [o.reason !== undefined ? `${o.status}(${o.reason})` : o.status];
+  const why = [o.reason, o.errno].filter((x) => x !== undefined).join(', ');
+  const parts: string[] = [why !== '' ? `${o.status}(${why})` : o.status];
   if (o.value !== undefined) parts.push(hex(o.value));
   if (o.data !== undefined) parts.push(o.data.length <= 8 ? bytesToHex(o.data) : `${bytesToHex(o.data.subarray(0, 8))}…(${o.data.length})`);
   if (o.to !== undefined) parts.push(`→ ${showDelivery(o.to)}`);
   if (o.irqs !== undefined && o.irqs.length > 0) parts.push(`[${o.irqs.map(showIrq).join(', ')}]`);
+  if (o.source === 'harness') parts.push("(the harness's own)");
   return parts.join(' ');
 }
 

@@ -2,6 +2,8 @@
  * What a target reports for one operation. Faults are observations, not
  * exceptions: a DMA through an unmapped IOVA completes with status "fault".
  */
+import type { ChoiceId } from '../spec/choices.ts';
+import type { RuleId } from '../spec/rules.ts';
 
 /**
  * ok: completed. ur: Unsupported Request (PCIe Base §2.3.1). ma: Master
@@ -182,6 +184,12 @@ export interface FlatMaps {
 export interface Observation {
   status: Status;
   reason?: Reason;
+  /**
+   * The errno a refusal carried on the target's wire (VFIO, vfio-user),
+   * by name (harness/spec/errno.ts). The reason is isoroot's word for a
+   * refusal; the errno is the target's.
+   */
+  errno?: string;
   /** Value read (config, MMIO, PIO reads; PASID alloc). */
   value?: bigint;
   /** Bytes read by DMA. */
@@ -194,8 +202,29 @@ export interface Observation {
    * still hold. Never part of a trace.
    */
   unknown?: true;
+  /**
+   * Predictions only: of the value, the bits the model predicts (absent:
+   * all of them). A learned function's dynamic status bits are not.
+   */
+  known?: bigint;
+  /** Predictions only: of the data, the bits the model predicts, byte by byte (absent: all of them). */
+  knownData?: Uint8Array;
   /** The target's evidence after the op (observations only). */
   evidence?: Evidence;
+  /**
+   * Observations only: "harness" when isoroot computed the observation
+   * itself (a driver's decision from its own tables, a VMM's own decode),
+   * so that it is no evidence about the target and the oracles skip it.
+   */
+  source?: 'harness';
+  /** Predictions only: the rule that decides the outcome (status, reason, delivery, interrupts). */
+  rule?: RuleId;
+  /** Predictions only: the rule that decides the value or data read, where another one does. */
+  valueRule?: RuleId;
+  /** Predictions only: an implementation choice this op met, with the option taken and whether a profile fixed it. */
+  choice?: { id: ChoiceId; option: string; declared: boolean };
+  /** Predictions only: the other outcomes the specifications allow at that choice. */
+  allowed?: { option: string; obs: Observation }[];
 }
 
 /** What a read nobody claims returns: all ones, `size` bytes of them (PCI 3.0 §3.3.3.1, Master Abort). */

@@ -11,6 +11,10 @@ import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
 import type { Observes } from '../ops/observation.ts';
+import type { Profile } from '../profiles/profile.ts';
+import type { Rules } from '../model/rules.ts';
+import { REFERENCE_RULES } from '../model/rules.ts';
+import { observedChooser } from './choosers.ts';
 import { collisionOracle } from './collision.ts';
 import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';
@@ -25,6 +29,18 @@ export interface StepObserver {
   before?(op: Op, model: Model): void;
   after(view: StepView): void;
 }
+
+/** How a trace is judged: what the target observes, the profile it declares, and the model it is held against. */
+export interface Judge {
+  observes: Observes;
+  /** The target's profile (or --profile); null or absent: the specifications alone. */
+  profile?: Profile | null;
+  /** A variant of the model (a known bug's quirk); absent: the reference model. */
+  rules?: Rules;
+}
+
+/** A bare Observes is judged by the specifications alone, against the reference model. */
+export const asJudge = (j: Observes | Judge): Judge => ('observes' in j ? j : { observes: j });
 
 export interface SignatureCount {
   finding: Finding;
@@ -47,12 +63,19 @@ export class TraceChecker {
   /** Reported findings (first of their signature) whose op's batch of target events has not come yet. */
   private awaitingEvents: Finding[] = [];
 
+  readonly observes: Observes;
+  readonly profile: Profile | null;
+
   constructor(
     topology: Topology,
-    readonly observes: Observes,
+    judge: Observes | Judge,
     private readonly observer?: StepObserver,
   ) {
-    this.model = new Model(topology);
+    const j = asJudge(judge);
+    this.observes = j.observes;
+    this.profile = j.profile ?? null;
+    this.model = new Model(topology, j.rules ?? REFERENCE_RULES);
+    const observes = this.observes;
     this.irqView = typeof observes.irqs === 'object' ? new IrqProjection(observes.irqs, topology) : null;
     this.ordered = [leakOracle(), collisionOracle(), misrouteOracle(), divergenceOracle()];
   }
@@ -60,8 +83,9 @@ export class TraceChecker {
   /** Checks one step; returns the findings it produced (at most one violation). */
   step(op: Op, observed: Observation): Finding[] {
     this.observer?.before?.(op, this.model);
-    const predicted = this.model.apply(op);
-    const view: StepView = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes };
+    // Where a specification leaves the outcome open, the model follows the profile, else what the target did.
+    const predicted = this.model.apply(op, observedChooser(op, observed, this.observes, this.profile));
+    const view: StepView = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes, profile: this.profile };
     if (this.irqView !== null) view.seenIrqs = this.irqView.seen(predicted.irqs);
     this.observer?.after(view);
     const out: Finding[] = [];
@@ -108,7 +132,7 @@ export class TraceChecker {
 }
 
 /** Checks a whole trace held in memory. */
-export function checkSteps(topology: Topology, observes: Observes, steps: readonly { op: Op; obs: Observation }[]): Finding[] {
+export function checkSteps(topology: Topology, observes: Observes | Judge, steps: readonly { op: Op; obs: Observation }[]): Finding[] {
   const c = new TraceChecker(topology, observes);
   const all: Finding[] = [];
   for (const s of steps) all.push(...c.step(s.op, s.obs));

@@ -15,7 +15,7 @@ import { hex } from '../util/hex.ts';
 import { regionName } from '../ops/observation.ts';
 import { devLabel, whereLabel } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
-import type { Finding } from './finding.ts';
+import { specRule, type Finding } from './finding.ts';
 
 export function collisionOracle(): Oracle {
   /** context key → PASID → (device, op index) of its live allocation, from observations. */
@@ -50,6 +50,7 @@ export function collisionOracle(): Oracle {
               index: v.index,
               signature: `collision:${kind}:cross-root`,
               message: `${where} of root ${op.root} reached ${whereLabel(m, o.to)}, which decodes the same ${where} in root ${o.to.root}: the two roots' ${kind} spaces are declared isolated but collide`,
+              rule: specRule(kind === 'memory' ? 'isolation.memory' : kind === 'io' ? 'isolation.io' : 'isolation.config'),
             });
         }
       }
@@ -67,6 +68,7 @@ export function collisionOracle(): Oracle {
               severity: 'notice',
               index: v.index,
               signature: `collision:${acc.space}:guest-conflict`,
+              rule: specRule('decode.overlap'),
               message: `${names.join(' and ')} all claim ${acc.space === 'io' ? 'port' : 'address'} ${hex(acc.addr)} in root ${op.root}'s ${acc.space} space; the later mapping (${names[0]}) wins`,
             });
           }
@@ -77,6 +79,7 @@ export function collisionOracle(): Oracle {
                 severity: 'violation',
                 index: v.index,
                 signature: `collision:${acc.space}:resolution`,
+                rule: specRule('decode.overlap'),
                 message: `${showOp(op)}: overlapping decoders resolved differently: the later mapping ${whereLabel(m, p.to)} should win, but ${whereLabel(m, o.to)} answered`,
               });
           }
@@ -97,6 +100,7 @@ export function collisionOracle(): Oracle {
               severity: 'violation',
               index: v.index,
               signature: 'collision:pasid:namespace',
+              rule: specRule('isolation.pasid'),
               message: `PASID ${pasid} was handed to ${devLabel(m, op.dev)} while ${devLabel(m, prev.dev)} still holds it (op #${prev.index}); both are in PASID context ${key}, one namespace`,
             });
           else ctx.set(pasid, { dev: op.dev, index: v.index });

@@ -28,10 +28,11 @@ function unmatchedKinds(a: readonly Irq[] | undefined, b: readonly Irq[] | undef
   return kinds.size === 0 ? 'none' : [...kinds].sort().join('+');
 }
 
-export function sameData(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+/** Equal bytes; with `mask`, only the bits it sets are compared (a prediction's knownData). */
+export function sameData(a: Uint8Array | undefined, b: Uint8Array | undefined, mask?: Uint8Array): boolean {
   if (a === undefined || b === undefined) return a === b;
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < a.length; i++) if (((a[i] ^ b[i]) & (mask === undefined ? 0xff : mask[i])) !== 0) return false;
   return true;
 }
 
@@ -88,8 +89,9 @@ export function differences(op: Op, observed: Observation, predicted: Observatio
   if (observed.status !== p.status) out.push({ field: 'status', predicted: p.status, observed: observed.status });
   else if (observed.reason !== undefined && p.reason !== undefined && observed.reason !== p.reason) out.push({ field: 'reason' });
   if (p.unknown !== true) {
-    if (observed.value !== p.value) out.push({ field: 'value', predicted: valueClass(p.value, bytes), observed: valueClass(observed.value, bytes) });
-    if (!sameData(observed.data, p.data)) out.push({ field: 'data', predicted: dataClass(p.data), observed: dataClass(observed.data) });
+    const sameValue = p.known === undefined || observed.value === undefined || p.value === undefined ? observed.value === p.value : ((observed.value ^ p.value) & p.known) === 0n;
+    if (!sameValue) out.push({ field: 'value', predicted: valueClass(p.value, bytes), observed: valueClass(observed.value, bytes) });
+    if (!sameData(observed.data, p.data, p.knownData)) out.push({ field: 'data', predicted: dataClass(p.data), observed: dataClass(observed.data) });
   }
   if (observes.delivery && !sameDelivery(observed.to, p.to)) out.push({ field: 'delivery' });
   const irqs = typeof observes.irqs === 'object' ? seenIrqs : p.irqs;

@@ -5,13 +5,22 @@
  * and each differing field with the classes of its values, e.g.
  * `divergence:mmio.read:nobody:value(ones>zeros)`: narrow enough that a
  * known divergence recorded in a corpus does not hide a different one.
+ *
+ * Each divergence rests on a rule. Where the observation is an outcome the
+ * specifications allow but the declared profile excludes, it is a
+ * departure from the profile and names the profile's entry
+ * (`divergence:profile:memory.unassigned-read(zeros>ones)`); otherwise it
+ * names the mandated rule of the field that differs.
  */
 import { showOp } from '../ops/codec.ts';
 import { showIrq, showObs } from '../ops/observation-codec.ts';
+import type { Observation } from '../ops/observation.ts';
+import { CHOICES } from '../spec/choices.ts';
+import { RULES, type RuleId } from '../spec/rules.ts';
 import { differences, showDifference, type Difference } from './compare.ts';
 import { routeClass } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
-import type { Finding } from './finding.ts';
+import { specRule, type Finding, type FindingRule } from './finding.ts';
 
 function placeClass(v: StepView): string {
   const to = v.predicted.to;
@@ -37,23 +46,84 @@ function irqSignature(v: StepView, d: Difference): string {
   return `divergence:${onlyLines ? 'irqs(lines)' : showDifference(d)}${where}`;
 }
 
+/** The rule an interrupt of this kind follows. */
+function irqRule(kinds: string | undefined): RuleId {
+  const k = kinds ?? '';
+  if (k.includes('line')) return 'irq.routing';
+  if (k.includes('msix')) return 'irq.msix';
+  if (k.includes('msi') || k.includes('message')) return 'irq.msi';
+  return 'irq.intx';
+}
+
+/** The rule the first differing field rests on. */
+function ruleOf(p: Observation, d: Difference): RuleId {
+  if (d.field === 'irqs') return irqRule(d.predicted !== 'none' ? d.predicted : d.observed);
+  if (d.field === 'value' || d.field === 'data') return p.valueRule ?? p.rule ?? 'config.read-only';
+  return p.rule ?? 'config.read-only';
+}
+
+const profileRule = (profile: string, entry: string, because: string, cites: string): FindingRule => ({ id: `profile ${profile}: ${entry}`, cites: `${because} (where ${cites} allows more)` });
+
 export function divergenceOracle(): Oracle {
   return {
     step(v: StepView): Finding[] {
-      const diff = differences(v.op, v.observed, v.predicted, v.observes, v.seenIrqs);
-      if (diff.length === 0) return [];
-      let predicted = v.predicted.unknown === true ? `${showObs(v.predicted)} (value unknown)` : showObs(v.predicted);
+      // What the harness computed itself is no evidence about the target.
+      if (v.observed.source === 'harness') return [];
+      const p = v.predicted;
+      const diff = differences(v.op, v.observed, p, v.observes, v.seenIrqs);
+      if (diff.length === 0) return errnoDeparture(v);
+      // An outcome the specifications allow, which the declared profile excludes.
+      const other = p.choice?.declared === true ? p.allowed?.find((a) => differences(v.op, v.observed, a.obs, { ...v.observes, irqs: false }).length === 0) : undefined;
+      if (p.choice !== undefined && other !== undefined && v.profile !== null) {
+        const c = CHOICES[p.choice.id];
+        const entry = v.profile.choices[p.choice.id];
+        return [
+          {
+            kind: 'divergence',
+            severity: 'violation',
+            index: v.index,
+            signature: `divergence:profile:${p.choice.id}(${p.choice.option}>${other.option})`,
+            message: `${showOp(v.op)}: the profile ${v.profile.name} says ${p.choice.id} = ${p.choice.option} (${c.options[p.choice.option] ?? ''}), but the target took ${other.option} (${c.options[other.option] ?? ''}), which ${c.cites} also allows`,
+            details: { expected: showObs(p), observed: showObs(v.observed) },
+            rule: profileRule(v.profile.name, p.choice.id, entry?.because ?? '', c.cites),
+          },
+        ];
+      }
+      let predicted = p.unknown === true ? `${showObs(p)} (value unknown)` : showObs(p);
       if (v.seenIrqs !== undefined && diff.some((d) => d.field === 'irqs')) predicted += `, of whose interrupts the target can see [${v.seenIrqs.map(showIrq).join(', ')}]`;
+      if (p.choice !== undefined && p.allowed !== undefined && p.allowed.length > 0) predicted += ` (or, as ${CHOICES[p.choice.id].cites} allows, ${p.allowed.map((a) => showObs(a.obs)).join(' or ')})`;
+      const rule = ruleOf(p, diff[0]);
       return [
         {
           kind: 'divergence',
           severity: 'violation',
           index: v.index,
           signature: diff.length === 1 && diff[0].field === 'irqs' ? irqSignature(v, diff[0]) : `divergence:${v.op.op}:${placeClass(v)}:${diff.map(showDifference).join('+')}`,
-          message: `${showOp(v.op)}: the model predicts ${predicted} but the target observed ${showObs(v.observed)}`,
+          message: `${showOp(v.op)}: the model predicts ${predicted} but the target observed ${showObs(v.observed)}; ${RULES[rule].says}`,
           details: { expected: predicted, observed: showObs(v.observed) },
+          rule: specRule(rule),
         },
       ];
     },
   };
+}
+
+/** A refusal whose errno is not the one the declared profile gives its reason. */
+function errnoDeparture(v: StepView): Finding[] {
+  const p = v.predicted;
+  const got = v.observed.errno;
+  if (v.profile === null || got === undefined || p.status !== 'error' || p.reason === undefined) return [];
+  const entry = v.profile.errno[p.reason];
+  if (entry === undefined || entry.errno === got) return [];
+  return [
+    {
+      kind: 'divergence',
+      severity: 'violation',
+      index: v.index,
+      signature: `divergence:profile:errno.${p.reason}(${entry.errno}>${got})`,
+      message: `${showOp(v.op)}: refused with ${got}, where the profile ${v.profile.name} gives a ${p.reason} refusal ${entry.errno}`,
+      details: { expected: `error(${p.reason}, ${entry.errno})`, observed: showObs(v.observed) },
+      rule: profileRule(v.profile.name, `errno.${p.reason}`, entry.because, CHOICES['refusal.errno'].cites),
+    },
+  ];
 }

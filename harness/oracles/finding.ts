@@ -1,4 +1,6 @@
 /** Findings: what the oracles report. */
+import { RULES, type RuleId } from '../spec/rules.ts';
+
 export const FINDING_KINDS = ['misroute', 'collision', 'leak', 'divergence', 'crash', 'hang', 'protocol'] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -20,7 +22,21 @@ export interface Finding {
   severity: 'violation' | 'notice';
   /** Supporting facts (expected and observed, for instance). */
   details?: Record<string, string>;
+  /** What the finding rests on: a rule of the specifications (harness/spec/rules.ts) or a profile's entry. */
+  rule: FindingRule;
 }
+
+/**
+ * A rule as a finding names it. id: a rule of the rule book ("header.bar"),
+ * or a profile's entry ("profile qemu-7.2: memory.unassigned-read").
+ */
+export interface FindingRule {
+  id: string;
+  /** Where it is written: the section, or the profile entry and why the implementation makes that choice. */
+  cites: string;
+}
+
+export const specRule = (id: RuleId): FindingRule => ({ id, cites: RULES[id].cites });
 
 /** A finding as stored on disk, beside the trace that reproduces it. */
 export interface FindingRecord extends Finding {

@@ -13,10 +13,11 @@ import { ownerOf } from '../topology/types.ts';
 import { sameData, sameDelivery } from './compare.ts';
 import { devLabel, whereLabel } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
-import type { Finding } from './finding.ts';
+import { specRule, type Finding } from './finding.ts';
+import type { RuleId } from '../spec/rules.ts';
 import type { Model } from '../model/model.ts';
 
-const leak = (v: StepView, signature: string, message: string): Finding => ({ kind: 'leak', severity: 'violation', index: v.index, signature, message });
+const leak = (v: StepView, signature: string, message: string, rule: RuleId): Finding => ({ kind: 'leak', severity: 'violation', index: v.index, signature, message, rule: specRule(rule) });
 
 function memoryOwners(m: Model): number[] {
   const t = m.topology;
@@ -53,7 +54,7 @@ export function leakOracle(): Oracle {
         const fn = m.fnOf(o.to.dev);
         if (r >= 0 && fn !== null && !m.decodesNow(o.to.dev, r, acc.addr) && fn.decodedBefore(r, acc.addr)) {
           const why = !m.isPresent(o.to.dev) ? 'its device was unplugged' : 'its BAR moved, was disabled or was reset';
-          out.push(leak(v, `leak:${acc.space}:stale-mapping`, `${showOp(op)} reached ${whereLabel(m, o.to)}, a mapping that should be gone: ${why}`));
+          out.push(leak(v, `leak:${acc.space}:stale-mapping`, `${showOp(op)} reached ${whereLabel(m, o.to)}, a mapping that should be gone: ${why}`, 'isolation.stale-mapping'));
         }
       }
 
@@ -64,23 +65,23 @@ export function leakOracle(): Oracle {
         const fn = m.fnOf(op.dev);
         const domain = fn === null ? undefined : m.attachedDomain(op.dev);
         const dmaOwner = fn === null ? -1 : ownerOf(m.topology, fn.root, 'dma');
-        if (p.reason === 'pasid-freed') out.push(leak(v, 'leak:pasid:after-free', `PASID ${op.pasid} of ${dev} still translates after it was freed`));
+        if (p.reason === 'pasid-freed') out.push(leak(v, 'leak:pasid:after-free', `PASID ${op.pasid} of ${dev} still translates after it was freed`, 'isolation.stale-translation'));
         else if (p.reason === 'pasid-unbound' && ctx !== null && op.pasid !== undefined && ctx.wasBound(op.dev, op.pasid))
-          out.push(leak(v, 'leak:pasid:after-unbind', `PASID ${op.pasid} of ${dev} still translates after it was unbound`));
+          out.push(leak(v, 'leak:pasid:after-unbind', `PASID ${op.pasid} of ${dev} still translates after it was unbound`, 'isolation.stale-translation'));
         else if (p.reason === 'iova-unmapped' && op.pasid === undefined && domain !== undefined && m.domainsOf(dmaOwner)[domain]?.wasUnmapped(op.iova))
-          out.push(leak(v, 'leak:dma:after-unmap', `IOVA ${hex(op.iova)} of domain ${domain} still translates for ${dev} after it was unmapped`));
-        else if (p.reason === 'no-domain' && attachedEver.has(op.dev)) out.push(leak(v, 'leak:dma:after-detach', `${dev} still reaches memory by DMA after it was detached from its IOMMU domain`));
+          out.push(leak(v, 'leak:dma:after-unmap', `IOVA ${hex(op.iova)} of domain ${domain} still translates for ${dev} after it was unmapped`, 'isolation.stale-translation'));
+        else if (p.reason === 'no-domain' && attachedEver.has(op.dev)) out.push(leak(v, 'leak:dma:after-detach', `${dev} still reaches memory by DMA after it was detached from its IOMMU domain`, 'isolation.stale-translation'));
       }
 
       // Data that crosses roots.
       if (v.observes.delivery && o.to?.region === 'ram' && p.to?.region === 'ram' && o.to.root !== p.to.root) {
-        out.push(leak(v, `leak:${op.op.startsWith('dma') ? 'dma' : 'memory'}:cross-root-memory`, `${showOp(op)} landed in ${whereLabel(m, o.to)} instead of ${whereLabel(m, p.to)}: memory crosses roots`));
+        out.push(leak(v, `leak:${op.op.startsWith('dma') ? 'dma' : 'memory'}:cross-root-memory`, `${showOp(op)} landed in ${whereLabel(m, o.to)} instead of ${whereLabel(m, p.to)}: memory crosses roots`, op.op.startsWith('dma') ? 'isolation.dma' : 'isolation.memory'));
       } else if (op.op === 'mmio.read' && p.to?.region === 'ram' && o.value !== undefined && p.value !== undefined && o.value !== p.value) {
         const from = otherRootHolding(m, p.to.root, op.addr, valueBytes(o.value, op.size));
-        if (from !== null) out.push(leak(v, 'leak:memory:cross-root-data', `root ${op.root} read ${hex(o.value)} at ${hex(op.addr)}, which is what root ${from}'s RAM holds there: data written through root ${from} is readable through root ${op.root}`));
+        if (from !== null) out.push(leak(v, 'leak:memory:cross-root-data', `root ${op.root} read ${hex(o.value)} at ${hex(op.addr)}, which is what root ${from}'s RAM holds there: data written through root ${from} is readable through root ${op.root}`, 'isolation.memory'));
       } else if (op.op === 'dma.read' && p.status === 'ok' && p.to?.region === 'ram' && o.data !== undefined && !sameData(o.data, p.data)) {
         const from = otherRootHolding(m, p.to.root, p.to.offset ?? 0, o.data);
-        if (from !== null) out.push(leak(v, 'leak:dma:cross-root-data', `${devLabel(m, op.dev)} read by DMA what root ${from}'s RAM holds at ${hex(p.to.offset ?? 0)}: data written through root ${from} is readable through root ${p.to.root}`));
+        if (from !== null) out.push(leak(v, 'leak:dma:cross-root-data', `${devLabel(m, op.dev)} read by DMA what root ${from}'s RAM holds at ${hex(p.to.offset ?? 0)}: data written through root ${from} is readable through root ${p.to.root}`, 'isolation.dma'));
       }
 
       // Messages after disable.
@@ -91,7 +92,7 @@ export function leakOracle(): Oracle {
           const fn = m.fnOf(oi.dev);
           if (fn === null) continue;
           const enabled = oi.kind === 'msi' ? fn.msiEnabled() : fn.msixEnabled();
-          if (!enabled) out.push(leak(v, `leak:${oi.kind}:after-disable`, `${devLabel(m, oi.dev)} sent an ${oi.kind.toUpperCase()} message although ${oi.kind.toUpperCase()} is disabled`));
+          if (!enabled) out.push(leak(v, `leak:${oi.kind}:after-disable`, `${devLabel(m, oi.dev)} sent an ${oi.kind.toUpperCase()} message although ${oi.kind.toUpperCase()} is disabled`, 'isolation.stale-message'));
         }
       }
       return out;

@@ -16,7 +16,7 @@ import { regionName, type MapSegment } from '../ops/observation.ts';
 import type { ReservedRange } from '../topology/types.ts';
 import { hex } from '../util/hex.ts';
 import { devLabel } from './labels.ts';
-import type { Finding } from './finding.ts';
+import { specRule, type Finding } from './finding.ts';
 import type { Oracle, StepView } from './oracle.ts';
 
 type Space = 'memory' | 'io';
@@ -67,6 +67,7 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
           severity: 'violation',
           index: v.index,
           signature: `collision:maps:${space}:resolution`,
+          rule: specRule('decode.overlap'),
           message: `at ${hex(s.start)} of the ${where} the target maps ${devLabel(m, s.owner)} (${s.name}) but the model's winner is ${devLabel(m, winner.fn.id)} ${regionName(winner.region)}: an overlap resolved otherwise`,
           details: { target: `${s.owner} ${s.name} ${show(s)}`, model: `${winner.fn.id} ${regionName(winner.region)}` },
         });
@@ -79,6 +80,7 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
       index: v.index,
       // A mapping a reset should have ended is its own class: state that survives a reset.
       signature: `leak:maps:${space}:${before === null ? 'unexpected' : before.byReset ? 'survives-reset' : 'stale'}`,
+      rule: specRule(before === null ? 'decode.bar' : 'isolation.stale-mapping'),
       message: `the target maps ${s.name} at ${show(s)} of its ${where}, where the model decodes nothing (from ${hex(gap)})${before !== null ? `: ${before.what} decoded there before${before.byReset ? ', until a reset' : ''}` : ''}`,
       details: { target: `${s.name} ${show(s)}`, model: before === null ? 'nothing' : `nothing; formerly ${before.what}${before.byReset ? ' (until a reset)' : ''}` },
     });
@@ -96,6 +98,7 @@ function compare(v: StepView, space: Space, segs: readonly MapSegment[], flat: F
       severity: 'violation',
       index: v.index,
       signature: `divergence:maps:${space}:unmapped${atZero}`,
+      rule: specRule('decode.bar'),
       message: `the model decodes ${devLabel(m, d.fn.id)} ${regionName(d.region)} at ${show(g)} of the ${where}, where the target maps nothing`,
       details: { model: `${d.fn.id} ${regionName(d.region)} ${show(g)}`, target: 'nothing' },
     });

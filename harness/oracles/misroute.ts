@@ -6,7 +6,8 @@ import { showOp } from '../ops/codec.ts';
 import { sameDelivery } from './compare.ts';
 import { devLabel, opFamily, routeClass, whereLabel } from './labels.ts';
 import { isRouted, type Oracle, type StepView } from './oracle.ts';
-import type { Finding } from './finding.ts';
+import { specRule, type Finding } from './finding.ts';
+import type { RuleId } from '../spec/rules.ts';
 
 export function misrouteOracle(): Oracle {
   return {
@@ -15,7 +16,10 @@ export function misrouteOracle(): Oracle {
       const out: Finding[] = [];
       if (v.observes.delivery && isRouted(op) && o.to !== undefined && !sameDelivery(o.to, p.to)) {
         const cross = p.to !== undefined && o.to.root !== p.to.root ? ':cross-root' : '';
+        // Across roots the contract is what is broken; within one, the rule that routes the access.
+        const crossRule: RuleId = op.op.startsWith('cfg') ? 'isolation.config' : op.op.startsWith('pio') ? 'isolation.io' : op.op.startsWith('dma') ? 'isolation.dma' : 'isolation.memory';
         out.push({
+          rule: specRule(cross !== '' ? crossRule : (p.rule ?? 'decode.bar')),
           kind: 'misroute',
           severity: 'violation',
           index: v.index,
@@ -33,6 +37,7 @@ export function misrouteOracle(): Oracle {
             severity: 'violation',
             index: v.index,
             signature: `misroute:${oi.kind}:interrupt-space`,
+            rule: specRule('isolation.irq'),
             message: `${oi.kind.toUpperCase()} vector ${oi.vector ?? 0} of ${devLabel(m, oi.dev)} was raised in the interrupt space of root ${oi.space}; it belongs to root ${pi.space}`,
           });
         }

@@ -9,6 +9,7 @@ import type { Op } from '../ops/catalog.ts';
 import type { Irq, Observation } from '../ops/observation.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Finding } from './finding.ts';
+import type { Profile } from '../profiles/profile.ts';
 
 export interface StepView {
   index: number;
@@ -20,6 +21,8 @@ export interface StepView {
   observes: Observes;
   /** The predicted interrupts as the target can see them, when it sees a view of them (Observes.irqs as an IrqView). */
   seenIrqs?: Irq[];
+  /** The profile the target is judged by; null: the specifications alone. */
+  profile: Profile | null;
 }
 
 export interface Oracle {

@@ -1,6 +1,6 @@
 /** Checks an executed run: oracles over its steps, plus a crash or hang finding if the target failed. */
-import { TraceChecker, type StepObserver } from '../oracles/checker.ts';
-import type { Finding } from '../oracles/finding.ts';
+import { TraceChecker, type Judge, type StepObserver } from '../oracles/checker.ts';
+import { specRule, type Finding } from '../oracles/finding.ts';
 import type { TargetFailure } from '../adapters/target.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Op } from '../ops/catalog.ts';
@@ -29,6 +29,7 @@ export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
     severity: 'violation',
     index: f.index,
     signature: `${f.kind}:${op?.op ?? 'session'}${cause === null ? '' : `:${cause}`}`,
+    rule: specRule(f.kind === 'protocol' ? 'protocol.vfio-user' : 'target.alive'),
     message: `the target ${f.kind === 'hang' ? 'stopped answering' : f.kind === 'protocol' ? 'broke its protocol' : 'failed'}${during}: ${f.message}`,
   };
   if (f.stderr !== undefined && f.stderr !== '') finding.details = { stderr: f.stderr.slice(-4000) };
@@ -37,7 +38,7 @@ export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
 
 export function checkRun(
   topology: Topology,
-  observes: Observes,
+  observes: Observes | Judge,
   steps: readonly { op: Op; obs: Observation }[],
   failure?: TargetFailure,
   ops?: readonly Op[],

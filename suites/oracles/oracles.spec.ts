@@ -11,6 +11,7 @@ import type { Observation } from '../../harness/ops/observation.ts';
 import type { Topology } from '../../harness/topology/types.ts';
 import { OBSERVES_ALL, type Observes } from '../../harness/ops/observation.ts';
 import { B, ep, root } from '../helpers.ts';
+import { parseProfile } from '../../harness/profiles/profile.ts';
 
 const ALL: Observes = OBSERVES_ALL;
 
@@ -138,12 +139,18 @@ test('an abort the target cannot tell completes with the value read, and only th
   steps[0].obs = { status: 'ok', value: 0xffffffffn, to: { root: 0 } };
   expect(checkSteps(two, CPU_SIDE, steps)).toEqual([]);
   expect(checkSteps(two, ALL, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:status(ma>ok)' })]);
-  // Zeros where nobody answers: the value class names the difference, so a
-  // recorded "reads nothing as zero" cannot hide a read that returns data.
+  // Zeros where nobody answers: an outcome PCI leaves to the platform. With
+  // no profile it is accepted; a profile that says all ones makes it a
+  // departure from the profile, naming its entry.
   steps[0].obs = { status: 'ok', value: 0n };
-  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:value(ones>zeros)' })]);
+  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([]);
+  const ones = parseProfile({ profile: 'ones', describes: 'test', choices: { 'memory.unassigned-read': { option: 'ones', because: 'a test' } } }, (p) => p);
+  expect(checkSteps(two, { observes: CPU_SIDE, profile: ones }, steps)).toEqual([
+    expect.objectContaining({ signature: 'divergence:profile:memory.unassigned-read(ones>zeros)', rule: { id: 'profile ones: memory.unassigned-read', cites: expect.stringContaining('PCI 3.0 §3.3.3.1') } }),
+  ]);
+  // Data where nobody answers is allowed by no specification: it names the rule.
   steps[0].obs = { status: 'ok', value: 0x1234n };
-  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:value(ones>other)' })]);
+  expect(checkSteps(two, CPU_SIDE, steps)).toEqual([expect.objectContaining({ signature: 'divergence:mmio.read:nobody:value(ones>other)', rule: { id: 'decode.master-abort', cites: 'PCI 3.0 §3.3.3.1' } })]);
 });
 
 test('a fault the target cannot see is a silent completion: a DMA read gets zeros', () => {

@@ -31,9 +31,14 @@ export class Opaque extends PciFunction {
     this.seal();
   }
 
-  /** Whether a config read of these bytes has a predictable value. */
-  knows(off: number, size: number): boolean {
-    for (let i = off; i < off + size; i++) if (this.known[i] !== 1) return false;
+  /** The identity registers are known, byte by byte; nothing else is. */
+  override configKnown(off: number, size: number): bigint {
+    let m = 0n;
+    for (let i = 0; i < size; i++) if (off + i < this.known.length && this.known[off + i] === 1) m |= 0xffn << BigInt(8 * i);
+    return m;
+  }
+
+  override unknownRegionRead(): boolean {
     return true;
   }
 

@@ -1,0 +1,24 @@
+/**
+ * The chooser the checker hands the model (harness/model/choose.ts): at
+ * an implementation choice, the profile's option when it declares one;
+ * otherwise the option whose outcome the target observed (any outcome a
+ * specification allows is accepted), or the model's default when none
+ * matches, so that the divergence names the mandated rule.
+ */
+import type { Chooser } from '../model/choose.ts';
+import type { Op } from '../ops/catalog.ts';
+import type { Observation, Observes } from '../ops/observation.ts';
+import { optionOf, type Profile } from '../profiles/profile.ts';
+import { differences } from './compare.ts';
+
+export function observedChooser(op: Op, observed: Observation, observes: Observes, profile: Profile | null): Chooser {
+  // Options carry no interrupts: the model raises those apart.
+  const seen: Observes = { ...observes, irqs: false };
+  return (id, options) => {
+    const declared = optionOf(profile, id);
+    if (declared !== undefined) return { option: declared, declared: true };
+    if (observed.source === 'harness') return { option: options[0].option, declared: false };
+    const match = options.find((o) => differences(op, observed, o.obs, seen).length === 0);
+    return { option: (match ?? options[0]).option, declared: false };
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Implementation choices: the points where a specification allows more
+ * than one outcome. For each, the section that leaves it open, and the
+ * options it allows. The model predicts the first option (its default);
+ * a profile (harness/profiles) says which option an implementation takes;
+ * with no profile, any option the specification allows is accepted.
+ *
+ * Isolation is never a choice: nothing here can make an access answered by
+ * another root, a mapping that outlives its owner, or data crossing roots
+ * acceptable where the contract isolates the space.
+ */
+
+export interface ChoiceText {
+  cites: string;
+  /** What is chosen, in one phrase. */
+  says: string;
+  /** Each option and what it means; the first is the model's default. */
+  options: Readonly<Record<string, string>>;
+  /**
+   * observed: the op's own observation tells the options apart, so with no
+   * profile the checker follows the one the target took. target: a
+   * behaviour of the target as a program (its sessions, its messages),
+   * read by the adapter, not by the model.
+   */
+  seen: 'observed' | 'target';
+}
+
+const choice = (cites: string, says: string, options: Record<string, string>, seen: ChoiceText['seen'] = 'observed'): ChoiceText => ({ cites, says, options, seen });
+
+export const CHOICES = {
+  'memory.unassigned-read': choice(
+    'PCI 3.0 §3.3.3.1 (a Master-Abort ends the transaction; what the host hands the CPU is the platform\'s)',
+    'what a memory read that no decoder claims returns',
+    { ones: 'all ones', zeros: 'zeros' },
+  ),
+  'io.unassigned-read': choice('PCI 3.0 §3.3.3.1, as for memory', 'what an IO read that no decoder claims returns', { ones: 'all ones', zeros: 'zeros' }),
+  'dma-map.alignment': choice(
+    'vfio-user "VFIO_USER_DMA_MAP" (no alignment required); VFIO type-1 requires page alignment (vfio_dma_do_map)',
+    'whether a DMA mapping whose IOVA, size or address is not page aligned is refused',
+    { page: 'refused unless page aligned', any: 'accepted at any alignment' },
+  ),
+  'region.not-decoding': choice(
+    'vfio-user "VFIO_USER_REGION_READ" (says nothing of decode); vfio-pci refuses with EIO while memory decode is off',
+    'whether a region access to a BAR that does not decode is served',
+    { refuse: 'refused', serve: 'served from the device' },
+  ),
+  'region.rom-write': choice('vfio-user "VFIO_USER_REGION_WRITE"; linux/vfio.h (the ROM region is read-only)', 'what a write to the expansion ROM region does', { refuse: 'refused', ignore: 'completes and changes nothing' }),
+  'refusal.errno': choice(
+    'vfio-user "Header" (Error: an errno the specification does not assign to refusals)',
+    'which errno a refusal carries (the profile\'s errno table, per reason)',
+    { any: 'any errno' },
+  ),
+  'session.reconnect': choice(
+    'vfio-user "Connection" (device state across clients is the server\'s)',
+    'whether a device served to a new client starts from reset',
+    { fresh: 'every client gets the device as after reset', kept: 'the device keeps its state across clients' },
+    'target',
+  ),
+  'session.server-lifetime': choice(
+    'vfio-user "Connection" (a server may serve one client and exit)',
+    'whether a vfio-user server accepts another client after one leaves',
+    { stays: 'accepts the next client', exits: 'exits when its client leaves' },
+    'target',
+  ),
+} as const satisfies Record<string, ChoiceText>;
+
+export type ChoiceId = keyof typeof CHOICES;
+
+export const CHOICE_IDS = Object.keys(CHOICES) as ChoiceId[];
+
+export const isChoiceId = (s: string): s is ChoiceId => Object.prototype.hasOwnProperty.call(CHOICES, s);
+
+/** The model's option of a choice: the first one listed. */
+export const defaultOption = (id: ChoiceId): string => Object.keys(CHOICES[id].options)[0];
