@@ -11,7 +11,7 @@ import { CorpusStore } from '../harness/corpus/store.ts';
 import type { CorpusMeta } from '../harness/corpus/meta.ts';
 import type { Op } from '../harness/ops/catalog.ts';
 import { execute } from '../harness/run/execute.ts';
-import { checkRun, violations } from '../harness/run/check.ts';
+import { checkRun, judgeOf, traceTarget, violations } from '../harness/run/check.ts';
 import type { Topology } from '../harness/topology/types.ts';
 import { traceToText } from '../harness/trace/writer.ts';
 import type { Step } from '../harness/trace/format.ts';
@@ -96,10 +96,10 @@ try {
   for (const e of ENTRIES) {
     const topology = target.prepare!(e.topology);
     const ex = await execute(target, topology, e.ops);
-    const vs = violations(checkRun(topology, target.capabilities.observes, ex.steps, ex.failure, e.ops));
+    const vs = violations(checkRun(topology, judgeOf(target), ex.steps, ex.failure, e.ops));
     if (vs.length === 0) throw new Error(`${e.name}: QEMU ${target.info.version} agrees with the model now; mark the entry fixed instead`);
     const steps: Step[] = [...ex.steps, ...e.ops.slice(ex.steps.length).map((op) => ({ op }))];
-    const text = traceToText({ format: 'isoroot-trace', version: 1, topology, target: { ...target.info, observes: target.capabilities.observes }, seed: null, isoroot: ISOROOT_VERSION, time: now }, steps);
+    const text = traceToText({ format: 'isoroot-trace', version: 1, topology, target: traceTarget(target), seed: null, isoroot: ISOROOT_VERSION, time: now }, steps);
     const firstSeen = store.has(e.name) && store.meta(e.name).firstSeen !== 'unknown' ? store.meta(e.name).firstSeen : now;
     const meta: Omit<CorpusMeta, 'name'> = { firstSeen, status: e.status, reason: `${e.reason} (QEMU ${target.info.version})`, signature: vs[0].signature, kind: vs[0].kind, source: `hand-written, recorded on QEMU ${target.info.version}` };
     store.add(e.name, text, meta, true);

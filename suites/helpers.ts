@@ -25,7 +25,7 @@ export const ep = (id: string, slot: number, extra: Partial<DeviceSpec> = {}): D
 
 /** A prediction without what only predictions carry (its rule, valueRule, choice and the allowed alternatives). */
 export function outcome(o: Observation): Observation {
-  const { rule: _r, valueRule: _v, choice: _c, allowed: _a, ...rest } = o;
+  const { rule: _r, valueRule: _v, choice: _c, allowed: _a, known: _k, knownData: _d, ...rest } = o;
   return rest;
 }
 

@@ -12,7 +12,7 @@ import { openTrace, parseTraceText, readTrace } from '../harness/trace/reader.ts
 import { traceToText, writeTrace, TraceWriter } from '../harness/trace/writer.ts';
 import type { Step, TraceHeader } from '../harness/trace/format.ts';
 import type { Topology } from '../harness/topology/types.ts';
-import { ep, root } from './helpers.ts';
+import { ep, outcome, root } from './helpers.ts';
 
 const header = (topology: Topology): TraceHeader => ({
   format: 'isoroot-trace',
@@ -28,7 +28,7 @@ test('a generated trace survives text and back, ops and observations alike', () 
   fc.assert(
     fc.property(scenarioArb(topologyArb()), fc.boolean(), (sc, run) => {
       const m = new Model(sc.topology);
-      const steps: Step[] = sc.ops.map((op) => (run ? { op, obs: m.apply(op) } : { op }));
+      const steps: Step[] = sc.ops.map((op) => (run ? { op, obs: outcome(m.apply(op)) } : { op }));
       const text = traceToText(header(sc.topology), steps);
       const back = parseTraceText(text, 'x.jsonl');
       expect(back.header).toEqual(header(sc.topology));

@@ -16,6 +16,7 @@ import type { Topology } from '../topology/types.ts';
 import type { Target } from './target.ts';
 import { existsSync } from 'node:fs';
 import { InputError } from '../util/errors.ts';
+import { loadProfile } from '../profiles/profile.ts';
 
 export interface OpenedTarget {
   target: Target;
@@ -34,6 +35,8 @@ export interface TargetChoice {
   qemuEvents?: boolean;
   /** vfio-user: the spaces the roots share (--contract). */
   contract?: string;
+  /** The profile to judge by (--profile NAME|FILE), over the one the target declares. */
+  profile?: string;
 }
 
 export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...]`;
@@ -83,6 +86,13 @@ export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
 export async function selectTarget(command: string, c: TargetChoice): Promise<OpenedTarget> {
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new InputError(`isoroot ${command}`, problem);
+  const profile = c.profile === undefined ? undefined : loadProfile(c.profile);
+  const opened = await openChoice(c);
+  if (profile !== undefined) opened.target.profile = profile;
+  return opened;
+}
+
+async function openChoice(c: TargetChoice): Promise<OpenedTarget> {
   if (c.spec === 'model') return { target: modelTarget(c.mutant), dispose: async () => {} };
   if (c.spec.startsWith('vfio-user:')) {
     const contract = c.contract === undefined ? {} : (parseContract(c.contract) as Contract);

@@ -9,6 +9,7 @@ import type { Via } from '../ops/fields.ts';
 import type { Observation, Observes } from '../ops/observation.ts';
 import type { CapName, Personality, SpaceKind, Topology } from '../topology/types.ts';
 import { InputError } from '../util/errors.ts';
+import type { Profile } from '../profiles/profile.ts';
 
 export interface TargetInfo {
   name: string;
@@ -87,6 +88,12 @@ export interface Session {
 export interface Target {
   readonly info: TargetInfo;
   readonly capabilities: Capabilities;
+  /**
+   * The choices this target makes where the specifications allow several
+   * (harness/profiles): the one it declares, or --profile. Null or absent:
+   * it is judged by the specifications alone.
+   */
+  profile?: Profile | null;
   /**
    * The topology this target builds for the one asked: what its platform
    * adds (chipset functions, reserved ranges) filled in, and what it

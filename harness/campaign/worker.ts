@@ -12,7 +12,7 @@ import { constraintsFor, type GenConstraints } from '../../generators/constraint
 import { rawSequenceArb, sequenceArb, type Scenario } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
 import { execute } from '../run/execute.ts';
-import { checkRun, violations } from '../run/check.ts';
+import { checkRun, judgeOf, traceTarget, violations } from '../run/check.ts';
 import { CoverageTracker } from '../coverage/tracker.ts';
 import { traceToText } from '../trace/writer.ts';
 import { ISOROOT_VERSION } from '../version.ts';
@@ -56,7 +56,7 @@ async function check(target: Target, sc: Scenario): Promise<Checked> {
   if (process.send !== undefined && (process.ppid !== PARENT || process.connected === false)) process.exit(0);
   const ex = await execute(target, sc.topology, sc.ops);
   const tracker = new CoverageTracker();
-  const findings = checkRun(sc.topology, target.capabilities.observes, ex.steps, ex.failure, sc.ops, tracker);
+  const findings = checkRun(sc.topology, judgeOf(target), ex.steps, ex.failure, sc.ops, tracker);
   // The trace keeps the op a failing target died on, without an observation, so a replay reaches it.
   const steps: Step[] = [...ex.steps, ...sc.ops.slice(ex.steps.length).map((op) => ({ op }))];
   return { steps, findings, features: tracker.features };
@@ -98,7 +98,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
     format: 'isoroot-trace' as const,
     version: 1 as const,
     topology,
-    target: { ...target.info, observes: target.capabilities.observes },
+    target: traceTarget(target),
     seed: start.seed,
     isoroot: ISOROOT_VERSION,
     time: new Date().toISOString(),

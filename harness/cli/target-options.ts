@@ -2,6 +2,7 @@
 import { MUTANTS } from '../adapters/model/mutants.ts';
 import { TARGET_HELP, targetSpecProblem, type TargetChoice } from '../adapters/select.ts';
 import { UsageError, intOpt, one, type OptionSpec, type Parsed } from './args.ts';
+import { builtinProfiles, loadProfile } from '../profiles/profile.ts';
 
 export function targetOptions(targetDoc: string): OptionSpec[] {
   return [
@@ -11,6 +12,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
     { name: 'qemu', value: 'PATH', doc: 'with --target qemu: the QEMU binary (default qemu-system-x86_64 on PATH)' },
     { name: 'qemu-events', value: null, doc: "with --target qemu: log QEMU's PCI trace events and guest errors, and attach them to findings" },
     { name: 'contract', value: 'C', doc: 'with --target vfio-user: the spaces the roots share, e.g. memory=shared,io=shared (default: every space isolated)' },
+    { name: 'profile', value: 'P', doc: `the implementation choices to judge by: a built-in profile (${builtinProfiles().join(', ')}) or a profile file (default: the one the target declares; none: the specifications alone)` },
   ];
 }
 
@@ -19,6 +21,8 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   const spec = one(p, 'target') ?? fallback;
   if (spec === null) {
     for (const o of ['mutant', 'qemu', 'contract'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    const profile = one(p, 'profile');
+    if (profile !== undefined) loadProfile(profile);
     if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
     return null;
   }
@@ -32,6 +36,11 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   if (p.flags.has('qemu-events')) c.qemuEvents = true;
   const contract = one(p, 'contract');
   if (contract !== undefined) c.contract = contract;
+  const profile = one(p, 'profile');
+  if (profile !== undefined) {
+    loadProfile(profile); // a bad profile is a usage error before anything starts
+    c.profile = profile;
+  }
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new UsageError(command, problem);
   return c;

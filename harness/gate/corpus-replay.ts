@@ -7,7 +7,7 @@
 import { CorpusStore, type CorpusEntry } from '../corpus/store.ts';
 import { readTrace } from '../trace/reader.ts';
 import { execute } from '../run/execute.ts';
-import { checkRun, violations } from '../run/check.ts';
+import { checkRun, judgeOf, violations } from '../run/check.ts';
 import { preparedFor, type Target } from '../adapters/target.ts';
 import type { Finding } from '../oracles/finding.ts';
 import type { TestCase } from './junit.ts';
@@ -40,7 +40,7 @@ export async function replayCorpus(target: Target, dir: string, classname: strin
     const ops = t.steps.map((s) => s.op);
     const topology = preparedFor(target, t.header.topology, e.trace);
     const run = await execute(target, topology, ops);
-    const vs = violations(checkRun(topology, target.capabilities.observes, run.steps, run.failure, ops));
+    const vs = violations(checkRun(topology, judgeOf(target), run.steps, run.failure, ops));
     out.push({ suite: `corpus ${dir}`, classname, name: e.meta.name, seconds: (Date.now() - started) / 1000, ...judge(e, vs) });
   }
   return out;

@@ -1,12 +1,13 @@
 /** Checks an executed run: oracles over its steps, plus a crash or hang finding if the target failed. */
 import { TraceChecker, type Judge, type StepObserver } from '../oracles/checker.ts';
 import { specRule, type Finding } from '../oracles/finding.ts';
-import type { TargetFailure } from '../adapters/target.ts';
+import type { Target, TargetFailure } from '../adapters/target.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
 import { showOp } from '../ops/codec.ts';
+import type { TraceHeader } from '../trace/format.ts';
 
 /**
  * The line of a crashed target's stderr that tells one crash from
@@ -20,6 +21,19 @@ export function crashCause(stderr: string | undefined): string | null {
   if (line === undefined) return null;
   return line.trim().replace(/0x[0-9a-f]+|\b\d+\b/gi, '#').replace(/\s+/g, ' ').slice(0, 100);
 }
+
+/** How a target's traces are judged: what it observes and the profile it declares. */
+export const judgeOf = (target: Target): Judge => ({ observes: target.capabilities.observes, profile: target.profile ?? null });
+
+/** How a trace written from this target names it in its header. */
+export function traceTarget(target: Target): TraceHeader['target'] {
+  const t: TraceHeader['target'] = { ...target.info, observes: target.capabilities.observes };
+  if (target.profile !== undefined && target.profile !== null) t.profile = target.profile;
+  return t;
+}
+
+/** How a trace's own header says to judge it: what its target observed, and the profile it declared. */
+export const judgeOfHeader = (h: TraceHeader): Judge => ({ observes: h.target.observes, profile: h.target.profile ?? null });
 
 export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
   const during = op === undefined ? '' : ` during ${showOp(op)}`;

@@ -14,6 +14,7 @@ import type { Observation } from '../ops/observation.ts';
 import type { Topology } from '../topology/types.ts';
 import type { TargetInfo } from '../adapters/target.ts';
 import type { Observes } from '../ops/observation.ts';
+import { parseProfile, profileToJson, type Profile } from '../profiles/profile.ts';
 
 export const TRACE_FORMAT = 'isoroot-trace';
 export const TRACE_VERSION = 1;
@@ -22,7 +23,8 @@ export interface TraceHeader {
   format: typeof TRACE_FORMAT;
   version: typeof TRACE_VERSION;
   topology: Topology;
-  target: TargetInfo & { observes: Observes };
+  /** The target, what it observes, and the profile its observations are judged by (absent: the specifications alone). */
+  target: TargetInfo & { observes: Observes; profile?: Profile };
   /** The generator seed, when the trace was generated. */
   seed: number | null;
   isoroot: string;
@@ -47,6 +49,7 @@ export function headerToJson(h: TraceHeader): Record<string, unknown> {
   const ob = h.target.observes;
   // aborts and faults are written when they say less than everything (absent, readers take that).
   target.observes = { delivery: ob.delivery, irqs: ob.irqs, ...(ob.aborts ? {} : { aborts: false }), ...(ob.faults === 'all' ? {} : { faults: [...ob.faults] }) };
+  if (h.target.profile !== undefined) target.profile = profileToJson(h.target.profile);
   return { format: h.format, version: h.version, topology: canonicalTopology(h.topology), target, seed: h.seed, isoroot: h.isoroot, time: h.time };
 }
 
@@ -57,13 +60,14 @@ export function parseHeader(r: JsonReader, v: unknown): TraceHeader {
   if (o.version !== TRACE_VERSION) r.fail('header.version', `version ${TRACE_VERSION}`, o.version);
   const topology = parseTopology(o.topology, r.where);
   const t = r.object('header.target', o.target);
-  r.only('header.target', t, ['name', 'version', 'mutant', 'observes']);
+  r.only('header.target', t, ['name', 'version', 'mutant', 'observes', 'profile']);
   const target: TraceHeader['target'] = {
     name: r.string('header.target.name', t.name),
     version: r.string('header.target.version', t.version),
     observes: parseObserves(r, 'header.target.observes', t.observes),
   };
   if (t.mutant !== undefined) target.mutant = r.string('header.target.mutant', t.mutant);
+  if (t.profile !== undefined) target.profile = parseProfile(t.profile, (p) => r.where(`header.target.${p}`));
   return {
     format: TRACE_FORMAT,
     version: TRACE_VERSION,

@@ -29,6 +29,7 @@ import { PLATFORMS, type Machine, type Platform } from './platform.ts';
 import { isPrepared, maxRootsOf, prepareTopology } from './prepare.ts';
 import { QemuProcess, QemuStartError } from './process.ts';
 import { machineReset, restoreFresh } from './reset.ts';
+import { profileFor } from '../../profiles/profile.ts';
 
 export interface QemuOptions {
   /** The QEMU binary (default: qemu-system-x86_64 on PATH). */
@@ -162,6 +163,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     // The version says how the machine ran: a reader of a trace tells clock_step from a running VM.
     info: { name: 'qemu', version: `${bin.version}, ${accelNote(build.accel)}` },
     capabilities: qemuCapabilities(platform),
+    // The choices QEMU makes where PCI leaves them open (unassigned reads), by version; none: the specifications alone.
+    profile: profileFor('qemu', bin.version),
     platform,
     build,
     stats,

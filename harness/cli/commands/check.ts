@@ -6,13 +6,14 @@
  */
 import { openTrace } from '../../trace/reader.ts';
 import { TraceChecker } from '../../oracles/checker.ts';
-import { failureFinding } from '../../run/check.ts';
+import { failureFinding, judgeOf, judgeOfHeader } from '../../run/check.ts';
+import { loadProfile } from '../../profiles/profile.ts';
 import { InputError } from '../../util/errors.ts';
 import { killChildrenOnSignals } from '../../util/children.ts';
 import type { Finding } from '../../oracles/finding.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Session } from '../../adapters/target.ts';
-import { type CommandSpec, type Parsed } from '../args.ts';
+import { one, type CommandSpec, type Parsed } from '../args.ts';
 import { selectTarget, type OpenedTarget } from '../../adapters/select.ts';
 import { preparedFor } from '../../adapters/target.ts';
 import { readTargetChoice, targetOptions } from '../target-options.ts';
@@ -31,15 +32,18 @@ const CHUNK = 4096;
 export async function runCheck(p: Parsed, log: (s: string) => void): Promise<number> {
   killChildrenOnSignals();
   const choice = readTargetChoice('check', p, null);
+  const profileOpt = one(p, 'profile');
+  const profile = choice === null && profileOpt !== undefined ? loadProfile(profileOpt) : undefined;
   const opened: OpenedTarget | null = choice === null ? null : await selectTarget('check', choice);
   let failed = false;
   try {
     for (const file of p.positional) {
       const t = await openTrace(file);
-      const observes = opened === null ? t.header.target.observes : opened.target.capabilities.observes;
+      // Judged as the target declares (or --profile says), else as the trace's own header says.
+      const judge = opened === null ? { ...judgeOfHeader(t.header), ...(profile === undefined ? {} : { profile }) } : judgeOf(opened.target);
       // Replayed, the trace runs on the topology the target builds for it (QEMU adds its chipset).
       const topology = opened === null ? t.header.topology : preparedFor(opened.target, t.header.topology, file);
-      const checker = new TraceChecker(topology, observes);
+      const checker = new TraceChecker(topology, judge);
       let n = 0;
       const extra: Finding[] = [];
       try {

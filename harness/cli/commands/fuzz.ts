@@ -50,6 +50,7 @@ function defaultKnown(c: TargetChoice): string | undefined {
 export function showCampaignFinding(f: CampaignFinding, path: string): string {
   return [
     `${f.kind.toUpperCase()} ${f.signature} (run ${f.run}, shrunk to ${f.ops} ops): ${f.message}`,
+    `  rests on: ${f.rule.id}: ${f.rule.cites}`,
     `  trace: ${path}`,
     `  replay: isoroot check ${path}`,
   ].join('\n');
