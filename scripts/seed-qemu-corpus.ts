@@ -2,7 +2,8 @@
  * Refreshes corpora/qemu: where QEMU and the model disagree and the model
  * is right, each disagreement as a trace recorded on the QEMU at hand,
  * with its status (known-divergence: QEMU's choice, accepted; open: a QEMU
- * bug), the reason, and the QEMU version. Rerun after changing the model,
+ * bug), the reason, the QEMU version, and the quirk: the variant of the
+ * model that behaves as QEMU does, checked to explain the recording. Rerun after changing the model,
  * or to record them against another QEMU (--qemu PATH).
  */
 import { join } from 'node:path';
@@ -14,13 +15,17 @@ import { execute } from '../harness/run/execute.ts';
 import { checkRun, judgeOf, traceTarget, violations } from '../harness/run/check.ts';
 import type { Topology } from '../harness/topology/types.ts';
 import { traceToText } from '../harness/trace/writer.ts';
-import type { Step } from '../harness/trace/format.ts';
+import { stepFailure, type Step } from '../harness/trace/format.ts';
+import { quirkNamed } from '../harness/adapters/quirk.ts';
+import { quirkExplains } from '../harness/run/known.ts';
 import { ISOROOT_VERSION } from '../harness/version.ts';
 
 interface Entry {
   name: string;
   status: 'known-divergence' | 'open';
   reason: string;
+  /** The model variant that behaves like the faulty QEMU (harness/adapters/qemu/quirks.ts). */
+  quirk: string;
   topology: Topology;
   ops: Op[];
 }
@@ -49,17 +54,10 @@ const cfgW1 = (bdf: number, reg: number, value: number, size = 4): Op => ({ ...c
 
 const ENTRIES: Entry[] = [
   {
-    name: 'unassigned-memory-reads-zero',
-    status: 'known-divergence',
-    reason:
-      'A memory read that no device decodes completes with 0 on QEMU (its unassigned-memory handler; q35 and pc put no master-abort region under PCI memory); PCI 3.0 §3.3.3.1 master abort returns all ones, as the model predicts.',
-    topology: one,
-    ops: [{ op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }],
-  },
-  {
     name: 'bridge-window-survives-reset',
     status: 'open',
     reason: WINDOW_BUG,
+    quirk: 'qemu-bridge-windows-survive-reset',
     topology: behindPort,
     ops: [cfgW(b(0, 3), 0x20, 0xd000d000), cfgW(b(0, 3), 0x04, 6, 2), { op: 'root.reset', root: 0 }, cfgW(b(0, 3), 0x18, 0x010100), cfgW(b(1, 0), 0x10, 0xd0000000), cfgW(b(1, 0), 0x04, 6, 2)],
   },
@@ -67,6 +65,7 @@ const ENTRIES: Entry[] = [
     name: 'bridge-io-window-survives-reset',
     status: 'open',
     reason: `${WINDOW_BUG} The same in IO space.`,
+    quirk: 'qemu-bridge-windows-survive-reset',
     topology: behindPortIo,
     ops: [cfgW(b(0, 3), 0x1c, 0x4040, 2), cfgW(b(0, 3), 0x04, 5, 2), { op: 'root.reset', root: 0 }, cfgW(b(0, 3), 0x18, 0x010100), cfgW(b(1, 0), 0x14, 0x4000), cfgW(b(1, 0), 0x04, 1, 2)],
   },
@@ -74,6 +73,7 @@ const ENTRIES: Entry[] = [
     name: 'edu-dma-to-buffer-end-aborts',
     status: 'open',
     reason: "QEMU bug: edu's range check rejects a transfer that ends exactly at the end of its 4 KiB buffer and aborts QEMU (hw/misc/edu.c, off by one); the transfer is legal.",
+    quirk: 'qemu-7.2-edu-dma-range',
     topology: one,
     ops: [cfgW(b(0, 2), 0x10, 0xc0000000), cfgW(b(0, 2), 0x04, 6, 2), { op: 'dma.read', dev: 'e0', iova: 0x1000, len: 4096 }],
   },
@@ -82,6 +82,7 @@ const ENTRIES: Entry[] = [
     status: 'open',
     reason:
       "QEMU bug: INTx of a device on a pxb-pcie expander's bus raises an IOAPIC line other than the one QEMU's ACPI _PRT for that bus gives the guest (hw/i386/acpi-build.c build_prt: link (slot + pin) & 3 of LNKD, LNKA, LNKB, LNKC, i.e. PIRQ D, A, B, C). pxb_map_irq_fn subtracts the expander's slot from the pin, and ich9_lpc_map_irq then indexes its per-slot table with that negative pin (out of bounds), landing on PIRQ E..H.",
+    quirk: 'qemu-pxb-intx-off-prt',
     topology: onExpander,
     ops: [cfgW1(b(0x20, 0), 0x18, 0x212120), cfgW1(b(0x20, 0), 0x20, 0xc000c000), cfgW1(b(0x20, 0), 0x04, 6, 2), cfgW1(b(0x21, 0), 0x10, 0xc0000000), cfgW1(b(0x21, 0), 0x04, 6, 2), { op: 'mmio.write', root: 1, addr: 0xc0000060, size: 4, value: 1n }],
   },
@@ -99,9 +100,12 @@ try {
     const vs = violations(checkRun(topology, judgeOf(target), ex.steps, ex.failure, e.ops));
     if (vs.length === 0) throw new Error(`${e.name}: QEMU ${target.info.version} agrees with the model now; mark the entry fixed instead`);
     const steps: Step[] = [...ex.steps, ...e.ops.slice(ex.steps.length).map((op) => ({ op }))];
+    if (ex.failure !== undefined) steps[ex.failure.index].failure = stepFailure(ex.failure);
+    const q = quirkNamed(e.quirk);
+    if (q === undefined || !quirkExplains(q, topology, judgeOf(target), ex.steps, ex.failure, e.ops)) throw new Error(`${e.name}: the quirk ${e.quirk} does not explain what QEMU ${target.info.version} did`);
     const text = traceToText({ format: 'isoroot-trace', version: 1, topology, target: traceTarget(target), seed: null, isoroot: ISOROOT_VERSION, time: now }, steps);
     const firstSeen = store.has(e.name) && store.meta(e.name).firstSeen !== 'unknown' ? store.meta(e.name).firstSeen : now;
-    const meta: Omit<CorpusMeta, 'name'> = { firstSeen, status: e.status, reason: `${e.reason} (QEMU ${target.info.version})`, signature: vs[0].signature, kind: vs[0].kind, source: `hand-written, recorded on QEMU ${target.info.version}` };
+    const meta: Omit<CorpusMeta, 'name'> = { firstSeen, status: e.status, reason: `${e.reason} (QEMU ${target.info.version})`, signature: vs[0].signature, kind: vs[0].kind, source: `hand-written, recorded on QEMU ${target.info.version}`, quirk: e.quirk };
     store.add(e.name, text, meta, true);
     console.log(`${e.name}: ${e.status}, ${vs[0].signature}`);
   }

@@ -12,7 +12,9 @@ import { InputError } from '../util/errors.ts';
 import { UNIVERSE, UNIVERSE_SET } from '../coverage/universe.ts';
 import { showDuration } from './budget.ts';
 import { FindingsStore, type CampaignFinding } from './findings-store.ts';
-import { CorpusStore } from '../corpus/store.ts';
+import { KnownStore, type KnownSighting } from './known-store.ts';
+import { knownBugs } from '../run/known.ts';
+import { mkdirSync } from 'node:fs';
 import { Progress } from './progress.ts';
 import { RunDir, choiceOptions, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
@@ -26,6 +28,8 @@ export interface CampaignRun {
   out: Progress;
   /** Extra lines for a finding (the finding printer of the CLI). */
   show: (f: CampaignFinding, path: string) => string;
+  /** The line for a known bug seen for the first time. */
+  showKnown?: (k: KnownSighting, path: string | null) => string;
   /** Stop the campaign at the first finding this accepts (benchmarks: time to first detection). */
   stopWhen?: (f: CampaignFinding) => boolean;
 }
@@ -33,6 +37,8 @@ export interface CampaignRun {
 export interface CampaignResult {
   summary: Summary;
   findings: CampaignFinding[];
+  /** Known bugs of the target seen again: not findings. */
+  known: KnownSighting[];
   warnings: string[];
   /** Stopped early by SIGINT or SIGTERM (the state is checkpointed: --resume continues). */
   interrupted: boolean;
@@ -64,9 +70,11 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   }
   if (config.corpus !== undefined && !existsSync(config.corpus)) throw new InputError(config.corpus, 'an existing corpus folder');
   const store = new FindingsStore(rd.findings, config.corpus, r.dir);
-  // Known divergences of the target (corpora/<target>): accepted, so not findings of this campaign.
-  const known = config.known === undefined ? [] : new CorpusStore(config.known).knownSignatures();
-  if (known.length > 0) r.log(`${known.length} recorded findings of ${config.target} (known divergences, open bugs) not reported again (${config.known})`);
+  // Known bugs of the target (corpora/<target>): recognised by their quirks, counted apart from findings.
+  const bugs = config.known === undefined ? [] : knownBugs(config.known);
+  if (bugs.length > 0) r.log(`${bugs.length} known bugs of ${config.target} (open ones and known divergences, ${bugs.filter((b) => b.quirk !== null).length} recognised by behaviour) are counted apart, not reported (${config.known})`);
+  mkdirSync(rd.known, { recursive: true });
+  const knownStore = new KnownStore(rd.known);
   const features = new Map<string, number>(Object.entries(rd.readMaybe<Record<string, number>>(rd.features) ?? {}));
   const { points: history, warnings } = rd.readCoverage();
   const prior = history.length > 0 ? history[history.length - 1] : { t: 0, runs: 0, ops: 0 };
@@ -128,8 +136,9 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
         covered: state?.covered ?? [],
         seeds: rd.readMaybe<unknown>(seedsFile) ?? [],
         seedsFile,
-        knownSignatures: [...store.signatures, ...known],
+        knownSignatures: store.signatures,
       };
+      if (config.known !== undefined) start.known = config.known;
       Object.assign(start, choiceOptions(config));
       if (config.topology !== undefined) start.topology = config.topology;
       runsBy.set(stream, { runs: start.runs, ops: start.ops });
@@ -155,6 +164,15 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
                 stoppedBy = { finding: rec, seconds: (Date.now() - started) / 1000 };
                 for (const c of children) if (c.connected) c.send({ type: 'stop' });
               }
+            }
+            break;
+          }
+          case 'known': {
+            const bug = bugs.find((b) => b.name === m.name);
+            const first = knownStore.record({ name: m.name, status: bug?.status ?? 'open', reason: bug?.reason ?? '', by: m.by, signature: m.signature, run: m.run, stream: m.stream, ...(m.traceText !== undefined ? { traceText: m.traceText } : {}) });
+            if (first && r.showKnown !== undefined) {
+              const k = knownStore.all().find((x) => x.name === m.name)!;
+              r.out.say(r.showKnown(k, k.trace === undefined ? null : `${rd.known}/${k.trace}`));
             }
             break;
           }
@@ -219,9 +237,10 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
     covered: covered(),
     total: UNIVERSE.length,
     findings: all.map((f) => ({ kind: f.kind, signature: f.signature, trace: f.trace })),
+    known: knownStore.all().map((k) => ({ name: k.name, count: k.count, signatures: k.signatures, ...(k.trace !== undefined ? { trace: k.trace } : {}) })),
     finished: new Date().toISOString(),
   };
   if (config.mutant !== undefined) summary.mutant = config.mutant;
   rd.write(rd.summary, summary);
-  return { summary, findings: all, warnings, interrupted: stopping && stoppedBy === null, stoppedBy };
+  return { summary, findings: all, known: knownStore.all(), warnings, interrupted: stopping && stoppedBy === null, stoppedBy };
 }

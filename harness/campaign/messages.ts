@@ -31,6 +31,8 @@ export interface StartMessage {
   seeds: unknown;
   seedsFile: string;
   knownSignatures: string[];
+  /** The corpus of the target's known bugs (open ones and known divergences), recognised by their quirks. */
+  known?: string;
 }
 
 export type ToWorker = StartMessage | { type: 'stop' };
@@ -39,5 +41,7 @@ export type FromWorker =
   | { type: 'progress'; stream: number; runs: number; ops: number; newFeatures: string[] }
   | { type: 'finding'; stream: number; finding: Omit<CampaignFinding, 'trace'>; traceText: string }
   | { type: 'checkpoint'; stream: number; state: WorkerState; seeds: unknown }
+  /** A known bug seen in a run; the trace comes with the worker's first sighting of it. */
+  | { type: 'known'; stream: number; name: string; by: 'quirk' | 'signature'; signature: string; run: number; traceText?: string }
   | { type: 'done'; stream: number }
   | { type: 'fatal'; stream: number; message: string };

@@ -107,6 +107,8 @@ export interface Summary {
   covered: number;
   total: number;
   findings: { kind: string; signature: string; trace: string }[];
+  /** Known bugs of the target seen again (not findings): name, how often, under which signatures. */
+  known?: { name: string; count: number; signatures: string[]; trace?: string }[];
   finished: string;
 }
 
@@ -131,12 +133,16 @@ export class RunDir {
   get findings(): string {
     return join(this.dir, 'findings');
   }
+  /** Known bugs seen again: <name>.known.json and the trace of the first sighting. */
+  get known(): string {
+    return join(this.dir, 'known');
+  }
   get summary(): string {
     return join(this.dir, 'summary.json');
   }
 
   create(): void {
-    for (const d of [this.dir, join(this.dir, 'state'), join(this.dir, 'seeds'), this.findings]) mkdirSync(d, { recursive: true });
+    for (const d of [this.dir, join(this.dir, 'state'), join(this.dir, 'seeds'), this.findings, this.known]) mkdirSync(d, { recursive: true });
   }
 
   exists(): boolean {

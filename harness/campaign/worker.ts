@@ -11,14 +11,15 @@ import { choiceOf } from './run-dir.ts';
 import { constraintsFor, type GenConstraints } from '../../generators/constraints.ts';
 import { rawSequenceArb, sequenceArb, type Scenario } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
-import { execute } from '../run/execute.ts';
+import { execute, type Executed } from '../run/execute.ts';
+import { bySignature, knownBugs, recognise, type Recognised } from '../run/known.ts';
 import { checkRun, judgeOf, traceTarget, violations } from '../run/check.ts';
 import { CoverageTracker } from '../coverage/tracker.ts';
 import { traceToText } from '../trace/writer.ts';
 import { ISOROOT_VERSION } from '../version.ts';
 import type { Target } from '../adapters/target.ts';
 import type { Finding } from '../oracles/finding.ts';
-import type { Step } from '../trace/format.ts';
+import { stepFailure, type Step } from '../trace/format.ts';
 import type { Topology } from '../topology/types.ts';
 import { Prng, deriveSeed } from './prng.ts';
 import { SeedPool } from './seeds.ts';
@@ -41,6 +42,7 @@ interface Checked {
   steps: Step[];
   findings: Finding[];
   features: Set<string>;
+  executed: Executed;
 }
 
 function send(m: FromWorker): Promise<void> {
@@ -57,9 +59,10 @@ async function check(target: Target, sc: Scenario): Promise<Checked> {
   const ex = await execute(target, sc.topology, sc.ops);
   const tracker = new CoverageTracker();
   const findings = checkRun(sc.topology, judgeOf(target), ex.steps, ex.failure, sc.ops, tracker);
-  // The trace keeps the op a failing target died on, without an observation, so a replay reaches it.
+  // The trace keeps the op a failing target died on, with how it failed, so a check or a replay reaches it.
   const steps: Step[] = [...ex.steps, ...sc.ops.slice(ex.steps.length).map((op) => ({ op }))];
-  return { steps, findings, features: tracker.features };
+  if (ex.failure !== undefined && steps[ex.failure.index] !== undefined) steps[ex.failure.index].failure = stepFailure(ex.failure);
+  return { steps, findings, features: tracker.features, executed: ex };
 }
 
 export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {
@@ -79,7 +82,18 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
   };
   const pool = start.feedback ? SeedPool.fromJson(start.seedsFile, start.seeds) : new SeedPool();
   const covered = new Set(start.covered);
+  /** Signatures this campaign reported already (a resumed one too), and those that belong to a known bug. */
   const known = new Set(start.knownSignatures);
+  const bugs = start.known === undefined ? [] : knownBugs(start.known);
+  const bugOf = new Map<string, string>();
+  const judge = judgeOf(target);
+  /** A known bug seen in a run; its trace goes along the first time this worker sees it. */
+  const tellKnown = async (rec: Recognised, signature: string, run: number, steps: Step[], topology: Topology): Promise<void> => {
+    const first = !bugOf.has(`seen:${rec.bug.name}`);
+    bugOf.set(`seen:${rec.bug.name}`, rec.bug.name);
+    bugOf.set(signature, rec.bug.name);
+    await send({ type: 'known', stream: start.stream, name: rec.bug.name, by: rec.by, signature, run, ...(first ? { traceText: traceToText(header(topology), steps) } : {}) });
+  };
   let { nextRun, runs, ops } = start;
   const began = Date.now();
   let fresh: string[] = [];
@@ -129,8 +143,25 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         fresh.push(...gained);
         if (start.feedback) pool.add({ topology: sc.topology, ops: sc.ops, gain: gained.length, picks: 0 });
       }
-      for (const v of violations(r.findings)) {
+      const vs = violations(r.findings);
+      // A known bug recognised by behaviour: the run as a whole is what one quirk of the model does.
+      const whole = vs.length > 0 && bugs.length > 0 && vs.some((v) => !known.has(v.signature)) ? recognise(bugs, sc.topology, judge, r.executed.steps, vs.map((v) => v.signature), r.executed.failure, sc.ops) : null;
+      for (const v of vs) {
+        const bug = bugOf.get(v.signature);
+        if (whole !== null) {
+          await tellKnown(whole, v.signature, run, r.steps, sc.topology);
+          continue;
+        }
+        if (bug !== undefined) {
+          await send({ type: 'known', stream: start.stream, name: bug, by: 'quirk', signature: v.signature, run });
+          continue;
+        }
         if (known.has(v.signature)) continue;
+        const sig = bySignature(bugs, v.signature);
+        if (sig !== null) {
+          await tellKnown(sig, v.signature, run, r.steps, sc.topology);
+          continue;
+        }
         known.add(v.signature);
         // A crash or hang moves with the op that triggers it: match those by kind, the rest by signature.
         const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' || v.kind === 'protocol' ? f.kind === v.kind : f.signature === v.signature);
@@ -141,6 +172,13 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         min = { topology: from.topology, ops: await ddmin(from.ops, (o) => fails({ topology: from.topology, ops: o }), min === null ? DDMIN_BUDGET : DDMIN_AFTER_FC) };
         const again = await check(target, min);
         const lead = violations(again.findings).find(same) ?? v;
+        // Shrunk, the finding may be what a known bug's quirk does.
+        const rec = bugs.length === 0 ? null : recognise(bugs, min.topology, judge, again.executed.steps, [v.signature], again.executed.failure, min.ops);
+        if (rec !== null) {
+          known.delete(v.signature);
+          await tellKnown(rec, v.signature, run, again.steps, min.topology);
+          continue;
+        }
         await send({
           type: 'finding',
           stream: start.stream,

@@ -24,14 +24,20 @@ export interface CorpusMeta {
   kind?: string;
   /** Where the trace came from: a campaign run directory, a file, a hand. */
   source?: string;
+  /**
+   * The known bug as a variant of the model (harness/adapters/quirk.ts):
+   * a finding whose trace the model with this quirk explains is this
+   * entry seen again, whatever its signature.
+   */
+  quirk?: string;
 }
 
 export function parseMeta(file: string, v: unknown): CorpusMeta {
   const r = new JsonReader((p) => `${file}: ${p}`);
   const o = r.object('meta', v);
-  r.only('meta', o, ['name', 'firstSeen', 'status', 'reason', 'signature', 'kind', 'source']);
+  r.only('meta', o, ['name', 'firstSeen', 'status', 'reason', 'signature', 'kind', 'source', 'quirk']);
   const m: CorpusMeta = { name: r.string('meta.name', o.name), firstSeen: r.string('meta.firstSeen', o.firstSeen), status: r.oneOf('meta.status', o.status, STATUSES) };
-  for (const k of ['reason', 'signature', 'kind', 'source'] as const) if (o[k] !== undefined) m[k] = r.string(`meta.${k}`, o[k]);
+  for (const k of ['reason', 'signature', 'kind', 'source', 'quirk'] as const) if (o[k] !== undefined) m[k] = r.string(`meta.${k}`, o[k]);
   if (m.status === 'known-divergence' && (m.reason ?? '').trim() === '') r.fail('meta.reason', 'a reason for a known divergence');
   return m;
 }

@@ -64,6 +64,10 @@ export interface DeviceHost {
   bar64High(hi: number): number;
   /** The function leaves the machine, as a hot-unplug would (a slot that ejects what it holds). */
   detach(fn: PciFunction): void;
+  /** Whether an edu DMA of [addr, addr + count) aborts the target (a known bug's quirk; never in the reference model). */
+  eduDmaAborts(addr: bigint, count: bigint): boolean;
+  /** The target dies here (a known bug's quirk predicts it). */
+  abort(why: string): void;
 }
 
 const TOUCHES_DECODE_TYPE0 = (off: number, size: number): boolean =>

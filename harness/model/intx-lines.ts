@@ -16,12 +16,12 @@ export interface IntxArrival {
   pin: number;
 }
 
-/** Lines (as `space:line`) that are asserted, given every asserted pin's arrival. */
-export function assertedLines(t: Topology, arrivals: Iterable<IntxArrival>): Set<string> {
+/** Lines (as `space:line`) that are asserted, given every asserted pin's arrival and where each arrives. */
+export function assertedLines(t: Topology, arrivals: Iterable<IntxArrival>, lineOf: (t: Topology, a: IntxArrival) => number | null): Set<string> {
   const out = new Set<string>();
   for (const a of arrivals) {
-    const row = t.roots[a.root].intxRouting?.find((x) => x.slot === a.slot);
-    if (row !== undefined) out.add(`${ownerOf(t, a.root, 'irq')}:${row.lines[a.pin]}`);
+    const line = lineOf(t, a);
+    if (line !== null) out.add(`${ownerOf(t, a.root, 'irq')}:${line}`);
   }
   return out;
 }

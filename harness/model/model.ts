@@ -139,6 +139,17 @@ export class Model implements DeviceHost {
     return this.rules.bar64High(hi);
   }
 
+  eduDmaAborts(addr: bigint, count: bigint): boolean {
+    return this.rules.eduDmaAborts(addr, count);
+  }
+
+  /** Why the target died, when a quirk predicts that it does (never in the reference model). */
+  aborted: string | null = null;
+
+  abort(why: string): void {
+    this.aborted ??= why;
+  }
+
   detach(fn: PciFunction): void {
     const s = this.devices.get(fn.id);
     if (s?.fn === fn) this.unplugSlot(s);
@@ -195,7 +206,7 @@ export class Model implements DeviceHost {
   private assertedLines(): Set<string> {
     const arrivals: IntxArrival[] = [];
     for (const s of this.devices.values()) if (s.fn !== null && s.fn.intxAsserted) arrivals.push(this.intxArrival(s.fn));
-    return assertedLines(this.topology, arrivals);
+    return assertedLines(this.topology, arrivals, this.rules.intxLine);
   }
 
   dma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null): DmaResult {
@@ -684,7 +695,7 @@ export class Model implements DeviceHost {
   private plugSlot(s: DeviceSlot, hot: boolean): void {
     const fn = createFunction(s.spec, s.root, s.uid, s.multifunction, s.port);
     fn.host = this;
-    if (fn instanceof Bridge) fn.rules = { memLimit: (l) => this.rules.bridgeMemLimit(l) };
+    if (fn instanceof Bridge) fn.rules = { memLimit: (l) => this.rules.bridgeMemLimit(l), keepWindowsOnReset: this.rules.keepWindowsOnReset };
     if (s.last !== null) for (const [r, h] of s.last.history) fn.history.set(r, [...h]);
     const bus = s.parent === null ? this.rootBuses[s.root] : (this.devices.get(s.parent.id)!.fn as Bridge).secondary;
     bus.add(fn);

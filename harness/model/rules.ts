@@ -1,9 +1,12 @@
 /**
- * The decisions of the model that mutants replace. Each mutant in
- * harness/adapters/model/mutants.ts overrides exactly one of these; the
- * reference model always uses REFERENCE_RULES.
+ * The decisions of the model that mutants and quirks replace. Each mutant
+ * in harness/adapters/model/mutants.ts overrides exactly one of these;
+ * each quirk (a known bug of a target, harness/adapters/quirks.ts) the
+ * ones that reproduce that bug. The reference model always uses
+ * REFERENCE_RULES.
  */
 import { ownerOf, type Topology } from '../topology/types.ts';
+import type { IntxArrival } from './intx-lines.ts';
 
 export interface Rules {
   /** The root whose IO space root r uses (the topology's contract). */
@@ -26,7 +29,16 @@ export interface Rules {
   msiSpace(t: Topology, r: number): number;
   /** The registered BDFs whose emulator receives a config access to `bdf`, in order of precedence. */
   emulatorKeys(bdf: number): readonly number[];
+  /** Whether a bridge's reset leaves its windows decoding where they were until its windows are written again. */
+  keepWindowsOnReset: boolean;
+  /** Whether an edu DMA between its buffer and [addr, addr + count) aborts the target (its range check). */
+  eduDmaAborts(addr: bigint, count: bigint): boolean;
+  /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
+  intxLine(t: Topology, a: IntxArrival): number | null;
 }
+
+/** The line the root's routing table gives a slot's pin (ACPI §6.2.13). */
+export const routedLine = (t: Topology, a: IntxArrival): number | null => t.roots[a.root].intxRouting?.find((x) => x.slot === a.slot)?.lines[a.pin] ?? null;
 
 export const REFERENCE_RULES: Rules = {
   ioOwner: (t, r) => ownerOf(t, r, 'io'),
@@ -39,4 +51,7 @@ export const REFERENCE_RULES: Rules = {
   bridgeMemLimit: (limit) => limit,
   msiSpace: (t, r) => ownerOf(t, r, 'irq'),
   emulatorKeys: (bdf) => [bdf],
+  keepWindowsOnReset: false,
+  eduDmaAborts: () => false,
+  intxLine: routedLine,
 };

@@ -36,6 +36,27 @@ export interface Step {
   op: Op;
   /** Absent until the op has run on a target. */
   obs?: Observation;
+  /** The target failed on this op instead of answering (and the ops after it never ran). */
+  failure?: StepFailure;
+}
+
+export const FAILURE_KINDS = ['crash', 'hang', 'protocol'] as const;
+
+/** A target's failure as a trace step records it. */
+export function stepFailure(f: { kind: StepFailure['kind']; message: string; stderr?: string; field?: string }): StepFailure {
+  const out: StepFailure = { kind: f.kind, message: f.message };
+  if (f.stderr !== undefined) out.stderr = f.stderr.slice(-4000);
+  if (f.field !== undefined) out.field = f.field;
+  return out;
+}
+
+/** How a target failed on an op, as a trace records it. */
+export interface StepFailure {
+  kind: (typeof FAILURE_KINDS)[number];
+  message: string;
+  stderr?: string;
+  /** protocol: the message and field that broke it. */
+  field?: string;
 }
 
 export interface Trace {
@@ -82,11 +103,22 @@ export function parseHeader(r: JsonReader, v: unknown): TraceHeader {
 export function stepToJson(s: Step): Record<string, unknown> {
   const j = opToJson(s.op);
   if (s.obs !== undefined) j.obs = obsToJson(s.obs);
+  if (s.failure !== undefined) j.failure = { ...s.failure };
   return j;
 }
 
 export function parseStep(r: JsonReader, v: unknown): Step {
   const o = r.object('step', v);
-  const op = parseOp(r, 'step', o, ['obs']);
-  return o.obs === undefined ? { op } : { op, obs: parseObs(r, at('step', 'obs'), o.obs) };
+  const op = parseOp(r, 'step', o, ['obs', 'failure']);
+  const step: Step = { op };
+  if (o.obs !== undefined) step.obs = parseObs(r, at('step', 'obs'), o.obs);
+  if (o.failure !== undefined) {
+    if (o.obs !== undefined) r.fail('step.failure', 'either an observation or a failure, not both');
+    const f = r.object('step.failure', o.failure);
+    r.only('step.failure', f, ['kind', 'message', 'stderr', 'field']);
+    step.failure = { kind: r.oneOf('step.failure.kind', f.kind, FAILURE_KINDS), message: r.string('step.failure.message', f.message) };
+    if (f.stderr !== undefined) step.failure.stderr = r.string('step.failure.stderr', f.stderr);
+    if (f.field !== undefined) step.failure.field = r.string('step.failure.field', f.field);
+  }
+  return step;
 }

@@ -7,13 +7,17 @@
 import { openTrace } from '../../trace/reader.ts';
 import { TraceChecker } from '../../oracles/checker.ts';
 import { failureFinding, judgeOf, judgeOfHeader } from '../../run/check.ts';
+import { bySignature, defaultKnownDir, knownBugs, recognise } from '../../run/known.ts';
+import type { Observation } from '../../ops/observation.ts';
+import type { TargetFailure } from '../../adapters/target.ts';
+import { existsSync } from 'node:fs';
 import { loadProfile } from '../../profiles/profile.ts';
 import { InputError } from '../../util/errors.ts';
 import { killChildrenOnSignals } from '../../util/children.ts';
 import type { Finding } from '../../oracles/finding.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Session } from '../../adapters/target.ts';
-import { one, type CommandSpec, type Parsed } from '../args.ts';
+import { UsageError, one, type CommandSpec, type Parsed } from '../args.ts';
 import { selectTarget, type OpenedTarget } from '../../adapters/select.ts';
 import { preparedFor } from '../../adapters/target.ts';
 import { readTargetChoice, targetOptions } from '../target-options.ts';
@@ -24,16 +28,23 @@ export const CHECK: CommandSpec = {
   summary: 'check traces with the oracles, optionally replaying them on a target first',
   usage: 'isoroot check TRACE... [--target T] [--mutant M] [--qemu PATH]',
   positional: { name: 'TRACE', required: true, many: true },
-  options: targetOptions('replay on this target (default: check the recorded observations)'),
+  options: [
+    ...targetOptions('replay on this target (default: check the recorded observations)'),
+    { name: 'known', value: 'DIR', doc: "a corpus of the target's known bugs: violations its entries' quirks explain are named, not failures (default corpora/qemu for QEMU traces)" },
+  ],
 };
 
 const CHUNK = 4096;
+/** Steps kept in memory to hold against known bugs; a longer trace is checked in constant memory without that. */
+const KEEP_MAX = 100_000;
 
 export async function runCheck(p: Parsed, log: (s: string) => void): Promise<number> {
   killChildrenOnSignals();
   const choice = readTargetChoice('check', p, null);
   const profileOpt = one(p, 'profile');
   const profile = choice === null && profileOpt !== undefined ? loadProfile(profileOpt) : undefined;
+  const knownOpt = one(p, 'known');
+  if (knownOpt !== undefined && !existsSync(knownOpt)) throw new UsageError('check', `--known ${knownOpt}: no such folder`);
   const opened: OpenedTarget | null = choice === null ? null : await selectTarget('check', choice);
   let failed = false;
   try {
@@ -46,12 +57,27 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
       const checker = new TraceChecker(topology, judge);
       let n = 0;
       const extra: Finding[] = [];
+      let kept: { op: Op; obs: Observation }[] | null = [];
+      const ops: Op[] = [];
+      let failure: TargetFailure | undefined;
+      const step = (op: Op, obs: Observation): void => {
+        checker.step(op, obs);
+        if (kept !== null && kept.length < KEEP_MAX) kept.push({ op, obs });
+        else kept = null;
+        n++;
+      };
+      const fail = (f: TargetFailure, op: Op): void => {
+        failure = f;
+        extra.push(failureFinding(f, op));
+      };
       try {
         if (opened === null) {
           for await (const s of t.steps) {
-            if (s.obs === undefined) throw new InputError(`${file}:${s.line}`, 'an observation ("obs"): this step was never run; replay the trace with --target');
-            checker.step(s.op, s.obs);
-            n++;
+            if (failure !== undefined) break; // what follows a failure never ran
+            if (kept !== null && kept.length < KEEP_MAX) ops.push(s.op);
+            if (s.failure !== undefined) fail({ ...s.failure, index: n }, s.op);
+            else if (s.obs === undefined) throw new InputError(`${file}:${s.line}`, 'an observation ("obs"): this step was never run; replay the trace with --target');
+            else step(s.op, s.obs);
           }
         } else {
           const session: Session = await opened.target.open(topology);
@@ -59,9 +85,9 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
             let chunk: Op[] = [];
             const flush = async (): Promise<boolean> => {
               const r = await session.run(chunk);
-              r.observations.forEach((obs, i) => checker.step(chunk[i], obs));
-              if (r.failure !== undefined) extra.push(failureFinding({ ...r.failure, index: n + r.failure.index }, chunk[r.failure.index]));
-              n += r.observations.length;
+              if (kept !== null) ops.push(...chunk);
+              r.observations.forEach((obs, i) => step(chunk[i], obs));
+              if (r.failure !== undefined) fail({ ...r.failure, index: n }, chunk[r.failure.index]);
               chunk = [];
               return r.failure === undefined;
             };
@@ -79,9 +105,25 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
       }
       const findings = [...checker.findings(), ...extra];
       const count = (f: Finding): number => checker.bySignature.get(f.signature)?.count ?? 1;
-      const bad = findings.filter((f) => f.severity === 'violation');
-      log(`${file}: ${n} operations, ${bad.length === 0 ? 'no violations' : `${checker.violations + extra.length} violations in ${bad.length} signatures`}${findings.length > bad.length ? `, ${findings.length - bad.length} notices` : ''}`);
+      let bad = findings.filter((f) => f.severity === 'violation');
+      // Known bugs of the target: recognised by their quirks, else by their recorded signatures.
+      const knownDir = knownOpt ?? defaultKnownDir(opened?.target.info.name ?? t.header.target.name);
+      const known: string[] = [];
+      const steps = kept as { op: Op; obs: Observation }[] | null;
+      if (bad.length > 0 && knownDir !== undefined && steps !== null) {
+        const bugs = knownBugs(knownDir);
+        const whole = recognise(bugs, topology, judge, steps, bad.map((f) => f.signature), failure, ops);
+        for (const f of bad) {
+          const r = whole ?? bySignature(bugs, f.signature);
+          if (r === null) continue;
+          known.push(`known: ${r.bug.name} (${r.bug.status}, recognised by its ${r.by}), seen as ${f.signature}: ${r.bug.reason.split('\n')[0]}`);
+          f.severity = 'notice';
+        }
+        bad = bad.filter((f) => f.severity === 'violation');
+      }
+      log(`${file}: ${n} operations${failure !== undefined ? ` (the target failed on the next)` : ''}, ${bad.length === 0 ? 'no violations' : `${bad.length} signatures of violations`}${known.length > 0 ? `, ${known.length} of known bugs` : ''}${findings.length > bad.length + known.length ? `, ${findings.length - bad.length - known.length} notices` : ''}`);
       for (const f of findings) log(showFinding(f) + (count(f) > 1 ? `\n  (${count(f)} times)` : ''));
+      for (const k of known) log(k);
       failed ||= bad.length > 0;
     }
   } finally {

@@ -7,9 +7,11 @@ import { parseDuration, type Budget } from '../../campaign/budget.ts';
 import { Progress } from '../../campaign/progress.ts';
 import { campaignConfig, withChoice, type CampaignConfig } from '../../campaign/run-dir.ts';
 import type { CampaignFinding } from '../../campaign/findings-store.ts';
+import type { KnownSighting } from '../../campaign/known-store.ts';
 import { readTargetChoice, showChoice, targetOptions } from '../target-options.ts';
 import type { TargetChoice } from '../../adapters/select.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
+import { defaultKnownDir } from '../../run/known.ts';
 import { readTopologyFile } from '../topology-file.ts';
 import { UsageError, intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
 
@@ -41,11 +43,13 @@ function workersFor(c: TargetChoice, asked: number | undefined): number {
   return 1;
 }
 
-/** Where a target's known divergences live, when there are any. */
-function defaultKnown(c: TargetChoice): string | undefined {
-  const dir = join('corpora', 'qemu');
-  return c.spec.startsWith('qemu') && existsSync(dir) ? dir : undefined;
+/** A known bug of the target, seen again: named, not reported as a finding. */
+export function showKnownSighting(k: KnownSighting, path: string | null): string {
+  return [`KNOWN ${k.name} (${k.status}, recognised by its ${k.by}): ${k.reason.split('\n')[0]}`, `  signature: ${k.signatures[0] ?? ''}`, ...(path === null ? [] : [`  trace: ${path}`])].join('\n');
 }
+
+/** "known: NAME, seen N times" for each known bug a campaign saw. */
+export const knownLines = (ks: readonly KnownSighting[]): string[] => ks.map((k) => `known: ${k.name}, seen ${k.count} time${k.count === 1 ? '' : 's'} (${k.signatures.join(', ')})`);
 
 export function showCampaignFinding(f: CampaignFinding, path: string): string {
   return [
@@ -95,7 +99,7 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
   if (topologyFile !== undefined) config.topology = await readTopologyFile(topologyFile, choice);
   const corpus = one(p, 'corpus');
   if (corpus !== undefined) config.corpus = corpus;
-  const known = one(p, 'known') ?? defaultKnown(choice);
+  const known = one(p, 'known') ?? defaultKnownDir(choice.spec);
   if (known !== undefined) {
     if (!existsSync(known)) throw new UsageError('fuzz', `--known ${known}: no such folder`);
     config.known = known;
@@ -108,10 +112,11 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
       ? `isoroot ${ISOROOT_VERSION}: resuming the campaign in ${dir}`
       : `isoroot ${ISOROOT_VERSION}: fuzzing ${showChoice(choice)}, seed ${seed}, ${'runs' in budget ? `${budget.runs} runs` : budgetText}, ${config.workers} workers${config.shard.count > 1 ? `, shard ${config.shard.index}/${config.shard.count}` : ''} → ${dir}`,
   );
-  const r = await runCampaign({ config, dir, resume: resume !== undefined, log: say, out, show: showCampaignFinding });
+  const r = await runCampaign({ config, dir, resume: resume !== undefined, log: say, out, show: showCampaignFinding, showKnown: showKnownSighting });
   const s = r.summary;
   log(`${s.runs} sequences, ${s.ops} operations in ${s.seconds} s (${s.sequencesPerSecond} sequences/s, ${s.opsPerSecond} ops/s); model coverage ${s.covered}/${s.total} (${((100 * s.covered) / s.total).toFixed(1)}%)`);
-  log(s.findings.length === 0 ? 'no findings' : `${s.findings.length} findings in ${join(dir, 'findings')}`);
+  for (const l of knownLines(r.known)) log(l);
+  log(s.findings.length === 0 ? `no findings${r.known.length > 0 ? ' besides known bugs of the target' : ''}` : `${s.findings.length} findings in ${join(dir, 'findings')}`);
   log(`report: isoroot report ${dir}`);
   if (r.interrupted) return 130;
   return s.findings.length > 0 ? 1 : 0;

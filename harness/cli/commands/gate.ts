@@ -15,7 +15,7 @@ import { selectTarget } from '../../adapters/select.ts';
 import { readTargetChoice, showChoice, targetOptions } from '../target-options.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
-import { showCampaignFinding } from './fuzz.ts';
+import { knownLines, showCampaignFinding, showKnownSighting } from './fuzz.ts';
 import { UsageError, intOpt, one, type CommandSpec, type Parsed } from '../args.ts';
 
 export const GATE: CommandSpec = {
@@ -61,8 +61,10 @@ export async function runGate(p: Parsed, log: (s: string) => void): Promise<numb
     const dir = one(p, 'out') ?? join('reports', 'gate', `run-${started.replace(/[:.]/g, '-')}`);
     const out = new Progress(process.stdout);
     const t0 = Date.now();
-    const r = await runCampaign({ config, dir, resume: false, log: (s) => out.say(s), out, show: showCampaignFinding });
+    const r = await runCampaign({ config, dir, resume: false, log: (s) => out.say(s), out, show: showCampaignFinding, showKnown: showKnownSighting });
     const secs = (Date.now() - t0) / 1000;
+    for (const l of knownLines(r.known)) log(l);
+    for (const k of r.known) cases.push({ suite: 'fuzz', classname, name: `known: ${k.name}`, seconds: 0, outcome: 'skip', message: `seen ${k.count} times (${k.signatures.join(', ')}): ${k.reason}` });
     cases.push({ suite: 'fuzz', classname, name: `fuzz seed ${seed}, ${runs} runs`, seconds: secs, outcome: 'pass', message: `${r.summary.runs} sequences, coverage ${r.summary.covered}/${r.summary.total}, ${r.findings.length} findings (${dir})` });
     for (const f of r.findings)
       cases.push({ suite: 'fuzz', classname, name: f.signature, seconds: 0, outcome: 'fail', message: `${f.kind}: ${f.message}`, detail: `minimal trace: ${join(dir, 'findings', f.trace)}\nreplay: isoroot check ${join(dir, 'findings', f.trace)} --target ${targetSpec}` });

@@ -20,12 +20,16 @@ const TWO32 = 2 ** 32;
 export interface BridgeRules {
   /** Maps the decoded memory-window limit (the identity, except in a mutant). */
   memLimit(limit: number): number;
+  /** A reset leaves the windows decoding until they are written again (a quirk: QEMU 7.2's bridges). */
+  keepWindowsOnReset: boolean;
 }
 
 /** What every bridge shares: the secondary bus, the windows and the hot reset of what is below. */
 export abstract class Bridge extends PciFunction {
   readonly secondary: Bus;
-  rules: BridgeRules = { memLimit: (l) => l };
+  rules: BridgeRules = { memLimit: (l) => l, keepWindowsOnReset: false };
+  /** Windows held over a reset (keepWindowsOnReset) until a write maps them again. */
+  private heldWindows: (Placement | null)[] | null = null;
 
   /** Subclasses lay out their registers (unless templated) and seal. */
   constructor(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, express: boolean, variant?: string) {
@@ -69,6 +73,7 @@ export abstract class Bridge extends PciFunction {
   }
 
   protected override decodeWritten(off: number, size: number): void {
+    if (this.remapsWindows(off, size)) this.heldWindows = null;
     super.decodeWritten(off, size);
     if (!this.remapsWindows(off, size)) return;
     // QEMU maps the prefetchable window first, then memory, then IO: the later wins an overlap.
@@ -87,6 +92,10 @@ export abstract class Bridge extends PciFunction {
     const win = (region: number, base: number, limit: number): void => {
       out[region] = limit >= base ? { region, base, size: limit - base + 1, seq: 0 } : null;
     };
+    if (this.heldWindows !== null) {
+      for (const w of [IO_WINDOW, MEM_WINDOW, PREF_WINDOW]) out[w] = this.heldWindows[w] ?? null;
+      return out;
+    }
     if (!this.inD0) return out;
     if ((cmd & H.CMD_IO) !== 0) {
       // Bridge 1.2 §3.2.5.6: bits 15:12 in the base/limit, 31:16 in the upper registers.
@@ -137,6 +146,8 @@ export abstract class Bridge extends PciFunction {
   setPresence(_present: boolean): void {}
 
   override reset(): void {
+    // QEMU's bridges reset their registers without mapping the windows again (hw/pci/pci_bridge.c).
+    if (this.rules.keepWindowsOnReset) this.heldWindows = [IO_WINDOW, MEM_WINDOW, PREF_WINDOW].reduce<(Placement | null)[]>((a, w) => ((a[w] = this.placements[w] ?? null), a), []);
     super.reset();
     this.setPresence(!this.secondary.empty);
     this.resetSecondary();

@@ -184,6 +184,11 @@ export class Edu extends PciFunction implements DrivenDma {
     const s = this.s;
     s.deadline = null;
     if ((s.cmd & CMD_START) === 0n) return;
+    const buffer = (s.cmd & CMD_TO_RAM) !== 0n ? s.src : s.dst;
+    if (this.host.eduDmaAborts(buffer, s.cnt)) {
+      this.host.abort(`EDU: DMA range ${buffer.toString(16)}+${s.cnt.toString(16)} out of bounds`);
+      return;
+    }
     if ((s.cmd & CMD_TO_RAM) !== 0n) {
       if (this.inBuffer(s.src, s.cnt)) {
         this.stats.toRam++;

@@ -1,0 +1,50 @@
+/**
+ * QEMU's known bugs as variants of the model (quirks): each replaces the
+ * rules of harness/model/rules.ts that make the model behave as the faulty
+ * QEMU does. A finding belongs to a known bug when the model with its
+ * quirk explains the finding's trace without a violation (corpora/qemu
+ * names each entry's quirk).
+ */
+import type { Quirk } from '../quirk.ts';
+import { EDU_DMA_BASE, EDU_DMA_SIZE } from '../../model/personalities/edu.ts';
+import { expanderHostId, Q35 } from './platform.ts';
+
+const within = (a: bigint, start: bigint, end: bigint): boolean => start <= a && a < end;
+
+export const QEMU_QUIRKS: readonly Quirk[] = [
+  {
+    name: 'qemu-bridge-windows-survive-reset',
+    describes:
+      "a bridge's reset clears its window registers but leaves the windows mapped until the next write to its command, window or bridge control registers (hw/pci/pci_bridge.c: pci_bridge_reset does not call pci_bridge_update_mappings)",
+    rules: { keepWindowsOnReset: true },
+  },
+  {
+    name: 'qemu-7.2-edu-dma-range',
+    describes:
+      "edu's DMA range check (hw/misc/edu.c edu_check_range, QEMU 7.2) aborts QEMU with hw_error when the transfer's end is not strictly inside the buffer, so a legal transfer that ends at the buffer's end aborts too",
+    rules: {
+      eduDmaAborts: (addr, count) => {
+        const start = BigInt(EDU_DMA_BASE);
+        const end2 = start + BigInt(EDU_DMA_SIZE);
+        const end1 = addr + count;
+        return !(within(addr, start, end2) && end1 > addr && within(end1, start, end2));
+      },
+    },
+  },
+  {
+    name: 'qemu-pxb-intx-off-prt',
+    describes:
+      "INTx of a device on a pxb-pcie expander: pxb_map_irq_fn subtracts the expander's slot from the swizzled pin and ich9_lpc_map_irq indexes its per-slot routing table with that negative pin, so the line is another slot's (PIRQ E..H) rather than the one QEMU's own _PRT gives the guest",
+    rules: {
+      intxLine: (t, a) => {
+        if (a.root === 0) return t.roots[0].intxRouting?.find((x) => x.slot === a.slot)?.lines[a.pin] ?? null;
+        const host = t.roots[0].devices.find((d) => d.id === expanderHostId(a.root));
+        if (host === undefined) return null;
+        // pxb_map_irq_fn: the swizzle on the expander's bus, minus the expander's slot; then ich9's
+        // table, laid out as irr[slot][pin], read at [host slot][that pin].
+        const index = host.slot * 4 + ((a.pin + a.slot) & 3) - host.slot;
+        return Q35.intxLines(0, Math.floor(index / 4))?.[index % 4] ?? null;
+      },
+    },
+  },
+];

@@ -1,0 +1,97 @@
+/**
+ * Known bugs recognised by behaviour. A corpus entry (open bug or known
+ * divergence) may name a quirk: the model with that quirk behaves as the
+ * faulty target does. A run's violations belong to the entry when the
+ * quirk's model checks the same steps without a violation (and, for a
+ * crash, dies at the op the target died at). The entry's signature is the
+ * fallback, for entries without a quirk.
+ */
+import { CorpusStore } from '../corpus/store.ts';
+import type { CorpusStatus } from '../corpus/meta.ts';
+import { quirkNamed, quirkRules, QUIRKS, type Quirk } from '../adapters/quirk.ts';
+import type { TargetFailure } from '../adapters/target.ts';
+import { TraceChecker, type Judge } from '../oracles/checker.ts';
+import type { Op } from '../ops/catalog.ts';
+import type { Observation } from '../ops/observation.ts';
+import type { Topology } from '../topology/types.ts';
+import { InputError } from '../util/errors.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface KnownBug {
+  name: string;
+  status: CorpusStatus;
+  reason: string;
+  signature?: string;
+  quirk: Quirk | null;
+}
+
+export interface Recognised {
+  bug: KnownBug;
+  by: 'quirk' | 'signature';
+}
+
+/** Where a target's known bugs are kept by default (corpora/<target>), when there is such a folder. */
+export function defaultKnownDir(target: string): string | undefined {
+  const kind = target.split(/[:\s]/)[0];
+  const dir = join('corpora', kind);
+  return ['qemu'].includes(kind) && existsSync(dir) ? dir : undefined;
+}
+
+/** The entries of a corpus that are not reported again: open bugs and known divergences, with their quirks. */
+export function knownBugs(dir: string): KnownBug[] {
+  const store = new CorpusStore(dir);
+  return store
+    .list()
+    .filter((e) => e.meta.status === 'open' || e.meta.status === 'known-divergence')
+    .map((e) => {
+      const name = e.meta.quirk;
+      const quirk = name === undefined ? null : (quirkNamed(name) ?? null);
+      if (name !== undefined && quirk === null) throw new InputError(store.metaPath(e.meta.name), `a quirk of harness/adapters/quirk.ts (${QUIRKS.map((q) => q.name).join(', ')}), got "${name}"`);
+      const bug: KnownBug = { name: e.meta.name, status: e.meta.status, reason: e.meta.reason ?? '', quirk };
+      if (e.meta.signature !== undefined) bug.signature = e.meta.signature;
+      return bug;
+    });
+}
+
+/** Whether the model with the quirk explains the steps (and the failure) without a violation. */
+export function quirkExplains(q: Quirk, topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[], failure?: TargetFailure, ops?: readonly Op[]): boolean {
+  const c = new TraceChecker(topology, { ...judge, rules: quirkRules(q) });
+  for (const s of steps) {
+    c.step(s.op, s.obs);
+    if (c.violations > 0 || c.model.aborted !== null) return false;
+  }
+  if (failure === undefined) return true;
+  const op = ops?.[failure.index];
+  // A crash the quirk predicts: its model dies at the op the target died at.
+  if (failure.kind !== 'crash' || op === undefined) return false;
+  c.model.apply(op);
+  return c.model.aborted !== null;
+}
+
+/** The known bug a run's violations belong to: by quirk first, then by the signature of a violation. */
+export function recognise(
+  bugs: readonly KnownBug[],
+  topology: Topology,
+  judge: Judge,
+  steps: readonly { op: Op; obs: Observation }[],
+  signatures: readonly string[],
+  failure?: TargetFailure,
+  ops?: readonly Op[],
+): Recognised | null {
+  const explaining = bugs.filter((b) => b.quirk !== null && quirkExplains(b.quirk, topology, judge, steps, failure, ops));
+  // Entries that share a quirk (one bug, two traces): the one recorded under this signature, if any.
+  const bug = explaining.find((b) => b.signature !== undefined && signatures.includes(b.signature)) ?? explaining[0];
+  if (bug !== undefined) return { bug, by: 'quirk' };
+  for (const s of signatures) {
+    const r = bySignature(bugs, s);
+    if (r !== null) return r;
+  }
+  return null;
+}
+
+/** The fallback: an entry without a quirk whose recorded signature this is (a quirk is the whole description of its entry). */
+export function bySignature(bugs: readonly KnownBug[], signature: string): Recognised | null {
+  const bug = bugs.find((b) => b.quirk === null && b.signature === signature);
+  return bug === undefined ? null : { bug, by: 'signature' };
+}
