@@ -5,17 +5,20 @@
  * firmware ROM, the interrupt controllers). Reads there are fine: the
  * model predicts "unknown" and the target answers. Writes are dropped,
  * whichever way they would get there: a config write, an MMIO write into
- * ECAM, or CF8/CFC port writes.
+ * ECAM, or CF8/CFC port writes. A learned function (not the platform's
+ * own) takes writes to the registers the specifications define for it:
+ * its command register, BARs, ROM and interrupt capabilities.
  */
 import type { Op } from '../harness/ops/catalog.ts';
-import { DEFAULT_ECAM, ownerOf, walkDevices, type ReservedRange, type Topology } from '../harness/topology/types.ts';
+import { DEFAULT_ECAM, ownerOf, walkDevices, type DeviceSpec, type ReservedRange, type Topology } from '../harness/topology/types.ts';
+import { learnedWritable } from '../harness/model/learned-layout.ts';
 import { firmwarePlan } from './plan.ts';
 import { withinReach } from './reach.ts';
 import type { GenConstraints } from './constraints.ts';
 
 interface Fence {
-  /** Config owner → BDFs of opaque functions. */
-  opaque: Map<number, Set<number>>;
+  /** Config owner → BDF → the opaque function there. */
+  opaque: Map<number, Map<number, DeviceSpec>>;
   /** Root → reserved ranges of its memory / IO owner. */
   memory: Map<number, ReservedRange[]>;
   io: Map<number, ReservedRange[]>;
@@ -37,8 +40,8 @@ function fenceOf(t: Topology): Fence | null {
   for (const d of plan.devices.values()) {
     if (d.spec.kind !== 'opaque') continue;
     const owner = ownerOf(t, d.root, 'config');
-    if (!f.opaque.has(owner)) f.opaque.set(owner, new Set());
-    f.opaque.get(owner)!.add(d.bdf);
+    if (!f.opaque.has(owner)) f.opaque.set(owner, new Map());
+    f.opaque.get(owner)!.set(d.bdf, d.spec);
   }
   t.roots.forEach((_, r) => {
     const reserved = (kind: 'memory' | 'io'): ReservedRange[] => (t.roots[ownerOf(t, r, kind)].reserved ?? []).filter((x) => x.space === kind);
@@ -58,16 +61,20 @@ export function guardWrites(t: Topology, ops: readonly Op[]): Op[] {
   const f = fenceOf(t);
   if (f === null) return [...ops];
   const latch = new Map<number, number>();
-  const opaque = (root: number, bdf: number): boolean => f.opaque.get(ownerOf(t, root, 'config'))?.has(bdf) === true;
+  const opaque = (root: number, bdf: number, reg: number, size: number): boolean => {
+    const d = f.opaque.get(ownerOf(t, root, 'config'))?.get(bdf);
+    if (d === undefined) return false;
+    return d.learned === undefined || d.builtin === true || !learnedWritable(d.learned, reg, size);
+  };
   return ops.filter((op) => {
     switch (op.op) {
       case 'cfg.write':
-        return !opaque(op.root, op.bdf);
+        return !opaque(op.root, op.bdf, op.via === 'cf8' ? op.reg & 0xff : op.reg, op.size);
       case 'mmio.write': {
         if (inside(f.memory.get(op.root) ?? [], op.addr, op.size)) return false;
         const ecam = f.ecam.get(op.root);
         if (ecam === null || ecam === undefined || op.addr < ecam || op.addr >= ecam + 0x1000_0000) return true;
-        return !opaque(op.root, Math.floor((op.addr - ecam) / 0x1000));
+        return !opaque(op.root, Math.floor((op.addr - ecam) / 0x1000), (op.addr - ecam) % 0x1000, op.size);
       }
       case 'pio.write': {
         if (op.port === 0xcf8 && op.size === 4) {
@@ -77,7 +84,7 @@ export function guardWrites(t: Topology, ops: readonly Op[]): Op[] {
         if (inside(f.io.get(op.root) ?? [], op.port, op.size)) return false;
         const l = latch.get(ownerOf(t, op.root, 'io')) ?? 0;
         if (op.port < 0xcfc || op.port > 0xcff || (l & 0x80000000) === 0) return true;
-        return !opaque(op.root, (l >>> 8) & 0xffff);
+        return !opaque(op.root, (l >>> 8) & 0xffff, (l & 0xfc) + (op.port - 0xcfc), op.size);
       }
       default:
         return true;

@@ -33,10 +33,6 @@ interface Entry {
 const cfgW = (bdf: number, reg: number, value: number, size = 4): Op => ({ op: 'cfg.write', root: 0, via: 'ecam', bdf, reg, size, value: BigInt(value) });
 const b = (bus: number, dev: number): number => (bus << 8) | (dev << 3);
 const one: Topology = { roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'e0', kind: 'edu', slot: 2, fn: 0 }] }] };
-const behindPort: Topology = {
-  roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'p0', kind: 'root-port', slot: 3, fn: 0, children: [{ id: 'e1', kind: 'edu', slot: 0, fn: 0 }] }] }],
-};
-
 const behindPortIo: Topology = {
   roots: [{ bus: 0, busLimit: 0x1f, devices: [{ id: 'p0', kind: 'root-port', slot: 3, fn: 0, children: [{ id: 't1', kind: 'pci-testdev', slot: 0, fn: 0 }] }] }],
 };
@@ -56,18 +52,19 @@ const ENTRIES: Entry[] = [
   {
     name: 'bridge-window-survives-reset',
     status: 'open',
-    reason: WINDOW_BUG,
-    quirk: 'qemu-bridge-windows-survive-reset',
-    topology: behindPort,
-    ops: [cfgW(b(0, 3), 0x20, 0xd000d000), cfgW(b(0, 3), 0x04, 6, 2), { op: 'root.reset', root: 0 }, cfgW(b(0, 3), 0x18, 0x010100), cfgW(b(1, 0), 0x10, 0xd0000000), cfgW(b(1, 0), 0x04, 6, 2)],
-  },
-  {
-    name: 'bridge-io-window-survives-reset',
-    status: 'open',
-    reason: `${WINDOW_BUG} The same in IO space.`,
+    reason: `${WINDOW_BUG} The same for the IO window.`,
     quirk: 'qemu-bridge-windows-survive-reset',
     topology: behindPortIo,
-    ops: [cfgW(b(0, 3), 0x1c, 0x4040, 2), cfgW(b(0, 3), 0x04, 5, 2), { op: 'root.reset', root: 0 }, cfgW(b(0, 3), 0x18, 0x010100), cfgW(b(1, 0), 0x14, 0x4000), cfgW(b(1, 0), 0x04, 1, 2)],
+    ops: [
+      cfgW(b(0, 3), 0x1c, 0x4040, 2),
+      cfgW(b(0, 3), 0x20, 0xd000d000),
+      cfgW(b(0, 3), 0x04, 7, 2),
+      { op: 'root.reset', root: 0 },
+      cfgW(b(0, 3), 0x18, 0x010100),
+      cfgW(b(1, 0), 0x10, 0xd0000000),
+      cfgW(b(1, 0), 0x14, 0x4000),
+      cfgW(b(1, 0), 0x04, 3, 2),
+    ],
   },
   {
     name: 'edu-dma-to-buffer-end-aborts',

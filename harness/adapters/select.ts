@@ -15,6 +15,8 @@ import { qemuBuild } from './qemu/build.ts';
 import type { Topology } from '../topology/types.ts';
 import type { Target } from './target.ts';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { serverCommandProblem } from './vfio-user/servers.ts';
 import { InputError } from '../util/errors.ts';
 import { loadProfile } from '../profiles/profile.ts';
 
@@ -37,6 +39,8 @@ export interface TargetChoice {
   contract?: string;
   /** The profile to judge by (--profile NAME|FILE), over the one the target declares. */
   profile?: string;
+  /** vfio-user: the command that starts each server, {socket} replaced (--server). */
+  server?: string;
 }
 
 export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...]`;
@@ -55,11 +59,21 @@ export function targetSpecProblem(c: TargetChoice): string | null {
   if (c.qemu !== undefined && (machine === undefined || machine === null)) return '--qemu applies to --target qemu only';
   if (c.qemuEvents === true && (machine === undefined || machine === null)) return '--qemu-events applies to --target qemu only';
   if (c.contract !== undefined && !spec.startsWith('vfio-user:')) return '--contract applies to --target vfio-user only';
+  if (c.server !== undefined && !spec.startsWith('vfio-user:')) return '--server applies to --target vfio-user only';
   if (spec.startsWith('vfio-user:')) {
     if (mutant !== undefined) return '--mutant applies to --target model only (a reference server takes its own: isoroot serve vfio-user --mutant)';
     if (socketsOf(spec).some((s) => s === '')) return `--target vfio-user: needs socket paths separated by commas, got "${spec}"`;
+    if (c.server !== undefined) {
+      const p = serverCommandProblem(c.server);
+      if (p !== null) return p;
+      if (new Set(socketsOf(spec)).size !== socketsOf(spec).length) return '--target vfio-user: with --server, each socket once (one server per socket)';
+      const dir = socketsOf(spec).find((s) => !existsSync(dirname(s)));
+      if (dir !== undefined) return `--target vfio-user: no folder for the socket ${dir}`;
+      const k = c.contract === undefined ? null : parseContract(c.contract);
+      return typeof k === 'string' ? k : null;
+    }
     const missing = socketsOf(spec).find((s) => !existsSync(s));
-    if (missing !== undefined) return `--target vfio-user: no socket at ${missing} (is the server running? isoroot serve vfio-user prints its sockets)`;
+    if (missing !== undefined) return `--target vfio-user: no socket at ${missing} (is the server running? isoroot serve vfio-user prints its sockets; --server 'CMD {socket}' has isoroot start it)`;
     const k = c.contract === undefined ? null : parseContract(c.contract);
     return typeof k === 'string' ? k : null;
   }
@@ -96,7 +110,7 @@ async function openChoice(c: TargetChoice): Promise<OpenedTarget> {
   if (c.spec === 'model') return { target: modelTarget(c.mutant), dispose: async () => {} };
   if (c.spec.startsWith('vfio-user:')) {
     const contract = c.contract === undefined ? {} : (parseContract(c.contract) as Contract);
-    const t = await openVfioUserTarget(socketsOf(c.spec), contract);
+    const t = await openVfioUserTarget(socketsOf(c.spec), { contract, ...(c.server !== undefined ? { server: c.server } : {}) });
     return { target: t, dispose: () => t.dispose() };
   }
   const machine = machineOf(c.spec);

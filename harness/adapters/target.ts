@@ -46,8 +46,13 @@ export interface Capabilities {
 export const HOTPLUG_SLOTS = ['any', 'root-port'] as const;
 export type HotplugSlots = (typeof HOTPLUG_SLOTS)[number];
 
-/** protocol: the target's messages broke its protocol (a vfio-user field out of the specification). */
-export type FailureKind = 'crash' | 'hang' | 'protocol';
+/**
+ * protocol: the target's messages broke its protocol (a vfio-user field
+ * out of the specification). poweroff: the platform switched itself off
+ * (QEMU exited with status 0 after a guest's power-off), an event of the
+ * platform, not a fault: the ops after it did not run.
+ */
+export type FailureKind = 'crash' | 'hang' | 'protocol' | 'poweroff';
 
 /** A target that died, hung or broke its protocol while running op `index`. */
 export interface TargetFailure {
@@ -121,6 +126,16 @@ export function preparedFor(target: Target, t: Topology, source: string): Topolo
     if (e instanceof InputError) throw new InputError(`${source}: topology`, `one that ${target.info.name} can build (${e.where}: ${e.expected})`);
     throw e;
   }
+}
+
+/** A session whose target failed before the first op: every run reports that failure at op 0. */
+export function failedSession(f: TargetFailure): Session {
+  const failure = { ...f, index: 0 };
+  return {
+    apply: () => Promise.reject(new TargetFailed(failure)),
+    run: () => Promise.resolve({ observations: [], failure }),
+    close: () => Promise.resolve(),
+  };
 }
 
 /** apply() in terms of run(), for sessions whose transport is batched. */

@@ -16,7 +16,8 @@ import { KnownStore, type KnownSighting } from './known-store.ts';
 import { knownBugs } from '../run/known.ts';
 import { mkdirSync } from 'node:fs';
 import { Progress } from './progress.ts';
-import { RunDir, choiceOptions, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
+import { selectTarget } from '../adapters/select.ts';
+import { RunDir, choiceOf, choiceOptions, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
 
 export interface CampaignRun {
@@ -63,8 +64,12 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   if (r.resume) {
     if (!rd.exists()) throw new InputError(r.dir, 'a campaign run directory to resume (no campaign.json there)');
     config = rd.read<CampaignConfig>(rd.config);
-  } else {
-    if (rd.exists()) throw new InputError(r.dir, 'an empty or new run directory (it holds a campaign: use --resume to continue it)');
+  } else if (rd.exists()) throw new InputError(r.dir, 'an empty or new run directory (it holds a campaign: use --resume to continue it)');
+  // The target must start before anything is written: a command that does not complete the handshake,
+  // or a server that is not there, is a usage error, and leaves no half-made run directory behind.
+  const probe = await selectTarget('fuzz', choiceOf(config));
+  await probe.dispose();
+  if (!r.resume) {
     rd.create();
     rd.write(rd.config, config);
   }
@@ -87,6 +92,8 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   const runsBy = new Map<number, { runs: number; ops: number }>();
   const children: ChildProcess[] = [];
   let failed: string | null = null;
+  /** A worker's target refused what it was given (a usage error, not isoroot's fault). */
+  let usage: InputError | null = null;
   let stopping = false;
   let stoppedBy: CampaignResult['stoppedBy'] = null;
 
@@ -185,13 +192,17 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
             said = true;
             break;
           case 'fatal':
-            failed ??= `worker ${m.stream} failed: ${m.message}`;
+            if (m.usage !== undefined) {
+              usage ??= new InputError(m.usage.where, m.usage.expected);
+              for (const c of children) if (c.connected) c.send({ type: 'stop' });
+            }
+            else failed ??= `worker ${m.stream} failed: ${m.message}`;
             break;
         }
       });
       // 'close', not 'exit': it comes after the IPC channel has delivered the worker's last messages.
       child.on('close', (code) => {
-        if (!said && failed === null && !stopping) failed = `worker ${stream} exited with status ${code} before finishing`;
+        if (!said && failed === null && usage === null && !stopping) failed = `worker ${stream} exited with status ${code} before finishing`;
         if (++finished === W) resolve();
       });
       child.send(start);
@@ -221,6 +232,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   rd.write(rd.features, Object.fromEntries(features));
   r.out.tick(tally(), true);
   r.out.end();
+  if (usage !== null) throw usage;
   if (failed !== null) throw new Error(failed);
   const t = totals();
   const seconds = Math.round((Date.now() - started) / 100) / 10 + prior.t;

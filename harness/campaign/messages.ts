@@ -14,6 +14,8 @@ export interface StartMessage {
   qemu?: string;
   qemuEvents?: boolean;
   contract?: string;
+  profile?: string;
+  server?: string;
   topology?: Topology;
   feedback: boolean;
   generator: 'fragments' | 'raw';
@@ -44,4 +46,4 @@ export type FromWorker =
   /** A known bug seen in a run; the trace comes with the worker's first sighting of it. */
   | { type: 'known'; stream: number; name: string; by: 'quirk' | 'signature'; signature: string; run: number; traceText?: string }
   | { type: 'done'; stream: number }
-  | { type: 'fatal'; stream: number; message: string };
+  | { type: 'fatal'; stream: number; message: string; usage?: { where: string; expected: string } };

@@ -40,6 +40,8 @@ export interface CampaignConfig {
   contract?: string;
   /** The profile to judge by (--profile), over the target's own. */
   profile?: string;
+  /** The command that starts each vfio-user server (--server). */
+  server?: string;
   corpus?: string;
   /** A corpus whose known divergences the campaign does not report (default corpora/<target>). */
   known?: string;
@@ -47,11 +49,11 @@ export interface CampaignConfig {
   started: string;
 }
 
-type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract' | 'profile';
+type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract' | 'profile' | 'server';
 
 /** The options of a target choice, named alike in the choice, the campaign and the worker's start message. */
 type ChoiceOption = Exclude<ChoiceField, 'target'>;
-const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract', 'profile'];
+const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract', 'profile', 'server'];
 
 /** The options that are set (a flag only when on), copied from one holder to another. */
 export function choiceOptions(c: Partial<Record<ChoiceOption, unknown>>): Pick<CampaignConfig, ChoiceOption> {

@@ -12,6 +12,7 @@ import { constraintsFor, type GenConstraints } from '../../generators/constraint
 import { rawSequenceArb, sequenceArb, type Scenario } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
 import { execute, type Executed } from '../run/execute.ts';
+import { learnTopology } from '../adapters/learn.ts';
 import { bySignature, knownBugs, recognise, type Recognised } from '../run/known.ts';
 import { checkRun, judgeOf, traceTarget, violations } from '../run/check.ts';
 import { CoverageTracker } from '../coverage/tracker.ts';
@@ -27,6 +28,7 @@ import { mutate } from './mutate.ts';
 import { shrinkGenerated } from './shrink.ts';
 import { DDMIN_AFTER_FC, DDMIN_BUDGET, ddmin } from '../run/ddmin.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
+import { InputError } from '../util/errors.ts';
 
 const PROGRESS_MS = 250;
 /**
@@ -39,6 +41,8 @@ const CHECKPOINT_MS = 3000;
 const MUTATE_SHARE = 0.6;
 
 interface Checked {
+  /** The topology as it ran: its unknown functions learned from the target. */
+  topology: Topology;
   steps: Step[];
   findings: Finding[];
   features: Set<string>;
@@ -56,13 +60,14 @@ const PARENT = process.ppid;
 async function check(target: Target, sc: Scenario): Promise<Checked> {
   // An orphaned worker must not run on.
   if (process.send !== undefined && (process.ppid !== PARENT || process.connected === false)) process.exit(0);
-  const ex = await execute(target, sc.topology, sc.ops);
+  const topology = await learnTopology(target, sc.topology);
+  const ex = await execute(target, topology, sc.ops);
   const tracker = new CoverageTracker();
-  const findings = checkRun(sc.topology, judgeOf(target), ex.steps, ex.failure, sc.ops, tracker);
+  const findings = checkRun(topology, judgeOf(target), ex.steps, ex.failure, sc.ops, tracker);
   // The trace keeps the op a failing target died on, with how it failed, so a check or a replay reaches it.
   const steps: Step[] = [...ex.steps, ...sc.ops.slice(ex.steps.length).map((op) => ({ op }))];
   if (ex.failure !== undefined && steps[ex.failure.index] !== undefined) steps[ex.failure.index].failure = stepFailure(ex.failure);
-  return { steps, findings, features: tracker.features, executed: ex };
+  return { topology, steps, findings, features: tracker.features, executed: ex };
 }
 
 export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {
@@ -145,11 +150,11 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
       }
       const vs = violations(r.findings);
       // A known bug recognised by behaviour: the run as a whole is what one quirk of the model does.
-      const whole = vs.length > 0 && bugs.length > 0 && vs.some((v) => !known.has(v.signature)) ? recognise(bugs, sc.topology, judge, r.executed.steps, vs.map((v) => v.signature), r.executed.failure, sc.ops) : null;
+      const whole = vs.length > 0 && bugs.length > 0 && vs.some((v) => !known.has(v.signature)) ? recognise(bugs, r.topology, judge, r.executed.steps, vs.map((v) => v.signature), r.executed.failure, sc.ops) : null;
       for (const v of vs) {
         const bug = bugOf.get(v.signature);
         if (whole !== null) {
-          await tellKnown(whole, v.signature, run, r.steps, sc.topology);
+          await tellKnown(whole, v.signature, run, r.steps, r.topology);
           continue;
         }
         if (bug !== undefined) {
@@ -159,7 +164,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         if (known.has(v.signature)) continue;
         const sig = bySignature(bugs, v.signature);
         if (sig !== null) {
-          await tellKnown(sig, v.signature, run, r.steps, sc.topology);
+          await tellKnown(sig, v.signature, run, r.steps, r.topology);
           continue;
         }
         known.add(v.signature);
@@ -173,17 +178,17 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         const again = await check(target, min);
         const lead = violations(again.findings).find(same) ?? v;
         // Shrunk, the finding may be what a known bug's quirk does.
-        const rec = bugs.length === 0 ? null : recognise(bugs, min.topology, judge, again.executed.steps, [v.signature], again.executed.failure, min.ops);
+        const rec = bugs.length === 0 ? null : recognise(bugs, again.topology, judge, again.executed.steps, [v.signature], again.executed.failure, min.ops);
         if (rec !== null) {
           known.delete(v.signature);
-          await tellKnown(rec, v.signature, run, again.steps, min.topology);
+          await tellKnown(rec, v.signature, run, again.steps, again.topology);
           continue;
         }
         await send({
           type: 'finding',
           stream: start.stream,
           finding: { ...lead, run, stream: start.stream, origin, ops: min.ops.length },
-          traceText: traceToText(header(min.topology), again.steps),
+          traceText: traceToText(header(again.topology), again.steps),
         });
       }
       const now = Date.now();
@@ -218,7 +223,8 @@ if (process.send !== undefined && process.argv[1] !== undefined && process.argv[
       runWorker(m as StartMessage, () => stop).then(
         () => process.exit(0),
         async (e: unknown) => {
-          await send({ type: 'fatal', stream: (m as StartMessage).stream, message: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+          const usage = e instanceof InputError ? { usage: { where: e.where, expected: e.expected } } : {};
+          await send({ type: 'fatal', stream: (m as StartMessage).stream, message: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e), ...usage });
           process.exit(3);
         },
       );

@@ -12,6 +12,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
     { name: 'qemu', value: 'PATH', doc: 'with --target qemu: the QEMU binary (default qemu-system-x86_64 on PATH)' },
     { name: 'qemu-events', value: null, doc: "with --target qemu: log QEMU's PCI trace events and guest errors, and attach them to findings" },
     { name: 'contract', value: 'C', doc: 'with --target vfio-user: the spaces the roots share, e.g. memory=shared,io=shared (default: every space isolated)' },
+    { name: 'server', value: 'CMD', doc: "with --target vfio-user: the command that starts each socket's server, {socket} replaced with its path; isoroot starts it again whenever a session needs a fresh device" },
     { name: 'profile', value: 'P', doc: `the implementation choices to judge by: a built-in profile (${builtinProfiles().join(', ')}) or a profile file (default: the one the target declares; none: the specifications alone)` },
   ];
 }
@@ -20,7 +21,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
 export function readTargetChoice(command: string, p: Parsed, fallback: string | null): TargetChoice | null {
   const spec = one(p, 'target') ?? fallback;
   if (spec === null) {
-    for (const o of ['mutant', 'qemu', 'contract'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    for (const o of ['mutant', 'qemu', 'contract', 'server'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
     const profile = one(p, 'profile');
     if (profile !== undefined) loadProfile(profile);
     if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
@@ -41,6 +42,8 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
     loadProfile(profile); // a bad profile is a usage error before anything starts
     c.profile = profile;
   }
+  const server = one(p, 'server');
+  if (server !== undefined) c.server = server;
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new UsageError(command, problem);
   return c;

@@ -412,6 +412,25 @@ export abstract class PciFunction {
     return this.intxOut;
   }
 
+  /**
+   * Whether the function may send this interrupt now, on its own: MSI-X
+   * or MSI enabled with the vector unmasked (PCI 3.0 §6.8.1, §6.8.2) and
+   * Bus Master set, or INTx while neither is enabled, Interrupt Disable is
+   * clear and the function has a pin (§6.2.2, §6.8).
+   */
+  maySignal(kind: 'intx' | 'msi' | 'msix', vector: number): boolean {
+    if (kind === 'intx') return !this.msiEnabled() && !this.msixEnabled() && (this.command & CMD_INTX_DISABLE) === 0 && this.cfg.read(INTERRUPT_PIN, 1) !== 0;
+    if (!this.canSendMessage()) return false;
+    if (kind === 'msix') {
+      const x = this.caps.msix;
+      return x !== undefined && this.msixEnabled() && !this.msixFunctionMasked() && vector < x.vectors && (this.msixTable![vector * 16 + 12] & 1) === 0;
+    }
+    const m = this.caps.msi;
+    if (m === undefined || !this.msiEnabled() || this.msixEnabled()) return false;
+    const mme = (this.cfg.read(m.off + 2, 2) >> 4) & 7;
+    return vector < 1 << mme && !(m.pvm && ((this.cfg.read(m.mask, 4) >>> vector) & 1) !== 0);
+  }
+
   /** Whether any MSI or MSI-X vector is pending (masked when it fired). */
   get messagesPending(): boolean {
     const m = this.caps.msi;

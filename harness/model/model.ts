@@ -14,6 +14,7 @@ import { IommuDomain } from './iommu.ts';
 import { PasidContext } from './pasid-context.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
+import { Learned } from './personalities/learned.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
@@ -72,6 +73,12 @@ export class Model implements DeviceHost {
   private seq = 0;
   private timerSeq = 0;
   private irqs: Irq[] | null = null;
+  /**
+   * RAM that a learned function may have written by DMA of its own (its
+   * device-specific behaviour): [start, end) per memory owner. Reads there
+   * are unknown; what the function could reach is still its root's.
+   */
+  private readonly deviceWritten = new Map<number, [number, number][]>();
   /** The chooser of the op being applied, and the first choice it met. */
   private chooser: Chooser = DEFAULT_CHOOSER;
   private made: ChoiceMade | null = null;
@@ -228,6 +235,7 @@ export class Model implements DeviceHost {
     this.made = null;
     const before = this.routesLines ? (this.lines ??= this.assertedLines()) : null;
     const o = this.dispatch(op);
+    this.noteDeviceWrites();
     o.rule ??= o.status === 'error' && o.reason === 'no-device' ? 'op.names' : OP_RULES[op.op];
     const made = this.madeChoice();
     if (made !== null) {
@@ -249,6 +257,32 @@ export class Model implements DeviceHost {
 
   private madeChoice(): ChoiceMade | null {
     return this.made;
+  }
+
+  /** What learned functions that master DMA can write now joins the RAM the model no longer knows. */
+  private noteDeviceWrites(): void {
+    for (const s of this.devices.values()) {
+      const fn = s.fn;
+      if (!(fn instanceof Learned) || !fn.busMaster || !this.upstreamMaster(fn)) continue;
+      const owner = this.rules.dmaMemoryOwner(this.topology, fn.root);
+      const ram = this.rams.get(owner)!;
+      const domains = this.domains.get(ownerOf(this.topology, fn.root, 'dma'));
+      let list = this.deviceWritten.get(owner);
+      if (list === undefined) this.deviceWritten.set(owner, (list = []));
+      if (domains === undefined) {
+        // Identity-mapped DMA reaches all of the root's RAM.
+        if (!list.some(([a, b]) => a === 0 && b === ram.size)) list.push([0, ram.size]);
+        continue;
+      }
+      const attached = this.attached.get(fn.id);
+      const d = attached === undefined ? undefined : domains[attached];
+      for (const m of d?.mappings() ?? []) if (m.perm !== 'r' && !list.some(([a, b]) => a <= m.gpa && m.gpa + m.size <= b)) list.push([m.gpa, m.gpa + m.size]);
+    }
+  }
+
+  /** Whether a learned function may have written [addr, addr + size) of this memory owner's RAM. */
+  private writtenByDevice(owner: number, addr: number, size: number): boolean {
+    return (this.deviceWritten.get(owner) ?? []).some(([a, b]) => addr < b && a < addr + size);
   }
 
   /** Takes an implementation choice; the first one an op meets is reported with its prediction. */
@@ -461,7 +495,7 @@ export class Model implements DeviceHost {
     if (d !== null && d.kind === 'ram') {
       const ram = this.rams.get(d.root)!;
       const to: Delivery = { root: d.root, region: 'ram', offset: addr };
-      if (value === null) return ok({ value: ram.readValue(addr, size), to, rule: 'decode.ram' });
+      if (value === null) return ok({ value: ram.readValue(addr, size), to, rule: 'decode.ram', ...(this.writtenByDevice(d.root, addr, size) ? { unknown: true } : {}) });
       ram.writeValue(addr, size, value);
       return ok({ to, rule: 'decode.ram' });
     }
@@ -533,6 +567,14 @@ export class Model implements DeviceHost {
     const off = addr - d.base + (d.offset ?? 0);
     const to: Delivery = { root: d.root, dev: fn.id, region: regionName(d.region), offset: off };
     if (via !== undefined) to.via = via;
+    // A device isoroot only learned may refuse an access to its own registers (its semantics are its own).
+    if (fn instanceof Learned && fn.unknownRegionRead(d.region, off, size)) {
+      const pick = this.choose('device.refusal', [
+        { option: 'complete', obs: ok({ to, rule, unknown: true }) },
+        { option: 'refuse', obs: { status: 'error', reason: 'unsupported', to, rule } },
+      ]);
+      if (pick.option === 'refuse') return pick.obs;
+    }
     if (value === null) {
       const v = fn.regionRead(d.region, off, size);
       const o = ok({ value: v, to, rule, valueRule: regionRule(fn, d.region, off) });

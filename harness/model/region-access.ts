@@ -78,6 +78,14 @@ export function regionAccess(host: RegionHost, op: OpOf<'region.read' | 'region.
     return pick.option === 'serve' ? served(fn, op.region, op.offset, count, write) : pick.obs;
   }
   const io = !config && fn.bars[op.region]?.kind === 'io';
+  // A device isoroot only learned may refuse an access to its own registers.
+  if (!config && fn.unknownRegionRead(op.region, op.offset, count)) {
+    const pick = host.choose('device.refusal', [
+      { option: 'complete', obs: { status: 'ok', unknown: true } },
+      { option: 'refuse', obs: refused('unsupported') },
+    ]);
+    if (pick.option === 'refuse') return pick.obs;
+  }
   const out = new Uint8Array(write === null ? count : 0);
   // Bits of the data the model predicts, byte by byte.
   const known = new Uint8Array(write === null ? count : 0);

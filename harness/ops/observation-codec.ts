@@ -18,6 +18,7 @@ export function obsToJson(o: Observation): Record<string, unknown> {
   if (o.irqs !== undefined && o.irqs.length > 0) out.irqs = o.irqs.map(irqToJson);
   if (o.evidence !== undefined) out.evidence = evidenceToJson(o.evidence);
   if (o.source !== undefined) out.source = o.source;
+  if (o.departures !== undefined && o.departures.length > 0) out.departures = o.departures.map((x) => [x.field, x.message]);
   return out;
 }
 
@@ -77,7 +78,7 @@ function irqToJson(i: Irq): Record<string, unknown> {
 
 export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
   const o = r.object(path, v);
-  r.only(path, o, ['status', 'reason', 'errno', 'value', 'data', 'to', 'irqs', 'evidence', 'source']);
+  r.only(path, o, ['status', 'reason', 'errno', 'value', 'data', 'to', 'irqs', 'evidence', 'source', 'departures']);
   const obs: Observation = { status: r.oneOf(at(path, 'status'), o.status, STATUSES) };
   if (o.reason !== undefined) obs.reason = r.oneOf(at(path, 'reason'), o.reason, REASONS);
   if (o.errno !== undefined) {
@@ -86,6 +87,13 @@ export function parseObs(r: JsonReader, path: string, v: unknown): Observation {
     obs.errno = e;
   }
   if (o.source !== undefined) obs.source = r.oneOf(at(path, 'source'), o.source, ['harness'] as const);
+  if (o.departures !== undefined)
+    obs.departures = r.array(at(path, 'departures'), o.departures).map((x, i) => {
+      const p = at(at(path, 'departures'), i);
+      const t = r.array(p, x);
+      if (t.length !== 2) r.fail(p, '["field", "message"]');
+      return { field: r.string(at(p, 0), t[0]), message: r.string(at(p, 1), t[1]) };
+    });
   if (o.value !== undefined) obs.value = r.big(at(path, 'value'), o.value, 64);
   if (o.data !== undefined) {
     const b = hexToBytes(r.string(at(path, 'data'), o.data));

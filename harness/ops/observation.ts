@@ -217,6 +217,12 @@ export interface Observation {
    * so that it is no evidence about the target and the oracles skip it.
    */
   source?: 'harness';
+  /**
+   * Observations only: departures from the target's protocol in its
+   * answer that did not break the conversation (a vfio-user error reply
+   * with a body), each with the field and what the specification wants.
+   */
+  departures?: { field: string; message: string }[];
   /** Predictions only: the rule that decides the outcome (status, reason, delivery, interrupts). */
   rule?: RuleId;
   /** Predictions only: the rule that decides the value or data read, where another one does. */

@@ -8,7 +8,9 @@
  */
 import { Model } from '../model/model.ts';
 import type { Op } from '../ops/catalog.ts';
-import type { Observation } from '../ops/observation.ts';
+import type { Irq, Observation } from '../ops/observation.ts';
+import { Learned } from '../model/personalities/learned.ts';
+import { ownerOf } from '../topology/types.ts';
 import type { Topology } from '../topology/types.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Profile } from '../profiles/profile.ts';
@@ -20,6 +22,7 @@ import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';
 import { misrouteOracle } from './misroute.ts';
 import { mapsOracle } from './maps.ts';
+import { protocolOracle } from './protocol.ts';
 import { IrqProjection } from './irq-view.ts';
 import type { Finding } from './finding.ts';
 import type { Oracle, StepView } from './oracle.ts';
@@ -54,7 +57,7 @@ export class TraceChecker {
   readonly model: Model;
   private readonly ordered: Oracle[];
   /** Oracles of the target's evidence: their findings stand beside the op's own. */
-  private readonly beside: Oracle[] = [mapsOracle()];
+  private readonly beside: Oracle[] = [mapsOracle(), protocolOracle()];
   private index = 0;
   private readonly irqView: IrqProjection | null;
   /** First finding of each signature, with how often it recurred. */
@@ -86,6 +89,8 @@ export class TraceChecker {
     // Where a specification leaves the outcome open, the model follows the profile, else what the target did.
     const predicted = this.model.apply(op, observedChooser(op, observed, this.observes, this.profile));
     const view: StepView = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes, profile: this.profile };
+    const spontaneous = spontaneousIrqs(this.model, observed);
+    if (spontaneous.length > 0) view.spontaneous = spontaneous;
     if (this.irqView !== null) view.seenIrqs = this.irqView.seen(predicted.irqs);
     this.observer?.after(view);
     const out: Finding[] = [];
@@ -129,6 +134,15 @@ export class TraceChecker {
   findings(): Finding[] {
     return [...this.bySignature.values()].map((c) => c.finding).sort((a, b) => a.index - b.index);
   }
+}
+
+/** Observed interrupts of learned functions that their configuration allows, in their own root's interrupt space. */
+function spontaneousIrqs(m: Model, observed: Observation): Irq[] {
+  return (observed.irqs ?? []).filter((i) => {
+    if (i.dev === undefined || (i.kind !== 'intx' && i.kind !== 'msi' && i.kind !== 'msix')) return false;
+    const fn = m.devices.get(i.dev)?.fn;
+    return fn instanceof Learned && i.space === ownerOf(m.topology, fn.root, 'irq') && fn.maySignal(i.kind, i.vector ?? 0);
+  });
 }
 
 /** Checks a whole trace held in memory. */

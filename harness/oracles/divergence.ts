@@ -70,7 +70,8 @@ export function divergenceOracle(): Oracle {
       // What the harness computed itself is no evidence about the target.
       if (v.observed.source === 'harness') return [];
       const p = v.predicted;
-      const diff = differences(v.op, v.observed, p, v.observes, v.seenIrqs);
+      const observed = v.spontaneous === undefined ? v.observed : { ...v.observed, irqs: (v.observed.irqs ?? []).filter((i) => !v.spontaneous!.includes(i)) };
+      const diff = differences(v.op, observed, p, v.observes, v.seenIrqs);
       if (diff.length === 0) return errnoDeparture(v);
       // An outcome the specifications allow, which the declared profile excludes.
       const other = p.choice?.declared === true ? p.allowed?.find((a) => differences(v.op, v.observed, a.obs, { ...v.observes, irqs: false }).length === 0) : undefined;

@@ -1,7 +1,8 @@
 /** Findings: what the oracles report. */
 import { RULES, type RuleId } from '../spec/rules.ts';
 
-export const FINDING_KINDS = ['misroute', 'collision', 'leak', 'divergence', 'crash', 'hang', 'protocol'] as const;
+/** platform: an event of the platform worth knowing (a power-off), always a notice. */
+export const FINDING_KINDS = ['misroute', 'collision', 'leak', 'divergence', 'crash', 'hang', 'protocol', 'platform'] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
 export interface Finding {

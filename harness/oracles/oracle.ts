@@ -23,6 +23,12 @@ export interface StepView {
   seenIrqs?: Irq[];
   /** The profile the target is judged by; null: the specifications alone. */
   profile: Profile | null;
+  /**
+   * Interrupts observed from learned functions that their configuration
+   * allows them to send on their own (what triggers them is their own):
+   * not compared with the prediction, still judged for isolation.
+   */
+  spontaneous?: Irq[];
 }
 
 export interface Oracle {

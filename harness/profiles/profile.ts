@@ -11,7 +11,10 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHOICES, isChoiceId, type ChoiceId } from '../spec/choices.ts';
 import { errnoNumber } from '../spec/errno.ts';
-import { ERROR_REASONS, type Reason } from '../ops/observation.ts';
+import { ERROR_REASONS, FAULT_REASONS, type Reason } from '../ops/observation.ts';
+
+/** Reasons a refusal may carry: the model refuses with fault reasons too (a DMA map in a domain that does not exist). */
+const REASONS: readonly Reason[] = [...ERROR_REASONS, ...FAULT_REASONS];
 import { InputError, at } from '../util/errors.ts';
 import { JsonReader, type Where } from '../util/json-read.ts';
 
@@ -72,7 +75,7 @@ export function parseProfile(json: unknown, where: Where): Profile {
     const e = r.object('profile.errno', o.errno);
     for (const [reason, v] of Object.entries(e)) {
       const path = at('profile.errno', reason);
-      if (!(ERROR_REASONS as readonly string[]).includes(reason)) r.fail(path, `a refusal reason (${ERROR_REASONS.join(', ')})`);
+      if (!(REASONS as readonly string[]).includes(reason)) r.fail(path, `a refusal reason (${REASONS.join(', ')})`);
       const x = r.object(path, v);
       r.only(path, x, ['errno', 'because']);
       const errno = r.string(at(path, 'errno'), x.errno);

@@ -37,6 +37,8 @@ export const judgeOfHeader = (h: TraceHeader): Judge => ({ observes: h.target.ob
 
 export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
   const during = op === undefined ? '' : ` during ${showOp(op)}`;
+  if (f.kind === 'poweroff')
+    return { kind: 'platform', severity: 'notice', index: f.index, signature: `platform:poweroff:${op?.op ?? 'session'}`, message: `the platform powered off${during} (${f.message}); the operations after it did not run`, rule: specRule('platform.poweroff') };
   const cause = f.kind === 'crash' ? crashCause(f.stderr) : f.kind === 'protocol' ? (f.field ?? null) : null;
   const finding: Finding = {
     kind: f.kind,

@@ -45,6 +45,11 @@ export const CHOICES = {
     { refuse: 'refused', serve: 'served from the device' },
   ),
   'region.rom-write': choice('vfio-user "VFIO_USER_REGION_WRITE"; linux/vfio.h (the ROM region is read-only)', 'what a write to the expansion ROM region does', { refuse: 'refused', ignore: 'completes and changes nothing' }),
+  'device.refusal': choice(
+    "vfio-user \"VFIO_USER_REGION_READ\", \"VFIO_USER_REGION_WRITE\" (a device may fail an access); PCI 3.0 §6.2.5 leaves a device's own registers to the device",
+    "whether a device isoroot only learned completes an access to its own registers (one it does not implement may be refused)",
+    { complete: 'completes', refuse: 'refused' },
+  ),
   'refusal.errno': choice(
     'vfio-user "Header" (Error: an errno the specification does not assign to refusals)',
     'which errno a refusal carries (the profile\'s errno table, per reason)',

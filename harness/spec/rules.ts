@@ -85,6 +85,7 @@ export const RULES = {
   'lifecycle.reset': rule('PCIe Base §6.6.2', 'a function-level reset returns every register to its reset value, turns decode and interrupts off and clears device state'),
   'lifecycle.root-reset': rule('PCIe Base §6.6.1', 'a reset of a root resets every function below it and what the root owns (IOMMU mappings, PASIDs, emulator claims)'),
   'region.access': rule('vfio-user "VFIO_USER_REGION_READ", "VFIO_USER_REGION_WRITE"; linux/vfio.h region indexes', 'a region access reads or writes the device\'s region at the offset; one past the region\'s end, or larger than the negotiated transfer size, is refused'),
+  'platform.poweroff': rule('ACPI §7.4.2 (sleeping state S5); QEMU exits with status 0 when the guest powers the machine off', 'a guest may switch the platform off: what follows does not run'),
   'platform.clock': rule('the target\'s virtual clock (QEMU qtest clock_step)', 'device timers fire when virtual time passes their deadline'),
   // ---- isolation: never implementation-defined ---------------------------------------------
   'isolation.memory': rule('the topology\'s isolation contract; seed 000', 'roots that do not share their memory space never reach each other\'s decoders or RAM'),

@@ -1,5 +1,5 @@
 /** A topology with its keys in one fixed order, so that traces written from equal topologies are equal bytes. */
-import type { BarSpec, DeviceSpec, OpaqueIdentity, ReservedRange, RootSpec, Topology } from './types.ts';
+import type { BarSpec, DeviceSpec, LearnedFunction, OpaqueIdentity, ReservedRange, RootSpec, Topology } from './types.ts';
 
 function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
   const out: Partial<T> = {};
@@ -10,9 +10,10 @@ function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
 const bar = (b: BarSpec): BarSpec => pick(b, ['kind', 'size', 'prefetch']) as BarSpec;
 
 function device(d: DeviceSpec): DeviceSpec {
-  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']) as DeviceSpec;
+  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'learned', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']) as DeviceSpec;
   if (d.identity !== undefined) out.identity = pick(d.identity, ['vendor', 'device', 'classCode', 'revision', 'headerType']) as OpaqueIdentity;
   if (d.bars !== undefined) out.bars = d.bars.map(bar);
+  if (d.learned !== undefined) out.learned = pick(d.learned, ['config', 'wmask', 'regions', 'irqs']) as LearnedFunction;
   if (d.caps !== undefined) out.caps = [...d.caps];
   if (d.children !== undefined) out.children = d.children.map(device);
   return out;

@@ -37,6 +37,24 @@ export interface OpaqueIdentity {
   headerType?: number;
 }
 
+/**
+ * What isoroot learned of a function it does not know, from the target
+ * itself when a session opened (harness/adapters/learn.ts): its config
+ * space, which bits take writes, and on vfio-user what the device says of
+ * its regions and interrupts. A trace carries it, so that it replays
+ * without the target.
+ */
+export interface LearnedFunction {
+  /** Config space as read at the session's start: 256 or 4096 bytes, as hex. */
+  config: string;
+  /** The bits that took a written value when probed, as hex of the same length (0: read-only or not probed). */
+  wmask: string;
+  /** vfio-user: each region's size (DEVICE_GET_REGION_INFO), by index. */
+  regions?: number[];
+  /** vfio-user: each interrupt type's count (DEVICE_GET_IRQ_INFO): INTx, MSI, MSI-X, ERR, REQ. */
+  irqs?: number[];
+}
+
 export interface DeviceSpec {
   /** Unique across the topology; operations name devices by it. */
   id: string;
@@ -67,6 +85,8 @@ export interface DeviceSpec {
   present?: boolean;
   /** Opaque only: the identity registers, where known. */
   identity?: OpaqueIdentity;
+  /** Opaque only: what was learned of the function from the target; the model then predicts what the specifications define for it. */
+  learned?: LearnedFunction;
   /** The target's own name for the device model (QEMU's -device driver), for opaque devices. */
   qdev?: string;
   /** Provided by the target's platform (a chipset function): the target does not create it. */

@@ -17,6 +17,7 @@ import {
   type CapName,
   type DeviceSpec,
   type IntxRoute,
+  type LearnedFunction,
   type OpaqueIdentity,
   type ReservedRange,
   type RootSpec,
@@ -91,7 +92,7 @@ function parseIntxRoute(r: JsonReader, path: string, x: unknown): IntxRoute {
 
 function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']);
+  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'learned', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']);
   const d: DeviceSpec = {
     id: r.string(at(path, 'id'), o.id),
     kind: r.oneOf(at(path, 'kind'), o.kind, PERSONALITIES),
@@ -118,11 +119,28 @@ function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   if (o.emulator !== undefined) d.emulator = r.string(at(path, 'emulator'), o.emulator);
   if (o.present !== undefined) d.present = r.bool(at(path, 'present'), o.present);
   if (o.identity !== undefined) d.identity = parseIdentity(r, at(path, 'identity'), o.identity);
+  if (o.learned !== undefined) d.learned = parseLearned(r, at(path, 'learned'), o.learned);
   if (o.qdev !== undefined) d.qdev = r.string(at(path, 'qdev'), o.qdev);
   if (o.builtin !== undefined) d.builtin = r.bool(at(path, 'builtin'), o.builtin);
   if (o.uid !== undefined) d.uid = r.int(at(path, 'uid'), o.uid, 1, 0xffff);
   if (o.resetPowerIndicator !== undefined) d.resetPowerIndicator = r.oneOf(at(path, 'resetPowerIndicator'), o.resetPowerIndicator, ['on', 'off'] as const);
   return d;
+}
+
+function parseLearned(r: JsonReader, path: string, x: unknown): LearnedFunction {
+  const o = r.object(path, x);
+  r.only(path, o, ['config', 'wmask', 'regions', 'irqs']);
+  const hexOf = (k: 'config' | 'wmask'): string => {
+    const s = r.string(at(path, k), o[k]);
+    if (!/^([0-9a-f]{2}){256}$|^([0-9a-f]{2}){4096}$/.test(s)) r.fail(at(path, k), '256 or 4096 bytes as lower-case hex');
+    return s;
+  };
+  const l: LearnedFunction = { config: hexOf('config'), wmask: hexOf('wmask') };
+  if (l.config.length !== l.wmask.length) r.fail(at(path, 'wmask'), `as many bytes as the config space (${l.config.length / 2})`);
+  const ints = (k: 'regions' | 'irqs', max: number): number[] => r.array(at(path, k), o[k]).map((v, i) => r.int(at(at(path, k), i), v, 0, max));
+  if (o.regions !== undefined) l.regions = ints('regions', 2 ** 52);
+  if (o.irqs !== undefined) l.irqs = ints('irqs', 2048);
+  return l;
 }
 
 function parseIdentity(r: JsonReader, path: string, x: unknown): OpaqueIdentity {
@@ -204,8 +222,9 @@ export function topologyProblem(t: Topology): Problem | null {
     if (parent?.kind === 'root-port' && dev.slot !== 0) return { path: `${p}.slot`, expected: 'slot 0: a root port links to one device (PCIe Base §7.3.1)' };
     if (dev.children !== undefined && !isBridge(dev)) return { path: `${p}.children`, expected: 'no children: only bridge and root-port have a secondary bus' };
     if (dev.identity !== undefined && dev.kind !== 'opaque') return { path: `${p}.identity`, expected: 'no identity: only an opaque device declares one' };
-    if (dev.kind === 'opaque' && (dev.domain !== undefined || dev.pasidContext !== undefined || dev.emulator !== undefined))
-      return { path: p, expected: 'an opaque device without domain, pasidContext or emulator (the model cannot drive it)' };
+    if (dev.learned !== undefined && dev.kind !== 'opaque') return { path: `${p}.learned`, expected: 'nothing learned: only an opaque device is learned from the target' };
+    if (dev.kind === 'opaque' && (dev.pasidContext !== undefined || dev.emulator !== undefined || (dev.domain !== undefined && dev.learned === undefined)))
+      return { path: p, expected: 'an opaque device without pasidContext or emulator, and without domain unless it was learned (the model cannot drive it)' };
     if (dev.kind !== 'endpoint') {
       for (const f of ['bars', 'rom', 'caps'] as const)
         if (dev[f] !== undefined) return { path: `${p}.${f}`, expected: `no ${f}: a ${dev.kind} has fixed ones` };

@@ -40,7 +40,7 @@ export interface Step {
   failure?: StepFailure;
 }
 
-export const FAILURE_KINDS = ['crash', 'hang', 'protocol'] as const;
+export const FAILURE_KINDS = ['crash', 'hang', 'protocol', 'poweroff'] as const;
 
 /** A target's failure as a trace step records it. */
 export function stepFailure(f: { kind: StepFailure['kind']; message: string; stderr?: string; field?: string }): StepFailure {

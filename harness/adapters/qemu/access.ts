@@ -20,6 +20,12 @@ export interface Planned {
 
 /** An op QEMU cannot be asked, answered without asking it (as the model answers it). */
 export const refused = (reason: Reason): Observation => ({ status: 'error', reason });
+/**
+ * A refusal isoroot's own driver decided (from its tables, or because it
+ * could not reach a device's registers): no evidence about QEMU, so the
+ * oracles skip it (Observation.source).
+ */
+export const ownRefusal = (reason: Reason): Observation => ({ status: 'error', reason, source: 'harness' });
 
 const read = (cmd: string): Planned => ({ cmds: [cmd], decode: ([r]) => ({ status: 'ok', value: parseValue(r) }) });
 const write = (cmd: string): Planned => ({ cmds: [cmd], decode: ([r]) => (expectOk(r), { status: 'ok' }) });
@@ -52,11 +58,11 @@ function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Obse
   const value = op.op === 'cfg.write' ? op.value : null;
   if (op.via === 'ecam') {
     const ecam = owner.ecam === undefined ? DEFAULT_ECAM : owner.ecam;
-    if (ecam === null) return refused('no-ecam');
+    if (ecam === null) return ownRefusal('no-ecam');
     const addr = ecamAddress(ecam, op.bdf, op.reg);
     return value === null ? read(Q.read(addr, op.size)) : write(Q.write(addr, op.size, value));
   }
-  if (owner.cf8 !== true) return refused('no-cf8');
+  if (owner.cf8 !== true) return ownRefusal('no-cf8');
   const cmds = cf8Access(op.bdf, op.reg, op.size, value ?? undefined);
   if (value === null) return { cmds, decode: ([a, r]) => (expectOk(a), { status: 'ok', value: parseValue(r) }) };
   return { cmds, decode: ([a, r]) => (expectOk(a), expectOk(r), { status: 'ok' }) };
@@ -64,7 +70,7 @@ function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Obse
 
 /** The plan for a config, MMIO or PIO op, or its observation when QEMU need not be asked; null for other ops. */
 export function planAccess(op: Op, t: Topology): Planned | Observation | null {
-  if ('root' in op && op.root >= t.roots.length) return refused('no-device');
+  if ('root' in op && op.root >= t.roots.length) return ownRefusal('no-device');
   switch (op.op) {
     case 'cfg.read':
     case 'cfg.write':

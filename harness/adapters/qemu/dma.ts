@@ -170,7 +170,7 @@ export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | O
   const found = await locate(x, edus);
   const me = found.get(id);
   // Not listed (behind a bridge without bus numbers), unmapped, or shadowed: out of a driver's reach.
-  if (me === undefined) return { status: 'error', reason: 'unreachable' };
+  if (me === undefined) return { status: 'error', reason: 'unreachable', source: 'harness' };
   const tr = iommu?.translation(id) ?? null;
   if (iommu !== null) for (const [other, l] of found) await iommu.translation(other).real(l.rid);
   const clock = new Clock(x);

@@ -12,8 +12,9 @@ import { walkDevices, type DeviceSpec, type Topology } from '../../topology/type
 import type { Vtd, VtdFault } from './vtd.ts';
 import type { Presence } from './presence.ts';
 
-const ok = (): Observation => ({ status: 'ok' });
-const refused = (reason: Reason): Observation => ({ status: 'error', reason });
+// The driver's mapping tables decide these, by the same rules the model uses: the harness's, not QEMU's.
+const refused = (reason: Reason): Observation => ({ status: 'error', reason, source: 'harness' });
+const ok = (): Observation => ({ status: 'ok', source: 'harness' });
 
 /** What a DMA of one device needs from the IOMMU. */
 export interface DmaTranslation {

@@ -83,7 +83,11 @@ export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild,
   const main = t.roots[0];
   // Built-in functions come from the platform; any in the input are replaced.
   const own = main.devices.filter((d) => d.builtin !== true);
-  const mustHave: DeviceSpec[] = [...p.builtins, ...t.roots.slice(1).map((_, i) => ({ id: expanderHostId(i + 1), kind: 'opaque' as const, slot: p.expanderSlot(i + 1), fn: 0, builtin: true, identity: p.expanderHost }))];
+  // What was learned of a built-in function stays with it (a trace replays without the target).
+  const learned = new Map(main.devices.filter((d) => d.builtin === true && d.learned !== undefined).map((d) => [d.id, d.learned!]));
+  const mustHave: DeviceSpec[] = [...p.builtins, ...t.roots.slice(1).map((_, i) => ({ id: expanderHostId(i + 1), kind: 'opaque' as const, slot: p.expanderSlot(i + 1), fn: 0, builtin: true, identity: p.expanderHost }))].map((d) =>
+    learned.has(d.id) ? { ...d, learned: learned.get(d.id)! } : d,
+  );
   const taken = new Map(mustHave.map((b) => [b.slot, b.id]));
   for (const d of own) {
     const who = taken.get(d.slot);

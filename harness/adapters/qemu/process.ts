@@ -32,6 +32,8 @@ export class QemuStartError extends Error {
   constructor(
     message: string,
     readonly stderr: string,
+    /** QEMU exited with an error status before it connected: it refused its command line (not a crash). */
+    readonly refused = false,
   ) {
     super(stderr.trim() === '' ? message : `${message}\n${stderr.trim().split('\n').slice(-12).join('\n')}`);
   }
@@ -108,7 +110,7 @@ export class QemuProcess {
       const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`did not connect its sockets within ${l.startupMs} ms`), l.startupMs)));
       const sockets = await Promise.race([Promise.all(accepted), died, timeout]);
       clearTimeout(timer);
-      if (!Array.isArray(sockets)) throw new QemuStartError(`QEMU (${l.binary}) ${sockets}`, stderr);
+      if (!Array.isArray(sockets)) throw new QemuStartError(`QEMU (${l.binary}) ${sockets}`, stderr, /^exited with status [1-9]/.test(sockets));
       for (const s of servers) s.close();
       const q = new QemuProcess(p, dir, new QtestChannel(sockets[0]), new QmpChannel(sockets[1]));
       // Output and exit from now on belong to the instance.

@@ -10,7 +10,7 @@ import type { Op, OpOf } from '../../ops/catalog.ts';
 import type { Irq, Observation } from '../../ops/observation.ts';
 import { ECAM_BUSES, walkDevices, type Topology } from '../../topology/types.ts';
 import { applyOne, type RunResult, type Session, type TargetFailure } from '../target.ts';
-import { planAccess, refused, type Planned } from './access.ts';
+import { ownRefusal, planAccess, refused, type Planned } from './access.ts';
 import { eduDma, type DmaContext } from './dma.ts';
 import { mayStartFactorial, settleFactorial } from './edu.ts';
 import type { IommuSession } from './iommu.ts';
@@ -98,9 +98,9 @@ export class QemuSession implements Session {
   /** dma.read / dma.write: only edu's engine can be driven (the model refuses other devices too). */
   private async dma(x: SessionContext, op: OpOf<'dma.read' | 'dma.write'>): Promise<Observation> {
     const bad = x.presence.problem(op.dev);
-    if (bad !== null) return refused(bad);
+    if (bad !== null) return ownRefusal(bad);
     const dev = [...walkDevices(x.topology)].find((w) => w.dev.id === op.dev)!.dev;
-    if (dev.kind !== 'edu' || op.pasid !== undefined) return refused('unsupported');
+    if (dev.kind !== 'edu' || op.pasid !== undefined) return ownRefusal('unsupported');
     x.clockRuns();
     return eduDma(x.dma, dev.id, op, this.edus, x.iommu);
   }
@@ -119,10 +119,10 @@ export class QemuSession implements Session {
 
   private async plug(x: SessionContext, op: OpOf<'dev.plug'>): Promise<Observation> {
     const bad = x.presence.problem(op.dev);
-    if (bad === 'no-device') return refused(bad);
-    if (bad === null) return refused('present');
+    if (bad === 'no-device') return ownRefusal(bad);
+    if (bad === null) return ownRefusal('present');
     const s = portSlotOf(x.topology, op.dev);
-    if (s === null) return refused('unsupported');
+    if (s === null) return ownRefusal('unsupported');
     x.presenceChanges();
     const r = await plug(x.q, x.topology, s, x.timeoutMs);
     if (r !== 'ok') return refused(r === 'busy' ? 'busy' : 'unsupported');
@@ -133,11 +133,11 @@ export class QemuSession implements Session {
 
   private async unplug(x: SessionContext, op: OpOf<'dev.unplug'>): Promise<Observation> {
     const bad = x.presence.problem(op.dev);
-    if (bad !== null) return refused(bad);
+    if (bad !== null) return ownRefusal(bad);
     const s = portSlotOf(x.topology, op.dev);
-    if (s === null) return refused('unsupported');
+    if (s === null) return ownRefusal('unsupported');
     x.presenceChanges();
-    if ((await eject(x.q, s, x.timeoutMs)) === 'unreachable') return refused('unreachable');
+    if ((await eject(x.q, s, x.timeoutMs)) === 'unreachable') return ownRefusal('unreachable');
     await this.syncPresence(x, true);
     return x.presence.problem(op.dev) === 'not-present' ? { status: 'ok' } : refused('unsupported');
   }
@@ -149,14 +149,14 @@ export class QemuSession implements Session {
     if (op.op === 'dma.read' || op.op === 'dma.write') return this.dma(x, op);
     if (op.op === 'root.reset') {
       // One machine: every root shares the host bridge, so a reset of any resets them all.
-      if (op.root >= x.topology.roots.length) return refused('no-device');
+      if (op.root >= x.topology.roots.length) return ownRefusal('no-device');
       await x.resetMachine();
       return { status: 'ok' };
     }
     if (x.iommu !== null) return x.iommu.apply(op);
     // No IOMMU: refused as the model refuses, in its order of checks.
-    if (op.op === 'dma.map' || op.op === 'dma.unmap') return refused(op.root >= x.topology.roots.length ? 'no-device' : 'no-iommu');
-    return refused(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
+    if (op.op === 'dma.map' || op.op === 'dma.unmap') return ownRefusal(op.root >= x.topology.roots.length ? 'no-device' : 'no-iommu');
+    return ownRefusal(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
   }
 
   /**
@@ -215,7 +215,7 @@ export class QemuSession implements Session {
       let settle = false;
       let due = false;
       for (; i < ops.length && !settle && !due && !isInteractive(ops[i]); i++) {
-        const plan = planAccess(ops[i], x.topology) ?? refused('unsupported');
+        const plan = planAccess(ops[i], x.topology) ?? ownRefusal('unsupported');
         if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
         settle = mayStartFactorial(ops[i]);
         // A factorial's interrupt comes after it settles: its window is read then.

@@ -86,6 +86,13 @@ export function qemuCapabilities(p: Platform): Capabilities {
   };
 }
 
+/** QEMU's own words when it refuses to start: its error lines (they name the option or device). */
+function refusalWords(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/g_timer_elapsed|GLib/.test(l));
+  const errors = lines.filter((l) => /^qemu-system-[a-z0-9_]+:|error/i.test(l));
+  return (errors.length > 0 ? errors : lines).slice(-4).join(' / ') || 'no message';
+}
+
 export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const bin = probeQemu(o.qemu);
   const platform = PLATFORMS[o.machine ?? 'q35'];
@@ -113,9 +120,11 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     // The socket may close a moment before the process reports its exit.
     if (kind === 'crash') for (let i = 0; i < 20 && q.alive; i++) await new Promise((r) => setTimeout(r, 50));
     const why = kind === 'crash' && q.exit !== null ? `${message}: QEMU ${q.exit}` : message;
+    // QEMU exits with status 0 when the guest powers the machine off: the platform's event, not a crash.
+    const poweroff = kind === 'crash' && q.exit === 'exited with status 0';
     await q.kill();
     if (proc === q) proc = null;
-    const f: TargetFailure = { kind, index, message: why };
+    const f: TargetFailure = { kind: poweroff ? 'poweroff' : kind, index, message: why };
     if (q.stderr.trim() !== '') f.stderr = q.stderr;
     return f;
   };
@@ -155,6 +164,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       return q;
     } catch (e) {
       if (!(e instanceof QemuStartError)) throw e;
+      // QEMU refusing its command line (a device it does not have, a property it does not take) is the input's problem.
+      if (e.refused) throw new InputError(`--target qemu (${bin.path})`, `a machine QEMU starts; it refused: ${refusalWords(e.stderr)}`);
       return { kind: 'crash', index: 0, message: `QEMU did not start for this topology: ${e.message.split('\n')[0]}`, stderr: e.stderr };
     }
   };

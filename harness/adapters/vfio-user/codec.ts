@@ -1047,11 +1047,12 @@ export function decodeMessage(bytes: Uint8Array, fds: readonly number[], limits:
   const command = commandName(h.command)!;
   const len = h.size - HEADER_SIZE;
   if (h.reply && h.error) {
-    // "If an error occurs, the reply message must only include the reply header."
-    d.exact(len, 0, 'nothing: an error reply is the header only');
     d.noFds(fds);
     const m = { command, id: h.id, reply: true, errno: h.errno, body: null, fds: [] } as Message & { reply: true };
     if (h.errno === 0) m.error = true;
+    // "If an error occurs, the reply message must only include the reply header." A body there is a
+    // departure, but msg_size still frames the stream: the refusal is read and the departure kept.
+    if (len !== 0) m.departure = new ProtocolViolation(command, 'reply.body', HEADER_SIZE, 'nothing: an error reply is the header only', `${len} bytes`);
     return m;
   }
   const body = decodeBody(command, d, len, { reply: h.reply, fds, limits });

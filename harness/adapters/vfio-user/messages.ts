@@ -289,7 +289,7 @@ export interface Bodies {
 export type Message = {
   [C in CommandName]:
     | { command: C; id: number; reply: false; noReply: boolean; body: Bodies[C]['request']; fds: number[] }
-    | { command: C; id: number; reply: true; errno: number; error?: true; body: Bodies[C]['reply'] | null; fds: number[] };
+    | { command: C; id: number; reply: true; errno: number; error?: true; body: Bodies[C]['reply'] | null; fds: number[]; departure?: ProtocolViolation };
 }[CommandName];
 
 export type Request<C extends CommandName = CommandName> = Extract<Message, { command: C; reply: false }>;

@@ -21,9 +21,14 @@ import { GuestRam } from './guest-ram.ts';
 import { HostDecode, hostBars } from './host-decode.ts';
 import { findCaps } from './pci-caps.ts';
 import { DMA_READ_FLAG, DMA_WRITE_FLAG, REGION } from './messages.ts';
-import { reasonOf } from './errno.ts';
+import { errnoName } from '../../spec/errno.ts';
+import type { FdSocket } from './fd-socket.ts';
 
 const ok = (o: Partial<Observation> = {}): Observation => ({ status: 'ok', ...o });
+/** A refusal as the server gave it: its errno, by name; isoroot's reason for it is the model's to predict. */
+const refused = (errno: number): Observation => ({ status: 'error', errno: errnoName(errno) });
+/** What the client, as the VMM, decided itself (its own decode): no evidence about the server. */
+const own = (o: Observation): Observation => ({ ...o, source: 'harness' });
 
 /** One root: its device link, guest memory and decode. */
 class RootSide {
@@ -53,19 +58,26 @@ class RootSide {
 export interface ClientSessionOptions {
   topology: Topology;
   sockets: readonly string[];
+  /** Connects to socket r (a retry loop for a server isoroot started); default: once. */
+  connect?: (r: number) => Promise<FdSocket>;
+  /** Whether root r's device, whose config header reads `head`, is as after reset (default: yes). */
+  fresh?: (r: number, head: Uint8Array) => boolean;
+  /** What the servers printed, for a failure's finding. */
+  output?: () => string;
 }
 
 export async function openClientSession(o: ClientSessionOptions): Promise<Session> {
   const sides: RootSide[] = [];
   try {
     for (let r = 0; r < o.sockets.length; r++) {
-      const link = await DeviceLink.open(o.sockets[r]);
+      const link = await DeviceLink.open(o.sockets[r], o.connect === undefined ? undefined : () => o.connect!(r));
       const ram = new GuestRam(o.topology.roots[r].ram ?? DEFAULT_RAM, `isoroot-root${r}`);
       link.ram = ram;
       const side = new RootSide(r, o.topology.roots[r].devices[0].id, link, ram);
       sides.push(side);
       await link.armInterrupts();
       const head = await link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x100 });
+      o.fresh?.(r, head.data!);
       const cfg = (off: number, size: number): number => Number(readLe(head.data!, off, size));
       const caps = findCaps(cfg);
       side.decode = new HostDecode(hostBars(cfg, (i) => link.regionSizes[i] ?? 0), caps.pm ?? null, caps.pcie ?? null);
@@ -75,7 +87,7 @@ export async function openClientSession(o: ClientSessionOptions): Promise<Sessio
     for (const s of sides) close(s);
     throw e;
   }
-  return new ClientSession(o.topology, sides);
+  return new ClientSession(o.topology, sides, o.output ?? (() => ''));
 }
 
 function close(s: RootSide): void {
@@ -87,6 +99,7 @@ class ClientSession implements Session {
   constructor(
     private readonly topology: Topology,
     private readonly sides: RootSide[],
+    private readonly output: () => string,
   ) {}
 
   apply(op: Op): Promise<Observation> {
@@ -100,12 +113,16 @@ class ClientSession implements Session {
         const o = await this.one(ops[i]);
         const irqs = this.interrupts();
         if (irqs.length > 0) o.irqs = irqs;
+        const departures = this.sides.flatMap((s) => s.link.takeDepartures());
+        if (departures.length > 0) o.departures = departures.map((v) => ({ field: `${v.command}.${v.field}`, message: v.message }));
         observations.push(o);
       } catch (e) {
         if (!(e instanceof LinkError)) throw e;
         const v = e.violation ?? this.sides.find((s) => s.link.violation !== null)?.link.violation ?? undefined;
-        if (v !== undefined) return { observations, failure: { kind: 'protocol', index: i, message: v.message, field: `${v.command}.${v.field}` } };
-        return { observations, failure: { kind: 'crash', index: i, message: e.message } };
+        const out = this.output().trim();
+        const stderr = out === '' ? {} : { stderr: out };
+        if (v !== undefined) return { observations, failure: { kind: 'protocol', index: i, message: v.message, field: `${v.command}.${v.field}`, ...stderr } };
+        return { observations, failure: { kind: 'crash', index: i, message: e.message, ...stderr } };
       }
     }
     return { observations };
@@ -150,7 +167,7 @@ class ClientSession implements Session {
         if (s === null) return { status: 'error', reason: 'no-device' };
         const value = op.op === 'pio.write' ? op.value : null;
         const p = s.decode.lookup(true, op.port);
-        if (p === null) return value === null ? { status: 'ma', value: allOnes(op.size) } : { status: 'ma' };
+        if (p === null) return own(value === null ? { status: 'ma', value: allOnes(op.size) } : { status: 'ma' });
         return this.region(s, p.region, op.port - p.base, op.size, value);
       }
       case 'dma.map': {
@@ -159,11 +176,10 @@ class ClientSession implements Session {
         if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
         const flags = (op.perm.includes('r') ? DMA_READ_FLAG : 0) | (op.perm.includes('w') ? DMA_WRITE_FLAG : 0);
         const msg = s.ram.byMessages(op);
-        // VFIO wants the backing page aligned; without a file the client checks that itself.
-        if (msg && op.gpa % 0x1000 !== 0) return { status: 'error', reason: 'align' };
+        // Alignment is the server's to require or not (choice dma-map.alignment): the client sends what it is given.
         const r = await s.link.tryAsk('DMA_MAP', { flags, offset: msg ? 0n : BigInt(op.gpa), address: BigInt(op.iova), size: BigInt(op.size) }, msg ? [] : [s.ram.fd]);
-        if (typeof r === 'number') return { status: 'error', reason: reasonOf('dma', r) ?? 'unsupported' };
-        s.ram.table.map({ iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm });
+        if (typeof r === 'number') return refused(r);
+        s.ram.table.map({ iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm }, 'any');
         return ok();
       }
       case 'dma.unmap': {
@@ -171,8 +187,8 @@ class ClientSession implements Session {
         if (s === null) return { status: 'error', reason: 'no-device' };
         if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
         const r = await s.link.tryAsk('DMA_UNMAP', { flags: 0, address: BigInt(op.iova), size: BigInt(op.size) });
-        if (typeof r === 'number') return { status: 'error', reason: reasonOf('dma', r) ?? 'unsupported' };
-        s.ram.table.unmap(op.iova, op.size);
+        if (typeof r === 'number') return refused(r);
+        s.ram.table.unmap(op.iova, op.size, 'any');
         return ok();
       }
       case 'region.read':
@@ -182,7 +198,7 @@ class ClientSession implements Session {
         if (s === undefined) return { status: 'error', reason: 'no-device' };
         const body = { offset: BigInt(op.offset), region: op.region, count: op.op === 'region.read' ? op.count : op.data.length };
         const r = op.op === 'region.read' ? await s.link.tryAsk('REGION_READ', body) : await s.link.tryAsk('REGION_WRITE', { ...body, data: op.data });
-        if (typeof r === 'number') return reasonOf('region', r) === undefined ? { status: 'error' } : { status: 'error', reason: reasonOf('region', r)! };
+        if (typeof r === 'number') return refused(r);
         if (op.op === 'region.write' && op.region === REGION.CONFIG && s.decode.affectedBy(op.offset, op.data.length)) await s.refresh();
         return op.op === 'region.read' ? ok({ data: r.data ?? new Uint8Array(0) }) : ok();
       }
@@ -190,12 +206,12 @@ class ClientSession implements Session {
         const s = this.sides.find((x) => x.dev === op.dev);
         if (s === undefined) return { status: 'error', reason: 'no-device' };
         const r = await s.link.tryAsk('DEVICE_RESET', null);
-        if (typeof r === 'number') return { status: 'error', reason: 'unsupported' };
+        if (typeof r === 'number') return refused(r);
         await s.refresh();
         return ok();
       }
       default:
-        return { status: 'error', reason: 'unsupported' };
+        return own({ status: 'error', reason: 'unsupported' });
     }
   }
 
@@ -221,16 +237,16 @@ class ClientSession implements Session {
       return lo;
     }
     const p = s.decode.lookup(false, addr);
-    if (p === null) return value === null ? { status: 'ma', value: allOnes(size) } : { status: 'ma' };
+    if (p === null) return own(value === null ? { status: 'ma', value: allOnes(size) } : { status: 'ma' });
     return this.region(s, p.region, addr - p.base, size, value);
   }
 
   /** A config access on the root's bus: the device is 00:00.0, nobody else answers (PCIe Base §7.3.1: UR). */
   private async config(s: RootSide, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Promise<Observation> {
-    if (bus !== this.topology.roots[s.root].bus || devfn !== 0) return value === null ? { status: 'ur', value: allOnes(size) } : { status: 'ur' };
+    if (bus !== this.topology.roots[s.root].bus || devfn !== 0) return own(value === null ? { status: 'ur', value: allOnes(size) } : { status: 'ur' });
     // Past the config region (256 bytes for a conventional PCI function) there is no config space: reads
     // give all ones and writes go nowhere, as QEMU's vfio-pci answers them, without a message.
-    if (reg + size > (s.link.regionSizes[REGION.CONFIG] ?? 0)) return value === null ? ok({ value: allOnes(size) }) : ok();
+    if (reg + size > (s.link.regionSizes[REGION.CONFIG] ?? 0)) return own(value === null ? ok({ value: allOnes(size) }) : ok());
     const o = await this.region(s, REGION.CONFIG, reg, size, value);
     if (value !== null && o.status === 'ok' && s.decode.affectedBy(reg, size)) await s.refresh();
     return o;
@@ -239,12 +255,12 @@ class ClientSession implements Session {
   private async region(s: RootSide, region: number, offset: number, size: number, value: bigint | null): Promise<Observation> {
     if (value === null) {
       const r = await s.link.tryAsk('REGION_READ', { offset: BigInt(offset), region, count: size });
-      if (typeof r === 'number') return { status: 'error' };
+      if (typeof r === 'number') return refused(r);
       return ok({ value: readLe(r.data!, 0, size) });
     }
     const data = new Uint8Array(size);
     writeLe(data, 0, size, value);
     const r = await s.link.tryAsk('REGION_WRITE', { offset: BigInt(offset), region, count: size, data });
-    return typeof r === 'number' ? { status: 'error' } : ok();
+    return typeof r === 'number' ? refused(r) : ok();
   }
 }

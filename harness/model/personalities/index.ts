@@ -8,6 +8,7 @@ import { PciBridge } from './bridge.ts';
 import { RootPort, type PortPlacement } from './root-port.ts';
 import { HostBridge } from './host-bridge.ts';
 import { Opaque } from './opaque.ts';
+import { Learned } from './learned.ts';
 
 /** `port`: where a root port sits (its slot number and hot-plug mode); ignored for other kinds. */
 export function createFunction(spec: DeviceSpec, root: number, uid: number, multifunction: boolean, port?: PortPlacement | null): PciFunction {
@@ -25,6 +26,6 @@ export function createFunction(spec: DeviceSpec, root: number, uid: number, mult
     case 'host-bridge':
       return new HostBridge(spec, root, uid, multifunction);
     case 'opaque':
-      return new Opaque(spec, root, uid, multifunction);
+      return spec.learned === undefined ? new Opaque(spec, root, uid, multifunction) : new Learned(spec, root, uid, multifunction);
   }
 }
