@@ -94,10 +94,12 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
   const judge = judgeOf(target);
   /** A known bug seen in a run; its trace goes along the first time this worker sees it. */
   const tellKnown = async (rec: Recognised, signature: string, run: number, steps: Step[], topology: Topology): Promise<void> => {
-    const first = !bugOf.has(`seen:${rec.bug.name}`);
-    bugOf.set(`seen:${rec.bug.name}`, rec.bug.name);
-    bugOf.set(signature, rec.bug.name);
-    await send({ type: 'known', stream: start.stream, name: rec.bug.name, by: rec.by, signature, run, ...(first ? { traceText: traceToText(header(topology), steps) } : {}) });
+    for (const bug of [rec.bug, ...(rec.also ?? [])]) {
+      const first = !bugOf.has(`seen:${bug.name}`);
+      bugOf.set(`seen:${bug.name}`, bug.name);
+      await send({ type: 'known', stream: start.stream, name: bug.name, by: rec.by, signature, run, ...(first ? { traceText: traceToText(header(topology), steps) } : {}) });
+    }
+    bugOf.set(signature, [rec.bug, ...(rec.also ?? [])].map((b) => b.name).join('\n'));
   };
   let { nextRun, runs, ops } = start;
   const began = Date.now();
@@ -158,7 +160,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
           continue;
         }
         if (bug !== undefined) {
-          await send({ type: 'known', stream: start.stream, name: bug, by: 'quirk', signature: v.signature, run });
+          for (const name of bug.split('\n')) await send({ type: 'known', stream: start.stream, name, by: 'quirk', signature: v.signature, run });
           continue;
         }
         if (known.has(v.signature)) continue;

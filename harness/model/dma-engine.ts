@@ -17,6 +17,8 @@ export interface DrivenDma {
   pendingDeadline(): number | null;
   /** When a transfer started at `now` completes. */
   transferDeadline(now: number): number;
+  /** The device-side range a driver programs for a transfer of `len` bytes: its buffer's address and the count. */
+  transferBuffer(len: number): { addr: bigint; count: bigint };
   /** A dma op drove the engine: its registers now hold the driver's values (PciFunction.unknownRegionRead says which). */
   driven(): void;
 }

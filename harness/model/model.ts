@@ -612,6 +612,12 @@ export class Model implements DeviceHost {
       if (!fn.engineRegisters.every((off) => this.cpuReaches(fn, fn.engineRegion, off))) return err('unreachable');
       const pending = fn.pendingDeadline();
       if (pending !== null) this.advanceTo(pending);
+      const b = fn.transferBuffer(op.op === 'dma.write' ? op.data.length : op.len);
+      // A target whose engine rejects the range dies here (a known bug's quirk; never the reference model).
+      if (this.rules.eduDmaAborts(b.addr, b.count)) {
+        this.abort(`the DMA engine's range check rejects ${b.count} bytes at ${b.addr.toString(16)}`);
+        return err('unsupported');
+      }
       this.advanceTo(fn.transferDeadline(this.time));
     }
     const iova = fn.dmaAddress(op.iova);

@@ -27,7 +27,9 @@ export interface KnownBug {
 }
 
 export interface Recognised {
+  /** The known bug; with `also`, the others whose quirks explain the run together with its. */
   bug: KnownBug;
+  also?: KnownBug[];
   by: 'quirk' | 'signature';
 }
 
@@ -54,9 +56,10 @@ export function knownBugs(dir: string): KnownBug[] {
     });
 }
 
-/** Whether the model with the quirk explains the steps (and the failure) without a violation. */
-export function quirkExplains(q: Quirk, topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[], failure?: TargetFailure, ops?: readonly Op[]): boolean {
-  const c = new TraceChecker(topology, { ...judge, rules: quirkRules(q) });
+/** Whether the model with the quirks explains the steps (and the failure) without a violation. */
+export function quirkExplains(q: Quirk | readonly Quirk[], topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[], failure?: TargetFailure, ops?: readonly Op[]): boolean {
+  const qs = Array.isArray(q) ? (q as readonly Quirk[]) : [q as Quirk];
+  const c = new TraceChecker(topology, { ...judge, rules: qs.reduce((r, x) => ({ ...r, ...x.rules }), quirkRules(qs[0])) });
   for (const s of steps) {
     c.step(s.op, s.obs);
     if (c.violations > 0 || c.model.aborted !== null) return false;
@@ -79,10 +82,15 @@ export function recognise(
   failure?: TargetFailure,
   ops?: readonly Op[],
 ): Recognised | null {
-  const explaining = bugs.filter((b) => b.quirk !== null && quirkExplains(b.quirk, topology, judge, steps, failure, ops));
+  const quirky = bugs.filter((b) => b.quirk !== null);
+  const explaining = quirky.filter((b) => quirkExplains(b.quirk!, topology, judge, steps, failure, ops));
   // Entries that share a quirk (one bug, two traces): the one recorded under this signature, if any.
   const bug = explaining.find((b) => b.signature !== undefined && signatures.includes(b.signature)) ?? explaining[0];
   if (bug !== undefined) return { bug, by: 'quirk' };
+  // Two known bugs at once (a window that survived a reset, then a line routed wrong): their quirks together.
+  for (let i = 0; i < quirky.length; i++)
+    for (let j = i + 1; j < quirky.length; j++)
+      if (quirky[i].quirk!.name !== quirky[j].quirk!.name && quirkExplains([quirky[i].quirk!, quirky[j].quirk!], topology, judge, steps, failure, ops)) return { bug: quirky[i], also: [quirky[j]], by: 'quirk' };
   for (const s of signatures) {
     const r = bySignature(bugs, s);
     if (r !== null) return r;

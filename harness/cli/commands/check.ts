@@ -7,7 +7,7 @@
 import { openTrace } from '../../trace/reader.ts';
 import { TraceChecker } from '../../oracles/checker.ts';
 import { failureFinding, judgeOf, judgeOfHeader } from '../../run/check.ts';
-import { bySignature, defaultKnownDir, knownBugs, recognise } from '../../run/known.ts';
+import { bySignature, defaultKnownDir, knownBugs, recognise, type KnownBug } from '../../run/known.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { TargetFailure } from '../../adapters/target.ts';
 import { existsSync } from 'node:fs';
@@ -108,22 +108,30 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
       let bad = findings.filter((f) => f.severity === 'violation');
       // Known bugs of the target: recognised by their quirks, else by their recorded signatures.
       const knownDir = knownOpt ?? defaultKnownDir(opened?.target.info.name ?? t.header.target.name);
-      const known: string[] = [];
+      /** Known bugs the violations belong to: name → how recognised, with which others, under which signatures. */
+      const known = new Map<string, { bug: KnownBug; how: string; signatures: string[] }>();
       const steps = kept as { op: Op; obs: Observation }[] | null;
+      const violating = bad.length;
       if (bad.length > 0 && knownDir !== undefined && steps !== null) {
         const bugs = knownBugs(knownDir);
         const whole = recognise(bugs, topology, judge, steps, bad.map((f) => f.signature), failure, ops);
         for (const f of bad) {
           const r = whole ?? bySignature(bugs, f.signature);
           if (r === null) continue;
-          known.push(`known: ${r.bug.name} (${r.bug.status}, recognised by its ${r.by}), seen as ${f.signature}: ${r.bug.reason.split('\n')[0]}`);
+          const all = [r.bug, ...(r.also ?? [])];
+          for (const b of all) {
+            const k = known.get(b.name) ?? { bug: b, how: `recognised by its ${r.by}${all.length > 1 ? `, together with ${all.filter((x) => x !== b).map((x) => x.name).join(', ')}` : ''}`, signatures: [] };
+            k.signatures.push(f.signature);
+            known.set(b.name, k);
+          }
           f.severity = 'notice';
         }
         bad = bad.filter((f) => f.severity === 'violation');
       }
-      log(`${file}: ${n} operations${failure !== undefined ? ` (the target failed on the next)` : ''}, ${bad.length === 0 ? 'no violations' : `${bad.length} signatures of violations`}${known.length > 0 ? `, ${known.length} of known bugs` : ''}${findings.length > bad.length + known.length ? `, ${findings.length - bad.length - known.length} notices` : ''}`);
+      const explained = violating - bad.length;
+      log(`${file}: ${n} operations${failure !== undefined ? ' (the target failed on the next)' : ''}, ${bad.length === 0 ? 'no violations' : `${bad.length} signatures of violations`}${explained > 0 ? `, ${explained} of known bugs` : ''}${findings.length > violating ? `, ${findings.length - violating} notices` : ''}`);
       for (const f of findings) log(showFinding(f) + (count(f) > 1 ? `\n  (${count(f)} times)` : ''));
-      for (const k of known) log(k);
+      for (const k of known.values()) log(`known: ${k.bug.name} (${k.bug.status}, ${k.how}), seen as ${k.signatures.join(', ')}: ${k.bug.reason.split('\n')[0]}`);
       failed ||= bad.length > 0;
     }
   } finally {

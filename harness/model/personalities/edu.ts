@@ -220,6 +220,10 @@ export class Edu extends PciFunction implements DrivenDma {
   driven(): void {
     this.s.driven = 0xf;
   }
+  /** A driver moves data through the start of the buffer. */
+  transferBuffer(len: number): { addr: bigint; count: bigint } {
+    return { addr: BigInt(EDU_DMA_BASE), count: BigInt(len) };
+  }
   override unknownRegionRead(region: number, off: number, size: number): boolean {
     // Source, destination, count and command hold the driver's transfer until each is written again.
     return region === 0 && (size === 4 || size === 8) && off >= 0x80 && off < 0xa0 && (this.s.driven & (1 << ((off - 0x80) >> 3))) !== 0;
