@@ -170,6 +170,23 @@ export abstract class PciFunction {
     return (1n << BigInt(8 * size)) - 1n;
   }
 
+  /**
+   * Whether a config write reaches read-only bits: a byte with no bit
+   * software may write, or a read-only bit written with another value
+   * than it holds (PCI 3.0 §6.1).
+   */
+  writeTouchesReadOnly(off: number, size: number, value: number): boolean {
+    if (off >= this.cfg.size || !this.power) return false;
+    for (let i = 0; i < size; i++) {
+      const o = off + i;
+      if (o >= this.cfg.size) break;
+      const w = this.cfg.wmask[o] | this.cfg.w1cmask[o];
+      const v = (value >>> (8 * i)) & 0xff;
+      if (w === 0 || ((v ^ this.cfg.read(o, 1)) & ~w & 0xff) !== 0) return true;
+    }
+    return false;
+  }
+
   /** An unpowered function, or a register beyond its config space, reads all ones. */
   configRead(off: number, size: number): number {
     if (off >= this.cfg.size || !this.power) return size === 4 ? 0xffffffff : (1 << (8 * size)) - 1;

@@ -454,13 +454,22 @@ export class Model implements DeviceHost {
     if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, 'emulator.routing', via);
     const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
     if (via !== undefined) to.via = via;
-    const rule: RuleId = via === undefined ? 'config.routing' : 'emulator.routing';
+    // Routed, the access is the register's: its rule decides the outcome.
+    const rule: RuleId = via === undefined ? configRule(fn, reg) : 'emulator.routing';
     if (value === null) {
       const known = fn.configKnown(reg, size);
       if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule: configRule(fn, reg) });
       const o = ok({ value: BigInt(fn.configRead(reg, size)), to, rule, valueRule: configRule(fn, reg) });
       if (known !== allOnes(size)) o.known = known;
       return o;
+    }
+    // A write that reaches read-only bits may be refused (a vfio-user server may fail it) or complete.
+    if (fn.writeTouchesReadOnly(reg, size, Number(value))) {
+      const pick = this.choose('config.read-only-write', [
+        { option: 'ignore', obs: ok({ to, rule }) },
+        { option: 'refuse', obs: { status: 'error', reason: 'read-only', to, rule: 'config.read-only' } },
+      ]);
+      if (pick.option === 'refuse') return pick.obs;
     }
     fn.configWrite(reg, size, Number(value));
     return ok({ to, rule });

@@ -95,6 +95,8 @@ export function regionAccess(host: RegionHost, op: OpOf<'region.read' | 'region.
   for (const p of splitAccess(op.offset, count, config || io ? 4 : 8)) {
     const value = write === null ? null : readLe(write, p.offset - op.offset, p.size);
     const o = config ? host.config(fn, p.offset, p.size, value) : host.space(fn, io, place!.base + p.offset, p.size, value);
+    // A piece refused (a write to read-only bits) fails the access; the pieces before it took effect.
+    if (o.status === 'error') return o;
     to ??= o.to;
     valueRule ??= o.valueRule;
     if (write === null) {

@@ -21,6 +21,8 @@ import { differences, showDifference, type Difference } from './compare.ts';
 import { routeClass } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
 import { specRule, type Finding, type FindingRule } from './finding.ts';
+import { configRule } from '../model/register-rules.ts';
+import { CONFIG_REGION } from '../model/region-access.ts';
 
 function placeClass(v: StepView): string {
   const to = v.predicted.to;
@@ -55,11 +57,29 @@ function irqRule(kinds: string | undefined): RuleId {
   return 'irq.intx';
 }
 
-/** The rule the first differing field rests on. */
-function ruleOf(p: Observation, d: Difference): RuleId {
+/** The first byte of a value or data read that differs, or -1. */
+function firstDifferingByte(o: Observation, p: Observation): number {
+  if (o.value !== undefined && p.value !== undefined) {
+    const x = (o.value ^ p.value) & (p.known ?? -1n);
+    for (let i = 0; i < 8; i++) if (((x >> BigInt(8 * i)) & 0xffn) !== 0n) return i;
+  }
+  if (o.data !== undefined && p.data !== undefined)
+    for (let i = 0; i < Math.min(o.data.length, p.data.length); i++) if (((o.data[i] ^ p.data[i]) & (p.knownData?.[i] ?? 0xff)) !== 0) return i;
+  return -1;
+}
+
+/** The rule the first differing field rests on: for config space, the rule of the register whose byte differs. */
+function ruleOf(v: StepView, observed: Observation, d: Difference): RuleId {
+  const p = v.predicted;
   if (d.field === 'irqs') return irqRule(d.predicted !== 'none' ? d.predicted : d.observed);
-  if (d.field === 'value' || d.field === 'data') return p.valueRule ?? p.rule ?? 'config.read-only';
-  return p.rule ?? 'config.read-only';
+  if (d.field !== 'value' && d.field !== 'data') return p.rule ?? 'config.read-only';
+  const i = firstDifferingByte(observed, p);
+  const op = v.op;
+  const at = op.op === 'cfg.read' ? op.reg : op.op === 'region.read' && op.region === CONFIG_REGION ? op.offset : p.to?.region === 'cfg' ? (p.to.offset ?? -1) : -1;
+  const dev = op.op === 'region.read' ? op.dev : p.to?.dev;
+  const fn = dev === undefined ? null : v.model.fnOf(dev);
+  if (i >= 0 && at >= 0 && fn !== null) return configRule(fn, at + i);
+  return p.valueRule ?? p.rule ?? 'config.read-only';
 }
 
 const profileRule = (profile: string, entry: string, because: string, cites: string): FindingRule => ({ id: `profile ${profile}: ${entry}`, cites: `${because} (where ${cites} allows more)` });
@@ -93,7 +113,7 @@ export function divergenceOracle(): Oracle {
       let predicted = p.unknown === true ? `${showObs(p)} (value unknown)` : showObs(p);
       if (v.seenIrqs !== undefined && diff.some((d) => d.field === 'irqs')) predicted += `, of whose interrupts the target can see [${v.seenIrqs.map(showIrq).join(', ')}]`;
       if (p.choice !== undefined && p.allowed !== undefined && p.allowed.length > 0) predicted += ` (or, as ${CHOICES[p.choice.id].cites} allows, ${p.allowed.map((a) => showObs(a.obs)).join(' or ')})`;
-      const rule = ruleOf(p, diff[0]);
+      const rule = ruleOf(v, observed, diff[0]);
       return [
         {
           kind: 'divergence',

@@ -34,6 +34,11 @@ export const CHOICES = {
     { ones: 'all ones', zeros: 'zeros' },
   ),
   'io.unassigned-read': choice('PCI 3.0 §3.3.3.1, as for memory', 'what an IO read that no decoder claims returns', { ones: 'all ones', zeros: 'zeros' }),
+  'config.read-only-write': choice(
+    'PCI 3.0 §6.1 (read-only bits keep their value: a bus write to them completes); vfio-user "VFIO_USER_REGION_WRITE" lets a server fail a write',
+    'what a configuration write that reaches read-only bits does (a register with no writable bit, or a read-only bit written with another value)',
+    { ignore: 'completes, the read-only bits unchanged', refuse: 'refused' },
+  ),
   'dma-map.alignment': choice(
     'vfio-user "VFIO_USER_DMA_MAP" (no alignment required); VFIO type-1 requires page alignment (vfio_dma_do_map)',
     'whether a DMA mapping whose IOVA, size or address is not page aligned is refused',

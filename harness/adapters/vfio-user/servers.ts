@@ -37,6 +37,7 @@ export class ServerProcess {
     return this.out + (this.exited === null ? '' : `\n(${this.exited})`);
   }
 
+  /** Starts the server (again): the previous process is killed first. */
   start(): void {
     this.stop();
     rmSync(this.socket, { force: true });

@@ -73,7 +73,12 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
     if (s === undefined) return connectExisting(sockets[r]);
     if (!s.running) s.start();
     try {
-      return await s.connect(startupMs);
+      return await s.connect(startupMs).catch((e: unknown) => {
+        // It served its last client and left (the specification allows that): start it again, once.
+        if (!(e instanceof ServerGone) || s.running) throw e;
+        s.start();
+        return s.connect(startupMs);
+      });
     } catch (e) {
       if (e instanceof ServerGone) throw new InputError(`--server ${o.server}`, `a command that starts a vfio-user server on {socket}: ${e.message}${e.output.trim() === '' ? '' : `; it printed:\n${e.output.trim().slice(-2000)}`}`);
       throw e;
@@ -129,6 +134,9 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
       return true;
     };
     const openSession = async (asked: Topology): Promise<Session> => {
+      // A server isoroot runs starts afresh for every session: whether it keeps a device's state across
+      // clients, or exits when one leaves, each session then meets the device as after reset.
+      for (const s of servers) s.start();
       for (let tries = 0; ; tries++) {
         const stale: number[] = [];
         let session: Session;
