@@ -9,14 +9,23 @@ import { readTrace } from '../trace/reader.ts';
 import { execute } from '../run/execute.ts';
 import { checkRun, judgeOf, violations } from '../run/check.ts';
 import { preparedFor, type Target } from '../adapters/target.ts';
+import { learnTopology } from '../adapters/learn.ts';
+import { quirkNamed } from '../adapters/quirk.ts';
+import { quirkExplains } from '../run/known.ts';
 import type { Finding } from '../oracles/finding.ts';
 import type { TestCase } from './junit.ts';
 
-function judge(e: CorpusEntry, vs: Finding[]): Pick<TestCase, 'outcome' | 'message' | 'detail'> {
+/**
+ * explained: whether the entry's quirk (when it has one) explains the
+ * replay, i.e. the known bug is what still fails and nothing else.
+ */
+function judge(e: CorpusEntry, vs: Finding[], explained: boolean | null): Pick<TestCase, 'outcome' | 'message' | 'detail'> {
   const m = e.meta;
   const first = vs[0];
   const detail = vs.map((f) => `${f.kind} at op #${f.index}: ${f.message}`).join('\n');
   const mark = `isoroot corpus mark ${m.name} --status fixed --corpus <dir>`;
+  if (m.status !== 'fixed' && first !== undefined && explained === false)
+    return { outcome: 'fail', message: `the known bug changed: its quirk ${m.quirk ?? ''} no longer explains what the target does (${first.signature})`, detail };
   switch (m.status) {
     case 'fixed':
       return first === undefined ? { outcome: 'pass' } : { outcome: 'fail', message: `regression: ${first.signature} is back (fixed since ${m.firstSeen.slice(0, 10)})`, detail };
@@ -38,10 +47,12 @@ export async function replayCorpus(target: Target, dir: string, classname: strin
     const started = Date.now();
     const t = await readTrace(e.trace);
     const ops = t.steps.map((s) => s.op);
-    const topology = preparedFor(target, t.header.topology, e.trace);
+    const topology = await learnTopology(target, preparedFor(target, t.header.topology, e.trace));
     const run = await execute(target, topology, ops);
     const vs = violations(checkRun(topology, judgeOf(target), run.steps, run.failure, ops));
-    out.push({ suite: `corpus ${dir}`, classname, name: e.meta.name, seconds: (Date.now() - started) / 1000, ...judge(e, vs) });
+    const q = e.meta.quirk === undefined ? undefined : quirkNamed(e.meta.quirk);
+    const explained = q === undefined ? null : quirkExplains(q, topology, judgeOf(target), run.steps, run.failure, ops);
+    out.push({ suite: `corpus ${dir}`, classname, name: e.meta.name, seconds: (Date.now() - started) / 1000, ...judge(e, vs, explained) });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 /** A topology with its keys in one fixed order, so that traces written from equal topologies are equal bytes. */
-import type { BarSpec, DeviceSpec, LearnedFunction, OpaqueIdentity, ReservedRange, RootSpec, Topology } from './types.ts';
+import type { BarSpec, DeviceSpec, LearnedFunction, OpaqueIdentity, QemuLine, ReservedRange, RootSpec, Topology } from './types.ts';
 
 function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
   const out: Partial<T> = {};
@@ -29,8 +29,9 @@ function root(r: RootSpec): RootSpec {
 }
 
 export function canonicalTopology(t: Topology): Topology {
-  const out = pick(t, ['name', 'clock', 'roots', 'emulators']) as Topology;
+  const out = pick(t, ['name', 'clock', 'roots', 'emulators', 'qemu']) as Topology;
   out.roots = t.roots.map(root);
   if (t.emulators !== undefined) out.emulators = [...t.emulators];
+  if (t.qemu !== undefined) out.qemu = pick(t.qemu, ['args', 'machine', 'defaults', 'added']) as QemuLine;
   return out;
 }

@@ -167,12 +167,29 @@ export interface RootSpec {
 export const CLOCKS = ['virtual', 'immediate'] as const;
 export type Clock = (typeof CLOCKS)[number];
 
+/**
+ * What a QEMU command line says that the topology does not describe
+ * (an imported reproducer's): carried to QEMU as it is.
+ */
+export interface QemuLine {
+  /** Arguments passed through verbatim: drives, block devices, netdevs, audio, devices on other buses (ISA, SCSI, USB…). */
+  args: string[];
+  /** The -machine value as given, less its accelerator (a versioned type such as pc-q35-5.0, and properties). */
+  machine?: string;
+  /** The input gave no -nodefaults: QEMU adds its default devices (a VGA card, a NIC), which the topology lists as the machine's. */
+  defaults?: boolean;
+  /** What isoroot adds to the command line itself, for readers of the trace (not run from here). */
+  added?: string[];
+}
+
 export interface Topology {
   name?: string;
   clock?: Clock;
   roots: RootSpec[];
   /** Names of emulators (ioreq servers, device models) that can claim BDFs and ranges. */
   emulators?: string[];
+  /** QEMU only: the input's own command line where the topology does not describe it. */
+  qemu?: QemuLine;
 }
 
 /** Index of the root that owns the given space of root r. */

@@ -18,6 +18,7 @@ import {
   type DeviceSpec,
   type IntxRoute,
   type LearnedFunction,
+  type QemuLine,
   type OpaqueIdentity,
   type ReservedRange,
   type RootSpec,
@@ -32,7 +33,7 @@ const isPow2 = (n: number): boolean => n > 0 && Number.isInteger(Math.log2(n));
 export function parseTopology(json: unknown, where: Where): Topology {
   const r = new JsonReader(where);
   const o = r.object('topology', json);
-  r.only('topology', o, ['name', 'clock', 'roots', 'emulators']);
+  r.only('topology', o, ['name', 'clock', 'roots', 'emulators', 'qemu']);
   const emulators = o.emulators === undefined ? undefined : r.array('topology.emulators', o.emulators).map((e, i) => r.string(at('topology.emulators', i), e));
   const rootsJson = r.array('topology.roots', o.roots);
   if (rootsJson.length < 1 || rootsJson.length > MAX_ROOTS) r.fail('topology.roots', `1 to ${MAX_ROOTS} roots`);
@@ -41,9 +42,21 @@ export function parseTopology(json: unknown, where: Where): Topology {
   if (typeof o.name === 'string') t.name = o.name;
   if (o.clock !== undefined) t.clock = r.oneOf('topology.clock', o.clock, CLOCKS);
   if (emulators !== undefined) t.emulators = emulators;
+  if (o.qemu !== undefined) t.qemu = parseQemuLine(r, 'topology.qemu', o.qemu);
   const problem = topologyProblem(t);
   if (problem !== null) r.fail(problem.path, problem.expected);
   return t;
+}
+
+function parseQemuLine(r: JsonReader, path: string, x: unknown): QemuLine {
+  const o = r.object(path, x);
+  r.only(path, o, ['args', 'machine', 'defaults', 'added']);
+  const strings = (k: 'args' | 'added'): string[] => r.array(at(path, k), o[k]).map((v, i) => r.string(at(at(path, k), i), v));
+  const q: QemuLine = { args: strings('args') };
+  if (o.machine !== undefined) q.machine = r.string(at(path, 'machine'), o.machine);
+  if (o.defaults !== undefined) q.defaults = r.bool(at(path, 'defaults'), o.defaults);
+  if (o.added !== undefined) q.added = strings('added');
+  return q;
 }
 
 function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {

@@ -45,6 +45,22 @@ function identity(path: string): string | null {
   return null;
 }
 
+const buses = new Map<string, Map<string, string>>();
+
+/** The bus each device driver of the binary goes on ("PCI", "ISA", "SCSI", …), from `-device help`. */
+export function deviceBuses(bin: QemuBinary): Map<string, string> {
+  let m = buses.get(bin.path);
+  if (m !== undefined) return m;
+  const r = spawnSync(bin.path, ['-device', 'help'], { encoding: 'utf8', timeout: 20_000 });
+  m = new Map();
+  for (const line of `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n')) {
+    const x = /^name "([^"]+)"(?:, bus ([A-Za-z0-9_-]+))?/.exec(line.trim());
+    if (x !== null) m.set(x[1], x[2] ?? 'none');
+  }
+  buses.set(bin.path, m);
+  return m;
+}
+
 /** Probes by the identity of the file probed: a target per test or per worker does not run them again. */
 const probed = new Map<string, QemuBinary>();
 

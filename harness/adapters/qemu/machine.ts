@@ -72,7 +72,10 @@ export function machineArgs(t: Topology, p: Platform, machineType: string = p.ma
   const ram = (main.ram ?? DEFAULT_RAM) + HARNESS_RAM;
   // On q35, native PCIe hot-plug on every root port: ACPI would take over the ports on the main bus.
   const acpi = p.machine === 'q35' ? ['-global', 'ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off'] : [];
-  const args = [...acpi, '-machine', `${machineType},vmport=off`, ...accelArgs(accel), '-nodefaults', '-no-user-config', '-display', 'none', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
+  // An imported command line's machine (a versioned type, its properties) and its own arguments go as they are.
+  const q = t.qemu;
+  const machine = q?.machine ?? machineType;
+  const args = [...acpi, '-machine', `${machine},vmport=off`, ...accelArgs(accel), ...(q?.defaults === true ? [] : ['-nodefaults']), '-no-user-config', '-display', 'none', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
   // The IOMMU first, so that every PCI device is created behind it.
   if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);
@@ -89,5 +92,27 @@ export function machineArgs(t: Topology, p: Platform, machineType: string = p.ma
     const bus = busOf(root, parent);
     args.push('-device', deviceArg(dev, bus, slots, (fnsInSlot.get(key(bus, dev)) ?? 1) > 1));
   }
+  args.push(...(q?.args ?? []));
   return args;
+}
+
+/** What isoroot itself adds to a command line that an imported topology describes, in words for the trace. */
+export function addedArgs(t: Topology, p: Platform, machineType: string, accel: QemuAccel): string[] {
+  const all = machineArgs(t, p, machineType, accel);
+  const ram = (t.roots[0].ram ?? DEFAULT_RAM) / 2 ** 20;
+  const own: string[] = [];
+  // The flags isoroot sets with their values; the topology's devices, machine, RAM and the input's own arguments are said apart.
+  const passed = all.length - (t.qemu?.args.length ?? 0);
+  for (let i = 0; i < passed; i++) {
+    const a = all[i];
+    if (!a.startsWith('-') || ['-device', '-m', '-machine'].includes(a)) continue;
+    const v = all[i + 1];
+    own.push(v !== undefined && !v.startsWith('-') && i + 1 < passed ? `${a} ${v}` : a);
+  }
+  return [
+    ...own,
+    '-machine …,vmport=off',
+    `-m ${ram + HARNESS_RAM / 2 ** 20}M (the topology's ${ram} MiB and ${HARNESS_RAM / 2 ** 20} MiB isoroot keeps above it for DMA scratch and IOMMU tables)`,
+    '-qtest, -qmp (isoroot drives QEMU through them)',
+  ];
 }

@@ -27,6 +27,8 @@ export const maxRootsOf = (p: Platform): number => (p.machine === 'pc' ? 1 : MAX
 export const QEMU_PERSONALITIES: readonly Personality[] = ['edu', 'pci-testdev', 'root-port', 'opaque'];
 const MIB = 2 ** 20;
 const EDU_REACH = 0x1000_0000;
+/** Low memory ends below q35's ECAM window (0xb0000000), so RAM is one range at address 0. */
+const LOW_RAM_LIMIT = 0xb000_0000;
 /** RAM of a QEMU machine whose topology does not say: small, so that a reset clears it quickly. */
 export const QEMU_RAM = 16 * MIB;
 
@@ -57,8 +59,12 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
     if (root.ecam !== undefined && root.ecam !== null && root.ecam !== p.ecam) fail(`${path}.ecam`, p.ecam === null ? `null: ${p.machine} has no ECAM` : `${'0x' + p.ecam.toString(16)} (where isoroot maps PCIEXBAR) or null`);
     if (p.ecam === null && root.ecam !== undefined && root.ecam !== null) fail(`${path}.ecam`, `null: ${p.machine} has no ECAM`);
     const ram = root.ram ?? DEFAULT_RAM;
-    // edu masks DMA addresses to 28 bits: RAM and the harness's scratch above it stay below 256 MiB.
-    if (ram % MIB !== 0 || ram + HARNESS_RAM > EDU_REACH) fail(`${path}.ram`, `whole MiB, at most ${(EDU_REACH - HARNESS_RAM) / MIB} MiB (edu reaches 256 MiB; isoroot keeps ${HARNESS_RAM / MIB} MiB above RAM)`);
+    // edu masks DMA addresses to 28 bits: with an edu, RAM and the harness's scratch above it stay below 256 MiB.
+    // Without one, RAM stays below ECAM and the PCI hole, all of it low memory on both machines.
+    const withEdu = [...walkDevices(t)].some((w) => w.dev.kind === 'edu');
+    const reach = withEdu ? EDU_REACH : LOW_RAM_LIMIT;
+    if (ram % MIB !== 0 || ram + HARNESS_RAM > reach)
+      fail(`${path}.ram`, `whole MiB, at most ${(reach - HARNESS_RAM) / MIB} MiB (${withEdu ? 'edu reaches 256 MiB' : 'RAM below the ECAM window'}; isoroot keeps ${HARNESS_RAM / MIB} MiB above RAM)`);
     if (root.iommu === true && p.machine !== 'q35') fail(`${path}.iommu`, 'false: intel-iommu needs the q35 machine');
     if ((root.domains ?? 0) > 16) fail(`${path}.domains`, 'at most 16 IOMMU domains (page tables live in 4 MiB)');
     if ((root.pasidContexts ?? 0) > 0) fail(`${path}.pasidContexts`, '0: this QEMU target drives no PASIDs');
@@ -81,8 +87,10 @@ export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild,
   }
 
   const main = t.roots[0];
-  // Built-in functions come from the platform; any in the input are replaced.
-  const own = main.devices.filter((d) => d.builtin !== true);
+  // Built-in functions come from the platform; any in the input are replaced, except the machine's
+  // default devices an imported command line without -nodefaults has QEMU add (they name their qdev).
+  const defaults = t.qemu?.defaults === true ? main.devices.filter((d) => d.builtin === true && d.qdev !== undefined) : [];
+  const own = [...main.devices.filter((d) => d.builtin !== true), ...defaults];
   // What was learned of a built-in function stays with it (a trace replays without the target).
   const learned = new Map(main.devices.filter((d) => d.builtin === true && d.learned !== undefined).map((d) => [d.id, d.learned!]));
   const mustHave: DeviceSpec[] = [...p.builtins, ...t.roots.slice(1).map((_, i) => ({ id: expanderHostId(i + 1), kind: 'opaque' as const, slot: p.expanderSlot(i + 1), fn: 0, builtin: true, identity: p.expanderHost }))].map((d) =>

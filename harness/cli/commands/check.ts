@@ -20,6 +20,7 @@ import type { Session } from '../../adapters/target.ts';
 import { UsageError, one, type CommandSpec, type Parsed } from '../args.ts';
 import { selectTarget, type OpenedTarget } from '../../adapters/select.ts';
 import { preparedFor } from '../../adapters/target.ts';
+import { learnTopology } from '../../adapters/learn.ts';
 import { readTargetChoice, targetOptions } from '../target-options.ts';
 import { showFinding } from '../print-finding.ts';
 
@@ -53,7 +54,8 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
       // Judged as the target declares (or --profile says), else as the trace's own header says.
       const judge = opened === null ? { ...judgeOfHeader(t.header), ...(profile === undefined ? {} : { profile }) } : judgeOf(opened.target);
       // Replayed, the trace runs on the topology the target builds for it (QEMU adds its chipset).
-      const topology = opened === null ? t.header.topology : preparedFor(opened.target, t.header.topology, file);
+      // Functions the trace does not know yet are learned from the target first.
+      const topology = opened === null ? t.header.topology : await learnTopology(opened.target, preparedFor(opened.target, t.header.topology, file));
       const checker = new TraceChecker(topology, judge);
       let n = 0;
       const extra: Finding[] = [];

@@ -12,6 +12,10 @@ import { prepareForChoice, type TargetChoice } from '../../adapters/select.ts';
 import { importEntries } from '../../import/qtest-ops.ts';
 import { readQtest, type QtestFormat } from '../../import/qtest-script.ts';
 import { machineFor, qemuSetup } from '../../import/qtest-topology.ts';
+import { deviceBuses, probeQemu } from '../../adapters/qemu/binary.ts';
+import { qemuBuild } from '../../adapters/qemu/build.ts';
+import { addedArgs } from '../../adapters/qemu/machine.ts';
+import { profileFor, type Profile } from '../../profiles/profile.ts';
 import { formatBdf, bdf } from '../../topology/bdf.ts';
 import { walkDevices, type Topology } from '../../topology/types.ts';
 import { TRACE_FORMAT, TRACE_VERSION, type TraceHeader } from '../../trace/format.ts';
@@ -60,6 +64,20 @@ async function importPcap(file: string, out: string, log: (s: string) => void): 
   log(`trace: ${out}`);
   log(`check: isoroot check ${out}`);
   return 0;
+}
+
+/** The profile of the QEMU version a log was recorded on, where isoroot has one. */
+function profileOf(version: string | null): { profile?: Profile } {
+  const p = version === null ? null : profileFor('qemu', version);
+  return p === null ? {} : { profile: p };
+}
+
+/** A command line's arguments as options with their values, for a summary. */
+function pairs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of args) if (a.startsWith('-') || out.length === 0) out.push(a);
+  else out[out.length - 1] += ` ${a}`;
+  return out;
 }
 
 function defaultOut(file: string): string {
@@ -114,15 +132,22 @@ export async function runImport(p: Parsed, log: (s: string) => void): Promise<nu
   const machine = machineFor(cl, file, machineOpt as Machine | undefined);
   const choice: TargetChoice = { spec: `qemu:${machine}` };
   const topologyFile = one(p, 'topology');
-  const setup = topologyFile === undefined ? qemuSetup(cl, file, machine) : null;
+  const bin = probeQemu();
+  const setup = topologyFile === undefined ? qemuSetup(cl, file, machine, deviceBuses(bin)) : null;
   const built = setup === null ? { topology: await readTopologyFile(topologyFile!, choice), notes: [] } : completed(file, cl?.line ?? null, setup.topology, choice);
   const topology = built.topology;
+  // The trace says what isoroot itself adds to the command line.
+  if (topology.qemu !== undefined) {
+    const platform = PLATFORMS[machine];
+    const build = qemuBuild(bin, platform);
+    topology.qemu.added = addedArgs(topology, platform, build.machineType, build.accel);
+  }
 
   const header: TraceHeader = {
     format: TRACE_FORMAT,
     version: TRACE_VERSION,
     topology,
-    target: { name: 'qemu', version: input.version ?? 'unknown', observes: qemuCapabilities(PLATFORMS[machine]).observes },
+    target: { name: 'qemu', version: input.version ?? 'unknown', observes: qemuCapabilities(PLATFORMS[machine]).observes, ...profileOf(input.version) },
     seed: null,
     isoroot: ISOROOT_VERSION,
     time: new Date().toISOString(),
@@ -139,9 +164,14 @@ export async function runImport(p: Parsed, log: (s: string) => void): Promise<nu
   const devices = [...walkDevices(topology)]
     .filter(({ dev }) => dev.builtin !== true)
     .map(({ root, dev, parent }) => `${dev.id} ${parent === null ? `${root === 0 ? '' : `r${root} `}${formatBdf(bdf(topology.roots[root].bus, dev.slot, dev.fn))}` : `below ${parent.id}`} (${dev.kind === 'opaque' ? `opaque ${dev.qdev}` : dev.kind})`);
-  const leftOut = [...(setup?.leftOut ?? []), ...built.notes];
-  const left = leftOut.length === 0 ? '' : `; left out: ${leftOut.join(', ')}`;
+  const left = built.notes.length === 0 ? '' : `; changed: ${built.notes.join(', ')}`;
   log(`  topology: QEMU ${machine}${topologyFile === undefined ? '' : ` from ${topologyFile}`}, ${devices.length === 0 ? 'no devices' : devices.join(', ')} besides the machine's own${left}`);
+  const q = topology.qemu;
+  if (q !== undefined) {
+    log(`  passed to QEMU as given: ${[q.machine === undefined ? null : `-machine ${q.machine}`, q.defaults === true ? "QEMU's default devices (no -nodefaults)" : null, ...pairs(q.args)].filter((x) => x !== null).join(' ') || 'nothing else'}`);
+    if ((setup?.notPassed ?? []).length > 0) log(`  not passed: ${setup!.notPassed.join('; ')}`);
+    log(`  isoroot adds: ${(q.added ?? []).join('; ')}`);
+  }
   log(`  trace: ${out}`);
   const t = shellArg(out);
   log(`  replay on QEMU:      isoroot check ${t} --target ${choice.spec}`);
