@@ -15,8 +15,13 @@ export interface Option {
   obs: Observation;
 }
 
-/** Picks an option; `declared` when a profile fixed it rather than the observation. */
-export type Chooser = (id: ChoiceId, options: readonly Option[]) => { option: string; declared: boolean };
+/**
+ * Picks an option; `declared` when a profile fixed it rather than the
+ * observation. `departs`: the profile's option, when the target took
+ * another one the specification allows (the model follows the target,
+ * so that one departure does not cascade; the oracle reports it).
+ */
+export type Chooser = (id: ChoiceId, options: readonly Option[]) => { option: string; declared: boolean; departs?: string };
 
 /** The model's defaults: the first option of every choice. */
 export const DEFAULT_CHOOSER: Chooser = (_id, options) => ({ option: options[0].option, declared: false });
@@ -26,5 +31,6 @@ export interface ChoiceMade {
   id: ChoiceId;
   option: string;
   declared: boolean;
+  departs?: string;
   others: Option[];
 }

@@ -17,6 +17,7 @@ import {
   type Caps,
 } from './capabilities.ts';
 import {
+  registerAt,
   CMD_INTX_DISABLE,
   CMD_MASTER,
   COMMAND,
@@ -171,18 +172,18 @@ export abstract class PciFunction {
   }
 
   /**
-   * Whether a config write reaches read-only bits: a byte with no bit
-   * software may write, or a read-only bit written with another value
-   * than it holds (PCI 3.0 §6.1).
+   * Whether a config write reaches a read-only register: a byte with no
+   * bit software may write (PCI 3.0 §6.1). Read-only bits beside writable
+   * ones are not: a write must reach the writable ones (a BAR's sizing
+   * write sets every read-only bit below its size, §6.2.5.1).
    */
-  writeTouchesReadOnly(off: number, size: number, value: number): boolean {
+  writeReachesReadOnly(off: number, size: number): boolean {
     if (off >= this.cfg.size || !this.power) return false;
-    for (let i = 0; i < size; i++) {
-      const o = off + i;
-      if (o >= this.cfg.size) break;
-      const w = this.cfg.wmask[o] | this.cfg.w1cmask[o];
-      const v = (value >>> (8 * i)) & 0xff;
-      if (w === 0 || ((v ^ this.cfg.read(o, 1)) & ~w & 0xff) !== 0) return true;
+    for (let i = 0; i < size && off + i < this.cfg.size; i++) {
+      const [start, len] = registerAt(off + i, this.isBridge);
+      let writable = false;
+      for (let k = start; k < Math.min(start + len, this.cfg.size); k++) writable ||= (this.cfg.wmask[k] | this.cfg.w1cmask[k]) !== 0;
+      if (!writable) return true;
     }
     return false;
   }

@@ -63,6 +63,30 @@ export const BRCTL_SEC_BUS_RESET = 1 << 6;
 
 export const HEADER_MULTIFUNCTION = 0x80;
 
+/**
+ * The registers of the type 0 and type 1 headers, as [offset, bytes]
+ * (PCI 3.0 figure 6-1; PCI-to-PCI Bridge 1.2 figure 3-1): a register is
+ * what a write is judged by, not its bytes (a BAR is one register, though
+ * its low byte may have no writable bit).
+ */
+export const TYPE0_REGISTERS: readonly (readonly [number, number])[] = [
+  [0x00, 2], [0x02, 2], [0x04, 2], [0x06, 2], [0x08, 1], [0x09, 3], [0x0c, 1], [0x0d, 1], [0x0e, 1], [0x0f, 1],
+  [0x10, 4], [0x14, 4], [0x18, 4], [0x1c, 4], [0x20, 4], [0x24, 4], [0x28, 4], [0x2c, 2], [0x2e, 2], [0x30, 4],
+  [0x34, 1], [0x35, 3], [0x38, 4], [0x3c, 1], [0x3d, 1], [0x3e, 1], [0x3f, 1],
+];
+export const TYPE1_REGISTERS: readonly (readonly [number, number])[] = [
+  [0x00, 2], [0x02, 2], [0x04, 2], [0x06, 2], [0x08, 1], [0x09, 3], [0x0c, 1], [0x0d, 1], [0x0e, 1], [0x0f, 1],
+  [0x10, 4], [0x14, 4], [0x18, 1], [0x19, 1], [0x1a, 1], [0x1b, 1], [0x1c, 1], [0x1d, 1], [0x1e, 2], [0x20, 2],
+  [0x22, 2], [0x24, 2], [0x26, 2], [0x28, 4], [0x2c, 4], [0x30, 2], [0x32, 2], [0x34, 1], [0x35, 3], [0x38, 4],
+  [0x3c, 1], [0x3d, 1], [0x3e, 2],
+];
+
+/** The register holding config byte `off`: from the header's layout, else the dword around it. */
+export function registerAt(off: number, type1: boolean): readonly [number, number] {
+  if (off < 0x40) for (const r of type1 ? TYPE1_REGISTERS : TYPE0_REGISTERS) if (off >= r[0] && off < r[0] + r[1]) return r;
+  return [off & ~3, 4];
+}
+
 /** Conventional PCI functions decode 256 bytes; PCI Express functions 4 KiB (PCIe Base §7.2). */
 export const CONFIG_LEGACY = 0x100;
 export const CONFIG_EXPRESS = 0x1000;

@@ -240,6 +240,7 @@ export class Model implements DeviceHost {
     const made = this.madeChoice();
     if (made !== null) {
       o.choice = { id: made.id, option: made.option, declared: made.declared };
+      if (made.departs !== undefined) o.choice.departs = made.departs;
       o.allowed = made.others.map((x) => ({ option: x.option, obs: x.obs }));
     }
     // Topology.clock "immediate": the work an op started is done before it completes.
@@ -289,7 +290,7 @@ export class Model implements DeviceHost {
   private choose(id: ChoiceId, options: Option[]): Option {
     const pick = this.chooser(id, options);
     const chosen = options.find((x) => x.option === pick.option) ?? options[0];
-    this.made ??= { id, option: chosen.option, declared: pick.declared, others: options.filter((x) => x !== chosen) };
+    this.made ??= { id, option: chosen.option, declared: pick.declared, others: options.filter((x) => x !== chosen), ...(pick.departs !== undefined ? { departs: pick.departs } : {}) };
     return chosen;
   }
 
@@ -412,7 +413,7 @@ export class Model implements DeviceHost {
       const b = this.bdfOf(fn.id)!;
       return this.configAccess(ownerOf(this.topology, fn.root, 'config'), fn.root, busOf(b), devfnOf(b), reg, size, value);
     },
-    space: (fn, io, addr, size, value) => (io ? this.ioAccess(fn.root, addr, size, value) : this.memAccess(fn.root, addr, size, value)),
+    space: (fn, io, addr, size, value) => this.barAccess(fn.root, io, addr, size, value),
     choose: (id, options) => this.choose(id, options),
   };
 
@@ -464,7 +465,7 @@ export class Model implements DeviceHost {
       return o;
     }
     // A write that reaches read-only bits may be refused (a vfio-user server may fail it) or complete.
-    if (fn.writeTouchesReadOnly(reg, size, Number(value))) {
+    if (fn.writeReachesReadOnly(reg, size)) {
       const pick = this.choose('config.read-only-write', [
         { option: 'ignore', obs: ok({ to, rule }) },
         { option: 'refuse', obs: { status: 'error', reason: 'read-only', to, rule: 'config.read-only' } },
@@ -556,6 +557,21 @@ export class Model implements DeviceHost {
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, port, size, value);
     const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
     return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via, 'io.unassigned-read');
+  }
+
+  /**
+   * A server's access to a BAR at its address in the root's space: the
+   * BAR that claims it there (the one mapped last, where BARs overlap),
+   * which is another device's if the root's BARs collide. RAM, ECAM and
+   * the platform's ranges are the CPU's, not the server's to reach.
+   */
+  private barAccess(root: number, io: boolean, addr: number, size: number, value: bigint | null): Observation {
+    const sp = io ? this.ioSpaceOf(root) : this.memSpaceOf(root);
+    let d: Decoder | null = null;
+    for (const c of sp.flat.claimants(addr)) if (c.kind === 'bar' && c.fn !== null && (d === null || c.seq > d.seq)) d = c;
+    const emus = this.emus.get(sp.owner)!;
+    const via = (io ? emus.pio : emus.mmio).find(addr)?.value;
+    return this.deliver(d, root, addr, size, value, via, io ? 'io.unassigned-read' : 'memory.unassigned-read');
   }
 
   /** A memory or IO access reaches the handler (root or emulator); the decoder answers if that handler hosts it. */

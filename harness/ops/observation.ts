@@ -228,7 +228,7 @@ export interface Observation {
   /** Predictions only: the rule that decides the value or data read, where another one does. */
   valueRule?: RuleId;
   /** Predictions only: an implementation choice this op met, with the option taken and whether a profile fixed it. */
-  choice?: { id: ChoiceId; option: string; declared: boolean };
+  choice?: { id: ChoiceId; option: string; declared: boolean; departs?: string };
   /** Predictions only: the other outcomes the specifications allow at that choice. */
   allowed?: { option: string; obs: Observation }[];
 }

@@ -16,9 +16,12 @@ export function observedChooser(op: Op, observed: Observation, observes: Observe
   const seen: Observes = { ...observes, irqs: false };
   return (id, options) => {
     const declared = optionOf(profile, id);
-    if (declared !== undefined) return { option: declared, declared: true };
-    if (observed.source === 'harness') return { option: options[0].option, declared: false };
+    if (observed.source === 'harness') return { option: declared ?? options[0].option, declared: declared !== undefined };
+    const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && differences(op, observed, o.obs, seen).length === 0);
+    if (declared !== undefined && matches(declared)) return { option: declared, declared: true };
     const match = options.find((o) => differences(op, observed, o.obs, seen).length === 0);
+    // The target took another outcome the specification allows: follow it, and say the profile said otherwise.
+    if (declared !== undefined) return match === undefined ? { option: declared, declared: true } : { option: match.option, declared: true, departs: declared };
     return { option: (match ?? options[0]).option, declared: false };
   };
 }

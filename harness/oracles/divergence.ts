@@ -91,25 +91,25 @@ export function divergenceOracle(): Oracle {
       if (v.observed.source === 'harness') return [];
       const p = v.predicted;
       const observed = v.spontaneous === undefined ? v.observed : { ...v.observed, irqs: (v.observed.irqs ?? []).filter((i) => !v.spontaneous!.includes(i)) };
-      const diff = differences(v.op, observed, p, v.observes, v.seenIrqs);
-      if (diff.length === 0) return errnoDeparture(v);
-      // An outcome the specifications allow, which the declared profile excludes.
-      const other = p.choice?.declared === true ? p.allowed?.find((a) => differences(v.op, v.observed, a.obs, { ...v.observes, irqs: false }).length === 0) : undefined;
-      if (p.choice !== undefined && other !== undefined && v.profile !== null) {
+      // An outcome the specifications allow, which the declared profile excludes (the model followed the target).
+      if (p.choice?.departs !== undefined && v.profile !== null) {
         const c = CHOICES[p.choice.id];
+        const said = p.choice.departs;
         const entry = v.profile.choices[p.choice.id];
         return [
           {
             kind: 'divergence',
             severity: 'violation',
             index: v.index,
-            signature: `divergence:profile:${p.choice.id}(${p.choice.option}>${other.option})`,
-            message: `${showOp(v.op)}: the profile ${v.profile.name} says ${p.choice.id} = ${p.choice.option} (${c.options[p.choice.option] ?? ''}), but the target took ${other.option} (${c.options[other.option] ?? ''}), which ${c.cites} also allows`,
-            details: { expected: showObs(p), observed: showObs(v.observed) },
+            signature: `divergence:profile:${p.choice.id}(${said}>${p.choice.option})`,
+            message: `${showOp(v.op)}: the profile ${v.profile.name} says ${p.choice.id} = ${said} (${c.options[said] ?? ''}), but the target took ${p.choice.option} (${c.options[p.choice.option] ?? ''}), which ${c.cites} also allows`,
+            details: { expected: showObs(p.allowed?.find((a) => a.option === said)?.obs ?? p), observed: showObs(v.observed) },
             rule: profileRule(v.profile.name, p.choice.id, entry?.because ?? '', c.cites),
           },
         ];
       }
+      const diff = differences(v.op, observed, p, v.observes, v.seenIrqs);
+      if (diff.length === 0) return errnoDeparture(v);
       let predicted = p.unknown === true ? `${showObs(p)} (value unknown)` : showObs(p);
       if (v.seenIrqs !== undefined && diff.some((d) => d.field === 'irqs')) predicted += `, of whose interrupts the target can see [${v.seenIrqs.map(showIrq).join(', ')}]`;
       if (p.choice !== undefined && p.allowed !== undefined && p.allowed.length > 0) predicted += ` (or, as ${CHOICES[p.choice.id].cites} allows, ${p.allowed.map((a) => showObs(a.obs)).join(' or ')})`;

@@ -36,7 +36,7 @@ export const CHOICES = {
   'io.unassigned-read': choice('PCI 3.0 §3.3.3.1, as for memory', 'what an IO read that no decoder claims returns', { ones: 'all ones', zeros: 'zeros' }),
   'config.read-only-write': choice(
     'PCI 3.0 §6.1 (read-only bits keep their value: a bus write to them completes); vfio-user "VFIO_USER_REGION_WRITE" lets a server fail a write',
-    'what a configuration write that reaches read-only bits does (a register with no writable bit, or a read-only bit written with another value)',
+    'what a configuration write that reaches a read-only register (a byte with no writable bit) does; one that reaches writable bits must take them',
     { ignore: 'completes, the read-only bits unchanged', refuse: 'refused' },
   ),
   'dma-map.alignment': choice(

@@ -15,6 +15,8 @@ import type { Capability, Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { Topology } from '../../topology/types.ts';
 import { HOTPLUG_SLOTS, type Capabilities, type TargetInfo } from '../target.ts';
+import { loadProfile, parseProfile, type Profile } from '../../profiles/profile.ts';
+import { parseTopology } from '../../topology/validate.ts';
 
 export const PROTOCOL = 'isoroot-target';
 export const PROTOCOL_VERSION = 1;
@@ -63,7 +65,16 @@ export function errorOf(o: Record<string, unknown>): string | null {
   return o.type === 'error' ? String(o.message ?? 'no message') : null;
 }
 
-export function parseHello(line: string): { info: TargetInfo; capabilities: Capabilities } {
+export interface Hello {
+  info: TargetInfo;
+  capabilities: Capabilities;
+  /** The choices the target makes where the specifications allow several (a built-in profile's name, or one inline). */
+  profile?: Profile;
+  /** The one topology the target is (its own devices), when it is not built from the topology isoroot asks for. */
+  topology?: Topology;
+}
+
+export function parseHello(line: string): Hello {
   const o = parse(line, 'hello');
   const e = errorOf(o);
   if (e !== null) throw new ProtocolError(`target refused the handshake: ${e}`);
@@ -95,7 +106,10 @@ export function parseHello(line: string): { info: TargetInfo; capabilities: Capa
     };
     if (c.expanderPersonalities !== undefined) capabilities.expanderPersonalities = list('expanderPersonalities', PERSONALITIES);
     if (c.hotplugSlots !== undefined) capabilities.hotplugSlots = r.oneOf('capabilities.hotplugSlots', c.hotplugSlots, HOTPLUG_SLOTS);
-    return { info, capabilities };
+    const out: Hello = { info, capabilities };
+    if (o.profile !== undefined) out.profile = typeof o.profile === 'string' ? loadProfile(o.profile, "target's hello message at profile") : parseProfile(o.profile, (p) => `target's hello message at ${p}`);
+    if (o.topology !== undefined) out.topology = parseTopology(o.topology, (p) => `target's hello message at ${p}`);
+    return out;
   });
 }
 

@@ -10,9 +10,11 @@ import { InputError } from '../../util/errors.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { Topology } from '../../topology/types.ts';
-import { applyOne, type Capabilities, type RunResult, type Session, type Target, type TargetFailure, type TargetInfo } from '../target.ts';
+import { applyOne, type RunResult, type Session, type Target, type TargetFailure } from '../target.ts';
 import { ChildLines, type Next } from './child.ts';
-import { ProtocolError, byeMsg, closeMsg, hello, opMsg, openMsg, parseHello, parseObsMsg, parseOpened } from './protocol.ts';
+import { ProtocolError, byeMsg, closeMsg, hello, opMsg, openMsg, parseHello, parseObsMsg, parseOpened, type Hello } from './protocol.ts';
+import { canonicalTopology } from '../../topology/canonical.ts';
+import { learnTopology } from '../learn.ts';
 
 export interface ExecOptions {
   /** Per-operation timeout; a target that exceeds it is hung. */
@@ -39,7 +41,7 @@ const isClosed = (line: string): boolean => {
 
 const describe = (n: Next): string => ('eof' in n ? `the target ${n.eof}` : 'timeout' in n ? 'the target did not answer in time' : '');
 
-async function handshake(child: ChildLines, timeoutMs: number): Promise<{ info: TargetInfo; capabilities: Capabilities }> {
+async function handshake(child: ChildLines, timeoutMs: number): Promise<Hello> {
   child.send(hello());
   const n = await child.next(timeoutMs);
   if (!('line' in n)) throw new ProtocolError(`no hello: ${describe(n)}${child.stderr !== '' ? `; stderr: ${child.stderr.trim().slice(-500)}` : ''}`);
@@ -50,7 +52,7 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
   const timeoutMs = o.timeoutMs ?? 3_000;
   const startupMs = Math.max(timeoutMs, o.startupMs ?? 20_000);
   let child = new ChildLines(command);
-  let hs: { info: TargetInfo; capabilities: Capabilities };
+  let hs: Hello;
   try {
     hs = await handshake(child, startupMs);
   } catch (e) {
@@ -58,6 +60,7 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
     throw new InputError(`--target exec:${command}`, `a target that completes the protocol handshake (${(e as Error).message})`);
   }
   const { info, capabilities } = hs;
+  let fixed = hs.topology === undefined ? undefined : canonicalTopology(hs.topology);
 
   /** A fresh process after the last one died. */
   const revive = async (): Promise<void> => {
@@ -72,9 +75,21 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
     return f;
   };
 
-  return {
+  const target: ExecTarget = {
     info,
     capabilities,
+    profile: hs.profile ?? null,
+    get fixedTopology() {
+      return fixed;
+    },
+    ...(fixed === undefined
+      ? {}
+      : {
+          prepare(asked: Topology): Topology {
+            if (JSON.stringify(canonicalTopology(asked)) !== JSON.stringify(fixed)) throw new InputError('topology', `the target's own (${command} says which devices it has)`);
+            return fixed!;
+          },
+        }),
     async open(topology: Topology): Promise<Session> {
       let broken: TargetFailure | null = null;
       try {
@@ -128,4 +143,7 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
       await child.stop(1000);
     },
   };
+  // A target of its own devices: what isoroot does not know of them is learned from it now.
+  if (fixed !== undefined) fixed = canonicalTopology(await learnTopology(target, fixed));
+  return target;
 }

@@ -106,6 +106,7 @@ export function addedArgs(t: Topology, p: Platform, machineType: string, accel: 
   for (let i = 0; i < passed; i++) {
     const a = all[i];
     if (!a.startsWith('-') || ['-device', '-m', '-machine'].includes(a)) continue;
+    if (a === '-nodefaults' && t.qemu !== undefined) continue; // the input's own
     const v = all[i + 1];
     own.push(v !== undefined && !v.startsWith('-') && i + 1 < passed ? `${a} ${v}` : a);
   }
