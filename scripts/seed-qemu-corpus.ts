@@ -75,6 +75,20 @@ const ENTRIES: Entry[] = [
     ops: [cfgW(b(0, 2), 0x10, 0xc0000000), cfgW(b(0, 2), 0x04, 6, 2), { op: 'dma.read', dev: 'e0', iova: 0x1000, len: 4096 }],
   },
   {
+    name: 'cf8-reserved-bits-pick-the-register',
+    status: 'open',
+    reason:
+      "QEMU departs from PCI 3.0 §3.2.2.3.2: CONFIG_ADDRESS keeps the reserved bits 1:0 it was written with and reads them back, and CONFIG_DATA then reaches register config_reg | (port & 3) (hw/pci/pci_host.c), so a CONFIG_ADDRESS of 0x80000002 reads the Device ID through port 0xcfc where the Vendor ID is due. Seen first in QEMU's own fuzz reproducer for virtio-scsi (tests/qtest/fuzz-virtio-scsi-test.c), which writes CONFIG_ADDRESS with those bits set.",
+    quirk: 'qemu-cf8-reserved-bits',
+    topology: one,
+    ops: [
+      { op: 'pio.write', root: 0, port: 0xcf8, size: 4, value: 0x80000003n },
+      { op: 'pio.read', root: 0, port: 0xcf8, size: 4 },
+      { op: 'pio.write', root: 0, port: 0xcf8, size: 4, value: 0x80001002n },
+      { op: 'pio.read', root: 0, port: 0xcfc, size: 2 },
+    ],
+  },
+  {
     name: 'expander-intx-off-its-routing-table',
     status: 'open',
     reason:

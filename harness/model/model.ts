@@ -542,13 +542,13 @@ export class Model implements DeviceHost {
       // Only DWORD accesses hit CONFIG_ADDRESS; others pass through (PCI 3.0 §3.2.2.3.2).
       if (port === 0xcf8 && size === 4) {
         const to: Delivery = { root: cf8.root, region: 'cf8' };
-        if (value === null) return ok({ value: BigInt(this.cf8.get(sp.owner) ?? 0), to });
-        this.cf8.set(sp.owner, (Number(value) & 0x80fffffc) >>> 0);
-        return ok({ to });
+        if (value === null) return ok({ value: BigInt(this.cf8.get(sp.owner) ?? 0), to, rule: 'config.cf8' });
+        this.cf8.set(sp.owner, this.rules.cf8Latch(Number(value)));
+        return ok({ to, rule: 'config.cf8' });
       }
       const reg = this.cf8.get(sp.owner) ?? 0;
       if (port >= 0xcfc && port + size <= 0xd00 && (reg & 0x80000000) !== 0) {
-        return this.configAccess(cf8.root, issuer, (reg >>> 16) & 0xff, (reg >>> 8) & 0xff, (reg & 0xfc) + (port - 0xcfc), size, value);
+        return this.configAccess(cf8.root, issuer, (reg >>> 16) & 0xff, (reg >>> 8) & 0xff, this.rules.cf8Register(reg, port), size, value);
       }
     }
     let d = sp.lookup(port);

@@ -33,6 +33,10 @@ export interface Rules {
   keepWindowsOnReset: boolean;
   /** Whether an edu DMA between its buffer and [addr, addr + count) aborts the target (its range check). */
   eduDmaAborts(addr: bigint, count: bigint): boolean;
+  /** What CONFIG_ADDRESS holds after a DWORD write of `value` (PCI 3.0 §3.2.2.3.2: bits 30:24 and 1:0 are reserved, read as 0). */
+  cf8Latch(value: number): number;
+  /** The register a CONFIG_DATA access at `port` reaches under `latch`: register bits 7:2, and the byte within by port. */
+  cf8Register(latch: number, port: number): number;
   /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
   intxLine(t: Topology, a: IntxArrival): number | null;
 }
@@ -53,5 +57,7 @@ export const REFERENCE_RULES: Rules = {
   emulatorKeys: (bdf) => [bdf],
   keepWindowsOnReset: false,
   eduDmaAborts: () => false,
+  cf8Latch: (value) => (value & 0x80fffffc) >>> 0,
+  cf8Register: (latch, port) => (latch & 0xfc) + (port - 0xcfc),
   intxLine: routedLine,
 };

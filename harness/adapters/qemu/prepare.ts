@@ -79,6 +79,10 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
 export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild, 'resetPowerIndicator'> = { resetPowerIndicator: 'on' }): Topology {
   if (t.roots.length > maxRootsOf(p)) fail('roots', p.machine === 'pc' ? "one root on pc: QEMU's pxb puts a pci-bridge in front of an expander's devices, which this target does not build yet" : `at most ${MAX_QEMU_ROOTS} roots (the main root and 7 ${p.expander} expanders)`);
   if ((t.emulators ?? []).length > 0) fail('emulators', 'none: QEMU hosts every device itself');
+  // An imported command line's machine is of one family: replayed on another, it would run one machine with the other's layout.
+  const type = t.qemu?.machine?.split(',').find((f) => !f.includes('='));
+  if (type !== undefined && !(type === p.machine || type.startsWith(p.versionedMachine)))
+    fail('qemu.machine', `a ${p.machine} machine (${p.machine} or ${p.versionedMachine}X.Y), got "${type}": replay it with --target qemu:${type.startsWith('pc-q35') || type === 'q35' ? 'q35' : 'pc'}`);
   t.roots.forEach((_, r) => checkRoot(p, t, r));
   for (const { root, dev, parent } of walkDevices(t)) {
     checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander');

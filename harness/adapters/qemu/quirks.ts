@@ -32,6 +32,15 @@ export const QEMU_QUIRKS: readonly Quirk[] = [
     },
   },
   {
+    name: 'qemu-cf8-reserved-bits',
+    describes:
+      "CONFIG_ADDRESS keeps every bit written to it (hw/pci/pci_host.c pci_host_config_write stores the value whole) and CONFIG_DATA accesses the register config_reg | (port & 3), so the reserved bits 1:0 pick the register and read back, where PCI 3.0 §3.2.2.3.2 has them read 0 and the byte chosen by the port alone",
+    rules: {
+      cf8Latch: (value) => value >>> 0,
+      cf8Register: (latch, port) => (latch & 0xff) | (port & 3),
+    },
+  },
+  {
     name: 'qemu-pxb-intx-off-prt',
     describes:
       "INTx of a device on a pxb-pcie expander: pxb_map_irq_fn subtracts the expander's slot from the swizzled pin and ich9_lpc_map_irq indexes its per-slot routing table with that negative pin, so the line is another slot's (PIRQ E..H) rather than the one QEMU's own _PRT gives the guest",
