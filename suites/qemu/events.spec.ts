@@ -47,7 +47,7 @@ test("a finding carries the events of its ops: QEMU 7.2's bridge window survivin
       const found = violations(checkRun(topology, q.capabilities.observes, ex.steps, ex.failure, ops));
       const leak = found.find((f) => f.signature === 'leak:maps:memory:survives-reset');
       expect(leak, lines(found).join('\n')).toBeDefined();
-      expect(leak!.details?.['target events']).toContain('pci_update_mappings_add edu 01:00.0 0,0xd0000000+0x100000');
+      expect(leak!.details?.['target events']).toContain('pci_update_mappings_add pci-testdev 01:00.0 0,0xd0000000+0x1000');
     },
     { events: true },
   );
