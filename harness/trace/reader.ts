@@ -58,7 +58,7 @@ export async function openTrace(file: string): Promise<TraceStream> {
 export async function readTrace(file: string): Promise<Trace> {
   const t = await openTrace(file);
   const steps: Step[] = [];
-  for await (const s of t.steps) steps.push(s.obs === undefined ? { op: s.op } : { op: s.op, obs: s.obs });
+  for await (const { line: _, ...s } of t.steps) steps.push(s);
   return { header: t.header, steps };
 }
 

@@ -1,0 +1,75 @@
+/**
+ * Known bugs recognised by behaviour: every corpora/qemu entry names a
+ * quirk, the model changed to behave as the faulty QEMU does. The quirk
+ * explains the entry's recording without a violation, the reference model
+ * does not, and a recording the bug does not explain stays a finding.
+ * `isoroot check` names known bugs and exits 0 when nothing else failed.
+ */
+import { test, expect } from '@playwright/test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { knownBugs, quirkExplains, recognise } from '../harness/run/known.ts';
+import { checkRun, judgeOfHeader, violations } from '../harness/run/check.ts';
+import { readTrace } from '../harness/trace/reader.ts';
+import { traceToText } from '../harness/trace/writer.ts';
+import type { TargetFailure } from '../harness/adapters/target.ts';
+import type { Step } from '../harness/trace/format.ts';
+import { QUIRKS } from '../harness/adapters/quirk.ts';
+import { isoroot } from './cli-run.ts';
+
+const dir = join(import.meta.dirname, '..', 'corpora', 'qemu');
+
+/** A recorded trace's observed steps and the failure it ends with, if any. */
+function recorded(steps: Step[]): { observed: { op: Step['op']; obs: NonNullable<Step['obs']> }[]; failure?: TargetFailure } {
+  const observed = steps.filter((s) => s.obs !== undefined).map((s) => ({ op: s.op, obs: s.obs! }));
+  const at = steps.findIndex((s) => s.failure !== undefined);
+  return at < 0 ? { observed } : { observed, failure: { ...steps[at].failure!, index: at } };
+}
+
+test('every entry of corpora/qemu has a quirk that explains its recording, which the reference model does not', async () => {
+  const bugs = knownBugs(dir);
+  expect(bugs.length).toBeGreaterThanOrEqual(4);
+  for (const b of bugs) {
+    expect(b.quirk, `${b.name} names a quirk`).not.toBeNull();
+    const t = await readTrace(join(dir, `${b.name}.jsonl`));
+    const { observed, failure } = recorded(t.steps);
+    const ops = t.steps.map((s) => s.op);
+    expect(violations(checkRun(t.header.topology, judgeOfHeader(t.header), observed, failure, ops)).length, `${b.name} fails on the reference model`).toBeGreaterThan(0);
+    expect(quirkExplains(b.quirk!, t.header.topology, judgeOfHeader(t.header), observed, failure, ops), `${b.name}'s quirk explains it`).toBe(true);
+    expect(recognise(bugs, t.header.topology, judgeOfHeader(t.header), observed, [], failure, ops)?.bug.name).toBe(b.name);
+  }
+  // Every quirk serves an entry.
+  for (const q of QUIRKS) expect(bugs.map((b) => b.quirk?.name)).toContain(q.name);
+});
+
+test('a recording the known bug does not explain is not taken for it', async () => {
+  const bugs = knownBugs(dir);
+  const t = await readTrace(join(dir, 'expander-intx-off-its-routing-table.jsonl'));
+  const { observed } = recorded(t.steps);
+  // Another wrong line than the one QEMU's arithmetic gives.
+  const last = observed[observed.length - 1];
+  const tampered = [...observed.slice(0, -1), { op: last.op, obs: { ...last.obs, irqs: [{ space: 0, kind: 'line' as const, line: 18, level: 1 as const }] } }];
+  expect(violations(checkRun(t.header.topology, judgeOfHeader(t.header), tampered)).length).toBeGreaterThan(0);
+  expect(recognise(bugs, t.header.topology, judgeOfHeader(t.header), tampered, ['divergence:irqs(lines)@rN'])).toBeNull();
+
+  // The CLI: the recording is a known bug (exit 0, named); the tampered one a finding (exit 1).
+  const ok = isoroot('check', join(dir, 'expander-intx-off-its-routing-table.jsonl'));
+  expect(ok.code, ok.out + ok.err).toBe(0);
+  expect(ok.out).toMatch(/known: expander-intx-off-its-routing-table \(open, recognised by its quirk\), seen as divergence:irqs\(lines\)@rN/);
+  const file = join(mkdtempSync(join(tmpdir(), 'isoroot-known-')), 'tampered.jsonl');
+  writeFileSync(file, traceToText(t.header, [...t.steps.slice(0, -1), tampered[tampered.length - 1]]));
+  const bad = isoroot('check', file);
+  expect(bad.code).toBe(1);
+  expect(bad.out).not.toContain('known:');
+  // Without the corpus, the recording is the finding it was.
+  const empty = mkdtempSync(join(tmpdir(), 'isoroot-known-empty-'));
+  expect(isoroot('check', join(dir, 'expander-intx-off-its-routing-table.jsonl'), '--known', empty).code).toBe(1);
+});
+
+test('a crash a quirk predicts is that known bug: the model with the quirk dies at the op QEMU died at', async () => {
+  const r = isoroot('check', join(dir, 'edu-dma-to-buffer-end-aborts.jsonl'));
+  expect(r.code, r.out + r.err).toBe(0);
+  expect(r.out).toContain('(the target failed on the next)');
+  expect(r.out).toMatch(/known: edu-dma-to-buffer-end-aborts \(open, recognised by its quirk\), seen as crash:dma\.read:/);
+});
