@@ -23,6 +23,13 @@ function shared(t: Topology, r: number, kind: SpaceKind): boolean {
   return t.roots.some((_, i) => i !== r && ownerOf(t, i, kind) === o);
 }
 
+/** A function's kind for coverage: its personality, or 'learned' for one isoroot learned from the target. */
+function kindOf(m: Model, dev: string): string {
+  const spec = m.devices.get(dev)?.spec;
+  if (spec === undefined) return 'endpoint';
+  return spec.kind === 'opaque' && spec.learned !== undefined ? 'learned' : spec.kind;
+}
+
 function routeOutcome(family: 'cfg' | 'mmio' | 'pio', m: Model, p: Observation, ecam: boolean): string {
   if (p.status === 'error') return 'error';
   // Any access through the ECAM window is a config access, answered or not.
@@ -32,7 +39,7 @@ function routeOutcome(family: 'cfg' | 'mmio' | 'pio', m: Model, p: Observation, 
   if (to.via !== undefined) return to.dev !== undefined ? 'emu-dev' : 'emu-none';
   if (to.region === 'ram' || to.region === 'cf8') return to.region;
   if (to.dev === undefined) return family === 'cfg' ? p.status : 'ma';
-  const kind = m.devices.get(to.dev)?.spec.kind ?? 'endpoint';
+  const kind = kindOf(m, to.dev);
   if (family === 'cfg') return `dev:${kind}`;
   if (to.region === 'cfg') return 'cfc';
   return `${kind}.${to.region === 'rom' ? 'rom' : 'bar'}`;
@@ -112,7 +119,8 @@ export class CoverageTracker implements StepObserver {
 
   private configWrite(fn: PciFunction | null, reg: number, size: number, value: number, involved: Set<string>): void {
     if (fn === null) return;
-    if (reg <= H.COMMAND && reg + size > H.COMMAND) this.add(`cmd:${fn.spec.kind}:${(fn.command & 7).toString(2).padStart(3, '0')}`);
+    const kind = fn.spec.kind === 'opaque' && fn.spec.learned !== undefined ? 'learned' : fn.spec.kind;
+    if (reg <= H.COMMAND && reg + size > H.COMMAND) this.add(`cmd:${kind}:${(fn.command & 7).toString(2).padStart(3, '0')}`);
     const pcie = fn.caps.pcie;
     const hi = pcie === undefined ? -1 : pcie.off + PCIE.DEVCTL + 1;
     if (pcie?.flr === true && reg <= hi && hi < reg + size && ((value >>> (8 * (hi - reg))) & 0x80) !== 0) this.add('life:flr');

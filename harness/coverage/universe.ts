@@ -5,19 +5,22 @@
  * outcomes a run reached, and pairs of a routing outcome with the contract
  * of the space it happened in (or the translation it went through).
  * Every feature listed here can be reached by the generators on some
- * generated topology; combinations that cannot exist are left out, each
- * with the reason beside it.
+ * generated topology, except those of learned functions (kind 'learned'),
+ * which only a target with functions isoroot learns has (a vfio-user
+ * server's device, an imported reproducer's); combinations that cannot
+ * exist are left out, each with the reason beside it.
  */
 
-const KINDS = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge'] as const;
+/** Personalities, and 'learned': a function isoroot learned from the target (an opaque one it does not emulate counts not). */
+const KINDS = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge', 'learned'] as const;
 
 /** Routing outcomes per operation family. */
 export const ROUTES: Record<'cfg' | 'mmio' | 'pio' | 'dma', readonly string[]> = {
   cfg: [...KINDS.map((k) => `dev:${k}`), 'ur', 'ma', 'emu-dev', 'emu-none', 'error'],
   // Only endpoints, edu and pci-testdev have BARs; only endpoints have a ROM.
-  mmio: ['endpoint.bar', 'endpoint.rom', 'edu.bar', 'pci-testdev.bar', 'ram', 'ecam', 'ma', 'emu-dev', 'emu-none'],
+  mmio: ['endpoint.bar', 'endpoint.rom', 'edu.bar', 'pci-testdev.bar', 'learned.bar', 'ram', 'ecam', 'ma', 'emu-dev', 'emu-none'],
   // IO BARs: endpoints and pci-testdev; the CF8 latch; config through CFC; nobody; emulators.
-  pio: ['endpoint.bar', 'pci-testdev.bar', 'cf8', 'cfc', 'ma', 'emu-dev', 'emu-none'],
+  pio: ['endpoint.bar', 'pci-testdev.bar', 'learned.bar', 'cf8', 'cfc', 'ma', 'emu-dev', 'emu-none'],
   // pasid-range cannot happen: operations carry 20-bit PASIDs and every PASID capability is 20 bits wide.
   dma: ['ok', 'ok-pasid', 'error', ...['bus-master-disabled', 'no-domain', 'iova-unmapped', 'perm', 'no-pasid-support', 'pasid-disabled', 'pasid-unbound', 'pasid-freed', 'no-memory'].map((r) => `fault:${r}`)],
 };
