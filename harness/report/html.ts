@@ -5,6 +5,7 @@
  * minimal trace as a table and a picture of every root's address maps at the
  * failing step.
  */
+import { join } from 'node:path';
 import { UNIVERSE } from '../coverage/universe.ts';
 import { showDuration } from '../campaign/budget.ts';
 import { addressMaps, type Mark } from './maps.ts';
@@ -44,6 +45,7 @@ function summaryTable(r: LoadedRun): string {
     ['throughput', `${f.sequencesPerSecond.toLocaleString('en')} sequences/s, ${f.opsPerSecond.toLocaleString('en')} ops/s`],
     ['model coverage', `${f.covered} / ${f.total} features (${f.total === 0 ? 0 : ((100 * f.covered) / f.total).toFixed(1)}%)`],
     ['findings', r.findings.length === 0 ? 'none' : [...byKind].map(([k, n]) => `<span class="badge" style="background:${MARK_COLOURS[k as Mark] ?? '#555'}">${esc(k)}</span> ${n}`).join(' &nbsp; ')],
+    ['known bugs seen again', r.known.length === 0 ? 'none' : r.known.map((k) => `<a href="#known-${esc(k.name)}">${esc(k.name)}</a> (${k.count}×)`).join(', ')],
     ['started', esc(c.started)],
     ['isoroot', esc(c.isoroot)],
   ];
@@ -90,12 +92,27 @@ function findingSection(f: LoadedFinding): string {
   return `<section class="finding ${esc(rec.kind)}" id="${anchor(rec.signature)}">
 <h3>${esc(rec.signature)}</h3>
 <p>${esc(rec.message)}</p>
+<p><b>rests on</b>: <code>${esc(rec.rule?.id ?? 'unknown')}</code>: ${esc(rec.rule?.cites ?? '(a finding recorded before findings named their rule)')}</p>
 <p class="muted">run ${rec.run}, stream ${rec.stream}, ${rec.origin} sequence shrunk to ${rec.ops} operations; exposed at op #${rec.index}. Replay: <code>isoroot check ${esc(f.file)}</code></p>
 ${Object.entries(rec.details ?? {}).map(([k, v]) => (v.includes('\n') ? `<p><b>${esc(k)}</b>:</p><pre>${esc(v)}</pre>` : `<p><b>${esc(k)}</b>: <code>${esc(v)}</code></p>`)).join('')}
 ${table}
 <h3>Address maps at op #${rec.index}</h3>
 <div class="maps">${maps.map(mapSvg).join('<br/>')}</div>
 </section>`;
+}
+
+/** Known bugs of the target seen again: apart from the findings, with how often and under which signatures. */
+function knownSection(r: LoadedRun): string {
+  if (r.known.length === 0) return '';
+  const rows = r.known
+    .map(
+      (k) =>
+        `<tr id="known-${esc(k.name)}"><td><b>${esc(k.name)}</b><br/><span class="muted">${esc(k.status)}, recognised by its ${esc(k.by)}</span></td><td class="num">${k.count}</td><td>${k.signatures.map((s) => `<code>${esc(s)}</code>`).join('<br/>')}</td><td>${esc(k.reason)}${k.trace === undefined ? '' : `<br/><span class="muted">first seen in run ${k.firstRun}: <code>${esc(join(r.dir, 'known', k.trace))}</code></span>`}</td></tr>`,
+    )
+    .join('');
+  return `<h2 id="known">Known bugs of the target, seen again (${r.known.length})</h2>
+<p>Not findings: each is a corpus entry whose quirk (the model behaving as the faulty target does) explains what was seen.</p>
+<table><tr><th>known bug</th><th>runs</th><th>signatures it showed up under</th><th>why it is known</th></tr>${rows}</table>`;
 }
 
 export function renderReport(r: LoadedRun, baseline: LoadedRun | null): string {
@@ -119,6 +136,7 @@ ${coverageSection(r, baseline)}
 <h2 id="findings">Findings (${r.findings.length})</h2>
 ${toc}
 ${byKind}
+${knownSection(r)}
 </body></html>
 `;
 }

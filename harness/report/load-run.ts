@@ -1,4 +1,5 @@
 /** A campaign's run directory, read for a report or a merge. */
+import type { KnownSighting } from '../campaign/known-store.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunDir, type CampaignConfig, type CoveragePoint, type Summary } from '../campaign/run-dir.ts';
@@ -20,6 +21,8 @@ export interface LoadedRun {
   coverage: CoveragePoint[];
   features: Record<string, number>;
   findings: LoadedFinding[];
+  /** Known bugs of the target the campaign saw again (not findings). */
+  known: KnownSighting[];
   warnings: string[];
 }
 
@@ -34,9 +37,15 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
       const file = join(rd.findings, record.trace);
       findings.push({ record, trace: await readTrace(file), file });
     }
+  const known = existsSync(rd.known)
+    ? readdirSync(rd.known)
+        .filter((x) => x.endsWith('.known.json'))
+        .sort()
+        .map((f) => rd.read<KnownSighting>(join(rd.known, f)))
+    : [];
   const summary = rd.readMaybe<Summary>(rd.summary);
   if (summary === null) warnings.push(`${rd.summary}: missing (the campaign did not finish): figures come from the coverage journal`);
-  return { dir, config: rd.read<CampaignConfig>(rd.config), summary, coverage: points, features: rd.readMaybe<Record<string, number>>(rd.features) ?? {}, findings: findings.sort((a, b) => a.record.run - b.record.run), warnings };
+  return { dir, config: rd.read<CampaignConfig>(rd.config), summary, coverage: points, features: rd.readMaybe<Record<string, number>>(rd.features) ?? {}, findings: findings.sort((a, b) => a.record.run - b.record.run), known, warnings };
 }
 
 /** Runs, operations, seconds, throughput: from the summary, or the last coverage point of an unfinished run. */

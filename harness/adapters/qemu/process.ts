@@ -124,8 +124,10 @@ export class QemuProcess {
       p.stderr!.on('data', keepQ);
       void died.then((why) => (q.exit = why));
       if (exit !== null) q.exit = exit;
-      await q.qmp.handshake(l.startupMs).catch((e: Error) => {
-        throw new QemuStartError(`QEMU (${l.binary}) did not complete the QMP handshake: ${e.message}`, q.stderr);
+      await q.qmp.handshake(l.startupMs).catch(async (e: Error) => {
+        // QEMU connects its sockets before it checks its devices: a refusal shows as an exit here.
+        await Promise.race([q.closed, new Promise((r) => setTimeout(r, 2000))]);
+        throw new QemuStartError(`QEMU (${l.binary}) did not complete the QMP handshake: ${e.message}`, q.stderr, /^exited with status [1-9]/.test(q.exit ?? ''));
       });
       return q;
     } catch (e) {
