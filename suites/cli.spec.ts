@@ -42,6 +42,11 @@ test.describe('usage errors exit 2 and say what was wrong', () => {
     [['report', '/nonexistent/run'], /\/nonexistent\/run: a campaign run directory/],
     [['merge', '/tmp/a'], /--out RUN_DIR is required/],
     [['corpus', 'list'], /--corpus DIR is required/],
+    [['fuzz', '--profile', 'qemu-9'], /--profile: a built-in profile \(isoroot-server, linux-vfio-pci, qemu-11, qemu-7\.2\) or a profile file, got "qemu-9"/],
+    [['fuzz', '--known', '/nonexistent/corpus'], /--known \/nonexistent\/corpus: no such folder \(a corpus folder, or none\)/],
+    [['fuzz', '--server', 'x {socket}'], /--server applies to --target vfio-user/],
+    [['rules', 'header.nope'], /"header\.nope" is neither a rule nor a choice/],
+    [['rules', 'header.bar', '--profile', 'qemu-7.2'], /give either IDs or --profile, not both/],
   ] as const) {
     test(`isoroot ${args.join(' ') || '(nothing)'}`, () => {
       const r = isoroot(...args);
@@ -52,12 +57,50 @@ test.describe('usage errors exit 2 and say what was wrong', () => {
 });
 
 test('every command has --help', () => {
-  for (const c of ['fuzz', 'check', 'explain', 'report', 'gate', 'corpus', 'merge']) {
+  for (const c of ['fuzz', 'check', 'explain', 'report', 'gate', 'corpus', 'merge', 'import', 'serve', 'proxy', 'rules']) {
     const r = isoroot(c, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toContain(`usage: isoroot ${c}`);
   }
   expect(isoroot('--help').code).toBe(0);
+  // The options that decide what a verdict rests on are where a user looks for them.
+  const fuzz = isoroot('fuzz', '--help').out;
+  for (const o of ['--profile P', '--known DIR', '--server CMD']) expect(fuzz).toContain(o);
+  expect(fuzz).toMatch(/none: the specifications alone/);
+  expect(isoroot('check', '--help').out).toMatch(/--known DIR .*none: fail on them/);
+});
+
+test('a target that cannot start is a usage error naming it; no run directory is left, and the same --out works next time', () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'isoroot-cli-')), 'run');
+  const r = isoroot('fuzz', '--target', 'exec:python3 /nonexistent/target.py', '--runs', '3', '--workers', '1', '--out', out);
+  expect(r.code, r.out + r.err).toBe(2);
+  expect(r.err).not.toMatch(/internal error|at .*\.ts:\d+/);
+  expect(r.err).toMatch(/isoroot fuzz: .*exec:python3 \/nonexistent\/target\.py/);
+  expect(existsSync(out)).toBe(false);
+  const again = isoroot('fuzz', '--target', `exec:${PY}`, '--runs', '3', '--workers', '1', '--seed', '1', '--out', out);
+  expect(again.code, again.out + again.err).toBe(0);
+  expect(existsSync(join(out, 'campaign.json'))).toBe(true);
+});
+
+test('isoroot rules prints each rule with its section, each choice with its options, and checks a profile file', () => {
+  const all = isoroot('rules');
+  expect(all.code).toBe(0);
+  expect(all.out).toMatch(/^header\.bar\n {2}.*\n {2}rests on: PCI 3\.0 §6\.2\.5\.1$/m);
+  expect(all.out).toMatch(/^memory\.unassigned-read \(choice\)$/m);
+  expect(all.out).toMatch(/profiles: isoroot-server, linux-vfio-pci, qemu-11, qemu-7\.2/);
+  const one = isoroot('rules', 'dma-map.alignment');
+  expect(one.out).toMatch(/page \(the model's default\): refused unless page aligned\n {4}any: accepted at any alignment/);
+  expect(one.out).not.toMatch(/header\.bar/);
+  const q = isoroot('rules', '--profile', 'qemu-7.2');
+  expect(q.out).toMatch(/memory\.unassigned-read: zeros \(softmmu\/memory\.c/);
+  expect(q.out).toMatch(/dma-map\.alignment: open/);
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-profile-'));
+  const bad = join(dir, 'wide.json');
+  // A profile narrows what the specifications allow; an option they do not list is refused, with the path.
+  writeFileSync(bad, JSON.stringify({ profile: 'wide', describes: 'x', choices: { 'memory.unassigned-read': { option: 'random', because: 'y' } } }));
+  const r = isoroot('rules', '--profile', bad);
+  expect(r.code).toBe(2);
+  expect(r.err).toContain(`${bad}: profile.choices.memory.unassigned-read.option: expected one of ones, zeros, got "random"`);
 });
 
 test('a bad topology file is rejected with the file and the JSON path', () => {

@@ -65,6 +65,10 @@ test('a recording the known bug does not explain is not taken for it', async () 
   // Without the corpus, the recording is the finding it was.
   const empty = mkdtempSync(join(tmpdir(), 'isoroot-known-empty-'));
   expect(isoroot('check', join(dir, 'expander-intx-off-its-routing-table.jsonl'), '--known', empty).code).toBe(1);
+  // --known none turns recognition off: a QEMU developer checking a fix sees the bug as the finding it is.
+  const off = isoroot('check', join(dir, 'expander-intx-off-its-routing-table.jsonl'), '--known', 'none');
+  expect(off.code).toBe(1);
+  expect(off.out).not.toContain('known:');
 });
 
 test('a crash a quirk predicts is that known bug: the model with the quirk dies at the op QEMU died at', async () => {

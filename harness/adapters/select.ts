@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { serverCommandProblem } from './vfio-user/servers.ts';
 import { InputError } from '../util/errors.ts';
-import { loadProfile } from '../profiles/profile.ts';
+import { loadProfileOption } from '../profiles/profile.ts';
 
 export interface OpenedTarget {
   target: Target;
@@ -100,7 +100,7 @@ export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
 export async function selectTarget(command: string, c: TargetChoice): Promise<OpenedTarget> {
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new InputError(`isoroot ${command}`, problem);
-  const profile = c.profile === undefined ? undefined : loadProfile(c.profile);
+  const profile = c.profile === undefined ? undefined : loadProfileOption(c.profile);
   const opened = await openChoice(c);
   if (profile !== undefined) opened.target.profile = profile;
   return opened;

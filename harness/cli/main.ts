@@ -15,6 +15,7 @@ import { FUZZ, runFuzz } from './commands/fuzz.ts';
 import { IMPORT, runImport } from './commands/import.ts';
 import { SERVE, runServe } from './commands/serve.ts';
 import { PROXY, runProxy } from './commands/proxy.ts';
+import { RULES_COMMAND, runRules } from './commands/rules.ts';
 
 type Runner = (p: Parsed, log: (s: string) => void) => Promise<number>;
 
@@ -29,6 +30,7 @@ const COMMANDS: [CommandSpec, Runner][] = [
   [IMPORT, runImport],
   [SERVE, runServe],
   [PROXY, runProxy],
+  [RULES_COMMAND, runRules],
 ];
 
 function usage(): string {

@@ -1,8 +1,9 @@
 /** The options that choose a target, shared by every command that runs one. */
+import { existsSync } from 'node:fs';
 import { MUTANTS } from '../adapters/model/mutants.ts';
 import { TARGET_HELP, targetSpecProblem, type TargetChoice } from '../adapters/select.ts';
 import { UsageError, intOpt, one, type OptionSpec, type Parsed } from './args.ts';
-import { builtinProfiles, loadProfile } from '../profiles/profile.ts';
+import { builtinProfiles, loadProfileOption } from '../profiles/profile.ts';
 
 export function targetOptions(targetDoc: string): OptionSpec[] {
   return [
@@ -23,7 +24,7 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   if (spec === null) {
     for (const o of ['mutant', 'qemu', 'contract', 'server'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
     const profile = one(p, 'profile');
-    if (profile !== undefined) loadProfile(profile);
+    if (profile !== undefined) loadProfileOption(profile);
     if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
     return null;
   }
@@ -39,7 +40,7 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   if (contract !== undefined) c.contract = contract;
   const profile = one(p, 'profile');
   if (profile !== undefined) {
-    loadProfile(profile); // a bad profile is a usage error before anything starts
+    loadProfileOption(profile); // a bad profile is a usage error before anything starts
     c.profile = profile;
   }
   const server = one(p, 'server');
@@ -51,3 +52,16 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
 
 /** How a choice reads in messages: "qemu", "model (mutant stale-bar)". */
 export const showChoice = (c: TargetChoice): string => `${c.spec}${c.mutant !== undefined ? ` (mutant ${c.mutant})` : ''}${c.qemu !== undefined ? ` (${c.qemu})` : ''}`;
+
+/**
+ * --known DIR: the corpus of a target's known bugs. Given, it must exist;
+ * "none" turns recognition off (to see a known bug as a finding again);
+ * absent, the target kind's own corpus when there is one.
+ */
+export function readKnownOption(command: string, p: Parsed, fallback: string | undefined): string | undefined {
+  const v = one(p, 'known');
+  if (v === 'none') return undefined;
+  if (v === undefined) return fallback;
+  if (!existsSync(v)) throw new UsageError(command, `--known ${v}: no such folder (a corpus folder, or none)`);
+  return v;
+}

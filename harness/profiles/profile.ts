@@ -111,6 +111,9 @@ export function loadProfile(nameOrFile: string, option = '--profile'): Profile {
   throw new InputError(option, `a built-in profile (${builtinProfiles().join(', ')}) or a profile file, got "${nameOrFile}"`);
 }
 
+/** The value of --profile: "none" judges by the specifications alone, over any profile the target declares. */
+export const loadProfileOption = (v: string): Profile | null => (v === 'none' ? null : loadProfile(v));
+
 /** The built-in profile written for a target kind and version (the longest matching version prefix), or null. */
 export function profileFor(target: string, version: string): Profile | null {
   let best: { p: Profile; len: number } | null = null;

@@ -155,7 +155,7 @@ class ClientSession implements Session {
       case 'cfg.read':
       case 'cfg.write': {
         const s = this.side(op.root);
-        if (s === null) return { status: 'error', reason: 'no-device' };
+        if (s === null) return own({ status: 'error', reason: 'no-device' });
         return this.config(s, busOf(op.bdf), devfnOf(op.bdf), op.reg, op.size, op.op === 'cfg.write' ? op.value : null);
       }
       case 'mmio.read':
@@ -164,7 +164,7 @@ class ClientSession implements Session {
       case 'pio.read':
       case 'pio.write': {
         const s = this.side(op.root);
-        if (s === null) return { status: 'error', reason: 'no-device' };
+        if (s === null) return own({ status: 'error', reason: 'no-device' });
         const value = op.op === 'pio.write' ? op.value : null;
         const p = s.decode.lookup(true, op.port);
         if (p === null) return own(value === null ? { status: 'ma', value: allOnes(op.size) } : { status: 'ma' });
@@ -172,8 +172,8 @@ class ClientSession implements Session {
       }
       case 'dma.map': {
         const s = this.side(op.root);
-        if (s === null) return { status: 'error', reason: 'no-device' };
-        if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
+        if (s === null) return own({ status: 'error', reason: 'no-device' });
+        if (op.domain !== 0) return own({ status: 'error', reason: 'no-domain' });
         const flags = (op.perm.includes('r') ? DMA_READ_FLAG : 0) | (op.perm.includes('w') ? DMA_WRITE_FLAG : 0);
         const msg = s.ram.byMessages(op);
         // Alignment is the server's to require or not (choice dma-map.alignment): the client sends what it is given.
@@ -184,8 +184,8 @@ class ClientSession implements Session {
       }
       case 'dma.unmap': {
         const s = this.side(op.root);
-        if (s === null) return { status: 'error', reason: 'no-device' };
-        if (op.domain !== 0) return { status: 'error', reason: 'no-domain' };
+        if (s === null) return own({ status: 'error', reason: 'no-device' });
+        if (op.domain !== 0) return own({ status: 'error', reason: 'no-domain' });
         const r = await s.link.tryAsk('DMA_UNMAP', { flags: 0, address: BigInt(op.iova), size: BigInt(op.size) });
         if (typeof r === 'number') return refused(r);
         s.ram.table.unmap(op.iova, op.size, 'any');
@@ -195,7 +195,7 @@ class ClientSession implements Session {
       case 'region.write': {
         // The hostile vocabulary too: past the end, beyond the negotiated transfer size, the ROM written.
         const s = this.sides.find((x) => x.dev === op.dev);
-        if (s === undefined) return { status: 'error', reason: 'no-device' };
+        if (s === undefined) return own({ status: 'error', reason: 'no-device' });
         const body = { offset: BigInt(op.offset), region: op.region, count: op.op === 'region.read' ? op.count : op.data.length };
         const r = op.op === 'region.read' ? await s.link.tryAsk('REGION_READ', body) : await s.link.tryAsk('REGION_WRITE', { ...body, data: op.data });
         if (typeof r === 'number') return refused(r);
@@ -204,7 +204,7 @@ class ClientSession implements Session {
       }
       case 'dev.reset': {
         const s = this.sides.find((x) => x.dev === op.dev);
-        if (s === undefined) return { status: 'error', reason: 'no-device' };
+        if (s === undefined) return own({ status: 'error', reason: 'no-device' });
         const r = await s.link.tryAsk('DEVICE_RESET', null);
         if (typeof r === 'number') return refused(r);
         await s.refresh();
@@ -218,7 +218,7 @@ class ClientSession implements Session {
   /** A CPU access to a root's memory space: RAM, then the ECAM window, then the BARs (platform decoders outrank PCI). */
   private async memory(root: number, addr: number, size: number, value: bigint | null): Promise<Observation> {
     const s = this.side(root);
-    if (s === null) return { status: 'error', reason: 'no-device' };
+    if (s === null) return own({ status: 'error', reason: 'no-device' });
     if (addr + size <= s.ram.size) {
       if (value === null) return ok({ value: readLe(s.ram.read(addr, size), 0, size) });
       const b = new Uint8Array(size);

@@ -10,18 +10,17 @@ import { failureFinding, judgeOf, judgeOfHeader } from '../../run/check.ts';
 import { bySignature, defaultKnownDir, knownBugs, recognise, type KnownBug } from '../../run/known.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { TargetFailure } from '../../adapters/target.ts';
-import { existsSync } from 'node:fs';
-import { loadProfile } from '../../profiles/profile.ts';
+import { loadProfileOption } from '../../profiles/profile.ts';
 import { InputError } from '../../util/errors.ts';
 import { killChildrenOnSignals } from '../../util/children.ts';
 import type { Finding } from '../../oracles/finding.ts';
 import type { Op } from '../../ops/catalog.ts';
 import type { Session } from '../../adapters/target.ts';
-import { UsageError, one, type CommandSpec, type Parsed } from '../args.ts';
+import { one, type CommandSpec, type Parsed } from '../args.ts';
 import { selectTarget, type OpenedTarget } from '../../adapters/select.ts';
 import { preparedFor } from '../../adapters/target.ts';
 import { learnTopology } from '../../adapters/learn.ts';
-import { readTargetChoice, targetOptions } from '../target-options.ts';
+import { readKnownOption, readTargetChoice, targetOptions } from '../target-options.ts';
 import { showFinding } from '../print-finding.ts';
 
 export const CHECK: CommandSpec = {
@@ -31,7 +30,7 @@ export const CHECK: CommandSpec = {
   positional: { name: 'TRACE', required: true, many: true },
   options: [
     ...targetOptions('replay on this target (default: check the recorded observations)'),
-    { name: 'known', value: 'DIR', doc: "a corpus of the target's known bugs: violations its entries' quirks explain are named, not failures (default corpora/qemu for QEMU traces)" },
+    { name: 'known', value: 'DIR', doc: "a corpus of the target's known bugs: violations its entries' quirks explain are named, not failures (default corpora/qemu for QEMU traces; none: fail on them)" },
   ],
 };
 
@@ -43,9 +42,9 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
   killChildrenOnSignals();
   const choice = readTargetChoice('check', p, null);
   const profileOpt = one(p, 'profile');
-  const profile = choice === null && profileOpt !== undefined ? loadProfile(profileOpt) : undefined;
-  const knownOpt = one(p, 'known');
-  if (knownOpt !== undefined && !existsSync(knownOpt)) throw new UsageError('check', `--known ${knownOpt}: no such folder`);
+  const profile = choice === null && profileOpt !== undefined ? loadProfileOption(profileOpt) : undefined;
+  const knownOff = one(p, 'known') === 'none';
+  const knownOpt = readKnownOption('check', p, undefined);
   const opened: OpenedTarget | null = choice === null ? null : await selectTarget('check', choice);
   let failed = false;
   try {
@@ -109,7 +108,7 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
       const count = (f: Finding): number => checker.bySignature.get(f.signature)?.count ?? 1;
       let bad = findings.filter((f) => f.severity === 'violation');
       // Known bugs of the target: recognised by their quirks, else by their recorded signatures.
-      const knownDir = knownOpt ?? defaultKnownDir(opened?.target.info.name ?? t.header.target.name);
+      const knownDir = knownOff ? undefined : (knownOpt ?? defaultKnownDir(opened?.target.info.name ?? t.header.target.name));
       /** Known bugs the violations belong to: name → how recognised, with which others, under which signatures. */
       const known = new Map<string, { bug: KnownBug; how: string; signatures: string[] }>();
       const steps = kept as { op: Op; obs: Observation }[] | null;

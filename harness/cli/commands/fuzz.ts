@@ -1,14 +1,13 @@
 /** isoroot fuzz: a fuzz campaign against a target, judged by the model's oracles. */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { runCampaign } from '../../campaign/coordinator.ts';
 import { parseDuration, type Budget } from '../../campaign/budget.ts';
 import { Progress } from '../../campaign/progress.ts';
 import { campaignConfig, withChoice, type CampaignConfig } from '../../campaign/run-dir.ts';
 import type { CampaignFinding } from '../../campaign/findings-store.ts';
 import type { KnownSighting } from '../../campaign/known-store.ts';
-import { readTargetChoice, showChoice, targetOptions } from '../target-options.ts';
+import { readKnownOption, readTargetChoice, showChoice, targetOptions } from '../target-options.ts';
 import type { TargetChoice } from '../../adapters/select.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 import { defaultKnownDir } from '../../run/known.ts';
@@ -28,7 +27,7 @@ export const FUZZ: CommandSpec = {
     { name: 'out', value: 'RUN_DIR', doc: 'the run directory (default reports/runs/<time>-seed<seed>)' },
     { name: 'resume', value: 'RUN_DIR', doc: 'continue the campaign in RUN_DIR, with its coverage and seeds' },
     { name: 'corpus', value: 'DIR', doc: 'also write each finding into this corpus (status open)' },
-    { name: 'known', value: 'DIR', doc: 'a corpus whose known divergences and recorded open bugs are not reported again (default corpora/qemu for QEMU targets)' },
+    { name: 'known', value: 'DIR', doc: 'a corpus whose known bugs (open entries and known divergences, recognised by their quirks) are counted apart, not reported again (default corpora/qemu for QEMU targets; none: report them)' },
     { name: 'shard', value: 'i/n', doc: 'run shard i of n: a deterministic part of the seed space, for n machines' },
     { name: 'topology', value: 'FILE', doc: 'fuzz this topology (JSON) instead of generated ones' },
     { name: 'no-feedback', value: null, doc: 'generate every sequence afresh (no seed pool)' },
@@ -99,11 +98,8 @@ export async function runFuzz(p: Parsed, log: (s: string) => void): Promise<numb
   if (topologyFile !== undefined) config.topology = await readTopologyFile(topologyFile, choice);
   const corpus = one(p, 'corpus');
   if (corpus !== undefined) config.corpus = corpus;
-  const known = one(p, 'known') ?? defaultKnownDir(choice.spec);
-  if (known !== undefined) {
-    if (!existsSync(known)) throw new UsageError('fuzz', `--known ${known}: no such folder`);
-    config.known = known;
-  }
+  const known = readKnownOption('fuzz', p, defaultKnownDir(choice.spec));
+  if (known !== undefined) config.known = known;
   const dir = resume ?? one(p, 'out') ?? join('reports', 'runs', `${config.started.replace(/[:.]/g, '-')}-seed${seed}`);
   const out = new Progress(process.stdout);
   const say = (s: string): void => out.say(s);
