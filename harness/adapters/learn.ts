@@ -75,14 +75,12 @@ export async function learnFunction(io: ConfigIo, maxSize = 0x1000): Promise<Lea
   // BARs and the ROM, sized with decode off (PCI 3.0 §6.2.5.1), then restored.
   const bars = type1 ? [H.BAR0, H.BAR0 + 4] : [0, 1, 2, 3, 4, 5].map((i) => H.BAR0 + 4 * i);
   const rom = type1 ? H.ROM_TYPE1 : H.ROM_TYPE0;
-  // The read-only type bits are written as they read, so that a function that refuses writes to
-  // read-only bits (a choice, config.read-only-write) still takes the sizing write.
+  // All ones, as every OS sizes a BAR (PCI 3.0 §6.2.5.1: the type bits ignore the write).
   probes.push({ off: H.COMMAND, size: 2, value: cmd & ~(H.CMD_IO | H.CMD_MEMORY) });
   let high = false;
   for (const off of bars) {
     const low = orig(off, 4);
-    const sizing = high ? 0xffffffff : (low & 1) === 1 ? (0xfffffffc | (low & 3)) >>> 0 : (0xfffffff0 | (low & 0xf)) >>> 0;
-    probes.push({ off, size: 4, value: sizing }, { off, size: 4 }, { off, size: 4, value: low });
+    probes.push({ off, size: 4, value: 0xffffffff }, { off, size: 4 }, { off, size: 4, value: low });
     high = !high && (low & 1) === 0 && ((low >> 1) & 3) === 2;
   }
   probes.push({ off: rom, size: 4, value: (0xfffff800 | (orig(rom, 4) & 0x7fe)) >>> 0 }, { off: rom, size: 4 }, { off: rom, size: 4, value: orig(rom, 4) });

@@ -373,6 +373,11 @@ export abstract class PciFunction {
 
   protected abstract read(region: number, off: number, size: number): bigint;
 
+  /** A region's size as the device itself declares it (vfio-user DEVICE_GET_REGION_INFO), where it does; null: as its BAR sizes it. */
+  declaredRegionSize(_region: number): number | null {
+    return null;
+  }
+
   /** Whether a region read has a value the model does not know (a driver's registers, a learned device's BAR). */
   unknownRegionRead(_region: number, _off: number, _size: number): boolean {
     return false;

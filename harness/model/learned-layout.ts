@@ -76,6 +76,12 @@ function compute(l: LearnedFunction): LearnedLayout {
 
   const bars: BarDef[] = [];
   const zeroed: number[] = [];
+  // What a BAR decodes: the region's size where the device declares one (vfio-user REGION_INFO), as a VMM
+  // maps it; else what sizing gives. The register's own bits are the target's either way (the learned mask).
+  const decodes = (region: number, sized: number): number => {
+    const declared = l.regions?.[region] ?? 0;
+    return declared > 0 ? declared : sized;
+  };
   const zero = (reg: number, len: number): void => {
     if (config.subarray(reg, reg + len).some((b) => b !== 0)) zeroed.push(reg);
     config.fill(0, reg, reg + len);
@@ -94,7 +100,7 @@ function compute(l: LearnedFunction): LearnedLayout {
       zero(reg, bytes);
       continue;
     }
-    const def: BarDef = { region: i, kind: io ? 'io' : wide ? 'mem64' : 'mem32', size: Number(lowestBit(mask)), prefetch: !io && (lo & 8) !== 0, reg };
+    const def: BarDef = { region: i, kind: io ? 'io' : wide ? 'mem64' : 'mem32', size: decodes(i, Number(lowestBit(mask))), prefetch: !io && (lo & 8) !== 0, reg };
     bars[i] = def;
     writes(reg, barBytes(def));
     if (wide) i++;
@@ -103,7 +109,7 @@ function compute(l: LearnedFunction): LearnedLayout {
   const romMask = u32(wmask, romReg) & 0xfffff800;
   if (romMask === 0) zero(romReg, 4);
   else {
-    bars[6] = { region: 6, kind: 'rom', size: Number(lowestBit(BigInt(romMask))), prefetch: false, reg: romReg };
+    bars[6] = { region: 6, kind: 'rom', size: decodes(6, Number(lowestBit(BigInt(romMask)))), prefetch: false, reg: romReg };
     writes(romReg, 4);
   }
   if (headerType === 1) setKnown(H.ROM_TYPE1, 4);

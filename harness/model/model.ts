@@ -56,8 +56,17 @@ function reservedAccess(d: Decoder, addr: number, size: number, value: bigint | 
   return value === null ? ok({ value: allOnes(size), to, unknown: true }) : ok({ to });
 }
 
+/** A configuration access no function takes: nobody on the bus, no such function, or another emulator's BDF. */
+function missedConfig(status: Status, root: number, rule: RuleId, via: string | undefined, value: bigint | null, size: number): Observation {
+  const o: Observation = { status, to: via === undefined ? { root } : { root, via }, rule };
+  if (value === null) o.value = allOnes(size);
+  return o;
+}
+
 export class Model implements DeviceHost {
   readonly devices = new Map<string, DeviceSlot>();
+  /** The slots of learned functions: the only ones that may master DMA unprompted (most topologies have none). */
+  private readonly learnedSlots: DeviceSlot[] = [];
   readonly rootBuses: Bus[] = [];
   private readonly busOf = new Map<PciFunction, Bus>();
   private readonly mem = new Map<number, AddressSpace>();
@@ -128,6 +137,7 @@ export class Model implements DeviceHost {
       }
 
     for (const d of slotsOf(t)) this.devices.set(d.spec.id, { ...d, fn: null, last: null });
+    for (const slot of this.devices.values()) if (slot.spec.kind === 'opaque' && slot.spec.learned !== undefined) this.learnedSlots.push(slot);
     for (const slot of this.devices.values()) if (slot.spec.present !== false && (slot.parent === null || this.devices.get(slot.parent.id)!.fn !== null)) this.plugSlot(slot, false);
     for (const slot of this.devices.values()) if (slot.fn !== null && slot.spec.domain !== undefined && this.domains.has(ownerOf(t, slot.root, 'dma'))) this.attached.set(slot.spec.id, slot.spec.domain);
   }
@@ -262,7 +272,7 @@ export class Model implements DeviceHost {
 
   /** What learned functions that master DMA can write now joins the RAM the model no longer knows. */
   private noteDeviceWrites(): void {
-    for (const s of this.devices.values()) {
+    for (const s of this.learnedSlots) {
       const fn = s.fn;
       if (!(fn instanceof Learned) || !fn.busMaster || !this.upstreamMaster(fn)) continue;
       const owner = this.rules.dmaMemoryOwner(this.topology, fn.root);
@@ -442,25 +452,21 @@ export class Model implements DeviceHost {
 
   private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {
     const r = rootForBus(this.topology, owner, bus);
-    const miss = (status: Status, root: number, rule: RuleId, via?: string): Observation => {
-      const o: Observation = { status, to: via === undefined ? { root } : { root, via }, rule };
-      if (value === null) o.value = allOnes(size);
-      return o;
-    };
-    if (r < 0) return miss('ur', issuer, 'config.routing');
+    if (r < 0) return missedConfig('ur', issuer, 'config.routing', undefined, value, size);
     const b = mkBdf(bus, devfn >> 3, devfn & 7);
     const via = this.emulatorFor(this.emus.get(owner)!.bdfs, b);
     const fn = routeConfig(this.topology, this.rootBuses, r, bus, devfn);
-    if (typeof fn === 'string') return miss(fn, r, 'config.absent-function', via);
-    if ((fn.spec.emulator ?? undefined) !== via) return miss('ur', r, 'emulator.routing', via);
+    if (typeof fn === 'string') return missedConfig(fn, r, 'config.absent-function', via, value, size);
+    if ((fn.spec.emulator ?? undefined) !== via) return missedConfig('ur', r, 'emulator.routing', via, value, size);
     const to: Delivery = { root: r, dev: fn.id, region: 'cfg', offset: reg };
     if (via !== undefined) to.via = via;
     // Routed, the access is the register's: its rule decides the outcome.
-    const rule: RuleId = via === undefined ? configRule(fn, reg) : 'emulator.routing';
+    const valueRule = configRule(fn, reg);
+    const rule: RuleId = via === undefined ? valueRule : 'emulator.routing';
     if (value === null) {
       const known = fn.configKnown(reg, size);
-      if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule: configRule(fn, reg) });
-      const o = ok({ value: BigInt(fn.configRead(reg, size)), to, rule, valueRule: configRule(fn, reg) });
+      if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule });
+      const o = ok({ value: BigInt(fn.configRead(reg, size)), to, rule, valueRule });
       if (known !== allOnes(size)) o.known = known;
       return o;
     }

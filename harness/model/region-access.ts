@@ -48,6 +48,9 @@ function served(fn: PciFunction, region: number, offset: number, count: number, 
 
 /** Bytes of a region of a function: config space, a BAR, the ROM; 0 for none (VGA). */
 export function regionSize(fn: PciFunction, region: number): number {
+  // vfio-user "VFIO_USER_DEVICE_GET_REGION_INFO": the region is as large as the device says.
+  const declared = fn.declaredRegionSize(region);
+  if (declared !== null) return declared;
   if (region === CONFIG_REGION) return fn.cfg.size;
   if (region > ROM_REGION_INDEX) return 0;
   return fn.bars[region]?.size ?? 0;

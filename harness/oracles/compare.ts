@@ -36,6 +36,13 @@ export function sameData(a: Uint8Array | undefined, b: Uint8Array | undefined, m
   return true;
 }
 
+/** Where two byte strings first differ in a bit the mask keeps, and the bytes there; null when they agree or differ in length. */
+export function firstDataDifference(observed: Uint8Array, predicted: Uint8Array, mask?: Uint8Array): { at: number; observed: number; predicted: number } | null {
+  if (observed.length !== predicted.length) return null;
+  for (let i = 0; i < observed.length; i++) if (((observed[i] ^ predicted[i]) & (mask === undefined ? 0xff : mask[i])) !== 0) return { at: i, observed: observed[i], predicted: predicted[i] };
+  return null;
+}
+
 /**
  * The prediction as a target that sees only what `observes` says would
  * report it: an abort it cannot tell completes with the value read; a

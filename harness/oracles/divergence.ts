@@ -17,7 +17,8 @@ import { showIrq, showObs } from '../ops/observation-codec.ts';
 import type { Observation } from '../ops/observation.ts';
 import { CHOICES } from '../spec/choices.ts';
 import { RULES, type RuleId } from '../spec/rules.ts';
-import { differences, showDifference, type Difference } from './compare.ts';
+import { differences, firstDataDifference, showDifference, type Difference } from './compare.ts';
+import type { Op } from '../ops/catalog.ts';
 import { routeClass } from './labels.ts';
 import { accessOf, regionIndex, type Oracle, type StepView } from './oracle.ts';
 import { specRule, type Finding, type FindingRule } from './finding.ts';
@@ -114,19 +115,30 @@ export function divergenceOracle(): Oracle {
       if (v.seenIrqs !== undefined && diff.some((d) => d.field === 'irqs')) predicted += `, of whose interrupts the target can see [${v.seenIrqs.map(showIrq).join(', ')}]`;
       if (p.choice !== undefined && p.allowed !== undefined && p.allowed.length > 0) predicted += ` (or, as ${CHOICES[p.choice.id].cites} allows, ${p.allowed.map((a) => showObs(a.obs)).join(' or ')})`;
       const rule = ruleOf(v, observed, diff[0]);
+      const where = diff.some((d) => d.field === 'data') ? dataWhere(v.op, observed.data, p) : '';
       return [
         {
           kind: 'divergence',
           severity: 'violation',
           index: v.index,
           signature: diff.length === 1 && diff[0].field === 'irqs' ? irqSignature(v, diff[0]) : `divergence:${v.op.op}:${placeClass(v)}:${diff.map(showDifference).join('+')}`,
-          message: `${showOp(v.op)}: the model predicts ${predicted} but the target observed ${showObs(v.observed)}; ${RULES[rule].says}`,
+          message: `${showOp(v.op)}: the model predicts ${predicted} but the target observed ${showObs(v.observed)}${where}; ${RULES[rule].says}`,
           details: { expected: predicted, observed: showObs(v.observed) },
           rule: specRule(rule),
         },
       ];
     },
   };
+}
+
+/** ", first at byte 0x10 (offset 0x10): the model 00, the target 01": where data read differs, since both are shown cut short. */
+function dataWhere(op: Op, observed: Uint8Array | undefined, p: Observation): string {
+  if (observed === undefined || p.data === undefined) return '';
+  const d = firstDataDifference(observed, p.data, p.knownData);
+  if (d === null) return '';
+  const hex = (b: number): string => b.toString(16).padStart(2, '0');
+  const base = op.op === 'region.read' ? ` (offset 0x${(op.offset + d.at).toString(16)})` : op.op === 'dma.read' ? ` (IOVA 0x${(op.iova + d.at).toString(16)})` : '';
+  return `, first at byte 0x${d.at.toString(16)}${base}: the model ${hex(d.predicted)}, the target ${hex(d.observed)}`;
 }
 
 /** A refusal whose errno is not the one the declared profile gives its reason. */

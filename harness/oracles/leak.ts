@@ -8,6 +8,7 @@
  * - an MSI or MSI-X message after the function disabled it.
  */
 import { showOp } from '../ops/codec.ts';
+import type { Op } from '../ops/catalog.ts';
 import { hex } from '../util/hex.ts';
 import { ownerOf } from '../topology/types.ts';
 import { sameData, sameDelivery } from './compare.ts';
@@ -37,6 +38,20 @@ function otherRootHolding(m: Model, exclude: number, addr: number, bytes: Uint8A
 
 const valueBytes = (v: bigint, size: number): Uint8Array => Uint8Array.from({ length: size }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
 
+/** The BARs of the access's space that decoded the address before and do not now, as "dev BAR n"; null if none. */
+function staleDecoder(m: Model, op: Op, acc: { space: 'memory' | 'io'; addr: number }): string | null {
+  const root = 'root' in op ? op.root : -1;
+  const found: string[] = [];
+  for (const [id, slot] of m.devices) {
+    const fn = slot.fn;
+    if (fn === null || ownerOf(m.topology, fn.root, acc.space) !== ownerOf(m.topology, root, acc.space)) continue;
+    fn.bars.forEach((b, r) => {
+      if (b !== undefined && (b.kind === 'io') === (acc.space === 'io') && fn.decodedBefore(r, acc.addr) && !m.decodesNow(id, r, acc.addr)) found.push(`${devLabel(m, id)} ${r === 6 ? 'ROM' : `BAR ${r}`}`);
+    });
+  }
+  return found.length === 0 ? null : found.join(' or ');
+}
+
 export function leakOracle(): Oracle {
   let attachedEver: Set<string> | null = null;
 
@@ -56,6 +71,14 @@ export function leakOracle(): Oracle {
           const why = !m.isPresent(o.to.dev) ? 'its device was unplugged' : 'its BAR moved, was disabled or was reset';
           out.push(leak(v, `leak:${acc.space}:stale-mapping`, `${showOp(op)} reached ${whereLabel(m, o.to)}, a mapping that should be gone: ${why}`, 'isolation.stale-mapping'));
         }
+      }
+
+      // A target that does not say who answered, answering where nothing decodes now but a BAR of its
+      // root did before (it moved, was disabled or reset): nothing else can have answered there.
+      if (acc !== null && !v.observes.delivery && v.observes.aborts && p.status === 'ma' && o.status !== 'ma' && o.source === undefined) {
+        const stale = staleDecoder(m, v.op, acc);
+        if (stale !== null)
+          out.push(leak(v, `leak:${acc.space}:stale-mapping`, `${showOp(op)} was answered (${o.status}) where nothing decodes now but ${stale} did: a mapping that should be gone (its BAR moved, was disabled or was reset)`, 'isolation.stale-mapping'));
       }
 
       // Translations that outlived unmap, detach, unbind or free.

@@ -31,7 +31,7 @@ export const RULES = {
   'header.command': rule('PCI 3.0 §6.2.2', 'the Command register enables IO and memory decode, bus mastering and INTx; unimplemented bits are read-only zero'),
   'header.status': rule('PCI 3.0 §6.2.3', 'Status bits are read-only or write-1-to-clear; Interrupt Status follows the function\'s INTx request; Capabilities List says whether a list is present'),
   'header.misc': rule('PCI 3.0 §6.2.4', 'Cache Line Size, Latency Timer, Interrupt Line and Pin, BIST, Min_Gnt, Max_Lat and the subsystem IDs'),
-  'header.bar': rule('PCI 3.0 §6.2.5.1', 'a BAR\'s low bits give its type and are read-only; the bits below its size read zero, so writing all ones reads back the size'),
+  'header.bar': rule('PCI 3.0 §6.2.5.1', 'a BAR\'s low bits give its type and are read-only; the bits below its size read zero, so writing all ones reads back the size; a BAR the function does not implement is hardwired to zero'),
   'header.rom': rule('PCI 3.0 §6.2.5.2', 'the expansion ROM BAR: bits 31:11 address (those below the size read zero), bit 0 enable'),
   'header.cap-list': rule('PCI 3.0 §6.7; PCIe Base §7.6.3', 'the capability pointer and each capability\'s ID and next pointer are read-only'),
   'bridge.bus-numbers': rule('PCI-to-PCI Bridge 1.2 §3.2.5.2-§3.2.5.4', 'primary, secondary and subordinate bus numbers are read-write'),

@@ -40,6 +40,10 @@ export class Learned extends PciFunction {
     return m;
   }
 
+  override declaredRegionSize(region: number): number | null {
+    return this.spec.learned!.regions?.[region] ?? null;
+  }
+
   /** A BAR's contents are the device's own, except an MSI-X table and PBA the model keeps. */
   override unknownRegionRead(region: number, off: number, _size?: number): boolean {
     const x = this.caps.msix;
