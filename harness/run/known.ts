@@ -8,7 +8,8 @@
  */
 import { CorpusStore } from '../corpus/store.ts';
 import type { CorpusStatus } from '../corpus/meta.ts';
-import { quirkNamed, quirkRules, QUIRKS, type Quirk } from '../adapters/quirk.ts';
+import { quirkNamed, QUIRKS } from '../adapters/quirk.ts';
+import { quirkRules, type Quirk } from '../model/quirk.ts';
 import type { TargetFailure } from '../adapters/target.ts';
 import { TraceChecker, type Judge } from '../oracles/checker.ts';
 import type { Op } from '../ops/catalog.ts';

@@ -5,7 +5,7 @@
  * quirk explains the finding's trace without a violation (corpora/qemu
  * names each entry's quirk).
  */
-import type { Quirk } from '../quirk.ts';
+import type { Quirk } from '../../model/quirk.ts';
 import { EDU_DMA_BASE, EDU_DMA_SIZE } from '../../model/personalities/edu.ts';
 import { expanderHostId, Q35 } from './platform.ts';
 
