@@ -88,6 +88,20 @@ test('leak: a BAR answering at the address it moved away from', () => {
   expect(checkSteps(t, ALL, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:memory:stale-mapping', index: 3 })]);
 });
 
+test('leak: a target that does not say who answered, answering where only a reset BAR decoded before (a reset that left decode on)', () => {
+  const t: Topology = { roots: [root([ep('a', 3)])] };
+  const NO_DELIVERY: Observes = { delivery: false, irqs: false, aborts: true, faults: [] };
+  const ops: Op[] = [...place(0, '00:03.0', 0, 0xc0000000), { op: 'dev.reset', dev: 'a' }, { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }];
+  const steps = record(t, ops).map(({ op, obs }) => ({ op, obs: { status: obs.status, ...(obs.value === undefined ? {} : { value: obs.value }) } as Observation }));
+  expect(steps[3].obs.status).toBe('ma');
+  expect(checkSteps(t, NO_DELIVERY, steps)).toEqual([]);
+  steps[3].obs = { status: 'ok', value: 0x15000100n };
+  expect(checkSteps(t, NO_DELIVERY, steps)).toEqual([expect.objectContaining({ kind: 'leak', signature: 'leak:memory:stale-mapping', index: 3, rule: expect.objectContaining({ id: 'isolation.stale-mapping' }) })]);
+  // Where no BAR ever decoded, the same answer is no leak: it stays a divergence of the master-abort rule.
+  const far = [...steps.slice(0, 3), { op: { op: 'mmio.read', root: 0, addr: 0xd0000000, size: 4 } as Op, obs: { status: 'ok', value: 0x15000100n } as Observation }];
+  expect(checkSteps(t, NO_DELIVERY, far)).toEqual([expect.objectContaining({ kind: 'divergence', rule: expect.objectContaining({ id: 'decode.master-abort' }) })]);
+});
+
 test('leak: DMA tagged with a freed PASID that still translates', () => {
   const t: Topology = { roots: [root([ep('a', 3, { caps: ['pcie', 'pasid'], pasidContext: 0, domain: 0 })], { iommu: true, domains: 1, pasidContexts: 1 })] };
   const ops: Op[] = [
