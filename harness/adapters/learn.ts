@@ -77,12 +77,7 @@ export async function learnFunction(io: ConfigIo, maxSize = 0x1000): Promise<Lea
   const rom = type1 ? H.ROM_TYPE1 : H.ROM_TYPE0;
   // All ones, as every OS sizes a BAR (PCI 3.0 §6.2.5.1: the type bits ignore the write).
   probes.push({ off: H.COMMAND, size: 2, value: cmd & ~(H.CMD_IO | H.CMD_MEMORY) });
-  let high = false;
-  for (const off of bars) {
-    const low = orig(off, 4);
-    probes.push({ off, size: 4, value: 0xffffffff }, { off, size: 4 }, { off, size: 4, value: low });
-    high = !high && (low & 1) === 0 && ((low >> 1) & 3) === 2;
-  }
+  for (const off of bars) probes.push({ off, size: 4, value: 0xffffffff }, { off, size: 4 }, { off, size: 4, value: orig(off, 4) });
   probes.push({ off: rom, size: 4, value: (0xfffff800 | (orig(rom, 4) & 0x7fe)) >>> 0 }, { off: rom, size: 4 }, { off: rom, size: 4, value: orig(rom, 4) });
   probes.push({ off: H.COMMAND, size: 2, value: cmd });
   const r = await io(probes);

@@ -43,8 +43,7 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
   const choice = readTargetChoice('check', p, null);
   const profileOpt = one(p, 'profile');
   const profile = choice === null && profileOpt !== undefined ? loadProfileOption(profileOpt) : undefined;
-  const knownOff = one(p, 'known') === 'none';
-  const knownOpt = readKnownOption('check', p, undefined);
+  readKnownOption('check', p, undefined); // a missing folder is a usage error before any target starts
   const opened: OpenedTarget | null = choice === null ? null : await selectTarget('check', choice);
   let failed = false;
   try {
@@ -108,7 +107,7 @@ export async function runCheck(p: Parsed, log: (s: string) => void): Promise<num
       const count = (f: Finding): number => checker.bySignature.get(f.signature)?.count ?? 1;
       let bad = findings.filter((f) => f.severity === 'violation');
       // Known bugs of the target: recognised by their quirks, else by their recorded signatures.
-      const knownDir = knownOff ? undefined : (knownOpt ?? defaultKnownDir(opened?.target.info.name ?? t.header.target.name));
+      const knownDir = readKnownOption('check', p, defaultKnownDir(opened?.target.info.name ?? t.header.target.name));
       /** Known bugs the violations belong to: name → how recognised, with which others, under which signatures. */
       const known = new Map<string, { bug: KnownBug; how: string; signatures: string[] }>();
       const steps = kept as { op: Op; obs: Observation }[] | null;
