@@ -10,6 +10,7 @@
  * its command register, BARs, ROM and interrupt capabilities.
  */
 import type { Op } from '../harness/ops/catalog.ts';
+import { unhandled } from '../harness/ops/exhaustive.ts';
 import { DEFAULT_ECAM, ownerOf, walkDevices, type DeviceSpec, type ReservedRange, type Topology } from '../harness/topology/types.ts';
 import { learnedWritable } from '../harness/model/learned-layout.ts';
 import { firmwarePlan } from './plan.ts';
@@ -86,9 +87,35 @@ export function guardWrites(t: Topology, ops: readonly Op[]): Op[] {
         if (op.port < 0xcfc || op.port > 0xcff || (l & 0x80000000) === 0) return true;
         return !opaque(op.root, (l >>> 8) & 0xffff, (l & 0xfc) + (op.port - 0xcfc), op.size);
       }
-      default:
+      // Reads, and ops that write no register of a fenced function through a root's spaces.
+      case 'cfg.read':
+      case 'mmio.read':
+      case 'pio.read':
+      case 'dma.map':
+      case 'dma.unmap':
+      case 'dma.attach':
+      case 'dma.detach':
+      case 'dma.read':
+      case 'dma.write':
+      case 'pasid.alloc':
+      case 'pasid.free':
+      case 'pasid.bind':
+      case 'pasid.unbind':
+      case 'pasid.invalidate':
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range':
+      case 'dev.plug':
+      case 'dev.unplug':
+      case 'dev.reset':
+      case 'root.reset':
+      case 'region.read':
+      case 'region.write':
+      case 'clock.step':
         return true;
     }
+    return unhandled(op);
   });
 }
 

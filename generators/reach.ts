@@ -5,7 +5,7 @@
  * field, a device swapped for another root's) can step outside; the op is
  * dropped or its PASID tag removed.
  */
-import type { Op } from '../harness/ops/catalog.ts';
+import { needs, routedIn, type Op } from '../harness/ops/catalog.ts';
 import { walkDevices, type Topology } from '../harness/topology/types.ts';
 import type { GenConstraints } from './constraints.ts';
 
@@ -31,8 +31,8 @@ export function withinReach(t: Topology, c: GenConstraints, ops: readonly Op[]):
   const slots = hotplugReach(t, c);
   const out: Op[] = [];
   for (const op of ops) {
-    if ((op.op === 'dev.plug' || op.op === 'dev.unplug') && slots !== null && !slots.has(op.dev)) continue;
-    if ((op.op === 'dma.read' || op.op === 'dma.write') && op.pasid !== undefined && !pasid) {
+    if (needs(op, 'hotplug') && slots !== null && !slots.has(op.dev)) continue;
+    if (routedIn(op, 'dma') && op.pasid !== undefined && !pasid) {
       const { pasid: _, ...rest } = op;
       out.push(rest);
       continue;

@@ -6,7 +6,7 @@
  * dropped.
  */
 import fc from 'fast-check';
-import { specOf, type Op } from '../ops/catalog.ts';
+import { routeSpace, specOf, type Op } from '../ops/catalog.ts';
 import { opToJson, parseOp } from '../ops/codec.ts';
 import { JsonReader } from '../util/json-read.ts';
 import { walkDevices, type Topology } from '../topology/types.ts';
@@ -50,7 +50,7 @@ function perturb(op: Op, rng: Prng): Op {
   const k = rng.pick(keys);
   const v = o[k];
   if (k === 'value') o[k] = rng.pick([0n, 1n, 0xffffffffn, (v as bigint) ^ 1n, (v as bigint) + 0x1000n]);
-  else if (k === 'size' && (op.op.startsWith('mmio') || op.op.startsWith('pio') || op.op.startsWith('cfg'))) o[k] = rng.pick([1, 2, 4, 8]);
+  else if (k === 'size' && routeSpace(op) !== null) o[k] = rng.pick([1, 2, 4, 8]);
   else if (k === 'pasid') o[k] = rng.pick([1, 2, 3, (v as number) + 1]);
   else if (k === 'reg') o[k] = perturbNumber(rng, v as number, 0xfff);
   else if (k === 'port') o[k] = perturbNumber(rng, v as number, 0xffff);

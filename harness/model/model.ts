@@ -23,7 +23,8 @@ import { translateDma } from './dma.ts';
 import { assertedLines, lineChanges, routesLines, type IntxArrival } from './intx-lines.ts';
 import { isDriven } from './dma-engine.ts';
 import { regionAccess, type RegionHost } from './region-access.ts';
-import type { Op, OpOf } from '../ops/catalog.ts';
+import { mayRemovePins, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
+import { unhandled } from '../ops/exhaustive.ts';
 import type { ChoiceId } from '../spec/choices.ts';
 import type { RuleId } from '../spec/rules.ts';
 import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './choose.ts';
@@ -42,9 +43,6 @@ interface Timer {
 
 /** The x86 interrupt address range: a write there is an interrupt request, not DMA (Intel SDM Vol. 3A, "Message Address Register Format": bits 31:20 are 0xFEE). */
 const INTERRUPT_RANGE = { base: 0xfee00000, size: 0x100000 };
-
-/** Ops after which functions may have come, gone or been reset without a pin event of their own. */
-const MAY_REMOVE_PINS: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset', 'root.reset']);
 
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
 const err = (reason: Reason): Observation => ({ status: 'error', reason });
@@ -256,7 +254,7 @@ export class Model implements DeviceHost {
     // Topology.clock "immediate": the work an op started is done before it completes.
     if (this.topology.clock === 'immediate') for (let n = 0; n < 64 && this.timers.length > 0; n++) this.advanceTo(this.timers.at(-1)!.at);
     // A line can change only when a pin did, or a function came or went.
-    if (before !== null && (this.irqs.some((i) => i.kind === 'intx') || MAY_REMOVE_PINS.has(op.op))) {
+    if (before !== null && (this.irqs.some((i) => i.kind === 'intx') || mayRemovePins(op))) {
       this.lines = this.assertedLines();
       this.irqs.push(...lineChanges(before, this.lines));
     }
@@ -411,6 +409,7 @@ export class Model implements DeviceHost {
       case 'region.write':
         return regionAccess(this.regionHost, op);
     }
+    return unhandled(op);
   }
 
   /** Region access (region-access.ts) through the model's own config and space paths. */
@@ -433,7 +432,7 @@ export class Model implements DeviceHost {
     const t = this.topology;
     if (op.root >= t.roots.length) return err('no-device');
     const owner = ownerOf(t, op.root, 'config');
-    const value = op.op === 'cfg.write' ? op.value : null;
+    const value = writeValue(op);
     const bus = busOf(op.bdf);
     const devfn = devfnOf(op.bdf);
     if (op.via === 'ecam') {
@@ -643,7 +642,7 @@ export class Model implements DeviceHost {
       if (!fn.engineRegisters.every((off) => this.cpuReaches(fn, fn.engineRegion, off))) return err('unreachable');
       const pending = fn.pendingDeadline();
       if (pending !== null) this.advanceTo(pending);
-      const b = fn.transferBuffer(op.op === 'dma.write' ? op.data.length : op.len);
+      const b = fn.transferBuffer('data' in op ? op.data.length : op.len);
       // A target whose engine rejects the range dies here (a known bug's quirk; never the reference model).
       if (this.rules.eduDmaAborts(b.addr, b.count)) {
         this.abort(`the DMA engine's range check rejects ${b.count} bytes at ${b.addr.toString(16)}`);
@@ -653,7 +652,7 @@ export class Model implements DeviceHost {
     }
     const iova = fn.dmaAddress(op.iova);
     let o: Observation;
-    if (op.op === 'dma.write') {
+    if ('data' in op) {
       fn.dmaBuffer(op.data);
       o = this.deviceDma(fn, iova, op.data.length, op.data, op.pasid);
     } else {
@@ -755,17 +754,27 @@ export class Model implements DeviceHost {
     const t = this.topology;
     if (op.root >= t.roots.length) return err('no-device');
     if (!(t.emulators ?? []).includes(op.emulator)) return err('no-emulator');
-    let r: Reason | null;
-    if (op.op === 'emu.map-bdf' || op.op === 'emu.unmap-bdf') {
-      const table = this.emus.get(ownerOf(t, op.root, 'config'))!;
-      r = op.op === 'emu.map-bdf' ? table.mapBdf(op.bdf, op.emulator) : table.unmapBdf(op.bdf, op.emulator);
-    } else {
-      const owner = op.space === 'mmio' ? ownerOf(t, op.root, 'memory') : this.rules.ioOwner(t, op.root);
-      if (op.space === 'pio' && op.start + op.size > 0x10000) return err('unsupported');
-      const table = this.emus.get(owner)!;
-      r = op.op === 'emu.map-range' ? table.mapRange(op.space, op.start, op.size, op.emulator) : table.unmapRange(op.space, op.start, op.size, op.emulator);
-    }
+    if ('space' in op && op.space === 'pio' && op.start + op.size > 0x10000) return err('unsupported');
+    const r = this.emuChange(op);
     return r === null ? ok() : err(r);
+  }
+
+  /** One change to the emulator table that owns the op's space: config for a BDF, memory or IO for a range. */
+  private emuChange(op: OpOf<'emu.map-bdf' | 'emu.unmap-bdf' | 'emu.map-range' | 'emu.unmap-range'>): Reason | null {
+    const t = this.topology;
+    const bdfs = (): EmulatorTable => this.emus.get(ownerOf(t, op.root, 'config'))!;
+    const ranges = (space: 'mmio' | 'pio'): EmulatorTable => this.emus.get(space === 'mmio' ? ownerOf(t, op.root, 'memory') : this.rules.ioOwner(t, op.root))!;
+    switch (op.op) {
+      case 'emu.map-bdf':
+        return bdfs().mapBdf(op.bdf, op.emulator);
+      case 'emu.unmap-bdf':
+        return bdfs().unmapBdf(op.bdf, op.emulator);
+      case 'emu.map-range':
+        return ranges(op.space).mapRange(op.space, op.start, op.size, op.emulator);
+      case 'emu.unmap-range':
+        return ranges(op.space).unmapRange(op.space, op.start, op.size, op.emulator);
+    }
+    return unhandled(op);
   }
 
   // ---- lifecycle --------------------------------------------------------------------

@@ -60,8 +60,8 @@ export function regionAccess(host: RegionHost, op: OpOf<'region.read' | 'region.
   const fn = host.fn(op.dev);
   if (typeof fn === 'string') return { status: 'error', reason: fn };
   const size = regionSize(fn, op.region);
-  const count = op.op === 'region.read' ? op.count : op.data.length;
-  const write = op.op === 'region.write' ? op.data : null;
+  const count = 'data' in op ? op.data.length : op.count;
+  const write = 'data' in op ? op.data : null;
   // The message's size comes first: a server refuses it before it looks at the region.
   if (count > REGION_XFER_MAX) return { status: 'error', reason: 'too-large' };
   if (size === 0) return { status: 'error', reason: 'no-region' };

@@ -10,10 +10,27 @@ import { F, VIAS, optional, type Field } from './fields.ts';
 export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
-export interface OpSpec<Fs extends Record<string, Field<unknown>>> {
+/** The space a root routes an access through: its config space, memory, IO, or (for a device's DMA) the IOMMU's. */
+export type RouteSpace = 'config' | 'memory' | 'io' | 'dma';
+
+/**
+ * What an operation is, declared once: every part of isoroot that asks
+ * (the model, the adapters, the oracles, the coverage tracker) reads it
+ * here instead of comparing kinds.
+ */
+export interface OpSpec<Fs extends Record<string, Field<unknown>>, N extends Capability = Capability, S extends RouteSpace | null = RouteSpace | null, D extends boolean = boolean> {
   /** One line for docs and --help. */
   doc: string;
-  needs: Capability;
+  /** Its family: the capability a target declares to be given it. */
+  needs: N;
+  /** The space a root routes it through, when it is an access that a root routes (the misroute and collision oracles judge those). */
+  space: S;
+  /** It may make a device signal an interrupt: a bus read cannot (it has no side effect on a conforming device); anything else may (an unmask, a doorbell, a DMA done, a hot-plug event). */
+  signals: boolean;
+  /** It may remove a function or reset its pins, so an INTx line can drop without a pin changing (a reset, an unplug, a plug that replaces). */
+  removesPins: boolean;
+  /** Carrying it out is a dialogue with the target (a driver's work: IOMMU tables, a DMA engine, hot-plug, a machine reset), not one exchange that can be pipelined. */
+  dialogue: D;
   fields: Fs;
   /** Cross-field rule; returns what is wrong, or null. */
   problem?: (o: FieldValues<Fs>) => string | null;
@@ -27,7 +44,15 @@ type Req<Fs> = { [K in keyof Fs as Fs[K] extends Field<unknown, false> ? K : nev
 type Opt<Fs> = { [K in keyof Fs as Fs[K] extends Field<unknown, true> ? K : never]?: Fs[K] extends Field<infer T, true> ? T : never };
 export type FieldValues<Fs> = Req<Fs> & Opt<Fs>;
 
-const spec = <Fs extends Record<string, Field<unknown>>>(s: OpSpec<Fs>): OpSpec<Fs> => s;
+const spec = <Fs extends Record<string, Field<unknown>>, N extends Capability, S extends RouteSpace | null, D extends boolean>(s: OpSpec<Fs, N, S, D>): OpSpec<Fs, N, S, D> => s;
+/** The defaults of an op that is neither a routed access nor a lifecycle event. */
+const control = { space: null, signals: true, removesPins: false, dialogue: false } as const;
+const busRead = <S extends RouteSpace>(space: S) => ({ space, signals: false, removesPins: false, dialogue: false }) as const;
+const busWrite = <S extends RouteSpace>(space: S) => ({ space, signals: true, removesPins: false, dialogue: false }) as const;
+const driver = { space: null, signals: true, removesPins: false, dialogue: true } as const;
+const dmaAccess = { space: 'dma', signals: true, removesPins: false, dialogue: true } as const;
+const regionRead = { space: null, signals: false, removesPins: false, dialogue: false } as const;
+const lifecycle = { space: null, signals: true, removesPins: true, dialogue: true } as const;
 
 const sizeMask = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const REG_LIKELY = [0x00, 0x04, 0x06, 0x0c, 0x0e, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x30, 0x34, 0x3c, 0x40, 0x42, 0x44, 0x50, 0x100, 0x104, 0x106];
@@ -82,8 +107,8 @@ const regionFields = <X extends Record<string, Field<unknown>>>(x: X) => ({
 export const CLOCK_STEP_MAX_NS = 10_000_000_000;
 
 export const CATALOG = {
-  'cfg.read': spec({ doc: 'configuration read through ECAM or CF8/CFC', needs: 'config', reads: true, fields: cfgFields, problem: cfgProblem, fix: cfgFix }),
-  'cfg.write': spec({
+  'cfg.read': spec({ ...busRead('config'), doc: 'configuration read through ECAM or CF8/CFC', needs: 'config', reads: true, fields: cfgFields, problem: cfgProblem, fix: cfgFix }),
+  'cfg.write': spec({ ...busWrite('config'),
     doc: 'configuration write through ECAM or CF8/CFC',
     needs: 'config',
     reads: false,
@@ -91,7 +116,7 @@ export const CATALOG = {
     problem: (o) => cfgProblem(o) ?? valueFits(o),
     fix: (o) => valueFix(cfgFix(o)),
   }),
-  'mmio.read': spec({
+  'mmio.read': spec({ ...busRead('memory'),
     doc: "read in a root's memory space",
     needs: 'mmio',
     reads: true,
@@ -99,7 +124,7 @@ export const CATALOG = {
     problem: accessProblem,
     fix: accessFix,
   }),
-  'mmio.write': spec({
+  'mmio.write': spec({ ...busWrite('memory'),
     doc: "write in a root's memory space",
     needs: 'mmio',
     reads: false,
@@ -107,7 +132,7 @@ export const CATALOG = {
     problem: (o) => accessProblem(o) ?? valueFits(o),
     fix: (o) => valueFix(accessFix(o)),
   }),
-  'pio.read': spec({
+  'pio.read': spec({ ...busRead('io'),
     doc: "read in a root's IO space",
     needs: 'pio',
     reads: true,
@@ -115,7 +140,7 @@ export const CATALOG = {
     problem: portProblem,
     fix: portFix,
   }),
-  'pio.write': spec({
+  'pio.write': spec({ ...busWrite('io'),
     doc: "write in a root's IO space",
     needs: 'pio',
     reads: false,
@@ -123,7 +148,7 @@ export const CATALOG = {
     problem: (o) => portProblem(o) ?? valueFits(o),
     fix: (o) => valueFix(portFix(o)),
   }),
-  'dma.map': spec({
+  'dma.map': spec({ ...driver,
     doc: 'map an IOVA range of an IOMMU domain to guest-physical memory',
     needs: 'dma-map',
     reads: false,
@@ -136,68 +161,68 @@ export const CATALOG = {
       perm: F.oneOf(['r', 'w', 'rw'] as const),
     },
   }),
-  'dma.unmap': spec({
+  'dma.unmap': spec({ ...driver,
     doc: 'unmap an IOVA range of an IOMMU domain',
     needs: 'dma-map',
     reads: false,
     fields: { root: F.root(), domain: F.int('domain index', 0, 63, [0, 1]), iova: F.hex('IOVA', ADDR_MAX, IOVA_LIKELY), size: F.hex('bytes', 2 ** 40, [0x1000, 0x2000]) },
   }),
   // Apart from dma-map: a vfio-user device has one DMA space, which it cannot leave.
-  'dma.attach': spec({ doc: 'attach a device to an IOMMU domain', needs: 'dma-attach', reads: false, fields: { dev: F.dev(), domain: F.int('domain index', 0, 63, [0, 1]) } }),
-  'dma.detach': spec({ doc: 'detach a device from its IOMMU domain', needs: 'dma-attach', reads: false, fields: { dev: F.dev() } }),
-  'dma.read': spec({
+  'dma.attach': spec({ ...driver, doc: 'attach a device to an IOMMU domain', needs: 'dma-attach', reads: false, fields: { dev: F.dev(), domain: F.int('domain index', 0, 63, [0, 1]) } }),
+  'dma.detach': spec({ ...driver, doc: 'detach a device from its IOMMU domain', needs: 'dma-attach', reads: false, fields: { dev: F.dev() } }),
+  'dma.read': spec({ ...dmaAccess,
     doc: 'the device reads memory by DMA, optionally tagged with a PASID',
     needs: 'dma',
     reads: true,
     fields: { dev: F.dev(), iova: F.hex('IOVA', ADDR_MAX, IOVA_LIKELY), len: F.int('bytes', 1, 4096, [1, 4, 8, 64]), pasid: pasidField },
   }),
-  'dma.write': spec({
+  'dma.write': spec({ ...dmaAccess,
     doc: 'the device writes memory by DMA, optionally tagged with a PASID',
     needs: 'dma',
     reads: false,
     fields: { dev: F.dev(), iova: F.hex('IOVA', ADDR_MAX, IOVA_LIKELY), data: F.bytes(4096), pasid: pasidField },
   }),
-  'pasid.alloc': spec({ doc: "allocate a PASID in the device's PASID context", needs: 'pasid', reads: true, fields: { dev: F.dev() } }),
-  'pasid.free': spec({ doc: "free a PASID of the device's PASID context", needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
-  'pasid.bind': spec({
+  'pasid.alloc': spec({ ...driver, doc: "allocate a PASID in the device's PASID context", needs: 'pasid', reads: true, fields: { dev: F.dev() } }),
+  'pasid.free': spec({ ...driver, doc: "free a PASID of the device's PASID context", needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
+  'pasid.bind': spec({ ...driver,
     doc: 'bind a PASID of the device to an IOMMU domain (its address space)',
     needs: 'pasid',
     reads: false,
     fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]), domain: F.int('domain index', 0, 63, [0, 1]) },
   }),
-  'pasid.unbind': spec({ doc: 'unbind a PASID from the device', needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
-  'pasid.invalidate': spec({ doc: 'PASID-based IOTLB invalidation for the device', needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
-  'emu.map-bdf': spec({ doc: 'forward config accesses of one BDF to an emulator', needs: 'emulator', reads: false, fields: { root: F.root(), emulator: F.emulator(), bdf: F.bdf() } }),
-  'emu.unmap-bdf': spec({ doc: 'stop forwarding one BDF to an emulator', needs: 'emulator', reads: false, fields: { root: F.root(), emulator: F.emulator(), bdf: F.bdf() } }),
-  'emu.map-range': spec({
+  'pasid.unbind': spec({ ...driver, doc: 'unbind a PASID from the device', needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
+  'pasid.invalidate': spec({ ...driver, doc: 'PASID-based IOTLB invalidation for the device', needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
+  'emu.map-bdf': spec({ ...control, doc: 'forward config accesses of one BDF to an emulator', needs: 'emulator', reads: false, fields: { root: F.root(), emulator: F.emulator(), bdf: F.bdf() } }),
+  'emu.unmap-bdf': spec({ ...control, doc: 'stop forwarding one BDF to an emulator', needs: 'emulator', reads: false, fields: { root: F.root(), emulator: F.emulator(), bdf: F.bdf() } }),
+  'emu.map-range': spec({ ...control,
     doc: 'forward an MMIO or IO range to an emulator',
     needs: 'emulator',
     reads: false,
     fields: rangeFields,
   }),
-  'emu.unmap-range': spec({
+  'emu.unmap-range': spec({ ...control,
     doc: 'stop forwarding an MMIO or IO range',
     needs: 'emulator',
     reads: false,
     fields: rangeFields,
   }),
-  'dev.plug': spec({ doc: 'hot-plug a device that the topology marks as not present', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
-  'dev.unplug': spec({ doc: 'hot-unplug a device', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
-  'dev.reset': spec({ doc: 'function-level reset of a device', needs: 'reset', reads: false, fields: { dev: F.dev() } }),
-  'root.reset': spec({ doc: 'reset a whole root (every root that shares its host bridge, i.e. its config space)', needs: 'root-reset', reads: false, fields: { root: F.root() } }),
-  'region.read': spec({
+  'dev.plug': spec({ ...lifecycle, doc: 'hot-plug a device that the topology marks as not present', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
+  'dev.unplug': spec({ ...lifecycle, doc: 'hot-unplug a device', needs: 'hotplug', reads: false, fields: { dev: F.dev() } }),
+  'dev.reset': spec({ ...lifecycle, doc: 'function-level reset of a device', needs: 'reset', reads: false, fields: { dev: F.dev() } }),
+  'root.reset': spec({ ...lifecycle, doc: 'reset a whole root (every root that shares its host bridge, i.e. its config space)', needs: 'root-reset', reads: false, fields: { root: F.root() } }),
+  'region.read': spec({ ...regionRead,
     doc: "read a device's region at an offset, as a VFIO user does (vfio-user REGION_READ): config space, or a BAR where it decodes; refused past the region's end or beyond REGION_XFER_MAX bytes",
     needs: 'region',
     reads: true,
     fields: regionFields({ count: F.int('bytes', 1, 2 * REGION_XFER_MAX, [1, 2, 4, 8, 64, REGION_XFER_MAX + 1]) }),
   }),
-  'region.write': spec({
+  'region.write': spec({ ...control,
     doc: "write a device's region at an offset, as a VFIO user does (vfio-user REGION_WRITE)",
     needs: 'region',
     reads: false,
     fields: regionFields({ data: F.bytes(REGION_XFER_MAX) }),
   }),
-  'clock.step': spec({ doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
+  'clock.step': spec({ ...control, doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
 } as const;
 
 export type OpKind = keyof typeof CATALOG;
@@ -211,3 +236,27 @@ export type Op = { [K in OpKind]: { op: K } & FieldsOf<K> }[OpKind];
 export type OpOf<K extends OpKind> = Extract<Op, { op: K }>;
 
 export const specOf = (k: OpKind): OpSpec<Record<string, Field<unknown>>> => CATALOG[k] as unknown as OpSpec<Record<string, Field<unknown>>>;
+
+/** The kinds of one family (the capability they need). */
+export type KindsNeeding<C extends Capability> = { [K in OpKind]: SpecOf<K>['needs'] extends C ? K : never }[OpKind];
+/** The kinds a root routes through one space. */
+export type KindsRoutedIn<S extends RouteSpace> = { [K in OpKind]: SpecOf<K>['space'] extends S ? K : never }[OpKind];
+
+/** Whether an op belongs to a family, as the catalog says; narrows it to that family's ops. */
+export const needs = <C extends Capability>(op: Op, c: C): op is OpOf<KindsNeeding<C>> => CATALOG[op.op].needs === c;
+/** The space a root routes an op through, or null when it is not a routed access. */
+export const routeSpace = (op: Op): RouteSpace | null => CATALOG[op.op].space;
+/** Whether a root routes an op through one space; narrows it to those ops. */
+export const routedIn = <S extends RouteSpace>(op: Op, s: S): op is OpOf<KindsRoutedIn<S>> => CATALOG[op.op].space === s;
+/** A routed access: config, memory, IO, or a device's DMA. */
+export const isRouted = (op: Op): op is OpOf<KindsRoutedIn<RouteSpace>> => CATALOG[op.op].space !== null;
+/** The property flags of an op, as its description declares them. */
+export const reads = (op: Op): boolean => CATALOG[op.op].reads;
+export const maySignal = (op: Op): boolean => CATALOG[op.op].signals;
+export const mayRemovePins = (op: Op): boolean => CATALOG[op.op].removesPins;
+/** The kinds whose execution is a dialogue with the target, and the others (one exchange each, which a target may pipeline). */
+export type DialogueKind = { [K in OpKind]: SpecOf<K>['dialogue'] extends true ? K : never }[OpKind];
+export type ExchangeKind = Exclude<OpKind, DialogueKind>;
+export const isDialogue = (op: Op): op is OpOf<DialogueKind> => CATALOG[op.op].dialogue;
+/** The value a write carries (config, memory or IO), or null for any other op. */
+export const writeValue = (op: Op): bigint | null => ('value' in op ? op.value : null);

@@ -9,6 +9,7 @@
  * - In a PASID context, one PASID handed out twice while live.
  */
 import { showOp } from '../ops/codec.ts';
+import { routedIn } from '../ops/catalog.ts';
 import { formatBdf } from '../topology/bdf.ts';
 import { ownerOf, type SpaceKind } from '../topology/types.ts';
 import { hex } from '../util/hex.ts';
@@ -31,7 +32,7 @@ export function collisionOracle(): Oracle {
 
       // Cross-root interference in a space the contract isolates.
       if (v.observes.delivery && o.to?.dev !== undefined && p.to !== undefined && o.to.root !== p.to.root && 'root' in op) {
-        const kind: SpaceKind | null = acc !== null ? (acc.space === 'memory' ? 'memory' : 'io') : op.op === 'cfg.read' || op.op === 'cfg.write' ? 'config' : null;
+        const kind: SpaceKind | null = acc !== null ? (acc.space === 'memory' ? 'memory' : 'io') : routedIn(op, 'config') ? 'config' : null;
         if (kind !== null && ownerOf(t, op.root, kind) !== ownerOf(t, o.to.root, kind)) {
           let claims = false;
           let where = '';
@@ -39,7 +40,7 @@ export function collisionOracle(): Oracle {
             const r = regionIndex(o.to.region);
             claims = m.decodesNow(o.to.dev, r, acc.addr);
             where = `${acc.space === 'io' ? 'port' : 'address'} ${hex(acc.addr)}`;
-          } else if (op.op === 'cfg.read' || op.op === 'cfg.write') {
+          } else if (routedIn(op, 'config')) {
             claims = m.bdfOf(o.to.dev) === op.bdf;
             where = `BDF ${formatBdf(op.bdf)}`;
           }

@@ -8,7 +8,7 @@
  * - an MSI or MSI-X message after the function disabled it.
  */
 import { showOp } from '../ops/codec.ts';
-import type { Op } from '../ops/catalog.ts';
+import { routedIn, type Op } from '../ops/catalog.ts';
 import { hex } from '../util/hex.ts';
 import { ownerOf } from '../topology/types.ts';
 import { sameData, sameDelivery } from './compare.ts';
@@ -82,7 +82,7 @@ export function leakOracle(): Oracle {
       }
 
       // Translations that outlived unmap, detach, unbind or free.
-      if ((op.op === 'dma.read' || op.op === 'dma.write') && p.status === 'fault' && o.status === 'ok') {
+      if (routedIn(op, 'dma') && p.status === 'fault' && o.status === 'ok') {
         const dev = devLabel(m, op.dev);
         const ctx = op.pasid === undefined ? null : m.pasidContextOf(op.dev);
         const fn = m.fnOf(op.dev);
@@ -98,7 +98,8 @@ export function leakOracle(): Oracle {
 
       // Data that crosses roots.
       if (v.observes.delivery && o.to?.region === 'ram' && p.to?.region === 'ram' && o.to.root !== p.to.root) {
-        out.push(leak(v, `leak:${op.op.startsWith('dma') ? 'dma' : 'memory'}:cross-root-memory`, `${showOp(op)} landed in ${whereLabel(m, o.to)} instead of ${whereLabel(m, p.to)}: memory crosses roots`, op.op.startsWith('dma') ? 'isolation.dma' : 'isolation.memory'));
+        const dma = routedIn(op, 'dma');
+        out.push(leak(v, `leak:${dma ? 'dma' : 'memory'}:cross-root-memory`, `${showOp(op)} landed in ${whereLabel(m, o.to)} instead of ${whereLabel(m, p.to)}: memory crosses roots`, dma ? 'isolation.dma' : 'isolation.memory'));
       } else if (op.op === 'mmio.read' && p.to?.region === 'ram' && o.value !== undefined && p.value !== undefined && o.value !== p.value) {
         const from = otherRootHolding(m, p.to.root, op.addr, valueBytes(o.value, op.size));
         if (from !== null) out.push(leak(v, 'leak:memory:cross-root-data', `root ${op.root} read ${hex(o.value)} at ${hex(op.addr)}, which is what root ${from}'s RAM holds there: data written through root ${from} is readable through root ${op.root}`, 'isolation.memory'));

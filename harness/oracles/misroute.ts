@@ -5,21 +5,21 @@
 import { showOp } from '../ops/codec.ts';
 import { sameDelivery } from './compare.ts';
 import { devLabel, opFamily, routeClass, whereLabel } from './labels.ts';
-import { isRouted, type Oracle, type StepView } from './oracle.ts';
+import { ISOLATION_RULE, type Oracle, type StepView } from './oracle.ts';
+import { routeSpace } from '../ops/catalog.ts';
 import { specRule, type Finding } from './finding.ts';
-import type { RuleId } from '../spec/rules.ts';
 
 export function misrouteOracle(): Oracle {
   return {
     step(v: StepView): Finding[] {
       const { op, observed: o, predicted: p, model: m } = v;
       const out: Finding[] = [];
-      if (v.observes.delivery && isRouted(op) && o.to !== undefined && !sameDelivery(o.to, p.to)) {
+      const space = routeSpace(op);
+      if (v.observes.delivery && space !== null && o.to !== undefined && !sameDelivery(o.to, p.to)) {
         const cross = p.to !== undefined && o.to.root !== p.to.root ? ':cross-root' : '';
         // Across roots the contract is what is broken; within one, the rule that routes the access.
-        const crossRule: RuleId = op.op.startsWith('cfg') ? 'isolation.config' : op.op.startsWith('pio') ? 'isolation.io' : op.op.startsWith('dma') ? 'isolation.dma' : 'isolation.memory';
         out.push({
-          rule: specRule(cross !== '' ? crossRule : (p.rule ?? 'decode.bar')),
+          rule: specRule(cross !== '' ? ISOLATION_RULE[space] : (p.rule ?? 'decode.bar')),
           kind: 'misroute',
           severity: 'violation',
           index: v.index,

@@ -5,7 +5,8 @@
  * never drives a target.
  */
 import type { Model } from '../model/model.ts';
-import type { Op } from '../ops/catalog.ts';
+import { routedIn, type Op, type RouteSpace } from '../ops/catalog.ts';
+import type { RuleId } from '../spec/rules.ts';
 import type { Irq, Observation } from '../ops/observation.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Finding } from './finding.ts';
@@ -35,10 +36,13 @@ export interface Oracle {
   step(v: StepView): Finding[];
 }
 
+/** The isolation rule a routed access breaks when it reaches another root, by the space it is routed in. */
+export const ISOLATION_RULE: Record<RouteSpace, RuleId> = { config: 'isolation.config', memory: 'isolation.memory', io: 'isolation.io', dma: 'isolation.dma' };
+
 /** The address an access op targets, in which kind of space. */
 export function accessOf(op: Op): { space: 'memory' | 'io'; addr: number } | null {
-  if (op.op === 'mmio.read' || op.op === 'mmio.write') return { space: 'memory', addr: op.addr };
-  if (op.op === 'pio.read' || op.op === 'pio.write') return { space: 'io', addr: op.port };
+  if (routedIn(op, 'memory')) return { space: 'memory', addr: op.addr };
+  if (routedIn(op, 'io')) return { space: 'io', addr: op.port };
   return null;
 }
 
@@ -49,5 +53,3 @@ export function regionIndex(r: string | undefined): number {
   return -1;
 }
 
-export const isRouted = (op: Op): boolean =>
-  op.op === 'cfg.read' || op.op === 'cfg.write' || op.op === 'mmio.read' || op.op === 'mmio.write' || op.op === 'pio.read' || op.op === 'pio.write' || op.op === 'dma.read' || op.op === 'dma.write';

@@ -6,7 +6,8 @@
  * reply, so a whole sequence can be pipelined (keepingLatch, for the
  * harness's own config accesses, is the exception).
  */
-import type { Op, OpOf } from '../../ops/catalog.ts';
+import { writeValue, type Op, type OpOf } from '../../ops/catalog.ts';
+import { unhandled } from '../../ops/exhaustive.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
 import { busOf, devfnOf } from '../../topology/bdf.ts';
 import { DEFAULT_ECAM, ownerOf, type Topology } from '../../topology/types.ts';
@@ -55,7 +56,7 @@ export async function keepingLatch(q: QtestChannel, cmds: readonly string[], tim
 
 function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Observation {
   const owner = t.roots[ownerOf(t, op.root, 'config')];
-  const value = op.op === 'cfg.write' ? op.value : null;
+  const value = writeValue(op);
   if (op.via === 'ecam') {
     const ecam = owner.ecam === undefined ? DEFAULT_ECAM : owner.ecam;
     if (ecam === null) return ownRefusal('no-ecam');
@@ -83,7 +84,30 @@ export function planAccess(op: Op, t: Topology): Planned | Observation | null {
       return read(Q.in(op.port, op.size));
     case 'pio.write':
       return write(Q.out(op.port, op.size, op.value));
-    default:
+    // Not one qtest access: dialogues (the session drives them), or ops QEMU's target does not have.
+    case 'dma.map':
+    case 'dma.unmap':
+    case 'dma.attach':
+    case 'dma.detach':
+    case 'dma.read':
+    case 'dma.write':
+    case 'pasid.alloc':
+    case 'pasid.free':
+    case 'pasid.bind':
+    case 'pasid.unbind':
+    case 'pasid.invalidate':
+    case 'emu.map-bdf':
+    case 'emu.unmap-bdf':
+    case 'emu.map-range':
+    case 'emu.unmap-range':
+    case 'dev.plug':
+    case 'dev.unplug':
+    case 'dev.reset':
+    case 'root.reset':
+    case 'region.read':
+    case 'region.write':
+    case 'clock.step':
       return null;
   }
+  return unhandled(op);
 }

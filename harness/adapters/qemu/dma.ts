@@ -184,7 +184,7 @@ export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | O
     for (const g of engines) await g.idle();
     if (tr !== null) await tr.fault();
     let o: Observation;
-    if (op.op === 'dma.write') {
+    if ('data' in op) {
       const len = op.data.length;
       await qtest.call([Q.writeBytes(x.scratch, op.data)], x.timeoutMs);
       await harness(() => e.transfer(scratch, BUFFER, len, false));

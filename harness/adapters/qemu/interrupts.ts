@@ -11,7 +11,6 @@
  *   it changed.
  * Both are declared to the oracles as an IrqView.
  */
-import type { Op } from '../../ops/catalog.ts';
 import type { Irq, IrqView } from '../../ops/observation.ts';
 import type { Platform } from './platform.ts';
 import { Q, parseBytes, type IrqEvent } from './qtest.ts';
@@ -25,8 +24,6 @@ export const MESSAGE_WINDOW = { base: 0x9fc00, size: 0x40, fill: 0xa5 } as const
 /** The interrupt view of a QEMU machine: lines where the platform routes INTx to the IOAPIC without firmware (q35). */
 export const qemuIrqView = (p: Platform): IrqView => ({ lines: p.intxLines(0, 0) !== null, messages: { ...MESSAGE_WINDOW } });
 
-/** Reads cannot send a message; everything else may (a config write that unmasks, a doorbell, a hot-plug event…). */
-export const maySignal = (op: Op): boolean => op.op !== 'cfg.read' && op.op !== 'mmio.read' && op.op !== 'pio.read';
 
 const filledWindow = (): DataView => new DataView(new Uint8Array(MESSAGE_WINDOW.size).fill(MESSAGE_WINDOW.fill).buffer);
 

@@ -6,7 +6,8 @@
  * answering, goes away or breaks the protocol ends the session with a
  * hang or crash failure.
  */
-import type { Op, OpOf } from '../../ops/catalog.ts';
+import { isDialogue, maySignal, type DialogueKind, type Op, type OpOf } from '../../ops/catalog.ts';
+import { unhandled } from '../../ops/exhaustive.ts';
 import type { Irq, Observation } from '../../ops/observation.ts';
 import { ECAM_BUSES, walkDevices, type Topology } from '../../topology/types.ts';
 import { applyOne, type RunResult, type Session, type TargetFailure } from '../target.ts';
@@ -21,7 +22,7 @@ import { QtestError } from './qtest.ts';
 import { flatViews } from './mtree.ts';
 import type { EventLog } from './events.ts';
 import { eject, plug, portSlotOf, presentDevices, SLOT_CONTROL } from './hotplug.ts';
-import { maySignal, type InterruptWatch } from './interrupts.ts';
+import type { InterruptWatch } from './interrupts.ts';
 
 export interface SessionContext {
   q: QemuProcess;
@@ -46,9 +47,6 @@ export interface SessionContext {
   resetMachine(): Promise<void>;
 }
 
-type Interactive = OpOf<'dma.read' | 'dma.write' | 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach' | 'root.reset' | 'dev.plug' | 'dev.unplug'>;
-
-const isInteractive = (op: Op): op is Interactive => op.op.startsWith('dma.') || op.op === 'root.reset' || op.op === 'dev.plug' || op.op === 'dev.unplug';
 
 /**
  * A write that may reach a root port's Slot Control, where a sequence can
@@ -142,21 +140,45 @@ export class QemuSession implements Session {
     return x.presence.problem(op.dev) === 'not-present' ? { status: 'ok' } : refused('unsupported');
   }
 
-  private async interactive(x: SessionContext, op: Interactive): Promise<Observation> {
-    if (op.op !== 'root.reset') await this.syncPresence(x);
-    if (op.op === 'dev.plug') return this.plug(x, op);
-    if (op.op === 'dev.unplug') return this.unplug(x, op);
-    if (op.op === 'dma.read' || op.op === 'dma.write') return this.dma(x, op);
-    if (op.op === 'root.reset') {
-      // One machine: every root shares the host bridge, so a reset of any resets them all.
-      if (op.root >= x.topology.roots.length) return ownRefusal('no-device');
-      await x.resetMachine();
-      return { status: 'ok' };
+  /** An op that is a dialogue with QEMU (the catalog's `dialogue`): each step waits for the last one's answer. */
+  private async interactive(x: SessionContext, op: OpOf<DialogueKind>): Promise<Observation> {
+    switch (op.op) {
+      case 'root.reset':
+        // One machine: every root shares the host bridge, so a reset of any resets them all.
+        if (op.root >= x.topology.roots.length) return ownRefusal('no-device');
+        await x.resetMachine();
+        return { status: 'ok' };
+      case 'dev.plug':
+        await this.syncPresence(x);
+        return this.plug(x, op);
+      case 'dev.unplug':
+        await this.syncPresence(x);
+        return this.unplug(x, op);
+      case 'dma.read':
+      case 'dma.write':
+        await this.syncPresence(x);
+        return this.dma(x, op);
+      case 'dma.map':
+      case 'dma.unmap':
+        await this.syncPresence(x);
+        if (x.iommu !== null) return x.iommu.apply(op);
+        // No IOMMU: refused as the model refuses, in its order of checks.
+        return ownRefusal(op.root >= x.topology.roots.length ? 'no-device' : 'no-iommu');
+      case 'dma.attach':
+      case 'dma.detach':
+        await this.syncPresence(x);
+        if (x.iommu !== null) return x.iommu.apply(op);
+        return ownRefusal(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
+      // No PASID driver (emulated devices issue untagged requests), no function-level reset op.
+      case 'pasid.alloc':
+      case 'pasid.free':
+      case 'pasid.bind':
+      case 'pasid.unbind':
+      case 'pasid.invalidate':
+      case 'dev.reset':
+        return ownRefusal('unsupported');
     }
-    if (x.iommu !== null) return x.iommu.apply(op);
-    // No IOMMU: refused as the model refuses, in its order of checks.
-    if (op.op === 'dma.map' || op.op === 'dma.unmap') return ownRefusal(op.root >= x.topology.roots.length ? 'no-device' : 'no-iommu');
-    return ownRefusal(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
+    return unhandled(op);
   }
 
   /**
@@ -195,7 +217,7 @@ export class QemuSession implements Session {
     let i = 0;
     while (i < ops.length) {
       const op = ops[i];
-      if (isInteractive(op)) {
+      if (isDialogue(op)) {
         try {
           observations.push(withIrqs(await this.interactive(x, op), await this.interruptsSoFar(x)));
         } catch (e) {
@@ -214,7 +236,7 @@ export class QemuSession implements Session {
       const first = x.q.qtest.sent;
       let settle = false;
       let due = false;
-      for (; i < ops.length && !settle && !due && !isInteractive(ops[i]); i++) {
+      for (; i < ops.length && !settle && !due && !isDialogue(ops[i]); i++) {
         const plan = planAccess(ops[i], x.topology) ?? ownRefusal('unsupported');
         if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
         settle = mayStartFactorial(ops[i]);

@@ -7,7 +7,8 @@
  * as eventfds. Nothing here predicts: what the device answers is the
  * observation.
  */
-import type { Op } from '../../ops/catalog.ts';
+import { writeValue, type Op } from '../../ops/catalog.ts';
+import { unhandled } from '../../ops/exhaustive.ts';
 import { allOnes, type Irq, type Observation } from '../../ops/observation.ts';
 import { busOf, devfnOf, ecamDecode } from '../../topology/bdf.ts';
 import type { Topology } from '../../topology/types.ts';
@@ -156,16 +157,16 @@ class ClientSession implements Session {
       case 'cfg.write': {
         const s = this.side(op.root);
         if (s === null) return own({ status: 'error', reason: 'no-device' });
-        return this.config(s, busOf(op.bdf), devfnOf(op.bdf), op.reg, op.size, op.op === 'cfg.write' ? op.value : null);
+        return this.config(s, busOf(op.bdf), devfnOf(op.bdf), op.reg, op.size, writeValue(op));
       }
       case 'mmio.read':
       case 'mmio.write':
-        return this.memory(op.root, op.addr, op.size, op.op === 'mmio.write' ? op.value : null);
+        return this.memory(op.root, op.addr, op.size, writeValue(op));
       case 'pio.read':
       case 'pio.write': {
         const s = this.side(op.root);
         if (s === null) return own({ status: 'error', reason: 'no-device' });
-        const value = op.op === 'pio.write' ? op.value : null;
+        const value = writeValue(op);
         const p = s.decode.lookup(true, op.port);
         if (p === null) return own(value === null ? { status: 'ma', value: allOnes(op.size) } : { status: 'ma' });
         return this.region(s, p.region, op.port - p.base, op.size, value);
@@ -196,11 +197,15 @@ class ClientSession implements Session {
         // The hostile vocabulary too: past the end, beyond the negotiated transfer size, the ROM written.
         const s = this.sides.find((x) => x.dev === op.dev);
         if (s === undefined) return own({ status: 'error', reason: 'no-device' });
-        const body = { offset: BigInt(op.offset), region: op.region, count: op.op === 'region.read' ? op.count : op.data.length };
-        const r = op.op === 'region.read' ? await s.link.tryAsk('REGION_READ', body) : await s.link.tryAsk('REGION_WRITE', { ...body, data: op.data });
+        const body = { offset: BigInt(op.offset), region: op.region, count: 'data' in op ? op.data.length : op.count };
+        if (!('data' in op)) {
+          const r = await s.link.tryAsk('REGION_READ', body);
+          return typeof r === 'number' ? refused(r) : ok({ data: r.data ?? new Uint8Array(0) });
+        }
+        const r = await s.link.tryAsk('REGION_WRITE', { ...body, data: op.data });
         if (typeof r === 'number') return refused(r);
-        if (op.op === 'region.write' && op.region === REGION.CONFIG && s.decode.affectedBy(op.offset, op.data.length)) await s.refresh();
-        return op.op === 'region.read' ? ok({ data: r.data ?? new Uint8Array(0) }) : ok();
+        if (op.region === REGION.CONFIG && s.decode.affectedBy(op.offset, op.data.length)) await s.refresh();
+        return ok();
       }
       case 'dev.reset': {
         const s = this.sides.find((x) => x.dev === op.dev);
@@ -210,9 +215,27 @@ class ClientSession implements Session {
         await s.refresh();
         return ok();
       }
-      default:
+      // One device per connection, one DMA space: no IOMMU domains, PASIDs, emulators, hot-plug or virtual clock here.
+      case 'dma.attach':
+      case 'dma.detach':
+      case 'dma.read':
+      case 'dma.write':
+      case 'pasid.alloc':
+      case 'pasid.free':
+      case 'pasid.bind':
+      case 'pasid.unbind':
+      case 'pasid.invalidate':
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range':
+      case 'dev.plug':
+      case 'dev.unplug':
+      case 'root.reset':
+      case 'clock.step':
         return own({ status: 'error', reason: 'unsupported' });
     }
+    return unhandled(op);
   }
 
   /** A CPU access to a root's memory space: RAM, then the ECAM window, then the BARs (platform decoders outrank PCI). */
