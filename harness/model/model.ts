@@ -31,7 +31,7 @@ import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './c
 import { OP_RULES, configRule, regionRule } from './register-rules.ts';
 import { allOnes, regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf, ecamDecode } from '../topology/bdf.ts';
-import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES, ownerOf, type Topology } from '../topology/types.ts';
+import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES, ownerOf, resetReach, type Topology } from '../topology/types.ts';
 
 interface Timer {
   at: number;
@@ -828,9 +828,7 @@ export class Model implements DeviceHost {
    * system_reset resets as one).
    */
   private resetRoot(r: number): void {
-    const t = this.topology;
-    const owner = ownerOf(t, r, 'config');
-    for (let x = 0; x < t.roots.length; x++) if (ownerOf(t, x, 'config') === owner) this.resetOneRoot(x);
+    for (const x of resetReach(this.topology, r)) this.resetOneRoot(x);
   }
 
   /**

@@ -11,7 +11,7 @@
 import { showOp } from '../ops/codec.ts';
 import { routedIn } from '../ops/catalog.ts';
 import { formatBdf } from '../topology/bdf.ts';
-import { ownerOf, type SpaceKind } from '../topology/types.ts';
+import { ownerOf, resetReach, type SpaceKind } from '../topology/types.ts';
 import { hex } from '../util/hex.ts';
 import { regionName } from '../ops/observation.ts';
 import { devLabel, whereLabel } from './labels.ts';
@@ -111,9 +111,12 @@ export function collisionOracle(): Oracle {
         const key = m.contextKey(op.dev);
         if (key !== null) live.get(key)?.delete(op.pasid);
       }
+      // A root reset frees the PASIDs of every root it reaches that owns its
+      // PASID namespace (PCIe Base §6.6.1 via resetReach; §7.8.8.3: PASID
+      // Enable returns to 0, so the device's PASID state is gone with it).
       if (op.op === 'root.reset' && o.status === 'ok') {
-        const owner = ownerOf(t, op.root, 'pasid');
-        if (owner === op.root) for (const k of live.keys()) if (k.startsWith(`${owner}:`)) live.delete(k);
+        for (const x of resetReach(t, op.root))
+          if (ownerOf(t, x, 'pasid') === x) for (const k of live.keys()) if (k.startsWith(`${x}:`)) live.delete(k);
       }
       return out;
     },

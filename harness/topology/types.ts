@@ -195,6 +195,20 @@ export interface Topology {
 /** Index of the root that owns the given space of root r. */
 export const ownerOf = (t: Topology, r: number, kind: SpaceKind): number => t.roots[r].share?.[kind] ?? r;
 
+/**
+ * The roots a reset of root r reaches: the host bridge that serves r's
+ * config space resets, and with it every root whose config space it serves
+ * (QEMU's expander roots share the machine's, which system_reset resets as
+ * one). The model and the oracles both ask here, so they cannot disagree on
+ * what a root.reset tore down.
+ */
+export function resetReach(t: Topology, r: number): number[] {
+  const owner = ownerOf(t, r, 'config');
+  const out: number[] = [];
+  for (let x = 0; x < t.roots.length; x++) if (ownerOf(t, x, 'config') === owner) out.push(x);
+  return out;
+}
+
 /** Walks every device with its root index and its parent (null on a root bus). */
 export function* walkDevices(
   t: Topology,

@@ -79,6 +79,26 @@ test('collision: one PASID handed out twice in a shared context; after free it m
   expect(checkSteps(t, ALL, steps)).toEqual([expect.objectContaining({ kind: 'collision', signature: 'collision:pasid:namespace', index: 1 })]);
 });
 
+test('collision: a reset of one root frees the PASIDs of every root its host bridge serves', () => {
+  // The stale-bar campaign's trace (seed 1): edu3 on root 1, which shares
+  // root 0's config space (one host bridge), so root 0's reset reaches it.
+  const t: Topology = {
+    roots: [
+      root([ep('a', 3)]),
+      root([ep('edu3', 3, { caps: ['pcie', 'pasid'], pasidContext: 0 })], { bus: 0x10, busLimit: 0x1f, share: { config: 0 }, pasidContexts: 1 }),
+    ],
+  };
+  const steps = record(t, [{ op: 'pasid.alloc', dev: 'edu3' }, { op: 'root.reset', root: 0 }, { op: 'pasid.alloc', dev: 'edu3' }]);
+  expect(steps.map((s) => s.obs.value)).toEqual([1n, undefined, 1n]);
+  expect(checkSteps(t, ALL, steps)).toEqual([]);
+  // A reset that does not reach the holder's root frees nothing.
+  const apart: Topology = { roots: [t.roots[0], { ...t.roots[1], share: undefined, bus: 0, busLimit: 0xff }] };
+  const kept = record(apart, [{ op: 'pasid.alloc', dev: 'edu3' }, { op: 'root.reset', root: 0 }, { op: 'pasid.alloc', dev: 'edu3' }]);
+  expect(kept.map((s) => s.obs.value)).toEqual([1n, undefined, 2n]);
+  kept[2].obs = { status: 'ok', value: 1n };
+  expect(checkSteps(apart, ALL, kept)).toEqual([expect.objectContaining({ kind: 'collision', signature: 'collision:pasid:namespace', index: 2 })]);
+});
+
 test('leak: a BAR answering at the address it moved away from', () => {
   const t: Topology = { roots: [root([ep('a', 3)])] };
   const ops: Op[] = [...place(0, '00:03.0', 0, 0xc0000000), cw(0, '00:03.0', 0x10, 0xc0010000), { op: 'mmio.read', root: 0, addr: 0xc0000000, size: 4 }];
