@@ -12,14 +12,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { openExecTarget } from '../harness/adapters/exec/target.ts';
-import { fuzz } from '../harness/run/fuzz.ts';
-import { violations } from '../harness/run/check.ts';
+import { quietCampaign, tracePath } from '../harness/campaign/catch.ts';
+import type { CampaignResult } from '../harness/campaign/coordinator.ts';
+import type { TargetChoice } from '../harness/adapters/select.ts';
+import { readTrace } from '../harness/trace/reader.ts';
 import { InputError } from '../harness/util/errors.ts';
 import { TargetFailed } from '../harness/adapters/target.ts';
 
 
 test.beforeEach(() => requireProgram('python3', 'apt-get install python3'));
 const PY = `python3 ${join(import.meta.dirname, '..', 'harness', 'adapters', 'exec', 'example', 'endpoint_target.py')}`;
+/** A campaign on an exec target, run by the engine `isoroot fuzz --target exec:...` runs. */
+async function campaign(command: string, seed: number, runs: number, more: Partial<TargetChoice> = {}, stopWhen?: (sig: string) => boolean): Promise<{ r: CampaignResult; dir: string }> {
+  const dir = test.info().outputPath(`campaign-${randomUUID()}`);
+  const r = await quietCampaign({ spec: `exec:${command}`, ...more }, { dir, seed, runs, ...(stopWhen !== undefined ? { stopWhen: (f) => stopWhen(f.signature) } : {}) });
+  return { r, dir };
+}
+
 const survivors = (marker: string): string => {
   try {
     // pgrep run directly, not through a shell whose own command line would match.
@@ -35,48 +44,35 @@ test('the Python target declares what it supports and passes 1500 generated sequ
     expect(t.info).toEqual({ name: 'python-endpoint', version: '1.0' });
     expect(t.capabilities.ops).toEqual(['config', 'mmio', 'pio']);
     expect(t.capabilities.contract).toMatchObject({ memory: 'isolated', io: 'isolated' });
-    const r = await fuzz(t, { seed: 5, runs: 1500 });
-    expect(r.failure?.findings ?? []).toEqual([]);
-    expect(r.numRuns).toBe(1500);
   } finally {
     await t.dispose();
   }
+  const { r } = await campaign(PY, 5, 1500);
+  expect(r.findings).toEqual([]);
+  expect(r.known).toEqual([]);
+  expect(r.summary.runs).toBe(1500);
 });
 
 test('its injected stale-BAR bug is found as a leak, shrunk to a few operations', async () => {
-  const t = await openExecTarget(`${PY} --bug stale-bar`);
-  try {
-    const r = await fuzz(t, { seed: 5, runs: 3000 });
-    expect(r.failure).not.toBeNull();
-    expect(violations(r.failure!.findings)[0]).toMatchObject({ kind: 'leak', signature: 'leak:memory:stale-mapping' });
-    expect(r.failure!.scenario.ops.length).toBeLessThanOrEqual(6);
-  } finally {
-    await t.dispose();
-  }
+  const { r, dir } = await campaign(`${PY} --bug stale-bar`, 5, 3000, {}, (sig) => sig === 'leak:memory:stale-mapping');
+  const f = r.stoppedBy?.finding;
+  expect(f).toMatchObject({ kind: 'leak', signature: 'leak:memory:stale-mapping' });
+  expect(f!.ops).toBeLessThanOrEqual(6);
+  expect((await readTrace(tracePath(dir, f!))).steps).toHaveLength(f!.ops);
 });
 
 test('a target that dies is a crash finding carrying its stderr', async () => {
-  const t = await openExecTarget(`${PY} --crash-after 3`);
-  try {
-    const r = await fuzz(t, { seed: 5, runs: 200 });
-    const f = violations(r.failure!.findings)[0];
-    expect(f).toMatchObject({ kind: 'crash', index: 3 });
-    expect(f.message).toContain('exited with status 3');
-    expect(f.details?.stderr).toContain('crashing on purpose at op 3');
-  } finally {
-    await t.dispose();
-  }
+  const { r } = await campaign(`${PY} --crash-after 3`, 5, 200, {}, () => true);
+  const f = r.findings[0];
+  expect(f).toMatchObject({ kind: 'crash', index: 3 });
+  expect(f.message).toContain('exited with status 3');
+  expect(f.details?.stderr).toContain('crashing on purpose at op 3');
 });
 
 test('a target that stops answering is a hang finding, and is killed', async () => {
   const marker = `hang-${randomUUID()}`;
-  const t = await openExecTarget(`${PY} --hang-after 1 --marker ${marker}`, { timeoutMs: 300 });
-  try {
-    const r = await fuzz(t, { seed: 5, runs: 20 });
-    expect(violations(r.failure!.findings)[0]).toMatchObject({ kind: 'hang', index: 1 });
-  } finally {
-    await t.dispose();
-  }
+  const { r } = await campaign(`${PY} --hang-after 1 --marker ${marker}`, 5, 20, { timeoutMs: 300 }, () => true);
+  expect(r.findings[0]).toMatchObject({ kind: 'hang', index: 1 });
   expect(survivors(marker)).toBe('');
 });
 
@@ -91,15 +87,10 @@ test('a protocol violation is a crash finding that names what was wrong', async 
     capabilities: { ops: ['mmio'], maxRoots: 1, personalities: ['endpoint'], caps: [], vias: ['ecam'], observes: { delivery: false, irqs: false }, contract: 'topology' },
   });
   writeFileSync(script, `read l\necho '${hello}'\nwhile read l; do case "$l" in *open*) echo '{"type":"opened"}';; *op*) echo '{"type":"obs","seq":0,"obs":{"status":"maybe"}}';; *close*) echo '{"type":"closed"}';; esac; done\n`);
-  const t = await openExecTarget(`sh ${script}`);
-  try {
-    const r = await fuzz(t, { seed: 1, runs: 50 });
-    const f = violations(r.failure!.findings)[0];
-    expect(f.kind).toBe('crash');
-    expect(f.message).toMatch(/protocol: target's obs message at obs\.status: expected one of ok, ur, ma, fault, error, got "maybe"/);
-  } finally {
-    await t.dispose();
-  }
+  const { r } = await campaign(`sh ${script}`, 1, 50, {}, () => true);
+  const f = r.findings[0];
+  expect(f.kind).toBe('crash');
+  expect(f.message).toMatch(/protocol: target's obs message at obs\.status: expected one of ok, ur, ma, fault, error, got "maybe"/);
 });
 
 test('a session applies one operation at a time too; a target that dies throws TargetFailed', async () => {
@@ -122,8 +113,11 @@ test('a program that does not complete the handshake is an input error, not a ha
 test('no target process outlives the harness', async () => {
   const marker = `live-${randomUUID()}`;
   const t = await openExecTarget(`${PY} --marker ${marker}`);
-  await fuzz(t, { seed: 9, runs: 10 });
   expect(survivors(marker)).not.toBe('');
   await t.dispose();
+  expect(survivors(marker)).toBe('');
+  // A campaign's workers each start their own; none is left when it ends.
+  const { r } = await campaign(`${PY} --marker ${marker}`, 9, 10, {});
+  expect(r.summary.runs).toBe(10);
   expect(survivors(marker)).toBe('');
 });

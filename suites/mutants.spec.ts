@@ -1,37 +1,64 @@
 /**
- * Every mutant of the model must be caught by the oracle named for it,
- * within 20 000 generated sequences, with a shrunk trace of at most 12
- * operations that reproduces the finding when replayed.
+ * Every mutant of the model must be caught by the oracle named for it, by
+ * the campaign engine `isoroot fuzz --mutant` runs, within 20 000 sequences,
+ * with a shrunk trace of at most 12 operations that reproduces the finding
+ * when replayed from its file, and that the correct model replays clean.
+ * And the model never fails its own oracles: every finding of a campaign on
+ * any mutant replays clean on the correct model.
  */
 import { test, expect } from '@playwright/test';
 import { MUTANTS } from '../harness/adapters/model/mutants.ts';
 import { modelTarget } from '../harness/adapters/model/target.ts';
-import { MUTANT_BUDGET, catchMutant } from '../harness/run/catch-mutant.ts';
+import { MUTANT_BUDGET, catchMutant, tracePath } from '../harness/campaign/catch.ts';
 import { execute } from '../harness/run/execute.ts';
 import { checkRun, violations } from '../harness/run/check.ts';
+import { readTrace } from '../harness/trace/reader.ts';
 import { showOp } from '../harness/ops/codec.ts';
+import type { Finding } from '../harness/oracles/finding.ts';
 
-const BUDGET = MUTANT_BUDGET;
 const MAX_OPS = 12;
+/** Runs per mutant for the replay property: every finding of the whole budget is replayed. */
+const REPLAY_RUNS = 400;
+
+/** Replays a trace file on a model target (a mutant, or the correct model with none): its violations. */
+async function replay(file: string, mutant?: string): Promise<Finding[]> {
+  const t = await readTrace(file);
+  const target = modelTarget(mutant);
+  const ops = t.steps.map((s) => s.op);
+  const ex = await execute(target, t.header.topology, ops);
+  return violations(checkRun(t.header.topology, target.capabilities.observes, ex.steps, ex.failure, ops));
+}
 
 for (const m of MUTANTS) {
   test(`${m.name} (${m.description}) is caught by ${m.caughtBy.join(' or ')}`, async () => {
-    const target = modelTarget(m.name);
-    const named = (k: string): boolean => (m.caughtBy as readonly string[]).includes(k);
-    const r = await catchMutant(m);
-    expect(r.failure, `not caught within ${BUDGET} sequences`).not.toBeNull();
-    const f = r.failure!;
-    expect(f.numRuns).toBeLessThanOrEqual(BUDGET);
-    const trace = f.scenario.ops.map(showOp).join('\n');
-    expect(f.scenario.ops.length, `shrunk trace too long:\n${trace}`).toBeLessThanOrEqual(MAX_OPS);
-    const caught = violations(f.findings).filter((x) => named(x.kind));
-    expect(caught.length).toBeGreaterThan(0);
-    // Replaying the minimal trace on the mutant reproduces it; on the clean model it is clean.
-    const again = await execute(target, f.scenario.topology, f.scenario.ops);
-    const findings = violations(checkRun(f.scenario.topology, target.capabilities.observes, again.steps));
-    expect(findings.map((x) => x.signature)).toContain(caught[0].signature);
-    const clean = await execute(modelTarget(), f.scenario.topology, f.scenario.ops);
-    expect(violations(checkRun(f.scenario.topology, target.capabilities.observes, clean.steps))).toEqual([]);
-    test.info().annotations.push({ type: 'caught', description: `after ${f.numRuns} sequences, ${f.scenario.ops.length} ops: ${caught[0].message}` });
+    const c = await catchMutant(m, { dir: test.info().outputPath('campaign') });
+    expect(c.finding, `not caught within ${MUTANT_BUDGET} sequences`).not.toBeNull();
+    expect(c.result.summary.runs).toBeLessThanOrEqual(MUTANT_BUDGET);
+    expect(c.result.stoppedBy?.finding.signature).toBe(c.finding!.signature);
+    const trace = await readTrace(c.trace!);
+    const text = trace.steps.map((s) => showOp(s.op)).join('\n');
+    expect(trace.steps.length, `shrunk trace too long:\n${text}`).toBeLessThanOrEqual(MAX_OPS);
+    expect(trace.header.target.mutant).toBe(m.name);
+    // The trace file replays: on the mutant it shows the finding again; the correct model replays it clean.
+    expect((await replay(c.trace!, m.name)).map((x) => x.signature)).toContain(c.finding!.signature);
+    expect(await replay(c.trace!)).toEqual([]);
+    test.info().annotations.push({ type: 'caught', description: `after ${c.finding!.run + 1} sequences, ${trace.steps.length} ops: ${c.finding!.message}` });
   });
 }
+
+test('the model never fails its own oracles: every finding of every mutant campaign replays clean on the correct model', async () => {
+  test.setTimeout(20 * 60_000);
+  let replayed = 0;
+  for (const m of MUTANTS) {
+    const dir = test.info().outputPath(`full-${m.name}`);
+    const c = await catchMutant(m, { dir, runs: REPLAY_RUNS, full: true, seed: 1 });
+    for (const f of c.result.findings) {
+      const file = tracePath(dir, f);
+      const clean = await replay(file);
+      expect(clean, `${m.name}: ${f.signature} (${file}) fails on the correct model too`).toEqual([]);
+      replayed++;
+    }
+  }
+  // The campaigns found something to replay: a property over no findings would prove nothing.
+  expect(replayed).toBeGreaterThanOrEqual(MUTANTS.length);
+});
