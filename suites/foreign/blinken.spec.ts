@@ -94,7 +94,7 @@ test('a server that keeps its state across clients, or exits after one, without 
     const socket = socketIn();
     const p = spawn('python3', [SERVER, socket, flag], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 1200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
       const r = fuzz(socket, null, 30);
       expect(r.code, r.out).toBe(2);
       expect(r.out).toContain('--server');

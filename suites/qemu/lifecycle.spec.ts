@@ -95,7 +95,7 @@ async function whileRunning(args: string[], signal: NodeJS.Signals | null): Prom
   if (signal !== null) child.kill(signal);
   const code = await exited;
   // The group kill is immediate; give the kernel a moment to reap.
-  for (let i = 0; i < 20 && qemusUnder(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && qemusUnder(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   return { code, dir, seen };
 }
 

@@ -283,19 +283,28 @@ test('closing one end calls onClose once on the other', async () => {
 });
 
 test('open sockets and listeners hold the event loop, closed ones do not', async () => {
-  const child = (code: string, limitMs: number): Promise<{ status: number | null; out: string; ms: number; killed: boolean }> => {
+  /** Runs a child; kills it limitMs after it printed `after` (after its start without one), so a slow start is never mistaken for a hang. */
+  const child = (code: string, limitMs: number, after?: string): Promise<{ status: number | null; out: string; ms: number; killed: boolean }> => {
     const script = join(dir, `child-${Math.random().toString(36).slice(2)}.ts`);
     writeFileSync(script, `import { FdServer, FdSocket } from ${JSON.stringify(pathToFileURL(FD_SOCKET).href)};\n${code}\n`);
     const t0 = Date.now();
     const p = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
     let killed = false;
-    const timer = setTimeout(() => {
-      killed = true;
-      p.kill('SIGKILL');
-    }, limitMs);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      timer ??= setTimeout(() => {
+        killed = true;
+        p.kill('SIGKILL');
+      }, limitMs);
+    };
+    const take = (d: Buffer): void => {
+      out += d.toString();
+      if (after !== undefined && out.includes(after)) arm();
+    };
+    p.stdout.on('data', take);
+    p.stderr.on('data', take);
+    if (after === undefined) arm();
     return new Promise((resolve) => {
       p.on('exit', (status) => {
         clearTimeout(timer);
@@ -326,10 +335,10 @@ void FdSocket.connect(path).then((a) => {
 });
 `;
   const [done, stuck, listenerDone, listenerStuck] = await Promise.all([
-    child(exchange.replace('CLOSE', 'a.close(); b.close();'), 15_000),
-    child(exchange.replace('CLOSE', ''), 3_000), // sockets left open: the process must keep waiting on them
-    child(served(false), 15_000),
-    child(served(true), 3_000), // a listener left open holds the process like a net.Server
+    child(exchange.replace('CLOSE', 'a.close(); b.close();'), 60_000),
+    child(exchange.replace('CLOSE', ''), 3_000, 'echoed ping'), // sockets left open: the process must keep waiting on them
+    child(served(false), 60_000),
+    child(served(true), 3_000, 'served hello'), // a listener left open holds the process like a net.Server
   ]);
   expect(listenerDone.out).toContain('served hello');
   expect(listenerDone.killed).toBe(false);
