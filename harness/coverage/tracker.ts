@@ -10,7 +10,8 @@ import { PciTestdev } from '../model/personalities/pci-testdev.ts';
 import { PCIE } from '../model/capabilities.ts';
 import * as H from '../model/header.ts';
 import { ownerOf, type SpaceKind, type Topology } from '../topology/types.ts';
-import type { Op } from '../ops/catalog.ts';
+import { isWide, needs, routedIn, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
+import { unhandled } from '../ops/exhaustive.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { StepObserver } from '../oracles/checker.ts';
 import type { StepView } from '../oracles/oracle.ts';
@@ -45,6 +46,9 @@ function routeOutcome(family: 'cfg' | 'mmio' | 'pio', m: Model, p: Observation, 
   return `${kind}.${to.region === 'rom' ? 'rom' : 'bar'}`;
 }
 
+/** Operations whose coverage is their outcome (a driver's call, a lifecycle event), not a route. */
+type EventKind = 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach' | 'pasid.alloc' | 'pasid.free' | 'pasid.bind' | 'pasid.unbind' | 'pasid.invalidate' | 'emu.map-bdf' | 'emu.unmap-bdf' | 'emu.map-range' | 'emu.unmap-range' | 'dev.plug' | 'dev.unplug' | 'dev.reset' | 'root.reset';
+
 export class CoverageTracker implements StepObserver {
   readonly features = new Set<string>();
   /** Last seen BAR bases per device, to tell moves and disables. */
@@ -62,59 +66,102 @@ export class CoverageTracker implements StepObserver {
 
   after(v: StepView): void {
     const { op, predicted: p, model: m } = v;
-    const t = m.topology;
     const involved = new Set<string>();
     if (p.to?.dev !== undefined) involved.add(p.to.dev);
     if ('dev' in op) involved.add(op.dev);
-    switch (op.op) {
-      case 'cfg.read':
-      case 'cfg.write': {
-        const o = routeOutcome('cfg', m, p, false);
-        this.add(`route:cfg:${o}`);
-        if (o !== 'error') this.add(`pair:cfg:${o}:${shared(t, op.root, 'config') ? 'shared' : 'isolated'}`);
-        this.add(`cfgvia:${op.via}:${p.to?.dev !== undefined ? 'hit' : 'miss'}`);
-        if (op.op === 'cfg.write' && p.to?.dev !== undefined) this.configWrite(m.fnOf(p.to.dev), op.reg, op.size, Number(op.value), involved);
-        break;
-      }
-      case 'mmio.read':
-      case 'mmio.write':
-      case 'pio.read':
-      case 'pio.write': {
-        const fam = op.op.startsWith('mmio') ? 'mmio' : 'pio';
-        const o = routeOutcome(fam, m, p, 'addr' in op && m.memSpaceOf(op.root).lookup(op.addr)?.kind === 'ecam');
-        this.add(`route:${fam}:${o}`);
-        this.add(`pair:${fam}:${o}:${shared(t, op.root, fam === 'mmio' ? 'memory' : 'io') ? 'shared' : 'isolated'}`);
-        if ((op.op === 'mmio.write' || op.op === 'pio.write') && p.to?.dev !== undefined && p.to.offset !== undefined) this.deviceWrite(m, p.to.dev, fam, p.to.offset, op.value);
-        break;
-      }
-      case 'dma.read':
-      case 'dma.write': {
-        const o = p.status === 'ok' ? (op.pasid !== undefined ? 'ok-pasid' : 'ok') : p.status === 'fault' ? `fault:${p.reason}` : 'error';
-        this.add(`route:dma:${o}`);
-        const s = m.devices.get(op.dev);
-        if (s !== undefined && p.status !== 'error') {
-          const mode = op.pasid !== undefined ? 'pasid' : t.roots[ownerOf(t, s.root, 'dma')].iommu === true ? 'domain' : 'identity';
-          this.add(`pair:dma:${o}:${mode}`);
-        }
-        break;
-      }
-      default:
-        this.event(op, p, m);
-    }
+    this.byKind(op, p, m, involved);
+    // A write through config space unmasks; so does a write to an MSI-X table (from offset 0x1000 of its BAR).
+    const write = writeValue(op) !== null;
     for (const irq of p.irqs ?? []) {
       // Platform lines are derived from the functions' pins, which are counted.
       if (irq.dev === undefined) continue;
       if (irq.kind === 'intx') this.add(`irq:intx:${irq.level === 1 ? 'assert' : 'deassert'}`);
       else {
-        const unmask = op.op === 'cfg.write' || (irq.kind === 'msix' && op.op === 'mmio.write' && (p.to?.offset ?? 0) >= 0x1000);
+        const unmask = (write && routedIn(op, 'config')) || (irq.kind === 'msix' && write && routedIn(op, 'memory') && (p.to?.offset ?? 0) >= 0x1000);
         this.add(`irq:${irq.kind}:${unmask ? 'unmask' : 'sent'}`);
       }
-      if ((op.op === 'dev.plug' || op.op === 'dev.unplug') && m.devices.get(irq.dev)?.spec.kind === 'root-port') this.add('life:hotplug-irq');
+      if (needs(op, 'hotplug') && m.devices.get(irq.dev)?.spec.kind === 'root-port') this.add('life:hotplug-irq');
     }
-    // Operations with effects beyond the devices they name: look at everything.
-    const global = op.op === 'root.reset' || op.op === 'dev.reset' || op.op === 'dev.unplug' || op.op === 'dev.plug' || op.op === 'clock.step' || (op.op === 'cfg.write' && op.reg <= H.BRIDGE_CONTROL && op.reg + op.size > H.BRIDGE_CONTROL);
+    // Operations with effects beyond the devices they name: look at everything (a bridge's control register reaches below it too).
+    const global = isWide(op) || (write && routedIn(op, 'config') && op.reg <= H.BRIDGE_CONTROL && op.reg + op.size > H.BRIDGE_CONTROL);
     const devs = global ? [...m.devices.keys()] : [...involved];
     for (const id of devs) this.device(m, id);
+  }
+
+  /** What the kind of operation reached: its route, its outcome, the device state it wrote. */
+  private byKind(op: Op, p: Observation, m: Model, involved: Set<string>): void {
+    switch (op.op) {
+      case 'cfg.read':
+        this.cfgRoute(op, p, m);
+        return;
+      case 'cfg.write':
+        this.cfgRoute(op, p, m);
+        if (p.to?.dev !== undefined) this.configWrite(m.fnOf(p.to.dev), op.reg, op.size, Number(op.value), involved);
+        return;
+      case 'mmio.read':
+      case 'pio.read':
+        this.busRoute(op, p, m);
+        return;
+      case 'mmio.write':
+      case 'pio.write':
+        this.busRoute(op, p, m);
+        if (p.to?.dev !== undefined && p.to.offset !== undefined) this.deviceWrite(m, p.to.dev, routedIn(op, 'memory') ? 'mmio' : 'pio', p.to.offset, op.value);
+        return;
+      case 'dma.read':
+      case 'dma.write':
+        this.dmaRoute(op, p, m);
+        return;
+      case 'dma.map':
+      case 'dma.unmap':
+      case 'dma.attach':
+      case 'dma.detach':
+      case 'pasid.alloc':
+      case 'pasid.free':
+      case 'pasid.bind':
+      case 'pasid.unbind':
+      case 'pasid.invalidate':
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range':
+      case 'dev.plug':
+      case 'dev.unplug':
+      case 'dev.reset':
+      case 'root.reset':
+        this.event(op, p, m);
+        return;
+      // Region accesses and time count through the device states they change (below).
+      case 'region.read':
+      case 'region.write':
+      case 'clock.step':
+        return;
+    }
+    unhandled(op);
+  }
+
+  private cfgRoute(op: OpOf<'cfg.read' | 'cfg.write'>, p: Observation, m: Model): void {
+    const o = routeOutcome('cfg', m, p, false);
+    this.add(`route:cfg:${o}`);
+    if (o !== 'error') this.add(`pair:cfg:${o}:${shared(m.topology, op.root, 'config') ? 'shared' : 'isolated'}`);
+    this.add(`cfgvia:${op.via}:${p.to?.dev !== undefined ? 'hit' : 'miss'}`);
+  }
+
+  private busRoute(op: OpOf<'mmio.read' | 'mmio.write' | 'pio.read' | 'pio.write'>, p: Observation, m: Model): void {
+    const fam = routedIn(op, 'memory') ? 'mmio' : 'pio';
+    const o = routeOutcome(fam, m, p, 'addr' in op && m.memSpaceOf(op.root).lookup(op.addr)?.kind === 'ecam');
+    this.add(`route:${fam}:${o}`);
+    this.add(`pair:${fam}:${o}:${shared(m.topology, op.root, fam === 'mmio' ? 'memory' : 'io') ? 'shared' : 'isolated'}`);
+  }
+
+  private dmaRoute(op: OpOf<'dma.read' | 'dma.write'>, p: Observation, m: Model): void {
+    const t = m.topology;
+    const o = p.status === 'ok' ? (op.pasid !== undefined ? 'ok-pasid' : 'ok') : p.status === 'fault' ? `fault:${p.reason}` : 'error';
+    this.add(`route:dma:${o}`);
+    const s = m.devices.get(op.dev);
+    if (s !== undefined && p.status !== 'error') {
+      const mode = op.pasid !== undefined ? 'pasid' : t.roots[ownerOf(t, s.root, 'dma')].iommu === true ? 'domain' : 'identity';
+      this.add(`pair:dma:${o}:${mode}`);
+    }
   }
 
   private configWrite(fn: PciFunction | null, reg: number, size: number, value: number, involved: Set<string>): void {
@@ -140,7 +187,7 @@ export class CoverageTracker implements StepObserver {
     if (kind === 'pci-testdev' && off === 0) this.add(`testdev:select-${fam === 'mmio' ? 'mmio' : 'io'}`);
   }
 
-  private event(op: Op, p: Observation, m: Model): void {
+  private event(op: OpOf<EventKind>, p: Observation, m: Model): void {
     const ok = p.status === 'ok';
     const r = p.reason;
     switch (op.op) {
@@ -205,9 +252,8 @@ export class CoverageTracker implements StepObserver {
       case 'root.reset':
         if (ok) this.add('life:root-reset');
         return;
-      default:
-        return;
     }
+    unhandled(op);
   }
 
   /** BAR classes, bridge windows, interrupt states and device counters of one device after a step. */

@@ -29,6 +29,8 @@ export interface OpSpec<Fs extends Record<string, Field<unknown>>, N extends Cap
   signals: boolean;
   /** It may remove a function or reset its pins, so an INTx line can drop without a pin changing (a reset, an unplug, a plug that replaces). */
   removesPins: boolean;
+  /** Its effects reach functions it does not name (a reset, a hot-plug, the passing of time): whoever follows state per device looks at every device after it. */
+  wide: boolean;
   /** Carrying it out is a dialogue with the target (a driver's work: IOMMU tables, a DMA engine, hot-plug, a machine reset), not one exchange that can be pipelined. */
   dialogue: D;
   fields: Fs;
@@ -46,13 +48,13 @@ export type FieldValues<Fs> = Req<Fs> & Opt<Fs>;
 
 const spec = <Fs extends Record<string, Field<unknown>>, N extends Capability, S extends RouteSpace | null, D extends boolean>(s: OpSpec<Fs, N, S, D>): OpSpec<Fs, N, S, D> => s;
 /** The defaults of an op that is neither a routed access nor a lifecycle event. */
-const control = { space: null, signals: true, removesPins: false, dialogue: false } as const;
-const busRead = <S extends RouteSpace>(space: S) => ({ space, signals: false, removesPins: false, dialogue: false }) as const;
-const busWrite = <S extends RouteSpace>(space: S) => ({ space, signals: true, removesPins: false, dialogue: false }) as const;
-const driver = { space: null, signals: true, removesPins: false, dialogue: true } as const;
-const dmaAccess = { space: 'dma', signals: true, removesPins: false, dialogue: true } as const;
-const regionRead = { space: null, signals: false, removesPins: false, dialogue: false } as const;
-const lifecycle = { space: null, signals: true, removesPins: true, dialogue: true } as const;
+const control = { space: null, signals: true, removesPins: false, wide: false, dialogue: false } as const;
+const busRead = <S extends RouteSpace>(space: S) => ({ space, signals: false, removesPins: false, wide: false, dialogue: false }) as const;
+const busWrite = <S extends RouteSpace>(space: S) => ({ space, signals: true, removesPins: false, wide: false, dialogue: false }) as const;
+const driver = { space: null, signals: true, removesPins: false, wide: false, dialogue: true } as const;
+const dmaAccess = { space: 'dma', signals: true, removesPins: false, wide: false, dialogue: true } as const;
+const regionRead = { space: null, signals: false, removesPins: false, wide: false, dialogue: false } as const;
+const lifecycle = { space: null, signals: true, removesPins: true, wide: true, dialogue: true } as const;
 
 const sizeMask = (size: number): bigint => (1n << BigInt(8 * size)) - 1n;
 const REG_LIKELY = [0x00, 0x04, 0x06, 0x0c, 0x0e, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x30, 0x34, 0x3c, 0x40, 0x42, 0x44, 0x50, 0x100, 0x104, 0x106];
@@ -222,7 +224,7 @@ export const CATALOG = {
     reads: false,
     fields: regionFields({ data: F.bytes(REGION_XFER_MAX) }),
   }),
-  'clock.step': spec({ ...control, doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
+  'clock.step': spec({ ...control, wide: true, doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
 } as const;
 
 export type OpKind = keyof typeof CATALOG;
@@ -254,6 +256,7 @@ export const isRouted = (op: Op): op is OpOf<KindsRoutedIn<RouteSpace>> => CATAL
 export const reads = (op: Op): boolean => CATALOG[op.op].reads;
 export const maySignal = (op: Op): boolean => CATALOG[op.op].signals;
 export const mayRemovePins = (op: Op): boolean => CATALOG[op.op].removesPins;
+export const isWide = (op: Op): boolean => CATALOG[op.op].wide;
 /** The kinds whose execution is a dialogue with the target, and the others (one exchange each, which a target may pipeline). */
 export type DialogueKind = { [K in OpKind]: SpecOf<K>['dialogue'] extends true ? K : never }[OpKind];
 export type ExchangeKind = Exclude<OpKind, DialogueKind>;
