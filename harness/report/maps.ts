@@ -10,7 +10,7 @@ import { DEFAULT_ECAM, ownerOf, type Topology } from '../topology/types.ts';
 import { formatBdf } from '../topology/bdf.ts';
 import { hex } from '../util/hex.ts';
 import { IO_WINDOW, MEM_WINDOW, PREF_WINDOW, type Bridge } from '../model/personalities/bridge.ts';
-import type { Op } from '../ops/catalog.ts';
+import { routedIn, type Op } from '../ops/catalog.ts';
 import type { Step } from '../trace/format.ts';
 
 export type Mark = 'collision' | 'leak' | 'misroute' | 'divergence' | 'crash' | 'hang' | 'protocol';
@@ -98,7 +98,7 @@ export function addressMaps(topology: Topology, steps: readonly Step[], index: n
     const users = sharedWith(t, owner, 'dma');
     const ranges: MapRange[] = domains.flatMap((d) => d.mappings().map((mp) => ({ start: mp.iova, end: mp.iova + mp.size - 1, kind: 'mapping' as const, label: `domain ${d.index}: → ${hex(mp.gpa)} ${mp.perm}` })));
     const map: SpaceMap = { title: `DMA (IOVA) of root ${owner}'s domains${users.length > 1 ? ` (shared by roots ${users.join(', ')})` : ''}`, space: 'dma', ranges, points: [] };
-    if (op !== undefined && (op.op === 'dma.read' || op.op === 'dma.write')) {
+    if (op !== undefined && routedIn(op, 'dma')) {
       const s = m.devices.get(op.dev);
       if (s !== undefined && users.includes(s.root)) map.points.push({ addr: op.iova, label: `${op.op} ${op.dev}${op.pasid !== undefined ? ` pasid ${op.pasid}` : ''}`, mark: kind === 'leak' ? 'leak' : 'access' });
     }
@@ -109,7 +109,7 @@ export function addressMaps(topology: Topology, steps: readonly Step[], index: n
 
 function accessOf(t: Topology, op: Op | undefined, predicted: Observation): { root: number; space: 'memory' | 'io'; addr: number; label: string } | null {
   if (op === undefined) return null;
-  if (op.op === 'cfg.read' || op.op === 'cfg.write') {
+  if (routedIn(op, 'config')) {
     // A config access goes through a place on the map: the ECAM window, or the CF8/CFC ports.
     const owner = ownerOf(t, op.root, 'config');
     const ecam = t.roots[owner].ecam === undefined ? DEFAULT_ECAM : t.roots[owner].ecam;
@@ -117,9 +117,9 @@ function accessOf(t: Topology, op: Op | undefined, predicted: Observation): { ro
     if (op.via === 'cf8') return { root: owner, space: 'io', addr: 0xcfc + (op.reg & 3), label: `${op.op} ${formatBdf(op.bdf)} via CF8/CFC` };
     return null;
   }
-  if (op.op === 'mmio.read' || op.op === 'mmio.write') return { root: op.root, space: 'memory', addr: op.addr, label: `${op.op} ${hex(op.addr)}` };
-  if (op.op === 'pio.read' || op.op === 'pio.write') return { root: op.root, space: 'io', addr: op.port, label: `${op.op} ${hex(op.port)}` };
-  if ((op.op === 'dma.read' || op.op === 'dma.write') && predicted.to?.region === 'ram' && predicted.to.offset !== undefined) {
+  if (routedIn(op, 'memory')) return { root: op.root, space: 'memory', addr: op.addr, label: `${op.op} ${hex(op.addr)}` };
+  if (routedIn(op, 'io')) return { root: op.root, space: 'io', addr: op.port, label: `${op.op} ${hex(op.port)}` };
+  if (routedIn(op, 'dma') && predicted.to?.region === 'ram' && predicted.to.offset !== undefined) {
     return { root: predicted.to.root, space: 'memory', addr: predicted.to.offset, label: `DMA by ${op.dev} → ${hex(predicted.to.offset)}` };
   }
   return null;

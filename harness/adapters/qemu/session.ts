@@ -6,7 +6,7 @@
  * answering, goes away or breaks the protocol ends the session with a
  * hang or crash failure.
  */
-import { isDialogue, maySignal, type DialogueKind, type Op, type OpOf } from '../../ops/catalog.ts';
+import { isDialogue, maySignal, routedIn, writeValue, type DialogueKind, type Op, type OpOf } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import type { Irq, Observation } from '../../ops/observation.ts';
 import { ECAM_BUSES, walkDevices, type Topology } from '../../topology/types.ts';
@@ -55,9 +55,10 @@ export interface SessionContext {
  */
 function touchesSlotControl(op: Op, ecam: number | null): boolean {
   const hits = (reg: number, size: number): boolean => reg < SLOT_CONTROL + 2 && reg + size > SLOT_CONTROL;
-  if (op.op === 'cfg.write') return hits(op.reg, op.size);
-  if (op.op === 'pio.write') return op.port + op.size > 0xcfc && op.port < 0xd00;
-  return op.op === 'mmio.write' && ecam !== null && op.addr >= ecam && op.addr < ecam + ECAM_BUSES * 0x100000 && hits(op.addr & 0xfff, op.size);
+  if (writeValue(op) === null) return false;
+  if (routedIn(op, 'config')) return hits(op.reg, op.size);
+  if (routedIn(op, 'io')) return op.port + op.size > 0xcfc && op.port < 0xd00;
+  return routedIn(op, 'memory') && ecam !== null && op.addr >= ecam && op.addr < ecam + ECAM_BUSES * 0x100000 && hits(op.addr & 0xfff, op.size);
 }
 
 const withIrqs = (o: Observation, irqs: Irq[]): Observation => (irqs.length > 0 ? { ...o, irqs } : o);
@@ -268,7 +269,7 @@ export class QemuSession implements Session {
         }
       }
       const last = ops[i - 1];
-      if (settle && last.op === 'mmio.write') {
+      if (settle && routedIn(last, 'memory') && writeValue(last) !== null) {
         const s = await settleFactorial(x.q.qtest, last.addr, x.timeoutMs);
         if (!s.ok) return stop(x.q.qtest.open ? 'hang' : 'crash', i - 1, s.why);
         try {
