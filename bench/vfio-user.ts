@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeviceLink } from '../harness/adapters/vfio-user/device-link.ts';
-import { REGION } from '../harness/adapters/vfio-user/messages.ts';
+import { REGION } from '../harness/protocol/vfio-user/messages.ts';
 import { startServer, DEVICES } from '../harness/serve/vfio-user/child.ts';
 import { guestReads } from './vfio-user-qemu.ts';
 

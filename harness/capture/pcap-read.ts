@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import { HEADER_SIZE } from '../adapters/vfio-user/messages.ts';
+import { HEADER_SIZE } from '../protocol/vfio-user/messages.ts';
 import { InputError } from '../util/errors.ts';
 import {
   EncapsulationError,

@@ -5,7 +5,7 @@
  * and the file can be opened in Wireshark while the session runs.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { HEADER_SIZE } from '../adapters/vfio-user/messages.ts';
+import { HEADER_SIZE } from '../protocol/vfio-user/messages.ts';
 import {
   MAX_SESSION,
   PCAP_RECORD_HEADER_SIZE,

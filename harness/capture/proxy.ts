@@ -5,9 +5,9 @@
  * while it records each whole message in a capture. A stream it cannot
  * frame is still passed through; only its recording stops, with a note.
  */
-import { FdServer, FdSocket, closeFd } from '../adapters/vfio-user/fd-socket.ts';
-import { FrameReader } from '../adapters/vfio-user/codec.ts';
-import { ProtocolViolation } from '../adapters/vfio-user/messages.ts';
+import { FdServer, FdSocket, closeFd } from '../protocol/vfio-user/fd-socket.ts';
+import { FrameReader } from '../protocol/vfio-user/framing.ts';
+import { ProtocolViolation } from '../protocol/vfio-user/messages.ts';
 import type { PcapWriter } from './pcap-writer.ts';
 import type { Direction } from './encapsulation.ts';
 

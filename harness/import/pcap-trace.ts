@@ -8,9 +8,9 @@
  * replays against the model: `isoroot check`.
  */
 import { readCapture } from '../capture/pcap-read.ts';
-import { decodeMessage } from '../adapters/vfio-user/codec.ts';
-import { ProtocolViolation, REGION, type Message, type Request } from '../adapters/vfio-user/messages.ts';
-import { reasonOf } from '../adapters/vfio-user/errno.ts';
+import { decodeMessage } from '../protocol/vfio-user/codec.ts';
+import { ProtocolViolation, REGION, type Message, type Request } from '../protocol/vfio-user/messages.ts';
+import { reasonOf } from '../adapters/vfio-user/refusals.ts';
 import { readLe } from '../util/access-split.ts';
 import { deviceFromConfig } from '../adapters/vfio-user/discover.ts';
 import { servedTopology } from '../adapters/vfio-user/served-topology.ts';

@@ -76,3 +76,9 @@ export function errnoNumber(name: string): number | null {
   const m = /^errno ([0-9]{1,4})$/.exec(name);
   return m === null ? null : Number(m[1]);
 }
+
+/** An errno as logs and summaries show it: "EINVAL(22)", "errno(200)". */
+export function errnoLabel(n: number): string {
+  const name = NAMES.get(n);
+  return `${name ?? 'errno'}(${n})`;
+}

@@ -6,7 +6,11 @@
  */
 import { test, expect } from '@playwright/test';
 import fc from 'fast-check';
-import { FrameReader, decodeHeader, decodeMessage, describeMessage, encodeMessage, negotiatedLimits } from '../../harness/adapters/vfio-user/codec.ts';
+import { decodeMessage, encodeMessage } from '../../harness/protocol/vfio-user/codec.ts';
+import { describeMessage } from '../../harness/protocol/vfio-user/describe.ts';
+import { FrameReader } from '../../harness/protocol/vfio-user/framing.ts';
+import { decodeHeader } from '../../harness/protocol/vfio-user/header.ts';
+import { negotiatedLimits } from '../../harness/protocol/vfio-user/limits.ts';
 import {
   COMMANDS,
   COMMAND_NAMES,
@@ -38,7 +42,7 @@ import {
   type Message,
   type RegionInfo,
   type VersionCaps,
-} from '../../harness/adapters/vfio-user/messages.ts';
+} from '../../harness/protocol/vfio-user/messages.ts';
 
 const U64_MAX = (1n << 64n) - 1n;
 /** Room for the many-fd messages (IO_FDS replies, SET_IRQS eventfds). */

@@ -1,6 +1,6 @@
 /**
  * The fd-passing Unix socket layer under vfio-user
- * (harness/adapters/vfio-user/fd-socket.ts): bytes both ways, large writes
+ * (harness/protocol/vfio-user/fd-socket.ts): bytes both ways, large writes
  * that need POLLOUT, a listener with several clients, memfd and eventfd
  * passed with SCM_RIGHTS, errors naming errno, close, the synchronous
  * recvSync/flushSync next to the event loop's own reads, fairness between
@@ -13,8 +13,8 @@ import { fstatSync, mkdtempSync, readSync, rmSync, writeFileSync, writeSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as libc from '../../harness/adapters/vfio-user/libc.ts';
-import { closeFd, eventfdCreate, eventfdSignal, eventfdTake, FdServer, FdSocket, memfdCreate } from '../../harness/adapters/vfio-user/fd-socket.ts';
+import * as libc from '../../harness/protocol/vfio-user/libc.ts';
+import { closeFd, eventfdCreate, eventfdSignal, eventfdTake, FdServer, FdSocket, memfdCreate } from '../../harness/protocol/vfio-user/fd-socket.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FD_SOCKET = join(ROOT, 'harness', 'adapters', 'vfio-user', 'fd-socket.ts');

@@ -17,8 +17,9 @@
  */
 import { test, expect } from '@playwright/test';
 import type { QemuProcess } from '../../harness/adapters/qemu/process.ts';
-import { decodeHeader, decodeMessage } from '../../harness/adapters/vfio-user/codec.ts';
-import { COMMANDS } from '../../harness/adapters/vfio-user/messages.ts';
+import { decodeMessage } from '../../harness/protocol/vfio-user/codec.ts';
+import { decodeHeader } from '../../harness/protocol/vfio-user/header.ts';
+import { COMMANDS } from '../../harness/protocol/vfio-user/messages.ts';
 import { readCapture, type CaptureRecord } from '../../harness/capture/pcap-read.ts';
 import { ENDPOINT_DEVICE, ENDPOINT_VENDOR } from '../../harness/model/personalities/endpoint.ts';
 import type { Op } from '../../harness/ops/catalog.ts';

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeMessage } from '../../harness/adapters/vfio-user/codec.ts';
+import { encodeMessage } from '../../harness/protocol/vfio-user/codec.ts';
 import {
   COMMANDS,
   COMMAND_NAMES,
@@ -31,7 +31,7 @@ import {
   REGION_FLAG_READ,
   REGION_FLAG_WRITE,
   type Message,
-} from '../../harness/adapters/vfio-user/messages.ts';
+} from '../../harness/protocol/vfio-user/messages.ts';
 import { PSEUDO_HEADER_SIZE, encodePseudoHeader, pcapGlobalHeader } from '../../harness/capture/encapsulation.ts';
 import { PcapWriter } from '../../harness/capture/pcap-writer.ts';
 import { requireProgram } from '../require.ts';

@@ -6,11 +6,11 @@
  * (DEVICE_SET_IRQS, ACTION_TRIGGER with DATA_EVENTFD), and the answers to
  * the server's DMA_READ and DMA_WRITE from guest memory.
  */
-import { Connection, ConnectionLost, type ConnectionEvents } from './connection.ts';
+import { Connection, ConnectionLost, type ConnectionEvents } from '../../protocol/vfio-user/connection.ts';
 import { REGION_XFER_MAX } from '../../ops/catalog.ts';
-import { FdSocket, closeFd, eventfdCreate } from './fd-socket.ts';
-import { negotiatedLimits } from './codec.ts';
-import { ERRNO, errnoName } from './errno.ts';
+import { FdSocket, closeFd, eventfdCreate } from '../../protocol/vfio-user/fd-socket.ts';
+import { negotiatedLimits } from '../../protocol/vfio-user/limits.ts';
+import { ERRNO, errnoLabel } from '../../spec/errno.ts';
 import {
   IRQ,
   IRQ_SET_ACTION_TRIGGER,
@@ -22,7 +22,7 @@ import {
   type Reply,
   type Request,
   type VersionCaps,
-} from './messages.ts';
+} from '../../protocol/vfio-user/messages.ts';
 import type { GuestRam } from './guest-ram.ts';
 
 /**
@@ -75,7 +75,7 @@ export class DeviceLink {
     link = new DeviceLink(path, conn);
     try {
       const vr = await link.tryAsk('VERSION', { major: 0, minor: 1, caps: CLIENT_CAPS }, [], true);
-      if (typeof vr === 'number') throw new LinkError(`${path}: VERSION refused with ${errnoName(vr)}`);
+      if (typeof vr === 'number') throw new LinkError(`${path}: VERSION refused with ${errnoLabel(vr)}`);
       const { body: v, fds } = vr;
       if (v.major !== 0) throw new LinkError(`${path}: the server speaks vfio-user ${v.major}.${v.minor}; isoroot speaks 0.x`);
       link.server = v.caps;
@@ -117,7 +117,7 @@ export class DeviceLink {
   /** Sends a request; a refusal or a broken connection throws LinkError. */
   async ask<C extends CommandName>(command: C, body: Bodies[C]['request'], fds: number[] = []): Promise<NonNullable<Bodies[C]['reply']>> {
     const r = await this.tryAsk(command, body, fds);
-    if (typeof r === 'number') throw new LinkError(`${this.path}: ${command} refused with ${errnoName(r)}`);
+    if (typeof r === 'number') throw new LinkError(`${this.path}: ${command} refused with ${errnoLabel(r)}`);
     return r;
   }
 

@@ -10,9 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InputError } from '../../util/errors.ts';
 import { parseDescription } from './served-topology.ts';
 import type { BarSpec, CapName, DeviceSpec } from '../../topology/types.ts';
-import { CAP_ID, findCaps } from './pci-caps.ts';
+import { CAP_ID, findCaps } from '../../protocol/vfio-user/pci-caps.ts';
 import { hostBars } from './host-decode.ts';
-import { REGION } from './messages.ts';
+import { REGION } from '../../protocol/vfio-user/messages.ts';
 import { ENDPOINT_DEVICE, ENDPOINT_VENDOR } from '../../model/personalities/endpoint.ts';
 import { EDU_VENDOR } from '../../model/personalities/edu.ts';
 

@@ -9,8 +9,8 @@
  */
 import { readSync, writeSync } from 'node:fs';
 import { MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
-import { closeFd, memfdCreate } from './fd-socket.ts';
-import { ERRNO } from './errno.ts';
+import { closeFd, memfdCreate } from '../../protocol/vfio-user/fd-socket.ts';
+import { ERRNO } from '../../spec/errno.ts';
 
 export class GuestRam {
   readonly fd: number;

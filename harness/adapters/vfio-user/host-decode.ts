@@ -8,7 +8,7 @@
  */
 import { barAddress } from '../../model/bar.ts';
 import { BAR0, ROM_TYPE0 } from '../../model/header.ts';
-import { REGION } from './messages.ts';
+import { REGION } from '../../protocol/vfio-user/messages.ts';
 
 export type BarKind = 'mem32' | 'mem64' | 'io' | 'rom';
 

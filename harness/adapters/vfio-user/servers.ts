@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { InputError } from '../../util/errors.ts';
 import { killGroup, track } from '../../util/children.ts';
-import { FdSocket } from './fd-socket.ts';
+import { FdSocket } from '../../protocol/vfio-user/fd-socket.ts';
 
 /** What a server printed, kept for findings: the last 16 KiB. */
 const KEEP = 16 * 1024;

@@ -17,13 +17,13 @@ import type { RunResult, Session } from '../target.ts';
 import { applyOne } from '../target.ts';
 import { readLe, writeLe } from '../../util/access-split.ts';
 import { DeviceLink, LinkError } from './device-link.ts';
-import { eventfdTake } from './fd-socket.ts';
+import { eventfdTake } from '../../protocol/vfio-user/fd-socket.ts';
 import { GuestRam } from './guest-ram.ts';
 import { HostDecode, hostBars } from './host-decode.ts';
-import { findCaps } from './pci-caps.ts';
-import { DMA_READ_FLAG, DMA_WRITE_FLAG, REGION } from './messages.ts';
+import { findCaps } from '../../protocol/vfio-user/pci-caps.ts';
+import { DMA_READ_FLAG, DMA_WRITE_FLAG, REGION } from '../../protocol/vfio-user/messages.ts';
 import { errnoName } from '../../spec/errno.ts';
-import type { FdSocket } from './fd-socket.ts';
+import type { FdSocket } from '../../protocol/vfio-user/fd-socket.ts';
 
 const ok = (o: Partial<Observation> = {}): Observation => ({ status: 'ok', ...o });
 /** A refusal as the server gave it: its errno, by name; isoroot's reason for it is the model's to predict. */

@@ -23,13 +23,13 @@ import { readLe } from '../../util/access-split.ts';
 import { hexToBytes } from '../../util/hex.ts';
 import { DeviceLink, LinkError } from './device-link.ts';
 import { describeSocket } from './discover.ts';
-import { REGION } from './messages.ts';
+import { REGION } from '../../protocol/vfio-user/messages.ts';
 import { openClientSession } from './session.ts';
 import { ServerGone, ServerProcess, connectExisting } from './servers.ts';
 import { learnTopology } from '../learn.ts';
 import { learnedLayout } from '../../model/learned-layout.ts';
 import { loadProfile } from '../../profiles/profile.ts';
-import type { FdSocket } from './fd-socket.ts';
+import type { FdSocket } from '../../protocol/vfio-user/fd-socket.ts';
 
 export type Contract = Partial<Record<SpaceKind, 'shared' | 'isolated'>>;
 

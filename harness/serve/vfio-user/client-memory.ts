@@ -11,7 +11,7 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import { Ram } from '../../model/ram.ts';
 import { IntervalMap } from '../../util/interval-map.ts';
-import { closeFd } from '../../adapters/vfio-user/fd-socket.ts';
+import { closeFd } from '../../protocol/vfio-user/fd-socket.ts';
 
 /** How a server reaches client memory that came without a file descriptor. */
 export interface DmaPort {

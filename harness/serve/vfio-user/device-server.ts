@@ -10,7 +10,7 @@
 import type { Model } from '../../model/model.ts';
 import { REGION_XFER_MAX, type Op } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
-import type { Connection } from '../../adapters/vfio-user/connection.ts';
+import type { Connection } from '../../protocol/vfio-user/connection.ts';
 import {
   DEVICE_FLAG_PCI,
   DEVICE_FLAG_RESET,
@@ -34,11 +34,12 @@ import {
   REGION_FLAG_WRITE,
   type Request,
   type VersionCaps,
-} from '../../adapters/vfio-user/messages.ts';
-import { ERRNO, errnoOf } from '../../adapters/vfio-user/errno.ts';
-import { findCaps } from '../../adapters/vfio-user/pci-caps.ts';
-import { closeFd, eventfdSignal } from '../../adapters/vfio-user/fd-socket.ts';
-import { negotiatedLimits } from '../../adapters/vfio-user/codec.ts';
+} from '../../protocol/vfio-user/messages.ts';
+import { ERRNO } from '../../spec/errno.ts';
+import { errnoOf } from '../../adapters/vfio-user/refusals.ts';
+import { findCaps } from '../../protocol/vfio-user/pci-caps.ts';
+import { closeFd, eventfdSignal } from '../../protocol/vfio-user/fd-socket.ts';
+import { negotiatedLimits } from '../../protocol/vfio-user/limits.ts';
 import type { ClientMemory } from './client-memory.ts';
 import { regionSize } from '../../model/region-access.ts';
 

@@ -6,7 +6,8 @@
  * and DMA_WRITE to the client ("Message sizes", "Commands").
  */
 import { DEFAULT_LIMITS, ProtocolViolation, type Bodies, type CommandName, type Limits, type Message, type Reply, type Request } from './messages.ts';
-import { FrameReader, decodeMessage, encodeMessage } from './codec.ts';
+import { decodeMessage, encodeMessage } from './codec.ts';
+import { FrameReader } from './framing.ts';
 import type { FdSocket } from './fd-socket.ts';
 import { closeFd } from './fd-socket.ts';
 

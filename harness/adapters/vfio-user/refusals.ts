@@ -7,27 +7,8 @@
  * reason the model predicts.
  */
 import type { Reason } from '../../ops/observation.ts';
+import { ERRNO } from '../../spec/errno.ts';
 
-export const ERRNO = {
-  EPERM: 1,
-  ENOENT: 2,
-  EIO: 5,
-  E2BIG: 7,
-  EBADF: 9,
-  EAGAIN: 11,
-  ENOMEM: 12,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  ENODEV: 19,
-  EINVAL: 22,
-  ENOSPC: 28,
-  ERANGE: 34,
-  ENOTSUP: 95,
-} as const;
-
-const NAMES = new Map<number, string>(Object.entries(ERRNO).map(([k, v]) => [v, k]));
-export const errnoName = (n: number): string => `${NAMES.get(n) ?? 'errno'}(${n})`;
 
 /** The refusals of DMA_MAP and DMA_UNMAP (VFIO type-1: vfio_dma_do_map / vfio_dma_do_unmap). */
 const DMA: Partial<Record<Reason, number>> = {
