@@ -97,6 +97,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   let stopping = false;
   let stoppedBy: CampaignResult['stoppedBy'] = null;
 
+  const strays = new Set<string>();
   const covered = (): number => [...features.keys()].filter((f) => UNIVERSE_SET.has(f)).length;
   const totals = (): { runs: number; ops: number } => {
     let runs = 0;
@@ -158,7 +159,14 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
           case 'progress': {
             runsBy.set(m.stream, { runs: m.runs, ops: m.ops });
             const t = point().t;
-            for (const f of m.newFeatures) if (!features.has(f)) features.set(f, t);
+            for (const f of m.newFeatures) {
+              if (!features.has(f)) features.set(f, t);
+              // A feature the universe does not list would be counted nowhere: say so once, never drop it silently.
+              if (!UNIVERSE_SET.has(f) && !strays.has(f)) {
+                strays.add(f);
+                r.log(`warning: coverage feature ${f} is not in the universe (harness/coverage/universe.ts): it is kept in features.json but not counted`);
+              }
+            }
             break;
           }
           case 'finding': {

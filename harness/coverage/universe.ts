@@ -17,8 +17,8 @@ const KINDS = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-br
 /** Routing outcomes per operation family. */
 export const ROUTES: Record<'cfg' | 'mmio' | 'pio' | 'dma', readonly string[]> = {
   cfg: [...KINDS.map((k) => `dev:${k}`), 'ur', 'ma', 'emu-dev', 'emu-none', 'error'],
-  // Only endpoints, edu and pci-testdev have BARs; only endpoints have a ROM.
-  mmio: ['endpoint.bar', 'endpoint.rom', 'edu.bar', 'pci-testdev.bar', 'learned.bar', 'ram', 'ecam', 'ma', 'emu-dev', 'emu-none'],
+  // Endpoints, edu, pci-testdev and learned functions have BARs, and root ports their MSI-X BAR (QEMU's); only endpoints have a ROM.
+  mmio: ['endpoint.bar', 'endpoint.rom', 'edu.bar', 'pci-testdev.bar', 'root-port.bar', 'learned.bar', 'ram', 'ecam', 'ma', 'emu-dev', 'emu-none'],
   // IO BARs: endpoints and pci-testdev; the CF8 latch; config through CFC; nobody; emulators.
   pio: ['endpoint.bar', 'pci-testdev.bar', 'learned.bar', 'cf8', 'cfc', 'ma', 'emu-dev', 'emu-none'],
   // pasid-range cannot happen: operations carry 20-bit PASIDs and every PASID capability is 20 bits wide.
