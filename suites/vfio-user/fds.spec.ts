@@ -17,7 +17,7 @@ import * as libc from '../../harness/protocol/vfio-user/libc.ts';
 import { closeFd, eventfdCreate, eventfdSignal, eventfdTake, FdServer, FdSocket, memfdCreate } from '../../harness/protocol/vfio-user/fd-socket.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const FD_SOCKET = join(ROOT, 'harness', 'adapters', 'vfio-user', 'fd-socket.ts');
+const FD_SOCKET = join(ROOT, 'harness', 'protocol', 'vfio-user', 'fd-socket.ts');
 
 /** Everything a socket receives, with a way to wait for a given amount. */
 class Inbox {
