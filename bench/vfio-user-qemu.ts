@@ -10,6 +10,8 @@ import { startServer } from '../harness/serve/vfio-user/child.ts';
 import { startClientQemu, vfioUserDevice } from '../harness/adapters/qemu/vfio-user-client.ts';
 import { Q, parseValue } from '../harness/adapters/qemu/qtest.ts';
 import type { QemuProcess } from '../harness/adapters/qemu/process.ts';
+import { cf8Access } from '../harness/adapters/qemu/access.ts';
+import { bdf } from '../harness/topology/bdf.ts';
 
 export interface GuestRates {
   version: string;
@@ -22,7 +24,6 @@ const SLOT = 4;
 /** Each reply within QEMU's own vfio-user timeout (x-msg-timeout, 5 s) and some. */
 const TIMEOUT = 8000;
 /** CONFIG_ADDRESS of bus 0, device SLOT (PCI 3.0 §3.2.2.3.2). */
-const cf8 = (reg: number): number => (0x80000000 | (SLOT << 11) | reg) >>> 0;
 
 export async function guestReads(o: { seconds: number; window: number; qemu: string }): Promise<GuestRates | string> {
   const qemu = o.qemu === '' ? 'qemu-system-x86_64' : o.qemu;
@@ -35,7 +36,7 @@ export async function guestReads(o: { seconds: number; window: number; qemu: str
   try {
     q = await startClientQemu(qemu, ['-device', vfioUserDevice(server.sockets[0], { addr: String(SLOT) })]);
     const qt = q.qtest;
-    await qt.call([Q.out(0xcf8, 4, cf8(0x10)), Q.out(0xcfc, 4, BAR), Q.out(0xcf8, 4, cf8(0x04)), Q.out(0xcfc, 2, 0x6)], TIMEOUT);
+    await qt.call([...cf8Access(bdf(0, SLOT, 0), 0x10, 4, BAR), ...cf8Access(bdf(0, SLOT, 0), 0x04, 2, 0x6)], TIMEOUT);
     const id = await qt.value(Q.read(BAR, 4), TIMEOUT);
     if (id >> 12n !== 0x15000n) return `the device did not answer at its BAR (read 0x${id.toString(16)}); QEMU said: ${q.stderr.slice(-400)}`;
     const measure = async (window: number): Promise<number> => {

@@ -25,6 +25,7 @@ import { isDriven } from './dma-engine.ts';
 import { regionAccess, type RegionHost } from './region-access.ts';
 import { mayRemovePins, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
 import { unhandled } from '../ops/exhaustive.ts';
+import { configMechanisms, lowerConfig } from '../bus/config-access.ts';
 import type { ChoiceId } from '../spec/choices.ts';
 import type { RuleId } from '../spec/rules.ts';
 import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './choose.ts';
@@ -431,22 +432,14 @@ export class Model implements DeviceHost {
   private cfgOp(op: OpOf<'cfg.read'> | OpOf<'cfg.write'>): Observation {
     const t = this.topology;
     if (op.root >= t.roots.length) return err('no-device');
-    const owner = ownerOf(t, op.root, 'config');
-    const value = writeValue(op);
-    const bus = busOf(op.bdf);
-    const devfn = devfnOf(op.bdf);
-    if (op.via === 'ecam') {
-      const ecam = t.roots[owner].ecam === undefined ? DEFAULT_ECAM : t.roots[owner].ecam;
-      if (ecam === null) return err('no-ecam');
-      // PCIe Base §7.2.2: address = base + (bus << 20 | device << 15 | function << 12 | register).
-      // The mechanism is the config owner's: its ECAM window sits in the owner's memory space.
-      const addr = ecam + bus * 0x100000 + devfn * 0x1000 + op.reg;
-      return this.memAccess(owner, addr, op.size, value);
-    }
-    if (t.roots[owner].cf8 !== true) return err('no-cf8');
-    // PCI 3.0 §3.2.2.3.2: CONFIG_ADDRESS = enable | bus | device | function | register[7:2].
-    this.ioAccess(owner, 0xcf8, 4, BigInt((0x80000000 | (bus << 16) | (devfn << 8) | (op.reg & 0xfc)) >>> 0));
-    return this.ioAccess(owner, 0xcfc + (op.reg & 3), op.size, value);
+    // The mechanism is the config owner's: its ECAM window sits in the owner's memory space, its CF8/CFC in its IO space.
+    // The accesses land in the model's spaces, which decode them (ECAM: configAccess; the latch: ioAccess).
+    const m = configMechanisms(t, op.root);
+    const lowered = lowerConfig(m, op.via, op.bdf, op.reg, op.size, writeValue(op));
+    if (typeof lowered === 'string') return err(lowered);
+    let o: Observation = err('no-device');
+    for (const a of lowered) o = a.space === 'memory' ? this.memAccess(m.owner, a.addr, a.size, a.value) : this.ioAccess(m.owner, a.addr, a.size, a.value);
+    return o;
   }
 
   private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {

@@ -6,11 +6,12 @@
  */
 import { Model } from '../model/model.ts';
 import { regionName, type Delivery, type Observation } from '../ops/observation.ts';
-import { DEFAULT_ECAM, ownerOf, type Topology } from '../topology/types.ts';
+import { ownerOf, type Topology } from '../topology/types.ts';
 import { formatBdf } from '../topology/bdf.ts';
 import { hex } from '../util/hex.ts';
 import { IO_WINDOW, MEM_WINDOW, PREF_WINDOW, type Bridge } from '../model/personalities/bridge.ts';
-import { routedIn, type Op } from '../ops/catalog.ts';
+import { routedIn, writeValue, type Op } from '../ops/catalog.ts';
+import { configMechanisms, lowerConfig } from '../bus/config-access.ts';
 import type { Step } from '../trace/format.ts';
 
 export type Mark = 'collision' | 'leak' | 'misroute' | 'divergence' | 'crash' | 'hang' | 'protocol';
@@ -110,12 +111,12 @@ export function addressMaps(topology: Topology, steps: readonly Step[], index: n
 function accessOf(t: Topology, op: Op | undefined, predicted: Observation): { root: number; space: 'memory' | 'io'; addr: number; label: string } | null {
   if (op === undefined) return null;
   if (routedIn(op, 'config')) {
-    // A config access goes through a place on the map: the ECAM window, or the CF8/CFC ports.
-    const owner = ownerOf(t, op.root, 'config');
-    const ecam = t.roots[owner].ecam === undefined ? DEFAULT_ECAM : t.roots[owner].ecam;
-    if (op.via === 'ecam' && ecam !== null) return { root: owner, space: 'memory', addr: ecam + op.bdf * 0x1000 + op.reg, label: `${op.op} ${formatBdf(op.bdf)} via ECAM` };
-    if (op.via === 'cf8') return { root: owner, space: 'io', addr: 0xcfc + (op.reg & 3), label: `${op.op} ${formatBdf(op.bdf)} via CF8/CFC` };
-    return null;
+    // A config access goes through a place on the map: the ECAM window, or the CONFIG_DATA port (its last bus access).
+    const m = configMechanisms(t, op.root);
+    const lowered = lowerConfig(m, op.via, op.bdf, op.reg, op.size, writeValue(op));
+    if (typeof lowered === 'string') return null;
+    const at = lowered[lowered.length - 1];
+    return { root: m.owner, space: at.space, addr: at.addr, label: `${op.op} ${formatBdf(op.bdf)} via ${op.via === 'ecam' ? 'ECAM' : 'CF8/CFC'}` };
   }
   if (routedIn(op, 'memory')) return { root: op.root, space: 'memory', addr: op.addr, label: `${op.op} ${hex(op.addr)}` };
   if (routedIn(op, 'io')) return { root: op.root, space: 'io', addr: op.port, label: `${op.op} ${hex(op.port)}` };

@@ -12,6 +12,9 @@ import { spawnSync } from 'node:child_process';
 import type { QemuProcess } from '../../harness/adapters/qemu/process.ts';
 import { startClientQemu } from '../../harness/adapters/qemu/vfio-user-client.ts';
 import { Q, parseValue, type QtestChannel } from '../../harness/adapters/qemu/qtest.ts';
+import { cf8Access } from '../../harness/adapters/qemu/access.ts';
+import { ecamAddress } from '../../harness/bus/config-access.ts';
+import { bdf } from '../../harness/topology/bdf.ts';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -52,17 +55,13 @@ export const startQemu = (args: readonly string[], machine = 'q35'): Promise<Qem
 export class Guest {
   constructor(readonly qt: QtestChannel) {}
 
-  private static cf8(bus: number, dev: number, reg: number): number {
-    return (0x80000000 | (bus << 16) | (dev << 11) | (reg & 0xfc)) >>> 0;
-  }
-
   async cf8Read(bus: number, dev: number, reg: number, size: 1 | 2 | 4): Promise<number> {
-    const r = await this.qt.call([Q.out(0xcf8, 4, Guest.cf8(bus, dev, reg)), Q.in(0xcfc + (reg & 3), size)], QT_TIMEOUT);
+    const r = await this.qt.call(cf8Access(bdf(bus, dev, 0), reg, size), QT_TIMEOUT);
     return Number(parseValue(r[1]));
   }
 
   async cf8Write(bus: number, dev: number, reg: number, size: 1 | 2 | 4, value: number): Promise<void> {
-    await this.qt.call([Q.out(0xcf8, 4, Guest.cf8(bus, dev, reg)), Q.out(0xcfc + (reg & 3), size, value)], QT_TIMEOUT);
+    await this.qt.call(cf8Access(bdf(bus, dev, 0), reg, size, value), QT_TIMEOUT);
   }
 
   /** q35 without firmware has ECAM off: PCIEXBAR (00:00.0 0x60) at 0xb0000000, enabled. */
@@ -72,7 +71,7 @@ export class Guest {
   }
 
   private static ecam(bus: number, dev: number, reg: number): number {
-    return 0xb0000000 + (bus << 20) + (dev << 15) + reg;
+    return ecamAddress(0xb0000000, bdf(bus, dev, 0), reg);
   }
 
   async ecamRead(bus: number, dev: number, reg: number, size: 1 | 2 | 4): Promise<number> {

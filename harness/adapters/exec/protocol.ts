@@ -72,6 +72,12 @@ export interface Hello {
   profile?: Profile;
   /** The one topology the target is (its own devices), when it is not built from the topology isoroot asks for. */
   topology?: Topology;
+  /**
+   * The target has a bus, not config operations: isoroot lowers each config
+   * operation to the memory and port accesses of its mechanism (the ECAM
+   * window, CF8/CFC; harness/bus/config-access.ts) and sends those.
+   */
+  configOverBus: boolean;
 }
 
 export function parseHello(line: string): Hello {
@@ -86,7 +92,7 @@ export function parseHello(line: string): Hello {
     const t = r.object('target', o.target);
     const info: TargetInfo = { name: r.string('target.name', t.name), version: r.string('target.version', t.version) };
     const c = r.object('capabilities', o.capabilities);
-    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'expanderPersonalities', 'hotplugSlots', 'caps', 'vias', 'observes', 'contract']);
+    r.only('capabilities', c, ['ops', 'maxRoots', 'personalities', 'expanderPersonalities', 'hotplugSlots', 'caps', 'vias', 'observes', 'contract', 'configOverBus']);
     const list = <T extends string>(k: string, vs: readonly T[]): T[] => r.array(`capabilities.${k}`, c[k]).map((x, i) => r.oneOf(at(`capabilities.${k}`, i), x, vs));
     let contract: Capabilities['contract'] = 'topology';
     if (c.contract !== 'topology') {
@@ -94,9 +100,18 @@ export function parseHello(line: string): Hello {
       r.only('capabilities.contract', k, SPACE_KINDS);
       contract = Object.fromEntries(Object.entries(k).map(([kind, v]) => [kind, r.oneOf(`capabilities.contract.${kind}`, v, ['shared', 'isolated'] as const)]));
     }
+    const configOverBus = c.configOverBus === undefined ? false : r.bool('capabilities.configOverBus', c.configOverBus);
+    let ops = withAttach(list('ops', CAPABILITIES));
+    if (configOverBus) {
+      // Config through ECAM is memory accesses, through CF8/CFC port accesses: the target must carry those out.
+      const vias = list('vias', VIAS);
+      if (vias.includes('ecam') && !ops.includes('mmio')) r.fail('capabilities.ops', 'mmio among the ops (configOverBus lowers ECAM config accesses to memory accesses)', c.ops);
+      if (vias.includes('cf8') && !ops.includes('pio')) r.fail('capabilities.ops', 'pio among the ops (configOverBus lowers CF8/CFC config accesses to port accesses)', c.ops);
+      if (!ops.includes('config')) ops = ['config', ...ops];
+    }
     const capabilities: Capabilities = {
       // Version 1 targets predate the dma-attach family: dma-map included attach and detach.
-      ops: withAttach(list('ops', CAPABILITIES)),
+      ops,
       maxRoots: r.int('capabilities.maxRoots', c.maxRoots, 1, 16),
       personalities: list('personalities', PERSONALITIES),
       caps: c.caps === undefined ? CAP_NAMES : list('caps', CAP_NAMES),
@@ -106,7 +121,7 @@ export function parseHello(line: string): Hello {
     };
     if (c.expanderPersonalities !== undefined) capabilities.expanderPersonalities = list('expanderPersonalities', PERSONALITIES);
     if (c.hotplugSlots !== undefined) capabilities.hotplugSlots = r.oneOf('capabilities.hotplugSlots', c.hotplugSlots, HOTPLUG_SLOTS);
-    const out: Hello = { info, capabilities };
+    const out: Hello = { info, capabilities, configOverBus };
     if (o.profile !== undefined) out.profile = typeof o.profile === 'string' ? loadProfile(o.profile, "target's hello message at profile") : parseProfile(o.profile, (p) => `target's hello message at ${p}`);
     if (o.topology !== undefined) out.topology = parseTopology(o.topology, (p) => `target's hello message at ${p}`);
     return out;

@@ -15,6 +15,7 @@ import { ChildLines, type Next } from './child.ts';
 import { ProtocolError, byeMsg, closeMsg, hello, opMsg, openMsg, parseHello, parseObsMsg, parseOpened, type Hello } from './protocol.ts';
 import { canonicalTopology } from '../../topology/canonical.ts';
 import { learnTopology } from '../learn.ts';
+import { lowerOp, raise } from './lower.ts';
 
 export interface ExecOptions {
   /** Per-operation timeout; a target that exceeds it is hung. */
@@ -105,28 +106,40 @@ export async function openExecTarget(command: string, o: ExecOptions = {}): Prom
       if (broken !== null) child.kill();
       /** Sequence numbers run on across run() calls of one session. */
       let seq = 0;
+      /** Sends operations, pipelined, and reads their observations back in order. */
+      const exchange = async (ops: readonly Op[]): Promise<RunResult> => {
+        const observations: Observation[] = [];
+        const first = seq;
+        seq += ops.length;
+        if (ops.length === 0) return { observations };
+        child.send(ops.map((op, i) => opMsg(first + i, op)).join('\n'));
+        for (let i = 0; i < ops.length; i++) {
+          const n = await child.next(timeoutMs);
+          if (!('line' in n)) {
+            child.kill();
+            return { observations, failure: fail('timeout' in n ? 'hang' : 'crash', i, describe(n)) };
+          }
+          try {
+            observations.push(parseObsMsg(n.line, first + i));
+          } catch (e) {
+            child.kill();
+            return { observations, failure: fail('crash', i, `protocol: ${(e as Error).message}`) };
+          }
+        }
+        return { observations };
+      };
       const session: Session = {
         apply: (op) => applyOne(session, op),
         async run(ops: readonly Op[]): Promise<RunResult> {
-          const observations: Observation[] = [];
-          if (broken !== null) return { observations, failure: broken };
-          const first = seq;
-          seq += ops.length;
-          child.send(ops.map((op, i) => opMsg(first + i, op)).join('\n'));
-          for (let i = 0; i < ops.length; i++) {
-            const n = await child.next(timeoutMs);
-            if (!('line' in n)) {
-              child.kill();
-              return { observations, failure: fail('timeout' in n ? 'hang' : 'crash', i, describe(n)) };
-            }
-            try {
-              observations.push(parseObsMsg(n.line, first + i));
-            } catch (e) {
-              child.kill();
-              return { observations, failure: fail('crash', i, `protocol: ${(e as Error).message}`) };
-            }
-          }
-          return { observations };
+          if (broken !== null) return { observations: [], failure: broken };
+          if (!hs.configOverBus) return exchange(ops);
+          // Config operations go as the bus accesses of their mechanism; a failure is placed at the operation it belongs to.
+          const plan = ops.map((op) => lowerOp(topology, op));
+          const wire = plan.flatMap((p) => ('wire' in p ? p.wire : []));
+          const r = await exchange(wire);
+          const observations = raise(plan, r.observations);
+          if (r.failure === undefined) return { observations };
+          return { observations, failure: { ...r.failure, index: observations.length } };
         },
         async close(): Promise<void> {
           if (!child.alive) return;

@@ -9,8 +9,8 @@
 import { writeValue, type Op, type OpOf } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
-import { busOf, devfnOf } from '../../topology/bdf.ts';
-import { DEFAULT_ECAM, ownerOf, type Topology } from '../../topology/types.ts';
+import type { Topology } from '../../topology/types.ts';
+import { cf8Access as lowerCf8, configMechanisms, lowerConfig, type BusAccess } from '../../bus/config-access.ts';
 import { Q, expectOk, parseValue, type QtestChannel } from './qtest.ts';
 
 /** Commands for one op and how to read their replies. */
@@ -31,17 +31,14 @@ export const ownRefusal = (reason: Reason): Observation => ({ status: 'error', r
 const read = (cmd: string): Planned => ({ cmds: [cmd], decode: ([r]) => ({ status: 'ok', value: parseValue(r) }) });
 const write = (cmd: string): Planned => ({ cmds: [cmd], decode: ([r]) => (expectOk(r), { status: 'ok' }) });
 
-/** CONFIG_ADDRESS for a BDF and register (PCI 3.0 §3.2.2.3.2). */
-export const configAddress = (bdf: number, reg: number): number => (0x80000000 | (busOf(bdf) << 16) | (devfnOf(bdf) << 8) | (reg & 0xfc)) >>> 0;
-
-/** ECAM address of a BDF and register (PCIe Base §7.2.2). */
-export const ecamAddress = (ecam: number, bdf: number, reg: number): number => ecam + busOf(bdf) * 0x100000 + devfnOf(bdf) * 0x1000 + reg;
+/** One bus access as a qtest command (the QPCIBus of this transport: memory as readX/writeX, IO as inX/outX). */
+export function busCommand(a: BusAccess): string {
+  if (a.space === 'memory') return a.value === null ? Q.read(a.addr, a.size) : Q.write(a.addr, a.size, a.value);
+  return a.value === null ? Q.in(a.addr, a.size) : Q.out(a.addr, a.size, a.value);
+}
 
 /** One config access through CONFIG_ADDRESS and CONFIG_DATA as qtest commands: the latch, then the data port's byte lane. */
-export function cf8Access(bdf: number, reg: number, size: number, value?: bigint | number): string[] {
-  const port = 0xcfc + (reg & 3);
-  return [Q.out(0xcf8, 4, configAddress(bdf, reg)), value === undefined ? Q.in(port, size) : Q.out(port, size, value)];
-}
+export const cf8Access = (bdf: number, reg: number, size: number, value?: bigint | number): string[] => lowerCf8(bdf, reg, size, value === undefined ? null : BigInt(value)).map(busCommand);
 
 /**
  * Runs the harness's own CF8/CFC commands and puts the sequence's
@@ -55,18 +52,19 @@ export async function keepingLatch(q: QtestChannel, cmds: readonly string[], tim
 }
 
 function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Observation {
-  const owner = t.roots[ownerOf(t, op.root, 'config')];
-  const value = writeValue(op);
-  if (op.via === 'ecam') {
-    const ecam = owner.ecam === undefined ? DEFAULT_ECAM : owner.ecam;
-    if (ecam === null) return ownRefusal('no-ecam');
-    const addr = ecamAddress(ecam, op.bdf, op.reg);
-    return value === null ? read(Q.read(addr, op.size)) : write(Q.write(addr, op.size, value));
-  }
-  if (owner.cf8 !== true) return ownRefusal('no-cf8');
-  const cmds = cf8Access(op.bdf, op.reg, op.size, value ?? undefined);
-  if (value === null) return { cmds, decode: ([a, r]) => (expectOk(a), { status: 'ok', value: parseValue(r) }) };
-  return { cmds, decode: ([a, r]) => (expectOk(a), expectOk(r), { status: 'ok' }) };
+  const lowered = lowerConfig(configMechanisms(t, op.root), op.via, op.bdf, op.reg, op.size, writeValue(op));
+  if (typeof lowered === 'string') return ownRefusal(lowered);
+  const cmds = lowered.map(busCommand);
+  // Every access before the last is a write (the latch); the last reads the register or writes it.
+  return {
+    cmds,
+    decode: (replies) => {
+      for (const r of replies.slice(0, -1)) expectOk(r);
+      const last = replies[replies.length - 1];
+      if (lowered[lowered.length - 1].value !== null) return (expectOk(last), { status: 'ok' });
+      return { status: 'ok', value: parseValue(last) };
+    },
+  };
 }
 
 /** The plan for a config, MMIO or PIO op, or its observation when QEMU need not be asked; null for other ops. */

@@ -24,7 +24,8 @@ import { flatViews, ownerAt } from './mtree.ts';
 import type { QemuProcess } from './process.ts';
 import { queryPci } from './pci-query.ts';
 import { Q, QtestError, parseBytes, parseValue } from './qtest.ts';
-import { cf8Access, ecamAddress, keepingLatch } from './access.ts';
+import { cf8Access, keepingLatch } from './access.ts';
+import { ecamAddress } from '../../bus/config-access.ts';
 import { bdf } from '../../topology/bdf.ts';
 import type { QemuAccel } from './build.ts';
 

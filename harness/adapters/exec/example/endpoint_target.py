@@ -2,8 +2,9 @@
 """An example isoroot target in Python: generic endpoints on isolated roots.
 
 It implements, independently of isoroot's TypeScript model, the part of
-the reference semantics it declares in its capabilities: configuration
-space through ECAM and CF8/CFC, BAR sizing and decode, the generic
+the reference semantics it declares in its capabilities: a bus (memory and
+port accesses; isoroot lowers config operations onto it), decoding
+configuration space through ECAM and CF8/CFC, BAR sizing and decode, the generic
 endpoint's register file, RAM, and the isolation contract "every space of
 every root is its own". It speaks the target protocol of
 docs/target-protocol.md: JSON Lines on stdin and stdout.
@@ -314,21 +315,6 @@ class Machine:
 
     def apply(self, op):
         k = op["op"]
-        if k in ("cfg.read", "cfg.write"):
-            root = self.roots[op["root"]]
-            b, rest = op["bdf"].split(":")
-            d, fn = rest.split(".")
-            bus, devfn = int(b, 16), (int(d, 16) << 3) | int(fn)
-            reg, size = num(op["reg"]), op["size"]
-            value = num(op["value"]) if k == "cfg.write" else None
-            if op["via"] == "ecam":
-                if root.ecam is None:
-                    return {"status": "error", "reason": "no-ecam"}
-                return self.mem(op["root"], root.ecam + (bus << 20) + (devfn << 12) + reg, size, value)
-            if not root.cf8:
-                return {"status": "error", "reason": "no-cf8"}
-            self.pio(op["root"], 0xCF8, 4, 0x80000000 | (bus << 16) | (devfn << 8) | (reg & 0xFC))
-            return self.pio(op["root"], 0xCFC + (reg & 3), size, value)
         if k in ("mmio.read", "mmio.write"):
             return self.mem(op["root"], num(op["addr"]), op["size"], num(op["value"]) if k == "mmio.write" else None)
         if k in ("pio.read", "pio.write"):
@@ -336,8 +322,11 @@ class Machine:
         return {"status": "error", "reason": "unsupported"}
 
 
+# A target with a bus: isoroot lowers config operations to its ECAM window
+# and CF8/CFC ports (configOverBus), which this target decodes itself.
 CAPABILITIES = {
-    "ops": ["config", "mmio", "pio"],
+    "ops": ["mmio", "pio"],
+    "configOverBus": True,
     "maxRoots": 8,
     "personalities": ["endpoint"],
     "caps": [],
