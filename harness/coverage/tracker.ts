@@ -12,6 +12,7 @@ import * as H from '../model/header.ts';
 import { ownerOf, type SpaceKind, type Topology } from '../topology/types.ts';
 import { isWide, needs, routedIn, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
 import { unhandled } from '../ops/exhaustive.ts';
+import { spaceOfKind } from '../bus/bar.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { StepObserver } from '../oracles/checker.ts';
 import type { StepView } from '../oracles/oracle.ts';
@@ -280,8 +281,8 @@ export class CoverageTracker implements StepObserver {
       if (was === p.base) continue;
       this.add(`bar:${kind}:${p.base >= TWO32 ? 'high' : 'low'}`);
       if (kind === 'rom') continue;
-      const space = kind === 'io' ? 'io' : 'memory';
-      const sp = space === 'io' ? m.ioSpaceOf(fn.root) : m.memSpaceOf(fn.root);
+      const space = spaceOfKind(kind);
+      const sp = m.spaceOf(fn.root, space);
       const claimed = sp.flat.claimedBytes(fn, region);
       if (m.claimants(fn.root, space, p.base).filter((d) => d.kind === 'bar').length >= 2) this.add(`bar:${kind}:overlap`);
       if (parent !== null && claimed > 0) this.add(`bar:${kind}:below-bridge`);
@@ -312,7 +313,7 @@ export class CoverageTracker implements StepObserver {
         this.add(`window:${name}:closed`);
         continue;
       }
-      const space = name === 'io' ? m.ioSpaceOf(b.root) : m.memSpaceOf(b.root);
+      const space = m.spaceOf(b.root, spaceOfKind(name));
       const inside = b.secondary.functions().some((f) => f.bars.some((d) => d !== undefined && (d.kind === 'io') === (name === 'io') && space.flat.claimedBytes(f, d.region) > 0));
       this.add(`window:${name}:${inside ? 'open' : 'empty'}`);
     }

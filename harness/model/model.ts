@@ -26,6 +26,7 @@ import { regionAccess, type RegionHost } from './region-access.ts';
 import { mayRemovePins, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
 import { unhandled } from '../ops/exhaustive.ts';
 import { configMechanisms, lowerConfig } from '../bus/config-access.ts';
+import { spaceOfBar, type BarToken, type BusSpace } from '../bus/bar.ts';
 import type { ChoiceId } from '../spec/choices.ts';
 import type { RuleId } from '../spec/rules.ts';
 import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './choose.ts';
@@ -423,7 +424,7 @@ export class Model implements DeviceHost {
       const b = this.bdfOf(fn.id)!;
       return this.configAccess(ownerOf(this.topology, fn.root, 'config'), fn.root, busOf(b), devfnOf(b), reg, size, value);
     },
-    space: (fn, io, addr, size, value) => this.barAccess(fn.root, io, addr, size, value),
+    space: (fn, at, size, value) => this.barAccess(fn.root, at, size, value),
     choose: (id, options) => this.choose(id, options),
   };
 
@@ -490,6 +491,11 @@ export class Model implements DeviceHost {
 
   ioSpaceOf(r: number): AddressSpace {
     return this.io.get(this.rules.ioOwner(this.topology, r))!;
+  }
+
+  /** Root r's memory or IO space, as the bus names it. */
+  spaceOf(r: number, space: BusSpace): AddressSpace {
+    return space === 'io' ? this.ioSpaceOf(r) : this.memSpaceOf(r);
   }
 
   ramOf(memOwner: number): Ram {
@@ -563,8 +569,9 @@ export class Model implements DeviceHost {
    * which is another device's if the root's BARs collide. RAM, ECAM and
    * the platform's ranges are the CPU's, not the server's to reach.
    */
-  private barAccess(root: number, io: boolean, addr: number, size: number, value: bigint | null): Observation {
-    const sp = io ? this.ioSpaceOf(root) : this.memSpaceOf(root);
+  private barAccess(root: number, at: BarToken, size: number, value: bigint | null): Observation {
+    const { addr, io } = at;
+    const sp = this.spaceOf(root, spaceOfBar(at));
     let d: Decoder | null = null;
     for (const c of sp.flat.claimants(addr)) if (c.kind === 'bar' && c.fn !== null && (d === null || c.seq > d.seq)) d = c;
     const emus = this.emus.get(sp.owner)!;
@@ -878,7 +885,7 @@ export class Model implements DeviceHost {
 
   /** Decoders of the issuing root's memory or IO space that claim addr, winners and losers. */
   claimants(root: number, space: 'memory' | 'io', addr: number): Decoder[] {
-    return (space === 'memory' ? this.memSpaceOf(root) : this.ioSpaceOf(root)).flat.claimants(addr);
+    return this.spaceOf(root, space).flat.claimants(addr);
   }
 
   /** Whether a present device's region decodes addr right now. */

@@ -13,6 +13,7 @@ import type { ChoiceId } from '../spec/choices.ts';
 import { readLe, splitAccess, writeLe } from '../util/access-split.ts';
 import type { Option } from './choose.ts';
 import type { PciFunction } from './function.ts';
+import type { BarToken } from '../bus/bar.ts';
 
 export const CONFIG_REGION = 7;
 export const ROM_REGION_INDEX = 6;
@@ -23,7 +24,7 @@ export interface RegionHost {
   /** A config access to the function from its own root. */
   config(fn: PciFunction, reg: number, size: number, value: bigint | null): Observation;
   /** A CPU access at an address of the function's root. */
-  space(fn: PciFunction, io: boolean, addr: number, size: number, value: bigint | null): Observation;
+  space(fn: PciFunction, at: BarToken, size: number, value: bigint | null): Observation;
   /** An implementation choice (harness/spec/choices.ts). */
   choose(id: ChoiceId, options: Option[]): Option;
 }
@@ -97,7 +98,7 @@ export function regionAccess(host: RegionHost, op: OpOf<'region.read' | 'region.
   // Config registers and IO ports take at most 4 bytes, memory 8 (as the server splits them).
   for (const p of splitAccess(op.offset, count, config || io ? 4 : 8)) {
     const value = write === null ? null : readLe(write, p.offset - op.offset, p.size);
-    const o = config ? host.config(fn, p.offset, p.size, value) : host.space(fn, io, place!.base + p.offset, p.size, value);
+    const o = config ? host.config(fn, p.offset, p.size, value) : host.space(fn, { addr: place!.base + p.offset, io }, p.size, value);
     // A piece refused (a write to read-only bits) fails the access; the pieces before it took effect.
     if (o.status === 'error') return o;
     to ??= o.to;

@@ -64,7 +64,7 @@ export function addressMaps(topology: Topology, steps: readonly Step[], index: n
     for (let owner = 0; owner < t.roots.length; owner++) {
       const users = sharedWith(t, owner, sk === 'memory' ? 'memory' : 'io');
       if (users.length === 0) continue;
-      const sp = sk === 'memory' ? m.memSpaceOf(users[0]) : m.ioSpaceOf(users[0]);
+      const sp = m.spaceOf(users[0], sk);
       if (sp.owner !== owner) continue;
       const ranges: MapRange[] = sp.flat.claims.map((c) => ({
         start: c.s,

@@ -9,6 +9,7 @@
 import { barAddress } from '../../model/bar.ts';
 import { BAR0, ROM_TYPE0 } from '../../model/header.ts';
 import { REGION } from '../../protocol/vfio-user/messages.ts';
+import type { BarToken } from '../../bus/bar.ts';
 
 export type BarKind = 'mem32' | 'mem64' | 'io' | 'rom';
 
@@ -78,8 +79,9 @@ export class HostDecode {
     }
   }
 
-  /** The BAR that decodes `addr` in the memory or IO space, if any. */
-  lookup(io: boolean, addr: number): Placed | null {
+  /** The BAR that decodes an address in the memory or IO space, if any. */
+  lookup(at: BarToken): Placed | null {
+    const { addr, io } = at;
     let best: Placed | null = null;
     for (const p of this.placed.values()) if (p.io === io && addr >= p.base && addr < p.base + p.size && (best === null || p.seq > best.seq)) best = p;
     return best;

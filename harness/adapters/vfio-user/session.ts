@@ -167,7 +167,7 @@ class ClientSession implements Session {
         const s = this.side(op.root);
         if (s === null) return own({ status: 'error', reason: 'no-device' });
         const value = writeValue(op);
-        const p = s.decode.lookup(true, op.port);
+        const p = s.decode.lookup({ addr: op.port, io: true });
         if (p === null) return own(value === null ? { status: 'ma', value: allOnes(op.size) } : { status: 'ma' });
         return this.region(s, p.region, op.port - p.base, op.size, value);
       }
@@ -259,7 +259,7 @@ class ClientSession implements Session {
       if (value === null) lo.value = (lo.value ?? 0n) | ((hi.value ?? 0n) << 32n);
       return lo;
     }
-    const p = s.decode.lookup(false, addr);
+    const p = s.decode.lookup({ addr, io: false });
     if (p === null) return own(value === null ? { status: 'ma', value: allOnes(size) } : { status: 'ma' });
     return this.region(s, p.region, addr - p.base, size, value);
   }
