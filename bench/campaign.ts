@@ -5,7 +5,10 @@
  *  3. model coverage after 1, 2 and 5 minutes on 2 workers, with feedback, without it,
  *     and with pure random generation (operations drawn from the catalog alone);
  *     goal: 95% within 5 minutes with feedback, clearly ahead of pure random.
- * Options: --minutes M (the coverage budget, default 5), --seeds N (default 5), --only throughput|detect|coverage.
+ *  0. where the time goes, per target (the model, Debian's QEMU, QEMU from ISOROOT_QEMU
+ *     when set, isoroot's vfio-user server): per sequence, drawing it, the target's start,
+ *     reset and reset verification, the rest of opening, running, closing, checking, shrinking.
+ * Options: --minutes M (the coverage budget, default 5), --seeds N (default 5), --only phases|throughput|detect|coverage.
  * Writes reports/bench/coverage.svg with the curves.
  */
 import { mkdtempSync } from 'node:fs';
@@ -19,6 +22,8 @@ import { UNIVERSE } from '../harness/coverage/universe.ts';
 import { coverageSvg } from '../harness/report/svg.ts';
 import { writeFileAtomic } from '../harness/util/atomic.ts';
 import { ISOROOT_VERSION } from '../harness/version.ts';
+import { showPhases } from '../harness/run/phases.ts';
+import { startServer } from '../harness/serve/vfio-user/child.ts';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,6 +41,28 @@ async function run(c: CampaignConfig, stopWhen?: Parameters<typeof runCampaign>[
   const dir = join(base, `run${n++}`);
   const r = await runCampaign({ config: c, dir, resume: false, log: () => {}, out: new Progress({ isTTY: false, write: () => true }, 1e9), show: () => '', stopWhen });
   return { ...r, dir };
+}
+
+/** A short campaign per target, one worker, and where its time went. */
+async function phases(): Promise<void> {
+  const targets: [string, Partial<CampaignConfig>, number][] = [
+    ['model', {}, 3000],
+    ["qemu (Debian's)", { target: 'qemu' }, 150],
+    ...(process.env.ISOROOT_QEMU ? ([[`qemu (${process.env.ISOROOT_QEMU})`, { target: 'qemu', qemu: process.env.ISOROOT_QEMU }, 150]] as [string, Partial<CampaignConfig>, number][]) : []),
+  ];
+  const server = await startServer();
+  try {
+    targets.push(['vfio-user (isoroot serve, 3 sockets)', { target: `vfio-user:${server.sockets.join(',')}` }, 300]);
+    for (const [name, over, runs] of targets) {
+      const r = await run(config({ ...over, workers: 1, seed: 5, budget: { runs } }));
+      const s = r.summary;
+      console.log(`0. ${name.padEnd(40)} ${s.sequencesPerSecond} sequences/s, ${s.opsPerSecond.toLocaleString('en')} ops/s (${s.runs} sequences, ${(s.ops / Math.max(1, s.runs)).toFixed(0)} ops each)`);
+      console.log(`   per sequence: ${s.phases === undefined ? 'no phases recorded' : showPhases(s.phases, s.runs)}`);
+    }
+  } finally {
+    await server.stop();
+    await server.dispose();
+  }
 }
 
 async function throughput(): Promise<void> {
@@ -83,6 +110,7 @@ async function coverage(): Promise<void> {
 }
 
 console.log(`isoroot ${ISOROOT_VERSION} bench:campaign on node ${process.version}, ${UNIVERSE.length} coverage features`);
+if (ONLY === 'all' || ONLY === 'phases') await phases();
 if (ONLY === 'all' || ONLY === 'throughput') await throughput();
 if (ONLY === 'all' || ONLY === 'detect') await detection();
 if (ONLY === 'all' || ONLY === 'coverage') await coverage();

@@ -113,6 +113,18 @@ export interface Target {
    */
   readonly fixedTopology?: Topology;
   open(topology: Topology): Promise<Session>;
+  /**
+   * Milliseconds this target spent, since it was made, starting its process,
+   * resetting it between sessions and verifying those resets, for the
+   * campaign's time breakdown. Absent: the target does not tell them apart.
+   */
+  readonly phases?: TargetPhases;
+}
+
+export interface TargetPhases {
+  start: number;
+  reset: number;
+  verify: number;
 }
 
 /** The topology as the target builds it. */

@@ -19,6 +19,7 @@ import { Progress } from './progress.ts';
 import { selectTarget } from '../adapters/select.ts';
 import { RunDir, choiceOf, choiceOptions, type CampaignConfig, type CoveragePoint, type Summary, type WorkerState } from './run-dir.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
+import { addPhases, noPhases, type PhaseTimes } from '../run/phases.ts';
 
 export interface CampaignRun {
   config: CampaignConfig;
@@ -98,6 +99,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   let stoppedBy: CampaignResult['stoppedBy'] = null;
 
   const strays = new Set<string>();
+  const phasesBy = new Map<number, PhaseTimes>();
   const covered = (): number => [...features.keys()].filter((f) => UNIVERSE_SET.has(f)).length;
   const totals = (): { runs: number; ops: number } => {
     let runs = 0;
@@ -158,6 +160,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
         switch (m.type) {
           case 'progress': {
             runsBy.set(m.stream, { runs: m.runs, ops: m.ops });
+            phasesBy.set(m.stream, m.phases);
             const t = point().t;
             for (const f of m.newFeatures) {
               if (!features.has(f)) features.set(f, t);
@@ -261,6 +264,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
     finished: new Date().toISOString(),
   };
   if (config.mutant !== undefined) summary.mutant = config.mutant;
+  if (phasesBy.size > 0) summary.phases = [...phasesBy.values()].reduce((a, b) => addPhases(a, b), noPhases());
   rd.write(rd.summary, summary);
   return { summary, findings: all, known: knownStore.all(), warnings, interrupted: stopping && stoppedBy === null, stoppedBy };
 }

@@ -3,6 +3,7 @@ import type { Budget } from './budget.ts';
 import type { CampaignFinding } from './findings-store.ts';
 import type { WorkerState } from './run-dir.ts';
 import type { Topology } from '../topology/types.ts';
+import type { PhaseTimes } from '../run/phases.ts';
 
 export interface StartMessage {
   type: 'start';
@@ -40,7 +41,8 @@ export interface StartMessage {
 export type ToWorker = StartMessage | { type: 'stop' };
 
 export type FromWorker =
-  | { type: 'progress'; stream: number; runs: number; ops: number; newFeatures: string[] }
+  /** Phases: this stream's time so far per phase (ms), cumulative. */
+  | { type: 'progress'; stream: number; runs: number; ops: number; newFeatures: string[]; phases: PhaseTimes }
   | { type: 'finding'; stream: number; finding: Omit<CampaignFinding, 'trace'>; traceText: string }
   | { type: 'checkpoint'; stream: number; state: WorkerState; seeds: unknown }
   /** A known bug seen in a run; the trace comes with the worker's first sighting of it. */

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { InputError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import type { Budget } from './budget.ts';
+import type { PhaseTimes } from '../run/phases.ts';
 import type { TargetChoice } from '../adapters/select.ts';
 import type { Topology } from '../topology/types.ts';
 import { ISOROOT_VERSION } from '../version.ts';
@@ -111,6 +112,8 @@ export interface Summary {
   findings: { kind: string; signature: string; trace: string }[];
   /** Known bugs of the target seen again (not findings): name, how often, under which signatures. */
   known?: { name: string; count: number; signatures: string[]; trace?: string }[];
+  /** Where the workers' time went, per phase, in ms summed over the workers (this run of the campaign, not earlier ones it resumed). */
+  phases?: PhaseTimes;
   finished: string;
 }
 

@@ -29,6 +29,7 @@ import { shrinkGenerated } from './shrink.ts';
 import { DDMIN_AFTER_FC, DDMIN_BUDGET, ddmin } from '../run/ddmin.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
 import { InputError } from '../util/errors.ts';
+import { PhaseClock } from '../run/phases.ts';
 
 const PROGRESS_MS = 250;
 /**
@@ -56,14 +57,14 @@ function send(m: FromWorker): Promise<void> {
 /** The coordinator that forked this worker; kill -9 of it leaves no time to say so. */
 const PARENT = process.ppid;
 
-/** Runs and checks one sequence (every run and every shrinking step comes through here). */
-async function check(target: Target, sc: Scenario): Promise<Checked> {
+/** Runs and checks one sequence (every run and every shrinking step comes through here); the clock gets its phases. */
+async function check(target: Target, sc: Scenario, clock: PhaseClock = new PhaseClock()): Promise<Checked> {
   // An orphaned worker must not run on.
   if (process.send !== undefined && (process.ppid !== PARENT || process.connected === false)) process.exit(0);
-  const topology = await learnTopology(target, sc.topology);
-  const ex = await execute(target, topology, sc.ops);
+  const topology = await clock.time('setup', () => learnTopology(target, sc.topology));
+  const ex = await execute(target, topology, sc.ops, clock);
   const tracker = new CoverageTracker();
-  const findings = checkRun(topology, judgeOf(target), ex.steps, ex.failure, sc.ops, tracker);
+  const findings = clock.timeSync('check', () => checkRun(topology, judgeOf(target), ex.steps, ex.failure, sc.ops, tracker));
   // The trace keeps the op a failing target died on, with how it failed, so a check or a replay reaches it.
   const steps: Step[] = [...ex.steps, ...sc.ops.slice(ex.steps.length).map((op) => ({ op }))];
   if (ex.failure !== undefined && steps[ex.failure.index] !== undefined) steps[ex.failure.index].failure = stepFailure(ex.failure);
@@ -102,6 +103,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
     bugOf.set(signature, [rec.bug, ...(rec.also ?? [])].map((b) => b.name).join('\n'));
   };
   let { nextRun, runs, ops } = start;
+  const clock = new PhaseClock();
   const began = Date.now();
   let fresh: string[] = [];
   let lastProgress = Date.now();
@@ -130,17 +132,17 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
       const run = nextRun;
       const runSeed = deriveSeed(start.seed, start.stream, run);
       const rng = new Prng(runSeed);
-      let sc: Scenario;
       let origin: 'fresh' | 'mutated' = 'fresh';
-      if (start.feedback && pool.size > 0 && rng.next() < MUTATE_SHARE) {
-        const parent = pool.pick(rng);
-        parent.picks++;
-        sc = { topology: parent.topology, ops: mutate(parent, pool, c, rng) };
-        origin = 'mutated';
-      } else {
-        sc = fc.sample(freshArb(run), { seed: runSeed, numRuns: 1 })[0];
-      }
-      const r = await check(target, sc);
+      const sc: Scenario = clock.timeSync('generate', () => {
+        if (start.feedback && pool.size > 0 && rng.next() < MUTATE_SHARE) {
+          const parent = pool.pick(rng);
+          parent.picks++;
+          origin = 'mutated';
+          return { topology: parent.topology, ops: mutate(parent, pool, c, rng) };
+        }
+        return fc.sample(freshArb(run), { seed: runSeed, numRuns: 1 })[0];
+      });
+      const r = await check(target, sc, clock);
       runs++;
       ops += sc.ops.length;
       nextRun++;
@@ -170,6 +172,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
           continue;
         }
         known.add(v.signature);
+        const shrinkStarted = performance.now();
         // A crash or hang moves with the op that triggers it: match those by kind, the rest by signature.
         const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' || v.kind === 'protocol' ? f.kind === v.kind : f.signature === v.signature);
         const fails = async (s: Scenario): Promise<boolean> => violations((await check(target, s)).findings).some(same);
@@ -179,6 +182,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         min = { topology: from.topology, ops: await ddmin(from.ops, (o) => fails({ topology: from.topology, ops: o }), min === null ? DDMIN_BUDGET : DDMIN_AFTER_FC) };
         const again = await check(target, min);
         const lead = violations(again.findings).find(same) ?? v;
+        clock.ms.shrink += performance.now() - shrinkStarted;
         // Shrunk, the finding may be what a known bug's quirk does.
         const rec = bugs.length === 0 ? null : recognise(bugs, again.topology, judge, again.executed.steps, [v.signature], again.executed.failure, min.ops);
         if (rec !== null) {
@@ -195,7 +199,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
       }
       const now = Date.now();
       if (now - lastProgress >= PROGRESS_MS) {
-        await send({ type: 'progress', stream: start.stream, runs, ops, newFeatures: fresh });
+        await send({ type: 'progress', stream: start.stream, runs, ops, newFeatures: fresh, phases: clock.ms });
         fresh = [];
         lastProgress = now;
       }
@@ -204,7 +208,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         lastCheckpoint = now;
       }
     }
-    await send({ type: 'progress', stream: start.stream, runs, ops, newFeatures: fresh });
+    await send({ type: 'progress', stream: start.stream, runs, ops, newFeatures: fresh, phases: clock.ms });
     await checkpoint();
     await send({ type: 'done', stream: start.stream });
   } finally {

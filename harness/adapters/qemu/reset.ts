@@ -8,6 +8,7 @@
  * (undoing the scratch mapping); clear RAM; set the platform up. When
  * that fails, the caller starts a fresh QEMU instead.
  */
+import type { TargetPhases } from '../target.ts';
 import * as H from '../../model/header.ts';
 import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import { bdf } from '../../topology/bdf.ts';
@@ -131,10 +132,25 @@ async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<bo
 
 /**
  * Restores the state a fresh QEMU starts in for this topology (the
- * process was built from it), then runs the platform set-up. Returns
- * false when that is not possible.
+ * process was built from it), then runs the platform set-up, and verifies
+ * it (verifyFresh). Returns false when that is not possible; `phases`
+ * gets the time of the reset and of its verification.
  */
-export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, baseline: string, accel: QemuAccel): Promise<boolean> {
+export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, baseline: string, accel: QemuAccel, phases?: TargetPhases): Promise<boolean> {
+  const t0 = performance.now();
+  const reset = await resetToFresh(q, t, ram, dirty, setup, timeoutMs, accel).finally(() => phases !== undefined && (phases.reset += performance.now() - t0));
+  if (!reset) return false;
+  const t1 = performance.now();
+  return verifyFresh(q, t, timeoutMs, baseline).finally(() => phases !== undefined && (phases.verify += performance.now() - t1));
+}
+
+/** Whatever else a reset missed, QEMU's own maps must be those of a fresh start. */
+async function verifyFresh(q: QemuProcess, t: Topology, timeoutMs: number, baseline: string): Promise<boolean> {
+  return JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], timeoutMs)) === baseline;
+}
+
+/** The reset: system_reset, every edu's buffers scrubbed, RAM cleared, the platform set up again. */
+async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, accel: QemuAccel): Promise<boolean> {
   await systemReset(q, t, timeoutMs);
   const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
   if (edus.length > 0) {
@@ -148,6 +164,5 @@ export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: nu
     await systemReset(q, t, timeoutMs);
   }
   await call(q, [Q.memset(0, ram.model + ram.harness, 0), ...setup], timeoutMs);
-  // Whatever else a reset missed, QEMU's own maps must be those of a fresh start.
-  return JSON.stringify(await flatViews(q.qmp, t.roots[0].reserved ?? [], timeoutMs)) === baseline;
+  return true;
 }

@@ -11,7 +11,7 @@
  */
 import { DEFAULT_RAM, SPACE_KINDS, type Topology } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
-import type { Capabilities, Session, Target, TargetFailure } from '../target.ts';
+import type { Capabilities, Session, Target, TargetFailure, TargetPhases } from '../target.ts';
 import type { DmaContext } from './dma.ts';
 import { IommuSession } from './iommu.ts';
 import { Presence } from './presence.ts';
@@ -101,6 +101,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const startupMs = Math.max(timeoutMs, o.startupMs ?? 30_000);
   const reuse = o.reuse ?? true;
   const stats: QemuStats = { starts: 0, resets: 0, fallbacks: 0 };
+  const phases: TargetPhases = { start: 0, reset: 0, verify: 0 };
   let proc: QemuProcess | null = null;
   let procKey = '';
   /** The live process's interrupt lines and MSI window. */
@@ -137,7 +138,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
     if (proc !== null && proc.alive && procKey === key && reuse && !replugged) {
       stats.resets++;
-      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline, build.accel).catch((e: Error) => e.message);
+      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline, build.accel, phases).catch((e: Error) => e.message);
       clockRan = false;
       if (restored === true) return proc;
       stats.fallbacks++;
@@ -145,6 +146,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     }
     if (proc !== null) await proc.kill();
     proc = null;
+    const started = performance.now();
     try {
       stats.starts++;
       const q = await QemuProcess.start({ binary: bin.path, args, startupMs, files: { [HALT_BIOS]: haltBios() } });
@@ -167,6 +169,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       // QEMU refusing its command line (a device it does not have, a property it does not take) is the input's problem.
       if (e.refused) throw new InputError(`--target qemu (${bin.path})`, `a machine QEMU starts; it refused: ${refusalWords(e.stderr)}`);
       return { kind: 'crash', index: 0, message: `QEMU did not start for this topology: ${e.message.split('\n')[0]}`, stderr: e.stderr };
+    } finally {
+      phases.start += performance.now() - started;
     }
   };
 
@@ -179,6 +183,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     platform,
     build,
     stats,
+    phases,
     get pid() {
       return proc?.pid;
     },

@@ -18,7 +18,7 @@ import { CAP_NAMES, SPACE_KINDS, type SpaceKind, type Topology } from '../../top
 import { InputError } from '../../util/errors.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 import { SERVABLE, servedTopology } from './served-topology.ts';
-import { failedSession, type Capabilities, type Session, type Target } from '../target.ts';
+import { failedSession, type Capabilities, type Session, type Target, type TargetPhases } from '../target.ts';
 import { readLe } from '../../util/access-split.ts';
 import { hexToBytes } from '../../util/hex.ts';
 import { DeviceLink, LinkError } from './device-link.ts';
@@ -133,7 +133,17 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
       for (let i = 0; i < 0x40; i++) if (((head[i] ^ b[i]) & known[i]) !== 0) return false;
       return true;
     };
+    const phases: TargetPhases = { start: 0, reset: 0, verify: 0 };
+    /** A session meets the device as after reset: its servers started again and connected to (the reset), the device checked against what was learned. */
     const openSession = async (asked: Topology): Promise<Session> => {
+      const t0 = performance.now();
+      try {
+        return await openFresh(asked);
+      } finally {
+        phases.reset += performance.now() - t0;
+      }
+    };
+    const openFresh = async (asked: Topology): Promise<Session> => {
       // A server isoroot runs starts afresh for every session: whether it keeps a device's state across
       // clients, or exits when one leaves, each session then meets the device as after reset.
       for (const s of servers) s.start();
@@ -173,6 +183,7 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
         return fixed;
       },
       open: (asked) => openSession(asked),
+      phases,
       dispose,
     };
     // What the device is, learned from it; then what it says of its regions and interrupts.
