@@ -119,6 +119,12 @@ export interface Target {
    * campaign's time breakdown. Absent: the target does not tell them apart.
    */
   readonly phases?: TargetPhases;
+  /**
+   * How many consecutive fresh sequences of a campaign share one generated
+   * topology. A target that starts a process per topology (QEMU) asks for
+   * more, so that most sequences cost a reset, not a start. Default 8.
+   */
+  readonly topologyBlock?: number;
 }
 
 export interface TargetPhases {

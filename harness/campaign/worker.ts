@@ -33,8 +33,9 @@ import { PhaseClock } from '../run/phases.ts';
 
 const PROGRESS_MS = 250;
 /**
- * Fresh runs share a topology in blocks of this many: building a topology's
- * generators costs ~25 times more than drawing a sequence from them.
+ * Fresh runs share a topology in blocks of this many (unless the target asks
+ * for more): building a topology's generators costs ~25 times more than
+ * drawing a sequence from them.
  */
 const TOPOLOGY_BLOCK = 8;
 const CHECKPOINT_MS = 3000;
@@ -78,7 +79,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
   let block: { n: number; topology: Topology; arb: fc.Arbitrary<Scenario> } | null = null;
   /** The generator of fresh sequences for a run: its block's topology, and that topology's sequences. */
   const freshArb = (run: number): fc.Arbitrary<Scenario> => {
-    const n = Math.floor(run / TOPOLOGY_BLOCK);
+    const n = Math.floor(run / (target.topologyBlock ?? TOPOLOGY_BLOCK));
     if (block === null || block.n !== n) {
       const topology = start.topology ?? target.fixedTopology ?? fc.sample(topologies, { seed: deriveSeed(start.seed, start.stream, n, 0x70b0), numRuns: 1 })[0];
       const ops = start.generator === 'raw' ? rawSequenceArb(topology, c) : sequenceArb(topology, c);

@@ -184,6 +184,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     build,
     stats,
     phases,
+    // A start costs ~20 resets (bench:campaign --only phases): a topology serves 64 fresh sequences.
+    topologyBlock: 64,
     get pid() {
       return proc?.pid;
     },
