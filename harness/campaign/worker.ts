@@ -26,6 +26,7 @@ import { Prng, deriveSeed } from './prng.ts';
 import { SeedPool } from './seeds.ts';
 import { mutate } from './mutate.ts';
 import { shrinkGenerated } from './shrink.ts';
+import { shrinkTopology } from './shrink-topology.ts';
 import { DDMIN_AFTER_FC, DDMIN_BUDGET, ddmin } from '../run/ddmin.ts';
 import type { FromWorker, StartMessage } from './messages.ts';
 import { InputError } from '../util/errors.ts';
@@ -181,6 +182,8 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         if (origin === 'fresh') min = await shrinkGenerated(freshArb(run), runSeed, fails);
         const from = min ?? sc;
         min = { topology: from.topology, ops: await ddmin(from.ops, (o) => fails({ topology: from.topology, ops: o }), min === null ? DDMIN_BUDGET : DDMIN_AFTER_FC) };
+        // The topology too, where the campaign generates it: only the roots and devices the trace needs stay.
+        if (start.topology === undefined && target.fixedTopology === undefined) min = await shrinkTopology(min, fails);
         const again = await check(target, min);
         const lead = violations(again.findings).find(same) ?? v;
         clock.ms.shrink += performance.now() - shrinkStarted;

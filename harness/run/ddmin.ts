@@ -10,14 +10,14 @@ import type { Op } from '../ops/catalog.ts';
 export const DDMIN_BUDGET = 2000;
 export const DDMIN_AFTER_FC = 300;
 
-/** ddmin: a 1-minimal subsequence of `ops` that still fails, within `budget` tests. */
-export async function ddmin(ops: readonly Op[], fails: (ops: Op[]) => Promise<boolean>, budget = DDMIN_BUDGET): Promise<Op[]> {
+/** ddmin: a 1-minimal subsequence of `ops` (or of any list: the devices a topology keeps) that still fails, within `budget` tests. */
+export async function ddmin<T = Op>(ops: readonly T[], fails: (ops: T[]) => Promise<boolean>, budget = DDMIN_BUDGET): Promise<T[]> {
   let cur = [...ops];
   let n = 2;
   let tests = 0;
   while (cur.length >= 2 && tests < budget) {
     const chunk = Math.ceil(cur.length / n);
-    const parts: Op[][] = [];
+    const parts: T[][] = [];
     for (let i = 0; i < cur.length; i += chunk) parts.push(cur.slice(i, i + chunk));
     let reduced = false;
     for (const p of parts) {
