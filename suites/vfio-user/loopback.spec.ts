@@ -67,6 +67,23 @@ test('the client describes the devices behind the sockets: one root each, isolat
   expect(t.roots[0].devices[0].bars).toEqual([{ kind: 'mem32', size: 8192 }, { kind: 'io', size: 256 }, { kind: 'mem64', size: 16384, prefetch: true }]);
 });
 
+test('a device whose reset is its power-on state is reset on its open connection between sessions; edu, which keeps its registers, is connected to anew', async () => {
+  const connections = (sock: string): number => server.output().split('\n').filter((l) => l.startsWith(`${sock}: client connected`)).length;
+  const before = server.sockets.map(connections);
+  // A session that leaves state behind on every device: BARs placed and enabled, a DMA mapping, guest memory written.
+  await run([cfgw(0, 0x10, 4, 0xc0000000n), cfgw(0, 0x04, 2, MEM_MASTER), { op: 'dma.map', root: 0, domain: 0, iova: 0x10000, size: 0x1000, gpa: 0x2000, perm: 'rw' }, { op: 'mmio.write', root: 0, addr: 0x2000, size: 4, value: 0x55n }, cfgw(2, 0x10, 4, 0xc0000000n), cfgw(2, 0x04, 2, MEM_MASTER)]);
+  // The next session meets every device as after reset, and guest memory as at power-on.
+  const obs = await run([{ op: 'cfg.read', root: 0, via: 'ecam', bdf: 0, reg: 0x04, size: 2 }, { op: 'cfg.read', root: 0, via: 'ecam', bdf: 0, reg: 0x10, size: 4 }, { op: 'mmio.read', root: 0, addr: 0x2000, size: 4 }, { op: 'dma.unmap', root: 0, domain: 0, iova: 0x10000, size: 0x1000 }]);
+  expect(obs[0].value).toBe(0n);
+  expect(obs[2].value).toBe(0n);
+  expect(obs[3].status).toBe('error');
+  const after = server.sockets.map(connections);
+  // ep0 and ep1 (generic endpoints) kept their connections; edu0 was connected to once per session.
+  expect(after[0] - before[0]).toBeLessThanOrEqual(1);
+  expect(after[1] - before[1]).toBeLessThanOrEqual(1);
+  expect(after[2] - before[2]).toBe(2);
+});
+
 test('BARs decode where config space puts them; each root reaches its own device at the same address', async () => {
   const obs = await run([
     cfgw(0, 0x10, 4, 0xc0000000n),

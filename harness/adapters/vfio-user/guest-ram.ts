@@ -7,7 +7,7 @@
  * memfd, which the server reads and writes in place. Either way every
  * byte the device moves is in this memfd, where the CPU's reads find it.
  */
-import { readSync, writeSync } from 'node:fs';
+import { ftruncateSync, readSync, writeSync } from 'node:fs';
 import { MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
 import { closeFd, memfdCreate } from '../../protocol/vfio-user/fd-socket.ts';
 import { ERRNO } from '../../spec/errno.ts';
@@ -58,6 +58,12 @@ export class GuestRam {
       done += n;
     }
     return out;
+  }
+
+  /** Every byte back to zero, as at power-on (the memfd is cut to nothing and grown again). */
+  zero(): void {
+    ftruncateSync(this.fd, 0);
+    ftruncateSync(this.fd, this.size);
   }
 
   close(): void {

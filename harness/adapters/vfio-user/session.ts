@@ -65,12 +65,66 @@ export interface ClientSessionOptions {
   fresh?: (r: number, head: Uint8Array) => boolean;
   /** What the servers printed, for a failure's finding. */
   output?: () => string;
+  /** Connections kept open from the last session: reset with DEVICE_RESET and used again when the devices then show as after reset. */
+  reuse?: KeptSides | null;
+  /** Whether root r's device comes back to its power-on state by DEVICE_RESET (only those connections are reused). */
+  resettable?: (r: number) => boolean;
+  /** Takes the connections when the session closes cleanly, for the next one, instead of closing them. */
+  keep?: (sides: KeptSides) => void;
+}
+
+/** The open connections of a closed session, with their guest memory. */
+export type KeptSides = readonly RootSide[];
+
+/** Closes kept connections that will not be used again. */
+export function closeKept(sides: KeptSides): void {
+  for (const s of sides) close(s);
+}
+
+/**
+ * A device back to its state after reset, on its open connection: DEVICE_RESET
+ * (vfio-user "Device Reset"), every DMA mapping undone, guest memory zeroed,
+ * pending interrupt counts drained; then it must read back as after reset.
+ * False (and the caller connects afresh) when anything of that fails.
+ */
+async function resetSide(s: RootSide, fresh: ClientSessionOptions['fresh']): Promise<boolean> {
+  if (s.link.violation !== null) return false;
+  if (typeof (await s.link.tryAsk('DEVICE_RESET', null)) === 'number') return false;
+  for (const m of s.ram.table.clear()) if (typeof (await s.link.tryAsk('DMA_UNMAP', { flags: 0, address: BigInt(m.iova), size: BigInt(m.size) })) === 'number') return false;
+  s.ram.zero();
+  for (const t of s.link.triggers) eventfdTake(t.fd);
+  if (s.link.takeDepartures().length > 0) return false;
+  const head = await s.link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x100 });
+  if (fresh !== undefined && !fresh(s.root, head.data!)) return false;
+  await s.refresh();
+  return true;
 }
 
 export async function openClientSession(o: ClientSessionOptions): Promise<Session> {
   const sides: RootSide[] = [];
+  /** Root r's kept connection, reset, when its device allows it and comes back as after reset; else null (and it is closed). */
+  const unclaimed = new Set(o.reuse ?? []);
+  const reused = async (r: number): Promise<RootSide | null> => {
+    const s = o.reuse?.[r];
+    if (s === undefined) return null;
+    unclaimed.delete(s);
+    if (o.resettable?.(r) === true) {
+      try {
+        if (await resetSide(s, o.fresh)) return s;
+      } catch (e) {
+        if (!(e instanceof LinkError)) throw e;
+      }
+    }
+    close(s);
+    return null;
+  };
   try {
     for (let r = 0; r < o.sockets.length; r++) {
+      const kept = await reused(r);
+      if (kept !== null) {
+        sides.push(kept);
+        continue;
+      }
       const link = await DeviceLink.open(o.sockets[r], o.connect === undefined ? undefined : () => o.connect!(r));
       const ram = new GuestRam(o.topology.roots[r].ram ?? DEFAULT_RAM, `isoroot-root${r}`);
       link.ram = ram;
@@ -85,10 +139,10 @@ export async function openClientSession(o: ClientSessionOptions): Promise<Sessio
       await side.refresh();
     }
   } catch (e) {
-    for (const s of sides) close(s);
+    for (const s of [...sides, ...unclaimed]) close(s);
     throw e;
   }
-  return new ClientSession(o.topology, sides, o.output ?? (() => ''));
+  return new ClientSession(o.topology, sides, o.output ?? (() => ''), o.keep);
 }
 
 function close(s: RootSide): void {
@@ -97,10 +151,14 @@ function close(s: RootSide): void {
 }
 
 class ClientSession implements Session {
+  /** A failure ended the session: its connections are not trusted with the next one. */
+  private failed = false;
+
   constructor(
     private readonly topology: Topology,
     private readonly sides: RootSide[],
     private readonly output: () => string,
+    private readonly keep?: (sides: KeptSides) => void,
   ) {}
 
   apply(op: Op): Promise<Observation> {
@@ -119,6 +177,7 @@ class ClientSession implements Session {
         observations.push(o);
       } catch (e) {
         if (!(e instanceof LinkError)) throw e;
+        this.failed = true;
         const v = e.violation ?? this.sides.find((s) => s.link.violation !== null)?.link.violation ?? undefined;
         const out = this.output().trim();
         const stderr = out === '' ? {} : { stderr: out };
@@ -130,7 +189,8 @@ class ClientSession implements Session {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sides) close(s);
+    if (this.keep !== undefined && !this.failed) this.keep(this.sides);
+    else for (const s of this.sides) close(s);
   }
 
   /** Interrupts signalled since the last op, on every root (a device may signal during another root's op). */

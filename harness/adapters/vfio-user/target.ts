@@ -24,10 +24,11 @@ import { hexToBytes } from '../../util/hex.ts';
 import { DeviceLink, LinkError } from './device-link.ts';
 import { describeSocket } from './discover.ts';
 import { REGION } from '../../protocol/vfio-user/messages.ts';
-import { openClientSession } from './session.ts';
+import { closeKept, openClientSession, type KeptSides } from './session.ts';
 import { ServerGone, ServerProcess, connectExisting } from './servers.ts';
 import { learnTopology } from '../learn.ts';
 import { learnedLayout } from '../../model/learned-layout.ts';
+import { RESET_IS_POWER_ON } from '../../model/personalities/index.ts';
 import { loadProfile } from '../../profiles/profile.ts';
 import type { FdSocket } from '../../protocol/vfio-user/fd-socket.ts';
 
@@ -84,7 +85,10 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
       throw e;
     }
   };
+  /** Set once the target is built: closes connections kept for the next session. */
+  let closeIdle = (): void => {};
   const dispose = async (): Promise<void> => {
+    closeIdle();
     for (const s of servers) s.stop();
   };
   try {
@@ -126,6 +130,7 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
       const l = fixed.roots[r].devices[0].learned;
       return l === undefined ? null : hexToBytes(l.config)!;
     };
+    const resettable = (r: number): boolean => RESET_IS_POWER_ON.has(fixed.roots[r].devices[0].kind);
     const fresh = (r: number, head: Uint8Array): boolean => {
       const b = baseline(r);
       if (b === null) return true;
@@ -143,15 +148,24 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
         phases.reset += performance.now() - t0;
       }
     };
+    /** The last session's connections, kept open: the next session resets the devices on them (DEVICE_RESET) instead of connecting again. */
+    let kept: KeptSides | null = null;
+    const keep = (sides: KeptSides): void => {
+      kept = sides;
+    };
     const openFresh = async (asked: Topology): Promise<Session> => {
-      // A server isoroot runs starts afresh for every session: whether it keeps a device's state across
-      // clients, or exits when one leaves, each session then meets the device as after reset.
-      for (const s of servers) s.start();
+      const output = (): string => servers.map((s) => s.log).join('\n');
+      const reuse = kept;
+      kept = null;
+      // A server isoroot runs starts afresh for every session that connects to it anew: whether it keeps a device's
+      // state across clients, or exits when one leaves, each session then meets the device as after reset. A kept
+      // connection to a device whose reset is its power-on state is reset instead (DEVICE_RESET).
+      servers.forEach((s, r) => (reuse?.[r] !== undefined && resettable(r) ? undefined : s.start()));
       for (let tries = 0; ; tries++) {
         const stale: number[] = [];
         let session: Session;
         try {
-          session = await openClientSession({ topology: asked, sockets, connect, fresh: (r, head) => fresh(r, head) || (stale.push(r), false), output: () => servers.map((s) => s.log).join('\n') });
+          session = await openClientSession({ topology: asked, sockets, connect, fresh: (r, head) => fresh(r, head) || (stale.push(r), false), output, keep, ...(tries === 0 ? { reuse, resettable } : {}) });
         } catch (e) {
           // The server died or broke the protocol while the session opened: the device's failure, at op 0.
           if (!(e instanceof LinkError)) throw e;
@@ -160,6 +174,9 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
         }
         if (stale.length === 0) return session;
         await session.close();
+        // Not as after reset: these connections are not kept either.
+        if (kept !== null) closeKept(kept);
+        kept = null;
         if (servers.length === 0)
           throw new InputError(
             `--target vfio-user:${stale.map((r) => sockets[r]).join(',')}`,
@@ -168,6 +185,10 @@ export async function openVfioUserTarget(sockets: readonly string[], o: VfioUser
         if (tries + 1 >= FRESH_TRIES) throw new InputError(`--server ${o.server}`, `a server whose device starts from its reset state: after ${FRESH_TRIES} starts the device at ${stale.map((r) => sockets[r]).join(', ')} still differs from what was learned`);
         for (const r of stale) servers[r].start();
       }
+    };
+    closeIdle = () => {
+      if (kept !== null) closeKept(kept);
+      kept = null;
     };
     const target: VfioUserTarget = {
       info: { name: 'vfio-user', version: `${ISOROOT_VERSION} client; ${sockets.length} sockets${o.server === undefined ? '' : `; servers: ${o.server}`}` },

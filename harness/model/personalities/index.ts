@@ -29,3 +29,11 @@ export function createFunction(spec: DeviceSpec, root: number, uid: number, mult
       return spec.learned === undefined ? new Opaque(spec, root, uid, multifunction) : new Learned(spec, root, uid, multifunction);
   }
 }
+
+/**
+ * Personalities whose reset brings the whole function back to its power-on
+ * state, device state included (they clear it in resetState). edu keeps its
+ * registers across a reset, as QEMU's does; a learned function's reset is
+ * not known. A client may reset the first kind instead of reconnecting.
+ */
+export const RESET_IS_POWER_ON: ReadonlySet<DeviceSpec['kind']> = new Set(['endpoint', 'pci-testdev']);
