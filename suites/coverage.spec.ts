@@ -14,6 +14,9 @@ import { topologyArb } from '../generators/topology.ts';
 import { rawSequenceArb, sequenceArb } from '../generators/sequence.ts';
 import { execute } from '../harness/run/execute.ts';
 import { checkRun, judgeOf } from '../harness/run/check.ts';
+import type { Op } from '../harness/ops/catalog.ts';
+import type { Topology } from '../harness/topology/types.ts';
+import { B, ep, root } from './helpers.ts';
 
 for (const generator of ['fragments', 'raw'] as const) {
   test(`every feature the tracker names is in the universe (${generator} generator, generated topologies)`, async () => {
@@ -41,3 +44,33 @@ for (const generator of ['fragments', 'raw'] as const) {
     for (const family of families) expect([...seen].some((f) => f.startsWith(family)), family).toBe(true);
   });
 }
+
+test('isolation features count what an operation observed: the same place from two roots, a moved BAR at both places, a BAR and DMA after reset or unplug', async () => {
+  const t: Topology = { roots: [root([ep('a', 3, { domain: 0 })], { iommu: true, domains: 1 }), root([ep('x', 3, { domain: 0 })], { iommu: true, domains: 1 })] };
+  const features = async (ops: Op[]): Promise<Set<string>> => {
+    const target = modelTarget();
+    const ex = await execute(target, t, ops);
+    const tracker = new CoverageTracker();
+    checkRun(t, judgeOf(target), ex.steps, ex.failure, ops, tracker);
+    return new Set([...tracker.features].filter((f) => /^(cross|moved|stale):/.test(f)));
+  };
+  const cw = (r: number, reg: number, value: number, size = 4): Op => ({ op: 'cfg.write', root: r, via: 'ecam', bdf: B('00:03.0'), reg, size, value: BigInt(value) });
+  const mr = (r: number, addr: number): Op => ({ op: 'mmio.read', root: r, addr, size: 4 });
+  // Placing and enabling a BAR is no isolation feature by itself: nothing looked.
+  expect(await features([cw(0, 0x10, 0xc0000000), cw(0, 0x04, 0x7, 2)])).toEqual(new Set());
+  // The same BDF and address from two roots.
+  expect(await features([cw(0, 0x10, 0xc0000000), cw(1, 0x10, 0xc0000000), mr(0, 0xc0000000), mr(1, 0xc0000000)])).toEqual(new Set(['cross:cfg:same-bdf', 'cross:mmio:same-addr']));
+  // A BAR moved, then read at its old place and at its new one.
+  const moved = await features([cw(0, 0x10, 0xc0000000), cw(0, 0x04, 0x2, 2), cw(0, 0x10, 0xd0000000), mr(0, 0xc0000000), mr(0, 0xd0000000)]);
+  expect(moved).toEqual(new Set(['moved:old-place', 'moved:new-place']));
+  // A reset takes the BAR and the DMA mappings away; accesses after it are what a stale mapping would answer.
+  const stale = await features([
+    cw(0, 0x10, 0xc0000000),
+    cw(0, 0x04, 0x6, 2),
+    { op: 'dma.map', root: 0, domain: 0, iova: 0x1000, size: 0x1000, gpa: 0x2000, perm: 'rw' },
+    { op: 'root.reset', root: 0 },
+    mr(0, 0xc0000000),
+    { op: 'dma.read', dev: 'a', iova: 0x1000, len: 4 },
+  ]);
+  expect(stale).toEqual(new Set(['stale:bar-after-reset', 'stale:dma-after-reset']));
+});

@@ -13,6 +13,7 @@ import { ownerOf, type SpaceKind, type Topology } from '../topology/types.ts';
 import { isWide, needs, routedIn, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
 import { unhandled } from '../ops/exhaustive.ts';
 import { spaceOfKind } from '../bus/bar.ts';
+import { IsolationHistory } from './isolation-history.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { StepObserver } from '../oracles/checker.ts';
 import type { StepView } from '../oracles/oracle.ts';
@@ -56,6 +57,7 @@ export class CoverageTracker implements StepObserver {
   private bases = new Map<string, Map<number, number>>();
   private counters = new Map<string, string>();
   private freeWasBound = false;
+  private readonly history = new IsolationHistory((f) => this.add(f));
 
   private add(f: string): void {
     this.features.add(f);
@@ -71,6 +73,7 @@ export class CoverageTracker implements StepObserver {
     if (p.to?.dev !== undefined) involved.add(p.to.dev);
     if ('dev' in op) involved.add(op.dev);
     this.byKind(op, p, m, involved);
+    this.history.step(op, p, m);
     // A write through config space unmasks; so does a write to an MSI-X table (from offset 0x1000 of its BAR).
     const write = writeValue(op) !== null;
     for (const irq of p.irqs ?? []) {
@@ -86,7 +89,7 @@ export class CoverageTracker implements StepObserver {
     // Operations with effects beyond the devices they name: look at everything (a bridge's control register reaches below it too).
     const global = isWide(op) || (write && routedIn(op, 'config') && op.reg <= H.BRIDGE_CONTROL && op.reg + op.size > H.BRIDGE_CONTROL);
     const devs = global ? [...m.devices.keys()] : [...involved];
-    for (const id of devs) this.device(m, id);
+    for (const id of devs) this.device(m, id, op);
   }
 
   /** What the kind of operation reached: its route, its outcome, the device state it wrote. */
@@ -258,7 +261,7 @@ export class CoverageTracker implements StepObserver {
   }
 
   /** BAR classes, bridge windows, interrupt states and device counters of one device after a step. */
-  private device(m: Model, id: string): void {
+  private device(m: Model, id: string, op: Op): void {
     const fn = m.devices.get(id)?.fn ?? null;
     const last = this.bases.get(id) ?? new Map<number, number>();
     if (fn === null) {
@@ -272,12 +275,19 @@ export class CoverageTracker implements StepObserver {
       const p = fn.placements[region];
       const kind = def.kind;
       if (p === null || p === undefined) {
-        if (last.has(region)) this.add(`bar:${kind}:off`);
+        const was = last.get(region);
+        if (was !== undefined) {
+          this.add(`bar:${kind}:off`);
+          this.history.gone(op, spaceOfKind(kind), fn.root, was, def.size);
+        }
         continue;
       }
       now.set(region, p.base);
       const was = last.get(region);
-      if (was !== undefined && was !== p.base) this.add(`bar:${kind}:moved`);
+      if (was !== undefined && was !== p.base) {
+        this.add(`bar:${kind}:moved`);
+        this.history.moved(spaceOfKind(kind), fn.root, was, p.base, p.size);
+      }
       if (was === p.base) continue;
       this.add(`bar:${kind}:${p.base >= TWO32 ? 'high' : 'low'}`);
       if (kind === 'rom') continue;

@@ -11,6 +11,8 @@
  * exist are left out, each with the reason beside it.
  */
 
+import { ISOLATION_EVENTS } from './isolation-history.ts';
+
 /** Personalities, and 'learned': a function isoroot learned from the target (an opaque one it does not emulate counts not). */
 const KINDS = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge', 'learned'] as const;
 
@@ -60,6 +62,8 @@ export const EVENTS: Record<string, readonly string[]> = {
   life: ['plug', 'plug-present', 'plug-slot', 'unplug', 'unplug-absent', 'reset', 'flr', 'root-reset', 'sec-bus-reset', 'hotplug-irq'],
   edu: ['factorial', 'liveness', 'raise', 'ack', 'dma-start', 'dma-to-ram', 'dma-from-ram', 'dma-skipped'],
   testdev: ['select-mmio', 'select-io', 'count', 'swallow'],
+  // What isoroot exists for: the same place touched from two roots, mappings moved or taken away then accessed.
+  ...ISOLATION_EVENTS,
 };
 
 function build(): string[] {
