@@ -8,6 +8,7 @@
  *  0. where the time goes, per target (the model, Debian's QEMU, QEMU from ISOROOT_QEMU
  *     when set, isoroot's vfio-user server): per sequence, drawing it, the target's start,
  *     reset and reset verification, the rest of opening, running, closing, checking, shrinking.
+ *     The same with and without feedback on QEMU, for --qemu-minutes (default 2).
  * Options: --minutes M (the coverage budget, default 5), --seeds N (default 5), --only phases|throughput|detect|coverage.
  * Writes reports/bench/coverage.svg with the curves.
  */
@@ -31,6 +32,7 @@ const arg = (name: string, dflt: string): string => {
 };
 const MINUTES = Number(arg('minutes', '5'));
 const SEEDS = Number(arg('seeds', '5'));
+const QEMU_MINUTES = Number(arg('qemu-minutes', '2'));
 const ONLY = arg('only', 'all');
 const base = mkdtempSync(join(tmpdir(), 'isoroot-bench-campaign-'));
 let n = 0;
@@ -102,6 +104,16 @@ async function coverage(): Promise<void> {
     const points = new RunDir(r.dir).readCoverage().points;
     series.push({ name, points });
     const marks = [1, 2, 5].filter((m) => m <= MINUTES).map((m) => `${m} min ${((100 * coveredAt(points, m * 60)) / UNIVERSE.length).toFixed(1)}%`);
+    console.log(`3. coverage ${name.padEnd(40)} ${marks.join(', ')}   (${r.summary.runs.toLocaleString('en')} sequences, final ${r.summary.covered}/${r.summary.total})`);
+  }
+  // The same, on QEMU (Debian's, or ISOROOT_QEMU): feedback must beat none there too.
+  const qms = QEMU_MINUTES * 60_000;
+  const qemu: Partial<CampaignConfig> = { target: 'qemu', known: 'corpora/qemu', ...(process.env.ISOROOT_QEMU ? { qemu: process.env.ISOROOT_QEMU } : {}) };
+  for (const [name, over] of [['qemu with feedback', {}], ['qemu without feedback', { feedback: false }]] as [string, Partial<CampaignConfig>][]) {
+    const r = await run(config({ ...qemu, ...over, budget: { ms: qms }, seed: 21 }));
+    const points = new RunDir(r.dir).readCoverage().points;
+    series.push({ name, points });
+    const marks = [0.5, 1, 2, 5].filter((m) => m <= QEMU_MINUTES).map((m) => `${m} min ${((100 * coveredAt(points, m * 60)) / UNIVERSE.length).toFixed(1)}%`);
     console.log(`3. coverage ${name.padEnd(40)} ${marks.join(', ')}   (${r.summary.runs.toLocaleString('en')} sequences, final ${r.summary.covered}/${r.summary.total})`);
   }
   const file = join('reports', 'bench', 'coverage.svg');
