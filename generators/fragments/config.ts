@@ -46,11 +46,24 @@ export function configFragments(x: FragmentContext): Weighted[] {
         weight: 2,
       });
       out.push({ arb: fc.tuple(pick(bars), spotArb, via).map(([bar, s, v]) => placeOps(x, bar, spotAddress(x, bar, s), v)), weight: 8 });
+      // A mapping moved, then accessed at both places: where it went, and where it must no longer answer.
+      const movable = bars.filter((b) => (b.kind === 'io' ? has('pio') : has('mmio')) && b.region !== 6);
+      if (movable.length > 0)
+        out.push({
+          arb: fc.tuple(pick(movable), via).map(([bar, v]) => {
+            const d = devOf(x, bar.dev);
+            const at = (addr: number): Op => (bar.kind === 'io' ? { op: 'pio.read', root: bar.root, port: addr & 0xffff, size: 4 } : { op: 'mmio.read', root: bar.root, addr, size: 4 });
+            const on = cfg(d, v, H.COMMAND, 2, BigInt(bar.kind === 'io' ? H.CMD_IO | H.CMD_MASTER : H.CMD_MEMORY | H.CMD_MASTER));
+            return [...placeOps(x, bar, bar.a, v), on, at(bar.a), ...placeOps(x, bar, bar.b, v), at(bar.a), at(bar.b)];
+          }),
+          weight: 3,
+        });
     }
     out.push({
       arb: fc
-        .tuple(pick(devs), via, fc.oneof({ arbitrary: fc.constant(0x7), weight: 5 }, { arbitrary: fc.nat(0x7), weight: 2 }, { arbitrary: fc.constant(0x407), weight: 1 }))
-        .map(([d, v, bits]) => [cfg(d, v, H.COMMAND, 2, BigInt(bits))]),
+        .tuple(pick(devs), via, fc.oneof({ arbitrary: fc.constant(0x7), weight: 5 }, { arbitrary: fc.nat(0x7), weight: 2 }, { arbitrary: fc.constant(0x407), weight: 1 }), fc.boolean())
+        // Probe what was changed: now and then the register is read back, so the state is observed, not only passed through.
+        .map(([d, v, bits, probe]) => [cfg(d, v, H.COMMAND, 2, BigInt(bits)), ...(probe ? [cfg(d, v, H.COMMAND, 2)] : [])]),
       weight: 8,
     });
     out.push({
@@ -58,7 +71,9 @@ export function configFragments(x: FragmentContext): Weighted[] {
         .tuple(pick(devs), via, fc.constantFrom(0x00, 0x04, 0x06, 0x08, 0x0c, 0x0e, 0x10, 0x14, 0x2c, 0x34, 0x3c, 0x40, 0x44, 0x100), fc.constantFrom(1, 2, 4), fc.option(fc.constantFrom(0n, 0xffffffffn, 0x5an, 0x12345678n)))
         .map(([d, v, reg, size, val]) => {
           const r = reg & ~(size - 1);
-          return [cfg(d, v, r, size, val === null ? undefined : val & ((1n << BigInt(8 * size)) - 1n))];
+          if (val === null) return [cfg(d, v, r, size)];
+          // A write is read back: what the write masks kept is observed.
+          return [cfg(d, v, r, size, val & ((1n << BigInt(8 * size)) - 1n)), cfg(d, v, r, size)];
         }),
       weight: 3,
     });
