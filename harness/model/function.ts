@@ -111,6 +111,8 @@ export abstract class PciFunction {
   host!: DeviceHost;
   /** A small number unique in the topology; shows up in register values so misroutes are visible. */
   uid = 0;
+  /** MSI's Multiple Message Enable was last written above what the function is capable of: its value is not predicted (configKnown). */
+  private mmeUndefined = false;
 
   private readonly variant: string;
 
@@ -167,8 +169,12 @@ export abstract class PciFunction {
    * predicts: all of them, except where a function knows less (an opaque
    * function's unknown registers, a learned function's dynamic bits).
    */
-  configKnown(_off: number, size: number): bigint {
-    return (1n << BigInt(8 * size)) - 1n;
+  configKnown(off: number, size: number): bigint {
+    const all = (1n << BigInt(8 * size)) - 1n;
+    const msi = this.caps.msi;
+    // Multiple Message Enable written above Multiple Message Capable: PCI 3.0 §6.8.1.3 leaves what it then holds undefined.
+    if (!this.mmeUndefined || msi === undefined || off > msi.off + 2 || off + size <= msi.off + 2) return all;
+    return all & ~(0x70n << BigInt(8 * (msi.off + 2 - off)));
   }
 
   /**
@@ -216,6 +222,7 @@ export abstract class PciFunction {
       // Multiple Message Enable above what was requested is clamped to it, as QEMU does
       // (PCI 3.0 §6.8.1.3 leaves it undefined).
       const ctl = this.cfg.read(msi.off + 2, 2);
+      if (within(off, size, msi.off + 2, 1)) this.mmeUndefined = ((ctl >> 4) & 7) > msi.mmc;
       if (((ctl >> 4) & 7) > msi.mmc) this.cfg.set(msi.off + 2, 2, (ctl & ~0x70) | (msi.mmc << 4));
       if (!oldMsi && this.msiEnabled()) this.dropIntxForMessages();
       if (msi.pvm && within(off, size, msi.mask, 4)) this.msiDeliverUnmasked();
@@ -599,6 +606,7 @@ export abstract class PciFunction {
    */
   reset(): void {
     this.gen++;
+    this.mmeUndefined = false;
     this.cfg.reset();
     if (this.msixTable !== null) this.resetMsix();
     this.intxRequest = false;
@@ -622,6 +630,7 @@ export abstract class PciFunction {
       power: this.power,
       msix: this.msixTable === null ? null : [this.msixTable.slice(), this.msixPending!.slice()],
       state: this.snapshotState(),
+      ...(this.mmeUndefined ? { mmeUndefined: true } : {}),
     };
   }
 
@@ -634,6 +643,7 @@ export abstract class PciFunction {
     this.gen = s.gen;
     [this.intxRequest, this.intxOut] = s.intx;
     this.power = s.power;
+    this.mmeUndefined = s.mmeUndefined === true;
     if (s.msix !== null) {
       this.msixTable!.set(s.msix[0]);
       this.msixPending!.set(s.msix[1]);
@@ -657,6 +667,7 @@ export interface FunctionSnapshot {
   power: boolean;
   msix: [Uint8Array, Uint8Array] | null;
   state: unknown;
+  mmeUndefined?: boolean;
 }
 
 export { ROM_REGION, ADDR_LIMIT };

@@ -4,7 +4,7 @@
  * PASID (§7.8.8), ATS (§10.5), ACS (§7.7.8).
  */
 import { test, expect } from '@playwright/test';
-import { Poke, ep, oneRoot } from '../helpers.ts';
+import { B, Poke, ep, oneRoot } from '../helpers.ts';
 import type { Topology } from '../../harness/topology/types.ts';
 
 const all: Topology = oneRoot([ep('a', 3, { caps: ['pm', 'msi', 'msix', 'pcie', 'pasid', 'ats', 'acs'], msiVectors: 4, msixVectors: 8, domain: 0, pasidContext: 0 })], {
@@ -75,6 +75,14 @@ test('MSI: Multiple Message Capable from the request, Multiple Message Enable cl
   expect(ctl & 0x80).toBe(0x80); // 64-bit
   expect(ctl & 0x100).toBe(0x100); // per-vector masking
   p.wr('00:03.0', msi + 2, 0x31, 2);
+  expect((p.cfg('00:03.0', msi + 2, 2) >> 4) & 7).toBe(2);
+  // PCI 3.0 §6.8.1.3 leaves an enable above what was requested undefined (QEMU 7.2 keeps it while MSI is off):
+  // the model then predicts the rest of the register, not those bits, until a value within the request is written.
+  const known = (reg: number): bigint | undefined => p.full({ op: 'cfg.read', root: 0, via: 'ecam', bdf: B('00:03.0'), reg, size: 4 }).known;
+  expect(known(msi)).toBe(0xff8fffffn);
+  expect(known(msi + 4)).toBeUndefined();
+  p.wr('00:03.0', msi + 2, 0x21, 2);
+  expect(known(msi)).toBeUndefined();
   expect((p.cfg('00:03.0', msi + 2, 2) >> 4) & 7).toBe(2);
 });
 
