@@ -25,7 +25,7 @@ import { isDriven } from './dma-engine.ts';
 import { regionAccess, type RegionHost } from './region-access.ts';
 import { mayRemovePins, writeValue, type Op, type OpOf } from '../ops/catalog.ts';
 import { unhandled } from '../ops/exhaustive.ts';
-import { configMechanisms, lowerConfig } from '../bus/config-access.ts';
+import { CONFIG_ADDRESS_PORT, configAddress, configDataPort, configMechanisms, ecamAddress } from '../bus/config-access.ts';
 import { spaceOfBar, type BarToken, type BusSpace } from '../bus/bar.ts';
 import type { ChoiceId } from '../spec/choices.ts';
 import type { RuleId } from '../spec/rules.ts';
@@ -436,11 +436,12 @@ export class Model implements DeviceHost {
     // The mechanism is the config owner's: its ECAM window sits in the owner's memory space, its CF8/CFC in its IO space.
     // The accesses land in the model's spaces, which decode them (ECAM: configAccess; the latch: ioAccess).
     const m = configMechanisms(t, op.root);
-    const lowered = lowerConfig(m, op.via, op.bdf, op.reg, op.size, writeValue(op));
-    if (typeof lowered === 'string') return err(lowered);
-    let o: Observation = err('no-device');
-    for (const a of lowered) o = a.space === 'memory' ? this.memAccess(m.owner, a.addr, a.size, a.value) : this.ioAccess(m.owner, a.addr, a.size, a.value);
-    return o;
+    const value = writeValue(op);
+    // The encoder is the bus seam's (harness/bus/config-access.ts), without building the access list on this hot path.
+    if (op.via === 'ecam') return m.ecam === null ? err('no-ecam') : this.memAccess(m.owner, ecamAddress(m.ecam, op.bdf, op.reg), op.size, value);
+    if (!m.cf8) return err('no-cf8');
+    this.ioAccess(m.owner, CONFIG_ADDRESS_PORT, 4, BigInt(configAddress(op.bdf, op.reg)));
+    return this.ioAccess(m.owner, configDataPort(op.reg), op.size, value);
   }
 
   private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {
