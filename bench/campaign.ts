@@ -15,8 +15,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCampaign } from '../harness/campaign/coordinator.ts';
-import { Progress } from '../harness/campaign/progress.ts';
+import { runQuiet } from '../harness/campaign/catch.ts';
 import { RunDir, campaignConfig, type CampaignConfig, type CoveragePoint } from '../harness/campaign/run-dir.ts';
 import { MUTANTS } from '../harness/adapters/model/mutants.ts';
 import { UNIVERSE } from '../harness/coverage/universe.ts';
@@ -39,9 +38,9 @@ let n = 0;
 
 const config = (over: Partial<CampaignConfig>): CampaignConfig => campaignConfig({ target: 'model', seed: 1, workers: 2, budget: { runs: 1000 }, ...over });
 
-async function run(c: CampaignConfig, stopWhen?: Parameters<typeof runCampaign>[0]['stopWhen']) {
+async function run(c: CampaignConfig, stopWhen?: Parameters<typeof runQuiet>[2]) {
   const dir = join(base, `run${n++}`);
-  const r = await runCampaign({ config: c, dir, resume: false, log: () => {}, out: new Progress({ isTTY: false, write: () => true }, 1e9), show: () => '', stopWhen });
+  const r = await runQuiet(c, dir, stopWhen);
   return { ...r, dir };
 }
 

@@ -47,15 +47,21 @@ function longSequence(t: Topology, c: ReturnType<typeof constraintsFor>): Op[] {
   return out.slice(0, OPS);
 }
 
-/** The floor: the same qtest commands piped into QEMU; seconds from start to the last reply. */
-async function raw(t: Topology, ops: readonly Op[], platform: ReturnType<typeof openQemuTarget>['platform']): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'isoroot-bench-qemu-'));
-  writeFileSync(join(dir, HALT_BIOS), haltBios());
-  const cmds = [...platform.setup];
+/** The qtest commands the QEMU target sends for a sequence of config, MMIO and PIO ops. */
+function commandsOf(t: Topology, ops: readonly Op[]): string[] {
+  const cmds: string[] = [];
   for (const op of ops) {
     const p = planAccess(op, t);
     if (p !== null && 'cmds' in p) cmds.push(...p.cmds);
   }
+  return cmds;
+}
+
+/** The floor: the same qtest commands piped into QEMU; seconds from start to the last reply. */
+async function raw(t: Topology, ops: readonly Op[], platform: ReturnType<typeof openQemuTarget>['platform']): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'isoroot-bench-qemu-'));
+  writeFileSync(join(dir, HALT_BIOS), haltBios());
+  const cmds = [...platform.setup, ...commandsOf(t, ops)];
   const args = [...machineArgs(t, platform).map((a) => a.replaceAll('{dir}', dir)), '-qtest', 'stdio', '-qtest-log', 'none'];
   const started = process.hrtime.bigint();
   await new Promise<void>((resolve, reject) => {
@@ -83,11 +89,7 @@ async function raw(t: Topology, ops: readonly Op[], platform: ReturnType<typeof 
 /** The same commands over a qtest UNIX socket from Node, as the target talks to QEMU: pipelined in batches, or one at a time. */
 async function socketFloor(t: Topology, ops: readonly Op[], target: ReturnType<typeof openQemuTarget>, batch: number): Promise<number> {
   const platform = target.platform;
-  const cmds: string[] = [];
-  for (const op of ops) {
-    const p = planAccess(op, t);
-    if (p !== null && 'cmds' in p) cmds.push(...p.cmds);
-  }
+  const cmds = commandsOf(t, ops);
   const q = await QemuProcess.start({ binary: QEMU, args: machineArgs(t, platform, target.build.machineType, target.build.accel), startupMs: 30_000, files: { [HALT_BIOS]: haltBios() } });
   try {
     await q.qtest.call(platform.setup, 30_000);

@@ -30,17 +30,14 @@ export interface QuietCampaign {
 
 const quiet = { isTTY: false, write: (): boolean => true };
 
-export async function quietCampaign(choice: TargetChoice, o: QuietCampaign): Promise<CampaignResult> {
+/** A campaign of this configuration into `dir`, printing nothing (suites, benches, scripts). */
+export function runQuiet(config: CampaignConfig, dir: string, stopWhen?: (f: CampaignFinding) => boolean, log: (s: string) => void = () => {}): Promise<CampaignResult> {
+  return runCampaign({ config, dir, resume: false, log, out: new Progress(quiet), show: () => '', ...(stopWhen !== undefined ? { stopWhen } : {}) });
+}
+
+export function quietCampaign(choice: TargetChoice, o: QuietCampaign): Promise<CampaignResult> {
   const config = campaignConfig({ ...withChoice({ seed: o.seed, workers: o.workers ?? 1, budget: { runs: o.runs } }, choice), ...o.extra });
-  return runCampaign({
-    config,
-    dir: o.dir,
-    resume: false,
-    log: o.log ?? (() => {}),
-    out: new Progress(quiet),
-    show: () => '',
-    ...(o.stopWhen !== undefined ? { stopWhen: o.stopWhen } : {}),
-  });
+  return runQuiet(config, o.dir, o.stopWhen, o.log);
 }
 
 /** The file of a finding's minimal trace in a run directory. */

@@ -12,6 +12,7 @@ import type { Scenario } from '../../generators/sequence.ts';
 import type { DeviceSpec, RootSpec, Topology } from '../topology/types.ts';
 import { walkDevices } from '../topology/types.ts';
 import { ddmin } from '../run/ddmin.ts';
+import { slotsOf } from '../model/slots.ts';
 
 /** Replays a topology may cost (each is a run on the target). */
 export const TOPOLOGY_SHRINK_BUDGET = 60;
@@ -22,15 +23,15 @@ interface Slot {
   ids: Set<string>;
 }
 
-/** The topology with every device's uid written out, as slotsOf numbers them by default. */
+/** The topology with every device's uid written out, as the model numbers them (model/slots.ts). */
 function pinUids(t: Topology): Topology {
-  const uids = new Map<DeviceSpec, number>();
-  [...walkDevices(t)].forEach(({ dev }, i) => uids.set(dev, dev.uid ?? i + 1));
+  const uids = new Map<DeviceSpec, number>(slotsOf(t).map((s) => [s.spec, s.uid]));
   const pin = (d: DeviceSpec): DeviceSpec => ({ ...d, uid: uids.get(d)!, ...(d.children !== undefined ? { children: d.children.map(pin) } : {}) });
   return { ...t, roots: t.roots.map((r) => ({ ...r, devices: r.devices.map(pin) })) };
 }
 
-function slotsOf(t: Topology): Slot[] {
+/** The device slots of a topology: the functions at one device number of one bus. */
+function slotGroups(t: Topology): Slot[] {
   const slots = new Map<string, Slot>();
   for (const { root, dev, parent } of walkDevices(t)) {
     const key = `${root}/${parent?.id ?? ''}/${dev.slot}`;
@@ -76,7 +77,7 @@ export async function shrinkTopology(sc: Scenario, fails: (s: Scenario) => Promi
   const test = async (t: Topology): Promise<boolean> => tries++ < budget && (await fails({ topology: t, ops: sc.ops }).catch(() => false));
   const pinned = pinUids(sc.topology);
   const needed = named(pinned, sc.ops);
-  const candidates = slotsOf(pinned).filter((s) => ![...s.ids].some((id) => needed.has(id)));
+  const candidates = slotGroups(pinned).filter((s) => ![...s.ids].some((id) => needed.has(id)));
   const drop = (kept: readonly Slot[]): Set<string> => {
     const out = new Set<string>();
     const keptIds = new Set(kept.flatMap((s) => [...s.ids]));
