@@ -17,6 +17,7 @@ import { bytesToHex } from '../util/hex.ts';
 import { readLe, writeLe } from '../util/access-split.ts';
 import type { Session, Target } from './target.ts';
 import * as H from '../model/header.ts';
+import { capabilityList } from '../spec/cap-list.ts';
 
 /** One config access: a read, or a write of `value`. */
 export interface ConfigAccess {
@@ -35,15 +36,7 @@ export type ConfigIo = (accesses: readonly ConfigAccess[]) => Promise<(number | 
 const CAP_PCIE = 0x10;
 const COMMAND_BITS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
-function expressOf(cfg: Uint8Array): boolean {
-  if ((cfg[H.STATUS] & H.STATUS_CAP_LIST) === 0) return false;
-  const seen = new Set<number>();
-  for (let p = cfg[H.CAP_PTR] & 0xfc; p >= 0x40 && p < 0xff && !seen.has(p); p = cfg[p + 1] & 0xfc) {
-    seen.add(p);
-    if (cfg[p] === CAP_PCIE) return true;
-  }
-  return false;
-}
+const expressOf = (cfg: Uint8Array): boolean => capabilityList((o) => cfg[o]).some((e) => e.id === CAP_PCIE);
 
 /** Reads [from, to) as dwords into `into`. */
 async function readInto(io: ConfigIo, into: Uint8Array, from: number, to: number): Promise<void> {

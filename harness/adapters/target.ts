@@ -125,6 +125,14 @@ export interface Target {
    * more, so that most sequences cost a reset, not a start. Default 8.
    */
   readonly topologyBlock?: number;
+  /**
+   * How many generated sequences a campaign strings together into one run,
+   * with no reset between them. A target whose reset costs more than a
+   * sequence's ops (QEMU, a vfio-user server) asks for more, so that a
+   * reset serves many ops; a finding's trace is then shrunk from the
+   * whole run. Default 1.
+   */
+  readonly chain?: number;
 }
 
 export interface TargetPhases {

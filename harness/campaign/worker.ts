@@ -83,7 +83,8 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
     const n = Math.floor(run / (target.topologyBlock ?? TOPOLOGY_BLOCK));
     if (block === null || block.n !== n) {
       const topology = start.topology ?? target.fixedTopology ?? fc.sample(topologies, { seed: deriveSeed(start.seed, start.stream, n, 0x70b0), numRuns: 1 })[0];
-      const ops = start.generator === 'raw' ? rawSequenceArb(topology, c) : sequenceArb(topology, c);
+      const chain = target.chain ?? 1;
+      const ops = start.generator === 'raw' ? rawSequenceArb(topology, c, undefined, chain) : sequenceArb(topology, c, { chain });
       block = { n, topology, arb: ops.map((o) => ({ topology, ops: o })) };
     }
     return block.arb;

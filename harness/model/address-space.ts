@@ -32,6 +32,9 @@ export class AddressSpace {
   }
 
   lookup(addr: number): Decoder | null {
+    // Platform decoders mapped above everything (seq = +Infinity) win wherever they lie, in their declared
+    // order, as render() would have it: a config access through ECAM needs no render after a BAR moved.
+    for (const d of this.platform) if (d.seq === Infinity && addr >= d.base && addr - d.base < d.size) return d;
     return this.flat.lookup(addr);
   }
 

@@ -7,6 +7,7 @@
  * contents of its BARs are not known: the model does not predict them.
  */
 import { barBytes, type BarDef } from './bar.ts';
+import { capabilityList } from '../spec/cap-list.ts';
 import { CAP_MSI, CAP_MSIX, CAP_PCIE, CAP_PM, PCIE, type Caps, type PcieType } from './capabilities.ts';
 import * as H from './header.ts';
 import type { LearnedFunction } from '../topology/types.ts';
@@ -116,12 +117,7 @@ function compute(l: LearnedFunction): LearnedLayout {
 
   // Capabilities (PCI 3.0 §6.7): the ones whose registers the specifications define.
   const caps: Caps = {};
-  const seen = new Set<number>();
-  let ptr = (config[H.STATUS] & H.STATUS_CAP_LIST) !== 0 ? config[H.CAP_PTR] & 0xfc : 0;
-  while (ptr >= 0x40 && ptr + 2 <= Math.min(size, 0x100) && !seen.has(ptr)) {
-    seen.add(ptr);
-    const id = config[ptr];
-    const next = config[ptr + 1] & 0xfc;
+  for (const { id, off: ptr } of capabilityList((o) => config[o])) {
     setKnown(ptr, 2);
     const mask = (off: number, len: number, m: number, c = 0): void => {
       for (let k = 0; k < len; k++) {
@@ -173,7 +169,6 @@ function compute(l: LearnedFunction): LearnedLayout {
       // The capabilities registers are read-only; control and status are the device's.
       for (const r of [PCIE.CAPS, PCIE.DEVCAP, PCIE.LNKCAP, PCIE.SLTCAP, PCIE.DEVCAP2, PCIE.LNKCAP2]) setKnown(ptr + r, r === PCIE.CAPS ? 2 : 4);
     }
-    ptr = next;
   }
   return { size, config, wmask, w1c, known, writable, bars, caps, headerType, zeroed };
 }

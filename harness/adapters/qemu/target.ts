@@ -69,6 +69,9 @@ export interface QemuTarget extends Target {
   dispose(): Promise<void>;
 }
 
+/** Generated sequences per run, one reset for all of them (Target.chain). */
+const CHAIN = 16;
+
 export function qemuCapabilities(p: Platform): Capabilities {
   return {
     ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'dma-attach', 'hotplug', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
@@ -184,8 +187,10 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     build,
     stats,
     phases,
-    // A start costs ~20 resets (bench:campaign --only phases): a topology serves 64 fresh sequences.
-    topologyBlock: 64,
+    // A start costs ~20 resets, and a reset ~4 sequences' ops (bench:campaign --only phases): a run strings
+    // CHAIN sequences together, and a topology serves 16 runs.
+    topologyBlock: 16,
+    chain: CHAIN,
     get pid() {
       return proc?.pid;
     },

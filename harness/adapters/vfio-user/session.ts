@@ -17,7 +17,7 @@ import type { RunResult, Session } from '../target.ts';
 import { applyOne } from '../target.ts';
 import { readLe, writeLe } from '../../util/access-split.ts';
 import { DeviceLink, LinkError } from './device-link.ts';
-import { eventfdTake } from '../../protocol/vfio-user/fd-socket.ts';
+import { eventfdTakeAll } from '../../protocol/vfio-user/fd-socket.ts';
 import { GuestRam } from './guest-ram.ts';
 import { HostDecode, hostBars } from './host-decode.ts';
 import { findCaps } from '../../protocol/vfio-user/pci-caps.ts';
@@ -46,13 +46,18 @@ class RootSide {
     return Number(readLe(r.data!, 0, size));
   }
 
-  /** Re-reads the header registers that place BARs (Command, BARs, ROM, PMCSR) and re-decodes. */
+  /**
+   * Re-reads the header registers that place BARs (Command, BARs, ROM) and
+   * PMCSR, and re-decodes: one read from offset 0 through PMCSR when the
+   * config region holds both, else the header and PMCSR apart.
+   */
   async refresh(): Promise<void> {
-    const r = await this.link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x40 });
+    const pm = this.decode.pm;
+    const span = pm !== null && pm + 6 <= (this.link.regionSizes[REGION.CONFIG] ?? 0) ? Math.max(0x40, pm + 6) : 0x40;
+    const r = await this.link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: span });
     const head = r.data!;
-    let pmcsr = 0;
-    if (this.decode.pm !== null) pmcsr = await this.cfgRead(this.decode.pm + 4, 2);
-    this.decode.refresh((off, size) => (this.decode.pm !== null && off === this.decode.pm + 4 ? pmcsr : Number(readLe(head, off, size))));
+    const pmcsr = pm === null ? 0 : span >= pm + 6 ? Number(readLe(head, pm + 4, 2)) : await this.cfgRead(pm + 4, 2);
+    this.decode.refresh((off, size) => (pm !== null && off === pm + 4 ? pmcsr : Number(readLe(head, off, size))));
   }
 }
 
@@ -92,7 +97,7 @@ async function resetSide(s: RootSide, fresh: ClientSessionOptions['fresh']): Pro
   if (typeof (await s.link.tryAsk('DEVICE_RESET', null)) === 'number') return false;
   for (const m of s.ram.table.clear()) if (typeof (await s.link.tryAsk('DMA_UNMAP', { flags: 0, address: BigInt(m.iova), size: BigInt(m.size) })) === 'number') return false;
   s.ram.zero();
-  for (const t of s.link.triggers) eventfdTake(t.fd);
+  eventfdTakeAll(s.link.triggers.map((t) => t.fd));
   if (s.link.takeDepartures().length > 0) return false;
   const head = await s.link.ask('REGION_READ', { offset: 0n, region: REGION.CONFIG, count: 0x100 });
   if (fresh !== undefined && !fresh(s.root, head.data!)) return false;
@@ -196,14 +201,14 @@ class ClientSession implements Session {
   /** Interrupts signalled since the last op, on every root (a device may signal during another root's op). */
   private interrupts(): Irq[] {
     const out: Irq[] = [];
-    for (const s of this.sides)
-      for (const t of s.link.triggers) {
-        const n = Number(eventfdTake(t.fd));
-        for (let k = 0; k < n; k++) {
-          if (t.index === 0) out.push({ space: s.root, dev: s.dev, kind: 'intx', level: 1 });
-          else out.push({ space: s.root, dev: s.dev, kind: t.index === 1 ? 'msi' : 'msix', vector: t.vector });
-        }
+    const all = this.sides.flatMap((s) => s.link.triggers.map((t) => ({ s, t })));
+    const counts = eventfdTakeAll(all.map((x) => x.t.fd));
+    all.forEach(({ s, t }, i) => {
+      for (let k = 0; k < Number(counts[i]); k++) {
+        if (t.index === 0) out.push({ space: s.root, dev: s.dev, kind: 'intx', level: 1 });
+        else out.push({ space: s.root, dev: s.dev, kind: t.index === 1 ? 'msi' : 'msix', vector: t.vector });
       }
+    });
     return out;
   }
 

@@ -524,8 +524,43 @@ export function eventfdTake(fd: number): bigint {
   onePollfd.writeInt32LE(fd, 0);
   onePollfd.writeInt16LE(c.POLLIN, 4);
   onePollfd.writeInt16LE(0, 6);
-  if (c.check('poll', c.poll(onePollfd, 1, 0), String(fd)) === 0) return 0n;
-  return readCounter(fd);
+  for (;;) {
+    const n = c.poll(onePollfd, 1, 0);
+    // A signal (a profiler's SIGPROF, SIGCHLD) may interrupt even a zero-timeout poll: ask again.
+    if (n < 0 && c.errno() === c.E.EINTR) continue;
+    if (c.check('poll', n, String(fd)) === 0) return 0n;
+    return readCounter(fd);
+  }
+}
+
+let manyPollfd = Buffer.alloc(0);
+
+/**
+ * eventfdTake for many eventfds at once: one poll(2) over all of them,
+ * then read(2) of those that are readable (a session looks at every
+ * interrupt trigger after each op: one system call, not one per fd).
+ * The counts come back in the order of `fds`.
+ */
+export function eventfdTakeAll(fds: readonly number[]): bigint[] {
+  const size = fds.length * c.POLLFD_SIZE;
+  if (manyPollfd.length < size) manyPollfd = Buffer.alloc(size);
+  fds.forEach((fd, i) => {
+    manyPollfd.writeInt32LE(fd, i * c.POLLFD_SIZE);
+    manyPollfd.writeInt16LE(c.POLLIN, i * c.POLLFD_SIZE + 4);
+    manyPollfd.writeInt16LE(0, i * c.POLLFD_SIZE + 6);
+  });
+  const out = fds.map(() => 0n);
+  if (fds.length === 0) return out;
+  for (;;) {
+    const n = c.poll(manyPollfd, fds.length, 0);
+    if (n < 0 && c.errno() === c.E.EINTR) continue;
+    if (c.check('poll', n, fds.join(',')) === 0) return out;
+    break;
+  }
+  fds.forEach((fd, i) => {
+    if ((manyPollfd.readInt16LE(i * c.POLLFD_SIZE + 6) & c.POLLIN) !== 0) out[i] = readCounter(fd);
+  });
+  return out;
 }
 
 /** read(2) of an eventfd counter (resets it); 0n on EAGAIN. */

@@ -5,6 +5,8 @@
  * (§6.8.1.3) and MSI-X's Table Size (§6.8.2.3). Both ends use it: the
  * server to answer DEVICE_GET_IRQ_INFO, the client to describe a device.
  */
+import { capabilityList } from '../../spec/cap-list.ts';
+
 export const CAP_ID = { pm: 0x01, msi: 0x05, pcie: 0x10, msix: 0x11 } as const;
 
 export interface FoundCaps {
@@ -21,11 +23,7 @@ export interface FoundCaps {
 
 export function findCaps(read: (off: number, size: number) => number): FoundCaps {
   const out: FoundCaps = { ids: [], pin: read(0x3d, 1) };
-  if ((read(0x06, 2) & 0x10) === 0) return out;
-  const seen = new Set<number>();
-  for (let p = read(0x34, 1) & 0xfc; p >= 0x40 && !seen.has(p); p = read(p + 1, 1) & 0xfc) {
-    seen.add(p);
-    const id = read(p, 1);
+  for (const { id, off: p } of capabilityList((o) => read(o, 1))) {
     out.ids.push(id);
     if (id === CAP_ID.msi) out.msiVectors = 1 << ((read(p + 2, 2) >> 1) & 7);
     if (id === CAP_ID.msix) out.msixVectors = (read(p + 2, 2) & 0x7ff) + 1;
