@@ -73,4 +73,14 @@ test('isolation features count what an operation observed: the same place from t
     { op: 'dma.read', dev: 'a', iova: 0x1000, len: 4 },
   ]);
   expect(stale).toEqual(new Set(['stale:bar-after-reset', 'stale:dma-after-reset']));
+  // So does an unplug: the device's BAR stops decoding where it last was.
+  const unplugged = await features([
+    cw(0, 0x10, 0xc0000000),
+    cw(0, 0x04, 0x6, 2),
+    { op: 'dma.map', root: 0, domain: 0, iova: 0x1000, size: 0x1000, gpa: 0x2000, perm: 'rw' },
+    { op: 'dev.unplug', dev: 'a' },
+    mr(0, 0xc0000000),
+    { op: 'dma.read', dev: 'a', iova: 0x1000, len: 4 },
+  ]);
+  expect(unplugged).toEqual(new Set(['stale:bar-after-unplug', 'stale:dma-after-unplug']));
 });

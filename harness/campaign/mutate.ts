@@ -1,7 +1,7 @@
 /**
  * Mutations of a seed sequence: truncate, splice with another seed of the
- * same topology, move to another root, perturb addresses and sizes, and
- * insert or append a fresh purposeful fragment. Every mutated op is
+ * same topology, move to another root, perturb addresses and sizes, repeat
+ * a slice at moved places, and insert or append a fresh purposeful fragment. Every mutated op is
  * brought back within its description's ranges; ops that cannot be are
  * dropped.
  */
@@ -59,6 +59,30 @@ function perturb(op: Op, rng: Prng): Op {
   return o as unknown as Op;
 }
 
+/** Fields that place an op in its space: a copy moved by a step reaches the next address, port, IOVA or PASID. */
+const PLACES = ['addr', 'port', 'iova', 'pasid'] as const;
+
+/**
+ * Repeats a slice of ops up to four times, each copy moved one step further
+ * (AFL's block cloning, with the places shifted): more live mappings, more
+ * BARs or PASIDs at once than one generated fragment makes.
+ */
+function repeat(ops: Op[], rng: Prng): Op[] {
+  if (ops.length === 0) return ops;
+  const from = rng.int(ops.length);
+  const slice = ops.slice(from, from + 1 + rng.int(Math.min(8, ops.length - from)));
+  const step = rng.pick(STEPS);
+  const copies: Op[] = [];
+  for (let k = 1, n = 1 + rng.int(4); k <= n; k++)
+    for (const op of slice) {
+      const o = { ...op } as Record<string, unknown>;
+      for (const f of PLACES) if (typeof o[f] === 'number') o[f] = f === 'pasid' ? (o[f] as number) + k : (o[f] as number) + k * step;
+      copies.push(o as unknown as Op);
+    }
+  const at = from + slice.length;
+  return [...ops.slice(0, at), ...copies, ...ops.slice(at)];
+}
+
 /** Swaps two roots in every op (root fields, and devices by their place within the root). */
 function moveRoot(t: Topology, ops: Op[], rng: Prng): Op[] {
   const a = rng.int(t.roots.length);
@@ -105,7 +129,7 @@ export function mutate(parent: Seed, pool: SeedPool, c: GenConstraints, rng: Prn
   const t = parent.topology;
   const rounds = 1 + rng.int(3);
   for (let i = 0; i < rounds; i++) {
-    switch (rng.int(7)) {
+    switch (rng.int(8)) {
       case 0:
         if (ops.length > 1) ops = ops.slice(0, 1 + rng.int(ops.length - 1));
         break;
@@ -129,6 +153,9 @@ export function mutate(parent: Seed, pool: SeedPool, c: GenConstraints, rng: Prn
         ops = [...ops.slice(0, at), ...fresh(t, c, rng), ...ops.slice(at)];
         break;
       }
+      case 6:
+        ops = repeat(ops, rng);
+        break;
       default:
         ops = [...ops, ...fresh(t, c, rng)];
     }

@@ -25,6 +25,7 @@ import type { Topology } from '../topology/types.ts';
 import { Prng, deriveSeed } from './prng.ts';
 import { SeedPool } from './seeds.ts';
 import { mutate } from './mutate.ts';
+import { Schedule, type Origin } from './schedule.ts';
 import { shrinkGenerated } from './shrink.ts';
 import { shrinkTopology } from './shrink-topology.ts';
 import { DDMIN_AFTER_FC, DDMIN_BUDGET, ddmin } from '../run/ddmin.ts';
@@ -40,8 +41,6 @@ const PROGRESS_MS = 250;
  */
 const TOPOLOGY_BLOCK = 8;
 const CHECKPOINT_MS = 3000;
-/** Share of runs that mutate a seed once the pool has any. */
-const MUTATE_SHARE = 0.6;
 
 interface Checked {
   /** The topology as it ran: its unknown functions learned from the target. */
@@ -90,6 +89,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
     return block.arb;
   };
   const pool = start.feedback ? SeedPool.fromJson(start.seedsFile, start.seeds) : new SeedPool();
+  const schedule = new Schedule();
   const covered = new Set(start.covered);
   /** Signatures this campaign reported already (a resumed one too), and those that belong to a known bug. */
   const known = new Set(start.knownSignatures);
@@ -135,9 +135,9 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
       const run = nextRun;
       const runSeed = deriveSeed(start.seed, start.stream, run);
       const rng = new Prng(runSeed);
-      let origin: 'fresh' | 'mutated' = 'fresh';
+      let origin: Origin = 'fresh';
       const sc: Scenario = clock.timeSync('generate', () => {
-        if (start.feedback && pool.size > 0 && rng.next() < MUTATE_SHARE) {
+        if (start.feedback && schedule.choose(rng, pool.size) === 'mutated') {
           const parent = pool.pick(rng);
           parent.picks++;
           origin = 'mutated';
@@ -150,6 +150,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
       ops += sc.ops.length;
       nextRun++;
       const gained = [...r.features].filter((f) => !covered.has(f));
+      schedule.record(origin, gained.length, sc.ops.length);
       if (gained.length > 0) {
         for (const f of gained) covered.add(f);
         fresh.push(...gained);

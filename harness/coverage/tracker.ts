@@ -265,6 +265,9 @@ export class CoverageTracker implements StepObserver {
     const fn = m.devices.get(id)?.fn ?? null;
     const last = this.bases.get(id) ?? new Map<number, number>();
     if (fn === null) {
+      // Unplugged: its BARs stopped decoding where they last were (the slot keeps the last instance's definitions).
+      const gone = m.devices.get(id)?.last ?? null;
+      if (gone !== null) for (const [region, was] of last) if (gone.bars[region] !== undefined) this.history.gone(op, spaceOfKind(gone.bars[region]!.kind), gone.root, was, gone.bars[region]!.size);
       if (last.size > 0) this.bases.set(id, new Map());
       return;
     }
