@@ -84,3 +84,37 @@ test('isolation features count what an operation observed: the same place from t
   ]);
   expect(unplugged).toEqual(new Set(['stale:bar-after-unplug', 'stale:dma-after-unplug']));
 });
+
+test('state features count once an operation observed them: a config read of the function, or an access it decoded (through the bridges above it)', async () => {
+  const t: Topology = {
+    roots: [root([{ id: 'br', kind: 'bridge', slot: 2, fn: 0, children: [ep('b', 0)] }, ep('a', 3)])],
+  };
+  const features = async (ops: Op[]): Promise<string[]> => {
+    const target = modelTarget();
+    const ex = await execute(target, t, ops);
+    const tracker = new CoverageTracker();
+    checkRun(t, judgeOf(target), ex.steps, ex.failure, ops, tracker);
+    return [...tracker.features].filter((f) => /^(cmd|bar|window):/.test(f)).sort();
+  };
+  const cw = (bdf: string, reg: number, value: number, size = 4): Op => ({ op: 'cfg.write', root: 0, via: 'ecam', bdf: B(bdf), reg, size, value: BigInt(value) });
+  const cr = (bdf: string, reg: number): Op => ({ op: 'cfg.read', root: 0, via: 'ecam', bdf: B(bdf), reg, size: 4 });
+  const place = [cw('00:03.0', 0x10, 0xc0000000), cw('00:03.0', 0x04, 0x2, 2)];
+  // Written, never looked at: nothing counts.
+  expect(await features(place)).toEqual([]);
+  // Read back: the command register and the BARs it enabled count (the 64-bit BAR decodes at 0, its reset value).
+  expect(await features([...place, cr('00:03.0', 0x04)])).toEqual(['bar:mem32:low', 'bar:mem64:low', 'cmd:endpoint:010']);
+  // An access the BAR decoded observes them too; one that nobody decoded does not.
+  expect(await features([...place, { op: 'mmio.read', root: 0, addr: 0xc0000010, size: 4 }])).toEqual(['bar:mem32:low', 'bar:mem64:low', 'cmd:endpoint:010']);
+  expect(await features([...place, { op: 'mmio.read', root: 0, addr: 0xe0000000, size: 4 }])).toEqual([]);
+  // A bridge's window counts once an access went through it to the device below.
+  const below = [
+    cw('00:02.0', 0x18, 0x00010100), // primary 0, secondary 1, subordinate 1
+    cw('00:02.0', 0x20, 0xc010c010), // memory window 0xc0100000..0xc01fffff
+    cw('00:02.0', 0x04, 0x2, 2),
+    cw('01:00.0', 0x10, 0xc0100000),
+    cw('01:00.0', 0x04, 0x2, 2),
+  ];
+  expect(await features(below)).toEqual([]);
+  const through = await features([...below, { op: 'mmio.read', root: 0, addr: 0xc0100000, size: 4 }]);
+  expect(through).toEqual(expect.arrayContaining(['window:mem:open', 'cmd:bridge:010', 'cmd:endpoint:010', 'bar:mem32:below-bridge']));
+});

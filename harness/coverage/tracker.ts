@@ -58,9 +58,31 @@ export class CoverageTracker implements StepObserver {
   private counters = new Map<string, string>();
   private freeWasBound = false;
   private readonly history = new IsolationHistory((f) => this.add(f));
+  /**
+   * State features (command register, BAR placements, bridge windows) a
+   * device is in but that no operation has looked at yet, by device and by
+   * what they describe ('cmd', a BAR's region, a window): a newer state of
+   * the same thing replaces an unobserved one.
+   */
+  private readonly unseen = new Map<string, Map<string, string[]>>();
 
   private add(f: string): void {
     this.features.add(f);
+  }
+
+  /** A state the device is now in: it counts once an operation observes the device (observed()). */
+  private state(dev: string, what: string, features: string[]): void {
+    let m = this.unseen.get(dev);
+    if (m === undefined) this.unseen.set(dev, (m = new Map()));
+    m.set(what, features);
+  }
+
+  /** An operation looked at the device: its config read back, or an access it decoded; its states count. */
+  private observed(dev: string): void {
+    const m = this.unseen.get(dev);
+    if (m === undefined) return;
+    for (const fs of m.values()) for (const f of fs) this.add(f);
+    this.unseen.delete(dev);
   }
 
   before(op: Op, m: Model): void {
@@ -90,6 +112,28 @@ export class CoverageTracker implements StepObserver {
     const global = isWide(op) || (write && routedIn(op, 'config') && op.reg <= H.BRIDGE_CONTROL && op.reg + op.size > H.BRIDGE_CONTROL);
     const devs = global ? [...m.devices.keys()] : [...involved];
     for (const id of devs) this.device(m, id, op);
+    this.observe(op, p, m);
+  }
+
+  /**
+   * What the operation observed: a config read shows the function's
+   * registers; a memory or IO access it decoded shows its BARs and command
+   * register, and the windows and command registers of the bridges it
+   * came through (a write too: it was taken, not aborted).
+   */
+  private observe(op: Op, p: Observation, m: Model): void {
+    const dev = p.to?.dev;
+    if (dev === undefined || p.status !== 'ok') return;
+    if (p.to!.region === 'cfg') {
+      if (op.op === 'cfg.read' || (writeValue(op) === null && (routedIn(op, 'memory') || routedIn(op, 'io')))) this.observed(dev);
+      return;
+    }
+    if (!routedIn(op, 'memory') && !routedIn(op, 'io')) return;
+    for (let s = m.devices.get(dev); s !== undefined; s = s.parent === null ? undefined : m.devices.get(s.parent.id)) {
+      // A window's shape is as the access found it (what lies inside may have changed since the bridge was written).
+      if (s.fn instanceof Bridge) this.windows(m, s.fn);
+      this.observed(s.spec.id);
+    }
   }
 
   /** What the kind of operation reached: its route, its outcome, the device state it wrote. */
@@ -171,7 +215,7 @@ export class CoverageTracker implements StepObserver {
   private configWrite(fn: PciFunction | null, reg: number, size: number, value: number, involved: Set<string>): void {
     if (fn === null) return;
     const kind = fn.spec.kind === 'opaque' && fn.spec.learned !== undefined ? 'learned' : fn.spec.kind;
-    if (reg <= H.COMMAND && reg + size > H.COMMAND) this.add(`cmd:${kind}:${(fn.command & 7).toString(2).padStart(3, '0')}`);
+    if (reg <= H.COMMAND && reg + size > H.COMMAND) this.state(fn.id, 'cmd', [`cmd:${kind}:${(fn.command & 7).toString(2).padStart(3, '0')}`]);
     const pcie = fn.caps.pcie;
     const hi = pcie === undefined ? -1 : pcie.off + PCIE.DEVCTL + 1;
     if (pcie?.flr === true && reg <= hi && hi < reg + size && ((value >>> (8 * (hi - reg))) & 0x80) !== 0) this.add('life:flr');
@@ -280,28 +324,28 @@ export class CoverageTracker implements StepObserver {
       if (p === null || p === undefined) {
         const was = last.get(region);
         if (was !== undefined) {
-          this.add(`bar:${kind}:off`);
+          this.state(id, `bar${region}`, [`bar:${kind}:off`]);
           this.history.gone(op, spaceOfKind(kind), fn.root, was, def.size);
         }
         continue;
       }
       now.set(region, p.base);
       const was = last.get(region);
-      if (was !== undefined && was !== p.base) {
-        this.add(`bar:${kind}:moved`);
-        this.history.moved(spaceOfKind(kind), fn.root, was, p.base, p.size);
-      }
+      const moved = was !== undefined && was !== p.base;
+      if (moved) this.history.moved(spaceOfKind(kind), fn.root, was, p.base, p.size);
       if (was === p.base) continue;
-      this.add(`bar:${kind}:${p.base >= TWO32 ? 'high' : 'low'}`);
+      const fs = [`bar:${kind}:${p.base >= TWO32 ? 'high' : 'low'}`];
+      if (moved) fs.push(`bar:${kind}:moved`);
+      this.state(id, `bar${region}`, fs);
       if (kind === 'rom') continue;
       const space = spaceOfKind(kind);
       const sp = m.spaceOf(fn.root, space);
       const claimed = sp.flat.claimedBytes(fn, region);
-      if (m.claimants(fn.root, space, p.base).filter((d) => d.kind === 'bar').length >= 2) this.add(`bar:${kind}:overlap`);
-      if (parent !== null && claimed > 0) this.add(`bar:${kind}:below-bridge`);
+      if (m.claimants(fn.root, space, p.base).filter((d) => d.kind === 'bar').length >= 2) fs.push(`bar:${kind}:overlap`);
+      if (parent !== null && claimed > 0) fs.push(`bar:${kind}:below-bridge`);
       if (claimed > 0 && claimed < p.size) {
-        this.add(`bar:${kind}:clipped`);
-        if (parent !== null) this.add(`window:${kind === 'io' ? 'io' : kind === 'mem64' ? 'pref' : 'mem'}:short`);
+        fs.push(`bar:${kind}:clipped`);
+        if (parent !== null) fs.push(`window:${kind === 'io' ? 'io' : kind === 'mem64' ? 'pref' : 'mem'}:short`);
       }
     }
     this.bases.set(id, now);
@@ -323,12 +367,12 @@ export class CoverageTracker implements StepObserver {
       const p = b.placements[region];
       // Enabled but not decoding: the limit is below the base (Bridge 1.2 §3.2.5.6).
       if (p === null || p === undefined) {
-        this.add(`window:${name}:closed`);
+        this.state(b.id, `window:${name}`, [`window:${name}:closed`]);
         continue;
       }
       const space = m.spaceOf(b.root, spaceOfKind(name));
       const inside = b.secondary.functions().some((f) => f.bars.some((d) => d !== undefined && (d.kind === 'io') === (name === 'io') && space.flat.claimedBytes(f, d.region) > 0));
-      this.add(`window:${name}:${inside ? 'open' : 'empty'}`);
+      this.state(b.id, `window:${name}`, [`window:${name}:${inside ? 'open' : 'empty'}`]);
     }
   }
 
