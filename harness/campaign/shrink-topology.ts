@@ -4,7 +4,8 @@
  * slots (every function of one device number, with what sits below a
  * bridge there) that no operation names are candidates; delta debugging
  * over them keeps the fewest under which the finding stays, each try
- * confirmed by replaying. Then trailing roots that nothing uses go. Every
+ * confirmed by replaying. Then roots that nothing uses go, the ones after
+ * them renumbered in the topology and the operations. Every
  * device keeps the uid it had (its identity shows in register values), so
  * removing one changes nothing else about the others.
  */
@@ -71,10 +72,18 @@ function rootUsed(t: Topology, ops: Scenario['ops'], r: number): boolean {
   return t.roots.some((x: RootSpec, i) => i !== r && Object.values(x.share ?? {}).includes(r));
 }
 
+/** The scenario without root r: the roots after it move down by one, in the topology (its shares) and in the operations. */
+function withoutRoot(sc: Scenario, r: number): Scenario {
+  const move = (i: number): number => (i > r ? i - 1 : i);
+  const roots = sc.topology.roots.filter((_, i) => i !== r).map((x) => (x.share === undefined ? x : { ...x, share: Object.fromEntries(Object.entries(x.share).map(([k, v]) => [k, move(v)])) }));
+  const ops = sc.ops.map((op) => ('root' in op && op.root > r ? { ...op, root: op.root - 1 } : op));
+  return { topology: { ...sc.topology, roots }, ops };
+}
+
 export async function shrinkTopology(sc: Scenario, fails: (s: Scenario) => Promise<boolean>, budget = TOPOLOGY_SHRINK_BUDGET): Promise<Scenario> {
   let tries = 0;
   // A topology the target will not build (an InputError from its prepare) does not confirm the finding.
-  const test = async (t: Topology): Promise<boolean> => tries++ < budget && (await fails({ topology: t, ops: sc.ops }).catch(() => false));
+  const test = async (t: Topology, ops = sc.ops): Promise<boolean> => tries++ < budget && (await fails({ topology: t, ops }).catch(() => false));
   const pinned = pinUids(sc.topology);
   const needed = named(pinned, sc.ops);
   const candidates = slotGroups(pinned).filter((s) => ![...s.ids].some((id) => needed.has(id)));
@@ -94,11 +103,15 @@ export async function shrinkTopology(sc: Scenario, fails: (s: Scenario) => Promi
       if (kept.length < candidates.length) topology = t;
     }
   }
-  // Trailing roots nothing uses (dropping a root in the middle would renumber the ones after it).
-  while (topology.roots.length > 1 && !rootUsed(topology, sc.ops, topology.roots.length - 1)) {
-    const t = { ...topology, roots: topology.roots.slice(0, -1) };
-    if (!(await test(t))) break;
-    topology = t;
+  // Roots nothing uses, the last first; root 0 stays (a target's main machine). Later roots move down by one,
+  // and the operations that name them with them.
+  let ops = sc.ops;
+  for (let r = topology.roots.length - 1; r >= 1; r--) {
+    if (rootUsed(topology, ops, r)) continue;
+    const next = withoutRoot({ topology, ops }, r);
+    if (!(await test(next.topology, next.ops))) continue;
+    ({ topology, ops } = next);
   }
-  return topology === pinned ? sc : { topology, ops: sc.ops };
+  if (topology === pinned) return sc;
+  return { topology, ops };
 }
