@@ -62,3 +62,23 @@ test('mutations repeat a slice at moved places: from one mapping, five and more 
   }
   expect(most).toBeGreaterThanOrEqual(5);
 });
+
+test("QEMU's event lines name target features: a config register per dword and device model, a BAR mapped, a guest error by its words", async () => {
+  const { qemuEventFeatures } = await import('../harness/coverage/target-features.ts');
+  expect(
+    qemuEventFeatures([
+      'pci_cfg_write edu 00:03.0 @0x6 <- 0xffff',
+      'pci_cfg_read pcie-root-port 00:02.0 @0x10 -> 0x0',
+      'pci_update_mappings_add edu 00:03.0 0,0xc0000000+0x100000',
+      'pci_update_mappings_del pci-testdev 01:00.0 1,0xc000+0x100',
+      'edu: DMA range 0x40000-0x41000 out of bounds (0x40000-0x40fff)!',
+      '(12 earlier events left out)',
+    ]),
+  ).toEqual([
+    'target:pci_cfg_write:edu:0x4',
+    'target:pci_cfg_read:pcie-root-port:0x10',
+    'target:pci_update_mappings_add:edu:bar0',
+    'target:pci_update_mappings_del:pci-testdev:bar1',
+    'target:log:edu: DMA range #-#',
+  ]);
+});

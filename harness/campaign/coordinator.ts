@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { InputError } from '../util/errors.ts';
 import { UNIVERSE, UNIVERSE_SET } from '../coverage/universe.ts';
+import { isTargetFeature } from '../coverage/target-features.ts';
 import { showDuration } from './budget.ts';
 import { FindingsStore, type CampaignFinding } from './findings-store.ts';
 import { KnownStore, type KnownSighting } from './known-store.ts';
@@ -165,7 +166,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
             for (const f of m.newFeatures) {
               if (!features.has(f)) features.set(f, t);
               // A feature the universe does not list would be counted nowhere: say so once, never drop it silently.
-              if (!UNIVERSE_SET.has(f) && !strays.has(f)) {
+              if (!UNIVERSE_SET.has(f) && !isTargetFeature(f) && !strays.has(f)) {
                 strays.add(f);
                 r.log(`warning: coverage feature ${f} is not in the universe (harness/coverage/universe.ts): it is kept in features.json but not counted`);
               }
@@ -259,6 +260,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
     opsPerSecond: seconds > 0 ? Math.round(t.ops / seconds) : 0,
     covered: covered(),
     total: UNIVERSE.length,
+    targetFeatures: [...features.keys()].filter(isTargetFeature).length,
     findings: all.map((f) => ({ kind: f.kind, signature: f.signature, trace: f.trace })),
     known: knownStore.all().map((k) => ({ name: k.name, count: k.count, signatures: k.signatures, ...(k.trace !== undefined ? { trace: k.trace } : {}) })),
     finished: new Date().toISOString(),

@@ -108,6 +108,8 @@ export interface Summary {
   sequencesPerSecond: number;
   opsPerSecond: number;
   covered: number;
+  /** Features the target reported of its own paths (QEMU's trace events, --qemu-events), counted apart from the universe. */
+  targetFeatures?: number;
   total: number;
   findings: { kind: string; signature: string; trace: string }[];
   /** Known bugs of the target seen again (not findings): name, how often, under which signatures. */

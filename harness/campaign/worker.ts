@@ -16,6 +16,7 @@ import { learnTopology } from '../adapters/learn.ts';
 import { bySignature, knownBugs, recognise, type Recognised } from '../run/known.ts';
 import { checkRun, judgeOf, traceTarget, violations } from '../run/check.ts';
 import { CoverageTracker } from '../coverage/tracker.ts';
+import { qemuEventFeatures } from '../coverage/target-features.ts';
 import { traceToText } from '../trace/writer.ts';
 import { ISOROOT_VERSION } from '../version.ts';
 import type { Target } from '../adapters/target.ts';
@@ -69,7 +70,10 @@ async function check(target: Target, sc: Scenario, clock: PhaseClock = new Phase
   // The trace keeps the op a failing target died on, with how it failed, so a check or a replay reaches it.
   const steps: Step[] = [...ex.steps, ...sc.ops.slice(ex.steps.length).map((op) => ({ op }))];
   if (ex.failure !== undefined && steps[ex.failure.index] !== undefined) steps[ex.failure.index].failure = stepFailure(ex.failure);
-  return { topology, steps, findings, features: tracker.features, executed: ex };
+  // What the target says of its own paths (QEMU's trace events) counts too: seeds that reach new ones are kept.
+  const features = tracker.features;
+  for (const st of ex.steps) for (const f of qemuEventFeatures(st.obs.evidence?.events ?? [])) features.add(f);
+  return { topology, steps, findings, features, executed: ex };
 }
 
 export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {

@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { UNIVERSE } from '../coverage/universe.ts';
+import { isTargetFeature } from '../coverage/target-features.ts';
 import { showDuration } from '../campaign/budget.ts';
 import { addressMaps, type Mark } from './maps.ts';
 import { coverageSvg, mapSvg, MARK_COLOURS, type Series } from './svg.ts';
@@ -79,7 +80,14 @@ function coverageSection(r: LoadedRun, b: LoadedRun | null): string {
   const missing = UNIVERSE.filter((f) => r.features[f] === undefined);
   return `<h2 id="coverage">Coverage over time</h2><p>Features of the reference model reached (registers, BAR placements, bridge windows, IOMMU and PASID states, routing outcomes and their pairings); the dashed line is the 95% goal.</p>
 ${coverageSvg(series, UNIVERSE.length)}
-<details><summary>${missing.length} of ${UNIVERSE.length} features not reached</summary><p>${missing.map((f) => `<code>${esc(f)}</code>`).join(' ') || 'none'}</p></details>`;
+<details><summary>${missing.length} of ${UNIVERSE.length} features not reached</summary><p>${missing.map((f) => `<code>${esc(f)}</code>`).join(' ') || 'none'}</p></details>${targetFeatures(r)}`;
+}
+
+/** What the target reported of its own paths (QEMU's trace events), apart from the model's features. */
+function targetFeatures(r: LoadedRun): string {
+  const fs = Object.keys(r.features).filter(isTargetFeature).sort();
+  if (fs.length === 0) return '';
+  return `<details><summary>${fs.length} features the target reported of its own paths (its trace events)</summary><p>${fs.map((f) => `<code>${esc(f)}</code>`).join(' ')}</p></details>`;
 }
 
 function findingSection(f: LoadedFinding): string {

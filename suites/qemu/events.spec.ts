@@ -52,3 +52,23 @@ test("a finding carries the events of its ops: QEMU 7.2's bridge window survivin
     { events: true },
   );
 });
+
+test("QEMU's trace events are coverage too: a campaign with --qemu-events counts the paths QEMU reports, apart from the model's features, and keeps their seeds", async () => {
+  const { runQuiet } = await import('../../harness/campaign/catch.ts');
+  const { campaignConfig } = await import('../../harness/campaign/run-dir.ts');
+  const { readFileSync } = await import('node:fs');
+  const dir = test.info().outputPath('campaign');
+  const { UNIVERSE_SET } = await import('../../harness/coverage/universe.ts');
+  const log: string[] = [];
+  const r = await runQuiet(campaignConfig({ target: 'qemu', qemuEvents: true, known: 'corpora/qemu', seed: 3, workers: 1, budget: { runs: 2 } }), dir, undefined, (s) => log.push(s));
+  const features = Object.keys(JSON.parse(readFileSync(join(dir, 'features.json'), 'utf8')) as Record<string, number>);
+  const target = features.filter((f) => f.startsWith('target:'));
+  // Config registers QEMU handled and BARs it mapped, per device model.
+  expect(target.some((f) => /^target:pci_cfg_write:[\w-]+:0x[0-9a-f]+$/.test(f))).toBe(true);
+  expect(target.some((f) => /^target:pci_update_mappings_add:[\w-]+:bar\d$/.test(f))).toBe(true);
+  expect(r.summary.targetFeatures).toBe(target.length);
+  // Counted apart: the model's coverage is the universe's features only, and no target feature is called a stray.
+  expect(r.summary.covered).toBe(features.filter((f) => UNIVERSE_SET.has(f)).length);
+  expect(r.summary.covered).toBeGreaterThan(0);
+  expect(log.filter((w) => /not in the universe/.test(w))).toEqual([]);
+});
