@@ -54,7 +54,7 @@ async function phases(): Promise<void> {
   ];
   const server = await startServer();
   try {
-    targets.push(['vfio-user (isoroot serve, 3 sockets)', { target: `vfio-user:${server.sockets.join(',')}` }, 300]);
+    targets.push(['vfio-user (isoroot serve, 3 sockets)', { target: `vfio-user:${server.sockets.join(',')}` }, 1200]);
     for (const [name, over, runs] of targets) {
       const r = await run(config({ ...over, workers: 1, seed: 5, budget: { runs } }));
       const s = r.summary;

@@ -17,12 +17,6 @@ import { guardOps } from './guard.ts';
 export interface SequenceOptions {
   /** Longest body, in fragments. */
   maxFragments?: number;
-  /**
-   * Sequences strung together into one, with no reset between them (a
-   * target whose reset costs more than its ops asks for several); the
-   * guard sees them as one sequence, as the target runs them.
-   */
-  chain?: number;
 }
 
 export function sequenceArb(t: Topology, c: GenConstraints = FREE, opts: SequenceOptions = {}): fc.Arbitrary<Op[]> {
@@ -48,10 +42,7 @@ export function sequenceArb(t: Topology, c: GenConstraints = FREE, opts: Sequenc
       })
     : fc.constant([] as Op[]);
   const bodyArb = body.length > 0 ? fc.array(fc.oneof(...body), { maxLength: opts.maxFragments ?? 30 }) : fc.constant([] as Op[][]);
-  const one = fc.tuple(setup, bodyArb).map(([s, b]) => [...s, ...b.flat()]);
-  const chain = Math.max(1, opts.chain ?? 1);
-  if (chain === 1) return one.map((ops) => guardOps(t, c, ops));
-  return fc.tuple(...Array.from({ length: chain }, () => one)).map((parts) => guardOps(t, c, parts.flat()));
+  return fc.tuple(setup, bodyArb).map(([s, b]) => guardOps(t, c, [...s, ...b.flat()]));
 }
 
 /** A topology and a sequence for it. */
@@ -65,6 +56,6 @@ export function scenarioArb(topologies: fc.Arbitrary<Topology>, c: GenConstraint
 }
 
 /** Pure random generation, the baseline that feedback must beat: operations drawn from the catalog alone. */
-export function rawSequenceArb(t: Topology, c: GenConstraints = FREE, maxOps = 60, chain = 1): fc.Arbitrary<Op[]> {
-  return fc.array(rawOpArb(t, c, firmwarePlan(t).busesOfInterest), { maxLength: maxOps * Math.max(1, chain) }).map((ops) => guardOps(t, c, ops));
+export function rawSequenceArb(t: Topology, c: GenConstraints = FREE, maxOps = 60): fc.Arbitrary<Op[]> {
+  return fc.array(rawOpArb(t, c, firmwarePlan(t).busesOfInterest), { maxLength: maxOps }).map((ops) => guardOps(t, c, ops));
 }

@@ -126,11 +126,12 @@ export interface Target {
    */
   readonly topologyBlock?: number;
   /**
-   * How many generated sequences a campaign strings together into one run,
-   * with no reset between them. A target whose reset costs more than a
-   * sequence's ops (QEMU, a vfio-user server) asks for more, so that a
-   * reset serves many ops; a finding's trace is then shrunk from the
-   * whole run. Default 1.
+   * How many consecutive runs of a campaign (on one topology) go through
+   * one session, with no reset between them: the oracles judge them as one
+   * sequence. A target whose reset costs more than a sequence's ops (QEMU,
+   * a vfio-user server) asks for more, so that a reset serves many ops; a
+   * finding is shrunk from the run it lies in alone, else from the whole
+   * batch. Default 1.
    */
   readonly chain?: number;
 }

@@ -11,6 +11,7 @@ import { choiceOf } from './run-dir.ts';
 import { constraintsFor, type GenConstraints } from '../../generators/constraints.ts';
 import { rawSequenceArb, sequenceArb, type Scenario } from '../../generators/sequence.ts';
 import { topologyArb } from '../../generators/topology.ts';
+import { guardOps } from '../../generators/guard.ts';
 import { execute, type Executed } from '../run/execute.ts';
 import { learnTopology } from '../adapters/learn.ts';
 import { bySignature, knownBugs, recognise, type Recognised } from '../run/known.ts';
@@ -24,7 +25,7 @@ import type { Finding } from '../oracles/finding.ts';
 import { stepFailure, type Step } from '../trace/format.ts';
 import type { Topology } from '../topology/types.ts';
 import { Prng, deriveSeed } from './prng.ts';
-import { SeedPool } from './seeds.ts';
+import { SeedPool, type Seed } from './seeds.ts';
 import { mutate } from './mutate.ts';
 import { Schedule, type Origin } from './schedule.ts';
 import { shrinkGenerated } from './shrink.ts';
@@ -42,6 +43,21 @@ const PROGRESS_MS = 250;
  */
 const TOPOLOGY_BLOCK = 8;
 const CHECKPOINT_MS = 3000;
+/**
+ * Time one finding's shrinking may take. On the model it ends well before;
+ * on a real target each try is a run, and a long chained run could
+ * otherwise keep a worker shrinking for many minutes.
+ */
+const SHRINK_MS = 60_000;
+
+/** One run of a batch: a sequence, where it came from, and what decided it. */
+interface Drawn {
+  run: number;
+  runSeed: number;
+  origin: Origin;
+  sc: Scenario;
+  parent: Seed | null;
+}
 
 interface Checked {
   /** The topology as it ran: its unknown functions learned from the target. */
@@ -86,14 +102,23 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
     const n = Math.floor(run / (target.topologyBlock ?? TOPOLOGY_BLOCK));
     if (block === null || block.n !== n) {
       const topology = start.topology ?? target.fixedTopology ?? fc.sample(topologies, { seed: deriveSeed(start.seed, start.stream, n, 0x70b0), numRuns: 1 })[0];
-      const chain = target.chain ?? 1;
-      const ops = start.generator === 'raw' ? rawSequenceArb(topology, c, undefined, chain) : sequenceArb(topology, c, { chain });
+      const ops = start.generator === 'raw' ? rawSequenceArb(topology, c) : sequenceArb(topology, c);
       block = { n, topology, arb: ops.map((o) => ({ topology, ops: o })) };
     }
     return block.arb;
   };
   const pool = start.feedback ? SeedPool.fromJson(start.seedsFile, start.seeds) : new SeedPool();
   const schedule = new Schedule();
+  /** Run `run`'s sequence: a mutation of a seed or a fresh one, as the schedule decides; it follows from (seed, stream, run) and the pool. */
+  const draw = (run: number): Drawn => {
+    const runSeed = deriveSeed(start.seed, start.stream, run);
+    const rng = new Prng(runSeed);
+    if (start.feedback && schedule.choose(rng, pool.size) === 'mutated') {
+      const parent = pool.pick(rng);
+      return { run, runSeed, origin: 'mutated', parent, sc: { topology: parent.topology, ops: mutate(parent, pool, c, rng) } };
+    }
+    return { run, runSeed, origin: 'fresh', parent: null, sc: fc.sample(freshArb(run), { seed: runSeed, numRuns: 1 })[0] };
+  };
   const covered = new Set(start.covered);
   /** Signatures this campaign reported already (a resumed one too), and those that belong to a known bug. */
   const known = new Set(start.knownSignatures);
@@ -136,25 +161,28 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
 
   try {
     while ((start.endRun === null || nextRun < start.endRun) && (start.deadline === null || Date.now() < start.deadline) && !stopping()) {
-      const run = nextRun;
-      const runSeed = deriveSeed(start.seed, start.stream, run);
-      const rng = new Prng(runSeed);
-      let origin: Origin = 'fresh';
-      const sc: Scenario = clock.timeSync('generate', () => {
-        if (start.feedback && schedule.choose(rng, pool.size) === 'mutated') {
-          const parent = pool.pick(rng);
-          parent.picks++;
-          origin = 'mutated';
-          return { topology: parent.topology, ops: mutate(parent, pool, c, rng) };
+      // A batch: up to target.chain consecutive runs on one topology, run as one sequence with no reset between
+      // them. A run whose topology differs ends the batch; the next batch draws it again (same seed, same pool).
+      const batch: Drawn[] = [];
+      const most = Math.min(target.chain ?? 1, start.endRun === null ? Infinity : start.endRun - nextRun);
+      clock.timeSync('generate', () => {
+        for (let run = nextRun; batch.length < most; run++) {
+          const d = draw(run);
+          if (batch.length > 0 && d.sc.topology !== batch[0].sc.topology) break;
+          if (d.parent !== null) d.parent.picks++;
+          batch.push(d);
         }
-        return fc.sample(freshArb(run), { seed: runSeed, numRuns: 1 })[0];
       });
+      const run = batch[0].run;
+      // The guard sees the batch as the target runs it: one sequence (a CF8 latch one run left reaches the next).
+      const sc: Scenario = batch.length === 1 ? batch[0].sc : { topology: batch[0].sc.topology, ops: guardOps(batch[0].sc.topology, c, batch.flatMap((b) => b.sc.ops)) };
       const r = await check(target, sc, clock);
-      runs++;
+      runs += batch.length;
       ops += sc.ops.length;
-      nextRun++;
+      nextRun += batch.length;
       const gained = [...r.features].filter((f) => !covered.has(f));
-      schedule.record(origin, gained.length, sc.ops.length);
+      // Each run of the batch is credited with the gain in proportion to its ops.
+      for (const b of batch) schedule.record(b.origin, (gained.length * b.sc.ops.length) / Math.max(1, sc.ops.length), b.sc.ops.length);
       if (gained.length > 0) {
         for (const f of gained) covered.add(f);
         fresh.push(...gained);
@@ -183,10 +211,16 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         const shrinkStarted = performance.now();
         // A crash or hang moves with the op that triggers it: match those by kind, the rest by signature.
         const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' || v.kind === 'protocol' ? f.kind === v.kind : f.signature === v.signature);
-        const fails = async (s: Scenario): Promise<boolean> => violations((await check(target, s)).findings).some(same);
+        // Shrinking stops trying after SHRINK_MS: what it confirmed last is the trace.
+        const until = performance.now() + SHRINK_MS;
+        const fails = async (s: Scenario): Promise<boolean> => performance.now() < until && violations((await check(target, s)).findings).some(same);
+        // A batch's finding usually lies within one of its runs: tried alone first, it shrinks as that run would.
+        let alone: Drawn | null = batch.length === 1 ? batch[0] : null;
+        for (let i = 0; alone === null && i < batch.length; i++) if (await fails(batch[i].sc)) alone = batch[i];
+        const origin: Origin = alone?.origin ?? (batch.every((b) => b.origin === 'fresh') ? 'fresh' : 'mutated');
         let min: Scenario | null = null;
-        if (origin === 'fresh') min = await shrinkGenerated(freshArb(run), runSeed, fails);
-        const from = min ?? sc;
+        if (alone !== null && alone.origin === 'fresh') min = await shrinkGenerated(freshArb(alone.run), alone.runSeed, fails);
+        const from = min ?? alone?.sc ?? sc;
         min = { topology: from.topology, ops: await ddmin(from.ops, (o) => fails({ topology: from.topology, ops: o }), min === null ? DDMIN_BUDGET : DDMIN_AFTER_FC) };
         // The topology too, where the campaign generates it: only the roots and devices the trace needs stay.
         if (start.topology === undefined && target.fixedTopology === undefined) min = await shrinkTopology(min, fails);

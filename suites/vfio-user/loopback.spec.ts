@@ -6,7 +6,7 @@
  * mutated server.
  */
 import { test, expect } from '@playwright/test';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openVfioUserTarget, type VfioUserTarget } from '../../harness/adapters/vfio-user/target.ts';
@@ -25,6 +25,7 @@ import { commandName } from '../../harness/protocol/vfio-user/messages.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
 import { isoroot } from '../cli-run.ts';
+import { readTrace } from '../../harness/trace/reader.ts';
 import { startServer, type ServerProcess } from '../../harness/serve/vfio-user/child.ts';
 
 test.describe.configure({ mode: 'serial' });
@@ -249,6 +250,12 @@ test('a campaign against a server with the shared-io-space mutant finds it', asy
     expect(findings.length).toBeGreaterThan(0);
     // The shrunk trace replays: on the model it predicts what a conforming server answers, and the recorded answers differ.
     expect(isoroot('check', join(out, 'findings', findings[0])).code).toBe(1);
+    // Runs go in batches of 16 between resets, the budget still counts runs, and a finding is shrunk from the
+    // batch's run it lies in, not from the batch's hundreds of ops.
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { runs: number };
+    expect(summary.runs).toBe(2000);
+    const trace = await readTrace(join(out, 'findings', findings[0]));
+    expect(trace.steps.length).toBeLessThanOrEqual(12);
   } finally {
     expect(await bad.stop()).toBe(0);
     await bad.dispose();

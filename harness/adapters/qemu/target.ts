@@ -69,7 +69,7 @@ export interface QemuTarget extends Target {
   dispose(): Promise<void>;
 }
 
-/** Generated sequences per run, one reset for all of them (Target.chain). */
+/** Sequences a campaign runs between two resets (Target.chain). */
 const CHAIN = 16;
 
 export function qemuCapabilities(p: Platform): Capabilities {
@@ -187,9 +187,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     build,
     stats,
     phases,
-    // A start costs ~20 resets, and a reset ~4 sequences' ops (bench:campaign --only phases): a run strings
-    // CHAIN sequences together, and a topology serves 16 runs.
-    topologyBlock: 16,
+    // A start costs ~20 resets, and a reset ~4 sequences' ops (bench:campaign --only phases): a campaign runs
+    // CHAIN sequences between resets, and a topology serves 16 such batches.
+    topologyBlock: 16 * CHAIN,
     chain: CHAIN,
     get pid() {
       return proc?.pid;
