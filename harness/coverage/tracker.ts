@@ -125,7 +125,8 @@ export class CoverageTracker implements StepObserver {
     const dev = p.to?.dev;
     if (dev === undefined || p.status !== 'ok') return;
     if (p.to!.region === 'cfg') {
-      if (op.op === 'cfg.read' || (writeValue(op) === null && (routedIn(op, 'memory') || routedIn(op, 'io')))) this.observed(dev);
+      // A read of config space, however it got there (a config op, ECAM, CFC).
+      if (writeValue(op) === null && (routedIn(op, 'config') || routedIn(op, 'memory') || routedIn(op, 'io'))) this.observed(dev);
       return;
     }
     if (!routedIn(op, 'memory') && !routedIn(op, 'io')) return;
