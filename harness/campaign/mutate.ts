@@ -35,6 +35,12 @@ function fresh(t: Topology, c: GenConstraints, rng: Prng): Op[] {
 }
 
 const STEPS = [0x4, 0x10, 0x100, 0x1000, 0x10000, 0x100000];
+/**
+ * The longest mutated sequence: about three generated ones. Appending,
+ * splicing and repeating would otherwise let mutations grow to hundreds of
+ * ops, and on a real target a run costs by the op.
+ */
+const MAX_MUTATED = 128;
 
 function perturbNumber(rng: Prng, v: number, max: number): number {
   const step = rng.pick(STEPS);
@@ -160,5 +166,5 @@ export function mutate(parent: Seed, pool: SeedPool, c: GenConstraints, rng: Prn
         ops = [...ops, ...fresh(t, c, rng)];
     }
   }
-  return guardOps(t, c, legal(ops)).slice(0, 400);
+  return guardOps(t, c, legal(ops)).slice(0, MAX_MUTATED);
 }

@@ -37,14 +37,19 @@ export class SeedPool {
     }
   }
 
-  pick(rng: Prng): Seed {
-    const total = this.seeds.reduce((n, s) => n + score(s), 0);
+  /** A seed by score; with `on`, only among the seeds of that topology (null when it has none). */
+  pick(rng: Prng): Seed;
+  pick(rng: Prng, on: Topology): Seed | null;
+  pick(rng: Prng, on?: Topology): Seed | null {
+    const from = on === undefined ? this.seeds : this.seeds.filter((s) => s.topology === on);
+    if (from.length === 0) return null;
+    const total = from.reduce((n, s) => n + score(s), 0);
     let x = rng.next() * total;
-    for (const s of this.seeds) {
+    for (const s of from) {
       x -= score(s);
       if (x <= 0) return s;
     }
-    return this.seeds[this.seeds.length - 1];
+    return from[from.length - 1];
   }
 
   /**

@@ -65,6 +65,8 @@ interface Checked {
   steps: Step[];
   findings: Finding[];
   features: Set<string>;
+  /** The step at which each feature was first reached. */
+  firstAt: Map<string, number>;
   executed: Executed;
 }
 
@@ -88,8 +90,30 @@ async function check(target: Target, sc: Scenario, clock: PhaseClock = new Phase
   if (ex.failure !== undefined && steps[ex.failure.index] !== undefined) steps[ex.failure.index].failure = stepFailure(ex.failure);
   // What the target says of its own paths (QEMU's trace events) counts too: seeds that reach new ones are kept.
   const features = tracker.features;
-  for (const st of ex.steps) for (const f of qemuEventFeatures(st.obs.evidence?.events ?? [])) features.add(f);
-  return { topology, steps, findings, features, executed: ex };
+  const firstAt = tracker.firstAt;
+  ex.steps.forEach((st, i) => {
+    for (const f of qemuEventFeatures(st.obs.evidence?.events ?? [])) {
+      if (!features.has(f)) firstAt.set(f, i);
+      features.add(f);
+    }
+  });
+  return { topology, steps, findings, features, firstAt, executed: ex };
+}
+
+/**
+ * How many of `gained` each run of a batch reached first, by the step it
+ * was first reached at. The batch's guard may have dropped a few ops, so
+ * a run's place in the batch is counted from the runs' own lengths.
+ */
+function gainsByRun(batch: readonly Drawn[], gained: readonly string[], firstAt: ReadonlyMap<string, number>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const f of gained) {
+    let at = firstAt.get(f) ?? 0;
+    let i = 0;
+    while (i < batch.length - 1 && at >= batch[i].sc.ops.length) at -= batch[i++].sc.ops.length;
+    out.set(i, (out.get(i) ?? 0) + 1);
+  }
+  return out;
 }
 
 export async function runWorker(start: StartMessage, stopping: () => boolean): Promise<void> {
@@ -113,11 +137,14 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
   const draw = (run: number): Drawn => {
     const runSeed = deriveSeed(start.seed, start.stream, run);
     const rng = new Prng(runSeed);
+    const arb = freshArb(run);
     if (start.feedback && schedule.choose(rng, pool.size) === 'mutated') {
-      const parent = pool.pick(rng);
-      return { run, runSeed, origin: 'mutated', parent, sc: { topology: parent.topology, ops: mutate(parent, pool, c, rng) } };
+      // Where a session costs a reset or a start (batches), a seed of another topology would cost a new machine:
+      // mutate seeds of the topology being run, and draw a fresh run when it has none yet.
+      const parent = (target.chain ?? 1) > 1 ? pool.pick(rng, block!.topology) : pool.pick(rng);
+      if (parent !== null) return { run, runSeed, origin: 'mutated', parent, sc: { topology: parent.topology, ops: mutate(parent, pool, c, rng) } };
     }
-    return { run, runSeed, origin: 'fresh', parent: null, sc: fc.sample(freshArb(run), { seed: runSeed, numRuns: 1 })[0] };
+    return { run, runSeed, origin: 'fresh', parent: null, sc: fc.sample(arb, { seed: runSeed, numRuns: 1 })[0] };
   };
   const covered = new Set(start.covered);
   /** Signatures this campaign reported already (a resumed one too), and those that belong to a known bug. */
@@ -186,7 +213,9 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
       if (gained.length > 0) {
         for (const f of gained) covered.add(f);
         fresh.push(...gained);
-        if (start.feedback) pool.add({ topology: sc.topology, ops: sc.ops, gain: gained.length, picks: 0 });
+        // Each run of the batch that reached something new is a seed of its own (a batch's hundreds of ops
+        // would make every mutation as long); a feature goes to the run its first step fell in.
+        if (start.feedback) for (const [i, gain] of gainsByRun(batch, gained, r.firstAt)) pool.add({ topology: sc.topology, ops: batch[i].sc.ops, gain, picks: 0 });
       }
       const vs = violations(r.findings);
       // A known bug recognised by behaviour: the run as a whole is what one quirk of the model does.

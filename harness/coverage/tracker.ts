@@ -53,6 +53,9 @@ type EventKind = 'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach' | 'pasid.
 
 export class CoverageTracker implements StepObserver {
   readonly features = new Set<string>();
+  /** The step (0-based) at which each feature was first reached: which part of a long run reached it. */
+  readonly firstAt = new Map<string, number>();
+  private steps = 0;
   /** Last seen BAR bases per device, to tell moves and disables. */
   private bases = new Map<string, Map<number, number>>();
   private counters = new Map<string, string>();
@@ -67,7 +70,9 @@ export class CoverageTracker implements StepObserver {
   private readonly unseen = new Map<string, Map<string, string[]>>();
 
   private add(f: string): void {
+    if (this.features.has(f)) return;
     this.features.add(f);
+    this.firstAt.set(f, this.steps);
   }
 
   /** A state the device is now in: it counts once an operation observes the device (observed()). */
@@ -113,6 +118,7 @@ export class CoverageTracker implements StepObserver {
     const devs = global ? [...m.devices.keys()] : [...involved];
     for (const id of devs) this.device(m, id, op);
     this.observe(op, p, m);
+    this.steps++;
   }
 
   /**
