@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Runs the TypeScript CLI through tsx, so no build step is needed.
-import { register } from 'tsx/esm/api';
-register();
+import './register.mjs';
 // Output piped into a program that stops reading (isoroot explain t.jsonl | head): stop quietly.
 for (const stream of [process.stdout, process.stderr])
   stream.on('error', (e) => {

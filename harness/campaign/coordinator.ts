@@ -50,7 +50,8 @@ export interface CampaignResult {
 }
 
 const WORKER = new URL('./worker.ts', import.meta.url).pathname;
-const TSX = import.meta.resolve('tsx');
+/** Workers run TypeScript the way the CLI does (tsx, without its slow class-name blocks). */
+const REGISTER = new URL('../../bin/register.mjs', import.meta.url).href;
 const COVERAGE_EVERY_MS = 5000;
 const STATUS_EVERY_MS = 1000;
 
@@ -154,7 +155,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
       if (config.topology !== undefined) start.topology = config.topology;
       runsBy.set(stream, { runs: start.runs, ops: start.ops });
       // The run directory on the command line names the worker in ps and pgrep.
-      const child = fork(WORKER, [r.dir], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(WORKER, [r.dir], { execArgv: ['--import', REGISTER], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(child);
       let said = false;
       child.on('message', (m: FromWorker) => {
