@@ -15,6 +15,14 @@ export interface ConfigLayout {
   keep: readonly [number, number][];
 }
 
+/**
+ * Per byte of a mask pair, whether the register holding it has no bit
+ * software may write: 1 yes, 0 no, -1 not asked yet. Keyed by the write
+ * mask, so that functions built from one layout share it; dropped when a
+ * mask changes.
+ */
+const readOnlyRegs = new WeakMap<Uint8Array, Int8Array>();
+
 export class ConfigSpace {
   /** Register bytes; shared with the layout's reset image until the first write (copy on write). */
   private bytes: Uint8Array;
@@ -89,7 +97,20 @@ export class ConfigSpace {
     for (let i = 0; i < size; i++) b[off + i] = (value >>> (8 * i)) & 0xff;
   }
 
+  /** Whether the register [start, start + len) holding byte `off` has no writable or RW1C bit (PCI 3.0 §6.1). */
+  registerReadOnly(off: number, start: number, len: number): boolean {
+    let c = readOnlyRegs.get(this.wmask);
+    if (c === undefined) readOnlyRegs.set(this.wmask, (c = new Int8Array(this.size).fill(-1)));
+    if (c[off] < 0) {
+      let writable = false;
+      for (let k = start; k < Math.min(start + len, this.size); k++) writable ||= (this.wmask[k] | this.w1cmask[k]) !== 0;
+      c[off] = writable ? 0 : 1;
+    }
+    return c[off] === 1;
+  }
+
   setMask(off: number, size: number, writable: number, w1c = 0): void {
+    readOnlyRegs.delete(this.wmask);
     for (let i = 0; i < size; i++) {
       this.wmask[off + i] = (writable >>> (8 * i)) & 0xff;
       this.w1cmask[off + i] = (w1c >>> (8 * i)) & 0xff;
@@ -108,6 +129,7 @@ export class ConfigSpace {
 
   /** Clears the masks of a range (capability headers and read-only fields). */
   clearMasks(off: number, len: number): void {
+    readOnlyRegs.delete(this.wmask);
     this.wmask.fill(0, off, off + len);
     this.w1cmask.fill(0, off, off + len);
   }

@@ -187,9 +187,7 @@ export abstract class PciFunction {
     if (off >= this.cfg.size || !this.power) return false;
     for (let i = 0; i < size && off + i < this.cfg.size; i++) {
       const [start, len] = registerAt(off + i, this.isBridge);
-      let writable = false;
-      for (let k = start; k < Math.min(start + len, this.cfg.size); k++) writable ||= (this.cfg.wmask[k] | this.cfg.w1cmask[k]) !== 0;
-      if (!writable) return true;
+      if (this.cfg.registerReadOnly(off + i, start, len)) return true;
     }
     return false;
   }

@@ -95,6 +95,8 @@ export class Model implements DeviceHost {
   private lines: Set<string> | null = null;
   private readonly routesLines: boolean;
   readonly keepStaleMappings: boolean;
+  /** What a variant of the model changes in its bridges: one object for all of them. */
+  private readonly bridgeRules: Bridge['rules'];
 
   constructor(
     readonly topology: Topology,
@@ -103,6 +105,7 @@ export class Model implements DeviceHost {
     ramOf: (root: number, size: number) => Ram = (_r, size) => new Ram(size),
   ) {
     this.keepStaleMappings = rules.keepStaleMappings;
+    this.bridgeRules = { memLimit: (l) => rules.bridgeMemLimit(l), keepWindowsOnReset: rules.keepWindowsOnReset };
     const t = topology;
     this.routesLines = routesLines(t);
     for (let r = 0; r < t.roots.length; r++) {
@@ -785,7 +788,7 @@ export class Model implements DeviceHost {
   private plugSlot(s: DeviceSlot, hot: boolean): void {
     const fn = createFunction(s.spec, s.root, s.uid, s.multifunction, s.port);
     fn.host = this;
-    if (fn instanceof Bridge) fn.rules = { memLimit: (l) => this.rules.bridgeMemLimit(l), keepWindowsOnReset: this.rules.keepWindowsOnReset };
+    if (fn instanceof Bridge) fn.rules = this.bridgeRules;
     if (s.last !== null) for (const [r, h] of s.last.history) fn.history.set(r, [...h]);
     const bus = s.parent === null ? this.rootBuses[s.root] : (this.devices.get(s.parent.id)!.fn as Bridge).secondary;
     bus.add(fn);

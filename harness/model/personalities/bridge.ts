@@ -25,9 +25,15 @@ export interface BridgeRules {
 }
 
 /** What every bridge shares: the secondary bus, the windows and the hot reset of what is below. */
+/** The bridge's rules as the specification writes them (a model variant replaces them). */
+const SPEC_BRIDGE_RULES: BridgeRules = { memLimit: (l) => l, keepWindowsOnReset: false };
+
+/** A window from its base and limit registers: a limit below the base opens nothing (Bridge 1.2 §3.2.5.6, .8). */
+const windowAt = (region: number, base: number, limit: number): Placement | null => (limit >= base ? { region, base, size: limit - base + 1, seq: 0 } : null);
+
 export abstract class Bridge extends PciFunction {
   readonly secondary: Bus;
-  rules: BridgeRules = { memLimit: (l) => l, keepWindowsOnReset: false };
+  rules: BridgeRules = SPEC_BRIDGE_RULES;
   /** Windows held over a reset (keepWindowsOnReset) until a write maps them again. */
   private heldWindows: (Placement | null)[] | null = null;
 
@@ -89,9 +95,6 @@ export abstract class Bridge extends PciFunction {
     const out = super.computePlacements();
     const cmd = this.command;
     const c = this.cfg;
-    const win = (region: number, base: number, limit: number): void => {
-      out[region] = limit >= base ? { region, base, size: limit - base + 1, seq: 0 } : null;
-    };
     if (this.heldWindows !== null) {
       for (const w of [IO_WINDOW, MEM_WINDOW, PREF_WINDOW]) out[w] = this.heldWindows[w] ?? null;
       return out;
@@ -101,17 +104,17 @@ export abstract class Bridge extends PciFunction {
       // Bridge 1.2 §3.2.5.6: bits 15:12 in the base/limit, 31:16 in the upper registers.
       const base = ((c.read(H.IO_BASE, 1) & 0xf0) << 8) + c.read(H.IO_BASE_UPPER, 2) * 0x10000;
       const limit = (((c.read(H.IO_LIMIT, 1) & 0xf0) << 8) | 0xfff) + c.read(H.IO_LIMIT_UPPER, 2) * 0x10000;
-      win(IO_WINDOW, base, limit);
+      out[IO_WINDOW] = windowAt(IO_WINDOW, base, limit);
     }
     if ((cmd & H.CMD_MEMORY) !== 0) {
       // Bridge 1.2 §3.2.5.8: bits 31:20; the limit's low 20 bits are all ones.
       const base = (c.read(H.MEM_BASE, 2) & 0xfff0) * 0x10000;
       const limit = this.rules.memLimit((c.read(H.MEM_LIMIT, 2) & 0xfff0) * 0x10000 + 0xfffff);
-      win(MEM_WINDOW, base, limit);
+      out[MEM_WINDOW] = windowAt(MEM_WINDOW, base, limit);
       // Bridge 1.2 §3.2.5.9–.10: 64-bit prefetchable window.
       const pbase = (c.read(H.PREF_BASE, 2) & 0xfff0) * 0x10000 + c.read(H.PREF_BASE_UPPER, 4) * TWO32;
       const plimit = (c.read(H.PREF_LIMIT, 2) & 0xfff0) * 0x10000 + 0xfffff + c.read(H.PREF_LIMIT_UPPER, 4) * TWO32;
-      win(PREF_WINDOW, pbase, plimit);
+      out[PREF_WINDOW] = windowAt(PREF_WINDOW, pbase, plimit);
     }
     return out;
   }
