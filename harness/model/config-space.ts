@@ -134,6 +134,11 @@ export class ConfigSpace {
     this.w1cmask.fill(0, off, off + len);
   }
 
+  /** The ranges a reset leaves alone, with their power-on values: what a harness restores to make a used machine fresh. */
+  keptOnReset(): { off: number; bytes: Uint8Array }[] {
+    return this.keep.map(([off, len]) => ({ off, bytes: this.resetValue.slice(off, Math.min(off + len, this.size)) }));
+  }
+
   /** Returns every register to its reset value (function-level reset, PCIe Base §6.6.2). */
   reset(): void {
     if (this.keep.length === 0) {

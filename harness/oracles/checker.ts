@@ -97,13 +97,17 @@ export class TraceChecker {
     let explained = false;
     for (const o of this.ordered) {
       // Every oracle sees every step (some keep state), but a step is explained once.
+      let violated = false;
       for (const f of o.step(view)) {
         if (f.severity === 'notice') out.push(f);
-        else if (!explained) out.push(f);
+        else if (!explained) {
+          out.push(f);
+          violated ||= f.severity === 'violation';
+        }
       }
-      explained ||= out.some((f) => f.severity === 'violation');
+      explained ||= violated;
     }
-    for (const o of this.beside) out.push(...o.step(view));
+    for (const o of this.beside) for (const f of o.step(view)) out.push(f);
     for (const f of out) {
       if (f.severity === 'violation') this.violations++;
       const c = this.bySignature.get(f.signature);
@@ -136,9 +140,12 @@ export class TraceChecker {
   }
 }
 
+const NO_IRQS: Irq[] = [];
+
 /** Observed interrupts of learned functions that their configuration allows, in their own root's interrupt space. */
 function spontaneousIrqs(m: Model, observed: Observation): Irq[] {
-  return (observed.irqs ?? []).filter((i) => {
+  if (observed.irqs === undefined || observed.irqs.length === 0) return NO_IRQS;
+  return observed.irqs.filter((i) => {
     if (i.dev === undefined || (i.kind !== 'intx' && i.kind !== 'msi' && i.kind !== 'msix')) return false;
     const fn = m.devices.get(i.dev)?.fn;
     return fn instanceof Learned && i.space === ownerOf(m.topology, fn.root, 'irq') && fn.maySignal(i.kind, i.vector ?? 0);

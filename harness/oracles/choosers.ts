@@ -11,10 +11,18 @@ import type { Observation, Observes } from '../ops/observation.ts';
 import { optionOf, type Profile } from '../profiles/profile.ts';
 import { differences } from './compare.ts';
 
+/** What an option's outcome is compared on: options carry no interrupts (the model raises those apart). One per Observes. */
+const withoutIrqs = new WeakMap<Observes, Observes>();
+
+function optionView(observes: Observes): Observes {
+  let seen = withoutIrqs.get(observes);
+  if (seen === undefined) withoutIrqs.set(observes, (seen = { ...observes, irqs: false }));
+  return seen;
+}
+
 export function observedChooser(op: Op, observed: Observation, observes: Observes, profile: Profile | null): Chooser {
-  // Options carry no interrupts: the model raises those apart.
-  const seen: Observes = { ...observes, irqs: false };
   return (id, options) => {
+    const seen = optionView(observes);
     const declared = optionOf(profile, id);
     if (observed.source === 'harness') return { option: declared ?? options[0].option, declared: declared !== undefined };
     const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && differences(op, observed, o.obs, seen).length === 0);

@@ -11,6 +11,9 @@ export function sameDelivery(a: Delivery | undefined, b: Delivery | undefined): 
 const irqKey = (i: Irq): string => `${i.space}|${i.dev ?? ''}|${i.kind}|${i.vector ?? ''}|${i.addr ?? ''}|${i.data ?? ''}|${i.pin ?? ''}|${i.line ?? ''}|${i.level ?? ''}`;
 
 export function sameIrqs(a: readonly Irq[] | undefined, b: readonly Irq[] | undefined): boolean {
+  const n = a?.length ?? 0;
+  if (n !== (b?.length ?? 0)) return false;
+  if (n === 0) return true;
   const x = (a ?? []).map(irqKey).sort();
   const y = (b ?? []).map(irqKey).sort();
   return x.length === y.length && x.every((k, i) => k === y[i]);

@@ -16,7 +16,7 @@ import { topologyArb } from '../../generators/topology.ts';
 import { execute } from '../../harness/run/execute.ts';
 import { writeTrace } from '../../harness/trace/writer.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
-import { bdf, cfgW, edu, machine, mr, requireQemu, SUITE_QEMU_ARGS, withQemu } from './helpers.ts';
+import { bdf, cfgR, cfgW, edu, machine, mr, port, requireQemu, SUITE_QEMU_ARGS, testdev, withQemu } from './helpers.ts';
 
 test.beforeEach(() => requireQemu());
 
@@ -41,6 +41,35 @@ test('a QEMU reused through a reset answers every sequence exactly as a fresh QE
       // Not vacuous: the reused target did reset, and the fresh one never did.
       expect(reused.stats.resets).toBeGreaterThan(0);
       expect(fresh.stats.resets).toBe(0);
+    }, { reuse: false });
+  });
+});
+
+test('config bytes that no reset handler restores are fresh again on a reused QEMU', async () => {
+  // QEMU makes the bytes after the header writable and its reset leaves them (pci_init_wmask, pci_do_device_reset):
+  // pci-testdev's 0x40-0xff, edu's after its MSI capability, a root port's AER severity, and a pci-testdev behind that port.
+  const kept: [number, number][] = [
+    [bdf(0, 1), 0x44],
+    [bdf(0, 1), 0xfc],
+    [bdf(0, 2), 0x80],
+    [bdf(0, 3), 0x10c],
+    [bdf(1, 0), 0x44],
+  ];
+  // The port forwards bus 1 (its bus numbers go with the machine reset; the kept bytes below it must not stay).
+  const buses = cfgW(bdf(0, 3), 0x18, 0x010100, 4, 'cf8');
+  const dirty = kept.map(([b, reg]) => cfgW(b, reg, 0xa5a5a5a5, 4, 'cf8'));
+  const look = kept.map(([b, reg]) => cfgR(b, reg, 4, 'cf8'));
+  await withQemu(async (reused) => {
+    await withQemu(async (fresh) => {
+      const t = reused.prepare!(machine([testdev('td', 1), edu('edu', 2), port('rp', 3, testdev('tdb', 0))]));
+      const wrote = await execute(reused, t, [buses, ...dirty, ...look]);
+      const again = await execute(reused, t, [buses, ...look]);
+      const once = await execute(fresh, t, [buses, ...look]);
+      const values = (r: typeof once): (bigint | undefined)[] => r.steps.slice(-look.length).map((s) => s.obs.value);
+      // Not vacuous: every write stuck within the sequence that made it.
+      for (const [i, v] of values(wrote).entries()) expect(v, `register ${i}`).not.toBe(values(once)[i]);
+      expect(plain(again.steps.map((s) => s.obs))).toEqual(plain(once.steps.map((s) => s.obs)));
+      expect(reused.stats.resets).toBeGreaterThan(0);
     }, { reuse: false });
   });
 });

@@ -4,8 +4,9 @@
  * restores config space and device registers that have a reset handler,
  * but not RAM, and not edu, which has no reset handler: its registers and
  * DMA buffer survive. So: reset; map each edu at a scratch address and put
- * its registers back through MMIO and its buffer by DMA; reset again
- * (undoing the scratch mapping); clear RAM; set the platform up. When
+ * its registers back through MMIO and its buffer by DMA; write back the
+ * config bytes no reset restores (kept-config.ts); reset again (undoing
+ * the scratch mappings and bus numbers); clear RAM; set the platform up. When
  * that fails, the caller starts a fresh QEMU instead.
  */
 import type { TargetPhases } from '../target.ts';
@@ -19,6 +20,7 @@ import { BUFFER, BUFFER_REACH, Clock, Engine, type DmaContext } from './dma.ts';
 import { Q, parseBytes, parseValue } from './qtest.ts';
 import type { QemuAccel } from './build.ts';
 import { flatViews } from './mtree.ts';
+import { restoreKeptConfig } from './kept-config.ts';
 
 const SCRATCH = 0xc000_0000;
 const MIB = 0x100000;
@@ -160,9 +162,12 @@ async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; h
     await call(q, cmds, timeoutMs);
     const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs, accel };
     for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty))) return false;
-    // A second reset undoes the scratch mappings.
-    await systemReset(q, t, timeoutMs);
   }
+  // Config bytes no reset handler restores (kept-config.ts), before the second reset undoes the bus numbers given for them.
+  const kept = await restoreKeptConfig(q, t, timeoutMs);
+  if (!kept.ok) return false;
+  // A second reset undoes the scratch mappings and bus numbers.
+  if (edus.length > 0 || kept.busesSet) await systemReset(q, t, timeoutMs);
   await call(q, [Q.memset(0, ram.model + ram.harness, 0), ...setup], timeoutMs);
   return true;
 }

@@ -1,0 +1,89 @@
+/**
+ * Config bytes that a machine reset leaves as software wrote them. QEMU
+ * makes every byte after a function's header and capabilities writable
+ * (hw/pci/pci.c, pci_init_wmask) and its reset restores only what the
+ * device's reset handler restores (pci_do_device_reset): a byte that one
+ * sequence wrote at 0x44 of a pci-testdev is still there for the next
+ * sequence on a reused QEMU, where a fresh QEMU reads 0. The model names
+ * these ranges (keepOnReset); this module writes their power-on values
+ * back, and reads them again to check.
+ */
+import { createFunction } from '../../model/personalities/index.ts';
+import { slotsOf } from '../../model/slots.ts';
+import * as H from '../../model/header.ts';
+import { bdf } from '../../topology/bdf.ts';
+import type { Topology } from '../../topology/types.ts';
+import { cf8Access } from './access.ts';
+import type { QemuProcess } from './process.ts';
+import { parseValue } from './qtest.ts';
+
+interface Kept {
+  /** The function's BDF while the restore runs (below a root port: on a bus number given for it). */
+  at: number;
+  /** Dword-aligned registers: the power-on value, and which of its bits are kept (only those are compared and restored). */
+  dwords: [number, { value: number; mask: number }][];
+}
+
+/** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them. */
+function plan(t: Topology): { kept: Kept[]; busSetup: string[] } {
+  const kept: Kept[] = [];
+  const busSetup: string[] = [];
+  const next = t.roots.map((r) => r.bus + 1);
+  const secondary = new Map<string, number>();
+  for (const s of slotsOf(t)) {
+    if (s.spec.present === false || s.spec.builtin === true) continue;
+    const rootBus = t.roots[s.root].bus;
+    let bus = rootBus;
+    if (s.parent !== null) {
+      // One level below a root port, as the QEMU target builds topologies.
+      if (s.parent.kind !== 'root-port' || slotsOf(t).find((p) => p.spec === s.parent)?.parent !== null) return { kept: [], busSetup: [] };
+      let sec = secondary.get(s.parent.id);
+      if (sec === undefined) {
+        sec = next[s.root]++;
+        secondary.set(s.parent.id, sec);
+        busSetup.push(...cf8Access(bdf(rootBus, s.parent.slot, s.parent.fn), H.PRIMARY_BUS, 4, rootBus | (sec << 8) | (sec << 16)));
+      }
+      bus = sec;
+    }
+    const fn = createFunction(s.spec, s.root, s.uid, s.multifunction, s.port);
+    const dwords = new Map<number, { value: number; mask: number }>();
+    for (const { off, bytes } of fn.cfg.keptOnReset()) {
+      for (let i = 0; i < bytes.length; i++) {
+        const reg = (off + i) & ~3;
+        const d = dwords.get(reg) ?? { value: 0, mask: 0 };
+        const shift = 8 * ((off + i) & 3);
+        d.value = (d.value | (bytes[i] << shift)) >>> 0;
+        d.mask = (d.mask | (0xff << shift)) >>> 0;
+        dwords.set(reg, d);
+      }
+    }
+    if (dwords.size > 0) kept.push({ at: bdf(bus, s.spec.slot, s.spec.fn), dwords: [...dwords] });
+  }
+  return { kept, busSetup };
+}
+
+/**
+ * Writes back the kept bytes that differ from their power-on values.
+ * Returns whether every kept dword then reads its power-on value, and
+ * whether bus numbers were given (the caller resets the machine again).
+ */
+export async function restoreKeptConfig(q: QemuProcess, t: Topology, timeoutMs: number): Promise<{ ok: boolean; busesSet: boolean }> {
+  const { kept, busSetup } = plan(t);
+  if (kept.length === 0) return { ok: true, busesSet: false };
+  if (busSetup.length > 0) await q.qtest.call(busSetup, timeoutMs);
+  const read = async (): Promise<number[]> => {
+    const replies = await q.qtest.call(kept.flatMap((k) => k.dwords.flatMap(([reg]) => cf8Access(k.at, reg, 4))), timeoutMs);
+    // Each read is two commands (CONFIG_ADDRESS, then CONFIG_DATA): the value is in the second reply.
+    return replies.filter((_, i) => i % 2 === 1).map((r) => Number(parseValue(r)) >>> 0);
+  };
+  const wanted = kept.flatMap((k) => k.dwords.map(([reg, d]) => ({ at: k.at, reg, ...d })));
+  const differs = (got: number[]): number[] => wanted.flatMap((w, j) => (((got[j] ^ w.value) & w.mask) !== 0 ? [j] : []));
+  const got = await read();
+  const wrong = differs(got);
+  if (wrong.length > 0) {
+    // Bytes around the kept ones stay as QEMU's reset left them.
+    await q.qtest.call(wrong.flatMap((j) => cf8Access(wanted[j].at, wanted[j].reg, 4, ((got[j] & ~wanted[j].mask) | wanted[j].value) >>> 0)), timeoutMs);
+  }
+  const ok = wrong.length === 0 || differs(await read()).length === 0;
+  return { ok, busesSet: busSetup.length > 0 };
+}
