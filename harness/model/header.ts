@@ -81,9 +81,15 @@ export const TYPE1_REGISTERS: readonly (readonly [number, number])[] = [
   [0x3c, 1], [0x3d, 1], [0x3e, 2],
 ];
 
+/** Per header byte, the register holding it (a table: every config write asks). */
+const byByte = (regs: readonly (readonly [number, number])[]): (readonly [number, number])[] =>
+  Array.from({ length: 0x40 }, (_, off) => regs.find((r) => off >= r[0] && off < r[0] + r[1]) ?? [off & ~3, 4]);
+const TYPE0_AT = byByte(TYPE0_REGISTERS);
+const TYPE1_AT = byByte(TYPE1_REGISTERS);
+
 /** The register holding config byte `off`: from the header's layout, else the dword around it. */
 export function registerAt(off: number, type1: boolean): readonly [number, number] {
-  if (off < 0x40) for (const r of type1 ? TYPE1_REGISTERS : TYPE0_REGISTERS) if (off >= r[0] && off < r[0] + r[1]) return r;
+  if (off < 0x40) return (type1 ? TYPE1_AT : TYPE0_AT)[off];
   return [off & ~3, 4];
 }
 

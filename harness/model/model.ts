@@ -464,7 +464,7 @@ export class Model implements DeviceHost {
     if (value === null) {
       const known = fn.configKnown(reg, size);
       if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule });
-      const o = ok({ value: BigInt(fn.configRead(reg, size)), to, rule, valueRule });
+      const o: Observation = { status: 'ok', value: BigInt(fn.configRead(reg, size)), to, rule, valueRule };
       if (known !== allOnes(size)) o.known = known;
       return o;
     }
@@ -477,10 +477,11 @@ export class Model implements DeviceHost {
       if (pick.option === 'refuse') return pick.obs;
     }
     fn.configWrite(reg, size, Number(value));
-    return ok({ to, rule });
+    return { status: 'ok', to, rule };
   }
 
   private emulatorFor(bdfs: Map<number, string>, b: number): string | undefined {
+    if (bdfs.size === 0) return undefined;
     for (const k of this.rules.emulatorKeys(b)) {
       const e = bdfs.get(k);
       if (e !== undefined) return e;
