@@ -1,0 +1,671 @@
+/*
+ * isoroot's user-space surroundings for Xen's vPCI code (MIT, no Xen code).
+ *
+ * Supplies what the Xen objects leave undefined (`nm -u`): host PCI config
+ * space backed by emulated devices, a p2m that records instead of mapping,
+ * x86 MSI/MSI-X hooks that record, softirq/preemption with knobs, and a small
+ * driver API (see the end of emul.h). Single-threaded.
+ */
+#include <stdarg.h>
+#include "emul.h"
+
+struct vcpu *current;
+struct domain *hardware_domain;
+struct domain *domain_list;
+int system_state = SYS_STATE_active;    /* run-time: BAR changes are deferred */
+struct shim_knobs shim_knobs;
+
+void shim_assert_failed(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "(XEN) Assertion '%s' failed at %s:%d\n", what, file, line);
+    abort();
+}
+
+/* ---- printk: printf plus Xen's %pp (pci_sbdf_t *) and %pv (vcpu *) -------- */
+void printk(const char *fmt, ...)
+{
+    char spec[32], out[1024];
+    size_t n = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    while ( *fmt && n < sizeof(out) - 1 )
+    {
+        const char *start = fmt;
+        size_t len;
+
+        if ( *fmt != '%' )
+        {
+            out[n++] = *fmt++;
+            continue;
+        }
+        /* Copy one conversion: flags, width, precision, length, type. */
+        fmt++;
+        fmt += strspn(fmt, "-+ #0");
+        fmt += strspn(fmt, "0123456789");
+        if ( *fmt == '.' )
+            fmt += 1 + strspn(fmt + 1, "0123456789");
+        fmt += strspn(fmt, "hlzjt");
+        if ( !*fmt )
+            break;
+        len = fmt - start + 1;
+        if ( len >= sizeof(spec) )
+            break;
+        memcpy(spec, start, len);
+        spec[len] = '\0';
+
+        char *dst = out + n;
+        size_t room = sizeof(out) - n;
+        int w = 0;
+        bool is_long = strchr(spec, 'l') || strchr(spec, 'z') ||
+                       strchr(spec, 'j') || strchr(spec, 't');
+
+        switch ( *fmt++ )
+        {
+        case 'd': case 'i':
+            w = is_long ? snprintf(dst, room, spec, va_arg(ap, long))
+                        : snprintf(dst, room, spec, va_arg(ap, int));
+            break;
+        case 'u': case 'x': case 'X': case 'o':
+            w = is_long ? snprintf(dst, room, spec, va_arg(ap, unsigned long))
+                        : snprintf(dst, room, spec, va_arg(ap, unsigned int));
+            break;
+        case 'c':
+            w = snprintf(dst, room, spec, va_arg(ap, int));
+            break;
+        case 's':
+            w = snprintf(dst, room, spec, va_arg(ap, const char *));
+            break;
+        case '%':
+            w = snprintf(dst, room, "%%");
+            break;
+        case 'p':
+            if ( *fmt == 'p' )          /* %pp: a PCI SBDF */
+            {
+                const pci_sbdf_t *s = va_arg(ap, const pci_sbdf_t *);
+
+                fmt++;
+                w = snprintf(dst, room, "%04x:%02x:%02x.%u",
+                             s->seg, s->bus, s->dev, s->fn);
+            }
+            else if ( *fmt == 'v' )     /* %pv: a vCPU as d<dom>v<vcpu> */
+            {
+                const struct vcpu *v = va_arg(ap, const struct vcpu *);
+
+                fmt++;
+                w = v ? snprintf(dst, room, "d%uv%u", v->domain->domain_id,
+                                 v->vcpu_id)
+                      : snprintf(dst, room, "d?v?");
+            }
+            else
+                w = snprintf(dst, room, spec, va_arg(ap, void *));
+            break;
+        default:
+            w = snprintf(dst, room, "%s", spec);
+            break;
+        }
+        if ( w > 0 )
+            n = (size_t)w < room ? n + w : sizeof(out) - 1;
+    }
+    va_end(ap);
+    out[n] = '\0';
+    fputs(out, stderr);
+}
+
+/* ---- Emulated host PCI devices ------------------------------------------- */
+/* Each function is 4 KiB of config bytes plus a write mask per byte: a write
+ * changes only masked bits, so BAR sizing reads back the size mask. */
+struct hostdev {
+    pci_sbdf_t sbdf;
+    uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
+    uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];
+};
+#define MAX_HOSTDEVS 64
+static struct hostdev *hostdevs[MAX_HOSTDEVS];
+static unsigned int nr_hostdevs;
+static LIST_HEAD(alldevs);                   /* every struct pci_dev */
+static unsigned long ro_map[65536 / (8 * sizeof(unsigned long))]; /* seg 0 */
+
+static struct hostdev *hostdev_find(pci_sbdf_t sbdf)
+{
+    for ( unsigned int i = 0; i < nr_hostdevs; i++ )
+        if ( hostdevs[i]->sbdf.sbdf == sbdf.sbdf )
+            return hostdevs[i];
+    return NULL;
+}
+
+static void host_put(struct hostdev *h, unsigned int reg, unsigned int len,
+                     uint32_t val, uint32_t wmask)
+{
+    for ( unsigned int i = 0; i < len; i++ )
+    {
+        h->cfg[reg + i] = val >> (8 * i);
+        h->wmask[reg + i] = wmask >> (8 * i);
+    }
+}
+
+/* Absent devices and out-of-range registers read as all ones, as on PCI. */
+static uint32_t host_read(pci_sbdf_t sbdf, unsigned int reg, unsigned int len)
+{
+    struct hostdev *h = hostdev_find(sbdf);
+    uint32_t v = 0;
+
+    if ( !h || reg + len > PCI_CFG_SPACE_EXP_SIZE )
+        return ~0u >> (32 - 8 * len);
+    for ( unsigned int i = 0; i < len; i++ )
+        v |= (uint32_t)h->cfg[reg + i] << (8 * i);
+    return v;
+}
+
+static void host_write(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
+                       uint32_t val)
+{
+    struct hostdev *h = hostdev_find(sbdf);
+
+    if ( shim_knobs.trace )
+        printk("[host] %pp write %#x/%u = %#x\n", &sbdf, reg, len, val);
+    if ( !h || reg + len > PCI_CFG_SPACE_EXP_SIZE )
+        return;
+    for ( unsigned int i = 0; i < len; i++, val >>= 8 )
+        h->cfg[reg + i] = (h->cfg[reg + i] & ~h->wmask[reg + i]) |
+                          (val & h->wmask[reg + i]);
+}
+
+uint8_t pci_conf_read8(pci_sbdf_t s, unsigned int reg) { return host_read(s, reg, 1); }
+uint16_t pci_conf_read16(pci_sbdf_t s, unsigned int reg) { return host_read(s, reg, 2); }
+uint32_t pci_conf_read32(pci_sbdf_t s, unsigned int reg) { return host_read(s, reg, 4); }
+void pci_conf_write8(pci_sbdf_t s, unsigned int reg, uint8_t v) { host_write(s, reg, 1, v); }
+void pci_conf_write16(pci_sbdf_t s, unsigned int reg, uint16_t v) { host_write(s, reg, 2, v); }
+void pci_conf_write32(pci_sbdf_t s, unsigned int reg, uint32_t v) { host_write(s, reg, 4, v); }
+
+uint32_t shim_host_read(pci_sbdf_t sbdf, unsigned int reg, unsigned int len)
+{
+    return host_read(sbdf, reg, len);
+}
+
+/* 4.17 semantics: d == NULL searches every device, else only d's. */
+struct pci_dev *pci_get_pdev(const struct domain *d, pci_sbdf_t sbdf)
+{
+    struct pci_dev *pdev;
+
+    list_for_each_entry ( pdev, &alldevs, alldevs_list )
+        if ( pdev->sbdf.sbdf == sbdf.sbdf && (!d || pdev->domain == d) )
+            return pdev;
+    return NULL;
+}
+
+const unsigned long *pci_get_ro_map(uint16_t seg)
+{
+    return seg ? NULL : ro_map;
+}
+
+void shim_set_readonly(pci_sbdf_t sbdf, bool ro)
+{
+    unsigned long bit = 1UL << (sbdf.bdf % (8 * sizeof(long)));
+
+    if ( sbdf.seg )
+        return;
+    if ( ro )
+        ro_map[sbdf.bdf / (8 * sizeof(long))] |= bit;
+    else
+        ro_map[sbdf.bdf / (8 * sizeof(long))] &= ~bit;
+}
+
+/* Size a memory (or ROM) BAR the standard way: write ones, read back which
+ * address bits stick, restore. Returns how many BAR registers it spans. */
+unsigned int pci_size_mem_bar(pci_sbdf_t sbdf, unsigned int pos,
+                              uint64_t *paddr, uint64_t *psize,
+                              unsigned int flags)
+{
+    bool rom = flags & PCI_BAR_ROM;
+    uint32_t amask = rom ? (uint32_t)PCI_ROM_ADDRESS_MASK
+                         : (uint32_t)PCI_BASE_ADDRESS_MEM_MASK;
+    uint32_t lo = pci_conf_read32(sbdf, pos), hi = 0;
+    bool wide = !rom && (lo & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
+                        PCI_BASE_ADDRESS_MEM_TYPE_64;
+    uint64_t sticky;
+
+    if ( wide && (flags & PCI_BAR_LAST) )
+    {
+        /* The upper half would lie outside the header: unusable. */
+        printk(XENLOG_WARNING "%pp: 64-bit BAR at %#x in last slot\n",
+               &sbdf, pos);
+        *psize = 0;
+        return 1;
+    }
+    pci_conf_write32(sbdf, pos, ~0u);
+    sticky = pci_conf_read32(sbdf, pos) & amask;
+    if ( wide )
+    {
+        hi = pci_conf_read32(sbdf, pos + 4);
+        pci_conf_write32(sbdf, pos + 4, ~0u);
+        sticky |= (uint64_t)pci_conf_read32(sbdf, pos + 4) << 32;
+        pci_conf_write32(sbdf, pos + 4, hi);
+    }
+    else if ( sticky )
+        sticky |= ~0ULL << 32;          /* 32-bit BAR: upper bits "fixed" */
+    pci_conf_write32(sbdf, pos, lo);
+
+    if ( paddr )
+        *paddr = (lo & amask) | ((uint64_t)hi << 32);
+    *psize = sticky ? ~sticky + 1 : 0;
+    return wide ? 2 : 1;
+}
+
+/* Walk the capability list from the pointer at `pos`; 48 hops at most, so a
+ * looping list ends (64..255 holds at most 48 dword-aligned capabilities). */
+int pci_find_next_cap(uint16_t seg, uint8_t bus, unsigned int devfn,
+                      uint8_t pos, int cap)
+{
+    pci_sbdf_t s = shim_sbdf(seg, bus, PCI_SLOT(devfn), PCI_FUNC(devfn));
+
+    for ( unsigned int hop = 0; hop < 48; hop++ )
+    {
+        uint8_t at = pci_conf_read8(s, pos);
+        uint8_t id;
+
+        if ( at < 0x40 )
+            return 0;
+        at &= ~3;
+        id = pci_conf_read8(s, at + PCI_CAP_LIST_ID);
+        if ( id == 0xff )
+            return 0;
+        if ( id == cap )
+            return at;
+        pos = at + PCI_CAP_LIST_NEXT;
+    }
+    return 0;
+}
+
+int pci_find_cap_offset(uint16_t seg, uint8_t bus, uint8_t dev, uint8_t func,
+                        uint8_t cap)
+{
+    if ( !(pci_conf_read16(shim_sbdf(seg, bus, dev, func), PCI_STATUS) &
+           PCI_STATUS_CAP_LIST) )
+        return 0;
+    return pci_find_next_cap(seg, bus, PCI_DEVFN(dev, func),
+                             PCI_CAPABILITY_LIST, cap);
+}
+
+/* x86 asks whether the BAR avoids RAM in the e820 map; there is no RAM. */
+bool pci_check_bar(const struct pci_dev *pdev, mfn_t start, mfn_t end)
+{
+    return !shim_knobs.bar_outside_hole;
+}
+
+/* x86 lets the MSI code veto/adjust control writes; nothing to add here. */
+int pci_msi_conf_write_intercept(struct pci_dev *pdev, unsigned int reg,
+                                 unsigned int size, uint32_t *data)
+{
+    return 0;
+}
+
+/* ---- p2m: record every request in d->p2m (the caller inspects it) -------- */
+static int p2m_request(struct domain *d, int op, unsigned long gfn,
+                       unsigned long nr, unsigned long mfn)
+{
+    struct shim_p2m_op *o;
+
+    if ( d->p2m.nr == d->p2m.cap )
+    {
+        d->p2m.cap = d->p2m.cap ? 2 * d->p2m.cap : 16;
+        d->p2m.ops = realloc(d->p2m.ops, d->p2m.cap * sizeof(*d->p2m.ops));
+        if ( !d->p2m.ops )
+            abort();
+    }
+    o = &d->p2m.ops[d->p2m.nr++];
+    *o = (struct shim_p2m_op){ .op = op, .gfn = gfn, .mfn = mfn, .nr = nr,
+                               .done = nr, .rc = 0 };
+    /* x86 returns 0 when all is done, >0 pages done so far, <0 on error. */
+    if ( shim_knobs.p2m_error < 0 )
+    {
+        o->done = 0;
+        o->rc = shim_knobs.p2m_error;
+    }
+    else if ( shim_knobs.p2m_partial && nr > shim_knobs.p2m_partial )
+    {
+        o->done = shim_knobs.p2m_partial;
+        o->rc = o->done;
+    }
+    return o->rc;
+}
+
+int map_mmio_regions(struct domain *d, gfn_t gfn, unsigned long nr, mfn_t mfn)
+{
+    return p2m_request(d, SHIM_P2M_MAP, gfn_x(gfn), nr, mfn_x(mfn));
+}
+
+int unmap_mmio_regions(struct domain *d, gfn_t gfn, unsigned long nr, mfn_t mfn)
+{
+    return p2m_request(d, SHIM_P2M_UNMAP, gfn_x(gfn), nr, mfn_x(mfn));
+}
+
+int p2m_remove_identity_entry(struct domain *d, unsigned long gfn)
+{
+    int rc = shim_knobs.p2m_error;
+
+    shim_knobs.p2m_error = 0;           /* one page: no partial progress */
+    p2m_request(d, SHIM_P2M_REMOVE_IDENTITY, gfn, 1, gfn);
+    shim_knobs.p2m_error = rc;
+    return 0;
+}
+
+/* The current state of a gfn is the last recorded change that covers it. */
+mfn_t get_gfn_query(struct domain *d, unsigned long gfn, p2m_type_t *t)
+{
+    for ( unsigned int i = d->p2m.nr; i--; )
+    {
+        const struct shim_p2m_op *o = &d->p2m.ops[i];
+
+        if ( gfn < o->gfn || gfn - o->gfn >= o->done )
+            continue;
+        *t = o->op == SHIM_P2M_MAP ? p2m_mmio_direct : p2m_invalid;
+        return _mfn(o->op == SHIM_P2M_MAP ? o->mfn + (gfn - o->gfn)
+                                          : INVALID_MFN_RAW);
+    }
+    *t = p2m_invalid;
+    return _mfn(INVALID_MFN_RAW);
+}
+
+void put_gfn(struct domain *d, unsigned long gfn) { }
+
+void shim_p2m_clear(struct domain *d)
+{
+    d->p2m.nr = 0;
+}
+
+/* ---- softirqs and preemption ---------------------------------------------- */
+static unsigned int preempt_calls;
+
+void raise_softirq(unsigned int nr) { }      /* the driver loops instead */
+void process_pending_softirqs(void) { }
+
+bool general_preempt_check(void)
+{
+    return shim_knobs.preempt_every &&
+           ++preempt_calls % shim_knobs.preempt_every == 0;
+}
+
+/* ---- x86 MSI / MSI-X hooks: record instead of binding pirqs --------------- */
+static int next_pirq = 100;
+
+void vpci_msi_arch_init(struct vpci_msi *msi)
+{
+    msi->arch = (struct vpci_arch_msi){ .pirq = -1 };
+}
+
+int vpci_msi_arch_enable(struct vpci_msi *msi, const struct pci_dev *pdev,
+                         unsigned int vectors)
+{
+    msi->arch.pirq = next_pirq;
+    next_pirq += vectors;
+    msi->arch.enables++;
+    return 0;
+}
+
+void vpci_msi_arch_disable(struct vpci_msi *msi, const struct pci_dev *pdev)
+{
+    msi->arch.pirq = -1;
+}
+
+void vpci_msi_arch_update(struct vpci_msi *msi, const struct pci_dev *pdev)
+{
+    msi->arch.updates++;
+}
+
+void vpci_msi_arch_mask(struct vpci_msi *msi, const struct pci_dev *pdev,
+                        unsigned int entry, bool mask)
+{
+    msi->arch.masks++;
+}
+
+void vpci_msi_arch_print(const struct vpci_msi *msi)
+{
+    printk("  pirq: %d\n", msi->arch.pirq);
+}
+
+void vpci_msix_arch_init_entry(struct vpci_msix_entry *entry)
+{
+    entry->arch = (struct vpci_arch_msix_entry){ .pirq = -1 };
+}
+
+int vpci_msix_arch_enable_entry(struct vpci_msix_entry *entry,
+                                const struct pci_dev *pdev, paddr_t table_base)
+{
+    entry->arch.pirq = next_pirq++;
+    entry->arch.enables++;
+    return 0;
+}
+
+/* -ENOENT for an entry never set up, which msix.c expects and ignores. */
+int vpci_msix_arch_disable_entry(struct vpci_msix_entry *entry,
+                                 const struct pci_dev *pdev)
+{
+    if ( entry->arch.pirq < 0 )
+        return -ENOENT;
+    entry->arch.pirq = -1;
+    entry->arch.disables++;
+    return 0;
+}
+
+void vpci_msix_arch_mask_entry(struct vpci_msix_entry *entry,
+                               const struct pci_dev *pdev, bool mask)
+{
+    entry->arch.masks++;
+}
+
+/* Returning 0 means "still holding the vPCI lock", as vpci_dump_msi wants. */
+int vpci_msix_arch_print(const struct vpci_msix *msix)
+{
+    for ( unsigned int i = 0; i < msix->max_entries; i++ )
+        printk("  %u: pirq %d%s\n", i, msix->entries[i].arch.pirq,
+               msix->entries[i].masked ? " masked" : "");
+    return 0;
+}
+
+/* ---- MMIO handlers and mappings ------------------------------------------- */
+void register_mmio_handler(struct domain *d, const struct hvm_mmio_ops *ops)
+{
+    ASSERT(d->nr_mmio < SHIM_MAX_MMIO_HANDLERS);
+    d->mmio[d->nr_mmio++] = ops;
+}
+
+/* No device memory behind the BARs: a mapping is a zeroed page. */
+void __iomem *ioremap(paddr_t pa, size_t len)
+{
+    return calloc(1, len);
+}
+
+void iounmap(void __iomem *va)
+{
+    free(va);
+}
+
+/* ---- Driver API ------------------------------------------------------------ */
+pci_sbdf_t shim_sbdf(unsigned int seg, unsigned int bus, unsigned int dev,
+                     unsigned int fn)
+{
+    return (pci_sbdf_t){ .sbdf = seg << 16 | bus << 8 | PCI_DEVFN(dev, fn) };
+}
+
+struct domain *shim_domain_create(unsigned int domid, bool hardware,
+                                  unsigned int nr_vcpus)
+{
+    struct domain *d = xzalloc(struct domain), **tail = &domain_list;
+
+    if ( !d || !nr_vcpus || nr_vcpus > SHIM_MAX_VCPUS )
+        abort();
+    d->domain_id = domid;
+    d->is_hardware = hardware;
+    d->has_vpci = hardware;     /* 4.17 x86 gives vPCI to PVH dom0 only */
+    d->max_vcpus = nr_vcpus;
+    INIT_LIST_HEAD(&d->pdev_list);
+    INIT_LIST_HEAD(&d->arch.hvm.msix_tables);
+    rangeset_domain_initialise(d);
+    for ( unsigned int i = 0; i < nr_vcpus; i++ )
+    {
+        d->vcpu[i] = xzalloc(struct vcpu);
+        d->vcpu[i]->vcpu_id = i;
+        d->vcpu[i]->domain = d;
+    }
+    while ( *tail )
+        tail = &(*tail)->next_in_list;
+    *tail = d;
+    if ( hardware )
+        hardware_domain = d;
+    return d;
+}
+
+struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
+                                  uint16_t device, uint32_t bar_size,
+                                  uint32_t bar_addr, unsigned int msi_vectors)
+{
+    struct hostdev *h;
+    struct pci_dev *pdev;
+
+    if ( nr_hostdevs == MAX_HOSTDEVS || hostdev_find(sbdf) ||
+         bar_size < 16 || (bar_size & (bar_size - 1)) || msi_vectors > 32 ||
+         (msi_vectors & (msi_vectors - 1)) )
+        return NULL;
+    h = xzalloc(struct hostdev);
+    pdev = xzalloc(struct pci_dev);
+    h->sbdf = sbdf;
+
+    /* Type 0 header; zero mask = read-only. */
+    host_put(h, PCI_VENDOR_ID, 2, vendor, 0);
+    host_put(h, PCI_DEVICE_ID, 2, device, 0);
+    host_put(h, PCI_COMMAND, 2, 0,
+             PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+             PCI_COMMAND_INTX_DISABLE);
+    host_put(h, PCI_CLASS_REVISION, 4, 0xff000001, 0);  /* class ff: other */
+    host_put(h, PCI_BASE_ADDRESS_0, 4,
+             (bar_addr & ~(bar_size - 1)) | PCI_BASE_ADDRESS_MEM_TYPE_32,
+             ~(bar_size - 1) & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK);
+    host_put(h, PCI_SUBSYSTEM_VENDOR_ID, 4, (uint32_t)device << 16 | vendor, 0);
+    host_put(h, PCI_INTERRUPT_LINE, 1, 0, 0xff);
+    host_put(h, PCI_INTERRUPT_PIN, 1, 1, 0);
+    if ( msi_vectors )
+    {
+        /* MSI at 0x40: 64-bit, per-vector masking, log2(vectors) capable. */
+        unsigned int cap = 0x40;
+        uint16_t ctl = PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT |
+                       MASK_INSR(fls(msi_vectors) - 1, PCI_MSI_FLAGS_QMASK);
+
+        host_put(h, PCI_STATUS, 2, PCI_STATUS_CAP_LIST, 0);
+        host_put(h, PCI_CAPABILITY_LIST, 1, cap, 0);
+        host_put(h, cap + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_MSI, 0);
+        host_put(h, cap + PCI_CAP_LIST_NEXT, 1, 0, 0);
+        host_put(h, msi_control_reg(cap), 2, ctl,
+                 PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+        host_put(h, msi_lower_address_reg(cap), 4, 0, 0xfffffffc);
+        host_put(h, msi_upper_address_reg(cap), 4, 0, 0xffffffff);
+        host_put(h, msi_data_reg(cap, 1), 2, 0, 0xffff);
+        host_put(h, msi_mask_bits_reg(cap, 1), 4, 0,
+                 (uint32_t)((1ULL << msi_vectors) - 1));
+        /* Xen reads this once when it learns of the device. */
+        pdev->msi_maxvec = multi_msi_capable(ctl);
+    }
+    hostdevs[nr_hostdevs++] = h;
+
+    pdev->sbdf = sbdf;
+    INIT_LIST_HEAD(&pdev->domain_list);
+    list_add_tail(&pdev->alldevs_list, &alldevs);
+    return pdev;
+}
+
+/* Everything vPCI does on the toolstack's behalf runs as dom0's vCPU 0. */
+static struct vcpu *toolstack_vcpu(struct domain *fallback)
+{
+    return hardware_domain ? hardware_domain->vcpu[0] : fallback->vcpu[0];
+}
+
+int shim_assign_device(struct domain *d, struct pci_dev *pdev)
+{
+    struct vcpu *saved = current;
+    int rc;
+
+    current = toolstack_vcpu(d);
+    if ( pdev->domain )
+    {
+        vpci_remove_device(pdev);
+        list_del_init(&pdev->domain_list);
+    }
+    pdev->domain = d;
+    list_add_tail(&pdev->domain_list, &d->pdev_list);
+    rc = SHIM_VPCI_ASSIGN(pdev);
+    if ( rc )
+    {
+        /* As pci_add_device does: an unusable device belongs to nobody. */
+        list_del_init(&pdev->domain_list);
+        pdev->domain = NULL;
+    }
+    current = saved;
+    return rc;
+}
+
+bool shim_cfg_read(struct vcpu *v, pci_sbdf_t sbdf, unsigned int reg,
+                   unsigned int len, unsigned long *val)
+{
+    struct vcpu *saved = current;
+    bool ok;
+
+    current = v;
+    ok = vpci_ecam_read(sbdf, reg, len, val);
+    current = saved;
+    return ok;
+}
+
+/* A vCPU runs vpci_process_pending() before resuming the guest, until it
+ * says nothing is left; each round here is one such resume attempt. */
+bool shim_cfg_write(struct vcpu *v, pci_sbdf_t sbdf, unsigned int reg,
+                    unsigned int len, unsigned long val, unsigned int *rounds)
+{
+    struct vcpu *saved = current;
+    unsigned int n = 1;
+    bool ok;
+
+    current = v;
+    ok = vpci_ecam_write(sbdf, reg, len, val);
+    while ( vpci_process_pending(v) )
+        if ( ++n > 1000000 )
+            shim_assert_failed("vpci_process_pending makes no progress",
+                               __FILE__, __LINE__);
+    current = saved;
+    if ( rounds )
+        *rounds = n;
+    return ok;
+}
+
+static int mmio_access(struct vcpu *v, unsigned long addr, unsigned int len,
+                       unsigned long *rval, unsigned long wval)
+{
+    struct vcpu *saved = current;
+    int rc = X86EMUL_UNHANDLEABLE;
+
+    current = v;
+    for ( unsigned int i = 0; i < v->domain->nr_mmio; i++ )
+    {
+        const struct hvm_mmio_ops *ops = v->domain->mmio[i];
+
+        if ( !ops->check(v, addr) )
+            continue;
+        rc = rval ? ops->read(v, addr, len, rval)
+                  : ops->write(v, addr, len, wval);
+        break;
+    }
+    current = saved;
+    return rc;
+}
+
+int shim_mmio_read(struct vcpu *v, unsigned long addr, unsigned int len,
+                   unsigned long *val)
+{
+    *val = ~0UL;
+    return mmio_access(v, addr, len, val, 0);
+}
+
+int shim_mmio_write(struct vcpu *v, unsigned long addr, unsigned int len,
+                    unsigned long val)
+{
+    return mmio_access(v, addr, len, NULL, val);
+}

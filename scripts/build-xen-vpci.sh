@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Builds Xen's own, unmodified vPCI code (xen/drivers/vpci/{vpci,header,msi,
+# msix}.c and xen/common/rangeset.c) as a user-space program against
+# isoroot's emulation header and shim (harness/adapters/xen/shim), then runs
+# the shim's self-test. Groundwork for a future `--target xen-vpci`.
+#
+# Xen is GPLv2 and isoroot is MIT: Xen's files are copied only into OUT_DIR,
+# outside the repository, from the user's (or Debian's) Xen tree.
+# As Xen's own tools/tests/vpci Makefile does, the copies lose their #include
+# lines and get `#include "emul.h"` in front of line 1; here the include lines
+# are blanked rather than removed so that line numbers (assertions, gdb) are
+# those of the Xen tree.
+#
+# Usage: scripts/build-xen-vpci.sh [XEN_TREE] [OUT_DIR]
+#   XEN_TREE defaults to Debian bookworm's 4.17.5 source (apt-get source
+#     xen/bookworm) in $HOME/.cache/isoroot/xen-src.
+#   OUT_DIR defaults to $HOME/.cache/isoroot/xen-build/<Xen version>.
+# Writes OUT_DIR/xen-vpci-selftest and OUT_DIR/manifest.json (the copied
+# files and their sha256). When harness/adapters/xen/manifest.json is for the
+# same Xen version, the tree's files are checked against it; a difference is
+# reported (the build goes on: a patched tree is allowed) and shown again at
+# the end. Exit status: the self-test's (0 ok), 2 when the build fails.
+set -euo pipefail
+
+me=build-xen-vpci
+die() { echo "$me: error: $*" >&2; exit 2; }
+log() { echo "$me: $*"; }
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+shim=$repo/harness/adapters/xen/shim
+ref_manifest=$repo/harness/adapters/xen/manifest.json
+tree=$(realpath -m -- "${1:-$HOME/.cache/isoroot/xen-src/xen-4.17.5+72-g01140da4e8}")
+[ -f "$tree/xen/Makefile" ] || die "no Xen tree at $tree (xen/Makefile missing)"
+command -v gcc >/dev/null || die "gcc missing (apt-get install build-essential)"
+
+# Version from xen/Makefile: XEN_VERSION.XEN_SUBVERSION + XEN_EXTRAVERSION
+# (the latter without its $(XEN_VENDORVERSION) suffix).
+mkvar() {
+  sed -n "s/^export $1[[:space:]]*?\{0,1\}=[[:space:]]*\([^\$[:space:]]*\).*/\1/p" \
+    "$tree/xen/Makefile" | head -n1
+}
+major=$(mkvar XEN_VERSION); minor=$(mkvar XEN_SUBVERSION); extra=$(mkvar XEN_EXTRAVERSION)
+[[ $major =~ ^[0-9]+$ && $minor =~ ^[0-9]+$ ]] || die "cannot read the version from $tree/xen/Makefile"
+version=$major.$minor$extra
+out=$(realpath -m -- "${2:-$HOME/.cache/isoroot/xen-build/$version}")
+log "Xen $version from $tree"
+log "build folder $out"
+
+# What is copied, relative to the tree. Sources get emul.h; headers are
+# included by emul.h itself.
+sources=(xen/drivers/vpci/vpci.c xen/drivers/vpci/header.c xen/drivers/vpci/msi.c
+         xen/drivers/vpci/msix.c xen/common/rangeset.c)
+headers=(xen/include/xen/vpci.h xen/include/xen/list.h xen/include/xen/rangeset.h)
+
+# Check the tree against the reference manifest when it is for this version.
+differ=()
+ref_version=
+[ -f "$ref_manifest" ] && ref_version=$(sed -n 's/.*"xen_version": *"\([^"]*\)".*/\1/p' "$ref_manifest" | head -n1)
+if [ "$ref_version" = "$version" ]; then
+  for f in "${sources[@]}" "${headers[@]}"; do
+    want=$(sed -n "s|.*\"path\": *\"$f\", *\"sha256\": *\"\([0-9a-f]*\)\".*|\1|p" "$ref_manifest")
+    [ -f "$tree/$f" ] || die "$f missing from the tree"
+    got=$(sha256sum "$tree/$f" | cut -d' ' -f1)
+    if [ "$got" != "$want" ]; then
+      differ+=("$f")
+      echo "$me: WARNING: $f differs from the reference manifest for Xen $version" >&2
+      echo "$me:   expected sha256 ${want:-(not listed)}, got $got" >&2
+    fi
+  done
+  [ ${#differ[@]} -eq 0 ] && log "all ${#sources[@]} sources and ${#headers[@]} headers match harness/adapters/xen/manifest.json"
+else
+  log "no reference manifest for Xen $version (have: ${ref_version:-none}); files not checked"
+fi
+
+rm -rf "$out/src" "$out/obj"
+mkdir -p "$out/src/xen/include/xen" "$out/obj"
+for f in "${sources[@]}" "${headers[@]}"; do
+  [ -f "$tree/$f" ] || die "$f missing from the tree"
+  mkdir -p "$out/src/$(dirname "$f")"
+done
+strip_includes='s/^[[:space:]]*#[[:space:]]*include[[:space:]].*$//'
+for f in "${sources[@]}"; do
+  # `#include "emul.h"` goes in front of line 1, which must be a comment's
+  # start: a directive may be followed by a comment, not by code.
+  head -n1 "$tree/$f" | grep -q '^/\*' || die "$f: line 1 is not a comment; cannot prepend emul.h"
+  sed -e "$strip_includes" -e '1s/^/#include "emul.h" /' "$tree/$f" > "$out/src/$f"
+done
+for f in "${headers[@]}"; do
+  sed -e "$strip_includes" "$tree/$f" > "$out/src/$f"
+done
+
+# vPCI's init functions are pointers in .data.vpci.<priority>; vpci.c walks
+# __start_vpci_array..__end_vpci_array in priority order (MSI-X before the
+# BARs before MSI). Section names with dots get no __start_/__stop_ symbols,
+# so a linker script fragment sorts and brackets them.
+cat > "$out/vpci.lds" <<'EOF'
+SECTIONS
+{
+  .data.vpci : ALIGN(8)
+  {
+    __start_vpci_array = .;
+    KEEP(*(SORT(.data.vpci.*)))
+    __end_vpci_array = .;
+  }
+}
+INSERT AFTER .data;
+EOF
+
+cflags=(-O1 -g -std=gnu11 -malign-data=abi -fno-strict-aliasing -Wall
+        "-DSHIM_XEN_VERSION=$(printf 0x%x $(( major << 8 | minor )))"
+        -I "$shim" -I "$out/src/xen/include/xen")
+log "gcc ${cflags[*]} (each .c; link with -Wl,-T,$out/vpci.lds)"
+objs=()
+# One file at a time (the machine is shared); relative paths so that
+# __FILE__ in Xen's assertions names the file as in the Xen tree.
+for f in "${sources[@]}"; do
+  o=$out/obj/$(basename "${f%.c}").o
+  (cd "$out/src" && gcc "${cflags[@]}" -c "$f" -o "$o") || die "compiling $f failed"
+  objs+=("$o")
+done
+for f in shim selftest; do
+  gcc "${cflags[@]}" -c "$shim/$f.c" -o "$out/obj/$f.o" || die "compiling $f.c failed"
+  objs+=("$out/obj/$f.o")
+done
+gcc -o "$out/xen-vpci-selftest" "${objs[@]}" -Wl,-T,"$out/vpci.lds" \
+  || die "linking failed"
+sym() { nm "$out/xen-vpci-selftest" | awk -v s="$1" '$3 == s { print $1 }'; }
+n_init=$(( (0x$(sym __end_vpci_array) - 0x$(sym __start_vpci_array)) / 8 ))
+log "built $out/xen-vpci-selftest ($n_init vPCI init functions)"
+
+# Manifest of what was copied: the tree's files, before the include edit.
+{
+  printf '{\n  "xen_version": "%s",\n  "tree": "%s",\n  "files": [\n' "$version" "$tree"
+  all=("${sources[@]}" "${headers[@]}"); i=0
+  for f in "${all[@]}"; do
+    i=$((i + 1)); sep=,; [ $i -eq ${#all[@]} ] && sep=
+    printf '    { "path": "%s", "sha256": "%s" }%s\n' "$f" "$(sha256sum "$tree/$f" | cut -d' ' -f1)" "$sep"
+  done
+  printf '  ]\n}\n'
+} > "$out/manifest.json"
+log "wrote $out/manifest.json"
+
+log "running the self-test"
+status=0
+"$out/xen-vpci-selftest" || status=$?
+if [ ${#differ[@]} -gt 0 ]; then
+  echo "$me: WARNING: built from a tree that differs from the reference manifest: ${differ[*]}" >&2
+fi
+exit "$status"
