@@ -132,13 +132,19 @@ async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<bo
   }
 }
 
+/** What the process went through since it was last fresh: virtual time ran (edu buffers), a write reached config bytes past the header. */
+export interface Dirt {
+  clockRan: boolean;
+  keptWritten: boolean;
+}
+
 /**
  * Restores the state a fresh QEMU starts in for this topology (the
  * process was built from it), then runs the platform set-up, and verifies
  * it (verifyFresh). Returns false when that is not possible; `phases`
  * gets the time of the reset and of its verification.
  */
-export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, baseline: string, accel: QemuAccel, phases?: TargetPhases): Promise<boolean> {
+export async function restoreFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: Dirt, setup: readonly string[], timeoutMs: number, baseline: string, accel: QemuAccel, phases?: TargetPhases): Promise<boolean> {
   const t0 = performance.now();
   const reset = await resetToFresh(q, t, ram, dirty, setup, timeoutMs, accel).finally(() => phases !== undefined && (phases.reset += performance.now() - t0));
   if (!reset) return false;
@@ -152,7 +158,7 @@ async function verifyFresh(q: QemuProcess, t: Topology, timeoutMs: number, basel
 }
 
 /** The reset: system_reset, every edu's buffers scrubbed, RAM cleared, the platform set up again. */
-async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: boolean, setup: readonly string[], timeoutMs: number, accel: QemuAccel): Promise<boolean> {
+async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; harness: number }, dirty: Dirt, setup: readonly string[], timeoutMs: number, accel: QemuAccel): Promise<boolean> {
   await systemReset(q, t, timeoutMs);
   const edus = [...walkDevices(t)].filter((w) => w.dev.kind === 'edu' && w.dev.present !== false);
   if (edus.length > 0) {
@@ -161,10 +167,10 @@ async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; h
     const cmds = edus.flatMap((w, i) => mapEdu(t, w.root, w.dev, w.parent, SCRATCH + i * MIB, next[w.root]++));
     await call(q, cmds, timeoutMs);
     const x: DmaContext = { q, ecam: null, scratch: ram.model, timeoutMs, accel };
-    for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty))) return false;
+    for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty.clockRan))) return false;
   }
   // Config bytes no reset handler restores (kept-config.ts), before the second reset undoes the bus numbers given for them.
-  const kept = await restoreKeptConfig(q, t, timeoutMs);
+  const kept = dirty.keptWritten ? await restoreKeptConfig(q, t, timeoutMs) : { ok: true, busesSet: false };
   if (!kept.ok) return false;
   // A second reset undoes the scratch mappings and bus numbers.
   if (edus.length > 0 || kept.busesSet) await systemReset(q, t, timeoutMs);

@@ -41,6 +41,8 @@ export interface SessionContext {
   fail(kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure>;
   /** Virtual time is about to run: device buffers may change. */
   clockRuns(): void;
+  /** A write may have reached config bytes past the header, which no reset restores (kept-config.ts). */
+  keptConfigWritten(): void;
   /** A device was plugged or removed: the process no longer matches the topology's start. */
   presenceChanges(): void;
   /** root.reset: QMP system_reset, then the platform set up again as firmware would (ECAM, the IOMMU driver). */
@@ -54,7 +56,16 @@ export interface SessionContext {
  * (whatever the latch holds), or an MMIO write into ECAM at that offset.
  */
 function touchesSlotControl(op: Op, ecam: number | null): boolean {
-  const hits = (reg: number, size: number): boolean => reg < SLOT_CONTROL + 2 && reg + size > SLOT_CONTROL;
+  return writesConfigIn(op, ecam, (reg, size) => reg < SLOT_CONTROL + 2 && reg + size > SLOT_CONTROL);
+}
+
+/** A write that may reach config bytes past the standard header (0x40 on), which a machine reset leaves as written. */
+function touchesKeptConfig(op: Op, ecam: number | null): boolean {
+  return writesConfigIn(op, ecam, (reg, size) => reg + size > 0x40);
+}
+
+/** A config write whose register `hits` says yes, a write to CONFIG_DATA (whatever the latch holds), or an MMIO write into ECAM at such an offset. */
+function writesConfigIn(op: Op, ecam: number | null, hits: (reg: number, size: number) => boolean): boolean {
   if (writeValue(op) === null) return false;
   if (routedIn(op, 'config')) return hits(op.reg, op.size);
   if (routedIn(op, 'io')) return op.port + op.size > 0xcfc && op.port < 0xd00;
@@ -240,6 +251,7 @@ export class QemuSession implements Session {
       for (; i < ops.length && !settle && !due && !isDialogue(ops[i]); i++) {
         const plan = planAccess(ops[i], x.topology) ?? ownRefusal('unsupported');
         if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
+        if (touchesKeptConfig(ops[i], x.dma.ecam)) x.keptConfigWritten();
         settle = mayStartFactorial(ops[i]);
         // A factorial's interrupt comes after it settles: its window is read then.
         const watch = 'cmds' in plan && maySignal(ops[i]) && !settle;

@@ -114,6 +114,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   let log: EventLog | null = null;
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
+  /** A write may have reached config bytes no reset restores since the process was last fresh. */
+  let keptWritten = false;
   /** A device was plugged or removed since the process started: a reset does not bring the topology's start back. */
   let replugged = false;
   /** QEMU's flat views right after a fresh start: a reset must bring them back. */
@@ -141,8 +143,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
     const setup = t.roots[0].ecam === null ? ['outl 0xcf8 0x0'] : platform.setup;
     if (proc !== null && proc.alive && procKey === key && reuse && !replugged) {
       stats.resets++;
-      const restored = await restoreFresh(proc, t, ram, clockRan, setup, startupMs, baseline, build.accel, phases).catch((e: Error) => e.message);
+      const restored = await restoreFresh(proc, t, ram, { clockRan, keptWritten }, setup, startupMs, baseline, build.accel, phases).catch((e: Error) => e.message);
       clockRan = false;
+      keptWritten = false;
       if (restored === true) return proc;
       stats.fallbacks++;
       stats.lastFallback = restored === false ? 'a device could not be brought back to its power-on state' : restored;
@@ -165,6 +168,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       proc = q;
       procKey = key;
       clockRan = false;
+      keptWritten = false;
       replugged = false;
       return q;
     } catch (e) {
@@ -245,6 +249,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           fail: (kind, index, message) => failure(q, kind, index, message),
           clockRuns: () => {
             clockRan = true;
+          },
+          keptConfigWritten: () => {
+            keptWritten = true;
           },
           presenceChanges: () => {
             replugged = true;
