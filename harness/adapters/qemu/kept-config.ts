@@ -24,8 +24,8 @@ interface Kept {
   dwords: [number, { value: number; mask: number }][];
 }
 
-/** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them. */
-function plan(t: Topology): { kept: Kept[]; busSetup: string[] } {
+/** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them; null where a device sits deeper than this reaches. */
+function plan(t: Topology, only: ReadonlySet<number> | null): { kept: Kept[]; busSetup: string[] } | null {
   const kept: Kept[] = [];
   const busSetup: string[] = [];
   const next = t.roots.map((r) => r.bus + 1);
@@ -35,8 +35,8 @@ function plan(t: Topology): { kept: Kept[]; busSetup: string[] } {
     const rootBus = t.roots[s.root].bus;
     let bus = rootBus;
     if (s.parent !== null) {
-      // One level below a root port, as the QEMU target builds topologies.
-      if (s.parent.kind !== 'root-port' || slotsOf(t).find((p) => p.spec === s.parent)?.parent !== null) return { kept: [], busSetup: [] };
+      // One level below a root port, as the QEMU target builds topologies; deeper: not restored here (null: start afresh).
+      if (s.parent.kind !== 'root-port' || slotsOf(t).find((p) => p.spec === s.parent)?.parent !== null) return null;
       let sec = secondary.get(s.parent.id);
       if (sec === undefined) {
         sec = next[s.root]++;
@@ -57,18 +57,22 @@ function plan(t: Topology): { kept: Kept[]; busSetup: string[] } {
         dwords.set(reg, d);
       }
     }
-    if (dwords.size > 0) kept.push({ at: bdf(bus, s.spec.slot, s.spec.fn), dwords: [...dwords] });
+    const wanted = [...dwords].filter(([reg]) => only === null || only.has(reg));
+    if (wanted.length > 0) kept.push({ at: bdf(bus, s.spec.slot, s.spec.fn), dwords: wanted });
   }
   return { kept, busSetup };
 }
 
 /**
- * Writes back the kept bytes that differ from their power-on values.
+ * Writes back the kept bytes that differ from their power-on values, in
+ * the dwords `only` names (null: all of them).
  * Returns whether every kept dword then reads its power-on value, and
  * whether bus numbers were given (the caller resets the machine again).
  */
-export async function restoreKeptConfig(q: QemuProcess, t: Topology, timeoutMs: number): Promise<{ ok: boolean; busesSet: boolean }> {
-  const { kept, busSetup } = plan(t);
+export async function restoreKeptConfig(q: QemuProcess, t: Topology, timeoutMs: number, only: ReadonlySet<number> | null = null): Promise<{ ok: boolean; busesSet: boolean }> {
+  const p = plan(t, only);
+  if (p === null) return { ok: false, busesSet: false };
+  const { kept, busSetup } = p;
   if (kept.length === 0) return { ok: true, busesSet: false };
   if (busSetup.length > 0) await q.qtest.call(busSetup, timeoutMs);
   const read = async (): Promise<number[]> => {

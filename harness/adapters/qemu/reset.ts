@@ -135,7 +135,8 @@ async function scrubEdu(x: DmaContext, base: number, dirty: boolean): Promise<bo
 /** What the process went through since it was last fresh: virtual time ran (edu buffers), a write reached config bytes past the header. */
 export interface Dirt {
   clockRan: boolean;
-  keptWritten: boolean;
+  /** Config dwords past a header that a write may have reached; null: any. */
+  keptWritten: ReadonlySet<number> | null;
 }
 
 /**
@@ -170,7 +171,7 @@ async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; h
     for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty.clockRan))) return false;
   }
   // Config bytes no reset handler restores (kept-config.ts), before the second reset undoes the bus numbers given for them.
-  const kept = dirty.keptWritten ? await restoreKeptConfig(q, t, timeoutMs) : { ok: true, busesSet: false };
+  const kept = dirty.keptWritten?.size === 0 ? { ok: true, busesSet: false } : await restoreKeptConfig(q, t, timeoutMs, dirty.keptWritten);
   if (!kept.ok) return false;
   // A second reset undoes the scratch mappings and bus numbers.
   if (edus.length > 0 || kept.busesSet) await systemReset(q, t, timeoutMs);

@@ -41,8 +41,8 @@ export interface SessionContext {
   fail(kind: TargetFailure['kind'], index: number, message: string): Promise<TargetFailure>;
   /** Virtual time is about to run: device buffers may change. */
   clockRuns(): void;
-  /** A write may have reached config bytes past the header, which no reset restores (kept-config.ts). */
-  keptConfigWritten(): void;
+  /** A write may have reached config bytes past the header, which no reset restores (kept-config.ts): at these dwords, or anywhere (null). */
+  keptConfigWritten(dwords: number[] | null): void;
   /** A device was plugged or removed: the process no longer matches the topology's start. */
   presenceChanges(): void;
   /** root.reset: QMP system_reset, then the platform set up again as firmware would (ECAM, the IOMMU driver). */
@@ -59,9 +59,19 @@ function touchesSlotControl(op: Op, ecam: number | null): boolean {
   return writesConfigIn(op, ecam, (reg, size) => reg < SLOT_CONTROL + 2 && reg + size > SLOT_CONTROL);
 }
 
-/** A write that may reach config bytes past the standard header (0x40 on), which a machine reset leaves as written. */
-function touchesKeptConfig(op: Op, ecam: number | null): boolean {
-  return writesConfigIn(op, ecam, (reg, size) => reg + size > 0x40);
+/**
+ * The config dwords past the standard header (0x40 on) that a write may
+ * reach, which a machine reset leaves as written: none, those of its
+ * register, or any (null: a write to CONFIG_DATA, whose register is the latch's).
+ */
+function keptConfigDwords(op: Op, ecam: number | null): number[] | null {
+  const past = (reg: number, size: number): boolean => reg + size > 0x40;
+  if (!writesConfigIn(op, ecam, past)) return [];
+  const at = routedIn(op, 'config') ? op.reg : routedIn(op, 'memory') ? op.addr & 0xfff : null;
+  if (at === null || !('size' in op)) return null;
+  const out: number[] = [];
+  for (let d = Math.max(0x40, at) & ~3; d < at + op.size; d += 4) out.push(d);
+  return out;
 }
 
 /** A config write whose register `hits` says yes, a write to CONFIG_DATA (whatever the latch holds), or an MMIO write into ECAM at such an offset. */
@@ -251,7 +261,8 @@ export class QemuSession implements Session {
       for (; i < ops.length && !settle && !due && !isDialogue(ops[i]); i++) {
         const plan = planAccess(ops[i], x.topology) ?? ownRefusal('unsupported');
         if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
-        if (touchesKeptConfig(ops[i], x.dma.ecam)) x.keptConfigWritten();
+        const kept = keptConfigDwords(ops[i], x.dma.ecam);
+        if (kept === null || kept.length > 0) x.keptConfigWritten(kept);
         settle = mayStartFactorial(ops[i]);
         // A factorial's interrupt comes after it settles: its window is read then.
         const watch = 'cmds' in plan && maySignal(ops[i]) && !settle;

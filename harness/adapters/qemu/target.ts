@@ -114,8 +114,8 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   let log: EventLog | null = null;
   /** Virtual time ran (a DMA op) since the process was last fresh: device buffers may hold data. */
   let clockRan = false;
-  /** A write may have reached config bytes no reset restores since the process was last fresh. */
-  let keptWritten = false;
+  /** The config dwords past a header that a write may have reached since the process was last fresh (null: any). */
+  let keptWritten: Set<number> | null = new Set();
   /** A device was plugged or removed since the process started: a reset does not bring the topology's start back. */
   let replugged = false;
   /** QEMU's flat views right after a fresh start: a reset must bring them back. */
@@ -145,7 +145,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       stats.resets++;
       const restored = await restoreFresh(proc, t, ram, { clockRan, keptWritten }, setup, startupMs, baseline, build.accel, phases).catch((e: Error) => e.message);
       clockRan = false;
-      keptWritten = false;
+      keptWritten = new Set();
       if (restored === true) return proc;
       stats.fallbacks++;
       stats.lastFallback = restored === false ? 'a device could not be brought back to its power-on state' : restored;
@@ -168,7 +168,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       proc = q;
       procKey = key;
       clockRan = false;
-      keptWritten = false;
+      keptWritten = new Set();
       replugged = false;
       return q;
     } catch (e) {
@@ -250,8 +250,9 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
           clockRuns: () => {
             clockRan = true;
           },
-          keptConfigWritten: () => {
-            keptWritten = true;
+          keptConfigWritten: (dwords) => {
+            if (dwords === null) keptWritten = null;
+            else for (const d of dwords) keptWritten?.add(d);
           },
           presenceChanges: () => {
             replugged = true;
