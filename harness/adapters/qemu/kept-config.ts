@@ -6,16 +6,20 @@
  * sequence wrote at 0x44 of a pci-testdev is still there for the next
  * sequence on a reused QEMU, where a fresh QEMU reads 0. The model names
  * these ranges (keepOnReset); this module writes their power-on values
- * back, and reads them again to check.
+ * back, and reads them again to check. Through ECAM where the machine has
+ * it (a root port's kept AER registers lie past 0x100, which CONFIG_ADDRESS
+ * cannot name: it would reach 0x0c instead), else through CF8/CFC, which
+ * then reaches only the first 256 bytes (and so does every sequence).
  */
 import { createFunction } from '../../model/personalities/index.ts';
 import { slotsOf } from '../../model/slots.ts';
 import * as H from '../../model/header.ts';
 import { bdf } from '../../topology/bdf.ts';
+import { ecamAddress } from '../../bus/config-access.ts';
 import type { Topology } from '../../topology/types.ts';
 import { cf8Access } from './access.ts';
 import type { QemuProcess } from './process.ts';
-import { parseValue } from './qtest.ts';
+import { Q, parseValue } from './qtest.ts';
 
 interface Kept {
   /** The function's BDF while the restore runs (below a root port: on a bus number given for it). */
@@ -25,7 +29,19 @@ interface Kept {
 }
 
 /** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them; null where a device sits deeper than this reaches. */
-function plan(t: Topology, only: ReadonlySet<number> | null): { kept: Kept[]; busSetup: string[] } | null {
+/** One config dword as qtest commands: through ECAM (one command) or CF8/CFC (the latch, then the data port; the value in the last reply). */
+interface ConfigDword {
+  /** The highest register it reaches, plus one. */
+  limit: number;
+  access(at: number, reg: number, value?: number): string[];
+}
+
+export const configDword = (ecam: number | null): ConfigDword =>
+  ecam === null
+    ? { limit: 0x100, access: (at, reg, value) => cf8Access(at, reg, 4, value) }
+    : { limit: 0x1000, access: (at, reg, value) => [value === undefined ? Q.read(ecamAddress(ecam, at, reg), 4) : Q.write(ecamAddress(ecam, at, reg), 4, BigInt(value))] };
+
+function plan(t: Topology, only: ReadonlySet<number> | null, cfg: ConfigDword): { kept: Kept[]; busSetup: string[] } | null {
   const kept: Kept[] = [];
   const busSetup: string[] = [];
   const next = t.roots.map((r) => r.bus + 1);
@@ -41,7 +57,7 @@ function plan(t: Topology, only: ReadonlySet<number> | null): { kept: Kept[]; bu
       if (sec === undefined) {
         sec = next[s.root]++;
         secondary.set(s.parent.id, sec);
-        busSetup.push(...cf8Access(bdf(rootBus, s.parent.slot, s.parent.fn), H.PRIMARY_BUS, 4, rootBus | (sec << 8) | (sec << 16)));
+        busSetup.push(...cfg.access(bdf(rootBus, s.parent.slot, s.parent.fn), H.PRIMARY_BUS, rootBus | (sec << 8) | (sec << 16)));
       }
       bus = sec;
     }
@@ -57,7 +73,7 @@ function plan(t: Topology, only: ReadonlySet<number> | null): { kept: Kept[]; bu
         dwords.set(reg, d);
       }
     }
-    const wanted = [...dwords].filter(([reg]) => only === null || only.has(reg));
+    const wanted = [...dwords].filter(([reg]) => reg < cfg.limit && (only === null || only.has(reg)));
     if (wanted.length > 0) kept.push({ at: bdf(bus, s.spec.slot, s.spec.fn), dwords: wanted });
   }
   return { kept, busSetup };
@@ -69,25 +85,24 @@ function plan(t: Topology, only: ReadonlySet<number> | null): { kept: Kept[]; bu
  * Returns whether every kept dword then reads its power-on value, and
  * whether bus numbers were given (the caller resets the machine again).
  */
-export async function restoreKeptConfig(q: QemuProcess, t: Topology, timeoutMs: number, only: ReadonlySet<number> | null = null): Promise<{ ok: boolean; busesSet: boolean }> {
-  const p = plan(t, only);
+export async function restoreKeptConfig(q: QemuProcess, t: Topology, cfg: ConfigDword, timeoutMs: number, only: ReadonlySet<number> | null = null): Promise<{ ok: boolean; busesSet: boolean }> {
+  const p = plan(t, only, cfg);
   if (p === null) return { ok: false, busesSet: false };
   const { kept, busSetup } = p;
   if (kept.length === 0) return { ok: true, busesSet: false };
   if (busSetup.length > 0) await q.qtest.call(busSetup, timeoutMs);
-  const read = async (): Promise<number[]> => {
-    const replies = await q.qtest.call(kept.flatMap((k) => k.dwords.flatMap(([reg]) => cf8Access(k.at, reg, 4))), timeoutMs);
-    // Each read is two commands (CONFIG_ADDRESS, then CONFIG_DATA): the value is in the second reply.
-    return replies.filter((_, i) => i % 2 === 1).map((r) => Number(parseValue(r)) >>> 0);
-  };
   const wanted = kept.flatMap((k) => k.dwords.map(([reg, d]) => ({ at: k.at, reg, ...d })));
+  const read = async (): Promise<number[]> => {
+    const groups = wanted.map((w) => cfg.access(w.at, w.reg));
+    const replies = await q.qtest.call(groups.flat(), timeoutMs);
+    let end = 0;
+    return groups.map((g) => Number(parseValue(replies[(end += g.length) - 1])) >>> 0);
+  };
   const differs = (got: number[]): number[] => wanted.flatMap((w, j) => (((got[j] ^ w.value) & w.mask) !== 0 ? [j] : []));
   const got = await read();
   const wrong = differs(got);
-  if (wrong.length > 0) {
-    // Bytes around the kept ones stay as QEMU's reset left them.
-    await q.qtest.call(wrong.flatMap((j) => cf8Access(wanted[j].at, wanted[j].reg, 4, ((got[j] & ~wanted[j].mask) | wanted[j].value) >>> 0)), timeoutMs);
-  }
+  // Bytes around the kept ones stay as QEMU's reset left them.
+  if (wrong.length > 0) await q.qtest.call(wrong.flatMap((j) => cfg.access(wanted[j].at, wanted[j].reg, ((got[j] & ~wanted[j].mask) | wanted[j].value) >>> 0)), timeoutMs);
   const ok = wrong.length === 0 || differs(await read()).length === 0;
   return { ok, busesSet: busSetup.length > 0 };
 }

@@ -11,7 +11,7 @@
  */
 import type { TargetPhases } from '../target.ts';
 import * as H from '../../model/header.ts';
-import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
+import { DEFAULT_ECAM, walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
 import { bdf } from '../../topology/bdf.ts';
 import { cf8Access } from './access.ts';
 import { EDU_ID, settleFactorial } from './edu.ts';
@@ -20,7 +20,7 @@ import { BUFFER, BUFFER_REACH, Clock, Engine, type DmaContext } from './dma.ts';
 import { Q, parseBytes, parseValue } from './qtest.ts';
 import type { QemuAccel } from './build.ts';
 import { flatViews } from './mtree.ts';
-import { restoreKeptConfig } from './kept-config.ts';
+import { configDword, restoreKeptConfig } from './kept-config.ts';
 
 const SCRATCH = 0xc000_0000;
 const MIB = 0x100000;
@@ -171,7 +171,13 @@ async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; h
     for (let i = 0; i < edus.length; i++) if (!(await scrubEdu(x, SCRATCH + i * MIB, dirty.clockRan))) return false;
   }
   // Config bytes no reset handler restores (kept-config.ts), before the second reset undoes the bus numbers given for them.
-  const kept = dirty.keptWritten?.size === 0 ? { ok: true, busesSet: false } : await restoreKeptConfig(q, t, timeoutMs, dirty.keptWritten);
+  let kept = { ok: true, busesSet: false };
+  if (dirty.keptWritten === null || dirty.keptWritten.size > 0) {
+    // Through ECAM where there is one (the set-up turns it on): past 0x100 CONFIG_ADDRESS names nothing.
+    const ecam = t.roots[0].ecam === undefined ? DEFAULT_ECAM : t.roots[0].ecam;
+    if (ecam !== null) await call(q, [...setup], timeoutMs);
+    kept = await restoreKeptConfig(q, t, configDword(ecam), timeoutMs, dirty.keptWritten);
+  }
   if (!kept.ok) return false;
   // A second reset undoes the scratch mappings and bus numbers.
   if (edus.length > 0 || kept.busesSet) await systemReset(q, t, timeoutMs);
