@@ -12,8 +12,10 @@
 # those of the Xen tree.
 #
 # Usage: scripts/build-xen-vpci.sh [XEN_TREE] [OUT_DIR]
-#   XEN_TREE defaults to Debian bookworm's 4.17.5 source (apt-get source
-#     xen/bookworm) in $HOME/.cache/isoroot/xen-src.
+#   XEN_TREE (empty: not given) defaults to the tree scripts/xen-source.sh
+#     prints: Debian's xen source package for the system's release
+#     (bookworm: 4.17.5) in $HOME/.cache/isoroot/xen-src, fetched with
+#     `apt-get source` when not there yet.
 #   OUT_DIR defaults to $HOME/.cache/isoroot/xen-build/<Xen version>.
 # Writes OUT_DIR/xen-vpci-selftest and OUT_DIR/manifest.json (the copied
 # files and their sha256). When harness/adapters/xen/manifest.json is for the
@@ -29,7 +31,13 @@ log() { echo "$me: $*"; }
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 shim=$repo/harness/adapters/xen/shim
 ref_manifest=$repo/harness/adapters/xen/manifest.json
-tree=$(realpath -m -- "${1:-$HOME/.cache/isoroot/xen-src/xen-4.17.5+72-g01140da4e8}")
+if [ -n "${1:-}" ]; then
+  tree=$(realpath -m -- "$1")
+else
+  # Its last line of stdout is the tree; its messages go to stderr.
+  tree=$(bash "$repo/scripts/xen-source.sh" | tail -n1) && [ -n "$tree" ] ||
+    die "no Xen tree: scripts/xen-source.sh failed (see above); or give XEN_TREE"
+fi
 [ -f "$tree/xen/Makefile" ] || die "no Xen tree at $tree (xen/Makefile missing)"
 command -v gcc >/dev/null || die "gcc missing (apt-get install build-essential)"
 

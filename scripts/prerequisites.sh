@@ -8,6 +8,9 @@
 # As root it also installs QEMU 11 from trixie-backports into a private
 # prefix (scripts/install-qemu-backports.sh): the vfio-user client suites
 # need its vfio-user-pci.
+# It also gets a Xen source tree for the Xen suites (scripts/xen-source.sh:
+# Debian's xen source package; as root it adds deb-src entries derived from
+# the system's own and installs dpkg-dev and build-essential if missing).
 # With the argument "qemu", only QEMU (what a campaign on QEMU needs).
 set -euo pipefail
 missing=()
@@ -21,6 +24,11 @@ fi
 # QEMU 11 (a vfio-user client) for the vfio-user suites, in a private prefix; quick when installed.
 if [ "${1:-}" != qemu ] && [ "$(id -u)" = 0 ]; then
   bash "$(dirname "$0")/install-qemu-backports.sh" >/dev/null || echo "isoroot: QEMU 11 could not be installed; the vfio-user client suites need it" >&2
+fi
+# A Xen source tree (Debian's xen source package, apt-get source) for the Xen suites; quick when there.
+if [ "${1:-}" != qemu ] && ! xen_err=$(bash "$(dirname "$0")/xen-source.sh" 2>&1 >/dev/null); then
+  printf '%s\n' "$xen_err" | tail -n 20 >&2
+  echo "isoroot: no Xen source tree (scripts/xen-source.sh failed, see above); the Xen suites need it" >&2
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
