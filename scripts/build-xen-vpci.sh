@@ -17,7 +17,9 @@
 #     (bookworm: 4.17.5) in $HOME/.cache/isoroot/xen-src, fetched with
 #     `apt-get source` when not there yet.
 #   OUT_DIR defaults to $HOME/.cache/isoroot/xen-build/<Xen version>.
-# Writes OUT_DIR/xen-vpci-selftest and OUT_DIR/manifest.json (the copied
+# Writes OUT_DIR/xen-vpci-selftest, OUT_DIR/xen-vpci-agent (the same code
+# driven over stdin/stdout, see harness/adapters/xen/shim/agent.c) and
+# OUT_DIR/manifest.json (the copied
 # files and their sha256). When harness/adapters/xen/manifest.json is for the
 # same Xen version, the tree's files are checked against it; a difference is
 # reported (the build goes on: a patched tree is allowed) and shown again at
@@ -126,15 +128,21 @@ for f in "${sources[@]}"; do
   (cd "$out/src" && gcc "${cflags[@]}" -c "$f" -o "$o") || die "compiling $f failed"
   objs+=("$o")
 done
-for f in shim selftest; do
+gcc "${cflags[@]}" -c "$shim/shim.c" -o "$out/obj/shim.o" || die "compiling shim.c failed"
+objs+=("$out/obj/shim.o")
+for f in selftest agent; do
   gcc "${cflags[@]}" -c "$shim/$f.c" -o "$out/obj/$f.o" || die "compiling $f.c failed"
-  objs+=("$out/obj/$f.o")
 done
-gcc -o "$out/xen-vpci-selftest" "${objs[@]}" -Wl,-T,"$out/vpci.lds" \
+gcc -o "$out/xen-vpci-selftest" "${objs[@]}" "$out/obj/selftest.o" -Wl,-T,"$out/vpci.lds" \
   || die "linking failed"
+# The same objects behind a line protocol on stdin/stdout, for isoroot's
+# TypeScript side (harness/adapters/xen/agent.ts).
+gcc -o "$out/xen-vpci-agent" "${objs[@]}" "$out/obj/agent.o" -Wl,-T,"$out/vpci.lds" \
+  || die "linking the agent failed"
 sym() { nm "$out/xen-vpci-selftest" | awk -v s="$1" '$3 == s { print $1 }'; }
 n_init=$(( (0x$(sym __end_vpci_array) - 0x$(sym __start_vpci_array)) / 8 ))
 log "built $out/xen-vpci-selftest ($n_init vPCI init functions)"
+log "built $out/xen-vpci-agent"
 
 # Manifest of what was copied: the tree's files, before the include edit.
 {

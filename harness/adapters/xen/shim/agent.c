@@ -1,0 +1,894 @@
+/*
+ * xen-vpci-agent: Xen's vPCI code, built by scripts/build-xen-vpci.sh against
+ * isoroot's shim, driven over a line protocol on stdin/stdout, the way
+ * QEMU's qtest drives QEMU (MIT, no Xen code; harness/adapters/xen/agent.ts
+ * is the other end).
+ *
+ * One command per line; exactly one reply line per command, flushed at once,
+ * so that the other end may pipeline commands. Numbers are hex with 0x or
+ * decimal; values in replies are hex with 0x. A reply is "OK [fields]" or
+ * "ERR <reason>". Commands:
+ *
+ *   domain new hwdom|guest             OK <domid>
+ *   dev add <domid> <sbdf> endpoint bar0=<size>[,mem32] [msi=<vectors>]
+ *           [id=<vendor>:<device>]     OK uid=<n> bar0=<host address>
+ *       a host endpoint emulated by the shim; "firmware" places BAR0 at a
+ *       free, naturally aligned host address. It belongs to nobody until
+ *       `dev assign`.
+ *   dev assign <domid> <sbdf>          OK <rc>   (Xen's rc; 4.17:
+ *                                      vpci_add_handlers)
+ *   dev deassign <domid> <sbdf>        OK        (vpci_remove_device)
+ *   dev reset <domid> <sbdf>           ERR unsupported ...
+ *   cfg read <domid> <sbdf> <reg> <size>
+ *                                      OK <value> [rejected]
+ *   cfg write <domid> <sbdf> <reg> <size> <value>
+ *                                      OK <rounds> [rejected]
+ *       through vpci_ecam_read/write as the domain's vCPU 0; a write then
+ *       runs vpci_process_pending until it is done (<rounds> calls).
+ *       "rejected": Xen refused the access (size, alignment, range); a
+ *       rejected read returns all ones.
+ *   mem read <domid> <gpa> <size>      OK <value> <where>
+ *   mem write <domid> <gpa> <size> <value>
+ *                                      OK <where>
+ *       vPCI's MMIO handlers first (MSI-X tables), then the domain's p2m,
+ *       then the host device whose BAR decodes the host address. <where>:
+ *         <sbdf> bar<N> +0x<offset>    a host BAR; its first dword of each
+ *                                      4 KiB page reads
+ *                                      0x15000000 | uid << 8 | N, read-only;
+ *                                      the rest is read/write storage
+ *         vpci-mmio                    a handler vPCI registered
+ *         mfn:0x<mfn> no-decode        mapped, but no host BAR decodes it
+ *         unmapped                     nothing in the p2m
+ *       Reads that reach nothing return all ones; writes are dropped.
+ *   p2m <domid>                        OK [gfn:mfn:nr,...]  current mappings,
+ *                                      all hex
+ *   p2m log <domid>                    OK [op:gfn:mfn:nr:done:rc,...]  every
+ *                                      p2m request in order (op map, unmap
+ *                                      or remove-identity)
+ *   knob <name> <value>                OK  (p2m_partial, p2m_error,
+ *                                      preempt_every, bar_outside_hole, trace)
+ *   debug crash                        a deliberate failed assertion
+ *   quit                               OK, then exit 0 (so does EOF)
+ *
+ * A failed Xen ASSERT/BUG_ON (the shim calls abort()) or a fatal signal
+ * replaces the command's reply with "CRASH <message>" and the agent exits
+ * with status 3. Xen's own messages (printk) go to stderr.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include "emul.h"
+
+#define MAX_DOMAINS 16
+#define MAX_DEVS 64
+#define MAX_TOKENS 16
+#define HOST_MMIO_BASE 0xe0000000UL
+#define HOST_MMIO_END  0xfec00000UL        /* below the IO-APIC, as firmware */
+
+struct agent_dev {
+    struct pci_dev *pdev;
+    unsigned int uid;
+    uint32_t bar_size;
+    uint8_t *mem;                           /* BAR0 storage */
+};
+
+static struct domain *domains[MAX_DOMAINS];
+static struct agent_dev devs[MAX_DEVS];
+static unsigned int nr_devs;
+static unsigned long next_host_mmio = HOST_MMIO_BASE;
+
+/* ---- Replies ---------------------------------------------------------------- */
+static char reply[1 << 16];
+static size_t reply_len;
+
+static void __attribute__((format(printf, 1, 2))) put(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if ( reply_len >= sizeof(reply) )
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(reply + reply_len, sizeof(reply) - reply_len, fmt, ap);
+    va_end(ap);
+    if ( n > 0 )
+        reply_len = min(reply_len + n, sizeof(reply) - 1);
+}
+
+/* Sets the reply to "ERR <reason>"; returns 0 so handlers can `return err()`. */
+static int __attribute__((format(printf, 1, 2))) err(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    reply_len = 0;
+    put("ERR ");
+    va_start(ap, fmt);
+    n = vsnprintf(reply + reply_len, sizeof(reply) - reply_len, fmt, ap);
+    va_end(ap);
+    if ( n > 0 )
+        reply_len = min(reply_len + n, sizeof(reply) - 1);
+    return 0;
+}
+
+/* ---- Crashes: the shim's failed assertions abort(); say so on stdout ------ */
+/* stderr goes through a cookie stream that copies to fd 2 and keeps the last
+ * line that looks like Xen's assertion/BUG message. */
+static char last_err[512], cur_err[512];
+static size_t cur_err_len;
+static volatile sig_atomic_t crashing;
+
+static ssize_t err_write(void *cookie, const char *buf, size_t len)
+{
+    (void)cookie;
+    for ( size_t i = 0; i < len; i++ )
+    {
+        if ( buf[i] == '\n' )
+        {
+            cur_err[cur_err_len] = '\0';
+            if ( strstr(cur_err, "Assertion") || strstr(cur_err, "BUG") ||
+                 strstr(cur_err, "(XEN)") )
+                memcpy(last_err, cur_err, cur_err_len + 1);
+            cur_err_len = 0;
+        }
+        else if ( cur_err_len < sizeof(cur_err) - 1 )
+            cur_err[cur_err_len++] = buf[i];
+    }
+    for ( size_t done = 0; done < len; )
+    {
+        ssize_t w = write(2, buf + done, len - done);
+
+        if ( w <= 0 )
+            break;
+        done += w;
+    }
+    return len;
+}
+
+static void write_all(int fd, const char *s, size_t n)
+{
+    while ( n )
+    {
+        ssize_t w = write(fd, s, n);
+
+        if ( w <= 0 )
+            return;
+        s += w;
+        n -= w;
+    }
+}
+
+static void on_fatal(int sig)
+{
+    char line[700];
+    const char *what = sig == SIGABRT ? "SIGABRT" : sig == SIGSEGV ? "SIGSEGV"
+                     : sig == SIGBUS ? "SIGBUS" : sig == SIGFPE ? "SIGFPE"
+                     : sig == SIGILL ? "SIGILL" : "signal";
+    size_t n = 0;
+
+    if ( crashing )
+        _exit(3);
+    crashing = 1;
+    /* "CRASH <Xen's message>" for an assertion, else "CRASH <signal> ...". */
+    if ( sig == SIGABRT && strstr(last_err, "Assertion") )
+    {
+        const char *m = last_err;
+
+        if ( !strncmp(m, "(XEN) ", 6) )
+            m += 6;
+        n = strlen(m);
+        n = n > sizeof(line) - 8 ? sizeof(line) - 8 : n;
+        memcpy(line, "CRASH ", 6);
+        memcpy(line + 6, m, n);
+        n += 6;
+    }
+    else
+    {
+        const char *parts[] = { "CRASH ", what,
+                                last_err[0] ? " (last Xen message: " : "",
+                                last_err, last_err[0] ? ")" : "" };
+
+        for ( unsigned int i = 0; i < ARRAY_SIZE(parts); i++ )
+        {
+            size_t l = strlen(parts[i]);
+
+            l = l > sizeof(line) - 2 - n ? sizeof(line) - 2 - n : l;
+            memcpy(line + n, parts[i], l);
+            n += l;
+        }
+    }
+    line[n++] = '\n';
+    write_all(1, line, n);
+    _exit(3);
+}
+
+static void crash_setup(void)
+{
+    static const cookie_io_functions_t io = { .write = err_write };
+    static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+    FILE *f = fopencookie(NULL, "w", io);
+    struct sigaction sa = { .sa_handler = on_fatal };
+
+    if ( f )
+    {
+        setvbuf(f, NULL, _IONBF, 0);
+        stderr = f;
+    }
+    sigemptyset(&sa.sa_mask);
+    for ( unsigned int i = 0; i < ARRAY_SIZE(sigs); i++ )
+        sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---- Parsing ------------------------------------------------------------------ */
+/* 0x<hex> or decimal, optionally negative; the whole token. */
+static bool num(const char *s, int64_t *out)
+{
+    bool neg = *s == '-';
+    uint64_t v = 0;
+    int base = 10;
+
+    if ( neg )
+        s++;
+    if ( s[0] == '0' && (s[1] == 'x' || s[1] == 'X') )
+    {
+        base = 16;
+        s += 2;
+    }
+    if ( !*s )
+        return false;
+    for ( ; *s; s++ )
+    {
+        unsigned int d;
+
+        if ( *s >= '0' && *s <= '9' )
+            d = *s - '0';
+        else if ( base == 16 && *s >= 'a' && *s <= 'f' )
+            d = *s - 'a' + 10;
+        else if ( base == 16 && *s >= 'A' && *s <= 'F' )
+            d = *s - 'A' + 10;
+        else
+            return false;
+        if ( v > (UINT64_MAX - d) / base )
+            return false;
+        v = v * base + d;
+    }
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return true;
+}
+
+static bool unum(const char *s, uint64_t max, uint64_t *out)
+{
+    int64_t v;
+
+    if ( *s == '-' || !num(s, &v) || (uint64_t)v > max )
+        return false;
+    *out = v;
+    return true;
+}
+
+/* <seg>:<bus>:<dev>.<fn> or <bus>:<dev>.<fn>, hex fields. */
+static bool parse_sbdf(const char *s, pci_sbdf_t *out)
+{
+    unsigned long f[4];
+    unsigned int n = 0;
+    const char *p = s;
+
+    while ( n < 4 )
+    {
+        char *end;
+
+        if ( !isxdigit((unsigned char)*p) )
+            return false;
+        f[n++] = strtoul(p, &end, 16);
+        p = end;
+        if ( *p == ':' && n < 3 )
+            p++;
+        else if ( *p == '.' )
+        {
+            p++;
+            if ( !isxdigit((unsigned char)*p) )
+                return false;
+            f[n++] = strtoul(p, &end, 16);
+            p = end;
+            break;
+        }
+        else
+            return false;
+    }
+    if ( *p || n < 3 )
+        return false;
+    if ( n == 3 )
+    {
+        memmove(f + 1, f, 3 * sizeof(*f));
+        f[0] = 0;
+    }
+    if ( f[0] > 0xffff || f[1] > 0xff || f[2] > 0x1f || f[3] > 7 )
+        return false;
+    *out = shim_sbdf(f[0], f[1], f[2], f[3]);
+    return true;
+}
+
+static const char *sbdf_str(pci_sbdf_t s)
+{
+    static char buf[4][16];
+    static unsigned int i;
+    char *b = buf[i++ % 4];
+
+    snprintf(b, sizeof(buf[0]), "%04x:%02x:%02x.%u", s.seg, s.bus, s.dev, s.fn);
+    return b;
+}
+
+static struct domain *get_domain(const char *tok)
+{
+    uint64_t id;
+
+    if ( !unum(tok, MAX_DOMAINS - 1, &id) || !domains[id] )
+    {
+        err("no domain %s", tok);
+        return NULL;
+    }
+    return domains[id];
+}
+
+static struct agent_dev *find_dev(pci_sbdf_t s)
+{
+    for ( unsigned int i = 0; i < nr_devs; i++ )
+        if ( devs[i].pdev->sbdf.sbdf == s.sbdf )
+            return &devs[i];
+    return NULL;
+}
+
+static struct agent_dev *get_dev(const char *tok)
+{
+    pci_sbdf_t s;
+    struct agent_dev *a;
+
+    if ( !parse_sbdf(tok, &s) )
+    {
+        err("bad SBDF '%s' (want seg:bus:dev.fn in hex)", tok);
+        return NULL;
+    }
+    a = find_dev(s);
+    if ( !a )
+        err("no device %s (dev add first)", sbdf_str(s));
+    return a;
+}
+
+static bool get_size(const char *tok, const unsigned int *allowed,
+                     unsigned int *out)
+{
+    uint64_t v;
+
+    if ( unum(tok, 8, &v) )
+        for ( ; *allowed; allowed++ )
+            if ( v == *allowed )
+            {
+                *out = v;
+                return true;
+            }
+    err("bad size '%s'", tok);
+    return false;
+}
+
+/* ---- Commands ------------------------------------------------------------------ */
+static int cmd_domain(char **t, int n)
+{
+    unsigned int id;
+
+    if ( n != 3 || strcmp(t[1], "new") )
+        return err("usage: domain new hwdom|guest");
+    if ( !strcmp(t[2], "guest") )
+    {
+#if SHIM_XEN_VERSION < SHIM_XEN_VER(4, 21)
+        return err("unsupported: Xen %u.%u gives vPCI to the PVH hardware "
+                   "domain only (has_vpci); guest domains get it from 4.21",
+                   SHIM_XEN_VERSION >> 8, SHIM_XEN_VERSION & 0xff);
+#endif
+    }
+    else if ( strcmp(t[2], "hwdom") )
+        return err("usage: domain new hwdom|guest");
+    else if ( hardware_domain )
+        return err("there is a hardware domain already (d%u)",
+                   hardware_domain->domain_id);
+    /* The hardware domain is d0; guests count from 1. */
+    for ( id = strcmp(t[2], "hwdom") ? 1 : 0; id < MAX_DOMAINS; id++ )
+        if ( !domains[id] )
+            break;
+    if ( id == MAX_DOMAINS )
+        return err("too many domains (%u)", MAX_DOMAINS);
+    domains[id] = shim_domain_create(id, !strcmp(t[2], "hwdom"), 1);
+    put("OK %u", id);
+    return 0;
+}
+
+/* Firmware's BAR placement: the next free, naturally aligned host address. */
+static bool place_bar(uint32_t size, unsigned long *addr)
+{
+    unsigned long align = max((unsigned long)size, PAGE_SIZE);
+    unsigned long a = ROUNDUP(next_host_mmio, align);
+
+    if ( a + size > HOST_MMIO_END || a + size < a )
+        return false;
+    *addr = a;
+    next_host_mmio = a + max((unsigned long)size, PAGE_SIZE);
+    return true;
+}
+
+static int cmd_dev_add(char **t, int n)
+{
+    pci_sbdf_t s;
+    uint64_t size = 0, msi = 0, vendor = 0x1b36, device = 0x1100;
+    bool have_bar0 = false;
+    unsigned long addr;
+    struct agent_dev *a;
+    struct pci_dev *pdev;
+
+    if ( n < 5 || strcmp(t[4], "endpoint") )
+        return err("usage: dev add <domid> <sbdf> endpoint bar0=<size> "
+                   "[msi=<vectors>] [id=<vendor>:<device>]");
+    if ( !get_domain(t[2]) )
+        return 0;
+    if ( !parse_sbdf(t[3], &s) )
+        return err("bad SBDF '%s' (want seg:bus:dev.fn in hex)", t[3]);
+    if ( find_dev(s) )
+        return err("%s exists already", sbdf_str(s));
+    if ( nr_devs == MAX_DEVS )
+        return err("too many devices (%u)", MAX_DEVS);
+    for ( int i = 5; i < n; i++ )
+    {
+        char *eq = strchr(t[i], '='), *val;
+
+        if ( !eq )
+            return err("bad option '%s'", t[i]);
+        *eq = '\0';
+        val = eq + 1;
+        if ( !strcmp(t[i], "bar0") )
+        {
+            char *kind = strchr(val, ',');
+
+            if ( kind )
+            {
+                *kind++ = '\0';
+                if ( !strcmp(kind, "mem64") || !strcmp(kind, "io") )
+                    return err("unsupported: bar0 %s (the shim's emulated "
+                               "endpoint has one 32-bit memory BAR0)", kind);
+                if ( strcmp(kind, "mem32") )
+                    return err("bad BAR kind '%s' (mem32, mem64 or io)", kind);
+            }
+            if ( !unum(val, 0x80000000u, &size) || size < 16 ||
+                 (size & (size - 1)) )
+                return err("bad bar0 size '%s' (a power of two, 16 to 2 GiB)",
+                           val);
+            have_bar0 = true;
+        }
+        else if ( !strncmp(t[i], "bar", 3) && t[i][3] >= '1' &&
+                  t[i][3] <= '5' && !t[i][4] )
+            return err("unsupported: %s (the shim's emulated endpoint has "
+                       "BAR0 only)", t[i]);
+        else if ( !strcmp(t[i], "msi") )
+        {
+            if ( !unum(val, 32, &msi) || !msi || (msi & (msi - 1)) )
+                return err("bad msi vectors '%s' (1, 2, 4, 8, 16 or 32)", val);
+        }
+        else if ( !strcmp(t[i], "msix") )
+            return err("unsupported: msix (the shim's emulated endpoint has "
+                       "no MSI-X capability yet)");
+        else if ( !strcmp(t[i], "id") )
+        {
+            char *colon = strchr(val, ':');
+
+            if ( !colon )
+                return err("bad id '%s' (want <vendor>:<device>)", val);
+            *colon = '\0';
+            if ( !unum(val, 0xffff, &vendor) || !unum(colon + 1, 0xffff, &device) )
+                return err("bad id (want <vendor>:<device>)");
+        }
+        else
+            return err("unknown option '%s'", t[i]);
+    }
+    if ( !have_bar0 )
+        return err("bar0=<size> is required (the shim's endpoint has BAR0)");
+    if ( !place_bar(size, &addr) )
+        return err("no room for a BAR of 0x%lx bytes below 0x%lx",
+                   (unsigned long)size, HOST_MMIO_END);
+    a = &devs[nr_devs];
+    a->mem = calloc(1, size);
+    if ( !a->mem )
+        return err("out of memory for a BAR of 0x%lx bytes", (unsigned long)size);
+    pdev = shim_add_endpoint(s, vendor, device, size, addr, msi);
+    if ( !pdev )
+    {
+        free(a->mem);
+        return err("the shim refused the endpoint");
+    }
+    a->pdev = pdev;
+    a->uid = nr_devs;
+    a->bar_size = size;
+    nr_devs++;
+    put("OK uid=%u bar0=0x%lx", a->uid, addr);
+    return 0;
+}
+
+static int cmd_dev(char **t, int n)
+{
+    struct domain *d;
+    struct agent_dev *a;
+
+    if ( n >= 2 && !strcmp(t[1], "add") )
+        return cmd_dev_add(t, n);
+    if ( n != 4 )
+        return err("usage: dev add|assign|deassign|reset <domid> <sbdf> ...");
+    if ( !(d = get_domain(t[2])) || !(a = get_dev(t[3])) )
+        return 0;
+    if ( !strcmp(t[1], "assign") )
+    {
+        int rc = shim_assign_device(d, a->pdev);
+
+        put("OK %d", rc);
+    }
+    else if ( !strcmp(t[1], "deassign") )
+    {
+        struct vcpu *saved = current;
+
+        if ( a->pdev->domain != d )
+            return err("%s is not assigned to d%u", sbdf_str(a->pdev->sbdf),
+                       d->domain_id);
+        /* As pci_remove_device/deassign do on 4.17: vPCI's state goes,
+         * then the device leaves the domain's list. */
+        current = hardware_domain ? hardware_domain->vcpu[0] : d->vcpu[0];
+        vpci_remove_device(a->pdev);
+        current = saved;
+        list_del_init(&a->pdev->domain_list);
+        a->pdev->domain = NULL;
+        put("OK");
+    }
+    else if ( !strcmp(t[1], "reset") )
+        return err("unsupported: the shim has no host device reset yet, and "
+                   "Xen %u.%u's vPCI has no reset hook",
+                   SHIM_XEN_VERSION >> 8, SHIM_XEN_VERSION & 0xff);
+    else
+        return err("usage: dev add|assign|deassign|reset <domid> <sbdf> ...");
+    return 0;
+}
+
+static int cmd_cfg(char **t, int n)
+{
+    static const unsigned int sizes[] = { 1, 2, 4, 8, 0 };
+    struct domain *d;
+    pci_sbdf_t s;
+    uint64_t reg, val = 0;
+    unsigned int size;
+    unsigned long v;
+    bool write = n >= 2 && !strcmp(t[1], "write");
+
+    if ( n < 2 || (!write && strcmp(t[1], "read")) || n != (write ? 7 : 6) )
+        return err("usage: cfg read <domid> <sbdf> <reg> <size> | "
+                   "cfg write <domid> <sbdf> <reg> <size> <value>");
+    if ( !(d = get_domain(t[2])) )
+        return 0;
+    if ( !parse_sbdf(t[3], &s) )
+        return err("bad SBDF '%s' (want seg:bus:dev.fn in hex)", t[3]);
+    if ( !unum(t[4], 0xffff, &reg) )
+        return err("bad register '%s'", t[4]);
+    if ( !get_size(t[5], sizes, &size) )
+        return 0;
+    if ( !write )
+    {
+        v = size == 8 ? ~0UL : ~0UL >> (64 - 8 * size);
+        bool ok = shim_cfg_read(d->vcpu[0], s, reg, size, &v);
+
+        put("OK 0x%lx%s", v, ok ? "" : " rejected");
+    }
+    else
+    {
+        unsigned int rounds = 0;
+
+        if ( !unum(t[6], size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1,
+                   &val) )
+            return err("bad value '%s' for %u bytes", t[6], size);
+        bool ok = shim_cfg_write(d->vcpu[0], s, reg, size, val, &rounds);
+
+        put("OK %u%s", rounds, ok ? "" : " rejected");
+    }
+    return 0;
+}
+
+/* The host device whose BAR0 decodes host address hpa (Command.MEM set). */
+static struct agent_dev *host_decode(unsigned long hpa, unsigned long *off)
+{
+    for ( unsigned int i = 0; i < nr_devs; i++ )
+    {
+        struct agent_dev *a = &devs[i];
+        pci_sbdf_t s = a->pdev->sbdf;
+        unsigned long base = shim_host_read(s, PCI_BASE_ADDRESS_0, 4) &
+                             (uint32_t)PCI_BASE_ADDRESS_MEM_MASK;
+
+        if ( !(shim_host_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) )
+            continue;
+        if ( hpa >= base && hpa - base < a->bar_size )
+        {
+            *off = hpa - base;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static uint8_t bar_byte(const struct agent_dev *a, unsigned long off)
+{
+    uint32_t id = 0x15000000u | a->uid << 8 | 0;
+
+    if ( (off & (PAGE_SIZE - 1)) < 4 )
+        return id >> (8 * (off & 3));
+    return a->mem[off];
+}
+
+static int cmd_mem(char **t, int n)
+{
+    static const unsigned int sizes[] = { 1, 2, 4, 8, 0 };
+    struct domain *d;
+    uint64_t gpa, val = 0;
+    unsigned int size;
+    unsigned long v, off, hpa;
+    struct agent_dev *a;
+    p2m_type_t type;
+    mfn_t mfn;
+    int rc;
+    bool write = n >= 2 && !strcmp(t[1], "write");
+
+    if ( n < 2 || (!write && strcmp(t[1], "read")) || n != (write ? 6 : 5) )
+        return err("usage: mem read <domid> <gpa> <size> | "
+                   "mem write <domid> <gpa> <size> <value>");
+    if ( !(d = get_domain(t[2])) )
+        return 0;
+    if ( !unum(t[3], (1ULL << 52) - 1, &gpa) )
+        return err("bad guest address '%s'", t[3]);
+    if ( !get_size(t[4], sizes, &size) )
+        return 0;
+    if ( write && !unum(t[5], size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1,
+                        &val) )
+        return err("bad value '%s' for %u bytes", t[5], size);
+    if ( PFN_DOWN(gpa) != PFN_DOWN(gpa + size - 1) )
+        return err("the access crosses a page boundary");
+
+    /* 1. vPCI's own MMIO handlers (MSI-X table and PBA). */
+    rc = write ? shim_mmio_write(d->vcpu[0], gpa, size, val)
+               : shim_mmio_read(d->vcpu[0], gpa, size, &v);
+    if ( rc == X86EMUL_OKAY )
+    {
+        if ( write )
+            put("OK vpci-mmio");
+        else
+            put("OK 0x%lx vpci-mmio", v & (size == 8 ? ~0UL : ~0UL >> (64 - 8 * size)));
+        return 0;
+    }
+    if ( rc != X86EMUL_UNHANDLEABLE )
+        return err("vPCI's MMIO handler returned %d (X86EMUL_RETRY is 3)", rc);
+
+    /* 2. The domain's p2m. */
+    mfn = get_gfn_query(d, PFN_DOWN(gpa), &type);
+    put_gfn(d, PFN_DOWN(gpa));
+    if ( type != p2m_mmio_direct )
+    {
+        put(write ? "OK unmapped" : "OK 0x%lx unmapped",
+            size == 8 ? ~0UL : ~0UL >> (64 - 8 * size));
+        return 0;
+    }
+    hpa = mfn_x(mfn) << PAGE_SHIFT | PAGE_OFFSET(gpa);
+
+    /* 3. The host device that decodes the host address. */
+    a = host_decode(hpa, &off);
+    if ( !a || off + size > a->bar_size )
+    {
+        if ( write )
+            put("OK mfn:0x%lx no-decode", mfn_x(mfn));
+        else
+            put("OK 0x%lx mfn:0x%lx no-decode",
+                size == 8 ? ~0UL : ~0UL >> (64 - 8 * size), mfn_x(mfn));
+        return 0;
+    }
+    if ( write )
+    {
+        for ( unsigned int i = 0; i < size; i++ )
+            if ( ((off + i) & (PAGE_SIZE - 1)) >= 4 )   /* identity is RO */
+                a->mem[off + i] = val >> (8 * i);
+        put("OK %s bar0 +0x%lx", sbdf_str(a->pdev->sbdf), off);
+    }
+    else
+    {
+        v = 0;
+        for ( unsigned int i = 0; i < size; i++ )
+            v |= (unsigned long)bar_byte(a, off + i) << (8 * i);
+        put("OK 0x%lx %s bar0 +0x%lx", v, sbdf_str(a->pdev->sbdf), off);
+    }
+    return 0;
+}
+
+/* The current mappings: the p2m log replayed as sorted, disjoint runs. */
+struct run { unsigned long gfn, mfn, nr; };
+
+static int cmd_p2m(char **t, int n)
+{
+    static const char *const names[] = { "map", "unmap", "remove-identity" };
+    struct domain *d;
+    struct run *runs = NULL;
+    unsigned int nr = 0;
+    bool log = n == 3 && !strcmp(t[1], "log");
+
+    if ( n != 2 && !log )
+        return err("usage: p2m <domid> | p2m log <domid>");
+    if ( !(d = get_domain(t[n - 1])) )
+        return 0;
+    put("OK");
+    if ( log )
+    {
+        for ( unsigned int i = 0; i < d->p2m.nr; i++ )
+        {
+            const struct shim_p2m_op *o = &d->p2m.ops[i];
+
+            put("%c%s:0x%lx:0x%lx:0x%lx:0x%lx:%d", i ? ',' : ' ', names[o->op],
+                o->gfn, o->mfn, o->nr, o->done, o->rc);
+        }
+        return 0;
+    }
+    for ( unsigned int i = 0; i < d->p2m.nr; i++ )
+    {
+        const struct shim_p2m_op *o = &d->p2m.ops[i];
+        unsigned long lo = o->gfn, hi = o->gfn + o->done;  /* [lo, hi) */
+        struct run *out;
+        unsigned int k = 0;
+
+        if ( !o->done )
+            continue;
+        /* Cut [lo, hi) out of every run (each splits in at most two), then
+         * add the new run for a map. */
+        out = malloc((2 * nr + 1) * sizeof(*out));
+        if ( !out )
+            abort();
+        for ( unsigned int j = 0; j < nr; j++ )
+        {
+            struct run r = runs[j];
+
+            if ( r.gfn + r.nr <= lo || r.gfn >= hi )
+            {
+                out[k++] = r;
+                continue;
+            }
+            if ( r.gfn < lo )
+                out[k++] = (struct run){ r.gfn, r.mfn, lo - r.gfn };
+            if ( r.gfn + r.nr > hi )
+                out[k++] = (struct run){ hi, r.mfn + (hi - r.gfn),
+                                         r.gfn + r.nr - hi };
+        }
+        if ( o->op == SHIM_P2M_MAP )
+            out[k++] = (struct run){ o->gfn, o->mfn, o->done };
+        /* Keep sorted by gfn (insertion sort: few runs). */
+        for ( unsigned int j = 1; j < k; j++ )
+            for ( unsigned int m = j; m && out[m - 1].gfn > out[m].gfn; m-- )
+            {
+                struct run tmp = out[m];
+
+                out[m] = out[m - 1];
+                out[m - 1] = tmp;
+            }
+        free(runs);
+        runs = out;
+        nr = k;
+    }
+    /* Merge runs that continue each other in both gfn and mfn. */
+    unsigned int merged = 0;
+
+    for ( unsigned int j = 0; j < nr; j++ )
+    {
+        if ( merged && runs[merged - 1].gfn + runs[merged - 1].nr == runs[j].gfn &&
+             runs[merged - 1].mfn + runs[merged - 1].nr == runs[j].mfn )
+            runs[merged - 1].nr += runs[j].nr;
+        else
+            runs[merged++] = runs[j];
+    }
+    nr = merged;
+    for ( unsigned int j = 0; j < nr; j++ )
+        put("%c0x%lx:0x%lx:0x%lx", j ? ',' : ' ', runs[j].gfn, runs[j].mfn,
+            runs[j].nr);
+    free(runs);
+    return 0;
+}
+
+static int cmd_knob(char **t, int n)
+{
+    int64_t v;
+
+    if ( n != 3 || !num(t[2], &v) )
+        return err("usage: knob p2m_partial|p2m_error|preempt_every|"
+                   "bar_outside_hole|trace <value>");
+    if ( !strcmp(t[1], "p2m_partial") && v >= 0 )
+        shim_knobs.p2m_partial = v;
+    else if ( !strcmp(t[1], "p2m_error") && v <= 0 && v >= -4095 )
+        shim_knobs.p2m_error = v;
+    else if ( !strcmp(t[1], "preempt_every") && v >= 0 && v <= UINT32_MAX )
+        shim_knobs.preempt_every = v;
+    else if ( !strcmp(t[1], "bar_outside_hole") && (v == 0 || v == 1) )
+        shim_knobs.bar_outside_hole = v;
+    else if ( !strcmp(t[1], "trace") && (v == 0 || v == 1) )
+        shim_knobs.trace = v;
+    else
+        return err("bad knob '%s' or value '%s'", t[1], t[2]);
+    put("OK");
+    return 0;
+}
+
+/* Returns false on quit. */
+static bool run(char *line)
+{
+    char *t[MAX_TOKENS + 1];
+    int n = 0;
+
+    reply_len = 0;
+    for ( char *p = strtok(line, " \t\r"); p; p = strtok(NULL, " \t\r") )
+    {
+        if ( n == MAX_TOKENS )
+        {
+            err("too many words (at most %u)", MAX_TOKENS);
+            return true;
+        }
+        t[n++] = p;
+    }
+    if ( !n )
+        err("empty command");
+    else if ( !strcmp(t[0], "domain") )
+        cmd_domain(t, n);
+    else if ( !strcmp(t[0], "dev") )
+        cmd_dev(t, n);
+    else if ( !strcmp(t[0], "cfg") )
+        cmd_cfg(t, n);
+    else if ( !strcmp(t[0], "mem") )
+        cmd_mem(t, n);
+    else if ( !strcmp(t[0], "p2m") )
+        cmd_p2m(t, n);
+    else if ( !strcmp(t[0], "knob") )
+        cmd_knob(t, n);
+    else if ( !strcmp(t[0], "debug") && n == 2 && !strcmp(t[1], "crash") )
+        shim_assert_failed("debug crash requested", __FILE__, __LINE__);
+    else if ( !strcmp(t[0], "quit") && n == 1 )
+    {
+        put("OK");
+        return false;
+    }
+    else
+        err("unknown command '%.40s'", t[0]);
+    return true;
+}
+
+int main(void)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool more = true;
+
+    crash_setup();
+    signal(SIGPIPE, SIG_IGN);   /* the other end gone: write fails, EOF ends */
+    while ( more && (len = getline(&line, &cap, stdin)) >= 0 )
+    {
+        if ( len && line[len - 1] == '\n' )
+            line[--len] = '\0';
+        if ( strlen(line) != (size_t)len )
+        {
+            reply_len = 0;
+            err("NUL byte in the command");
+        }
+        else
+            more = run(line);
+        if ( reply_len == 0 )
+            err("internal: no reply");
+        reply[reply_len] = '\0';
+        fputs(reply, stdout);
+        fputc('\n', stdout);
+        if ( fflush(stdout) )
+            break;
+    }
+    free(line);
+    return 0;
+}
