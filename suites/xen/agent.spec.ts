@@ -3,7 +3,9 @@
  * against isoroot's shim) behind a line protocol, driven through
  * harness/adapters/xen/agent.ts as a PVH hardware domain would: BAR sizing
  * and placement, memory decoding mapping the BARs in the p2m, accesses
- * reaching the host device behind the mapping, a moved BAR, pipelining,
+ * reaching the host device behind the mapping, a moved BAR, 64-bit BARs
+ * above 4 GiB, MSI-X tables trapped by vPCI inside a mapped BAR, IO BARs
+ * (not vPCI's business in 4.17), device descriptions refused, pipelining,
  * malformed commands and crashes. The TypeScript side's own failure reports
  * (hang, bad reply line, exit) are checked against stand-in programs.
  * Without a Xen tree or gcc the Xen suites fail in CI and are skipped loudly
@@ -162,6 +164,203 @@ test('moving BAR0 of one device (decoding off, new address, decoding on) leaves 
   const mapNew = log.findIndex((r) => r.op === 'map' && r.gfn === MOVED >>> 12);
   expect(unmapOld).toBeGreaterThanOrEqual(0);
   expect(mapNew).toBeGreaterThan(unmapOld);
+});
+
+/** `dev add` with the full device syntax (agent.c): the uid, each BAR's host address by slot, and the MSI-X layout when there is one. */
+function devAddRaw(domid: number, sbdf: string, opts: string): Cmd<{ uid: number; bars: Record<number, number>; msix?: { bar: number; pba: number } }> {
+  return {
+    text: `dev add ${domid} ${sbdf} endpoint ${opts}`,
+    parse: (l) => {
+      const m = /^OK uid=(\d+)((?: bar\d=0x[0-9a-f]+)*)(?: msix=bar(\d)\+0x0,pba\+(0x[0-9a-f]+))?$/.exec(l);
+      if (m === null) throw new Error(`unexpected reply to dev add: ${l}`);
+      const bars: Record<number, number> = {};
+      for (const b of m[2].trim().split(' ').filter((x) => x !== '')) bars[Number(b[3])] = Number(b.slice(5));
+      return { uid: Number(m[1]), bars, ...(m[3] !== undefined ? { msix: { bar: Number(m[3]), pba: Number(m[4]) } } : {}) };
+    },
+  };
+}
+const D5 = '0000:00:05.0';
+const pfn = (a: number): number => Math.floor(a / 0x1000);
+
+test('64-bit BARs: sized through both registers, placed by firmware above 4 GiB, moved by the hardware domain, mapped at the right gfn and reached there (not at the 32-bit alias)', async () => {
+  const a = (agent = XenAgent.start(await agentBinary()));
+  const [, dev, rc] = await a.run([X.domainNew('hwdom'), devAddRaw(0, D5, 'bar0=0x200000000,mem64,pref bar2=0x10000,mem64'), X.devAssign(0, D5)] as const);
+  expect(rc, 'vpci_add_handlers').toBe(0);
+  expect(Object.keys(dev.bars)).toEqual(['0', '2']);
+  for (const [slot, size] of [[0, 0x200000000], [2, 0x10000]] as const) {
+    expect(dev.bars[slot], `bar${slot} above 4 GiB`).toBeGreaterThanOrEqual(2 ** 32);
+    expect(dev.bars[slot] % size, `bar${slot} naturally aligned`).toBe(0);
+  }
+  expect(dev.bars[0] + 0x200000000 <= dev.bars[2] || dev.bars[2] + 0x10000 <= dev.bars[0]).toBe(true);
+  const lo = (x: number): number => x % 2 ** 32;
+  const hi = (x: number): number => Math.floor(x / 2 ** 32);
+  // vPCI shows firmware's placement: lower dword with the type bits (64-bit, prefetchable for BAR0), upper dword.
+  const shown = await a.run([X.cfgRead(0, D5, 0x10, 4), X.cfgRead(0, D5, 0x14, 4), X.cfgRead(0, D5, 0x18, 4), X.cfgRead(0, D5, 0x1c, 4)] as const);
+  expect(shown.map((r) => r.value)).toEqual([BigInt(lo(dev.bars[0]) | 0xc), BigInt(hi(dev.bars[0])), BigInt(lo(dev.bars[2]) | 0x4), BigInt(hi(dev.bars[2]))]);
+
+  // Sizing: all ones into both halves reads back the size mask with the type bits.
+  const sized = await a.run([
+    ...[0x10, 0x14, 0x18, 0x1c].map((r) => X.cfgWrite(0, D5, r, 4, 0xffffffff)),
+    ...[0x10, 0x14, 0x18, 0x1c].map((r) => X.cfgRead(0, D5, r, 4)),
+  ]);
+  expect(sized.slice(4).map((r) => (r as { value: bigint }).value)).toEqual([0xcn, 0xfffffffen, 0xffff0004n, 0xffffffffn]);
+
+  // The hardware domain places them elsewhere above 4 GiB and turns decoding on.
+  const A0 = 0x800000000; // 32 GiB, 8 GiB aligned
+  const A2 = 0x123450000;
+  const [, , , , back0, back1, back2, back3, , p2m, r0, rEnd, r2, alias] = await a.run([
+    X.cfgWrite(0, D5, 0x10, 4, lo(A0)),
+    X.cfgWrite(0, D5, 0x14, 4, hi(A0)),
+    X.cfgWrite(0, D5, 0x18, 4, lo(A2)),
+    X.cfgWrite(0, D5, 0x1c, 4, hi(A2)),
+    X.cfgRead(0, D5, 0x10, 4),
+    X.cfgRead(0, D5, 0x14, 4),
+    X.cfgRead(0, D5, 0x18, 4),
+    X.cfgRead(0, D5, 0x1c, 4),
+    X.cfgWrite(0, D5, PCI_COMMAND, 2, CMD_MEMORY),
+    X.p2m(0),
+    X.memRead(0, A0, 4),
+    X.memRead(0, A0 + 0x200000000 - 0x1000, 4),
+    X.memRead(0, A2 + 0x8, 4),
+    X.memRead(0, lo(A2), 4),
+  ] as const);
+  expect([back0, back1, back2, back3].map((r) => r.value)).toEqual([0xcn, BigInt(hi(A0)), BigInt(lo(A2) | 0x4), BigInt(hi(A2))]);
+  expect(p2m).toEqual([
+    { gfn: pfn(A2), mfn: pfn(A2), nr: 0x10 },
+    { gfn: pfn(A0), mfn: pfn(A0), nr: 0x200000 },
+  ]);
+  expect(r0).toEqual({ value: identity(dev.uid, 0), where: { kind: 'bar', sbdf: D5, bar: 0, offset: 0 } });
+  expect(rEnd).toEqual({ value: identity(dev.uid, 0), where: { kind: 'bar', sbdf: D5, bar: 0, offset: 0x200000000 - 0x1000 } });
+  expect(r2).toEqual({ value: 0n, where: { kind: 'bar', sbdf: D5, bar: 2, offset: 8 } });
+  expect(alias).toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+});
+
+test('MSI-X in a 64-bit BAR: the p2m mapping of that BAR leaves out the table page, table entries written through memory are trapped by vPCI and read back through it, the rest of the BAR reaches the device', async () => {
+  const a = (agent = XenAgent.start(await agentBinary()));
+  const [, dev, rc, capPtr, cap] = await a.run([
+    X.domainNew('hwdom'),
+    devAddRaw(0, D5, 'bar0=0x1000 bar2=0x4000,mem64 msix=8@bar2'),
+    X.devAssign(0, D5),
+    X.cfgRead(0, D5, 0x34, 1),
+    X.cfgRead(0, D5, 0x60, 4),
+  ] as const);
+  expect(rc, 'vpci_add_handlers').toBe(0);
+  // Table at offset 0 of BAR2, PBA (8 vectors: one qword) right after the 8 16-byte entries.
+  expect(dev.msix).toEqual({ bar: 2, pba: 0x80 });
+  expect(capPtr.value).toBe(0x60n);
+  // MSI-X capability (ID 0x11, last), table size - 1 = 7 in the control word (msix.c's control_read).
+  expect(cap.value).toBe(0x00070011n);
+  const [B0, B2] = [dev.bars[0], dev.bars[2]];
+
+  const [on, p2m, log] = await a.run([X.cfgWrite(0, D5, PCI_COMMAND, 2, CMD_MEMORY), X.p2m(0), X.p2mLog(0)] as const);
+  expect(on.rounds).toBeGreaterThanOrEqual(1);
+  // header.c removes the table and PBA pages (both page 0 of BAR2) from what it maps.
+  expect(p2m).toEqual([
+    { gfn: pfn(B0), mfn: pfn(B0), nr: 1 },
+    { gfn: pfn(B2) + 1, mfn: pfn(B2) + 1, nr: 3 },
+  ].sort((x, y) => x.gfn - y.gfn));
+  expect(log.some((r) => r.op === 'map' && r.gfn <= pfn(B2) && r.gfn + r.nr > pfn(B2))).toBe(false);
+
+  const entry = (i: number, field: number): number => B2 + 16 * i + field;
+  const [wAddr, wData, wCtl, rAddr, rData, rCtl, rCtl5, pba, adjW, adjR, devW, devR, devId] = await a.run([
+    X.memWrite(0, entry(3, 0), 4, 0xfee01000),
+    X.memWrite(0, entry(3, 8), 4, 0x4041),
+    X.memWrite(0, entry(3, 12), 4, 0),
+    X.memRead(0, entry(3, 0), 4),
+    X.memRead(0, entry(3, 8), 4),
+    X.memRead(0, entry(3, 12), 4),
+    X.memRead(0, entry(5, 12), 4),
+    X.memRead(0, B2 + 0x80, 8),
+    // On the table's page but outside table and PBA: msix.c's adjacent access, to the device through its mapping.
+    X.memWrite(0, B2 + 0x800, 4, 0x600dcafe),
+    X.memRead(0, B2 + 0x800, 4),
+    // Elsewhere in the BAR: the p2m, then the device.
+    X.memWrite(0, B2 + 0x1010, 4, 0xdeadbeef),
+    X.memRead(0, B2 + 0x1010, 4),
+    X.memRead(0, B2 + 0x3000, 4),
+  ] as const);
+  for (const w of [wAddr, wData, wCtl]) expect(w.where).toEqual({ kind: 'vpci-mmio' });
+  expect(rAddr).toEqual({ value: 0xfee01000n, where: { kind: 'vpci-mmio' } });
+  expect(rData).toEqual({ value: 0x4041n, where: { kind: 'vpci-mmio' } });
+  expect(rCtl).toEqual({ value: 0n, where: { kind: 'vpci-mmio' } });
+  // Entries start masked (msix.c's init_msix).
+  expect(rCtl5).toEqual({ value: 1n, where: { kind: 'vpci-mmio' } });
+  expect(pba).toEqual({ value: 0n, where: { kind: 'vpci-mmio' } });
+  expect(adjW.where).toEqual({ kind: 'vpci-mmio' });
+  expect(adjR).toEqual({ value: 0x600dcafen, where: { kind: 'vpci-mmio' } });
+  expect(devW.where).toEqual({ kind: 'bar', sbdf: D5, bar: 2, offset: 0x1010 });
+  expect(devR).toEqual({ value: 0xdeadbeefn, where: { kind: 'bar', sbdf: D5, bar: 2, offset: 0x1010 } });
+  expect(devId).toEqual({ value: identity(dev.uid, 2), where: { kind: 'bar', sbdf: D5, bar: 2, offset: 0x3000 } });
+
+  // Decoding off: vPCI unmaps the BAR and its handler no longer claims the table.
+  const [, off, gone] = await a.run([X.cfgWrite(0, D5, PCI_COMMAND, 2, 0), X.p2m(0), X.memRead(0, entry(3, 0), 4)] as const);
+  expect(off).toEqual([]);
+  expect(gone).toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+});
+
+test('IO BARs: sized like memory ones (0xffffffe1), placed in the port window, not mapped by vPCI (4.17 leaves them alone), port accesses reach the device when Command.IO is set', async () => {
+  const a = (agent = XenAgent.start(await agentBinary()));
+  const [, dev, rc] = await a.run([X.domainNew('hwdom'), devAddRaw(0, D5, 'bar1=0x20,io bar4=0x100,mem32,pref'), X.devAssign(0, D5)] as const);
+  expect(rc).toBe(0);
+  const port = dev.bars[1];
+  expect(port).toBeGreaterThanOrEqual(0xc000);
+  expect(port + 0x20).toBeLessThanOrEqual(0x10000);
+  expect(port % 0x20).toBe(0);
+  const sized = await a.exchange([
+    `cfg read 0 ${D5} 0x14 4`,
+    `cfg write 0 ${D5} 0x14 4 0xffffffff`,
+    `cfg read 0 ${D5} 0x14 4`,
+    `cfg write 0 ${D5} 0x14 4 ${'0x' + port.toString(16)}`,
+    `cfg write 0 ${D5} 0x20 4 0xffffffff`,
+    `cfg read 0 ${D5} 0x20 4`,
+    `cfg write 0 ${D5} 0x20 4 ${'0x' + dev.bars[4].toString(16)}`,
+    `cfg read 0 ${D5} 0x10 4`,
+  ]);
+  expect(sized).toEqual([`OK 0x${(port | 1).toString(16)}`, 'OK 1', 'OK 0xffffffe1', 'OK 1', 'OK 1', 'OK 0xffffff08', 'OK 1', 'OK 0x0']);
+  const hx = (n: number): string => '0x' + n.toString(16);
+  // Command.IO off: nothing decodes the port.
+  expect(await a.exchange([`io read 0 ${hx(port)} 4`])).toEqual(['OK 0xffffffff no-decode']);
+  const io = await a.exchange([
+    `cfg write 0 ${D5} 0x4 2 0x1`,
+    `p2m 0`,
+    `io read 0 ${hx(port)} 4`,
+    `io write 0 ${hx(port + 4)} 2 0xbeef`,
+    `io read 0 ${hx(port + 4)} 4`,
+    `io read 0 ${hx(port + 0x20)} 1`,
+    `io write 0 0x10000 1 0`,
+  ]);
+  expect(io.slice(0, 6)).toEqual([
+    'OK 1',
+    'OK',
+    `OK ${hx(Number(identity(dev.uid, 1)))} ${D5} bar1 +0x0`,
+    `OK ${D5} bar1 +0x4`,
+    `OK 0xbeef ${D5} bar1 +0x4`,
+    'OK 0xff no-decode',
+  ]);
+  expect(io[6]).toMatch(/^ERR /);
+});
+
+test('device descriptions the shim cannot build are refused with a reason', async () => {
+  const a = (agent = XenAgent.start(await agentBinary()));
+  await a.one(X.domainNew('hwdom'));
+  const bad = [
+    'bar5=0x1000,mem64',
+    'bar0=0x1000,mem64 bar1=0x1000',
+    'bar0=0x1000 bar0=0x2000',
+    'bar0=0x200,io',
+    'bar0=0x20,io,pref',
+    'bar0=0x1000,mem16',
+    'bar0=0x1000 msix=8@bar1',
+    'bar0=0x20,io msix=1',
+    'bar0=0x40 msix=8',
+    'bar0=0x1000 msix=4096',
+    'bar0=0x100000000',
+  ];
+  const replies = await a.exchange(bad.map((o) => `dev add 0 ${D5} endpoint ${o}`));
+  for (let i = 0; i < bad.length; i++) expect(replies[i], bad[i]).toMatch(/^ERR \S/);
+  // Nothing half-added: the SBDF is still free and firmware's windows were not used up.
+  const ok = await a.one(devAddRaw(0, D5, 'bar0=0x1000 bar1=0x20,io'));
+  expect(ok.bars).toEqual({ 0: 0xe0000000, 1: 0xc000 });
 });
 
 test('1 000 pipelined config reads return 1 000 replies, in order', async () => {

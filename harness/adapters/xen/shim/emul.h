@@ -399,12 +399,50 @@ pci_sbdf_t shim_sbdf(unsigned int seg, unsigned int bus, unsigned int dev,
                      unsigned int fn);
 struct domain *shim_domain_create(unsigned int domid, bool hardware,
                                   unsigned int nr_vcpus);
-/* Emulated host endpoint: one 32-bit non-prefetchable memory BAR0 of
- * bar_size bytes (power of two >= 16) at bar_addr; msi_vectors 0 = no MSI
- * capability, else 1..32 vectors, 64-bit address and per-vector masking. */
+/* Emulated host endpoint (type 0 header, class ff). Each of the 6 BAR
+ * slots is unused, a 32-bit or 64-bit memory BAR (the latter also takes the
+ * next slot; optionally prefetchable) or an IO BAR. Sizes are powers of two:
+ * memory 16 bytes .. 2 GiB (mem32) or 256 GiB (mem64), IO 4..256 bytes;
+ * `addr` (where "firmware" placed it) must be naturally aligned. Writable
+ * address bits are exactly those above the size, so all ones written reads
+ * back the size mask with the type bits; an IO BAR's register has 32
+ * writable bits. Behind each BAR is storage (sparse, 4 KiB pages) whose
+ * first dword of every page reads tag | <slot>, read-only for accesses
+ * through shim_host_access() (not for Xen's own ioremap()ed writes).
+ * msi_vectors: 0 = no MSI capability, else 1..32, a power of two (64-bit
+ * address, per-vector masking). msix_vectors: 0 = no MSI-X capability, else
+ * 1..2048, with the table at offset 0 of memory BAR msix_bar and the PBA
+ * right after it (8-byte aligned), both in that BAR, which must hold them. */
+enum shim_bar_kind { SHIM_BAR_NONE, SHIM_BAR_MEM32, SHIM_BAR_MEM64,
+                     SHIM_BAR_IO };
+struct shim_bar_spec {
+    enum shim_bar_kind kind;
+    bool prefetchable;
+    uint64_t size, addr;
+};
+struct shim_endpoint {
+    uint16_t vendor, device;
+    struct shim_bar_spec bar[PCI_HEADER_NORMAL_NR_BARS];
+    unsigned int msi_vectors;
+    unsigned int msix_vectors, msix_bar;
+    uint32_t tag;
+};
+/* The PBA's offset in the MSI-X BAR for a table of `vectors` entries. */
+#define SHIM_MSIX_PBA_OFFSET(vectors) ROUNDUP((vectors) * PCI_MSIX_ENTRY_SIZE, 8)
+struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
+                                       const struct shim_endpoint *e);
+/* The old form: one 32-bit non-prefetchable memory BAR0, tag 0x15000000. */
 struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
                                   uint16_t device, uint32_t bar_size,
                                   uint32_t bar_addr, unsigned int msi_vectors);
+/* A host access to memory (io false) or port (io true) space as the device
+ * side sees it: the first BAR of the matching kind whose current register
+ * value decodes [addr, addr + len), with Command.MEM (or IO) set, takes it.
+ * len 1..8, within one 4 KiB page. Returns false when no BAR decodes the
+ * whole access (*val is then all ones for a read); else fills in who. */
+bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
+                      uint64_t *val, pci_sbdf_t *sbdf, unsigned int *bar,
+                      uint64_t *off);
 /* Give pdev to d and run vPCI's handler setup, as the toolstack would (in
  * the hardware domain's context). Returns Xen's rc. */
 int shim_assign_device(struct domain *d, struct pci_dev *pdev);

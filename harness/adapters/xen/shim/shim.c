@@ -115,10 +115,23 @@ void printk(const char *fmt, ...)
 /* ---- Emulated host PCI devices ------------------------------------------- */
 /* Each function is 4 KiB of config bytes plus a write mask per byte: a write
  * changes only masked bits, so BAR sizing reads back the size mask. */
+/* What a BAR decodes: sparse storage, one 4 KiB page allocated on first use. */
+struct hostpage {
+    uint64_t idx;                       /* page number within the BAR */
+    uint8_t *mem;
+};
+struct hostbar {
+    enum shim_bar_kind kind;
+    uint64_t size;
+    struct hostpage *pages;
+    unsigned int nr_pages, cap_pages;
+};
 struct hostdev {
     pci_sbdf_t sbdf;
     uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
     uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];
+    uint32_t tag;                       /* first dword of each page: tag | N */
+    struct hostbar bars[PCI_HEADER_NORMAL_NR_BARS];
 };
 #define MAX_HOSTDEVS 64
 static struct hostdev *hostdevs[MAX_HOSTDEVS];
@@ -133,6 +146,10 @@ static struct hostdev *hostdev_find(pci_sbdf_t sbdf)
             return hostdevs[i];
     return NULL;
 }
+
+static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
+                                bool decode, unsigned int *bar, uint64_t *off);
+static uint8_t *bar_page(struct hostdev *h, unsigned int n, uint64_t idx);
 
 static void host_put(struct hostdev *h, unsigned int reg, unsigned int len,
                      uint32_t val, uint32_t wmask)
@@ -470,14 +487,30 @@ void register_mmio_handler(struct domain *d, const struct hvm_mmio_ops *ops)
     d->mmio[d->nr_mmio++] = ops;
 }
 
-/* No device memory behind the BARs: a mapping is a zeroed page. */
+/* A mapping of one page of a host memory BAR (as its register holds it,
+ * decoding on or off, as a CPU mapping is) is that page's storage, so what
+ * Xen reads or writes through it (msix.c: PBA and the rest of the table's
+ * pages) is what the device holds. Anything else gets a zeroed page. */
 void __iomem *ioremap(paddr_t pa, size_t len)
 {
+    unsigned int n;
+    uint64_t off;
+    struct hostdev *h = NULL;
+
+    if ( !PAGE_OFFSET(pa) && len == PAGE_SIZE )
+        h = bar_find(false, pa, 1, false, &n, &off);
+    if ( h )
+        return bar_page(h, n, PFN_DOWN(off));
     return calloc(1, len);
 }
 
 void iounmap(void __iomem *va)
 {
+    for ( unsigned int d = 0; d < nr_hostdevs; d++ )
+        for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
+            for ( unsigned int i = 0; i < hostdevs[d]->bars[n].nr_pages; i++ )
+                if ( hostdevs[d]->bars[n].pages[i].mem == va )
+                    return;             /* device storage stays */
     free(va);
 }
 
@@ -516,54 +549,136 @@ struct domain *shim_domain_create(unsigned int domid, bool hardware,
     return d;
 }
 
-struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
-                                  uint16_t device, uint32_t bar_size,
-                                  uint32_t bar_addr, unsigned int msi_vectors)
+static bool pow2(uint64_t v) { return v && !(v & (v - 1)); }
+
+struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
+                                       const struct shim_endpoint *e)
 {
     struct hostdev *h;
     struct pci_dev *pdev;
+    unsigned int next_cap = PCI_CAPABILITY_LIST;
 
     if ( nr_hostdevs == MAX_HOSTDEVS || hostdev_find(sbdf) ||
-         bar_size < 16 || (bar_size & (bar_size - 1)) || msi_vectors > 32 ||
-         (msi_vectors & (msi_vectors - 1)) )
+         e->msi_vectors > 32 || (e->msi_vectors && !pow2(e->msi_vectors)) ||
+         e->msix_vectors > 2048 )
         return NULL;
+    for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++ )
+    {
+        const struct shim_bar_spec *b = &e->bar[i];
+        uint64_t max = b->kind == SHIM_BAR_MEM64 ? 1ULL << 38
+                     : b->kind == SHIM_BAR_MEM32 ? 1ULL << 31 : 256;
+
+        if ( b->kind == SHIM_BAR_NONE )
+            continue;
+        if ( b->kind > SHIM_BAR_IO || !pow2(b->size) ||
+             b->size < (b->kind == SHIM_BAR_IO ? 4 : 16) || b->size > max ||
+             (b->addr & (b->size - 1)) ||
+             (b->kind == SHIM_BAR_IO && b->prefetchable) ||
+             (b->kind != SHIM_BAR_MEM64 && b->addr + b->size - 1 > UINT32_MAX) )
+            return NULL;
+        /* A 64-bit BAR takes the next slot too. */
+        if ( b->kind == SHIM_BAR_MEM64 &&
+             (i + 1 == PCI_HEADER_NORMAL_NR_BARS ||
+              e->bar[i + 1].kind != SHIM_BAR_NONE) )
+            return NULL;
+        if ( b->kind == SHIM_BAR_MEM64 )
+            i++;
+    }
+    if ( e->msix_vectors &&
+         (e->msix_bar >= PCI_HEADER_NORMAL_NR_BARS ||
+          (e->bar[e->msix_bar].kind != SHIM_BAR_MEM32 &&
+           e->bar[e->msix_bar].kind != SHIM_BAR_MEM64) ||
+          (e->msix_bar && e->bar[e->msix_bar - 1].kind == SHIM_BAR_MEM64) ||
+          e->bar[e->msix_bar].size < SHIM_MSIX_PBA_OFFSET(e->msix_vectors) +
+                                     ROUNDUP(DIV_ROUND_UP(e->msix_vectors, 8), 8)) )
+        return NULL;
+
     h = xzalloc(struct hostdev);
     pdev = xzalloc(struct pci_dev);
     h->sbdf = sbdf;
+    h->tag = e->tag;
 
     /* Type 0 header; zero mask = read-only. */
-    host_put(h, PCI_VENDOR_ID, 2, vendor, 0);
-    host_put(h, PCI_DEVICE_ID, 2, device, 0);
+    host_put(h, PCI_VENDOR_ID, 2, e->vendor, 0);
+    host_put(h, PCI_DEVICE_ID, 2, e->device, 0);
     host_put(h, PCI_COMMAND, 2, 0,
              PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
              PCI_COMMAND_INTX_DISABLE);
     host_put(h, PCI_CLASS_REVISION, 4, 0xff000001, 0);  /* class ff: other */
-    host_put(h, PCI_BASE_ADDRESS_0, 4,
-             (bar_addr & ~(bar_size - 1)) | PCI_BASE_ADDRESS_MEM_TYPE_32,
-             ~(bar_size - 1) & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK);
-    host_put(h, PCI_SUBSYSTEM_VENDOR_ID, 4, (uint32_t)device << 16 | vendor, 0);
+    for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++ )
+    {
+        const struct shim_bar_spec *b = &e->bar[i];
+        unsigned int reg = PCI_BASE_ADDRESS_0 + 4 * i;
+        uint64_t amask = ~(b->size - 1);
+        uint32_t pref = b->prefetchable ? PCI_BASE_ADDRESS_MEM_PREFETCH : 0;
+
+        h->bars[i].kind = b->kind;
+        h->bars[i].size = b->size;
+        switch ( b->kind )
+        {
+        case SHIM_BAR_NONE:
+            break;                      /* reads 0, nothing writable */
+        case SHIM_BAR_IO:
+            host_put(h, reg, 4, (uint32_t)b->addr | PCI_BASE_ADDRESS_SPACE_IO,
+                     (uint32_t)amask & ~3u);
+            break;
+        case SHIM_BAR_MEM32:
+            host_put(h, reg, 4,
+                     (uint32_t)b->addr | PCI_BASE_ADDRESS_MEM_TYPE_32 | pref,
+                     (uint32_t)amask & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK);
+            break;
+        case SHIM_BAR_MEM64:
+            host_put(h, reg, 4,
+                     (uint32_t)b->addr | PCI_BASE_ADDRESS_MEM_TYPE_64 | pref,
+                     (uint32_t)amask & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK);
+            host_put(h, reg + 4, 4, b->addr >> 32, amask >> 32);
+            i++;                        /* the upper half: no storage */
+            break;
+        }
+    }
+    host_put(h, PCI_SUBSYSTEM_VENDOR_ID, 4,
+             (uint32_t)e->device << 16 | e->vendor, 0);
     host_put(h, PCI_INTERRUPT_LINE, 1, 0, 0xff);
     host_put(h, PCI_INTERRUPT_PIN, 1, 1, 0);
-    if ( msi_vectors )
+    if ( e->msi_vectors )
     {
         /* MSI at 0x40: 64-bit, per-vector masking, log2(vectors) capable. */
-        unsigned int cap = 0x40;
+        unsigned int cap = 0x40, v = e->msi_vectors;
         uint16_t ctl = PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT |
-                       MASK_INSR(fls(msi_vectors) - 1, PCI_MSI_FLAGS_QMASK);
+                       MASK_INSR(fls(v) - 1, PCI_MSI_FLAGS_QMASK);
 
-        host_put(h, PCI_STATUS, 2, PCI_STATUS_CAP_LIST, 0);
-        host_put(h, PCI_CAPABILITY_LIST, 1, cap, 0);
+        host_put(h, next_cap, 1, cap, 0);
+        next_cap = cap + PCI_CAP_LIST_NEXT;
         host_put(h, cap + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_MSI, 0);
-        host_put(h, cap + PCI_CAP_LIST_NEXT, 1, 0, 0);
         host_put(h, msi_control_reg(cap), 2, ctl,
                  PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
         host_put(h, msi_lower_address_reg(cap), 4, 0, 0xfffffffc);
         host_put(h, msi_upper_address_reg(cap), 4, 0, 0xffffffff);
         host_put(h, msi_data_reg(cap, 1), 2, 0, 0xffff);
         host_put(h, msi_mask_bits_reg(cap, 1), 4, 0,
-                 (uint32_t)((1ULL << msi_vectors) - 1));
+                 (uint32_t)((1ULL << v) - 1));
         /* Xen reads this once when it learns of the device. */
         pdev->msi_maxvec = multi_msi_capable(ctl);
+    }
+    if ( e->msix_vectors )
+    {
+        /* MSI-X at 0x60: table size read-only, enable and mask-all
+         * writable; table at offset 0 of the BAR, PBA after it. */
+        unsigned int cap = 0x60;
+
+        host_put(h, next_cap, 1, cap, 0);
+        next_cap = cap + PCI_CAP_LIST_NEXT;
+        host_put(h, cap + PCI_CAP_LIST_ID, 1, PCI_CAP_ID_MSIX, 0);
+        host_put(h, msix_control_reg(cap), 2, e->msix_vectors - 1,
+                 PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+        host_put(h, msix_table_offset_reg(cap), 4, 0 | e->msix_bar, 0);
+        host_put(h, msix_pba_offset_reg(cap), 4,
+                 SHIM_MSIX_PBA_OFFSET(e->msix_vectors) | e->msix_bar, 0);
+    }
+    if ( next_cap != PCI_CAPABILITY_LIST )
+    {
+        host_put(h, PCI_STATUS, 2, PCI_STATUS_CAP_LIST, 0);
+        host_put(h, next_cap, 1, 0, 0);         /* end of the list */
     }
     hostdevs[nr_hostdevs++] = h;
 
@@ -571,6 +686,131 @@ struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
     INIT_LIST_HEAD(&pdev->domain_list);
     list_add_tail(&pdev->alldevs_list, &alldevs);
     return pdev;
+}
+
+struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
+                                  uint16_t device, uint32_t bar_size,
+                                  uint32_t bar_addr, unsigned int msi_vectors)
+{
+    struct shim_endpoint e = {
+        .vendor = vendor, .device = device, .msi_vectors = msi_vectors,
+        .tag = 0x15000000,
+        .bar[0] = { .kind = SHIM_BAR_MEM32, .size = bar_size,
+                    .addr = bar_addr & ~(bar_size - 1) },
+    };
+
+    return shim_add_endpoint_spec(sbdf, &e);
+}
+
+/* ---- What the BARs decode ---------------------------------------------- */
+/* The storage page `idx` of BAR n, allocated (first dword: the tag) on
+ * first use. */
+static uint8_t *bar_page(struct hostdev *h, unsigned int n, uint64_t idx)
+{
+    struct hostbar *b = &h->bars[n];
+    uint8_t *mem;
+
+    for ( unsigned int i = 0; i < b->nr_pages; i++ )
+        if ( b->pages[i].idx == idx )
+            return b->pages[i].mem;
+    if ( b->nr_pages == b->cap_pages )
+    {
+        b->cap_pages = b->cap_pages ? 2 * b->cap_pages : 8;
+        b->pages = realloc(b->pages, b->cap_pages * sizeof(*b->pages));
+        if ( !b->pages )
+            abort();
+    }
+    mem = calloc(1, PAGE_SIZE);
+    if ( !mem )
+        abort();
+    if ( b->size >= 4 )
+    {
+        uint32_t id = h->tag | n;
+
+        memcpy(mem, &id, 4);
+    }
+    b->pages[b->nr_pages++] = (struct hostpage){ idx, mem };
+    return mem;
+}
+
+/* The address BAR n of h holds now (its register), or ~0 when unused. */
+static uint64_t bar_base(const struct hostdev *h, unsigned int n)
+{
+    uint32_t lo = host_read(h->sbdf, PCI_BASE_ADDRESS_0 + 4 * n, 4);
+
+    switch ( h->bars[n].kind )
+    {
+    case SHIM_BAR_IO:
+        return lo & ~3u;
+    case SHIM_BAR_MEM32:
+        return lo & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK;
+    case SHIM_BAR_MEM64:
+        return (lo & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK) |
+               (uint64_t)host_read(h->sbdf, PCI_BASE_ADDRESS_0 + 4 * n + 4,
+                                   4) << 32;
+    default:
+        return ~0ULL;
+    }
+}
+
+/* The BAR of kind io/memory whose register decodes [addr, addr + len);
+ * decode: only when Command.IO/MEM is set. */
+static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
+                                bool decode, unsigned int *bar, uint64_t *off)
+{
+    for ( unsigned int d = 0; d < nr_hostdevs; d++ )
+    {
+        struct hostdev *h = hostdevs[d];
+        uint16_t cmd = host_read(h->sbdf, PCI_COMMAND, 2);
+
+        if ( decode &&
+             !(cmd & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) )
+            continue;
+        for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
+        {
+            const struct hostbar *b = &h->bars[n];
+            uint64_t base = bar_base(h, n);
+
+            if ( b->kind == SHIM_BAR_NONE ||
+                 (b->kind == SHIM_BAR_IO) != io ||
+                 addr < base || addr - base >= b->size ||
+                 len > b->size - (addr - base) )
+                continue;
+            *bar = n;
+            *off = addr - base;
+            return h;
+        }
+    }
+    return NULL;
+}
+
+bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
+                      uint64_t *val, pci_sbdf_t *sbdf, unsigned int *bar,
+                      uint64_t *off)
+{
+    struct hostdev *h;
+    uint8_t *mem;
+    uint64_t v = 0;
+
+    if ( !write )
+        *val = ~0ULL >> (64 - 8 * len);
+    if ( !len || len > 8 || PFN_DOWN(addr) != PFN_DOWN(addr + len - 1) )
+        return false;
+    h = bar_find(io, addr, len, true, bar, off);
+    if ( !h )
+        return false;
+    *sbdf = h->sbdf;
+    mem = bar_page(h, *bar, PFN_DOWN(*off)) + PAGE_OFFSET(*off);
+    for ( unsigned int i = 0; i < len; i++ )
+    {
+        if ( !write )
+            v |= (uint64_t)mem[i] << (8 * i);
+        else if ( PAGE_OFFSET(*off + i) >= 4 )  /* the tag is read-only */
+            mem[i] = *val >> (8 * i);
+    }
+    if ( !write )
+        *val = v;
+    return true;
 }
 
 /* Everything vPCI does on the toolstack's behalf runs as dom0's vCPU 0. */
