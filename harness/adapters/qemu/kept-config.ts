@@ -28,7 +28,6 @@ interface Kept {
   dwords: [number, { value: number; mask: number }][];
 }
 
-/** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them; null where a device sits deeper than this reaches. */
 /** One config dword as qtest commands: through ECAM (one command) or CF8/CFC (the latch, then the data port; the value in the last reply). */
 interface ConfigDword {
   /** The highest register it reaches, plus one. */
@@ -41,6 +40,7 @@ export const configDword = (ecam: number | null): ConfigDword =>
     ? { limit: 0x100, access: (at, reg, value) => cf8Access(at, reg, 4, value) }
     : { limit: 0x1000, access: (at, reg, value) => [value === undefined ? Q.read(ecamAddress(ecam, at, reg), 4) : Q.write(ecamAddress(ecam, at, reg), 4, BigInt(value))] };
 
+/** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them; null where a device sits deeper than this reaches. */
 function plan(t: Topology, only: ReadonlySet<number> | null, cfg: ConfigDword): { kept: Kept[]; busSetup: string[] } | null {
   const kept: Kept[] = [];
   const busSetup: string[] = [];
