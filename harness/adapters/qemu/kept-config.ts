@@ -15,11 +15,11 @@ import { createFunction } from '../../model/personalities/index.ts';
 import { slotsOf } from '../../model/slots.ts';
 import * as H from '../../model/header.ts';
 import { bdf } from '../../topology/bdf.ts';
-import { ecamAddress } from '../../bus/config-access.ts';
+import { ecamAccess } from '../../bus/config-access.ts';
 import type { Topology } from '../../topology/types.ts';
-import { cf8Access } from './access.ts';
+import { busCommand, cf8Access } from './access.ts';
 import type { QemuProcess } from './process.ts';
-import { Q, parseValue } from './qtest.ts';
+import { parseValue } from './qtest.ts';
 
 interface Kept {
   /** The function's BDF while the restore runs (below a root port: on a bus number given for it). */
@@ -38,7 +38,7 @@ interface ConfigDword {
 export const configDword = (ecam: number | null): ConfigDword =>
   ecam === null
     ? { limit: 0x100, access: (at, reg, value) => cf8Access(at, reg, 4, value) }
-    : { limit: 0x1000, access: (at, reg, value) => [value === undefined ? Q.read(ecamAddress(ecam, at, reg), 4) : Q.write(ecamAddress(ecam, at, reg), 4, BigInt(value))] };
+    : { limit: 0x1000, access: (at, reg, value) => ecamAccess(ecam, at, reg, 4, value === undefined ? null : BigInt(value)).map(busCommand) };
 
 /** Power-on dwords of the kept ranges of every present device, and the config writes that make ports forward to those below them; null where a device sits deeper than this reaches. */
 function plan(t: Topology, only: ReadonlySet<number> | null, cfg: ConfigDword): { kept: Kept[]; busSetup: string[] } | null {

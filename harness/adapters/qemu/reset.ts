@@ -11,7 +11,8 @@
  */
 import type { TargetPhases } from '../target.ts';
 import * as H from '../../model/header.ts';
-import { DEFAULT_ECAM, walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
+import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
+import { configMechanisms } from '../../bus/config-access.ts';
 import { bdf } from '../../topology/bdf.ts';
 import { cf8Access } from './access.ts';
 import { EDU_ID, settleFactorial } from './edu.ts';
@@ -174,7 +175,7 @@ async function resetToFresh(q: QemuProcess, t: Topology, ram: { model: number; h
   let kept = { ok: true, busesSet: false };
   if (dirty.keptWritten === null || dirty.keptWritten.size > 0) {
     // Through ECAM where there is one (the set-up turns it on): past 0x100 CONFIG_ADDRESS names nothing.
-    const ecam = t.roots[0].ecam === undefined ? DEFAULT_ECAM : t.roots[0].ecam;
+    const { ecam } = configMechanisms(t, 0);
     if (ecam !== null) await call(q, [...setup], timeoutMs);
     kept = await restoreKeptConfig(q, t, configDword(ecam), timeoutMs, dirty.keptWritten);
   }
