@@ -166,25 +166,12 @@ test('moving BAR0 of one device (decoding off, new address, decoding on) leaves 
   expect(mapNew).toBeGreaterThan(unmapOld);
 });
 
-/** `dev add` with the full device syntax (agent.c): the uid, each BAR's host address by slot, and the MSI-X layout when there is one. */
-function devAddRaw(domid: number, sbdf: string, opts: string): Cmd<{ uid: number; bars: Record<number, number>; msix?: { bar: number; pba: number } }> {
-  return {
-    text: `dev add ${domid} ${sbdf} endpoint ${opts}`,
-    parse: (l) => {
-      const m = /^OK uid=(\d+)((?: bar\d=0x[0-9a-f]+)*)(?: msix=bar(\d)\+0x0,pba\+(0x[0-9a-f]+))?$/.exec(l);
-      if (m === null) throw new Error(`unexpected reply to dev add: ${l}`);
-      const bars: Record<number, number> = {};
-      for (const b of m[2].trim().split(' ').filter((x) => x !== '')) bars[Number(b[3])] = Number(b.slice(5));
-      return { uid: Number(m[1]), bars, ...(m[3] !== undefined ? { msix: { bar: Number(m[3]), pba: Number(m[4]) } } : {}) };
-    },
-  };
-}
 const D5 = '0000:00:05.0';
 const pfn = (a: number): number => Math.floor(a / 0x1000);
 
 test('64-bit BARs: sized through both registers, placed by firmware above 4 GiB, moved by the hardware domain, mapped at the right gfn and reached there (not at the 32-bit alias)', async () => {
   const a = (agent = XenAgent.start(await agentBinary()));
-  const [, dev, rc] = await a.run([X.domainNew('hwdom'), devAddRaw(0, D5, 'bar0=0x200000000,mem64,pref bar2=0x10000,mem64'), X.devAssign(0, D5)] as const);
+  const [, dev, rc] = await a.run([X.domainNew('hwdom'), X.devAddRaw(0, D5, 'bar0=0x200000000,mem64,pref bar2=0x10000,mem64'), X.devAssign(0, D5)] as const);
   expect(rc, 'vpci_add_handlers').toBe(0);
   expect(Object.keys(dev.bars)).toEqual(['0', '2']);
   for (const [slot, size] of [[0, 0x200000000], [2, 0x10000]] as const) {
@@ -239,7 +226,7 @@ test('MSI-X in a 64-bit BAR: the p2m mapping of that BAR leaves out the table pa
   const a = (agent = XenAgent.start(await agentBinary()));
   const [, dev, rc, capPtr, cap] = await a.run([
     X.domainNew('hwdom'),
-    devAddRaw(0, D5, 'bar0=0x1000 bar2=0x4000,mem64 msix=8@bar2'),
+    X.devAddRaw(0, D5, 'bar0=0x1000 bar2=0x4000,mem64 msix=8@bar2'),
     X.devAssign(0, D5),
     X.cfgRead(0, D5, 0x34, 1),
     X.cfgRead(0, D5, 0x60, 4),
@@ -300,7 +287,7 @@ test('MSI-X in a 64-bit BAR: the p2m mapping of that BAR leaves out the table pa
 
 test('IO BARs: sized like memory ones (0xffffffe1), placed in the port window, not mapped by vPCI (4.17 leaves them alone), port accesses reach the device when Command.IO is set', async () => {
   const a = (agent = XenAgent.start(await agentBinary()));
-  const [, dev, rc] = await a.run([X.domainNew('hwdom'), devAddRaw(0, D5, 'bar1=0x20,io bar4=0x100,mem32,pref'), X.devAssign(0, D5)] as const);
+  const [, dev, rc] = await a.run([X.domainNew('hwdom'), X.devAddRaw(0, D5, 'bar1=0x20,io bar4=0x100,mem32,pref'), X.devAssign(0, D5)] as const);
   expect(rc).toBe(0);
   const port = dev.bars[1];
   expect(port).toBeGreaterThanOrEqual(0xc000);
@@ -359,7 +346,7 @@ test('device descriptions the shim cannot build are refused with a reason', asyn
   const replies = await a.exchange(bad.map((o) => `dev add 0 ${D5} endpoint ${o}`));
   for (let i = 0; i < bad.length; i++) expect(replies[i], bad[i]).toMatch(/^ERR \S/);
   // Nothing half-added: the SBDF is still free and firmware's windows were not used up.
-  const ok = await a.one(devAddRaw(0, D5, 'bar0=0x1000 bar1=0x20,io'));
+  const ok = await a.one(X.devAddRaw(0, D5, 'bar0=0x1000 bar1=0x20,io'));
   expect(ok.bars).toEqual({ 0: 0xe0000000, 1: 0xc000 });
 });
 

@@ -159,6 +159,12 @@ export interface EndpointSpec {
   /** Vendor and device ID (default 1b36:1100, the model's endpoint). */
   id?: [number, number];
 }
+/** A device the agent added: its uid, where firmware put each BAR, and its MSI-X table (offset 0 of a BAR) and PBA. */
+export interface Added {
+  uid: number;
+  bars: Record<number, number>;
+  msix?: { bar: number; pba: number };
+}
 export type Knob = 'p2m_partial' | 'p2m_error' | 'preempt_every' | 'bar_outside_hole' | 'trace';
 
 const hx = (n: number | bigint): string => (n < 0 ? '-0x' + (-BigInt(n)).toString(16) : '0x' + n.toString(16));
@@ -189,11 +195,25 @@ export const X = {
     text: `domain new ${kind}`,
     parse: (l) => Number(match(/^OK (\d+)$/, l, 'OK <domid>')[1]),
   }),
-  devAdd: (domid: number, sbdf: Sbdf, e: EndpointSpec): Cmd<{ uid: number; bar0: number }> => ({
-    text: [`dev add ${domid} ${sbdf} endpoint bar0=${hx(e.bar0)}`, e.msi !== undefined ? `msi=${e.msi}` : '', e.id ? `id=${hx(e.id[0])}:${hx(e.id[1])}` : ''].filter((s) => s !== '').join(' '),
+  devAdd: (domid: number, sbdf: Sbdf, e: EndpointSpec): Cmd<Added & { bar0: number }> => {
+    const c = X.devAddRaw(domid, sbdf, [`bar0=${hx(e.bar0)}`, e.msi !== undefined ? `msi=${e.msi}` : '', e.id ? `id=${hx(e.id[0])}:${hx(e.id[1])}` : ''].filter((s) => s !== '').join(' '));
+    return {
+      text: c.text,
+      parse: (l) => {
+        const a = c.parse(l);
+        if (a.bars[0] === undefined) throw new ReplyMismatch('expected "bar0=<address>"');
+        return { ...a, bar0: a.bars[0] };
+      },
+    };
+  },
+  /** An endpoint described in the agent's own words (`bar<N>=<size>[,mem32|mem64|io][,pref] msi=<n> msix=<n>[@bar<N>] id=<v>:<d>`). */
+  devAddRaw: (domid: number, sbdf: Sbdf, description: string): Cmd<Added> => ({
+    text: `dev add ${domid} ${sbdf} endpoint ${description}`,
     parse: (l) => {
-      const m = match(new RegExp(`^OK uid=(\\d+) bar0=(${HEX})$`), l, 'OK uid=<n> bar0=<address>');
-      return { uid: Number(m[1]), bar0: Number(m[2]) };
+      const m = match(new RegExp(`^OK uid=(\\d+)((?: bar\\d=${HEX})*)(?: msix=bar(\\d)\\+0x0,pba\\+(${HEX}))?$`), l, 'OK uid=<n> bar<N>=<address>... [msix=bar<N>+0x0,pba+<offset>]');
+      const bars: Record<number, number> = {};
+      for (const b of m[2].trim().split(' ').filter((x) => x !== '')) bars[Number(b[3])] = Number(b.slice(5));
+      return { uid: Number(m[1]), bars, ...(m[3] !== undefined ? { msix: { bar: Number(m[3]), pba: Number(m[4]) } } : {}) };
     },
   }),
   /** Xen's rc (0: vPCI set up). */
