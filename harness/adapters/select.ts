@@ -7,6 +7,7 @@ import { modelTarget } from './model/target.ts';
 import { MUTANT_NAMES } from './model/mutants.ts';
 import { openExecTarget } from './exec/target.ts';
 import { openQemuTarget } from './qemu/target.ts';
+import { XEN_MODES, openXenTarget, prepareXen, type XenMode } from './xen/target.ts';
 import { openVfioUserTarget, parseContract, socketsOf, type Contract } from './vfio-user/target.ts';
 import { MACHINES, PLATFORMS, type Machine } from './qemu/platform.ts';
 import { prepareTopology } from './qemu/prepare.ts';
@@ -41,9 +42,18 @@ export interface TargetChoice {
   profile?: string;
   /** vfio-user: the command that starts each server, {socket} replaced (--server). */
   server?: string;
+  /** xen-vpci: the Xen tree (--xen-src). */
+  xenSrc?: string;
 }
 
-export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...]`;
+export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...] | xen-vpci[:${XEN_MODES.join('|')}]`;
+
+const xenModeOf = (spec: string): XenMode | null | undefined => {
+  if (spec === 'xen-vpci') return 'hwdom';
+  if (!spec.startsWith('xen-vpci:')) return undefined;
+  const m = spec.slice('xen-vpci:'.length);
+  return (XEN_MODES as readonly string[]).includes(m) ? (m as XenMode) : null;
+};
 
 const machineOf = (spec: string): Machine | null | undefined => {
   if (spec === 'qemu') return 'q35';
@@ -60,6 +70,10 @@ export function targetSpecProblem(c: TargetChoice): string | null {
   if (c.qemuEvents === true && (machine === undefined || machine === null)) return '--qemu-events applies to --target qemu only';
   if (c.contract !== undefined && !spec.startsWith('vfio-user:')) return '--contract applies to --target vfio-user only';
   if (c.server !== undefined && !spec.startsWith('vfio-user:')) return '--server applies to --target vfio-user only';
+  const xen = xenModeOf(spec);
+  if (c.xenSrc !== undefined && (xen === undefined || xen === null)) return '--xen-src applies to --target xen-vpci only';
+  if (xen === null) return spec === 'xen-vpci:guest' ? '--target xen-vpci:guest needs a Xen tree of 4.21 or later with guest vPCI, which isoroot does not drive yet; use xen-vpci:hwdom' : `--target xen-vpci:<mode> with a mode of ${XEN_MODES.join(', ')}, got "${spec}"`;
+  if (xen !== undefined) return mutant === undefined ? null : '--mutant applies to --target model only';
   if (spec.startsWith('vfio-user:')) {
     if (mutant !== undefined) return '--mutant applies to --target model only (a reference server takes its own: isoroot serve vfio-user --mutant)';
     if (socketsOf(spec).some((s) => s === '')) return `--target vfio-user: needs socket paths separated by commas, got "${spec}"`;
@@ -91,6 +105,8 @@ export function targetSpecProblem(c: TargetChoice): string | null {
  * the campaign's workers start their own targets.
  */
 export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
+  const xen = xenModeOf(c.spec);
+  if (xen !== undefined && xen !== null) return prepareXen(t);
   const machine = machineOf(c.spec);
   if (machine === undefined || machine === null) return t;
   const platform = PLATFORMS[machine];
@@ -108,6 +124,11 @@ export async function selectTarget(command: string, c: TargetChoice): Promise<Op
 
 async function openChoice(c: TargetChoice): Promise<OpenedTarget> {
   if (c.spec === 'model') return { target: modelTarget(c.mutant), dispose: async () => {} };
+  const xen = xenModeOf(c.spec);
+  if (xen !== undefined && xen !== null) {
+    const t = await openXenTarget({ mode: xen, ...(c.xenSrc !== undefined ? { xenSrc: c.xenSrc } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });
+    return { target: t, dispose: () => t.dispose() };
+  }
   if (c.spec.startsWith('vfio-user:')) {
     const contract = c.contract === undefined ? {} : (parseContract(c.contract) as Contract);
     const t = await openVfioUserTarget(socketsOf(c.spec), { contract, ...(c.server !== undefined ? { server: c.server } : {}) });

@@ -14,6 +14,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
     { name: 'qemu-events', value: null, doc: "with --target qemu: log QEMU's PCI trace events and guest errors, and attach them to findings" },
     { name: 'contract', value: 'C', doc: 'with --target vfio-user: the spaces the roots share, e.g. memory=shared,io=shared (default: every space isolated)' },
     { name: 'server', value: 'CMD', doc: "with --target vfio-user: the command that starts each socket's server, {socket} replaced with its path; isoroot starts it again whenever a session needs a fresh device" },
+    { name: 'xen-src', value: 'DIR', doc: 'with --target xen-vpci: the Xen tree to build vPCI from (default $ISOROOT_XEN_SRC, else Debian\'s, which scripts/xen-source.sh fetches)' },
     { name: 'profile', value: 'P', doc: `the implementation choices to judge by: a built-in profile (${builtinProfiles().join(', ')}) or a profile file (default: the one the target declares; none: the specifications alone)` },
   ];
 }
@@ -22,7 +23,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
 export function readTargetChoice(command: string, p: Parsed, fallback: string | null): TargetChoice | null {
   const spec = one(p, 'target') ?? fallback;
   if (spec === null) {
-    for (const o of ['mutant', 'qemu', 'contract', 'server'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    for (const o of ['mutant', 'qemu', 'contract', 'server', 'xen-src'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
     const profile = one(p, 'profile');
     if (profile !== undefined) loadProfileOption(profile);
     if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
@@ -45,6 +46,8 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   }
   const server = one(p, 'server');
   if (server !== undefined) c.server = server;
+  const xenSrc = one(p, 'xen-src');
+  if (xenSrc !== undefined) c.xenSrc = xenSrc;
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new UsageError(command, problem);
   return c;

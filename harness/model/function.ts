@@ -20,6 +20,7 @@ import {
   registerAt,
   CMD_INTX_DISABLE,
   CMD_MASTER,
+  CMD_MEMORY,
   COMMAND,
   INTERRUPT_PIN,
   STATUS,
@@ -188,6 +189,27 @@ export abstract class PciFunction {
     for (let i = 0; i < size && off + i < this.cfg.size; i++) {
       const [start, len] = registerAt(off + i, this.isBridge);
       if (this.cfg.registerReadOnly(off + i, start, len)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether a config write reaches a memory BAR's register (either half of
+   * a 64-bit one) while the function decodes memory, or the ROM BAR's while
+   * the ROM decodes and the write leaves it enabled: the writes choice
+   * header.bar-write-while-decoding is about.
+   */
+  barWriteWhileDecoding(off: number, size: number, value: number): boolean {
+    if (!this.power || (this.command & CMD_MEMORY) === 0) return false;
+    for (const b of this.bars) {
+      if (b === undefined || b.kind === 'io') continue;
+      const len = b.kind === 'mem64' ? 8 : 4;
+      if (off >= b.reg + len || off + size <= b.reg) continue;
+      if (b.kind !== 'rom') return true;
+      // The ROM's enable bit after the write: the written byte's bit 0, else the current one.
+      const enabled = (this.cfg.read(b.reg, 1) & 1) !== 0;
+      const stays = off === b.reg ? (value & 1) !== 0 : enabled;
+      if (enabled && stays) return true;
     }
     return false;
   }

@@ -476,6 +476,13 @@ export class Model implements DeviceHost {
       ]);
       if (pick.option === 'refuse') return pick.obs;
     }
+    if (fn.barWriteWhileDecoding(reg, size, Number(value))) {
+      const pick = this.choose('header.bar-write-while-decoding', [
+        { option: 'take', obs: ok({ to, rule }) },
+        { option: 'ignore', obs: ok({ to, rule }) },
+      ]);
+      if (pick.option === 'ignore') return ok({ to, rule });
+    }
     fn.configWrite(reg, size, Number(value));
     return { status: 'ok', to, rule };
   }

@@ -174,9 +174,10 @@ export function parseObserves(r: JsonReader, path: string, v: unknown): Observes
 
 function parseIrqView(r: JsonReader, path: string, v: unknown): IrqView {
   const o = r.object(path, v);
-  r.only(path, o, ['lines', 'messages', 'eventfds']);
+  r.only(path, o, ['lines', 'messages', 'eventfds', 'messagesByFunction']);
   const view: IrqView = { lines: r.bool(at(path, 'lines'), o.lines), messages: null };
   if (o.eventfds !== undefined) view.eventfds = r.bool(at(path, 'eventfds'), o.eventfds);
+  if (o.messagesByFunction !== undefined) view.messagesByFunction = r.bool(at(path, 'messagesByFunction'), o.messagesByFunction);
   if (o.messages !== null) {
     const p = at(path, 'messages');
     const m = r.object(p, o.messages);

@@ -126,6 +126,12 @@ export interface IrqView {
    * signalled).
    */
   eventfds?: boolean;
+  /**
+   * MSI and MSI-X messages by function, vector, address and data, as a
+   * hypervisor that emulates the capabilities holds them (Xen's vPCI);
+   * INTx is not seen.
+   */
+  messagesByFunction?: boolean;
 }
 
 /** What a target can observe about an access beyond its value; oracles compare only these. */

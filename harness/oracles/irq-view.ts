@@ -36,6 +36,7 @@ export class IrqProjection {
         if (i.kind === 'msi' || i.kind === 'msix') out.push({ space: i.space, dev: i.dev, kind: i.kind, vector: i.vector });
         if (i.kind === 'intx' && i.level === 1) out.push({ space: i.space, dev: i.dev, kind: 'intx', level: 1 });
       }
+      if (this.view.messagesByFunction === true && i.dev !== undefined && (i.kind === 'msi' || i.kind === 'msix')) out.push({ space: i.space, dev: i.dev, kind: i.kind, vector: i.vector, addr: i.addr, data: i.data });
       if ((i.kind === 'msi' || i.kind === 'msix') && this.watched(i)) wrote.set(i.addr!, i);
     }
     for (const [addr, i] of wrote) {

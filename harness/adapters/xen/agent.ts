@@ -135,12 +135,23 @@ class ReplyMismatch extends Error {}
 
 export type Sbdf = string;
 export type DomainKind = 'hwdom' | 'guest';
-/** Where a memory access went (agent.c: `<where>`). */
+/** Where a memory or port access went (agent.c: `<where>`); bar 6 is the expansion ROM. */
 export type Where =
   | { kind: 'bar'; sbdf: Sbdf; bar: number; offset: number }
   | { kind: 'vpci-mmio' }
-  | { kind: 'no-decode'; mfn: number }
+  | { kind: 'mmcfg' }
+  | { kind: 'cf8' }
+  | { kind: 'ram' }
+  | { kind: 'no-decode'; mfn?: number }
   | { kind: 'unmapped' };
+/** An MSI or MSI-X message a device sent during a write, as Xen's vPCI state gives it (agent.c `irq=`). */
+export interface AgentIrq {
+  kind: 'msi' | 'msix';
+  sbdf: Sbdf;
+  vector: number;
+  addr: number;
+  data: number;
+}
 export interface P2mRun {
   gfn: number;
   mfn: number;
@@ -169,7 +180,19 @@ export type Knob = 'p2m_partial' | 'p2m_error' | 'preempt_every' | 'bar_outside_
 
 const hx = (n: number | bigint): string => (n < 0 ? '-0x' + (-BigInt(n)).toString(16) : '0x' + n.toString(16));
 const HEX = '0x[0-9a-f]+';
-const WHERE = `(\\S+) bar(\\d) \\+(${HEX})|vpci-mmio|mfn:(${HEX}) no-decode|unmapped`;
+const WHERE = `(\\S+) bar(\\d) \\+(${HEX})|vpci-mmio|mmcfg|cf8|ram|(?:mfn:(${HEX}) )?no-decode|unmapped`;
+const IRQS = `((?: irq=msix?:[0-9a-f:.]+:\\d+:${HEX}:${HEX})*)`;
+
+function irqsOf(text: string): AgentIrq[] {
+  return text
+    .trim()
+    .split(' ')
+    .filter((x) => x !== '')
+    .map((x) => {
+      const [kind, seg, bus, devfn, vector, addr, data] = x.slice(4).split(':');
+      return { kind: kind as AgentIrq['kind'], sbdf: `${seg}:${bus}:${devfn}`, vector: Number(vector), addr: Number(addr), data: Number(data) };
+    });
+}
 
 function match(re: RegExp, line: string, want: string): RegExpExecArray {
   const m = re.exec(line);
@@ -181,7 +204,8 @@ function where(m: RegExpExecArray, at: number): Where {
   const [all, sbdf, bar, off, mfn] = m.slice(at, at + 5);
   if (sbdf !== undefined) return { kind: 'bar', sbdf, bar: Number(bar), offset: Number(off) };
   if (mfn !== undefined) return { kind: 'no-decode', mfn: Number(mfn) };
-  return all === 'vpci-mmio' ? { kind: 'vpci-mmio' } : { kind: 'unmapped' };
+  if (all === 'vpci-mmio' || all === 'mmcfg' || all === 'cf8' || all === 'ram' || all === 'no-decode') return { kind: all };
+  return { kind: 'unmapped' };
 }
 
 const ok = (text: string): Cmd<void> => ({
@@ -191,8 +215,9 @@ const ok = (text: string): Cmd<void> => ({
 
 /** Command builders (agent.c's header is the reference). */
 export const X = {
-  domainNew: (kind: DomainKind): Cmd<number> => ({
-    text: `domain new ${kind}`,
+  /** ram: bytes of RAM from address 0 (whole pages; the hardware domain's is the host's e820 RAM). */
+  domainNew: (kind: DomainKind, ram?: number): Cmd<number> => ({
+    text: `domain new ${kind}${ram === undefined ? '' : ` ram=${hx(ram)}`}`,
     parse: (l) => Number(match(/^OK (\d+)$/, l, 'OK <domid>')[1]),
   }),
   devAdd: (domid: number, sbdf: Sbdf, e: EndpointSpec): Cmd<Added & { bar0: number }> => {
@@ -232,13 +257,15 @@ export const X = {
     },
   }),
   /** rounds: vpci_process_pending calls until it was done. */
-  cfgWrite: (domid: number, sbdf: Sbdf, reg: number, size: number, value: number | bigint): Cmd<{ rounds: number; rejected: boolean }> => ({
+  cfgWrite: (domid: number, sbdf: Sbdf, reg: number, size: number, value: number | bigint): Cmd<{ rounds: number; rejected: boolean; irqs: AgentIrq[] }> => ({
     text: `cfg write ${domid} ${sbdf} ${hx(reg)} ${size} ${hx(value)}`,
     parse: (l) => {
-      const m = match(/^OK (\d+)( rejected)?$/, l, 'OK <rounds> [rejected]');
-      return { rounds: Number(m[1]), rejected: m[2] !== undefined };
+      const m = match(new RegExp(`^OK (\\d+)( rejected)?${IRQS}$`), l, 'OK <rounds> [rejected] [irq=...]');
+      return { rounds: Number(m[1]), rejected: m[2] !== undefined, irqs: irqsOf(m[3]) };
     },
   }),
+  /** One MCFG entry of the hardware domain: config accesses of segment `seg`, buses start..end, at `base` (register_vpci_mmcfg_handler). */
+  mmcfg: (domid: number, seg: number, base: number, start: number, end: number): Cmd<void> => ok(`mmcfg ${domid} ${hx(seg)} ${hx(base)} ${hx(start)} ${hx(end)}`),
   memRead: (domid: number, gpa: number | bigint, size: number): Cmd<{ value: bigint; where: Where }> => ({
     text: `mem read ${domid} ${hx(gpa)} ${size}`,
     parse: (l) => {
@@ -246,9 +273,26 @@ export const X = {
       return { value: BigInt(m[1]), where: where(m, 2) };
     },
   }),
-  memWrite: (domid: number, gpa: number | bigint, size: number, value: number | bigint): Cmd<{ where: Where }> => ({
+  memWrite: (domid: number, gpa: number | bigint, size: number, value: number | bigint): Cmd<{ where: Where; irqs: AgentIrq[] }> => ({
     text: `mem write ${domid} ${hx(gpa)} ${size} ${hx(value)}`,
-    parse: (l) => ({ where: where(match(new RegExp(`^OK (${WHERE})$`), l, 'OK <where>'), 1) }),
+    parse: (l) => {
+      const m = match(new RegExp(`^OK (${WHERE})${IRQS}$`), l, 'OK <where> [irq=...]');
+      return { where: where(m, 1), irqs: irqsOf(m[6]) };
+    },
+  }),
+  ioRead: (domid: number, port: number, size: number): Cmd<{ value: bigint; where: Where }> => ({
+    text: `io read ${domid} ${hx(port)} ${size}`,
+    parse: (l) => {
+      const m = match(new RegExp(`^OK (${HEX}) (${WHERE})$`), l, 'OK <value> <where>');
+      return { value: BigInt(m[1]), where: where(m, 2) };
+    },
+  }),
+  ioWrite: (domid: number, port: number, size: number, value: number | bigint): Cmd<{ where: Where; irqs: AgentIrq[] }> => ({
+    text: `io write ${domid} ${hx(port)} ${size} ${hx(value)}`,
+    parse: (l) => {
+      const m = match(new RegExp(`^OK (${WHERE})${IRQS}$`), l, 'OK <where> [irq=...]');
+      return { where: where(m, 1), irqs: irqsOf(m[6]) };
+    },
   }),
   /** The domain's current p2m mappings (MMIO), sorted by gfn. */
   p2m: (domid: number): Cmd<P2mRun[]> => ({
@@ -300,6 +344,10 @@ export class XenAgentError extends Error {
   ) {
     super(message);
   }
+  /** The reply lines of a batch that came in before it failed. */
+  replies: string[] = [];
+  /** Those replies parsed, up to the first that is not its command's OK. */
+  parsed: unknown[] = [];
 }
 
 export type Results<T extends readonly Cmd<unknown>[]> = { -readonly [K in keyof T]: T[K] extends Cmd<infer R> ? R : never };
@@ -385,6 +433,16 @@ export class XenAgent {
     if (cmds.length === 0) return [];
     if (this.exit === null) this.proc.stdin!.write(cmds.join('\n') + '\n');
     const out: string[] = [];
+    try {
+      await this.collect(cmds, out);
+    } catch (e) {
+      if (e instanceof XenAgentError) e.replies = out;
+      throw e;
+    }
+    return out;
+  }
+
+  private async collect(cmds: readonly string[], out: string[]): Promise<void> {
     for (const c of cmds) {
       const n = await this.lines.next(this.timeoutMs);
       if ('timeout' in n) this.fail(new XenAgentError(`${AGENT_NAME} hangs: no reply to "${c}" within ${this.timeoutMs} ms (${out.length} of ${cmds.length} replies in)`, 'hang', c, undefined, undefined, this.stderr));
@@ -401,12 +459,25 @@ export class XenAgent {
       if (!/^(OK( .*)?|ERR .+)$/.test(line)) this.fail(new XenAgentError(`protocol error: the reply to "${c}" is neither "OK ..." nor "ERR <reason>": "${line.slice(0, 200)}"`, 'protocol', c, line));
       out.push(line);
     }
-    return out;
   }
 
   /** Pipelines typed commands; each reply must be its command's OK (an ERR throws 'refused' once every reply is in). */
   async run<const T extends readonly Cmd<unknown>[]>(cmds: T): Promise<Results<T>> {
-    const lines = await this.exchange(cmds.map((c) => c.text));
+    let lines: string[];
+    try {
+      lines = await this.exchange(cmds.map((c) => c.text));
+    } catch (e) {
+      if (e instanceof XenAgentError) {
+        for (let i = 0; i < e.replies.length && e.replies[i].startsWith('OK'); i++) {
+          try {
+            e.parsed.push(cmds[i].parse(e.replies[i]));
+          } catch {
+            break;
+          }
+        }
+      }
+      throw e;
+    }
     const out: unknown[] = [];
     for (let i = 0; i < cmds.length; i++) {
       const c = cmds[i];

@@ -109,6 +109,39 @@ static struct domain *domains[MAX_DOMAINS];
 static struct agent_dev devs[MAX_DEVS];
 static unsigned int nr_devs;
 
+/* What the domain's builder gives it besides vPCI: RAM at address 0, the
+ * MMCFG regions of its MCFG table, and the CF8 latch (arch/x86/hvm/io.c
+ * keeps these in d->arch.hvm; isoroot's own code here, no Xen code). */
+#define MAX_MMCFG 8
+struct ram_page {
+    uint64_t idx;
+    uint8_t *mem;
+};
+struct agent_domain {
+    uint64_t ram;                       /* bytes of RAM from address 0 */
+    struct ram_page *pages;             /* sparse, zero until written */
+    unsigned int nr_pages, cap_pages;
+    struct mmcfg {
+        uint64_t addr, size;
+        uint16_t seg;
+        uint8_t start_bus;
+    } mmcfg[MAX_MMCFG];
+    unsigned int nr_mmcfg;
+    uint32_t cf8;
+};
+static struct agent_domain adoms[MAX_DOMAINS];
+
+/* Interrupts a command made the devices send, for its reply. */
+#define MAX_IRQS 64
+static struct irq_event {
+    pci_sbdf_t sbdf;
+    bool msix;
+    unsigned int vector;
+    uint64_t addr;
+    uint32_t data;
+} irqs[MAX_IRQS];
+static unsigned int nr_irqs;
+
 /* ---- Replies ---------------------------------------------------------------- */
 static char reply[1 << 16];
 static size_t reply_len;
@@ -406,9 +439,14 @@ static bool get_size(const char *tok, const unsigned int *allowed,
 static int cmd_domain(char **t, int n)
 {
     unsigned int id;
+    uint64_t ram = 0;
 
-    if ( n != 3 || strcmp(t[1], "new") )
-        return err("usage: domain new hwdom|guest");
+    if ( n < 3 || n > 4 || strcmp(t[1], "new") )
+        return err("usage: domain new hwdom|guest [ram=<bytes>]");
+    if ( n == 4 && (strncmp(t[3], "ram=", 4) ||
+                    !unum(t[3] + 4, 1ULL << 40, &ram) || PAGE_OFFSET(ram)) )
+        return err("bad '%s' (want ram=<bytes>, whole 4 KiB pages, at most "
+                   "1 TiB)", t[3]);
     if ( !strcmp(t[2], "guest") )
     {
 #if SHIM_XEN_VERSION < SHIM_XEN_VER(4, 21)
@@ -418,7 +456,7 @@ static int cmd_domain(char **t, int n)
 #endif
     }
     else if ( strcmp(t[2], "hwdom") )
-        return err("usage: domain new hwdom|guest");
+        return err("usage: domain new hwdom|guest [ram=<bytes>]");
     else if ( hardware_domain )
         return err("there is a hardware domain already (d%u)",
                    hardware_domain->domain_id);
@@ -429,8 +467,172 @@ static int cmd_domain(char **t, int n)
     if ( id == MAX_DOMAINS )
         return err("too many domains (%u)", MAX_DOMAINS);
     domains[id] = shim_domain_create(id, !strcmp(t[2], "hwdom"), 1);
+    adoms[id].ram = ram;
+    /* The hardware domain's RAM is the host's: e820 RAM, no memory hole. */
+    if ( !strcmp(t[2], "hwdom") )
+        shim_e820_ram_pages = PFN_DOWN(ram);
     put("OK %u", id);
     return 0;
+}
+
+static uint8_t *ram_byte(struct agent_domain *ad, uint64_t gpa)
+{
+    uint64_t idx = PFN_DOWN(gpa);
+
+    for ( unsigned int i = 0; i < ad->nr_pages; i++ )
+        if ( ad->pages[i].idx == idx )
+            return ad->pages[i].mem + PAGE_OFFSET(gpa);
+    if ( ad->nr_pages == ad->cap_pages )
+    {
+        ad->cap_pages = ad->cap_pages ? 2 * ad->cap_pages : 16;
+        ad->pages = realloc(ad->pages, ad->cap_pages * sizeof(*ad->pages));
+        if ( !ad->pages )
+            abort();
+    }
+    ad->pages[ad->nr_pages] = (struct ram_page){ idx, calloc(1, PAGE_SIZE) };
+    if ( !ad->pages[ad->nr_pages].mem )
+        abort();
+    return ad->pages[ad->nr_pages++].mem + PAGE_OFFSET(gpa);
+}
+
+/* ---- MMCFG and CF8/CFC, as arch/x86/hvm/io.c traps them for a PVH
+ * hardware domain: the access is decoded to an SBDF and goes to vPCI. -- */
+static const struct mmcfg *mmcfg_find(const struct domain *d, uint64_t addr)
+{
+    const struct agent_domain *ad = &adoms[d->domain_id];
+
+    for ( unsigned int i = 0; i < ad->nr_mmcfg; i++ )
+        if ( addr >= ad->mmcfg[i].addr &&
+             addr - ad->mmcfg[i].addr < ad->mmcfg[i].size )
+            return &ad->mmcfg[i];
+    return NULL;
+}
+
+static unsigned int mmcfg_decode(const struct mmcfg *m, uint64_t addr,
+                                 pci_sbdf_t *sbdf)
+{
+    addr -= m->addr;
+    *sbdf = shim_sbdf(m->seg, m->start_bus + (addr >> 20),
+                      (addr >> 15) & 0x1f, (addr >> 12) & 7);
+    return addr & (PCI_CFG_SPACE_EXP_SIZE - 1);
+}
+
+/* The vCPU finishes what vPCI deferred before it resumes the guest. */
+static void resume(struct vcpu *v)
+{
+    unsigned int n = 0;
+
+    while ( vpci_process_pending(v) )
+        if ( ++n > 1000000 )
+            shim_assert_failed("vpci_process_pending makes no progress",
+                               __FILE__, __LINE__);
+}
+
+static int mmcfg_check(struct vcpu *v, unsigned long addr)
+{
+    return mmcfg_find(v->domain, addr) != NULL;
+}
+
+static int mmcfg_read(struct vcpu *v, unsigned long addr, unsigned int len,
+                      unsigned long *data)
+{
+    pci_sbdf_t sbdf;
+    unsigned int reg = mmcfg_decode(mmcfg_find(v->domain, addr), addr, &sbdf);
+
+    *data = ~0UL;
+    vpci_ecam_read(sbdf, reg, len, data);   /* a refusal reads all ones */
+    return X86EMUL_OKAY;
+}
+
+static int mmcfg_write(struct vcpu *v, unsigned long addr, unsigned int len,
+                       unsigned long data)
+{
+    pci_sbdf_t sbdf;
+    unsigned int reg = mmcfg_decode(mmcfg_find(v->domain, addr), addr, &sbdf);
+
+    vpci_ecam_write(sbdf, reg, len, data);  /* a refusal is dropped */
+    resume(v);
+    return X86EMUL_OKAY;
+}
+
+static const struct hvm_mmio_ops mmcfg_ops = {
+    .check = mmcfg_check,
+    .read = mmcfg_read,
+    .write = mmcfg_write,
+};
+
+/* mmcfg <domid> <seg> <base> <start_bus> <end_bus>: one MCFG entry, the
+ * way register_vpci_mmcfg_handler() takes it (the hardware domain only). */
+static int cmd_mmcfg(char **t, int n)
+{
+    struct domain *d;
+    struct agent_domain *ad;
+    uint64_t seg, base, start, end;
+
+    if ( n != 6 )
+        return err("usage: mmcfg <domid> <seg> <base> <start_bus> <end_bus>");
+    if ( !(d = get_domain(t[1])) )
+        return 0;
+    if ( !is_hardware_domain(d) )
+        return err("MMCFG regions are the hardware domain's");
+    if ( !unum(t[2], 0xffff, &seg) || !unum(t[3], (1ULL << 52) - 1, &base) ||
+         !unum(t[4], 0xff, &start) || !unum(t[5], 0xff, &end) || start > end ||
+         (base & ((1 << 20) - 1)) )
+        return err("bad MMCFG entry (segment, 1 MiB aligned base, buses)");
+    ad = &adoms[d->domain_id];
+    for ( unsigned int i = 0; i < ad->nr_mmcfg; i++ )
+        if ( base + (start << 20) < ad->mmcfg[i].addr + ad->mmcfg[i].size &&
+             ad->mmcfg[i].addr < base + ((end + 1) << 20) )
+            return err("overlaps an MMCFG region (-EEXIST)");
+    if ( ad->nr_mmcfg == MAX_MMCFG )
+        return err("too many MMCFG regions (%u)", MAX_MMCFG);
+    if ( !ad->nr_mmcfg )
+        register_mmio_handler(d, &mmcfg_ops);
+    ad->mmcfg[ad->nr_mmcfg++] = (struct mmcfg){
+        base + (start << 20), (end - start + 1) << 20, seg, start };
+    put("OK");
+    return 0;
+}
+
+/* CF8/CFC (io.c vpci_portio_*): returns false when the port is not theirs,
+ * or CONFIG_ADDRESS is not enabled (the access then reaches the ports). */
+static bool portio(struct domain *d, unsigned int port, unsigned int size,
+                   bool write, uint64_t *val)
+{
+    struct agent_domain *ad = &adoms[d->domain_id];
+    struct vcpu *saved = current;
+    pci_sbdf_t sbdf;
+    unsigned int reg;
+
+    if ( !(port == 0xcf8 && size == 4) && (port & ~3) != 0xcfc )
+        return false;
+    if ( port == 0xcf8 )
+    {
+        if ( write )
+            ad->cf8 = *val;
+        else
+            *val = ad->cf8;
+        return true;
+    }
+    if ( !(ad->cf8 & 0x80000000u) )
+        return false;
+    sbdf = shim_sbdf(0, (ad->cf8 >> 16) & 0xff, (ad->cf8 >> 11) & 0x1f,
+                     (ad->cf8 >> 8) & 7);
+    reg = (ad->cf8 & 0xfc) | (port & 3);
+    if ( !write )
+        *val = ~0ULL >> (64 - 8 * size);
+    if ( !vpci_access_allowed(reg, size) )
+        return true;
+    current = d->vcpu[0];
+    if ( write )
+    {
+        vpci_write(sbdf, reg, size, *val);
+        resume(d->vcpu[0]);
+    }
+    else
+        *val = vpci_read(sbdf, reg, size);
+    current = saved;
+    return true;
 }
 
 /* Firmware's BAR placement: the next free, naturally aligned address in the
@@ -447,8 +649,32 @@ static bool place_bar(struct window *w, uint64_t size, uint64_t *addr)
     return true;
 }
 
+/* A hex string of 256 or 4096 bytes into out; returns the byte count or 0. */
+static unsigned int hex_image(const char *hex, uint8_t *out)
+{
+    size_t len = strlen(hex);
+
+    if ( len != 2 * 256 && len != 2 * PCI_CFG_SPACE_EXP_SIZE )
+        return 0;
+    for ( size_t i = 0; i < len; i += 2 )
+    {
+        int hi = isxdigit((unsigned char)hex[i]) ? hex[i] : -1;
+        int lo = isxdigit((unsigned char)hex[i + 1]) ? hex[i + 1] : -1;
+
+        if ( hi < 0 || lo < 0 )
+            return 0;
+        hi = hi <= '9' ? hi - '0' : (hi | 0x20) - 'a' + 10;
+        lo = lo <= '9' ? lo - '0' : (lo | 0x20) - 'a' + 10;
+        out[i / 2] = hi << 4 | lo;
+    }
+    return len / 2;
+}
+
 static int cmd_dev_add(char **t, int n)
 {
+    static uint8_t image[3][PCI_CFG_SPACE_EXP_SIZE];
+    unsigned int image_len[3] = { 0 };
+    uint64_t uid = ~0ULL;
     struct shim_endpoint e = { .vendor = 0x1b36, .device = 0x1100 };
     struct window saved[3] = { win_mem32, win_mem64, win_io };
     pci_sbdf_t s;
@@ -556,6 +782,31 @@ static int cmd_dev_add(char **t, int n)
                 return err("bad msix vectors '%s' (1 to 2048)", val);
             e.msix_vectors = v;
         }
+        else if ( !strcmp(t[i], "cfg") || !strcmp(t[i], "wmask") ||
+                  !strcmp(t[i], "w1c") )
+        {
+            unsigned int k = t[i][0] == 'c' ? 0 : t[i][0] == 'w' && t[i][1] == 'm' ? 1 : 2;
+
+            if ( !(image_len[k] = hex_image(val, image[k])) )
+                return err("bad %s (want 256 or 4096 bytes as hex)", t[i]);
+        }
+        else if ( !strcmp(t[i], "rom") )
+        {
+            if ( !unum(val, 1ULL << 24, &e.rom) || e.rom < 0x800 ||
+                 (e.rom & (e.rom - 1)) )
+                return err("bad rom size '%s' (a power of two, 2 KiB to 16 MiB)", val);
+        }
+        else if ( !strcmp(t[i], "uid") )
+        {
+            if ( !unum(val, 0xffff, &uid) )
+                return err("bad uid '%s' (0 to 0xffff)", val);
+        }
+        else if ( !strcmp(t[i], "regs") )
+        {
+            if ( strcmp(val, "endpoint") )
+                return err("bad regs '%s' (endpoint)", val);
+            e.regfile = true;
+        }
         else if ( !strcmp(t[i], "id") )
         {
             char *colon = strchr(val, ':');
@@ -586,8 +837,21 @@ static int cmd_dev_add(char **t, int n)
                        (unsigned long)b->size, e.msix_vectors,
                        (unsigned long)need);
     }
-    e.tag = 0x15000000u | nr_devs << 8;
-    for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++ )
+    if ( e.rom && !image_len[0] )
+        return err("rom needs a cfg image (its register is the image's)");
+    if ( image_len[0] || image_len[1] || image_len[2] )
+    {
+        if ( image_len[0] != image_len[1] || image_len[0] != image_len[2] )
+            return err("cfg, wmask and w1c go together, of one length");
+        if ( e.msi_vectors || e.msix_vectors || msix_at )
+            return err("msi and msix come from the cfg image's capabilities");
+        e.image = image[0];
+        e.image_wmask = image[1];
+        e.image_w1c = image[2];
+        e.image_len = image_len[0];
+    }
+    e.tag = 0x15000000u | (uid != ~0ULL ? uid : nr_devs) << 8;
+    for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS && !e.image; i++ )
     {
         struct shim_bar_spec *b = &e.bar[i];
         struct window *w = b->kind == SHIM_BAR_MEM64 ? &win_mem64
@@ -613,12 +877,27 @@ static int cmd_dev_add(char **t, int n)
     }
     a = &devs[nr_devs];
     a->pdev = pdev;
-    a->uid = nr_devs;
+    a->uid = uid != ~0ULL ? uid : nr_devs;
     nr_devs++;
     put("OK uid=%u", a->uid);
     for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++ )
         if ( e.bar[i].kind != SHIM_BAR_NONE )
-            put(" bar%u=0x%lx", i, (unsigned long)e.bar[i].addr);
+        {
+            /* An image's BARs are where its registers say (0 at reset). */
+            uint64_t addr = shim_host_read(s, PCI_BASE_ADDRESS_0 + 4 * i, 4);
+
+            if ( !e.image )
+                addr = e.bar[i].addr;
+            else if ( e.bar[i].kind == SHIM_BAR_IO )
+                addr &= ~3ULL;
+            else
+            {
+                addr &= PCI_BASE_ADDRESS_MEM_MASK;
+                if ( e.bar[i].kind == SHIM_BAR_MEM64 )
+                    addr |= (uint64_t)shim_host_read(s, PCI_BASE_ADDRESS_0 + 4 * i + 4, 4) << 32;
+            }
+            put(" bar%u=0x%lx", i, (unsigned long)addr);
+        }
     if ( e.msix_vectors )
         put(" msix=bar%u+0x0,pba+0x%lx", e.msix_bar,
             (unsigned long)SHIM_MSIX_PBA_OFFSET(e.msix_vectors));
@@ -667,6 +946,167 @@ static int cmd_dev(char **t, int n)
     return 0;
 }
 
+/* ---- Interrupts: the device's side, then what Xen's vPCI holds ------------ */
+static void irq_push(pci_sbdf_t s, bool msix, unsigned int vector,
+                     uint64_t addr, uint32_t data)
+{
+    if ( nr_irqs < MAX_IRQS )
+        irqs[nr_irqs++] = (struct irq_event){ s, msix, vector, addr, data };
+}
+
+static int cap_of(pci_sbdf_t s, unsigned int id)
+{
+    return pci_find_cap_offset(s.seg, s.bus, s.dev, s.fn, id);
+}
+
+/* The MSI-X PBA byte of vector v in the device's BAR storage. */
+static uint8_t *pba_byte(pci_sbdf_t s, int xpos, unsigned int v)
+{
+    uint32_t pba = shim_host_read(s, msix_pba_offset_reg(xpos), 4);
+
+    return shim_host_bar_byte(s, pba & PCI_MSIX_BIRMASK,
+                              (pba & ~PCI_MSIX_BIRMASK) + v / 8);
+}
+
+/* isoroot's endpoint has one INTx request, seen at 0x08 of every BAR's
+ * register file and as Status.INTERRUPT (personalities/endpoint.ts). */
+static void intx_request(pci_sbdf_t s, bool on)
+{
+    uint16_t st = shim_host_read(s, PCI_STATUS, 2);
+
+    for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
+    {
+        uint8_t *b = shim_host_bar_byte(s, n, 8);
+
+        if ( b )
+            *b = on;
+    }
+    shim_host_set(s, PCI_STATUS, 2,
+                  on ? st | PCI_STATUS_INTERRUPT : st & ~PCI_STATUS_INTERRUPT);
+}
+
+/* The device asks for vector `want` (PCI 3.0 §6.8: MSI-X if enabled, else
+ * MSI, else INTx). Masks and messages are vPCI's: the guest's view that Xen
+ * keeps (vpci->msix->entries, vpci->msi), which real Xen programs into the
+ * device; a masked vector leaves its pending bit in the device. */
+static void device_signal(struct pci_dev *pdev, uint32_t want)
+{
+    pci_sbdf_t s = pdev->sbdf;
+    int xpos = cap_of(s, PCI_CAP_ID_MSIX), mpos = cap_of(s, PCI_CAP_ID_MSI);
+    uint16_t xctl = xpos ? shim_host_read(s, msix_control_reg(xpos), 2) : 0;
+    uint16_t mctl = mpos ? shim_host_read(s, msi_control_reg(mpos), 2) : 0;
+    bool master = shim_host_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
+
+    if ( xctl & PCI_MSIX_FLAGS_ENABLE )
+    {
+        unsigned int v = want % ((xctl & PCI_MSIX_FLAGS_QSIZE) + 1);
+        const struct vpci_msix *x = pdev->vpci ? pdev->vpci->msix : NULL;
+        uint8_t *p = pba_byte(s, xpos, v);
+
+        if ( (xctl & PCI_MSIX_FLAGS_MASKALL) || !x || x->entries[v].masked )
+        {
+            if ( p )
+                *p |= 1u << (v % 8);
+        }
+        else if ( master )
+            irq_push(s, true, v, x->entries[v].addr, x->entries[v].data);
+        return;
+    }
+    if ( mctl & PCI_MSI_FLAGS_ENABLE )
+    {
+        const struct vpci_msi *m = pdev->vpci ? pdev->vpci->msi : NULL;
+        unsigned int vectors = m ? m->vectors : 1;
+        unsigned int v = want & (vectors - 1);
+        unsigned int pend = msi_pending_bits_reg(mpos, !!(mctl & PCI_MSI_FLAGS_64BIT));
+
+        if ( !m || (m->masking && (m->mask >> v) & 1) )
+        {
+            if ( mctl & PCI_MSI_FLAGS_MASKBIT )
+                shim_host_set(s, pend, 4, shim_host_read(s, pend, 4) | 1u << v);
+        }
+        else if ( master )
+            irq_push(s, false, v, m->address, (m->data & ~(vectors - 1)) | v);
+        return;
+    }
+    intx_request(s, true);
+}
+
+/* Pending vectors whose masks are gone are sent (PCI 3.0 §6.8.1.7,
+ * §6.8.2.9): after every access that may have unmasked one. */
+static void redeliver(void)
+{
+    for ( unsigned int i = 0; i < nr_devs; i++ )
+    {
+        struct pci_dev *pdev = devs[i].pdev;
+        pci_sbdf_t s = pdev->sbdf;
+        int xpos = cap_of(s, PCI_CAP_ID_MSIX), mpos = cap_of(s, PCI_CAP_ID_MSI);
+        uint16_t xctl = xpos ? shim_host_read(s, msix_control_reg(xpos), 2) : 0;
+        uint16_t mctl = mpos ? shim_host_read(s, msi_control_reg(mpos), 2) : 0;
+        bool master = shim_host_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
+
+        if ( !pdev->vpci )
+            continue;
+        if ( (xctl & PCI_MSIX_FLAGS_ENABLE) && !(xctl & PCI_MSIX_FLAGS_MASKALL) &&
+             pdev->vpci->msix )
+        {
+            const struct vpci_msix *x = pdev->vpci->msix;
+
+            for ( unsigned int v = 0; v <= (xctl & PCI_MSIX_FLAGS_QSIZE); v++ )
+            {
+                uint8_t *p = pba_byte(s, xpos, v);
+
+                if ( !p || !(*p & (1u << (v % 8))) || x->entries[v].masked )
+                    continue;
+                *p &= ~(1u << (v % 8));
+                if ( master )
+                    irq_push(s, true, v, x->entries[v].addr, x->entries[v].data);
+            }
+        }
+        else if ( (mctl & PCI_MSI_FLAGS_ENABLE) && (mctl & PCI_MSI_FLAGS_MASKBIT) &&
+                  !(xctl & PCI_MSIX_FLAGS_ENABLE) && pdev->vpci->msi )
+        {
+            const struct vpci_msi *m = pdev->vpci->msi;
+            unsigned int pend = msi_pending_bits_reg(mpos, !!(mctl & PCI_MSI_FLAGS_64BIT));
+            uint32_t bits = shim_host_read(s, pend, 4);
+
+            for ( unsigned int v = 0; v < 32; v++ )
+            {
+                if ( !((bits >> v) & 1) || (m->masking && (m->mask >> v) & 1) )
+                    continue;
+                bits &= ~(1u << v);
+                shim_host_set(s, pend, 4, bits);
+                if ( master )
+                    irq_push(s, false, v, m->address,
+                             (m->data & ~(m->vectors - 1)) | v);
+            }
+        }
+    }
+}
+
+/* What a write a host BAR took asks of the device (its register file). */
+static void device_after_write(pci_sbdf_t hs)
+{
+    uint32_t vector;
+    bool ack;
+    bool rang = shim_host_doorbell(&vector, &ack);
+    struct agent_dev *a = find_dev(hs);
+
+    if ( ack )
+        intx_request(hs, false);
+    if ( rang && a )
+        device_signal(a->pdev, vector);
+}
+
+/* " irq=msi|msix:<sbdf>:<vector>:<addr>:<data>" for each, then forget them. */
+static void put_irqs(void)
+{
+    for ( unsigned int i = 0; i < nr_irqs; i++ )
+        put(" irq=%s:%s:%u:0x%lx:0x%x", irqs[i].msix ? "msix" : "msi",
+            sbdf_str(irqs[i].sbdf), irqs[i].vector,
+            (unsigned long)irqs[i].addr, irqs[i].data);
+    nr_irqs = 0;
+}
+
 static int cmd_cfg(char **t, int n)
 {
     static const unsigned int sizes[] = { 1, 2, 4, 8, 0 };
@@ -705,6 +1145,8 @@ static int cmd_cfg(char **t, int n)
         bool ok = shim_cfg_write(d->vcpu[0], s, reg, size, val, &rounds);
 
         put("OK %u%s", rounds, ok ? "" : " rejected");
+        redeliver();
+        put_irqs();
     }
     return 0;
 }
@@ -755,10 +1197,16 @@ static int cmd_mem(char **t, int n)
                : shim_mmio_read(d->vcpu[0], gpa, size, &v);
     if ( rc == X86EMUL_OKAY )
     {
+        const char *who = mmcfg_find(d, gpa) ? "mmcfg" : "vpci-mmio";
+
         if ( write )
-            put("OK vpci-mmio");
+        {
+            put("OK %s", who);
+            redeliver();
+            put_irqs();
+        }
         else
-            put("OK 0x%lx vpci-mmio", v & (size == 8 ? ~0UL : ~0UL >> (64 - 8 * size)));
+            put("OK 0x%lx %s", v & (size == 8 ? ~0UL : ~0UL >> (64 - 8 * size)), who);
         return 0;
     }
     if ( rc != X86EMUL_UNHANDLEABLE )
@@ -767,6 +1215,20 @@ static int cmd_mem(char **t, int n)
     /* 2. The domain's p2m. */
     mfn = get_gfn_query(d, PFN_DOWN(gpa), &type);
     put_gfn(d, PFN_DOWN(gpa));
+    if ( type != p2m_mmio_direct && gpa + size <= adoms[d->domain_id].ram )
+    {
+        /* 2b. The domain's RAM. */
+        uint8_t *b = ram_byte(&adoms[d->domain_id], gpa);
+
+        hv = 0;
+        for ( unsigned int i = 0; i < size; i++ )
+            if ( write )
+                b[i] = val >> (8 * i);
+            else
+                hv |= (uint64_t)b[i] << (8 * i);
+        put(write ? "OK ram" : "OK 0x%lx ram", (unsigned long)hv);
+        return 0;
+    }
     if ( type != p2m_mmio_direct )
     {
         put(write ? "OK unmapped" : "OK 0x%lx unmapped",
@@ -786,7 +1248,13 @@ static int cmd_mem(char **t, int n)
                 size == 8 ? ~0UL : ~0UL >> (64 - 8 * size), mfn_x(mfn));
         return 0;
     }
-    return put_device_reply(write, hv, hs, bar, off);
+    put_device_reply(write, hv, hs, bar, off);
+    if ( write )
+    {
+        device_after_write(hs);
+        put_irqs();
+    }
+    return 0;
 }
 
 /* Port IO: straight to the host (see the header: vPCI in 4.17 neither maps
@@ -797,12 +1265,13 @@ static int cmd_io(char **t, int n)
     uint64_t port, val = 0, off;
     unsigned int size, bar;
     pci_sbdf_t hs;
+    struct domain *d;
     bool write = n >= 2 && !strcmp(t[1], "write");
 
     if ( n < 2 || (!write && strcmp(t[1], "read")) || n != (write ? 6 : 5) )
         return err("usage: io read <domid> <port> <size> | "
                    "io write <domid> <port> <size> <value>");
-    if ( !get_domain(t[2]) )
+    if ( !(d = get_domain(t[2])) )
         return 0;
     if ( !unum(t[3], 0xffff, &port) )
         return err("bad port '%s' (0 to 0xffff)", t[3]);
@@ -812,12 +1281,32 @@ static int cmd_io(char **t, int n)
         return err("the access runs past port 0xffff");
     if ( write && !unum(t[5], (1ULL << (8 * size)) - 1, &val) )
         return err("bad value '%s' for %u bytes", t[5], size);
+    /* 1. CF8/CFC, trapped for vPCI (io.c register_vpci_portio_handler). */
+    if ( is_hardware_domain(d) && portio(d, port, size, write, &val) )
+    {
+        if ( write )
+        {
+            put("OK cf8");
+            redeliver();
+            put_irqs();
+        }
+        else
+            put("OK 0x%lx cf8", (unsigned long)val);
+        return 0;
+    }
+    /* 2. The host device whose IO BAR decodes the port. */
     if ( !shim_host_access(true, port, size, write, &val, &hs, &bar, &off) )
     {
         put(write ? "OK no-decode" : "OK 0x%lx no-decode", (unsigned long)val);
         return 0;
     }
-    return put_device_reply(write, val, hs, bar, off);
+    put_device_reply(write, val, hs, bar, off);
+    if ( write )
+    {
+        device_after_write(hs);
+        put_irqs();
+    }
+    return 0;
 }
 
 /* The current mappings: the p2m log replayed as sorted, disjoint runs. */
@@ -940,6 +1429,7 @@ static bool run(char *line)
     int n = 0;
 
     reply_len = 0;
+    nr_irqs = 0;
     for ( char *p = strtok(line, " \t\r"); p; p = strtok(NULL, " \t\r") )
     {
         if ( n == MAX_TOKENS )
@@ -961,6 +1451,8 @@ static bool run(char *line)
         cmd_mem(t, n);
     else if ( !strcmp(t[0], "io") )
         cmd_io(t, n);
+    else if ( !strcmp(t[0], "mmcfg") )
+        cmd_mmcfg(t, n);
     else if ( !strcmp(t[0], "p2m") )
         cmd_p2m(t, n);
     else if ( !strcmp(t[0], "knob") )

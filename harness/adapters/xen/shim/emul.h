@@ -193,6 +193,7 @@ typedef struct { int readers, writer; } rwlock_t;
 #define  PCI_COMMAND_MASTER       0x0004
 #define  PCI_COMMAND_INTX_DISABLE 0x0400
 #define PCI_STATUS                0x06
+#define  PCI_STATUS_INTERRUPT     0x0008
 #define  PCI_STATUS_CAP_LIST      0x0010
 #define PCI_CLASS_REVISION        0x08
 #define PCI_HEADER_TYPE           0x0e
@@ -236,6 +237,7 @@ typedef struct { int readers, writer; } rwlock_t;
 #define msi_upper_address_reg(cap)    ((cap) + 8)
 #define msi_data_reg(cap, is64)       ((cap) + ((is64) ? 12 : 8))
 #define msi_mask_bits_reg(cap, is64)  ((cap) + ((is64) ? 16 : 12))
+#define msi_pending_bits_reg(cap, is64) ((cap) + ((is64) ? 20 : 16))
 #define is_64bit_address(ctl)         (!!((ctl) & PCI_MSI_FLAGS_64BIT))
 #define is_mask_bit_support(ctl)      (!!((ctl) & PCI_MSI_FLAGS_MASKBIT))
 #define multi_msi_capable(ctl)        (1u << MASK_EXTR(ctl, PCI_MSI_FLAGS_QMASK))
@@ -426,6 +428,24 @@ struct shim_endpoint {
     unsigned int msi_vectors;
     unsigned int msix_vectors, msix_bar;
     uint32_t tag;
+    /* Optional: the whole config space as the model lays it out (its reset
+     * image, write mask and write-1-to-clear mask, image_len bytes of each:
+     * 256 or 4096). It replaces the header and capabilities built from the
+     * fields above (vendor, device, msi_vectors and msix_* are then unused;
+     * each BAR's kind and size still say what it decodes, its address is
+     * the image's). */
+    const uint8_t *image, *image_wmask, *image_w1c;
+    unsigned int image_len;
+    /* The BARs hold isoroot's endpoint register file (the model's
+     * personalities/endpoint.ts) instead of plain storage: 4 KiB of it at
+     * most, the rest reads zero and drops writes; dword 0 (the tag) and
+     * 0x0c..0x0f read-only; 0x08..0x0b takes no value (a write withdraws
+     * the INTx request); shim_host_access() says when 0x04..0x07 (the
+     * doorbell) was written. */
+    bool regfile;
+    /* Expansion ROM size (with an image: its register at 0x30 is the
+     * image's), 0: none. It decodes as BAR slot 6 in shim_host_access(). */
+    uint64_t rom;
 };
 /* The PBA's offset in the MSI-X BAR for a table of `vectors` entries. */
 #define SHIM_MSIX_PBA_OFFSET(vectors) ROUNDUP((vectors) * PCI_MSIX_ENTRY_SIZE, 8)
@@ -443,6 +463,16 @@ struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
 bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
                       uint64_t *val, pci_sbdf_t *sbdf, unsigned int *bar,
                       uint64_t *off);
+/* The register-file doorbell of the last shim_host_access() write, if it
+ * wrote one: the vector asked for (the dword at 0x04 after the write);
+ * *ack: the write reached 0x08..0x0b (the INTx request is withdrawn). */
+bool shim_host_doorbell(uint32_t *vector, bool *ack);
+/* A host device's raw config write (no vPCI): what the device itself sets,
+ * such as an MSI pending bit. */
+void shim_host_set(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
+                   uint32_t val);
+/* The device's BAR storage at byte `off` of BAR n (its MSI-X PBA). */
+uint8_t *shim_host_bar_byte(pci_sbdf_t sbdf, unsigned int n, uint64_t off);
 /* Give pdev to d and run vPCI's handler setup, as the toolstack would (in
  * the hardware domain's context). Returns Xen's rc. */
 int shim_assign_device(struct domain *d, struct pci_dev *pdev);
@@ -463,5 +493,8 @@ int shim_mmio_write(struct vcpu *v, unsigned long addr, unsigned int len,
 uint32_t shim_host_read(pci_sbdf_t sbdf, unsigned int reg, unsigned int len);
 void shim_set_readonly(pci_sbdf_t sbdf, bool ro);
 void shim_p2m_clear(struct domain *d);
+/* Host RAM in the e820 map: pages [0, shim_e820_ram_pages). A BAR there is
+ * not in a memory hole (pci_check_bar). */
+extern unsigned long shim_e820_ram_pages;
 
 #endif /* ISOROOT_XEN_EMUL_H */

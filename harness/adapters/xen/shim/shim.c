@@ -130,7 +130,10 @@ struct hostdev {
     pci_sbdf_t sbdf;
     uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
     uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];
-    uint32_t tag;                       /* first dword of each page: tag | N */
+    uint8_t w1c[PCI_CFG_SPACE_EXP_SIZE];  /* write 1 to clear */
+    uint32_t tag;
+    bool regfile;                       /* see struct shim_endpoint */
+    uint64_t rom;                       /* expansion ROM bytes, 0: none */                       /* first dword of each page: tag | N */
     struct hostbar bars[PCI_HEADER_NORMAL_NR_BARS];
 };
 #define MAX_HOSTDEVS 64
@@ -184,8 +187,19 @@ static void host_write(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
     if ( !h || reg + len > PCI_CFG_SPACE_EXP_SIZE )
         return;
     for ( unsigned int i = 0; i < len; i++, val >>= 8 )
-        h->cfg[reg + i] = (h->cfg[reg + i] & ~h->wmask[reg + i]) |
-                          (val & h->wmask[reg + i]);
+        h->cfg[reg + i] = ((h->cfg[reg + i] & ~h->wmask[reg + i]) |
+                           (val & h->wmask[reg + i])) &
+                          ~(val & h->w1c[reg + i]);
+}
+
+void shim_host_set(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
+                   uint32_t val)
+{
+    struct hostdev *h = hostdev_find(sbdf);
+
+    if ( h && reg + len <= PCI_CFG_SPACE_EXP_SIZE )
+        for ( unsigned int i = 0; i < len; i++ )
+            h->cfg[reg + i] = val >> (8 * i);
 }
 
 uint8_t pci_conf_read8(pci_sbdf_t s, unsigned int reg) { return host_read(s, reg, 1); }
@@ -304,10 +318,14 @@ int pci_find_cap_offset(uint16_t seg, uint8_t bus, uint8_t dev, uint8_t func,
                              PCI_CAPABILITY_LIST, cap);
 }
 
-/* x86 asks whether the BAR avoids RAM in the e820 map; there is no RAM. */
+/* x86 (4.17 arch/x86/pci.c) asks whether the BAR lies in a memory hole of
+ * the e820 map: here, above the RAM pages the agent declared. */
+unsigned long shim_e820_ram_pages;
+
 bool pci_check_bar(const struct pci_dev *pdev, mfn_t start, mfn_t end)
 {
-    return !shim_knobs.bar_outside_hole;
+    return !shim_knobs.bar_outside_hole &&
+           mfn_x(start) >= shim_e820_ram_pages;
 }
 
 /* x86 lets the MSI code veto/adjust control writes; nothing to add here. */
@@ -680,7 +698,27 @@ struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
         host_put(h, PCI_STATUS, 2, PCI_STATUS_CAP_LIST, 0);
         host_put(h, next_cap, 1, 0, 0);         /* end of the list */
     }
+    if ( e->image )
+    {
+        memset(h->cfg, 0, sizeof(h->cfg));
+        memset(h->wmask, 0, sizeof(h->wmask));
+        memset(h->w1c, 0, sizeof(h->w1c));
+        memcpy(h->cfg, e->image, e->image_len);
+        memcpy(h->wmask, e->image_wmask, e->image_len);
+        memcpy(h->w1c, e->image_w1c, e->image_len);
+    }
+    h->regfile = e->regfile;
+    h->rom = e->rom;
     hostdevs[nr_hostdevs++] = h;
+    if ( e->image )
+    {
+        /* What Xen reads once when it learns of the device. */
+        int pos = pci_find_cap_offset(sbdf.seg, sbdf.bus, sbdf.dev, sbdf.fn,
+                                      PCI_CAP_ID_MSI);
+
+        pdev->msi_maxvec = pos ? multi_msi_capable(
+            host_read(sbdf, msi_control_reg(pos), 2)) : 0;
+    }
 
     pdev->sbdf = sbdf;
     INIT_LIST_HEAD(&pdev->domain_list);
@@ -780,8 +818,50 @@ static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
             *off = addr - base;
             return h;
         }
+        if ( !io && h->rom )
+        {
+            /* The expansion ROM: enable bit and Memory Space (PCI 3.0
+             * §6.2.5.2); reported as BAR slot 6. */
+            uint32_t reg = host_read(h->sbdf, PCI_ROM_ADDRESS, 4);
+            uint64_t base = reg & PCI_ROM_ADDRESS_MASK;
+
+            if ( (reg & PCI_ROM_ADDRESS_ENABLE) && addr >= base &&
+                 addr - base < h->rom && len <= h->rom - (addr - base) )
+            {
+                *bar = PCI_HEADER_NORMAL_NR_BARS;
+                *off = addr - base;
+                return h;
+            }
+        }
     }
     return NULL;
+}
+
+/* The last write's doorbell and INTx withdrawal (regfile devices). */
+static bool rang, acked;
+static uint32_t rang_vector;
+
+bool shim_host_doorbell(uint32_t *vector, bool *ack)
+{
+    *vector = rang_vector;
+    *ack = acked;
+    return rang;
+}
+
+uint8_t *shim_host_bar_byte(pci_sbdf_t sbdf, unsigned int n, uint64_t off)
+{
+    struct hostdev *h = hostdev_find(sbdf);
+
+    if ( !h || n >= PCI_HEADER_NORMAL_NR_BARS || off >= h->bars[n].size )
+        return NULL;
+    return bar_page(h, n, PFN_DOWN(off)) + PAGE_OFFSET(off);
+}
+
+/* isoroot's endpoint register file (struct shim_endpoint.regfile): whether
+ * byte o of the file takes a written value. */
+static bool regfile_writable(uint64_t o)
+{
+    return o >= 4 && !(o >= 8 && o < 0x10);
 }
 
 bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
@@ -792,6 +872,7 @@ bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
     uint8_t *mem;
     uint64_t v = 0;
 
+    rang = acked = false;
     if ( !write )
         *val = ~0ULL >> (64 - 8 * len);
     if ( !len || len > 8 || PFN_DOWN(addr) != PFN_DOWN(addr + len - 1) )
@@ -800,14 +881,47 @@ bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
     if ( !h )
         return false;
     *sbdf = h->sbdf;
+    if ( *bar == PCI_HEADER_NORMAL_NR_BARS )
+    {
+        /* isoroot's endpoint ROM: 0x55 0xaa, then (uid * 7 + offset) & 0xff
+         * (personalities/endpoint.ts romByte); read-only. */
+        unsigned int uid = (h->tag >> 8) & 0xffff;
+
+        for ( unsigned int i = 0; !write && i < len; i++ )
+        {
+            uint64_t o = *off + i;
+
+            v |= (uint64_t)(o == 0 ? 0x55 : o == 1 ? 0xaa : (uid * 7 + o) & 0xff)
+                 << (8 * i);
+        }
+        if ( !write )
+            *val = v;
+        return true;
+    }
+    if ( h->regfile && *off + len > min(h->bars[*bar].size, (uint64_t)PAGE_SIZE) )
+    {
+        /* Past the register file: reads zero, writes go nowhere. */
+        if ( !write )
+            *val = 0;
+        return true;
+    }
     mem = bar_page(h, *bar, PFN_DOWN(*off)) + PAGE_OFFSET(*off);
     for ( unsigned int i = 0; i < len; i++ )
     {
+        uint64_t o = PAGE_OFFSET(*off + i);
+
         if ( !write )
             v |= (uint64_t)mem[i] << (8 * i);
-        else if ( PAGE_OFFSET(*off + i) >= 4 )  /* the tag is read-only */
-            mem[i] = *val >> (8 * i);
+        else if ( h->regfile && o >= 8 && o < 0x0c )
+            acked = true;
+        else if ( h->regfile ? regfile_writable(o) : o >= 4 )
+        {
+            mem[i] = *val >> (8 * i);   /* the tag is read-only */
+            rang |= h->regfile && o >= 4 && o < 8;
+        }
     }
+    if ( rang )
+        memcpy(&rang_vector, mem - PAGE_OFFSET(*off) + 4, 4);
     if ( !write )
         *val = v;
     return true;

@@ -1,0 +1,197 @@
+/**
+ * One session on xen-vpci-agent: each operation becomes what the hardware
+ * domain's vCPU does, and every op of a run goes to the agent in one
+ * pipelined batch.
+ *   - a config access through ECAM is a memory access in the segment's
+ *     MMCFG region, which the agent traps for vPCI the way
+ *     arch/x86/hvm/io.c does (vpci_mmcfg_read/write);
+ *   - through CF8/CFC it is the two port accesses, which vPCI's port
+ *     handlers take (segment 0 only);
+ *   - a memory or port access goes to the domain: vPCI's handlers, its
+ *     p2m, its RAM, the host device.
+ * The observation is the agent's: the value read and the interrupts Xen's
+ * vPCI state gave the device's messages. Where an access went is kept as
+ * evidence for findings.
+ */
+import { writeValue, type Op } from '../../ops/catalog.ts';
+import { unhandled } from '../../ops/exhaustive.ts';
+import type { Irq, Observation } from '../../ops/observation.ts';
+import { ownerOf, walkDevices, type Topology } from '../../topology/types.ts';
+import { applyOne, type FailureKind, type RunResult, type Session, type TargetFailure } from '../target.ts';
+import { X, XenAgentError, type AgentIrq, type Cmd, type Sbdf, type Where, type XenAgent } from './agent.ts';
+import { sbdfOf, xenEcam } from './platform.ts';
+
+/** A failure of the agent as a target failure at op `index`. */
+export function failureOf(e: XenAgentError, index: number): TargetFailure {
+  const kind: FailureKind = e.trouble === 'hang' ? 'hang' : e.trouble === 'protocol' || e.trouble === 'refused' ? 'protocol' : 'crash';
+  return { kind, index, message: e.message, ...(e.stderr !== undefined && e.stderr.trim() !== '' ? { stderr: e.stderr.trim() } : {}), ...(kind === 'protocol' && e.command !== undefined ? { field: e.command.split(' ').slice(0, 2).join(' ') } : {}) };
+}
+
+const CF8_ENABLE = 0x8000_0000;
+
+/** One op's part of a batch: its commands, and how their replies become the observation. */
+interface Step {
+  cmds: Cmd<unknown>[];
+  finish(replies: unknown[]): Observation;
+}
+
+const whereText = (w: Where): string =>
+  w.kind === 'bar' ? `${w.sbdf} ${w.bar === 6 ? 'rom' : `bar${w.bar}`} +0x${w.offset.toString(16)}` : w.kind === 'no-decode' && w.mfn !== undefined ? `mfn 0x${w.mfn.toString(16)}, no host BAR` : w.kind;
+
+export class XenSession implements Session {
+  /** Host SBDF → the device's id and root. */
+  private readonly bySbdf = new Map<Sbdf, { id: string; root: number }>();
+  private notes: string[];
+  private closed = false;
+
+  constructor(
+    private readonly agent: XenAgent,
+    private readonly topology: Topology,
+    setupNotes: string[],
+    private readonly onClose: () => void,
+  ) {
+    for (const { root, dev } of walkDevices(topology)) this.bySbdf.set(sbdfOf(topology.roots[root].bus, dev.slot, dev.fn, root), { id: dev.id, root });
+    this.notes = setupNotes;
+  }
+
+  apply(op: Op): Promise<Observation> {
+    return applyOne(this, op);
+  }
+
+  async run(ops: readonly Op[]): Promise<RunResult> {
+    const steps = ops.map((op) => this.step(op));
+    const cmds = steps.flatMap((s) => s.cmds);
+    let replies: unknown[];
+    try {
+      replies = await this.agent.run(cmds);
+    } catch (e) {
+      if (!(e instanceof XenAgentError)) throw e;
+      // The ops whose replies all came in completed; the failure belongs to the next one.
+      const observations: Observation[] = [];
+      let at = 0;
+      for (const s of steps) {
+        if (at + s.cmds.length > e.parsed.length) break;
+        observations.push(s.finish(e.parsed.slice(at, at + s.cmds.length)));
+        at += s.cmds.length;
+      }
+      return { observations, failure: failureOf(e, observations.length) };
+    }
+    const observations: Observation[] = [];
+    let at = 0;
+    for (const s of steps) {
+      observations.push(s.finish(replies.slice(at, at + s.cmds.length)));
+      at += s.cmds.length;
+    }
+    if (this.notes.length > 0 && observations.length > 0) {
+      observations[0].evidence = { events: [...this.notes, ...(observations[0].evidence?.events ?? [])] };
+      this.notes = [];
+    }
+    return { observations };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    await this.agent.dispose();
+  }
+
+  private irqs(list: AgentIrq[]): Irq[] | undefined {
+    if (list.length === 0) return undefined;
+    return list.map((i) => {
+      const d = this.bySbdf.get(i.sbdf);
+      const root = d?.root ?? 0;
+      return { space: ownerOf(this.topology, root, 'irq'), ...(d !== undefined ? { dev: d.id } : {}), kind: i.kind, vector: i.vector, addr: i.addr, data: i.data };
+    });
+  }
+
+  /** A memory access of the hardware domain (every root's memory is the domain's). */
+  private memory(addr: number, size: number, value: bigint | null, label: string): Step {
+    if (value === null) {
+      return {
+        cmds: [X.memRead(0, addr, size)],
+        finish: ([r]) => {
+          const m = r as { value: bigint; where: Where };
+          return { status: 'ok', value: m.value, evidence: { events: [`${label} → ${whereText(m.where)}`] } };
+        },
+      };
+    }
+    return {
+      cmds: [X.memWrite(0, addr, size, value)],
+      finish: ([r]) => {
+        const m = r as { where: Where; irqs: AgentIrq[] };
+        const irqs = this.irqs(m.irqs);
+        return { status: 'ok', ...(irqs !== undefined ? { irqs } : {}), evidence: { events: [`${label} → ${whereText(m.where)}`] } };
+      },
+    };
+  }
+
+  private port(port: number, size: number, value: bigint | null, label: string, extra: Cmd<unknown>[] = []): Step {
+    const n = extra.length;
+    if (value === null) {
+      return {
+        cmds: [...extra, X.ioRead(0, port, size)],
+        finish: (r) => {
+          const m = r[n] as { value: bigint; where: Where };
+          return { status: 'ok', value: m.value, evidence: { events: [`${label} → ${whereText(m.where)}`] } };
+        },
+      };
+    }
+    return {
+      cmds: [...extra, X.ioWrite(0, port, size, value)],
+      finish: (r) => {
+        const m = r[n] as { where: Where; irqs: AgentIrq[] };
+        const irqs = this.irqs(m.irqs);
+        return { status: 'ok', ...(irqs !== undefined ? { irqs } : {}), evidence: { events: [`${label} → ${whereText(m.where)}`] } };
+      },
+    };
+  }
+
+  private step(op: Op): Step {
+    const own = (o: Observation): Step => ({ cmds: [], finish: () => ({ ...o, source: 'harness' }) });
+    switch (op.op) {
+      case 'cfg.read':
+      case 'cfg.write': {
+        const value = writeValue(op);
+        const bus = op.bdf >>> 8;
+        const devfn = op.bdf & 0xff;
+        if (op.via === 'ecam') return this.memory(xenEcam(op.root) + bus * 0x100000 + devfn * 0x1000 + op.reg, op.size, value, `MMCFG segment ${op.root}`);
+        // CF8/CFC reaches segment 0 only (io.c: hvm_pci_decode_addr).
+        if (op.root !== 0) return own({ status: 'error', reason: 'no-cf8' });
+        const latch = X.ioWrite(0, 0xcf8, 4, CF8_ENABLE | (bus << 16) | (devfn << 8) | (op.reg & 0xfc));
+        return this.port(0xcfc + (op.reg & 3), op.size, value, 'CF8/CFC', [latch]);
+      }
+      case 'mmio.read':
+      case 'mmio.write':
+        return this.memory(op.addr, op.size, writeValue(op), `memory 0x${op.addr.toString(16)}`);
+      case 'pio.read':
+      case 'pio.write':
+        return this.port(op.port, op.size, writeValue(op), `port 0x${op.port.toString(16)}`);
+      // hwdom mode declares none of these (xenCapabilities): no IOMMU, PASIDs, ioreq servers, hot-plug, resets or clock here.
+      case 'dma.map':
+      case 'dma.unmap':
+      case 'dma.attach':
+      case 'dma.detach':
+      case 'dma.read':
+      case 'dma.write':
+      case 'pasid.alloc':
+      case 'pasid.free':
+      case 'pasid.bind':
+      case 'pasid.unbind':
+      case 'pasid.invalidate':
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range':
+      case 'dev.plug':
+      case 'dev.unplug':
+      case 'dev.reset':
+      case 'root.reset':
+      case 'region.read':
+      case 'region.write':
+      case 'clock.step':
+        return own({ status: 'error', reason: 'unsupported' });
+    }
+    return unhandled(op);
+  }
+}
