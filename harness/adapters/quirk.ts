@@ -7,7 +7,8 @@
  */
 import type { Quirk } from '../model/quirk.ts';
 import { QEMU_QUIRKS } from './qemu/quirks.ts';
+import { XEN_QUIRKS } from './xen/quirks.ts';
 
-export const QUIRKS: readonly Quirk[] = [...QEMU_QUIRKS];
+export const QUIRKS: readonly Quirk[] = [...QEMU_QUIRKS, ...XEN_QUIRKS];
 
 export const quirkNamed = (name: string): Quirk | undefined => QUIRKS.find((q) => q.name === name);

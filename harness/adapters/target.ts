@@ -54,6 +54,9 @@ export type HotplugSlots = (typeof HOTPLUG_SLOTS)[number];
  */
 export type FailureKind = 'crash' | 'hang' | 'protocol' | 'poweroff';
 
+/** A protocol failure's field starts with this when the protocol is xen-vpci-agent's line protocol, not vfio-user's ("xen-vpci-agent io write"). */
+export const XEN_AGENT_FIELD = 'xen-vpci-agent ';
+
 /** A target that died, hung or broke its protocol while running op `index`. */
 export interface TargetFailure {
   kind: FailureKind;

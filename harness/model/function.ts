@@ -96,6 +96,13 @@ export abstract class PciFunction {
   bars: (BarDef | undefined)[] = [];
   caps: Caps = {};
   placements: (Placement | null)[] = [];
+  /**
+   * Memory BARs whose register moved while memory decode was on, under the
+   * option 'ignore' of header.bar-write-while-decoding: they decode where
+   * they were until memory decode turns off (a hypervisor maps BARs into a
+   * p2m when decode turns on). Null: none.
+   */
+  private held: Set<number> | null = null;
   /** Placements a region had before (for the leak oracle), newest last, capped. */
   readonly history = new Map<number, FormerPlacement[]>();
   /** Old placements kept decoding: only the stale-bar mutant fills this. */
@@ -194,24 +201,35 @@ export abstract class PciFunction {
   }
 
   /**
-   * Whether a config write reaches a memory BAR's register (either half of
-   * a 64-bit one) while the function decodes memory, or the ROM BAR's while
-   * the ROM decodes and the write leaves it enabled: the writes choice
-   * header.bar-write-while-decoding is about.
+   * Where the memory BAR (either half of a 64-bit one) or the ROM BAR that
+   * a config write reaches decodes now, if it does, and for the ROM only
+   * when the write leaves it enabled: the writes the choice
+   * header.bar-write-while-decoding is about. Null: not such a write.
    */
-  barWriteWhileDecoding(off: number, size: number, value: number): boolean {
-    if (!this.power || (this.command & CMD_MEMORY) === 0) return false;
+  decodingBarWritten(off: number, size: number, value: number): { base: number; size: number } | null {
+    if (!this.power || (this.command & CMD_MEMORY) === 0) return null;
     for (const b of this.bars) {
       if (b === undefined || b.kind === 'io') continue;
       const len = b.kind === 'mem64' ? 8 : 4;
       if (off >= b.reg + len || off + size <= b.reg) continue;
-      if (b.kind !== 'rom') return true;
+      const p = this.placements[b.region] ?? null;
+      if (p === null) return null;
+      if (b.kind !== 'rom') return { base: p.base, size: p.size };
       // The ROM's enable bit after the write: the written byte's bit 0, else the current one.
-      const enabled = (this.cfg.read(b.reg, 1) & 1) !== 0;
-      const stays = off === b.reg ? (value & 1) !== 0 : enabled;
-      if (enabled && stays) return true;
+      const stays = off === b.reg ? (value & 1) !== 0 : true;
+      return stays ? { base: p.base, size: p.size } : null;
     }
-    return false;
+    return null;
+  }
+
+  /** A config write whose BARs keep decoding where they are until memory decode turns off (see `held`). */
+  configWriteHeld(off: number, size: number, value: number): void {
+    for (const b of this.bars) {
+      if (b === undefined || b.kind === 'io' || b.kind === 'rom') continue;
+      const len = b.kind === 'mem64' ? 8 : 4;
+      if (off < b.reg + len && off + size > b.reg) (this.held ??= new Set()).add(b.region);
+    }
+    this.configWrite(off, size, value);
   }
 
   /** An unpowered function, or a register beyond its config space, reads all ones. */
@@ -313,8 +331,13 @@ export abstract class PciFunction {
   protected computePlacements(): (Placement | null)[] {
     const out: (Placement | null)[] = [];
     const d0 = this.inD0;
+    if (this.held !== null && (this.command & CMD_MEMORY) === 0) this.held = null;
     for (const b of this.bars) {
       if (b === undefined) continue;
+      if (this.held !== null && this.held.has(b.region)) {
+        out[b.region] = this.placements[b.region] ?? null;
+        continue;
+      }
       const base = d0 ? barAddress(this.cfg, b, (hi) => this.host.bar64High(hi)) : null;
       out[b.region] = base === null ? null : { region: b.region, base, size: b.size, seq: 0 };
     }
@@ -651,6 +674,7 @@ export abstract class PciFunction {
       msix: this.msixTable === null ? null : [this.msixTable.slice(), this.msixPending!.slice()],
       state: this.snapshotState(),
       ...(this.mmeUndefined ? { mmeUndefined: true } : {}),
+      ...(this.held !== null ? { held: [...this.held] } : {}),
     };
   }
 
@@ -664,6 +688,7 @@ export abstract class PciFunction {
     [this.intxRequest, this.intxOut] = s.intx;
     this.power = s.power;
     this.mmeUndefined = s.mmeUndefined === true;
+    this.held = s.held === undefined ? null : new Set(s.held);
     if (s.msix !== null) {
       this.msixTable!.set(s.msix[0]);
       this.msixPending!.set(s.msix[1]);
@@ -688,6 +713,7 @@ export interface FunctionSnapshot {
   msix: [Uint8Array, Uint8Array] | null;
   state: unknown;
   mmeUndefined?: boolean;
+  held?: number[];
 }
 
 export { ROM_REGION, ADDR_LIMIT };

@@ -476,15 +476,32 @@ export class Model implements DeviceHost {
       ]);
       if (pick.option === 'refuse') return pick.obs;
     }
-    if (fn.barWriteWhileDecoding(reg, size, Number(value))) {
+    const placed = fn.decodingBarWritten(reg, size, Number(value));
+    if (placed !== null) {
       const pick = this.choose('header.bar-write-while-decoding', [
         { option: 'take', obs: ok({ to, rule }) },
         { option: 'ignore', obs: ok({ to, rule }) },
       ]);
-      if (pick.option === 'ignore') return ok({ to, rule });
+      // A BAR under RAM is not mapped (RAM outranks it; a hypervisor maps BARs in holes of the memory map only): its register
+      // takes the write, but it is mapped at the new place only when memory decode turns on again.
+      if (pick.option === 'ignore' && !this.underRam(fn.root, placed.base, placed.size)) return ok({ to, rule });
+      if (pick.option === 'ignore') {
+        fn.configWriteHeld(reg, size, Number(value));
+        return { status: 'ok', to, rule };
+      }
     }
     fn.configWrite(reg, size, Number(value));
+    const msi = fn.caps.msi;
+    if (msi !== undefined && reg <= msi.off + 4 && msi.off + 4 < reg + size) {
+      const low = this.rules.msiAddressLowBits(Number((value >> BigInt(8 * (msi.off + 4 - reg))) & 3n));
+      if (low !== 0) fn.cfg.set(msi.off + 4, 1, (fn.cfg.read(msi.off + 4, 1) & ~3) | low);
+    }
     return { status: 'ok', to, rule };
+  }
+
+  /** Whether [base, base + size) overlaps the RAM of root r's memory owner. */
+  private underRam(r: number, base: number, size: number): boolean {
+    return base < this.rams.get(ownerOf(this.topology, r, 'memory'))!.size && size > 0;
   }
 
   private emulatorFor(bdfs: Map<number, string>, b: number): string | undefined {

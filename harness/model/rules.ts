@@ -37,6 +37,8 @@ export interface Rules {
   cf8Latch(value: number): number;
   /** The register a CONFIG_DATA access at `port` reaches under `latch`: register bits 7:2, and the byte within by port. */
   cf8Register(latch: number, port: number): number;
+  /** Bits 1:0 of MSI's Message Address after a write of `written` to its low byte (PCI 3.0 §6.8.1.4: reserved, read as 0). */
+  msiAddressLowBits(written: number): number;
   /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
   intxLine(t: Topology, a: IntxArrival): number | null;
 }
@@ -58,6 +60,7 @@ export const REFERENCE_RULES: Rules = {
   keepWindowsOnReset: false,
   eduDmaAborts: () => false,
   cf8Latch: (value) => (value & 0x80fffffc) >>> 0,
+  msiAddressLowBits: () => 0,
   cf8Register: (latch, port) => (latch & 0xfc) + (port - 0xcfc),
   intxLine: routedLine,
 };

@@ -1,7 +1,7 @@
 /** Checks an executed run: oracles over its steps, plus a crash or hang finding if the target failed. */
 import { TraceChecker, type Judge, type StepObserver } from '../oracles/checker.ts';
 import { specRule, type Finding } from '../oracles/finding.ts';
-import type { Target, TargetFailure } from '../adapters/target.ts';
+import { XEN_AGENT_FIELD, type Target, type TargetFailure } from '../adapters/target.ts';
 import type { Observes } from '../ops/observation.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
@@ -45,7 +45,7 @@ export function failureFinding(f: TargetFailure, op: Op | undefined): Finding {
     severity: 'violation',
     index: f.index,
     signature: `${f.kind}:${op?.op ?? 'session'}${cause === null ? '' : `:${cause}`}`,
-    rule: specRule(f.kind === 'protocol' ? 'protocol.vfio-user' : 'target.alive'),
+    rule: specRule(f.kind !== 'protocol' ? 'target.alive' : f.field?.startsWith(XEN_AGENT_FIELD) === true ? 'protocol.xen-vpci-agent' : 'protocol.vfio-user'),
     message: `the target ${f.kind === 'hang' ? 'stopped answering' : f.kind === 'protocol' ? 'broke its protocol' : 'failed'}${during}: ${f.message}`,
   };
   if (f.stderr !== undefined && f.stderr !== '') finding.details = { stderr: f.stderr.slice(-4000) };

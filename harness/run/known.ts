@@ -34,11 +34,15 @@ export interface Recognised {
   by: 'quirk' | 'signature';
 }
 
-/** Where a target's known bugs are kept by default (corpora/<target>), when there is such a folder. */
+/** The corpus folder of each target kind that keeps its known bugs. */
+const KNOWN_DIRS: Readonly<Record<string, string>> = { qemu: 'qemu', 'xen-vpci': 'xen' };
+
+/** Where a target's known bugs are kept by default (corpora/qemu, corpora/xen), when there is such a folder. */
 export function defaultKnownDir(target: string): string | undefined {
-  const kind = target.split(/[:\s]/)[0];
+  const kind = KNOWN_DIRS[target.split(/[:\s]/)[0]];
+  if (kind === undefined) return undefined;
   const dir = join('corpora', kind);
-  return ['qemu'].includes(kind) && existsSync(dir) ? dir : undefined;
+  return existsSync(dir) ? dir : undefined;
 }
 
 /** The entries of a corpus that are not reported again: open bugs and known divergences, with their quirks. */

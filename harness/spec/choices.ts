@@ -41,8 +41,8 @@ export const CHOICES = {
   ),
   'header.bar-write-while-decoding': choice(
     'PCI 3.0 §6.2.5.1 (software disables decode before it moves a BAR; what a write to a decoding BAR does is not said); PCI Firmware 3.2 §3.5',
-    "what a configuration write to a memory BAR, or to an enabled expansion ROM BAR that it leaves enabled, does while the function decodes memory (the write's own completion does not tell the options apart: later reads do, so a target that ignores such writes declares it)",
-    { take: 'the register takes the value, and the BAR moves', ignore: 'the write is dropped; the BAR stays where it is mapped' },
+    "what a configuration write to a memory BAR, or to an enabled expansion ROM BAR that it leaves enabled, does while the BAR decodes memory outside RAM (the write's own completion does not tell the options apart: later reads do, so a target that ignores such writes declares it)",
+    { take: 'the register takes the value, and the BAR moves', ignore: 'the write is dropped; the BAR stays where it is mapped (a BAR under RAM is not mapped: its register takes the write, and the BAR decodes at its new place once memory decode is turned off and on again)' },
   ),
   'dma-map.alignment': choice(
     'vfio-user "VFIO_USER_DMA_MAP" (no alignment required); VFIO type-1 requires page alignment (vfio_dma_do_map)',

@@ -99,6 +99,7 @@ export const RULES = {
   'isolation.stale-message': rule('PCI 3.0 §6.8.1, §6.8.2', 'a function whose MSI or MSI-X is disabled sends no message'),
   // ---- the target as a program -------------------------------------------------------------
   'target.alive': rule('isoroot target interface (docs/target-protocol.md)', 'a target answers every operation: it neither dies nor stops answering'),
+  'protocol.xen-vpci-agent': rule('harness/adapters/xen/shim/agent.c (the agent\'s line protocol)', 'xen-vpci-agent answers each command with that command\'s OK reply; an ERR to a command isoroot built is isoroot\'s mistake or a device the agent cannot emulate, never Xen\'s'),
   'protocol.vfio-user': rule('vfio-user specification (QEMU docs/interop/vfio-user.rst)', 'every message has the size, fields and flags the specification gives its command'),
 } as const satisfies Record<string, RuleText>;
 

@@ -17,14 +17,14 @@ import { writeValue, type Op } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import type { Irq, Observation } from '../../ops/observation.ts';
 import { ownerOf, walkDevices, type Topology } from '../../topology/types.ts';
-import { applyOne, type FailureKind, type RunResult, type Session, type TargetFailure } from '../target.ts';
+import { XEN_AGENT_FIELD, applyOne, type FailureKind, type RunResult, type Session, type TargetFailure } from '../target.ts';
 import { X, XenAgentError, type AgentIrq, type Cmd, type Sbdf, type Where, type XenAgent } from './agent.ts';
 import { sbdfOf, xenEcam } from './platform.ts';
 
 /** A failure of the agent as a target failure at op `index`. */
 export function failureOf(e: XenAgentError, index: number): TargetFailure {
   const kind: FailureKind = e.trouble === 'hang' ? 'hang' : e.trouble === 'protocol' || e.trouble === 'refused' ? 'protocol' : 'crash';
-  return { kind, index, message: e.message, ...(e.stderr !== undefined && e.stderr.trim() !== '' ? { stderr: e.stderr.trim() } : {}), ...(kind === 'protocol' && e.command !== undefined ? { field: e.command.split(' ').slice(0, 2).join(' ') } : {}) };
+  return { kind, index, message: e.message, ...(e.stderr !== undefined && e.stderr.trim() !== '' ? { stderr: e.stderr.trim() } : {}), ...(kind === 'protocol' && e.command !== undefined ? { field: XEN_AGENT_FIELD + e.command.split(' ').slice(0, 2).join(' ') } : {}) };
 }
 
 const CF8_ENABLE = 0x8000_0000;
@@ -158,7 +158,7 @@ export class XenSession implements Session {
         if (op.via === 'ecam') return this.memory(xenEcam(op.root) + bus * 0x100000 + devfn * 0x1000 + op.reg, op.size, value, `MMCFG segment ${op.root}`);
         // CF8/CFC reaches segment 0 only (io.c: hvm_pci_decode_addr).
         if (op.root !== 0) return own({ status: 'error', reason: 'no-cf8' });
-        const latch = X.ioWrite(0, 0xcf8, 4, CF8_ENABLE | (bus << 16) | (devfn << 8) | (op.reg & 0xfc));
+        const latch = X.ioWrite(0, 0xcf8, 4, (CF8_ENABLE | (bus << 16) | (devfn << 8) | (op.reg & 0xfc)) >>> 0);
         return this.port(0xcfc + (op.reg & 3), op.size, value, 'CF8/CFC', [latch]);
       }
       case 'mmio.read':

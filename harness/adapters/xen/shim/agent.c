@@ -946,6 +946,16 @@ static int cmd_dev(char **t, int n)
     return 0;
 }
 
+/* Overlapping host BARs (undefined on PCI): the one vPCI mapped at its
+ * current place answers an access that came through the p2m. */
+static bool vpci_mapped(pci_sbdf_t sbdf, unsigned int bar, uint64_t base)
+{
+    struct agent_dev *a = find_dev(sbdf);
+    const struct vpci *v = a ? a->pdev->vpci : NULL;
+
+    return v && v->header.bars[bar].enabled && v->header.bars[bar].addr == base;
+}
+
 /* ---- Interrupts: the device's side, then what Xen's vPCI holds ------------ */
 static void irq_push(pci_sbdf_t s, bool msix, unsigned int vector,
                      uint64_t addr, uint32_t data)
@@ -1175,6 +1185,7 @@ static int cmd_mem(char **t, int n)
     p2m_type_t type;
     mfn_t mfn;
     int rc;
+    bool ok;
     bool write = n >= 2 && !strcmp(t[1], "write");
 
     if ( n < 2 || (!write && strcmp(t[1], "read")) || n != (write ? 6 : 5) )
@@ -1239,7 +1250,10 @@ static int cmd_mem(char **t, int n)
 
     /* 3. The host device that decodes the host address. */
     hv = val;
-    if ( !shim_host_access(false, hpa, size, write, &hv, &hs, &bar, &off) )
+    shim_decode_prefer = vpci_mapped;
+    ok = shim_host_access(false, hpa, size, write, &hv, &hs, &bar, &off);
+    shim_decode_prefer = NULL;
+    if ( !ok )
     {
         if ( write )
             put("OK mfn:0x%lx no-decode", mfn_x(mfn));

@@ -463,6 +463,11 @@ struct pci_dev *shim_add_endpoint(pci_sbdf_t sbdf, uint16_t vendor,
 bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
                       uint64_t *val, pci_sbdf_t *sbdf, unsigned int *bar,
                       uint64_t *off);
+/* Where host decoders overlap (two devices claim one address: undefined on
+ * PCI), those this predicate prefers answer before the newest; NULL: the
+ * newest answers. */
+extern bool (*shim_decode_prefer)(pci_sbdf_t sbdf, unsigned int bar,
+                                  uint64_t base);
 /* The register-file doorbell of the last shim_host_access() write, if it
  * wrote one: the vector asked for (the dword at 0x04 after the write);
  * *ack: the write reached 0x08..0x0b (the INTx request is withdrawn). */

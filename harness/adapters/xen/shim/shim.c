@@ -131,9 +131,14 @@ struct hostdev {
     uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
     uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];
     uint8_t w1c[PCI_CFG_SPACE_EXP_SIZE];  /* write 1 to clear */
+    unsigned int cfg_size;              /* 256 (conventional) or 4096 */
     uint32_t tag;
     bool regfile;                       /* see struct shim_endpoint */
-    uint64_t rom;                       /* expansion ROM bytes, 0: none */                       /* first dword of each page: tag | N */
+    uint64_t rom;                       /* expansion ROM bytes, 0: none */
+    /* Per BAR and the ROM (slot 6): decoding, where, and since when. */
+    bool placed[PCI_HEADER_NORMAL_NR_BARS + 1];
+    uint64_t pbase[PCI_HEADER_NORMAL_NR_BARS + 1];
+    uint64_t seq[PCI_HEADER_NORMAL_NR_BARS + 1];                       /* first dword of each page: tag | N */
     struct hostbar bars[PCI_HEADER_NORMAL_NR_BARS];
 };
 #define MAX_HOSTDEVS 64
@@ -151,7 +156,9 @@ static struct hostdev *hostdev_find(pci_sbdf_t sbdf)
 }
 
 static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
-                                bool decode, unsigned int *bar, uint64_t *off);
+                                unsigned int *bar, uint64_t *off);
+static uint64_t bar_base(const struct hostdev *h, unsigned int n);
+static void host_placements(struct hostdev *h);
 static uint8_t *bar_page(struct hostdev *h, unsigned int n, uint64_t idx);
 
 static void host_put(struct hostdev *h, unsigned int reg, unsigned int len,
@@ -170,7 +177,7 @@ static uint32_t host_read(pci_sbdf_t sbdf, unsigned int reg, unsigned int len)
     struct hostdev *h = hostdev_find(sbdf);
     uint32_t v = 0;
 
-    if ( !h || reg + len > PCI_CFG_SPACE_EXP_SIZE )
+    if ( !h || reg + len > h->cfg_size )
         return ~0u >> (32 - 8 * len);
     for ( unsigned int i = 0; i < len; i++ )
         v |= (uint32_t)h->cfg[reg + i] << (8 * i);
@@ -184,12 +191,13 @@ static void host_write(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
 
     if ( shim_knobs.trace )
         printk("[host] %pp write %#x/%u = %#x\n", &sbdf, reg, len, val);
-    if ( !h || reg + len > PCI_CFG_SPACE_EXP_SIZE )
+    if ( !h || reg + len > h->cfg_size )
         return;
     for ( unsigned int i = 0; i < len; i++, val >>= 8 )
         h->cfg[reg + i] = ((h->cfg[reg + i] & ~h->wmask[reg + i]) |
                            (val & h->wmask[reg + i])) &
                           ~(val & h->w1c[reg + i]);
+    host_placements(h);
 }
 
 void shim_host_set(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
@@ -198,8 +206,11 @@ void shim_host_set(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
     struct hostdev *h = hostdev_find(sbdf);
 
     if ( h && reg + len <= PCI_CFG_SPACE_EXP_SIZE )
+    {
         for ( unsigned int i = 0; i < len; i++ )
             h->cfg[reg + i] = val >> (8 * i);
+        host_placements(h);
+    }
 }
 
 uint8_t pci_conf_read8(pci_sbdf_t s, unsigned int reg) { return host_read(s, reg, 1); }
@@ -515,8 +526,21 @@ void __iomem *ioremap(paddr_t pa, size_t len)
     uint64_t off;
     struct hostdev *h = NULL;
 
-    if ( !PAGE_OFFSET(pa) && len == PAGE_SIZE )
-        h = bar_find(false, pa, 1, false, &n, &off);
+    for ( unsigned int d = 0; !h && !PAGE_OFFSET(pa) && len == PAGE_SIZE &&
+                              d < nr_hostdevs; d++ )
+        for ( n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
+        {
+            const struct hostbar *b = &hostdevs[d]->bars[n];
+            uint64_t base = bar_base(hostdevs[d], n);
+
+            if ( (b->kind == SHIM_BAR_MEM32 || b->kind == SHIM_BAR_MEM64) &&
+                 pa >= base && pa - base < b->size )
+            {
+                h = hostdevs[d];
+                off = pa - base;
+                break;
+            }
+        }
     if ( h )
         return bar_page(h, n, PFN_DOWN(off));
     return calloc(1, len);
@@ -709,7 +733,11 @@ struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
     }
     h->regfile = e->regfile;
     h->rom = e->rom;
+    /* A conventional function has 256 bytes; beyond them reads all ones
+     * (PCIe Base §7.2.2.2 for ECAM). Without an image: PCIe-sized. */
+    h->cfg_size = e->image ? e->image_len : PCI_CFG_SPACE_EXP_SIZE;
     hostdevs[nr_hostdevs++] = h;
+    host_placements(h);
     if ( e->image )
     {
         /* What Xen reads once when it learns of the device. */
@@ -793,48 +821,88 @@ static uint64_t bar_base(const struct hostdev *h, unsigned int n)
 
 /* The BAR of kind io/memory whose register decodes [addr, addr + len);
  * decode: only when Command.IO/MEM is set. */
-static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
-                                bool decode, unsigned int *bar, uint64_t *off)
+/* Where BAR n (6: the ROM) of h decodes now, if it does: its register's
+ * address while Command enables its space (the ROM: and its enable bit). */
+static bool bar_placed(const struct hostdev *h, unsigned int n, uint64_t *base,
+                       uint64_t *size)
 {
+    uint16_t cmd = host_read(h->sbdf, PCI_COMMAND, 2);
+
+    if ( n == PCI_HEADER_NORMAL_NR_BARS )
+    {
+        uint32_t reg = host_read(h->sbdf, PCI_ROM_ADDRESS, 4);
+
+        *base = reg & PCI_ROM_ADDRESS_MASK;
+        *size = h->rom;
+        return h->rom && (reg & PCI_ROM_ADDRESS_ENABLE) &&
+               (cmd & PCI_COMMAND_MEMORY);
+    }
+    *base = bar_base(h, n);
+    *size = h->bars[n].size;
+    return h->bars[n].kind != SHIM_BAR_NONE &&
+           (cmd & (h->bars[n].kind == SHIM_BAR_IO ? PCI_COMMAND_IO
+                                                  : PCI_COMMAND_MEMORY));
+}
+
+/* A BAR that moved or began to decode is the newest decoder of its range:
+ * where decoders overlap (the host's hardware leaves that undefined), the
+ * newest answers, as in the model (harness/model/function.ts
+ * recomputeDecode). */
+static uint64_t decode_clock;
+
+static void host_placements(struct hostdev *h)
+{
+    for ( unsigned int n = 0; n <= PCI_HEADER_NORMAL_NR_BARS; n++ )
+    {
+        uint64_t base, size;
+        bool on = bar_placed(h, n, &base, &size);
+
+        if ( on && (!h->placed[n] || h->pbase[n] != base) )
+            h->seq[n] = ++decode_clock;
+        h->placed[n] = on;
+        h->pbase[n] = base;
+    }
+}
+
+/* The decoding BAR (6: the ROM) of kind io/memory that takes the whole of
+ * [addr, addr + len): the newest where several do. */
+bool (*shim_decode_prefer)(pci_sbdf_t sbdf, unsigned int bar, uint64_t base);
+
+static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
+                                unsigned int *bar, uint64_t *off)
+{
+    struct hostdev *best = NULL;
+    uint64_t best_seq = 0;
+
     for ( unsigned int d = 0; d < nr_hostdevs; d++ )
     {
         struct hostdev *h = hostdevs[d];
-        uint16_t cmd = host_read(h->sbdf, PCI_COMMAND, 2);
 
-        if ( decode &&
-             !(cmd & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) )
-            continue;
-        for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
+        for ( unsigned int n = 0; n <= PCI_HEADER_NORMAL_NR_BARS; n++ )
         {
-            const struct hostbar *b = &h->bars[n];
-            uint64_t base = bar_base(h, n);
+            uint64_t base, size;
 
-            if ( b->kind == SHIM_BAR_NONE ||
-                 (b->kind == SHIM_BAR_IO) != io ||
-                 addr < base || addr - base >= b->size ||
-                 len > b->size - (addr - base) )
+            if ( !bar_placed(h, n, &base, &size) ||
+                 (n < PCI_HEADER_NORMAL_NR_BARS &&
+                  (h->bars[n].kind == SHIM_BAR_IO) != io) ||
+                 (n == PCI_HEADER_NORMAL_NR_BARS && io) ||
+                 addr < base || addr - base >= size ||
+                 len > size - (addr - base) )
                 continue;
+            /* Preferred decoders rank above all others (top bit). */
+            uint64_t rank = h->seq[n] |
+                ((shim_decode_prefer && !io &&
+                  shim_decode_prefer(h->sbdf, n, base)) ? 1ULL << 63 : 0);
+
+            if ( best && rank < best_seq )
+                continue;
+            best = h;
+            best_seq = rank;
             *bar = n;
             *off = addr - base;
-            return h;
-        }
-        if ( !io && h->rom )
-        {
-            /* The expansion ROM: enable bit and Memory Space (PCI 3.0
-             * §6.2.5.2); reported as BAR slot 6. */
-            uint32_t reg = host_read(h->sbdf, PCI_ROM_ADDRESS, 4);
-            uint64_t base = reg & PCI_ROM_ADDRESS_MASK;
-
-            if ( (reg & PCI_ROM_ADDRESS_ENABLE) && addr >= base &&
-                 addr - base < h->rom && len <= h->rom - (addr - base) )
-            {
-                *bar = PCI_HEADER_NORMAL_NR_BARS;
-                *off = addr - base;
-                return h;
-            }
         }
     }
-    return NULL;
+    return best;
 }
 
 /* The last write's doorbell and INTx withdrawal (regfile devices). */
@@ -877,7 +945,7 @@ bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
         *val = ~0ULL >> (64 - 8 * len);
     if ( !len || len > 8 || PFN_DOWN(addr) != PFN_DOWN(addr + len - 1) )
         return false;
-    h = bar_find(io, addr, len, true, bar, off);
+    h = bar_find(io, addr, len, bar, off);
     if ( !h )
         return false;
     *sbdf = h->sbdf;
