@@ -15,7 +15,7 @@ import { DEFAULT_RAM, walkDevices, type RootSpec, type Topology } from '../../to
 import { InputError } from '../../util/errors.ts';
 import { profileFor } from '../../profiles/profile.ts';
 import { failedSession, type Capabilities, type Target, type TargetPhases } from '../target.ts';
-import { ensureXenAgent, findXenTree, xenVersion, XenAgent, XenAgentError, X, type Cmd } from './agent.ts';
+import { ensureXenAgent, findXenTree, xenVersion, XenAgent, XenAgentError, X, type Cmd, type Knob } from './agent.ts';
 import { hostEndpoint } from './host-device.ts';
 import { XenSession, failureOf } from './session.ts';
 import { sbdfOf, xenEcam } from './platform.ts';
@@ -31,6 +31,8 @@ export interface XenOptions {
   xenSrc?: string;
   /** Per agent reply. */
   timeoutMs?: number;
+  /** The shim's knobs, set in every session before the domain is built (agent.c: partial p2m progress, preemption, errors). */
+  knobs?: Partial<Record<Knob, number>>;
 }
 
 export interface XenTarget extends Target {
@@ -116,7 +118,7 @@ export async function openXenTarget(o: XenOptions = {}): Promise<XenTarget> {
       const agent = XenAgent.start(binary, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
       agents.add(agent);
       try {
-        const setup: Cmd<unknown>[] = [X.domainNew('hwdom', t.roots[0].ram ?? DEFAULT_RAM)];
+        const setup: Cmd<unknown>[] = [...Object.entries(o.knobs ?? {}).map(([k, v]) => X.knob(k as Knob, v)), X.domainNew('hwdom', t.roots[0].ram ?? DEFAULT_RAM)];
         t.roots.forEach((_, r) => setup.push(X.mmcfg(0, r, xenEcam(r), 0, 0xff)));
         const assigns: { id: string; at: number }[] = [];
         for (const { root, dev } of walkDevices(t)) {
