@@ -638,24 +638,20 @@ static int cmd_dev(char **t, int n)
         return 0;
     if ( !strcmp(t[1], "assign") )
     {
-        int rc = shim_assign_device(d, a->pdev);
+        int rc = shim_toolstack_assign(d, a->pdev);
+        pci_sbdf_t vs;
 
         put("OK %d", rc);
+        /* A guest sees the device on its own bus: say where. */
+        if ( !rc && !is_hardware_domain(d) && shim_guest_sbdf(a->pdev, &vs) )
+            put(" vsbdf=%s", sbdf_str(vs));
     }
     else if ( !strcmp(t[1], "deassign") )
     {
-        struct vcpu *saved = current;
-
         if ( a->pdev->domain != d )
             return err("%s is not assigned to d%u", sbdf_str(a->pdev->sbdf),
                        d->domain_id);
-        /* As pci_remove_device/deassign do on 4.17: vPCI's state goes,
-         * then the device leaves the domain's list. */
-        current = hardware_domain ? hardware_domain->vcpu[0] : d->vcpu[0];
-        vpci_remove_device(a->pdev);
-        current = saved;
-        list_del_init(&a->pdev->domain_list);
-        a->pdev->domain = NULL;
+        shim_toolstack_deassign(a->pdev);
         put("OK");
     }
     else if ( !strcmp(t[1], "reset") )

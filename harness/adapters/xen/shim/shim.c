@@ -21,7 +21,8 @@ void shim_assert_failed(const char *what, const char *file, int line)
     abort();
 }
 
-/* ---- printk: printf plus Xen's %pp (pci_sbdf_t *) and %pv (vcpu *) -------- */
+/* ---- printk: printf plus Xen's %pp (pci_sbdf_t *), %pv (vcpu *) and %pd
+ * (domain *) ------------------------------------------------------------- */
 void printk(const char *fmt, ...)
 {
     char spec[32], out[1024];
@@ -96,6 +97,13 @@ void printk(const char *fmt, ...)
                 w = v ? snprintf(dst, room, "d%uv%u", v->domain->domain_id,
                                  v->vcpu_id)
                       : snprintf(dst, room, "d?v?");
+            }
+            else if ( *fmt == 'd' )     /* %pd: a domain as d<dom> */
+            {
+                const struct domain *d = va_arg(ap, const struct domain *);
+
+                fmt++;
+                w = snprintf(dst, room, "d%u", d ? d->domain_id : ~0u);
             }
             else
                 w = snprintf(dst, room, spec, va_arg(ap, void *));
@@ -535,6 +543,7 @@ struct domain *shim_domain_create(unsigned int domid, bool hardware,
     INIT_LIST_HEAD(&d->pdev_list);
     INIT_LIST_HEAD(&d->arch.hvm.msix_tables);
     rangeset_domain_initialise(d);
+    shim_domain_compat_init(d);
     for ( unsigned int i = 0; i < nr_vcpus; i++ )
     {
         d->vcpu[i] = xzalloc(struct vcpu);
@@ -784,6 +793,20 @@ static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
     return NULL;
 }
 
+bool shim_host_bar(pci_sbdf_t sbdf, unsigned int n, enum shim_bar_kind *kind,
+                  uint64_t *addr, uint64_t *size)
+{
+    const struct hostdev *h = hostdev_find(sbdf);
+
+    if ( !h || n >= PCI_HEADER_NORMAL_NR_BARS ||
+         h->bars[n].kind == SHIM_BAR_NONE )
+        return false;
+    *kind = h->bars[n].kind;
+    *addr = bar_base(h, n);
+    *size = h->bars[n].size;
+    return true;
+}
+
 bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
                       uint64_t *val, pci_sbdf_t *sbdf, unsigned int *bar,
                       uint64_t *off)
@@ -825,9 +848,10 @@ int shim_assign_device(struct domain *d, struct pci_dev *pdev)
     int rc;
 
     current = toolstack_vcpu(d);
+    shim_pdev_compat_init(pdev);
     if ( pdev->domain )
     {
-        vpci_remove_device(pdev);
+        SHIM_VPCI_DEASSIGN(pdev);
         list_del_init(&pdev->domain_list);
     }
     pdev->domain = d;
