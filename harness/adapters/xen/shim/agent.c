@@ -11,7 +11,8 @@
  *
  *   domain new hwdom|guest             OK <domid>
  *   dev add <domid> <sbdf> endpoint [bar<N>=<size>[,mem32|mem64|io][,pref]]...
- *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [id=<vendor>:<device>]
+ *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>]
+ *           [id=<vendor>:<device>]
  *                                      OK uid=<n> [bar<N>=<host address>]...
  *                                         [msix=bar<N>+0x0,pba+0x<offset>]
  *       a host endpoint emulated by the shim, with up to 6 BARs (N 0..5):
@@ -23,7 +24,10 @@
  *       reply lists the BARs in slot order. msi: 1..32 vectors (a power of
  *       two). msix: 1..2048 vectors; the table at offset 0 of memory BAR N
  *       (default bar0), the PBA right after it (8-byte aligned); the BAR must
- *       hold both. It belongs to nobody until `dev assign`.
+ *       hold both. cap: a capability vPCI does not handle (its ID, 0x1 to
+ *       0xfe but not MSI 0x5 or MSI-X 0x11; e.g. 0x1, power management) at
+ *       0x70, first in the list, with nothing past its header. It belongs
+ *       to nobody until `dev assign`.
  *   dev assign <domid> <sbdf>          OK <rc>   (Xen's rc; 4.17:
  *                                      vpci_add_handlers)
  *   dev deassign <domid> <sbdf>        OK        (vpci_remove_device)
@@ -460,7 +464,7 @@ static int cmd_dev_add(char **t, int n)
     if ( n < 5 || strcmp(t[4], "endpoint") )
         return err("usage: dev add <domid> <sbdf> endpoint "
                    "[bar<N>=<size>[,mem32|mem64|io][,pref]]... "
-                   "[msi=<vectors>] [msix=<vectors>[@bar<N>]] "
+                   "[msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>] "
                    "[id=<vendor>:<device>]");
     if ( !get_domain(t[2]) )
         return 0;
@@ -555,6 +559,16 @@ static int cmd_dev_add(char **t, int n)
             if ( !unum(val, 2048, &v) || !v )
                 return err("bad msix vectors '%s' (1 to 2048)", val);
             e.msix_vectors = v;
+        }
+        else if ( !strcmp(t[i], "cap") )
+        {
+            /* A capability vPCI does not handle (e.g. 0x01, power
+             * management): its ID only, first in the list. */
+            if ( !unum(val, 0xfe, &v) || !v || v == PCI_CAP_ID_MSI ||
+                 v == PCI_CAP_ID_MSIX )
+                return err("bad cap '%s' (an ID 0x1..0xfe, not MSI 0x5 or "
+                           "MSI-X 0x11)", val);
+            e.other_cap = v;
         }
         else if ( !strcmp(t[i], "id") )
         {

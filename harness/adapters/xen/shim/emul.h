@@ -425,6 +425,9 @@ struct shim_endpoint {
     struct shim_bar_spec bar[PCI_HEADER_NORMAL_NR_BARS];
     unsigned int msi_vectors;
     unsigned int msix_vectors, msix_bar;
+    uint8_t other_cap;  /* 0: none; else a capability with this ID (not MSI
+                           or MSI-X) at 0x70, first in the list, with no
+                           registers past its header */
     uint32_t tag;
 };
 /* The PBA's offset in the MSI-X BAR for a table of `vectors` entries. */

@@ -649,6 +649,14 @@ struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
              (uint32_t)e->device << 16 | e->vendor, 0);
     host_put(h, PCI_INTERRUPT_LINE, 1, 0, 0xff);
     host_put(h, PCI_INTERRUPT_PIN, 1, 1, 0);
+    if ( e->other_cap )
+    {
+        /* One vPCI does not handle, to see what a guest is shown; past
+         * MSI (0x40..0x57) and MSI-X (0x60..0x6b). */
+        host_put(h, next_cap, 1, 0x70, 0);
+        next_cap = 0x70 + PCI_CAP_LIST_NEXT;
+        host_put(h, 0x70 + PCI_CAP_LIST_ID, 1, e->other_cap, 0);
+    }
     if ( e->msi_vectors )
     {
         /* MSI at 0x40: 64-bit, per-vector masking, log2(vectors) capable. */
