@@ -42,6 +42,7 @@ else
   # Its last line of stdout is the tree; its messages go to stderr.
   tree=$(bash "$repo/scripts/xen-source.sh" | tail -n1) && [ -n "$tree" ] ||
     die "no Xen tree: scripts/xen-source.sh failed (see above); or give XEN_TREE"
+  tree=$(realpath -m -- "$tree")    # as a given tree is named
 fi
 [ -f "$tree/xen/Makefile" ] || die "no Xen tree at $tree (xen/Makefile missing)"
 command -v gcc >/dev/null || die "gcc missing (apt-get install build-essential)"
