@@ -10,6 +10,12 @@
  * "ERR <reason>". Commands:
  *
  *   domain new hwdom|guest             OK <domid>
+ *       hwdom: d0, the PVH hardware domain (one at most). guest: d1, d2,
+ *       ... with Xen 4.21 and later (4.17 refuses: vPCI is the hardware
+ *       domain's only): a domU with vPCI and its own virtual bus, Xen's
+ *       CONFIG_HAS_VPCI_GUEST_SUPPORT code run as x86 would run it (no
+ *       release enables that for x86 or gives has_vpci to an Arm domU; see
+ *       SHIM_GUEST_VPCI in shim/compat.h). Each domain has its own p2m.
  *   dev add <domid> <sbdf> endpoint [bar<N>=<size>[,mem32|mem64|io][,pref]]...
  *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>]
  *           [id=<vendor>:<device>]
@@ -28,9 +34,22 @@
  *       0xfe but not MSI 0x5 or MSI-X 0x11; e.g. 0x1, power management) at
  *       0x70, first in the list, with nothing past its header. It belongs
  *       to nobody until `dev assign`.
- *   dev assign <domid> <sbdf>          OK <rc>   (Xen's rc; 4.17:
- *                                      vpci_add_handlers)
- *   dev deassign <domid> <sbdf>        OK        (vpci_remove_device)
+ *   dev assign <domid> <sbdf>          OK <rc> [vsbdf=<sbdf>]
+ *       <rc>: Xen's. The hardware domain gets the device as pci_add_device
+ *       gives it (4.17 vpci_add_handlers, later vpci_assign_device). A
+ *       guest gets it as the toolstack passes a device through: iomem
+ *       permission for each memory BAR's host frames (libxl), then
+ *       XEN_DOMCTL_assign_device (vPCI leaves the old owner, then
+ *       vpci_assign_device for the guest). vsbdf (guests, rc 0): where the
+ *       guest sees the device, the virtual SBDF assign_virtual_sbdf gave it:
+ *       segment 0, bus 0, the first free of 32 slots, function 0
+ *       (0000:00:00.0 first). Xen refuses a function other than 0 (-95)
+ *       and a 33rd device (-28).
+ *   dev deassign <domid> <sbdf>        OK
+ *       vPCI leaves the device (4.17 vpci_remove_device, later
+ *       vpci_deassign_device) and it belongs to nobody (for a guest: Xen's
+ *       quarantine); a guest loses the iomem permissions first. Nothing is
+ *       unmapped: what vPCI mapped stays in the domain's p2m.
  *   dev reset <domid> <sbdf>           ERR unsupported ...
  *   cfg read <domid> <sbdf> <reg> <size>
  *                                      OK <value> [rejected]
@@ -39,15 +58,22 @@
  *       through vpci_ecam_read/write as the domain's vCPU 0; a write then
  *       runs vpci_process_pending until it is done (<rounds> calls).
  *       "rejected": Xen refused the access (size, alignment, range); a
- *       rejected read returns all ones.
+ *       rejected read returns all ones. For a guest <sbdf> is the virtual
+ *       SBDF (dev assign's vsbdf): Xen translates it to the host device
+ *       (translate_virtual_device); any other SBDF reaches nothing. A
+ *       guest's accesses to registers vPCI does not emulate read all ones
+ *       and are dropped (vpci_read_hw/vpci_write_hw); it is shown MSI and
+ *       MSI-X only in the capability list, and its BAR registers hold its
+ *       own (guest) addresses, which decoding maps onto the host BARs.
  *   mem read <domid> <gpa> <size>      OK <value> <where>
  *   mem write <domid> <gpa> <size> <value>
  *                                      OK <where>
  *       vPCI's MMIO handlers first (msix.c's, over the pages of every
  *       MSI-X table and PBA whose BAR is enabled: the table entries are
  *       vPCI's, the rest of those pages the device's through ioremap), then
- *       the domain's p2m, then the host device whose memory BAR decodes the
- *       host address (Command.MEM set). <where>:
+ *       the domain's own p2m (gpa to host frame), then the host device
+ *       whose memory BAR decodes the host address (Command.MEM set), so two
+ *       guests may use the same gpa for different devices. <where>:
  *         <sbdf> bar<N> +0x<offset>    a host BAR (N: the lower slot of a
  *                                      mem64); its first dword of each
  *                                      4 KiB page reads
@@ -70,6 +96,10 @@
  *       port permissions, not vPCI), so an access goes straight to the host
  *       device whose IO BAR decodes the port (Command.IO set). <where>:
  *       <sbdf> bar<N> +0x<offset> as above, or no-decode (reads all ones).
+ *       The shim models no guest I/O port permissions or mappings: a
+ *       guest's port access is answered the same way. (From 4.21 on x86 a
+ *       guest's IO BAR register has no handler either, header.c:968-980 in
+ *       4.21, so it reads all ones.)
  *   p2m <domid>                        OK [gfn:mfn:nr,...]  current mappings,
  *                                      all hex
  *   p2m log <domid>                    OK [op:gfn:mfn:nr:done:rc,...]  every
