@@ -6,16 +6,18 @@
  * reaching the host device behind the mapping, a moved BAR, 64-bit BARs
  * above 4 GiB, MSI-X tables trapped by vPCI inside a mapped BAR, IO BARs
  * (not vPCI's business in 4.17), device descriptions refused, pipelining,
- * malformed commands and crashes. The TypeScript side's own failure reports
- * (hang, bad reply line, exit) are checked against stand-in programs.
- * Without a Xen tree or gcc the Xen suites fail in CI and are skipped loudly
- * elsewhere (suites/require.ts).
+ * malformed commands and crashes. With a Xen 4.21 or later tree
+ * (ISOROOT_XEN_SRC), guest mode too: domUs with their own virtual bus, BARs
+ * at guest addresses mapped onto the host BARs in each guest's p2m. The
+ * TypeScript side's own failure reports (hang, bad reply line, exit) are
+ * checked against stand-in programs. Without a Xen tree or gcc the Xen
+ * suites fail in CI and are skipped loudly elsewhere (suites/require.ts).
  */
 import { expect, test } from '@playwright/test';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureXenAgent, findXenTree, X, XenAgent, XenAgentError, type Cmd } from '../../harness/adapters/xen/agent.ts';
+import { ensureXenAgent, findXenTree, X, XenAgent, XenAgentError, xenVersion, type Cmd } from '../../harness/adapters/xen/agent.ts';
 import { missing, requireProgram } from '../require.ts';
 
 const BUILD_TIMEOUT = 300_000;
@@ -27,15 +29,26 @@ const CMD_MEMORY = 0x2;
 /** The identity dword at the start of each page of a host BAR (the model endpoint's): 0x15000000 | uid << 8 | bar. */
 const identity = (uid: number, bar: number): bigint => BigInt((0x15000000 | (uid << 8) | bar) >>> 0);
 
-/** The agent binary, built into the cache when missing or stale; no tree or gcc: a failure in CI, a loud skip elsewhere. */
-async function agentBinary(): Promise<string> {
+/** The Xen tree the suite builds from; no tree or gcc: a failure in CI, a loud skip elsewhere. */
+function xenTree(): string {
   requireProgram('gcc', 'apt-get install build-essential');
   const found = findXenTree();
   if ('why' in found) {
     const user = process.env.ISOROOT_XEN_SRC;
     return missing(user ? `ISOROOT_XEN_SRC=${user} cannot be built from (${found.why}); the Xen suites cannot run` : `no Xen source tree (${found.why}; for the suites, ISOROOT_XEN_SRC names a checkout); the Xen suites cannot run without one`);
   }
-  return ensureXenAgent({ tree: found.tree, timeoutMs: BUILD_TIMEOUT });
+  return found.tree;
+}
+
+/** The agent binary, built into the cache when missing or stale. */
+async function agentBinary(): Promise<string> {
+  return ensureXenAgent({ tree: xenTree(), timeoutMs: BUILD_TIMEOUT });
+}
+
+/** Whether the tree's Xen gives guests vPCI (4.21 and later). */
+function guestsHaveVpci(tree: string): boolean {
+  const [major, minor] = xenVersion(tree).split('.').map((x) => parseInt(x, 10));
+  return major > 4 || (major === 4 && minor >= 21);
 }
 
 let agent: XenAgent | undefined;
@@ -396,12 +409,15 @@ test('malformed commands get ERR with a reason, not a crash, and the agent goes 
   expect(a.crash).toBeNull();
   expect(a.alive).toBe(true);
   // A refused typed command throws 'refused', naming the command and Xen's reason.
-  const err = await a.one(X.domainNew('guest')).catch((e: unknown) => e);
+  const err = await a.one(X.domainNew('hwdom')).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(XenAgentError);
   expect((err as XenAgentError).trouble).toBe('refused');
-  expect((err as XenAgentError).command).toBe('domain new guest');
-  // Xen 4.17 has no vPCI for guest domains; newer trees may accept one.
-  if ((err as XenAgentError).line?.includes('unsupported')) expect((err as XenAgentError).message).toMatch(/hardware domain only/);
+  expect((err as XenAgentError).command).toBe('domain new hwdom');
+  expect((err as XenAgentError).message).toMatch(/hardware domain already/);
+  // Xen 4.17 has no vPCI for guest domains; 4.21 and later do.
+  const guest = await a.one(X.domainNew('guest')).catch((e: unknown) => e);
+  if (guestsHaveVpci(xenTree())) expect(guest).toBe(1);
+  else expect((guest as XenAgentError).message).toMatch(/unsupported: .*hardware domain only/);
 });
 
 test('an OK reply that does not parse as its command\'s is a protocol error naming the command and the line', async () => {
@@ -429,6 +445,256 @@ test('a failed Xen assertion is reported as a crash with its message and exit st
   expect(a.alive).toBe(false);
   const after = await a.exchange(['p2m 0']).catch((x: unknown) => x);
   expect((after as XenAgentError).trouble).toBe('gone');
+});
+
+test.describe('guest mode (Xen 4.21 and later)', () => {
+  /** Where assign_virtual_sbdf puts a guest's first device: segment 0, bus 0, slot 0, function 0. */
+  const G = '0000:00:00.0';
+  const D6 = '0000:00:06.0';
+  const GBAR = 0xc0000000;
+
+  /** An agent built from a tree whose guests have vPCI; an older tree: skipped, saying why. */
+  async function guestAgent(): Promise<XenAgent> {
+    const tree = xenTree();
+    test.skip(!guestsHaveVpci(tree), `guest domains get vPCI from Xen 4.21; the tree is ${xenVersion(tree)} (ISOROOT_XEN_SRC names another)`);
+    return (agent = XenAgent.start(await ensureXenAgent({ tree, timeoutMs: BUILD_TIMEOUT })));
+  }
+
+  test("two guests each get a device at virtual SBDF 0000:00:00.0, place BAR0 at the same guest address, and each guest's accesses there reach its own host device", async () => {
+    const a = await guestAgent();
+    const [hw, g1, g2, e3, e4, as3, as4] = await a.run([
+      X.domainNew('hwdom'),
+      X.domainNew('guest'),
+      X.domainNew('guest'),
+      X.devAdd(0, D3, { bar0: 0x4000, msi: 1 }),
+      X.devAdd(0, D4, { bar0: 0x1000, id: [0xabcd, 0x1234] }),
+      X.devAssignGuest(1, D3),
+      X.devAssignGuest(2, D4),
+    ] as const);
+    expect([hw, g1, g2]).toEqual([0, 1, 2]);
+    // Each guest has its own virtual bus, so both devices are at slot 0 of theirs.
+    expect(as3).toEqual({ rc: 0, vsbdf: G });
+    expect(as4).toEqual({ rc: 0, vsbdf: G });
+    const r = await a.run([
+      // A guest's BAR starts at the host address, sized as on the host.
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.cfgWrite(1, G, PCI_BAR0, 4, 0xffffffff),
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.cfgWrite(2, G, PCI_BAR0, 4, 0xffffffff),
+      X.cfgRead(2, G, PCI_BAR0, 4),
+      // Both at the same guest address, then decoding on.
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.cfgWrite(2, G, PCI_BAR0, 4, GBAR),
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.cfgRead(2, G, PCI_BAR0, 4),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.cfgWrite(2, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.cfgRead(1, G, PCI_COMMAND, 2),
+      X.p2m(1),
+      X.p2m(2),
+      X.p2m(0),
+      // The host BARs did not move (the hardware domain reads the devices directly).
+      X.cfgRead(0, D3, PCI_BAR0, 4),
+      X.cfgRead(0, D4, PCI_BAR0, 4),
+    ] as const);
+    expect(r[0].value).toBe(BigInt(e3.bar0));
+    expect([r[2].value, r[4].value]).toEqual([0xffffc000n, 0xfffff000n]);
+    expect([r[7].value, r[8].value]).toEqual([BigInt(GBAR), BigInt(GBAR)]);
+    expect(r[9].rounds).toBeGreaterThanOrEqual(1);
+    expect(r[11].value).toBe(BigInt(CMD_MEMORY));
+    // Each guest's p2m maps the same guest frames onto its own device's host BAR; the hardware domain's maps nothing.
+    expect(r[12]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e3.bar0), nr: 4 }]);
+    expect(r[13]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e4.bar0), nr: 1 }]);
+    expect(r[14]).toEqual([]);
+    expect([r[15].value, r[16].value]).toEqual([BigInt(e3.bar0), BigInt(e4.bar0)]);
+
+    const m = await a.run([
+      X.memRead(1, GBAR, 4),
+      X.memRead(2, GBAR, 4),
+      X.memRead(1, GBAR + 0x3000, 4),
+      X.memRead(2, GBAR + 0x1000, 4),
+      X.memWrite(1, GBAR + 0x10, 4, 0x11111111),
+      X.memWrite(2, GBAR + 0x10, 4, 0x22222222),
+      X.memRead(1, GBAR + 0x10, 4),
+      X.memRead(2, GBAR + 0x10, 4),
+      X.memRead(0, GBAR, 4),
+    ] as const);
+    expect(m[0]).toEqual({ value: identity(e3.uid, 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0 } });
+    expect(m[1]).toEqual({ value: identity(e4.uid, 0), where: { kind: 'bar', sbdf: D4, bar: 0, offset: 0 } });
+    expect(m[2]).toEqual({ value: identity(e3.uid, 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0x3000 } });
+    // Past guest 2's 4 KiB BAR: nothing.
+    expect(m[3]).toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+    expect(m[4].where).toEqual({ kind: 'bar', sbdf: D3, bar: 0, offset: 0x10 });
+    expect(m[5].where).toEqual({ kind: 'bar', sbdf: D4, bar: 0, offset: 0x10 });
+    expect([m[6].value, m[7].value]).toEqual([0x11111111n, 0x22222222n]);
+    expect(m[8]).toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+  });
+
+  test('a guest BAR write is ignored while decoding is on; with decoding off the BAR moves in guest space only, and decoding on maps the new guest address (the old one is unmapped)', async () => {
+    const a = await guestAgent();
+    const [, , e3] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAdd(0, D3, { bar0: 0x4000 }), X.devAssignGuest(1, D3)] as const);
+    const MOVED = 0xd0000000;
+    const r = await a.run([
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.cfgWrite(1, G, PCI_BAR0, 4, MOVED),
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.p2m(1),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, 0),
+      X.p2m(1),
+      X.cfgWrite(1, G, PCI_BAR0, 4, MOVED),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.p2m(1),
+      X.memRead(1, GBAR, 4),
+      X.memRead(1, MOVED, 4),
+      X.cfgRead(0, D3, PCI_BAR0, 4),
+      X.p2mLog(1),
+    ] as const);
+    expect(r[3].value, 'the write while decoding was ignored').toBe(BigInt(GBAR));
+    expect(r[4]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e3.bar0), nr: 4 }]);
+    expect(r[6]).toEqual([]);
+    expect(r[9].value).toBe(BigInt(MOVED));
+    expect(r[10]).toEqual([{ gfn: pfn(MOVED), mfn: pfn(e3.bar0), nr: 4 }]);
+    expect(r[11]).toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+    expect(r[12]).toEqual({ value: identity(e3.uid, 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0 } });
+    expect(r[13].value, 'the host BAR').toBe(BigInt(e3.bar0));
+    expect(r[14].map((o) => `${o.op}:${o.gfn.toString(16)}:${o.mfn.toString(16)}:${o.nr}`)).toEqual([
+      `map:${pfn(GBAR).toString(16)}:${pfn(e3.bar0).toString(16)}:4`,
+      `unmap:${pfn(GBAR).toString(16)}:${pfn(e3.bar0).toString(16)}:4`,
+      `map:${pfn(MOVED).toString(16)}:${pfn(e3.bar0).toString(16)}:4`,
+    ]);
+  });
+
+  test('a guest is shown MSI and MSI-X only, reads all ones from the registers vPCI does not emulate (vendor ID among them) and zero from extended space; its writes there are dropped; the host SBDF means nothing to it', async () => {
+    const a = await guestAgent();
+    const desc = 'bar0=0x1000 bar2=0x4000,mem64 msi=1 msix=8@bar2 cap=0x1';
+    const [, , e5, , as5] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAddRaw(0, D5, desc), X.devAddRaw(0, D6, desc), X.devAssignGuest(1, D5), X.devAssign(0, D6)] as const);
+    expect(as5).toEqual({ rc: 0, vsbdf: G });
+    const byte = (d: number, s: string, reg: number): Cmd<{ value: bigint; rejected: boolean }> => X.cfgRead(d, s, reg, 1);
+    const [hwList, hwPm, hwNext] = await a.run([byte(0, D6, 0x34), byte(0, D6, 0x70), byte(0, D6, 0x71)] as const);
+    // The hardware domain sees the whole list: 0x70 (power management) -> 0x40 (MSI) -> 0x60 (MSI-X).
+    expect([hwList.value, hwPm.value, hwNext.value]).toEqual([0x70n, 0x01n, 0x40n]);
+    const r = await a.run([
+      byte(1, G, 0x34),
+      byte(1, G, 0x40),
+      byte(1, G, 0x41),
+      byte(1, G, 0x60),
+      byte(1, G, 0x61),
+      X.cfgRead(1, G, 0x70, 4),
+      X.cfgRead(1, G, 0x06, 2),
+      X.cfgRead(1, G, 0x00, 4),
+      byte(1, G, 0x0e),
+      X.cfgRead(1, G, 0x2c, 4),
+      X.cfgRead(1, G, 0x3c, 4),
+      X.cfgRead(1, G, 0x100, 4),
+      X.cfgRead(1, G, 0x14, 4),
+      X.cfgRead(1, G, 0x18, 4),
+      X.cfgRead(1, G, 0x30, 4),
+      X.cfgRead(1, G, 0x62, 2),
+      X.cfgRead(1, G, 0x64, 4),
+      X.cfgWrite(1, G, 0x3c, 1, 0x0b),
+      byte(0, D5, 0x3c),
+      X.cfgRead(1, D5, 0x00, 4),
+    ] as const);
+    // Capability list: MSI at 0x40, then MSI-X at 0x60, then the end; the power management capability is skipped.
+    expect([r[0], r[1], r[2], r[3], r[4]].map((x) => x.value)).toEqual([0x40n, 0x05n, 0x60n, 0x11n, 0x00n]);
+    expect(r[5].value, 'the hidden capability').toBe(0xffffffffn);
+    expect(r[6].value, 'Status: capability list').toBe(0x10n);
+    expect(r[7].value, 'vendor and device ID are not emulated for guests').toBe(0xffffffffn);
+    expect(r[8].value, 'header type').toBe(0xffn);
+    expect(r[9].value, 'subsystem IDs').toBe(0xffffffffn);
+    expect(r[10].value, 'interrupt line and pin').toBe(0xffffffffn);
+    expect(r[11].value, 'extended capabilities read as zero').toBe(0n);
+    expect(r[12].value, 'the unused BAR1').toBe(0n);
+    expect(r[13].value, 'BAR2 (64-bit) at the host address').toBe(BigInt((e5.bars[2] % 2 ** 32) | 0x4));
+    expect(r[14].value, 'no ROM for guests').toBe(0n);
+    // MSI-X control (table size 8 - 1) is vPCI's; msix.c registers nothing for the table and PBA offset registers, so a guest reads all ones there.
+    expect(r[15].value).toBe(0x7n);
+    expect(r[16].value).toBe(0xffffffffn);
+    expect(r[18].value, 'the guest wrote 0x0b to the interrupt line: dropped').toBe(0n);
+    expect(r[19].value, 'the host SBDF from the guest').toBe(0xffffffffn);
+  });
+
+  test('the virtual bus: function 0 only (-95), 32 slots (a 33rd device: -28), the first free slot taken, a slot freed by dev deassign reused', async () => {
+    const a = await guestAgent();
+    await a.run([X.domainNew('hwdom'), X.domainNew('guest')] as const);
+    const fn1 = await a.run([X.devAddRaw(0, '0000:02:00.1', 'bar0=0x1000'), X.devAssignGuest(1, '0000:02:00.1')] as const);
+    expect(fn1[1]).toEqual({ rc: -95 });
+    const slot = (n: number): string => `0000:01:${n.toString(16).padStart(2, '0')}.0`;
+    const cmds: Cmd<unknown>[] = [];
+    for (let n = 0; n < 32; n++) cmds.push(X.devAddRaw(0, slot(n), 'bar0=0x1000'), X.devAssignGuest(1, slot(n)));
+    const got = (await a.run(cmds)) as unknown[];
+    for (let n = 0; n < 32; n++) expect(got[2 * n + 1]).toEqual({ rc: 0, vsbdf: `0000:00:${n.toString(16).padStart(2, '0')}.0` });
+    const full = await a.run([X.devAddRaw(0, '0000:03:00.0', 'bar0=0x1000'), X.devAssignGuest(1, '0000:03:00.0')] as const);
+    expect(full[1]).toEqual({ rc: -28 });
+    // Slot 5 freed, then taken by the next device.
+    const again = await a.run([X.devDeassign(1, slot(5)), X.devAssignGuest(1, '0000:03:00.0'), X.cfgRead(1, '0000:00:05.0', 0x10, 4)] as const);
+    expect(again[1]).toEqual({ rc: 0, vsbdf: '0000:00:05.0' });
+    expect(again[2].value, "the new device's BAR0 at its virtual SBDF").not.toBe(0xffffffffn);
+  });
+
+  test("MSI-X in a guest's 64-bit BAR: the table page is left out of the guest's p2m and trapped at the guest address; the rest of the BAR maps onto the host BAR", async () => {
+    const a = await guestAgent();
+    const [, , dev, as] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAddRaw(0, D5, 'bar2=0x4000,mem64 msix=8@bar2'), X.devAssignGuest(1, D5)] as const);
+    expect(as).toEqual({ rc: 0, vsbdf: G });
+    const G2 = 0xc0010000;
+    const B2 = dev.bars[2];
+    const r = await a.run([
+      X.cfgWrite(1, G, 0x18, 4, G2),
+      X.cfgWrite(1, G, 0x1c, 4, 0),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.p2m(1),
+      X.memWrite(1, G2 + 16 * 3, 4, 0xfee01000),
+      X.memRead(1, G2 + 16 * 3, 4),
+      X.memRead(1, G2 + 16 * 5 + 12, 4),
+      X.memRead(1, G2 + 0x1000, 4),
+      X.memRead(0, G2, 4),
+    ] as const);
+    expect(r[3]).toEqual([{ gfn: pfn(G2) + 1, mfn: pfn(B2) + 1, nr: 3 }]);
+    expect(r[4].where).toEqual({ kind: 'vpci-mmio' });
+    expect(r[5]).toEqual({ value: 0xfee01000n, where: { kind: 'vpci-mmio' } });
+    // Entries start masked.
+    expect(r[6]).toEqual({ value: 1n, where: { kind: 'vpci-mmio' } });
+    expect(r[7]).toEqual({ value: identity(dev.uid, 2), where: { kind: 'bar', sbdf: D5, bar: 2, offset: 0x1000 } });
+    expect(r[8]).toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+  });
+
+  test('a guest whose BAR cannot be mapped is crashed (the hardware domain is not): decoding stays off on the device, though the guest\'s Command register says it is on', async () => {
+    const a = await guestAgent();
+    await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAdd(0, D3, { bar0: 0x4000 }), X.devAssignGuest(1, D3)] as const);
+    const r = await a.run([
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.knob('p2m_error', -12),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.knob('p2m_error', 0),
+      X.cfgRead(1, G, PCI_COMMAND, 2),
+      X.cfgRead(0, D3, PCI_COMMAND, 2),
+      X.p2m(1),
+    ] as const);
+    expect(r[4].value, "the guest's view (header.c keeps guest_cmd)").toBe(BigInt(CMD_MEMORY));
+    expect(r[5].value, 'the device').toBe(0n);
+    expect(r[6]).toEqual([]);
+    // vpci_process_pending calls domain_crash() for a domU (header.c); the shim says so on stderr (read as it arrives) and goes on.
+    await expect.poll(() => a.stderr).toMatch(/domain_crash called from xen\/drivers\/vpci\/header\.c:\d+/);
+    expect(a.stderr).toContain('Domain 1 reported crashed');
+  });
+
+  test("dev deassign takes vPCI and the iomem permissions away but leaves the guest's p2m as vPCI left it: the old guest address still reaches the device", async () => {
+    const a = await guestAgent();
+    const [, , e3] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAdd(0, D3, { bar0: 0x4000 }), X.devAssignGuest(1, D3)] as const);
+    const r = await a.run([
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.devDeassign(1, D3),
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.p2m(1),
+      X.memRead(1, GBAR, 4),
+    ] as const);
+    expect(r[3].value, 'no device at the virtual SBDF any more').toBe(0xffffffffn);
+    expect(r[4]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e3.bar0), nr: 4 }]);
+    expect(r[5]).toEqual({ value: identity(e3.uid, 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0 } });
+  });
 });
 
 test.describe('the TypeScript side against stand-in programs', () => {

@@ -11,18 +11,25 @@
 import { expect, test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { xenVersion } from '../../harness/adapters/xen/agent.ts';
 import { missing, requireProgram } from '../require.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BUILD = join(ROOT, 'scripts', 'build-xen-vpci.sh');
 const XEN_SOURCE = join(ROOT, 'scripts', 'xen-source.sh');
-const MANIFEST = JSON.parse(readFileSync(join(ROOT, 'harness', 'adapters', 'xen', 'manifest.json'), 'utf8')) as {
+const MANIFESTS = join(ROOT, 'harness', 'adapters', 'xen', 'manifests');
+interface Manifest {
   xen_version: string;
   files: { path: string; sha256: string }[];
-};
+}
+/** The committed manifest for a Xen version (harness/adapters/xen/manifests/<version>.json), if there is one. */
+function manifestFor(version: string): Manifest | undefined {
+  const f = join(MANIFESTS, `${version}.json`);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Manifest) : undefined;
+}
 /** A build compiles five files and runs a self-test in a few seconds; a slow, shared machine gets ample room. */
 const BUILD_TIMEOUT = 300_000;
 
@@ -43,7 +50,6 @@ function requireXenTree(): string {
   return missing(msg);
 }
 
-type Manifest = typeof MANIFEST;
 interface Built {
   status: number | null;
   stdout: string;
@@ -80,13 +86,20 @@ test.beforeEach(() => {
   requireProgram('gcc', 'apt-get install build-essential');
 });
 
-test("Xen's vPCI builds from the tree set-up found, matches the committed manifest, and its self-test sizes BAR0, maps it on memory decoding and unmaps it when decoding goes off", () => {
+test("Xen's vPCI builds from the tree set-up found, matches the committed manifest for its version, and its self-test sizes BAR0, maps it on memory decoding and unmaps it when decoding goes off", () => {
   const tree = requireXenTree();
+  const version = xenVersion(tree);
+  const manifest = manifestFor(version);
   // Without ISOROOT_XEN_SRC the build is given no tree, so it asks scripts/xen-source.sh itself.
   const r = build(process.env.ISOROOT_XEN_SRC ? tree : '');
   expect(r.status, shown(r)).toBe(0);
-  expect(r.stdout, shown(r)).toContain(`build-xen-vpci: Xen ${MANIFEST.xen_version} from ${realpathSync(tree)}\n`);
-  expect(r.stdout, shown(r)).toContain('build-xen-vpci: all 5 sources and 3 headers match harness/adapters/xen/manifest.json\n');
+  expect(r.stdout, shown(r)).toContain(`build-xen-vpci: Xen ${version} from ${realpathSync(tree)}\n`);
+  if (manifest === undefined) expect(r.stdout, shown(r)).toContain(`build-xen-vpci: no reference manifest for Xen ${version} `);
+  else {
+    const headers = manifest.files.filter((f) => f.path.endsWith('.h')).length;
+    const sources = manifest.files.length - headers;
+    expect(r.stdout, shown(r)).toContain(`build-xen-vpci: all ${sources} sources and ${headers} headers match harness/adapters/xen/manifests/${version}.json\n`);
+  }
   expect(r.stderr).not.toContain('differs from the reference manifest');
   const lines = r.stdout.split('\n');
   // BAR0 is a 32-bit 16 KiB memory BAR: all ones written, the size mask read back.
@@ -99,12 +112,25 @@ test("Xen's vPCI builds from the tree set-up found, matches the committed manife
   expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
   expect(lines).toContain('PASSED: 0 failure(s)');
   // The build's own manifest lists the tree's files with the committed hashes.
-  expect(r.manifest?.xen_version).toBe(MANIFEST.xen_version);
-  expect(r.manifest?.files).toEqual(MANIFEST.files);
+  expect(r.manifest?.xen_version).toBe(version);
+  if (manifest !== undefined) expect(r.manifest?.files).toEqual(manifest.files);
+});
+
+test('every committed manifest is for the Xen version its file is named after, and names vpci.c and rangeset.c', () => {
+  for (const version of ['4.17.5', '4.21.2', '4.22.0']) {
+    const m = manifestFor(version);
+    expect(m?.xen_version, version).toBe(version);
+    expect(m?.files.map((f) => f.path)).toEqual(expect.arrayContaining(['xen/drivers/vpci/vpci.c', 'xen/common/rangeset.c', 'xen/include/xen/vpci.h']));
+    for (const f of m?.files ?? []) expect(f.sha256, f.path).toMatch(/^[0-9a-f]{64}$/);
+  }
 });
 
 test('a tree with one byte of xen/drivers/vpci/msi.c changed is named as differing from the manifest, and the build goes on', () => {
   const tree = requireXenTree();
+  const version = xenVersion(tree);
+  const MANIFEST = manifestFor(version);
+  test.skip(MANIFEST === undefined, `no committed manifest for Xen ${version}: no check to make`);
+  if (MANIFEST === undefined) return;
   const copy = mkdtempSync(join(tmpdir(), 'isoroot-xen-tree-'));
   try {
     // Only what the build reads, at the same relative paths: xen/Makefile (the version) and the manifest's files.
@@ -123,8 +149,7 @@ test('a tree with one byte of xen/drivers/vpci/msi.c changed is named as differi
     writeFileSync(msi, bytes);
 
     const r = build(copy);
-    const version = builtVersion(r);
-    test.skip(version !== undefined && version !== MANIFEST.xen_version, `the manifest is for Xen ${MANIFEST.xen_version}, the tree is ${version}: no check to make`);
+    expect(builtVersion(r), shown(r)).toBe(version);
     expect(r.status, shown(r)).toBe(0);
     const want = MANIFEST.files.find((m) => m.path === 'xen/drivers/vpci/msi.c')!.sha256;
     expect(r.stderr).toContain(`build-xen-vpci: WARNING: xen/drivers/vpci/msi.c differs from the reference manifest for Xen ${MANIFEST.xen_version}\n`);
@@ -132,7 +157,7 @@ test('a tree with one byte of xen/drivers/vpci/msi.c changed is named as differi
     // Only msi.c is named, here and again at the end.
     expect(r.stderr.match(/differs from the reference manifest for Xen/g)).toHaveLength(1);
     expect(r.stderr).toContain('build-xen-vpci: WARNING: built from a tree that differs from the reference manifest: xen/drivers/vpci/msi.c\n');
-    expect(r.stdout).not.toContain('match harness/adapters/xen/manifest.json');
+    expect(r.stdout).not.toContain(`match harness/adapters/xen/manifests/${version}.json`);
     expect(r.stdout.split('\n')).toContain('PASSED: 0 failure(s)');
     // The build's own manifest records the changed file as it found it.
     expect(r.manifest?.files.find((m) => m.path === 'xen/drivers/vpci/msi.c')?.sha256).toBe(sha256(bytes));

@@ -241,10 +241,20 @@ export const X = {
       return { uid: Number(m[1]), bars, ...(m[3] !== undefined ? { msix: { bar: Number(m[3]), pba: Number(m[4]) } } : {}) };
     },
   }),
-  /** Xen's rc (0: vPCI set up). */
+  /** Xen's rc (0: vPCI set up); a guest's virtual SBDF is in the reply too (see devAssignGuest). */
   devAssign: (domid: number, sbdf: Sbdf): Cmd<number> => ({
     text: `dev assign ${domid} ${sbdf}`,
-    parse: (l) => Number(match(/^OK (-?\d+)$/, l, 'OK <rc>')[1]),
+    parse: (l) => Number(match(/^OK (-?\d+)(?: vsbdf=\S+)?$/, l, 'OK <rc> [vsbdf=<sbdf>]')[1]),
+  }),
+  /** Passes a host device through to a guest (Xen 4.21 and later): Xen's rc and, when it is 0, the virtual SBDF the guest sees the device at (its config accesses use it). */
+  devAssignGuest: (domid: number, sbdf: Sbdf): Cmd<{ rc: number; vsbdf?: Sbdf }> => ({
+    text: `dev assign ${domid} ${sbdf}`,
+    parse: (l) => {
+      const m = match(/^OK (-?\d+)(?: vsbdf=([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]))?$/, l, 'OK <rc> [vsbdf=<sbdf>]');
+      const rc = Number(m[1]);
+      if (rc === 0 && m[2] === undefined) throw new ReplyMismatch('expected "vsbdf=<sbdf>" with rc 0');
+      return m[2] === undefined ? { rc } : { rc, vsbdf: m[2] };
+    },
   }),
   devDeassign: (domid: number, sbdf: Sbdf): Cmd<void> => ok(`dev deassign ${domid} ${sbdf}`),
   devReset: (domid: number, sbdf: Sbdf): Cmd<void> => ok(`dev reset ${domid} ${sbdf}`),

@@ -10,8 +10,15 @@
  * "ERR <reason>". Commands:
  *
  *   domain new hwdom|guest             OK <domid>
+ *       hwdom: d0, the PVH hardware domain (one at most). guest: d1, d2,
+ *       ... with Xen 4.21 and later (4.17 refuses: vPCI is the hardware
+ *       domain's only): a domU with vPCI and its own virtual bus, Xen's
+ *       CONFIG_HAS_VPCI_GUEST_SUPPORT code run as x86 would run it (no
+ *       release enables that for x86 or gives has_vpci to an Arm domU; see
+ *       SHIM_GUEST_VPCI in shim/compat.h). Each domain has its own p2m.
  *   dev add <domid> <sbdf> endpoint [bar<N>=<size>[,mem32|mem64|io][,pref]]...
- *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [id=<vendor>:<device>]
+ *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>]
+ *           [id=<vendor>:<device>]
  *                                      OK uid=<n> [bar<N>=<host address>]...
  *                                         [msix=bar<N>+0x0,pba+0x<offset>]
  *       a host endpoint emulated by the shim, with up to 6 BARs (N 0..5):
@@ -23,10 +30,26 @@
  *       reply lists the BARs in slot order. msi: 1..32 vectors (a power of
  *       two). msix: 1..2048 vectors; the table at offset 0 of memory BAR N
  *       (default bar0), the PBA right after it (8-byte aligned); the BAR must
- *       hold both. It belongs to nobody until `dev assign`.
- *   dev assign <domid> <sbdf>          OK <rc>   (Xen's rc; 4.17:
- *                                      vpci_add_handlers)
- *   dev deassign <domid> <sbdf>        OK        (vpci_remove_device)
+ *       hold both. cap: a capability vPCI does not handle (its ID, 0x1 to
+ *       0xfe but not MSI 0x5 or MSI-X 0x11; e.g. 0x1, power management) at
+ *       0x70, first in the list, with nothing past its header. It belongs
+ *       to nobody until `dev assign`.
+ *   dev assign <domid> <sbdf>          OK <rc> [vsbdf=<sbdf>]
+ *       <rc>: Xen's. The hardware domain gets the device as pci_add_device
+ *       gives it (4.17 vpci_add_handlers, later vpci_assign_device). A
+ *       guest gets it as the toolstack passes a device through: iomem
+ *       permission for each memory BAR's host frames (libxl), then
+ *       XEN_DOMCTL_assign_device (vPCI leaves the old owner, then
+ *       vpci_assign_device for the guest). vsbdf (guests, rc 0): where the
+ *       guest sees the device, the virtual SBDF assign_virtual_sbdf gave it:
+ *       segment 0, bus 0, the first free of 32 slots, function 0
+ *       (0000:00:00.0 first). Xen refuses a function other than 0 (-95)
+ *       and a 33rd device (-28).
+ *   dev deassign <domid> <sbdf>        OK
+ *       vPCI leaves the device (4.17 vpci_remove_device, later
+ *       vpci_deassign_device) and it belongs to nobody (for a guest: Xen's
+ *       quarantine); a guest loses the iomem permissions first. Nothing is
+ *       unmapped: what vPCI mapped stays in the domain's p2m.
  *   dev reset <domid> <sbdf>           ERR unsupported ...
  *   cfg read <domid> <sbdf> <reg> <size>
  *                                      OK <value> [rejected]
@@ -35,15 +58,22 @@
  *       through vpci_ecam_read/write as the domain's vCPU 0; a write then
  *       runs vpci_process_pending until it is done (<rounds> calls).
  *       "rejected": Xen refused the access (size, alignment, range); a
- *       rejected read returns all ones.
+ *       rejected read returns all ones. For a guest <sbdf> is the virtual
+ *       SBDF (dev assign's vsbdf): Xen translates it to the host device
+ *       (translate_virtual_device); any other SBDF reaches nothing. A
+ *       guest's accesses to registers vPCI does not emulate read all ones
+ *       and are dropped (vpci_read_hw/vpci_write_hw); it is shown MSI and
+ *       MSI-X only in the capability list, and its BAR registers hold its
+ *       own (guest) addresses, which decoding maps onto the host BARs.
  *   mem read <domid> <gpa> <size>      OK <value> <where>
  *   mem write <domid> <gpa> <size> <value>
  *                                      OK <where>
  *       vPCI's MMIO handlers first (msix.c's, over the pages of every
  *       MSI-X table and PBA whose BAR is enabled: the table entries are
  *       vPCI's, the rest of those pages the device's through ioremap), then
- *       the domain's p2m, then the host device whose memory BAR decodes the
- *       host address (Command.MEM set). <where>:
+ *       the domain's own p2m (gpa to host frame), then the host device
+ *       whose memory BAR decodes the host address (Command.MEM set), so two
+ *       guests may use the same gpa for different devices. <where>:
  *         <sbdf> bar<N> +0x<offset>    a host BAR (N: the lower slot of a
  *                                      mem64); its first dword of each
  *                                      4 KiB page reads
@@ -66,6 +96,10 @@
  *       port permissions, not vPCI), so an access goes straight to the host
  *       device whose IO BAR decodes the port (Command.IO set). <where>:
  *       <sbdf> bar<N> +0x<offset> as above, or no-decode (reads all ones).
+ *       The shim models no guest I/O port permissions or mappings: a
+ *       guest's port access is answered the same way. (From 4.21 on x86 a
+ *       guest's IO BAR register has no handler either, header.c:968-980 in
+ *       4.21, so it reads all ones.)
  *   p2m <domid>                        OK [gfn:mfn:nr,...]  current mappings,
  *                                      all hex
  *   p2m log <domid>                    OK [op:gfn:mfn:nr:done:rc,...]  every
@@ -686,7 +720,7 @@ static int cmd_dev_add(char **t, int n)
     if ( n < 5 || strcmp(t[4], "endpoint") )
         return err("usage: dev add <domid> <sbdf> endpoint "
                    "[bar<N>=<size>[,mem32|mem64|io][,pref]]... "
-                   "[msi=<vectors>] [msix=<vectors>[@bar<N>]] "
+                   "[msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>] "
                    "[id=<vendor>:<device>]");
     if ( !get_domain(t[2]) )
         return 0;
@@ -807,6 +841,16 @@ static int cmd_dev_add(char **t, int n)
                 return err("bad regs '%s' (endpoint)", val);
             e.regfile = true;
         }
+        else if ( !strcmp(t[i], "cap") )
+        {
+            /* A capability vPCI does not handle (e.g. 0x01, power
+             * management): its ID only, first in the list. */
+            if ( !unum(val, 0xfe, &v) || !v || v == PCI_CAP_ID_MSI ||
+                 v == PCI_CAP_ID_MSIX )
+                return err("bad cap '%s' (an ID 0x1..0xfe, not MSI 0x5 or "
+                           "MSI-X 0x11)", val);
+            e.other_cap = v;
+        }
         else if ( !strcmp(t[i], "id") )
         {
             char *colon = strchr(val, ':');
@@ -917,24 +961,20 @@ static int cmd_dev(char **t, int n)
         return 0;
     if ( !strcmp(t[1], "assign") )
     {
-        int rc = shim_assign_device(d, a->pdev);
+        int rc = shim_toolstack_assign(d, a->pdev);
+        pci_sbdf_t vs;
 
         put("OK %d", rc);
+        /* A guest sees the device on its own bus: say where. */
+        if ( !rc && !is_hardware_domain(d) && shim_guest_sbdf(a->pdev, &vs) )
+            put(" vsbdf=%s", sbdf_str(vs));
     }
     else if ( !strcmp(t[1], "deassign") )
     {
-        struct vcpu *saved = current;
-
         if ( a->pdev->domain != d )
             return err("%s is not assigned to d%u", sbdf_str(a->pdev->sbdf),
                        d->domain_id);
-        /* As pci_remove_device/deassign do on 4.17: vPCI's state goes,
-         * then the device leaves the domain's list. */
-        current = hardware_domain ? hardware_domain->vcpu[0] : d->vcpu[0];
-        vpci_remove_device(a->pdev);
-        current = saved;
-        list_del_init(&a->pdev->domain_list);
-        a->pdev->domain = NULL;
+        shim_toolstack_deassign(a->pdev);
         put("OK");
     }
     else if ( !strcmp(t[1], "reset") )

@@ -2,11 +2,12 @@
  * isoroot's emulation header for building Xen's vPCI code in user space.
  *
  * Written for isoroot (MIT). It contains no Xen code: it declares, from the
- * outside, the hypervisor surroundings that xen/drivers/vpci/{vpci,header,
- * msi,msix}.c and xen/common/rangeset.c expect. scripts/build-xen-vpci.sh
- * copies those Xen files into a build folder, deletes their #include lines
- * and makes this header their first line. Single-threaded, x86-64 host,
- * x86 hypervisor semantics (PVH hardware domain, identity-mapped BARs).
+ * outside, the hypervisor surroundings that Xen's vPCI code (the .c files
+ * of xen/drivers/vpci) and xen/common/rangeset.c expect.
+ * scripts/build-xen-vpci.sh copies those Xen files into a build folder,
+ * deletes their #include lines and makes this header their first line.
+ * Single-threaded, x86-64 host, x86 hypervisor semantics (PVH hardware
+ * domain, identity-mapped BARs; from 4.21 guests with vPCI, compat.h).
  */
 #ifndef ISOROOT_XEN_EMUL_H
 #define ISOROOT_XEN_EMUL_H
@@ -21,24 +22,17 @@
 
 /* ---- Version seams ------------------------------------------------------
  * The build passes SHIM_XEN_VERSION = major << 8 | minor (from xen/Makefile).
- * Only 4.17 is written so far. Where newer Xen differs, in one spot:
- *  - 4.21 assigns with vpci_assign_device(pdev) (and vpci_deassign_device),
- *    4.17 with vpci_add_handlers(pdev): SHIM_VPCI_ASSIGN below.
- *  - 4.21 vpci_read/vpci_write look up domU devices by virtual SBDF through
- *    translate_virtual_device(d, &sbdf); 4.17 looks up the host SBDF.
- *  - 4.21 adds rebar.c and read_mmio/write_mmio; master adds private.h, cap.c.
+ * Written for 4.17, 4.21 and 4.22; every difference is named in compat.h
+ * (included below, before Xen's vpci.h).
  */
 #define SHIM_XEN_VER(maj, min) (((maj) << 8) | (min))
 #ifndef SHIM_XEN_VERSION
 #define SHIM_XEN_VERSION SHIM_XEN_VER(4, 17)
 #endif
-#if SHIM_XEN_VERSION != SHIM_XEN_VER(4, 17)
-#error "isoroot's Xen shim is only written for Xen 4.17 (see version seams)"
-#endif
-#if SHIM_XEN_VERSION >= SHIM_XEN_VER(4, 21)
-#define SHIM_VPCI_ASSIGN(pdev) vpci_assign_device(pdev)
-#else
-#define SHIM_VPCI_ASSIGN(pdev) vpci_add_handlers(pdev)
+#if SHIM_XEN_VERSION != SHIM_XEN_VER(4, 17) && \
+    SHIM_XEN_VERSION != SHIM_XEN_VER(4, 21) && \
+    SHIM_XEN_VERSION != SHIM_XEN_VER(4, 22)
+#error "isoroot's Xen shim is written for Xen 4.17, 4.21 and 4.22 (compat.h)"
 #endif
 
 /* The Kconfig options a Xen x86 build with vPCI has; __XEN__ unhides the
@@ -277,7 +271,11 @@ struct pci_dev;
 struct vpci;
 struct vcpu;
 struct domain;
+#include "compat.h"
 #include "vpci.h"
+#if SHIM_XEN_VERSION >= SHIM_XEN_VER(4, 22)
+#include "private.h"                    /* xen/drivers/vpci/private.h */
+#endif
 
 /* ---- Devices, vCPUs, domains ----------------------------------------------- */
 struct pci_dev {
@@ -291,6 +289,7 @@ struct pci_dev {
     uint8_t msi_maxvec;                 /* from the MSI capability */
     bool ignore_bars;                   /* e.g. bridges Xen won't size */
     struct vpci *vpci;
+    SHIM_PCI_DEV_COMPAT
 };
 
 struct vcpu {
@@ -335,6 +334,7 @@ struct domain {
     struct { struct shim_p2m_op *ops; unsigned int nr, cap; } p2m;
     const struct hvm_mmio_ops *mmio[SHIM_MAX_MMIO_HANDLERS];
     unsigned int nr_mmio;
+    SHIM_DOMAIN_COMPAT
 };
 
 extern struct vcpu *current;            /* set around every vPCI entry */
@@ -427,6 +427,9 @@ struct shim_endpoint {
     struct shim_bar_spec bar[PCI_HEADER_NORMAL_NR_BARS];
     unsigned int msi_vectors;
     unsigned int msix_vectors, msix_bar;
+    uint8_t other_cap;  /* 0: none; else a capability with this ID (not MSI
+                           or MSI-X) at 0x70, first in the list, with no
+                           registers past its header */
     uint32_t tag;
     /* Optional: the whole config space as the model lays it out (its reset
      * image, write mask and write-1-to-clear mask, image_len bytes of each:
@@ -501,5 +504,7 @@ void shim_p2m_clear(struct domain *d);
 /* Host RAM in the e820 map: pages [0, shim_e820_ram_pages). A BAR there is
  * not in a memory hole (pci_check_bar). */
 extern unsigned long shim_e820_ram_pages;
+
+#include "guest.h"
 
 #endif /* ISOROOT_XEN_EMUL_H */

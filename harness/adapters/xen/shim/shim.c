@@ -21,7 +21,8 @@ void shim_assert_failed(const char *what, const char *file, int line)
     abort();
 }
 
-/* ---- printk: printf plus Xen's %pp (pci_sbdf_t *) and %pv (vcpu *) -------- */
+/* ---- printk: printf plus Xen's %pp (pci_sbdf_t *), %pv (vcpu *) and %pd
+ * (domain *) ------------------------------------------------------------- */
 void printk(const char *fmt, ...)
 {
     char spec[32], out[1024];
@@ -96,6 +97,13 @@ void printk(const char *fmt, ...)
                 w = v ? snprintf(dst, room, "d%uv%u", v->domain->domain_id,
                                  v->vcpu_id)
                       : snprintf(dst, room, "d?v?");
+            }
+            else if ( *fmt == 'd' )     /* %pd: a domain as d<dom> */
+            {
+                const struct domain *d = va_arg(ap, const struct domain *);
+
+                fmt++;
+                w = snprintf(dst, room, "d%u", d ? d->domain_id : ~0u);
             }
             else
                 w = snprintf(dst, room, spec, va_arg(ap, void *));
@@ -577,6 +585,7 @@ struct domain *shim_domain_create(unsigned int domid, bool hardware,
     INIT_LIST_HEAD(&d->pdev_list);
     INIT_LIST_HEAD(&d->arch.hvm.msix_tables);
     rangeset_domain_initialise(d);
+    shim_domain_compat_init(d);
     for ( unsigned int i = 0; i < nr_vcpus; i++ )
     {
         d->vcpu[i] = xzalloc(struct vcpu);
@@ -682,6 +691,14 @@ struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
              (uint32_t)e->device << 16 | e->vendor, 0);
     host_put(h, PCI_INTERRUPT_LINE, 1, 0, 0xff);
     host_put(h, PCI_INTERRUPT_PIN, 1, 1, 0);
+    if ( e->other_cap )
+    {
+        /* One vPCI does not handle, to see what a guest is shown; past
+         * MSI (0x40..0x57) and MSI-X (0x60..0x6b). */
+        host_put(h, next_cap, 1, 0x70, 0);
+        next_cap = 0x70 + PCI_CAP_LIST_NEXT;
+        host_put(h, 0x70 + PCI_CAP_LIST_ID, 1, e->other_cap, 0);
+    }
     if ( e->msi_vectors )
     {
         /* MSI at 0x40: 64-bit, per-vector masking, log2(vectors) capable. */
@@ -932,6 +949,20 @@ static bool regfile_writable(uint64_t o)
     return o >= 4 && !(o >= 8 && o < 0x10);
 }
 
+bool shim_host_bar(pci_sbdf_t sbdf, unsigned int n, enum shim_bar_kind *kind,
+                  uint64_t *addr, uint64_t *size)
+{
+    const struct hostdev *h = hostdev_find(sbdf);
+
+    if ( !h || n >= PCI_HEADER_NORMAL_NR_BARS ||
+         h->bars[n].kind == SHIM_BAR_NONE )
+        return false;
+    *kind = h->bars[n].kind;
+    *addr = bar_base(h, n);
+    *size = h->bars[n].size;
+    return true;
+}
+
 bool shim_host_access(bool io, uint64_t addr, unsigned int len, bool write,
                       uint64_t *val, pci_sbdf_t *sbdf, unsigned int *bar,
                       uint64_t *off)
@@ -1007,9 +1038,10 @@ int shim_assign_device(struct domain *d, struct pci_dev *pdev)
     int rc;
 
     current = toolstack_vcpu(d);
+    shim_pdev_compat_init(pdev);
     if ( pdev->domain )
     {
-        vpci_remove_device(pdev);
+        SHIM_VPCI_DEASSIGN(pdev);
         list_del_init(&pdev->domain_list);
     }
     pdev->domain = d;
