@@ -20,6 +20,8 @@ export interface GenConstraints {
   hotplugSlots: HotplugSlots;
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
+  /** Whether slots may hold several functions (Capabilities.multifunction). */
+  multifunction: boolean;
   ops: readonly Capability[];
   vias: readonly Via[];
   /** Per space kind: forced sharing, forced isolation, or free. */
@@ -36,6 +38,7 @@ export const FREE: GenConstraints = {
   prepare: (t) => t,
   hotplugSlots: 'any',
   caps: CAP_NAMES,
+  multifunction: true,
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},
@@ -52,6 +55,7 @@ export function constraintsFor(target: Target): GenConstraints {
     prepare: (t) => prepared(target, t),
     hotplugSlots: c.hotplugSlots ?? 'any',
     caps: c.caps,
+    multifunction: c.multifunction ?? true,
     ops: c.ops,
     vias: c.vias,
     msiWindow: typeof c.observes.irqs === 'object' && c.observes.irqs.messages !== null ? { base: c.observes.irqs.messages.base, size: c.observes.irqs.messages.size } : null,

@@ -197,7 +197,7 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
       const s = r === 0 ? s0 : onExpander(s0, c);
       if (s === null) continue;
       root.devices.push(make(s, slot, 0, true));
-      if (s.fn1 && s.children.length === 0 && devices < c.maxDevices) root.devices.push(make({ ...s, spare: false }, slot, 1, true));
+      if (s.fn1 && c.multifunction && s.children.length === 0 && devices < c.maxDevices) root.devices.push(make({ ...s, spare: false }, slot, 1, true));
       slot++;
     }
   });

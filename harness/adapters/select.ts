@@ -72,7 +72,7 @@ export function targetSpecProblem(c: TargetChoice): string | null {
   if (c.server !== undefined && !spec.startsWith('vfio-user:')) return '--server applies to --target vfio-user only';
   const xen = xenModeOf(spec);
   if (c.xenSrc !== undefined && (xen === undefined || xen === null)) return '--xen-src applies to --target xen-vpci only';
-  if (xen === null) return spec === 'xen-vpci:guest' ? '--target xen-vpci:guest needs a Xen tree of 4.21 or later with guest vPCI, which isoroot does not drive yet; use xen-vpci:hwdom' : `--target xen-vpci:<mode> with a mode of ${XEN_MODES.join(', ')}, got "${spec}"`;
+  if (xen === null) return `--target xen-vpci:<mode> with a mode of ${XEN_MODES.join(', ')}, got "${spec}"`;
   if (xen !== undefined) return mutant === undefined ? null : '--mutant applies to --target model only';
   if (spec.startsWith('vfio-user:')) {
     if (mutant !== undefined) return '--mutant applies to --target model only (a reference server takes its own: isoroot serve vfio-user --mutant)';
@@ -106,7 +106,7 @@ export function targetSpecProblem(c: TargetChoice): string | null {
  */
 export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
   const xen = xenModeOf(c.spec);
-  if (xen !== undefined && xen !== null) return prepareXen(t);
+  if (xen !== undefined && xen !== null) return prepareXen(t, xen);
   const machine = machineOf(c.spec);
   if (machine === undefined || machine === null) return t;
   const platform = PLATFORMS[machine];

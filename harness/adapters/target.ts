@@ -33,6 +33,8 @@ export interface Capabilities {
   hotplugSlots?: HotplugSlots;
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
+  /** Whether a slot may hold several functions (default true); false: function 0 only. */
+  multifunction?: boolean;
   vias: readonly Via[];
   observes: Observes;
   /**

@@ -103,6 +103,11 @@ export abstract class PciFunction {
    * p2m when decode turns on). Null: none.
    */
   private held: Set<number> | null = null;
+  /** A decode enable failed under the quirk rule msixHoleClash; `stuckBars`: the memory BARs it marked mapped, which take no writes until one succeeds. */
+  stuck = false;
+  stuckBars: ReadonlySet<number> = new Set();
+  /** What a guest's view shows of Command while it differs from the device's (a failed decode enable); null: the device's. */
+  guestCommand: number | null = null;
   /** Placements a region had before (for the leak oracle), newest last, capped. */
   readonly history = new Map<number, FormerPlacement[]>();
   /** Old placements kept decoding: only the stale-bar mutant fills this. */
@@ -220,6 +225,28 @@ export abstract class PciFunction {
       return stays ? { base: p.base, size: p.size } : null;
     }
     return null;
+  }
+
+  /** The memory BAR (by region) whose register (either half of a 64-bit one) a config write reaches, or null. */
+  memoryBarWritten(off: number, size: number): number | null {
+    const b = this.bars.find((x) => x !== undefined && x.kind !== 'io' && x.kind !== 'rom' && off < x.reg + (x.kind === 'mem64' ? 8 : 4) && off + size > x.reg);
+    return b === undefined ? null : b.region;
+  }
+
+  /** Where a memory BAR's registers put it, decoding or not. */
+  memoryBarBase(region: number): number {
+    const b = this.bars[region]!;
+    return (b.kind === 'mem64' ? this.cfg.read(b.reg + 4, 4) * 2 ** 32 : 0) + ((this.cfg.read(b.reg, 4) & 0xfffffff0) >>> 0);
+  }
+
+  /** The pages [first, last] of the MSI-X table and of the PBA where the function's BAR registers put them, or null without MSI-X. */
+  msixPages(): [number, number][] | null {
+    const x = this.caps.msix;
+    const b = x === undefined ? undefined : this.bars[x.bar];
+    if (x === undefined || b === undefined) return null;
+    const base = this.memoryBarBase(x.bar);
+    const span = (off: number, len: number): [number, number] => [Math.floor((base + off) / 0x1000), Math.floor((base + off + len - 1) / 0x1000)];
+    return [span(x.table, x.vectors * 16), span(x.pba, Math.ceil(x.vectors / 64) * 8)];
   }
 
   /** A config write whose BARs keep decoding where they are until memory decode turns off (see `held`). */
@@ -649,6 +676,9 @@ export abstract class PciFunction {
    */
   reset(): void {
     this.gen++;
+    this.stuck = false;
+    this.stuckBars = new Set();
+    this.guestCommand = null;
     this.mmeUndefined = false;
     this.cfg.reset();
     if (this.msixTable !== null) this.resetMsix();
@@ -675,6 +705,8 @@ export abstract class PciFunction {
       state: this.snapshotState(),
       ...(this.mmeUndefined ? { mmeUndefined: true } : {}),
       ...(this.held !== null ? { held: [...this.held] } : {}),
+      ...(this.stuck ? { stuck: [...this.stuckBars] } : {}),
+      ...(this.guestCommand !== null ? { guestCommand: this.guestCommand } : {}),
     };
   }
 
@@ -689,6 +721,9 @@ export abstract class PciFunction {
     this.power = s.power;
     this.mmeUndefined = s.mmeUndefined === true;
     this.held = s.held === undefined ? null : new Set(s.held);
+    this.stuck = s.stuck !== undefined;
+    this.stuckBars = new Set(s.stuck ?? []);
+    this.guestCommand = s.guestCommand ?? null;
     if (s.msix !== null) {
       this.msixTable!.set(s.msix[0]);
       this.msixPending!.set(s.msix[1]);
@@ -714,6 +749,8 @@ export interface FunctionSnapshot {
   state: unknown;
   mmeUndefined?: boolean;
   held?: number[];
+  stuck?: number[];
+  guestCommand?: number;
 }
 
 export { ROM_REGION, ADDR_LIMIT };

@@ -33,6 +33,7 @@ import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './c
 import { OP_RULES, configRule, regionRule } from './register-rules.ts';
 import { allOnes, regionName, type Delivery, type Irq, type Observation, type Reason, type Status } from '../ops/observation.ts';
 import { bdf as mkBdf, busOf, devfnOf, ecamDecode } from '../topology/bdf.ts';
+import { GUEST_COMMAND_RSVDP, GUEST_INTX_DISABLE, guestByte } from './guest-view.ts';
 import { DEFAULT_ECAM, DEFAULT_RAM, ECAM_BUSES, ownerOf, resetReach, type Topology } from '../topology/types.ts';
 
 interface Timer {
@@ -461,6 +462,7 @@ export class Model implements DeviceHost {
     // Routed, the access is the register's: its rule decides the outcome.
     const valueRule = configRule(fn, reg);
     const rule: RuleId = via === undefined ? valueRule : 'emulator.routing';
+    if (value === null && this.topology.roots[r].view === 'xen-vpci-guest') return this.guestRead(fn, reg, size, to, rule, valueRule);
     if (value === null) {
       const known = fn.configKnown(reg, size);
       if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule });
@@ -468,6 +470,69 @@ export class Model implements DeviceHost {
       if (known !== allOnes(size)) o.known = known;
       return o;
     }
+    if (this.topology.roots[r].view === 'xen-vpci-guest') return this.guestWrite(fn, reg, size, value, to, rule);
+    return this.registerWrite(fn, reg, size, value, to, rule);
+  }
+
+  /** A config write that reaches the function's registers. */
+  private registerWrite(fn: PciFunction, reg: number, size: number, value: bigint, to: Delivery, rule: RuleId): Observation {
+    if (fn.stuck) {
+      const bar = fn.memoryBarWritten(reg, size);
+      if (bar !== null && fn.stuckBars.has(bar)) return ok({ to, rule });
+    }
+    const oldCmd = fn.command;
+    const o = this.registerWriteThrough(fn, reg, size, value, to, rule);
+    if (this.rules.msixHoleClash && reg <= 0x05 && 0x04 < reg + size) this.decodeEnabled(fn, oldCmd);
+    return o;
+  }
+
+  /** Under msixHoleClash: a decode enable whose MSI-X pages cannot be trapped leaves the device's Command as it was (guest-view: the guest's copy takes it). */
+  private decodeEnabled(fn: PciFunction, oldCmd: number): void {
+    const now = fn.command;
+    const guest = this.topology.roots[fn.root].view === 'xen-vpci-guest';
+    if ((now & 0x2) !== 0 && ((oldCmd & 0x2) === 0 || fn.stuck)) {
+      if (this.msixClash(fn)) {
+        // The BARs modify_decoding marked mapped: a guest's all; the hardware domain's outside RAM (pci_check_bar).
+        const marked = new Set<number>();
+        for (const b of fn.bars) if (b !== undefined && b.kind !== 'io' && b.kind !== 'rom' && (guest || fn.memoryBarBase(b.region) >= this.ramOf(ownerOf(this.topology, fn.root, 'memory')).size)) marked.add(b.region);
+        fn.cfg.set(0x04, 2, oldCmd);
+        fn.recomputeDecode();
+        // Those marked before stay marked: nothing cleared them.
+        fn.stuckBars = new Set([...fn.stuckBars, ...marked]);
+        fn.stuck = true;
+        fn.guestCommand = guest ? now : null;
+      } else {
+        fn.stuck = false;
+        fn.stuckBars = new Set();
+        fn.guestCommand = null;
+      }
+    } else if (fn.stuck) fn.guestCommand = null;
+  }
+
+  /** Whether a page of the function's MSI-X table or PBA is RAM, or (for a guest) mapped by another function. */
+  private msixClash(fn: PciFunction): boolean {
+    const pages = fn.msixPages();
+    if (pages === null) return false;
+    const ramPages = Math.ceil(this.ramOf(ownerOf(this.topology, fn.root, 'memory')).size / 0x1000);
+    const guest = this.topology.roots[fn.root].view === 'xen-vpci-guest';
+    for (const [first, last] of pages)
+      for (let p = first; p <= last; p++) {
+        if (p < ramPages) return true;
+        if (guest && this.mappedByOther(fn, p * 0x1000)) return true;
+      }
+    return false;
+  }
+
+  private mappedByOther(fn: PciFunction, addr: number): boolean {
+    for (const s of this.devices.values()) {
+      const other = s.fn;
+      if (other === null || other === fn || s.root !== fn.root) continue;
+      for (const p of other.placements) if (p !== null && p !== undefined && other.bars[p.region]?.kind !== 'io' && addr >= p.base && addr < p.base + p.size) return true;
+    }
+    return false;
+  }
+
+  private registerWriteThrough(fn: PciFunction, reg: number, size: number, value: bigint, to: Delivery, rule: RuleId): Observation {
     // A write that reaches read-only bits may be refused (a vfio-user server may fail it) or complete.
     if (fn.writeReachesReadOnly(reg, size)) {
       const pick = this.choose('config.read-only-write', [
@@ -484,7 +549,8 @@ export class Model implements DeviceHost {
       ]);
       // A BAR under RAM is not mapped (RAM outranks it; a hypervisor maps BARs in holes of the memory map only): its register
       // takes the write, but it is mapped at the new place only when memory decode turns on again.
-      if (pick.option === 'ignore' && !this.underRam(fn.root, placed.base, placed.size)) return ok({ to, rule });
+      const unmapped = this.topology.roots[fn.root].view !== 'xen-vpci-guest' && this.underRam(fn.root, placed.base, placed.size);
+      if (pick.option === 'ignore' && !unmapped) return ok({ to, rule });
       if (pick.option === 'ignore') {
         fn.configWriteHeld(reg, size, Number(value));
         return { status: 'ok', to, rule };
@@ -497,6 +563,69 @@ export class Model implements DeviceHost {
       if (low !== 0) fn.cfg.set(msi.off + 4, 1, (fn.cfg.read(msi.off + 4, 1) & ~3) | low);
     }
     return { status: 'ok', to, rule };
+  }
+
+  // ---- a guest's view through Xen's vPCI (guest-view.ts) ------------------------
+
+  private guestRead(fn: PciFunction, reg: number, size: number, to: Delivery, rule: RuleId, valueRule: RuleId): Observation {
+    let v = 0n;
+    let own = true;
+    for (let i = size - 1; i >= 0; i--) {
+      const k = guestByte(fn, reg + i);
+      const b = k === 'device' ? fn.configRead(reg + i, 1) : k === 'ones' ? 0xff : k === 'zero' ? 0 : (((fn.guestCommand ?? fn.command) & ~GUEST_COMMAND_RSVDP) >> (8 * ((reg + i) & 1))) & 0xff;
+      if (k !== 'device' && k !== 'command') own = false;
+      v = (v << 8n) | BigInt(b);
+    }
+    return own ? { status: 'ok', value: v, to, rule, valueRule } : { status: 'ok', value: v, to, rule: 'view.xen-vpci-guest', valueRule: 'view.xen-vpci-guest' };
+  }
+
+  /**
+   * Only the bytes a guest reaches are written, run by run; the guest's
+   * Command keeps its reserved-preserve bits, and Interrupt Disable is set
+   * while MSI or MSI-X is on (guest-view.ts).
+   */
+  private guestWrite(fn: PciFunction, reg: number, size: number, value: bigint, to: Delivery, rule: RuleId): Observation {
+    const messagesWere = fn.msiEnabled() || fn.msixEnabled();
+    if (messagesWere && reg <= 0x05 && 0x05 < reg + size) value |= BigInt(GUEST_INTX_DISABLE) << BigInt(8 * (0x04 - reg));
+    const out = this.guestRuns(fn, reg, size, value, to, rule);
+    if (!messagesWere && (fn.msiEnabled() || fn.msixEnabled())) fn.configWrite(0x04, 2, fn.command | GUEST_INTX_DISABLE);
+    const keeps = this.rules.guestCommandKeeps & 0xff;
+    if (keeps !== 0 && reg <= 0x04 && 0x04 < reg + size) {
+      const written = Number((value >> BigInt(8 * (0x04 - reg))) & 0xffn);
+      fn.cfg.set(0x04, 1, (fn.cfg.read(0x04, 1) & ~keeps) | (written & keeps));
+    }
+    return out;
+  }
+
+  private guestRuns(fn: PciFunction, reg: number, size: number, value: bigint, to: Delivery, rule: RuleId): Observation {
+    let out: Observation = ok({ to, rule: 'view.xen-vpci-guest' });
+    for (let i = 0; i < size; ) {
+      if (guestByte(fn, reg + i) === 'ones' || guestByte(fn, reg + i) === 'zero') {
+        i++;
+        continue;
+      }
+      let j = i;
+      let v = 0n;
+      while (j < size && (guestByte(fn, reg + j) === 'device' || guestByte(fn, reg + j) === 'command')) {
+        let b = Number((value >> BigInt(8 * j)) & 0xffn);
+        if (guestByte(fn, reg + j) === 'command') {
+          const m = (GUEST_COMMAND_RSVDP >> (8 * ((reg + j) & 1))) & 0xff;
+          b = (b & ~m) | (((fn.command >> (8 * ((reg + j) & 1))) & 0xff) & m);
+        }
+        v |= BigInt(b) << BigInt(8 * (j - i));
+        j++;
+      }
+      // A run is 1 to 4 bytes; a 3-byte run goes as a 2- and a 1-byte write.
+      for (let k = i; k < j; ) {
+        const n = j - k >= 4 && (reg + k) % 4 === 0 ? 4 : j - k >= 2 && (reg + k) % 2 === 0 ? 2 : 1;
+        const o = this.registerWrite(fn, reg + k, n, (v >> BigInt(8 * (k - i))) & ((1n << BigInt(8 * n)) - 1n), { ...to, offset: reg + k }, rule);
+        if (o.status !== 'ok') return o;
+        out = o;
+        k += n;
+      }
+      i = j;
+    }
+    return { ...out, to };
   }
 
   /** Whether [base, base + size) overlaps the RAM of root r's memory owner. */

@@ -39,6 +39,16 @@ export interface Rules {
   cf8Register(latch: number, port: number): number;
   /** Bits 1:0 of MSI's Message Address after a write of `written` to its low byte (PCI 3.0 §6.8.1.4: reserved, read as 0). */
   msiAddressLowBits(written: number): number;
+  /** Command bits a guest's view keeps as written though the function implements none of them (PCI 3.0 §6.2.2: unimplemented bits read 0). */
+  guestCommandKeeps: number;
+  /**
+   * Whether turning memory decode on fails, silently, when a page of the
+   * function's MSI-X table or PBA is backed by RAM or by another device's
+   * mapping (a hypervisor that must trap those pages and cannot): the
+   * device's Command keeps its old value and its memory BARs stop taking
+   * writes until a decode enable succeeds.
+   */
+  msixHoleClash: boolean;
   /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
   intxLine(t: Topology, a: IntxArrival): number | null;
 }
@@ -61,6 +71,8 @@ export const REFERENCE_RULES: Rules = {
   eduDmaAborts: () => false,
   cf8Latch: (value) => (value & 0x80fffffc) >>> 0,
   msiAddressLowBits: () => 0,
+  guestCommandKeeps: 0,
+  msixHoleClash: false,
   cf8Register: (latch, port) => (latch & 0xfc) + (port - 0xcfc),
   intxLine: routedLine,
 };

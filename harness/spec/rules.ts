@@ -97,6 +97,8 @@ export const RULES = {
   'isolation.stale-mapping': rule('PCI 3.0 §6.2.5.1; PCIe Base §6.6.2, §6.7', 'a mapping ends with its owner: a BAR that moved, was disabled, reset or unplugged decodes nothing at its old place'),
   'isolation.stale-translation': rule('Intel VT-d §6.5; VFIO type-1; PCIe Base §6.20', 'a DMA translation ends with its mapping, its attachment, its PASID binding or its PASID'),
   'isolation.stale-message': rule('PCI 3.0 §6.8.1, §6.8.2', 'a function whose MSI or MSI-X is disabled sends no message'),
+  // ---- a hypervisor's view of a function -------------------------------------------
+  'view.xen-vpci-guest': rule('Xen vPCI for guest domains, 4.21+: xen/drivers/vpci/header.c init_header, msi.c, msix.c, cap.c (harness/model/guest-view.ts; the root\'s view, declared by --target xen-vpci:guest)', 'a guest sees Command (its own copy), Status, its memory BARs, and MSI and MSI-X; every other register reads all ones (unused BARs, the ROM BAR and the extended header read 0) and drops writes'),
   // ---- the target as a program -------------------------------------------------------------
   'target.alive': rule('isoroot target interface (docs/target-protocol.md)', 'a target answers every operation: it neither dies nor stops answering'),
   'protocol.xen-vpci-agent': rule('harness/adapters/xen/shim/agent.c (the agent\'s line protocol)', 'xen-vpci-agent answers each command with that command\'s OK reply; an ERR to a command isoroot built is isoroot\'s mistake or a device the agent cannot emulate, never Xen\'s'),

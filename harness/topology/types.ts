@@ -156,7 +156,16 @@ export interface RootSpec {
   /** Where INTx of the root bus's slots arrives, for targets that see platform lines; absent: not modelled. */
   intxRouting?: IntxRoute[];
   devices: DeviceSpec[];
+  /**
+   * How software on this root sees its functions' configuration space:
+   * absent, as the functions hold it; 'xen-vpci-guest', as Xen's vPCI
+   * shows it to a guest domain (harness/model/guest-view.ts).
+   */
+  view?: RootView;
 }
+
+export const ROOT_VIEWS = ['xen-vpci-guest'] as const;
+export type RootView = (typeof ROOT_VIEWS)[number];
 
 /**
  * How device timers (edu's DMA and factorial) advance. virtual (the

@@ -10,6 +10,7 @@ import {
   CLOCKS,
   PERSONALITIES,
   SPACE_KINDS,
+  ROOT_VIEWS,
   isBridge,
   ownerOf,
   walkDevices,
@@ -61,7 +62,7 @@ function parseQemuLine(r: JsonReader, path: string, x: unknown): QemuLine {
 
 function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'devices']);
+  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'view', 'devices']);
   const root: RootSpec = {
     bus: r.int(at(path, 'bus'), o.bus, 0, 255),
     busLimit: r.int(at(path, 'busLimit'), o.busLimit, 0, 255),
@@ -81,6 +82,7 @@ function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   if (o.pasidContexts !== undefined) root.pasidContexts = r.int(at(path, 'pasidContexts'), o.pasidContexts, 0, 64);
   if (o.reserved !== undefined) root.reserved = r.array(at(path, 'reserved'), o.reserved).map((x, i) => parseReserved(r, at(at(path, 'reserved'), i), x));
   if (o.intxRouting !== undefined) root.intxRouting = r.array(at(path, 'intxRouting'), o.intxRouting).map((x, i) => parseIntxRoute(r, at(at(path, 'intxRouting'), i), x));
+  if (o.view !== undefined) root.view = r.oneOf(at(path, 'view'), o.view, ROOT_VIEWS);
   return root;
 }
 

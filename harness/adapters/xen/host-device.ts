@@ -28,3 +28,10 @@ export function hostEndpoint(t: Topology, id: string): string {
   words.push(`uid=${slot.uid}`, 'regs=endpoint', `cfg=${bytesToHex(layout.reset)}`, `wmask=${bytesToHex(layout.wmask)}`, `w1c=${bytesToHex(layout.w1cmask)}`);
   return words.join(' ');
 }
+
+/** The config offsets of an endpoint's memory BAR registers (both halves of a 64-bit one), as the model lays them out. */
+export function memoryBarRegisters(t: Topology, id: string): number[] {
+  const slot = slotsOf(t).find((s) => s.spec.id === id)!;
+  const fn = createFunction(slot.spec, slot.root, slot.uid, slot.multifunction);
+  return fn.bars.flatMap((b) => (b === undefined || b.kind === 'io' || b.kind === 'rom' ? [] : b.kind === 'mem64' ? [b.reg, b.reg + 4] : [b.reg]));
+}

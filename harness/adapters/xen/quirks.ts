@@ -12,4 +12,16 @@ export const XEN_QUIRKS: readonly Quirk[] = [
       "vPCI's MSI Message Address handler keeps the whole dword written (xen/drivers/vpci/msi.c address_write: msi->address |= val) and reads it back, so the reserved bits 1:0 read as written where PCI 3.0 §6.8.1.4 has them read 0 (4.17 to 4.22)",
     rules: { msiAddressLowBits: (written) => written & 3 },
   },
+  {
+    name: 'xen-guest-command-keeps-bits',
+    describes:
+      "a guest's Command register is Xen's copy (xen/drivers/vpci/header.c cmd_write: header->guest_cmd = cmd; guest_cmd_read returns it), so Special Cycles, Memory Write and Invalidate and VGA Palette Snoop (bits 3-5), which no reserved-preserve mask covers, read back as the guest wrote them though the device implements none of them (PCI 3.0 §6.2.2: they read 0) (4.21, 4.22)",
+    rules: { guestCommandKeeps: 0x38 },
+  },
+  {
+    name: 'xen-msix-hole-clash',
+    describes:
+      "turning memory decode on for a device with MSI-X fails silently when a page of its MSI-X table or PBA is RAM in the domain's p2m, or (for a guest) another device's mapping: modify_decoding (xen/drivers/vpci/header.c) marks the BARs enabled, then vpci_make_msix_hole (msix.c) finds the page taken (-EEXIST, 'clobbers MSIX MMIO area') and returns before writing the Command register, so the device never decodes, its BARs take no writes (bar_write: 'while mapped') and bars_mapped stays false (4.17 to 4.22)",
+    rules: { msixHoleClash: true },
+  },
 ];

@@ -19,7 +19,6 @@ import type { Irq, Observation } from '../../ops/observation.ts';
 import { ownerOf, walkDevices, type Topology } from '../../topology/types.ts';
 import { XEN_AGENT_FIELD, applyOne, type FailureKind, type RunResult, type Session, type TargetFailure } from '../target.ts';
 import { X, XenAgentError, type AgentIrq, type Cmd, type Sbdf, type Where, type XenAgent } from './agent.ts';
-import { sbdfOf, xenEcam } from './platform.ts';
 
 /** A failure of the agent as a target failure at op `index`. */
 export function failureOf(e: XenAgentError, index: number): TargetFailure {
@@ -38,6 +37,14 @@ interface Step {
 const whereText = (w: Where): string =>
   w.kind === 'bar' ? `${w.sbdf} ${w.bar === 6 ? 'rom' : `bar${w.bar}`} +0x${w.offset.toString(16)}` : w.kind === 'no-decode' && w.mfn !== undefined ? `mfn 0x${w.mfn.toString(16)}, no host BAR` : w.kind;
 
+/** Where each root lives: its domain, its ECAM window, whether CF8/CFC reaches it, and the host SBDF of each device (by id). */
+export interface DomainLayout {
+  domain(root: number): number;
+  ecam(root: number): number;
+  cf8(root: number): boolean;
+  hosts: ReadonlyMap<Sbdf, string>;
+}
+
 export class XenSession implements Session {
   /** Host SBDF → the device's id and root. */
   private readonly bySbdf = new Map<Sbdf, { id: string; root: number }>();
@@ -47,10 +54,13 @@ export class XenSession implements Session {
   constructor(
     private readonly agent: XenAgent,
     private readonly topology: Topology,
+    private readonly layout: DomainLayout,
     setupNotes: string[],
     private readonly onClose: () => void,
   ) {
-    for (const { root, dev } of walkDevices(topology)) this.bySbdf.set(sbdfOf(topology.roots[root].bus, dev.slot, dev.fn, root), { id: dev.id, root });
+    const rootOf = new Map<string, number>();
+    for (const { root, dev } of walkDevices(topology)) rootOf.set(dev.id, root);
+    for (const [sbdf, id] of layout.hosts) this.bySbdf.set(sbdf, { id, root: rootOf.get(id)! });
     this.notes = setupNotes;
   }
 
@@ -105,11 +115,12 @@ export class XenSession implements Session {
     });
   }
 
-  /** A memory access of the hardware domain (every root's memory is the domain's). */
-  private memory(addr: number, size: number, value: bigint | null, label: string): Step {
+  /** A memory access in the domain that holds `root`'s memory. */
+  private memory(root: number, addr: number, size: number, value: bigint | null, label: string): Step {
+    const d = this.layout.domain(root);
     if (value === null) {
       return {
-        cmds: [X.memRead(0, addr, size)],
+        cmds: [X.memRead(d, addr, size)],
         finish: ([r]) => {
           const m = r as { value: bigint; where: Where };
           return { status: 'ok', value: m.value, evidence: { events: [`${label} → ${whereText(m.where)}`] } };
@@ -117,7 +128,7 @@ export class XenSession implements Session {
       };
     }
     return {
-      cmds: [X.memWrite(0, addr, size, value)],
+      cmds: [X.memWrite(d, addr, size, value)],
       finish: ([r]) => {
         const m = r as { where: Where; irqs: AgentIrq[] };
         const irqs = this.irqs(m.irqs);
@@ -155,17 +166,18 @@ export class XenSession implements Session {
         const value = writeValue(op);
         const bus = op.bdf >>> 8;
         const devfn = op.bdf & 0xff;
-        if (op.via === 'ecam') return this.memory(xenEcam(op.root) + bus * 0x100000 + devfn * 0x1000 + op.reg, op.size, value, `MMCFG segment ${op.root}`);
-        // CF8/CFC reaches segment 0 only (io.c: hvm_pci_decode_addr).
-        if (op.root !== 0) return own({ status: 'error', reason: 'no-cf8' });
+        if (op.via === 'ecam') return this.memory(op.root, this.layout.ecam(op.root) + bus * 0x100000 + devfn * 0x1000 + op.reg, op.size, value, `ECAM of root ${op.root}`);
+        // CF8/CFC reaches segment 0 of the hardware domain only (io.c: hvm_pci_decode_addr).
+        if (!this.layout.cf8(op.root)) return own({ status: 'error', reason: 'no-cf8' });
         const latch = X.ioWrite(0, 0xcf8, 4, (CF8_ENABLE | (bus << 16) | (devfn << 8) | (op.reg & 0xfc)) >>> 0);
         return this.port(0xcfc + (op.reg & 3), op.size, value, 'CF8/CFC', [latch]);
       }
       case 'mmio.read':
       case 'mmio.write':
-        return this.memory(op.addr, op.size, writeValue(op), `memory 0x${op.addr.toString(16)}`);
+        return this.memory(op.root, op.addr, op.size, writeValue(op), `memory 0x${op.addr.toString(16)}`);
       case 'pio.read':
       case 'pio.write':
+        if (this.layout.domain(op.root) !== 0) return own({ status: 'error', reason: 'unsupported' });
         return this.port(op.port, op.size, writeValue(op), `port 0x${op.port.toString(16)}`);
       // hwdom mode declares none of these (xenCapabilities): no IOMMU, PASIDs, ioreq servers, hot-plug, resets or clock here.
       case 'dma.map':

@@ -1,29 +1,40 @@
 /**
- * `--target xen-vpci[:hwdom]`: Xen's own vPCI code, built in user space
- * (scripts/build-xen-vpci.sh) and driven through xen-vpci-agent. hwdom
- * mode: one PVH hardware domain; each root is a PCI segment with its own
- * MMCFG region (its own config space), and the segments share the
- * domain's memory, IO and interrupts (a hardware domain has one p2m).
- * Each session is a fresh agent: the domain built, its MCFG entries
- * registered, every host device added and handed to vPCI as the
- * toolstack does at boot.
+ * `--target xen-vpci[:hwdom|:guest]`: Xen's own vPCI code, built in user
+ * space (scripts/build-xen-vpci.sh) and driven through xen-vpci-agent.
+ *  - hwdom (Xen 4.17 and later): one PVH hardware domain; each root is a
+ *    PCI segment with its own MMCFG region (its own config space), and the
+ *    segments share the domain's memory, IO and interrupts (a hardware
+ *    domain has one p2m).
+ *  - guest (Xen 4.21 and later): each root is a guest domain with its own
+ *    p2m, virtual bus, ECAM window and interrupts: every space isolated.
+ *    Its devices are host endpoints passed through as the toolstack does;
+ *    Xen gives each the first free slot of the virtual bus (function 0
+ *    only, 32 slots), so the slots below a device's are filled first and
+ *    emptied after. The guest sees them through vPCI's guest view
+ *    (RootSpec.view).
+ * Each session is a fresh agent: the domains built, every host device
+ * added and handed over as the toolstack does at boot.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_RAM, walkDevices, type RootSpec, type Topology } from '../../topology/types.ts';
+import { DEFAULT_ECAM, DEFAULT_RAM, walkDevices, type RootSpec, type Topology } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
 import { profileFor } from '../../profiles/profile.ts';
 import { failedSession, type Capabilities, type Target, type TargetPhases } from '../target.ts';
 import { ensureXenAgent, findXenTree, xenVersion, XenAgent, XenAgentError, X, type Cmd, type Knob } from './agent.ts';
 import { hostEndpoint } from './host-device.ts';
-import { XenSession, failureOf } from './session.ts';
+import { XenSession, failureOf, type DomainLayout } from './session.ts';
+import { memoryBarRegisters } from './host-device.ts';
 import { sbdfOf, xenEcam } from './platform.ts';
 
-export const XEN_MODES = ['hwdom'] as const;
+export const XEN_MODES = ['hwdom', 'guest'] as const;
 export type XenMode = (typeof XEN_MODES)[number];
 
 const MAX_SEGMENTS = 4;
+const MAX_GUESTS = 4;
+/** Slots of a guest's virtual bus (xen/drivers/vpci/vpci.c add_virtual_device: VPCI_MAX_VIRT_DEV). */
+const GUEST_SLOTS = 32;
 
 export interface XenOptions {
   mode?: XenMode;
@@ -41,7 +52,20 @@ export interface XenTarget extends Target {
   dispose(): Promise<void>;
 }
 
-export function xenCapabilities(): Capabilities {
+export function xenCapabilities(mode: XenMode = 'hwdom'): Capabilities {
+  const observes: Capabilities['observes'] = { delivery: false, irqs: { lines: false, messages: null, messagesByFunction: true }, aborts: false, faults: [] };
+  if (mode === 'guest')
+    return {
+      // x86 guests have no IO BARs (no handler for them) and no CF8/CFC here: config through the virtual ECAM window.
+      ops: ['config', 'mmio'],
+      maxRoots: MAX_GUESTS,
+      personalities: ['endpoint'],
+      caps: ['msi', 'msix'],
+      multifunction: false,
+      vias: ['ecam'],
+      observes,
+      contract: { memory: 'isolated', io: 'isolated', irq: 'isolated', dma: 'isolated', pasid: 'isolated', config: 'isolated' },
+    };
   return {
     ops: ['config', 'mmio', 'pio'],
     maxRoots: MAX_SEGMENTS,
@@ -51,15 +75,21 @@ export function xenCapabilities(): Capabilities {
     vias: ['ecam', 'cf8'],
     // The agent says which host device took an access, but neither aborts nor the root; interrupts as
     // Xen's vPCI holds them (by function, with the guest's address and data), INTx not at all.
-    observes: { delivery: false, irqs: { lines: false, messages: null, messagesByFunction: true }, aborts: false, faults: [] },
+    observes,
     contract: { memory: 'shared', io: 'shared', irq: 'shared', dma: 'shared', pasid: 'shared', config: 'isolated' },
   };
 }
 
-/** The topology as hwdom mode builds it: segments with their MMCFG, the domain's RAM, CF8 on segment 0; endpoints on root buses only. */
-export function prepareXen(t: Topology): Topology {
-  if (t.roots.length > MAX_SEGMENTS) throw new InputError('topology.roots', `at most ${MAX_SEGMENTS} roots (PCI segments) on xen-vpci`);
-  if ((t.emulators ?? []).length > 0) throw new InputError('topology.emulators', 'none on xen-vpci:hwdom (no ioreq servers in the hardware domain)');
+/**
+ * The topology as a mode builds it. hwdom: segments with their MMCFG, the
+ * domain's RAM, CF8 on segment 0. guest: a domain per root, bus 0, its
+ * ECAM and RAM, its devices seen through vPCI's guest view. Endpoints on
+ * root buses only, both.
+ */
+export function prepareXen(t: Topology, mode: XenMode = 'hwdom'): Topology {
+  const max = mode === 'guest' ? MAX_GUESTS : MAX_SEGMENTS;
+  if (t.roots.length > max) throw new InputError('topology.roots', `at most ${max} roots (${mode === 'guest' ? 'guest domains' : 'PCI segments'}) on xen-vpci:${mode}`);
+  if ((t.emulators ?? []).length > 0) throw new InputError('topology.emulators', `none on xen-vpci:${mode} (no ioreq servers here)`);
   for (const { dev, parent } of walkDevices(t)) {
     const where = `topology: device ${dev.id}`;
     if (dev.kind !== 'endpoint') throw new InputError(where, `an endpoint (xen-vpci emulates isoroot's endpoint as the host device), not ${dev.kind}`);
@@ -68,6 +98,15 @@ export function prepareXen(t: Topology): Topology {
     if (dev.emulator !== undefined) throw new InputError(where, 'no emulator');
     const extra = (dev.caps ?? []).filter((c) => c !== 'msi' && c !== 'msix');
     if (extra.length > 0) throw new InputError(where, `capabilities msi and msix only, not ${extra.join(', ')}`);
+    if (mode === 'guest' && dev.fn !== 0) throw new InputError(where, 'function 0 (Xen gives a guest function 0 only: vpci.c add_virtual_device)');
+  }
+  if (mode === 'guest') {
+    const roots: RootSpec[] = t.roots.map((r, i) => {
+      if (r.devices.length > GUEST_SLOTS) throw new InputError(`topology.roots[${i}].devices`, `at most ${GUEST_SLOTS} devices (the slots of a guest's virtual bus)`);
+      return { bus: 0, busLimit: 0, ram: r.ram ?? DEFAULT_RAM, ecam: DEFAULT_ECAM, cf8: false, view: 'xen-vpci-guest', devices: r.devices };
+    });
+    const { emulators: _e, ...rest } = t;
+    return { ...rest, roots };
   }
   const roots: RootSpec[] = t.roots.map((r, i) => {
     const out: RootSpec = { bus: r.bus, busLimit: r.busLimit, ecam: xenEcam(i), devices: r.devices };
@@ -101,36 +140,32 @@ export async function openXenTarget(o: XenOptions = {}): Promise<XenTarget> {
   const found = findXenTree(o.xenSrc);
   if ('why' in found) throw new InputError(o.xenSrc !== undefined ? `--xen-src ${o.xenSrc}` : '--target xen-vpci', `a Xen tree (4.17 or later): ${found.why}; run scripts/xen-source.sh to fetch Debian's, or give --xen-src`);
   const version = xenVersion(found.tree);
+  const [major, minor] = version.split('.').map(Number);
+  if (mode === 'guest' && major * 100 + minor < 421)
+    throw new InputError('--target xen-vpci:guest', `a Xen tree of 4.21 or later (guests get vPCI from 4.21); ${found.tree} is Xen ${version}: give --xen-src or ISOROOT_XEN_SRC`);
   const binary = await ensureXenAgent({ tree: found.tree });
   const phases: TargetPhases = { start: 0, reset: 0, verify: 0 };
   const agents = new Set<XenAgent>();
   const target: XenTarget = {
     info: { name: 'xen-vpci', version: `Xen ${describeTree(found.tree, version)} vPCI, ${mode} mode, ${binary}` },
-    capabilities: xenCapabilities(),
+    capabilities: xenCapabilities(mode),
     profile: profileFor(`xen-vpci:${mode}`, version),
     binary,
     xenVersion: version,
-    prepare: prepareXen,
+    prepare: (t) => prepareXen(t, mode),
     phases,
     async open(asked) {
-      const t = prepareXen(asked);
+      const t = prepareXen(asked, mode);
       const t0 = performance.now();
       const agent = XenAgent.start(binary, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
       agents.add(agent);
       try {
-        const setup: Cmd<unknown>[] = [...Object.entries(o.knobs ?? {}).map(([k, v]) => X.knob(k as Knob, v)), X.domainNew('hwdom', t.roots[0].ram ?? DEFAULT_RAM)];
-        t.roots.forEach((_, r) => setup.push(X.mmcfg(0, r, xenEcam(r), 0, 0xff)));
-        const assigns: { id: string; at: number }[] = [];
-        for (const { root, dev } of walkDevices(t)) {
-          const sbdf = sbdfOf(r0(t, root), dev.slot, dev.fn, root);
-          setup.push(X.devAddRaw(0, sbdf, hostEndpoint(t, dev.id)));
-          assigns.push({ id: dev.id, at: setup.length });
-          setup.push(X.devAssign(0, sbdf));
-        }
-        const replies = await agent.run(setup);
-        // vPCI refusing a device (its rc) is Xen's answer: the session goes on with the device outside vPCI, and says so.
-        const refused = assigns.filter((a) => replies[a.at] !== 0).map((a) => `vpci_add_handlers(${a.id}) = ${String(replies[a.at])}`);
-        const session = new XenSession(agent, t, refused, () => agents.delete(agent));
+        const plan = mode === 'guest' ? guestPlan(t) : hwdomPlan(t);
+        const knobs = Object.entries(o.knobs ?? {}).map(([k, v]) => X.knob(k as Knob, v));
+        const replies = await agent.run([...knobs, ...plan.setup]);
+        const notes = plan.check(replies.slice(knobs.length));
+        if (plan.after.length > 0) await agent.run(plan.after);
+        const session = new XenSession(agent, t, plan.layout, notes, () => agents.delete(agent));
         phases.start += performance.now() - t0;
         return session;
       } catch (e) {
@@ -140,7 +175,7 @@ export async function openXenTarget(o: XenOptions = {}): Promise<XenTarget> {
         if (!(e instanceof XenAgentError)) throw e;
         // A refused setup command is isoroot's (prepare let through what the agent cannot build).
         if (e.trouble === 'refused') throw new InputError('topology', `one xen-vpci-agent can build (${e.message})`);
-        return failedSession({ ...failureOf(e, 0), message: `setting up the hardware domain: ${e.message}` });
+        return failedSession({ ...failureOf(e, 0), message: `setting up the domains: ${e.message}` });
       }
     },
     async dispose() {
@@ -151,5 +186,90 @@ export async function openXenTarget(o: XenOptions = {}): Promise<XenTarget> {
   return target;
 }
 
-/** The root bus number of a root (its segment's bus). */
-const r0 = (t: Topology, root: number): number => t.roots[root].bus;
+/**
+ * How a session's domains are built: the setup commands, what their
+ * replies say that the session should note (vPCI refusing a device is
+ * Xen's answer: the device stays outside vPCI, and the session says so),
+ * commands to run once that is checked, and where each root lives.
+ */
+interface Plan {
+  setup: Cmd<unknown>[];
+  check(replies: unknown[]): string[];
+  after: Cmd<unknown>[];
+  layout: DomainLayout;
+}
+
+/** hwdom: d0, a segment per root, the host devices at their topology SBDF. */
+function hwdomPlan(t: Topology): Plan {
+  const setup: Cmd<unknown>[] = [X.domainNew('hwdom', t.roots[0].ram ?? DEFAULT_RAM)];
+  t.roots.forEach((_, r) => setup.push(X.mmcfg(0, r, xenEcam(r), 0, 0xff)));
+  const hosts = new Map<string, string>();
+  const assigns: { id: string; at: number }[] = [];
+  for (const { root, dev } of walkDevices(t)) {
+    const sbdf = sbdfOf(t.roots[root].bus, dev.slot, dev.fn, root);
+    hosts.set(sbdf, dev.id);
+    setup.push(X.devAddRaw(0, sbdf, hostEndpoint(t, dev.id)));
+    assigns.push({ id: dev.id, at: setup.length });
+    setup.push(X.devAssign(0, sbdf));
+  }
+  return {
+    setup,
+    check: (replies) => assigns.filter((a) => replies[a.at] !== 0).map((a) => `vpci_add_handlers(${a.id}) = ${String(replies[a.at])}`),
+    after: [],
+    layout: { domain: () => 0, ecam: xenEcam, cf8: (r) => r === 0, hosts },
+  };
+}
+
+/**
+ * guest: d0 (the toolstack's), then a guest per root with its ECAM window;
+ * each host device (placed by firmware, on host bus root + 1) passed
+ * through to its root's guest. Xen gives a device the first free slot
+ * (vpci.c add_virtual_device), so a slot left empty below a device is
+ * taken by a filler device (a function 0 on host bus 0x80 + the guest's
+ * number: Xen passes functions 0 only), which leaves
+ * again once every device is in. Xen starts a guest's BARs at the host
+ * addresses (header.c init_header: guest_addr = addr); the session starts
+ * them at 0, as the model's functions come out of reset.
+ */
+function guestPlan(t: Topology): Plan {
+  const setup: Cmd<unknown>[] = [X.domainNew('hwdom', DEFAULT_RAM)];
+  const hosts = new Map<string, string>();
+  const assigns: { id: string; at: number; vsbdf: string; bars: number[]; domid: number }[] = [];
+  const fillers: { domid: number; sbdf: string }[] = [];
+  t.roots.forEach((r, root) => {
+    const domid = root + 1;
+    setup.push(X.domainNew('guest', r.ram ?? DEFAULT_RAM), X.mmcfg(domid, 0, r.ecam ?? DEFAULT_ECAM, 0, 0xff));
+    const bySlot = new Map(r.devices.map((d) => [d.slot, d]));
+    const top = Math.max(-1, ...r.devices.map((d) => d.slot));
+    for (let slot = 0; slot <= top; slot++) {
+      const dev = bySlot.get(slot);
+      if (dev === undefined) {
+        const sbdf = sbdfOf(0x80 + domid, slot, 0, 0);
+        setup.push(X.devAddRaw(0, sbdf, 'bar0=0x1000'), X.devAssignGuest(domid, sbdf));
+        fillers.push({ domid, sbdf });
+        continue;
+      }
+      const sbdf = sbdfOf(domid, slot, 0, 0);
+      hosts.set(sbdf, dev.id);
+      setup.push(X.devAddRaw(0, sbdf, `${hostEndpoint(t, dev.id)} place`));
+      assigns.push({ id: dev.id, at: setup.length, vsbdf: sbdfOf(0, slot, 0, 0), bars: memoryBarRegisters(t, dev.id), domid });
+      setup.push(X.devAssignGuest(domid, sbdf));
+    }
+  });
+  const after: Cmd<unknown>[] = fillers.map((f) => X.devDeassign(f.domid, f.sbdf));
+  return {
+    setup,
+    check: (replies) => {
+      const notes: string[] = [];
+      for (const a of assigns) {
+        const r = replies[a.at] as { rc: number; vsbdf?: string };
+        if (r.rc !== 0) notes.push(`vpci_assign_device(${a.id}) = ${r.rc}`);
+        else if (r.vsbdf !== a.vsbdf) throw new Error(`Xen gave ${a.id} the virtual SBDF ${r.vsbdf}, not ${a.vsbdf}: the fillers did not take the slots below it`);
+        else for (const reg of a.bars) after.push(X.cfgWrite(a.domid, a.vsbdf, reg, 4, 0));
+      }
+      return notes;
+    },
+    after,
+    layout: { domain: (r) => r + 1, ecam: (r) => t.roots[r].ecam ?? DEFAULT_ECAM, cf8: () => false, hosts },
+  };
+}

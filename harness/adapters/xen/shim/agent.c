@@ -502,6 +502,7 @@ static int cmd_domain(char **t, int n)
         return err("too many domains (%u)", MAX_DOMAINS);
     domains[id] = shim_domain_create(id, !strcmp(t[2], "hwdom"), 1);
     adoms[id].ram = ram;
+    domains[id]->ram_pages = PFN_DOWN(ram);
     /* The hardware domain's RAM is the host's: e820 RAM, no memory hole. */
     if ( !strcmp(t[2], "hwdom") )
         shim_e820_ram_pages = PFN_DOWN(ram);
@@ -596,7 +597,10 @@ static const struct hvm_mmio_ops mmcfg_ops = {
 };
 
 /* mmcfg <domid> <seg> <base> <start_bus> <end_bus>: one MCFG entry, the
- * way register_vpci_mmcfg_handler() takes it (the hardware domain only). */
+ * way register_vpci_mmcfg_handler() takes it for the hardware domain; for a
+ * guest, its virtual ECAM window, as Arm's domain_vpci_init() registers one
+ * for a domU (the access then goes through vPCI's virtual SBDF
+ * translation). */
 static int cmd_mmcfg(char **t, int n)
 {
     struct domain *d;
@@ -607,8 +611,6 @@ static int cmd_mmcfg(char **t, int n)
         return err("usage: mmcfg <domid> <seg> <base> <start_bus> <end_bus>");
     if ( !(d = get_domain(t[1])) )
         return 0;
-    if ( !is_hardware_domain(d) )
-        return err("MMCFG regions are the hardware domain's");
     if ( !unum(t[2], 0xffff, &seg) || !unum(t[3], (1ULL << 52) - 1, &base) ||
          !unum(t[4], 0xff, &start) || !unum(t[5], 0xff, &end) || start > end ||
          (base & ((1 << 20) - 1)) )
@@ -709,6 +711,7 @@ static int cmd_dev_add(char **t, int n)
     static uint8_t image[3][PCI_CFG_SPACE_EXP_SIZE];
     unsigned int image_len[3] = { 0 };
     uint64_t uid = ~0ULL;
+    bool place = false;
     struct shim_endpoint e = { .vendor = 0x1b36, .device = 0x1100 };
     struct window saved[3] = { win_mem32, win_mem64, win_io };
     pci_sbdf_t s;
@@ -734,6 +737,11 @@ static int cmd_dev_add(char **t, int n)
     {
         char *eq = strchr(t[i], '='), *val;
 
+        if ( !strcmp(t[i], "place") )
+        {
+            place = true;
+            continue;
+        }
         if ( !eq )
             return err("bad option '%s'", t[i]);
         *eq = '\0';
@@ -895,7 +903,7 @@ static int cmd_dev_add(char **t, int n)
         e.image_len = image_len[0];
     }
     e.tag = 0x15000000u | (uid != ~0ULL ? uid : nr_devs) << 8;
-    for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS && !e.image; i++ )
+    for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS && (!e.image || place); i++ )
     {
         struct shim_bar_spec *b = &e.bar[i];
         struct window *w = b->kind == SHIM_BAR_MEM64 ? &win_mem64
@@ -1243,7 +1251,23 @@ static int cmd_mem(char **t, int n)
     if ( PFN_DOWN(gpa) != PFN_DOWN(gpa + size - 1) )
         return err("the access crosses a page boundary");
 
-    /* 1. vPCI's own MMIO handlers (MSI-X table and PBA). */
+    /* 1. The domain's RAM: a platform decoder, above whatever vPCI maps or
+     * traps there, as the model's RAM outranks BARs (x86 would replace the
+     * RAM pages in the p2m: BARs over RAM are not judged, docs/xen.md). */
+    if ( gpa + size <= adoms[d->domain_id].ram )
+    {
+        uint8_t *b = ram_byte(&adoms[d->domain_id], gpa);
+
+        hv = 0;
+        for ( unsigned int i = 0; i < size; i++ )
+            if ( write )
+                b[i] = val >> (8 * i);
+            else
+                hv |= (uint64_t)b[i] << (8 * i);
+        put(write ? "OK ram" : "OK 0x%lx ram", (unsigned long)hv);
+        return 0;
+    }
+    /* 2. vPCI's own MMIO handlers (MSI-X table and PBA, MMCFG). */
     rc = write ? shim_mmio_write(d->vcpu[0], gpa, size, val)
                : shim_mmio_read(d->vcpu[0], gpa, size, &v);
     if ( rc == X86EMUL_OKAY )
@@ -1263,23 +1287,9 @@ static int cmd_mem(char **t, int n)
     if ( rc != X86EMUL_UNHANDLEABLE )
         return err("vPCI's MMIO handler returned %d (X86EMUL_RETRY is 3)", rc);
 
-    /* 2. The domain's p2m. */
+    /* 3. The domain's p2m. */
     mfn = get_gfn_query(d, PFN_DOWN(gpa), &type);
     put_gfn(d, PFN_DOWN(gpa));
-    if ( type != p2m_mmio_direct && gpa + size <= adoms[d->domain_id].ram )
-    {
-        /* 2b. The domain's RAM. */
-        uint8_t *b = ram_byte(&adoms[d->domain_id], gpa);
-
-        hv = 0;
-        for ( unsigned int i = 0; i < size; i++ )
-            if ( write )
-                b[i] = val >> (8 * i);
-            else
-                hv |= (uint64_t)b[i] << (8 * i);
-        put(write ? "OK ram" : "OK 0x%lx ram", (unsigned long)hv);
-        return 0;
-    }
     if ( type != p2m_mmio_direct )
     {
         put(write ? "OK unmapped" : "OK 0x%lx unmapped",
@@ -1288,7 +1298,7 @@ static int cmd_mem(char **t, int n)
     }
     hpa = mfn_x(mfn) << PAGE_SHIFT | PAGE_OFFSET(gpa);
 
-    /* 3. The host device that decodes the host address. */
+    /* 4. The host device that decodes the host address. */
     hv = val;
     shim_decode_prefer = vpci_mapped;
     ok = shim_host_access(false, hpa, size, write, &hv, &hs, &bar, &off);
@@ -1543,6 +1553,16 @@ int main(void)
         }
         else
             more = run(line);
+#if SHIM_XEN_VERSION >= SHIM_XEN_VER(4, 21)
+        /* Xen crashed a domain (domain_crash: a guest whose BARs cannot be
+         * mapped, header.c): the guest is dead, and so is the session. */
+        if ( shim_domain_crash_site[0] )
+        {
+            printf("CRASH %s\n", shim_domain_crash_site);
+            fflush(stdout);
+            exit(3);
+        }
+#endif
         if ( reply_len == 0 )
             err("internal: no reply");
         reply[reply_len] = '\0';

@@ -117,6 +117,8 @@ bool iomem_access_permitted(const struct domain *d, unsigned long s,
 /* The dummy XSM policy lets the hardware domain's toolstack do this. */
 #define xsm_iomem_mapping_vpci(action, d, s, e, map) ((void)(d), 0)
 void shim_domain_crash(struct domain *d, const char *file, int line);
+/* Where the first domain_crash() of a domain came from, for the agent. */
+extern char shim_domain_crash_site[160];
 #define domain_crash(d) shim_domain_crash(d, __FILE__, __LINE__)
 
 /* Small helpers 4.21 uses. */

@@ -334,6 +334,9 @@ struct domain {
     struct { struct shim_p2m_op *ops; unsigned int nr, cap; } p2m;
     const struct hvm_mmio_ops *mmio[SHIM_MAX_MMIO_HANDLERS];
     unsigned int nr_mmio;
+    /* RAM pages from gfn 0 (what the domain builder populated): their p2m
+     * entries are p2m_ram_rw until something is mapped over them. */
+    unsigned long ram_pages;
     SHIM_DOMAIN_COMPAT
 };
 

@@ -417,6 +417,11 @@ mfn_t get_gfn_query(struct domain *d, unsigned long gfn, p2m_type_t *t)
         return _mfn(o->op == SHIM_P2M_MAP ? o->mfn + (gfn - o->gfn)
                                           : INVALID_MFN_RAW);
     }
+    if ( gfn < d->ram_pages )
+    {
+        *t = p2m_ram_rw;
+        return _mfn(gfn);
+    }
     *t = p2m_invalid;
     return _mfn(INVALID_MFN_RAW);
 }
@@ -747,6 +752,25 @@ struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
         memcpy(h->cfg, e->image, e->image_len);
         memcpy(h->wmask, e->image_wmask, e->image_len);
         memcpy(h->w1c, e->image_w1c, e->image_len);
+        /* BARs firmware placed (a nonzero addr) keep the image's type bits. */
+        for ( unsigned int i = 0; i < PCI_HEADER_NORMAL_NR_BARS; i++ )
+        {
+            const struct shim_bar_spec *b = &e->bar[i];
+            unsigned int reg = PCI_BASE_ADDRESS_0 + 4 * i;
+            uint32_t lo;
+
+            if ( b->kind == SHIM_BAR_NONE || !b->addr )
+                continue;
+            memcpy(&lo, h->cfg + reg, 4);
+            lo = (lo & (b->kind == SHIM_BAR_IO ? 3u : 0xfu)) | (uint32_t)b->addr;
+            memcpy(h->cfg + reg, &lo, 4);
+            if ( b->kind == SHIM_BAR_MEM64 )
+            {
+                uint32_t hi = b->addr >> 32;
+
+                memcpy(h->cfg + reg + 4, &hi, 4);
+            }
+        }
     }
     h->regfile = e->regfile;
     h->rom = e->rom;
