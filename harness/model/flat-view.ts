@@ -45,6 +45,8 @@ export class FlatView {
 
   /** Every decoder with the range it claims after window clipping, winners and losers alike. */
   readonly claims: { d: Decoder; s: number; e: number }[] = [];
+  /** Whether two BAR claims overlap somewhere (then which answers is a choice: decode.overlap). */
+  overlaps = false;
 
   static render(items: RenderItem[]): FlatView {
     const v = new FlatView();
@@ -85,6 +87,11 @@ export class FlatView {
       }
     };
     walk(items, 0, Number.MAX_SAFE_INTEGER);
+    const bars = v.claims.filter((c) => c.d.kind === 'bar').sort((a, b) => a.s - b.s);
+    for (let i = 1, end = bars.length > 0 ? bars[0].e : 0; i < bars.length && !v.overlaps; i++) {
+      if (bars[i].s <= end) v.overlaps = true;
+      end = Math.max(end, bars[i].e);
+    }
     for (const g of segs) {
       v.starts.push(g.s);
       v.ends.push(g.e);

@@ -106,6 +106,8 @@ export abstract class PciFunction {
   /** A decode enable failed under the quirk rule msixHoleClash; `stuckBars`: the memory BARs it marked mapped, which take no writes until one succeeds. */
   stuck = false;
   stuckBars: ReadonlySet<number> = new Set();
+  /** The option the model took for msix.address-low-bits: whether table entries keep Message Address bits 1:0. */
+  msixKeepsAddressLowBits = false;
   /** What a guest's view shows of Command while it differs from the device's (a failed decode enable); null: the device's. */
   guestCommand: number | null = null;
   /** Placements a region had before (for the leak oracle), newest last, capped. */
@@ -439,6 +441,14 @@ export abstract class PciFunction {
     return this.read(region, off, size);
   }
 
+  /** Whether a region write sets Message Address bits 1:0 of an MSI-X table entry (choice msix.address-low-bits). */
+  msixAddressLowBitsWritten(region: number, off: number, size: number, value: bigint): boolean {
+    const x = this.caps.msix;
+    if (x === undefined || region !== x.bar || off < x.table || off >= x.pba) return false;
+    for (let i = 0; i < size; i++) if (((off - x.table + i) & 15) === 0 && ((value >> BigInt(8 * i)) & 3n) !== 0n) return true;
+    return false;
+  }
+
   regionWrite(region: number, off: number, size: number, value: bigint): void {
     const x = this.caps.msix;
     if (x !== undefined && region === x.bar && off >= x.table && off < x.pba + 0x800) {
@@ -659,8 +669,8 @@ export abstract class PciFunction {
       if (o >= t.length) return;
       const b = Number((value >> BigInt(8 * i)) & 0xffn);
       const field = o & 15;
-      // Address bits 1:0 read as zero; Vector Control keeps only the mask bit.
-      if (field === 0) t[o] = b & 0xfc;
+      // Address bits 1:0 (a choice, msix.address-low-bits); Vector Control keeps only the mask bit.
+      if (field === 0) t[o] = this.msixKeepsAddressLowBits ? b : b & 0xfc;
       else if (field === 12) t[o] = b & 1;
       else if (field > 12) t[o] = 0;
       else t[o] = b;

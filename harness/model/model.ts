@@ -694,7 +694,7 @@ export class Model implements DeviceHost {
     }
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, addr, size, value);
     const via = this.emus.get(sp.owner)!.mmio.find(addr)?.value;
-    return this.deliver(d, issuer, addr, size, value, via, 'memory.unassigned-read');
+    return this.deliver(this.overlapPick(sp, d, addr, size, value), issuer, addr, size, value, via, 'memory.unassigned-read');
   }
 
   private ioAccess(issuer: number, port: number, size: number, value: bigint | null): Observation {
@@ -719,7 +719,7 @@ export class Model implements DeviceHost {
     if (d !== null && d.kind === 'cf8') d = sp.platform.find((x) => x.kind === 'reserved' && x.base <= port && port < x.base + x.size) ?? null;
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, port, size, value);
     const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
-    return this.deliver(d !== null && d.kind === 'bar' ? d : null, issuer, port, size, value, via, 'io.unassigned-read');
+    return this.deliver(d !== null && d.kind === 'bar' ? this.overlapPick(sp, d, port, size, value) : null, issuer, port, size, value, via, 'io.unassigned-read');
   }
 
   /**
@@ -770,8 +770,38 @@ export class Model implements DeviceHost {
       if (fn.unknownRegionRead(d.region, off, size)) o.unknown = true;
       return o;
     }
+    if (fn.msixAddressLowBitsWritten(d.region, off, size, value)) {
+      const pick = this.choose('msix.address-low-bits', [
+        { option: 'zero', obs: ok({ to, rule }) },
+        { option: 'keep', obs: ok({ to, rule }) },
+      ]);
+      fn.msixKeepsAddressLowBits = pick.option === 'keep';
+    }
     fn.regionWrite(d.region, off, size, value);
     return ok({ to, rule });
+  }
+
+  /**
+   * Where decoders overlap, which answers is undefined (PCI 3.0 §6.2.5.1):
+   * the one mapped last (the model's default, QEMU's), or the one mapped
+   * first (choice decode.overlap).
+   */
+  private overlapPick(sp: AddressSpace, d: Decoder | null, addr: number, size: number, value: bigint | null): Decoder | null {
+    if (d === null || d.kind !== 'bar' || !sp.flat.overlaps) return d;
+    let first = d;
+    for (const c of sp.flat.claims) if (c.d.kind === 'bar' && c.d.fn !== null && c.d.seq < first.seq && c.s <= addr && addr + size - 1 <= c.e) first = c.d;
+    if (first === d) return d;
+    const peek = (x: Decoder): Observation => {
+      const off = addr - x.base + (x.offset ?? 0);
+      const to: Delivery = { root: x.root, dev: x.fn!.id, region: regionName(x.region), offset: off };
+      return value === null ? ok({ value: x.fn!.regionRead(x.region, off, size), to }) : ok({ to });
+    };
+    return this.choose('decode.overlap', [
+      { option: 'later', obs: peek(d) },
+      { option: 'earlier', obs: peek(first) },
+    ]).option === 'earlier'
+      ? first
+      : d;
   }
 
   // ---- DMA (translation per device, VT-d §3; PASID per PCIe Base §6.20) ---------

@@ -44,6 +44,16 @@ export const CHOICES = {
     "what a configuration write to a memory BAR, or to an enabled expansion ROM BAR that it leaves enabled, does while the BAR decodes memory outside RAM (the write's own completion does not tell the options apart: later reads do, so a target that ignores such writes declares it)",
     { take: 'the register takes the value, and the BAR moves', ignore: 'the write is dropped; the BAR stays where it is mapped (a BAR under RAM is not mapped: its register takes the write, and the BAR decodes at its new place once memory decode is turned off and on again)' },
   ),
+  'decode.overlap': choice(
+    'PCI 3.0 §6.2.5.1 (software must not give two decoders one address; what answers when it does is left undefined)',
+    'which of two memory or IO decoders that claim one address answers',
+    { later: 'the one mapped last (QEMU\'s memory API)', earlier: 'the one mapped first (a p2m that does not map over a live mapping)' },
+  ),
+  'msix.address-low-bits': choice(
+    'PCI 3.0 §6.8.2.6 (Message Address bits 1:0 of an MSI-X table entry: software writes 0, otherwise the result is undefined; the bits may be read-only or read/write)',
+    'what an MSI-X table entry keeps of Message Address bits 1:0 written as non-zero',
+    { zero: 'read-only zero', keep: 'kept as written' },
+  ),
   'dma-map.alignment': choice(
     'vfio-user "VFIO_USER_DMA_MAP" (no alignment required); VFIO type-1 requires page alignment (vfio_dma_do_map)',
     'whether a DMA mapping whose IOVA, size or address is not page aligned is refused',

@@ -9,7 +9,11 @@
  * decimal; values in replies are hex with 0x. A reply is "OK [fields]" or
  * "ERR <reason>". Commands:
  *
- *   domain new hwdom|guest             OK <domid>
+ *   domain new hwdom|guest [ram=<bytes>]
+ *                                      OK <domid>
+ *       ram: RAM from address 0 (whole pages), populated in the domain's
+ *       p2m (p2m_ram_rw until something is mapped over it); the hardware
+ *       domain's is the host's e820 RAM, where pci_check_bar refuses BARs.
  *       hwdom: d0, the PVH hardware domain (one at most). guest: d1, d2,
  *       ... with Xen 4.21 and later (4.17 refuses: vPCI is the hardware
  *       domain's only): a domU with vPCI and its own virtual bus, Xen's
@@ -18,7 +22,8 @@
  *       SHIM_GUEST_VPCI in shim/compat.h). Each domain has its own p2m.
  *   dev add <domid> <sbdf> endpoint [bar<N>=<size>[,mem32|mem64|io][,pref]]...
  *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>]
- *           [id=<vendor>:<device>]
+ *           [id=<vendor>:<device>] [rom=<size>] [uid=<n>] [regs=endpoint]
+ *           [cfg=<hex> wmask=<hex> w1c=<hex> [place]]
  *                                      OK uid=<n> [bar<N>=<host address>]...
  *                                         [msix=bar<N>+0x0,pba+0x<offset>]
  *       a host endpoint emulated by the shim, with up to 6 BARs (N 0..5):
@@ -34,6 +39,19 @@
  *       0xfe but not MSI 0x5 or MSI-X 0x11; e.g. 0x1, power management) at
  *       0x70, first in the list, with nothing past its header. It belongs
  *       to nobody until `dev assign`.
+ *       cfg, wmask, w1c: the whole configuration space (256 or 4096 bytes
+ *       as hex), its writable and write-1-to-clear bits, as isoroot's model
+ *       lays the function out; they replace the header and capabilities
+ *       built from msi/msix/id (the BAR options still give each BAR's kind
+ *       and size; its address is the image's, 0 at reset, unless `place`
+ *       has firmware place it). rom: an expansion ROM of that size (with an
+ *       image), reading 0x55 0xaa then (uid * 7 + offset) & 0xff. uid: the
+ *       number in the BARs' identity dword. regs=endpoint: the BARs hold
+ *       isoroot's endpoint register file (personalities/endpoint.ts):
+ *       identity at 0x0, doorbell at 0x4 (a write asks for that vector:
+ *       MSI-X, MSI or INTx as the function has them enabled; the message
+ *       is the one vPCI holds, see irq= below), INTx request at 0x8 (a
+ *       write withdraws it), scratch to 4 KiB; beyond, zero.
  *   dev assign <domid> <sbdf>          OK <rc> [vsbdf=<sbdf>]
  *       <rc>: Xen's. The hardware domain gets the device as pci_add_device
  *       gives it (4.17 vpci_add_handlers, later vpci_assign_device). A
@@ -67,8 +85,9 @@
  *       own (guest) addresses, which decoding maps onto the host BARs.
  *   mem read <domid> <gpa> <size>      OK <value> <where>
  *   mem write <domid> <gpa> <size> <value>
- *                                      OK <where>
- *       vPCI's MMIO handlers first (msix.c's, over the pages of every
+ *                                      OK <where> [irq=...]
+ *       The domain's RAM first (the shim keeps RAM above what is mapped
+ *       over it), then vPCI's MMIO handlers (MMCFG, msix.c's, over the pages of every
  *       MSI-X table and PBA whose BAR is enabled: the table entries are
  *       vPCI's, the rest of those pages the device's through ioremap), then
  *       the domain's own p2m (gpa to host frame), then the host device
@@ -79,10 +98,22 @@
  *                                      4 KiB page reads
  *                                      0x15000000 | uid << 8 | N, read-only;
  *                                      the rest is read/write storage
+ *         ram                          the domain's RAM
+ *         mmcfg                        its MMCFG (ECAM) window
  *         vpci-mmio                    a handler vPCI registered
  *         mfn:0x<mfn> no-decode        mapped, but no host BAR decodes it
  *         unmapped                     nothing in the p2m
  *       Reads that reach nothing return all ones; writes are dropped.
+ *       A write that rang a device's doorbell, or unmasked a pending vector,
+ *       lists the messages sent: irq=msi|msix:<host sbdf>:<vector>:<addr>:
+ *       <data> (the address and data vPCI holds for the vector; Bus Master
+ *       set on the device). cfg write and io write replies carry them too.
+ *   mmcfg <domid> <seg> <base> <start bus> <end bus>
+ *                                      OK
+ *       an MCFG entry: accesses in [base + start << 20, base + (end + 1)
+ *       << 20) are config accesses of segment <seg>, as
+ *       register_vpci_mmcfg_handler sets up for the hardware domain (for a
+ *       guest: its virtual ECAM window, as Arm's domain_vpci_init).
  *   io read <domid> <port> <size>      OK <value> <where>
  *   io write <domid> <port> <size> <value>
  *                                      OK <where>
@@ -95,6 +126,9 @@
  *       or trapped. A PVH hardware domain reaches ports directly (its I/O
  *       port permissions, not vPCI), so an access goes straight to the host
  *       device whose IO BAR decodes the port (Command.IO set). <where>:
+ *       CF8 (a dword) and CFC..CFF go to vPCI's port handlers first
+ *       (io.c vpci_portio_*: CONFIG_ADDRESS latched, CONFIG_DATA decoded to
+ *       a segment 0 SBDF; <where> cf8) unless CONFIG_ADDRESS is not enabled.
  *       <sbdf> bar<N> +0x<offset> as above, or no-decode (reads all ones).
  *       The shim models no guest I/O port permissions or mappings: a
  *       guest's port access is answered the same way. (From 4.21 on x86 a
@@ -112,7 +146,9 @@
  *
  * A failed Xen ASSERT/BUG_ON (the shim calls abort()) or a fatal signal
  * replaces the command's reply with "CRASH <message>" and the agent exits
- * with status 3. Xen's own messages (printk) go to stderr.
+ * with status 3; so does a domain_crash() of a guest (from 4.21: "CRASH d<N>
+ * crashed by domain_crash() at <file>:<line>"). Xen's own messages (printk)
+ * go to stderr.
  */
 #define _GNU_SOURCE
 #include <ctype.h>

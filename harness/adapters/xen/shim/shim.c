@@ -370,8 +370,15 @@ static int p2m_request(struct domain *d, int op, unsigned long gfn,
     o = &d->p2m.ops[d->p2m.nr++];
     *o = (struct shim_p2m_op){ .op = op, .gfn = gfn, .mfn = mfn, .nr = nr,
                                .done = nr, .rc = 0 };
-    /* x86 returns 0 when all is done, >0 pages done so far, <0 on error. */
-    if ( shim_knobs.p2m_error < 0 )
+    /* x86 returns 0 when all is done, >0 pages done so far, <0 on error. A
+     * frame past the 52 bits of physical address x86 can have is refused
+     * (p2m_set_entry: -EINVAL beyond the p2m's maximum gfn). */
+    if ( gfn + nr > (1UL << (52 - PAGE_SHIFT)) || gfn + nr < gfn )
+    {
+        o->done = 0;
+        o->rc = -EINVAL;
+    }
+    else if ( shim_knobs.p2m_error < 0 )
     {
         o->done = 0;
         o->rc = shim_knobs.p2m_error;
