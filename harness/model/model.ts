@@ -782,14 +782,15 @@ export class Model implements DeviceHost {
   }
 
   /**
-   * Where decoders overlap, which answers is undefined (PCI 3.0 §6.2.5.1):
-   * the one mapped last (the model's default, QEMU's), or the one mapped
-   * first (choice decode.overlap).
+   * Where decoders of two functions overlap, which answers is undefined
+   * (PCI 3.0 §6.2.5.1): the one mapped last (the model's default, QEMU's),
+   * or the one mapped first (choice decode.overlap). A function's own BARs
+   * come into decode together, in BAR order: the later one wins either way.
    */
   private overlapPick(sp: AddressSpace, d: Decoder | null, addr: number, size: number, value: bigint | null): Decoder | null {
     if (d === null || d.kind !== 'bar' || !sp.flat.overlaps) return d;
     let first = d;
-    for (const c of sp.flat.claims) if (c.d.kind === 'bar' && c.d.fn !== null && c.d.seq < first.seq && c.s <= addr && addr + size - 1 <= c.e) first = c.d;
+    for (const c of sp.flat.claims) if (c.d.kind === 'bar' && c.d.fn !== null && c.d.fn !== d.fn && c.d.seq < first.seq && c.s <= addr && addr + size - 1 <= c.e) first = c.d;
     if (first === d) return d;
     const peek = (x: Decoder): Observation => {
       const off = addr - x.base + (x.offset ?? 0);

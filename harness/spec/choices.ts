@@ -46,8 +46,8 @@ export const CHOICES = {
   ),
   'decode.overlap': choice(
     'PCI 3.0 §6.2.5.1 (software must not give two decoders one address; what answers when it does is left undefined)',
-    'which of two memory or IO decoders that claim one address answers',
-    { later: 'the one mapped last (QEMU\'s memory API)', earlier: 'the one mapped first (a p2m that does not map over a live mapping)' },
+    'which of two functions\' memory or IO decoders that claim one address answers',
+    { later: 'the one mapped last (QEMU\'s memory API)', earlier: 'the one mapped first (a p2m that does not map over another function\'s live mapping)' },
   ),
   'msix.address-low-bits': choice(
     'PCI 3.0 §6.8.2.6 (Message Address bits 1:0 of an MSI-X table entry: software writes 0, otherwise the result is undefined; the bits may be read-only or read/write)',

@@ -3,7 +3,9 @@
  * code): the iomem permissions header.c checks before it maps a BAR, what
  * the toolstack (libxl) and passthrough/pci.c do when a device is passed
  * through or taken back, domain_crash(), dom_xen, and the virtual SBDF a
- * guest sees a device at. Guests have vPCI from Xen 4.21 (compat.h:
+ * guest sees a device at; and the domain builder and device assignment
+ * (shim_domain_create, shim_assign_device) that both domain kinds go
+ * through. Guests have vPCI from Xen 4.21 (compat.h:
  * SHIM_GUEST_VPCI); with 4.17 only the hardware domain goes through here.
  */
 #include "emul.h"
@@ -128,4 +130,66 @@ bool shim_guest_sbdf(const struct pci_dev *pdev, pci_sbdf_t *sbdf)
         *sbdf = pdev->vpci->guest_sbdf;
 #endif
     return true;
+}
+
+/* ---- The domain builder and the assignment of devices (pci_add_device,
+ * XEN_DOMCTL_assign_device): what the toolstack drives. ---------------- */
+struct domain *shim_domain_create(unsigned int domid, bool hardware,
+                                  unsigned int nr_vcpus)
+{
+    struct domain *d = xzalloc(struct domain), **tail = &domain_list;
+
+    if ( !d || !nr_vcpus || nr_vcpus > SHIM_MAX_VCPUS )
+        abort();
+    d->domain_id = domid;
+    d->is_hardware = hardware;
+    d->has_vpci = hardware;     /* 4.17 x86 gives vPCI to PVH dom0 only */
+    d->max_vcpus = nr_vcpus;
+    INIT_LIST_HEAD(&d->pdev_list);
+    INIT_LIST_HEAD(&d->arch.hvm.msix_tables);
+    rangeset_domain_initialise(d);
+    shim_domain_compat_init(d);
+    for ( unsigned int i = 0; i < nr_vcpus; i++ )
+    {
+        d->vcpu[i] = xzalloc(struct vcpu);
+        d->vcpu[i]->vcpu_id = i;
+        d->vcpu[i]->domain = d;
+    }
+    while ( *tail )
+        tail = &(*tail)->next_in_list;
+    *tail = d;
+    if ( hardware )
+        hardware_domain = d;
+    return d;
+}
+
+/* Everything vPCI does on the toolstack's behalf runs as dom0's vCPU 0. */
+static struct vcpu *toolstack_vcpu(struct domain *fallback)
+{
+    return hardware_domain ? hardware_domain->vcpu[0] : fallback->vcpu[0];
+}
+
+int shim_assign_device(struct domain *d, struct pci_dev *pdev)
+{
+    struct vcpu *saved = current;
+    int rc;
+
+    current = toolstack_vcpu(d);
+    shim_pdev_compat_init(pdev);
+    if ( pdev->domain )
+    {
+        SHIM_VPCI_DEASSIGN(pdev);
+        list_del_init(&pdev->domain_list);
+    }
+    pdev->domain = d;
+    list_add_tail(&pdev->domain_list, &d->pdev_list);
+    rc = SHIM_VPCI_ASSIGN(pdev);
+    if ( rc )
+    {
+        /* As pci_add_device does: an unusable device belongs to nobody. */
+        list_del_init(&pdev->domain_list);
+        pdev->domain = NULL;
+    }
+    current = saved;
+    return rc;
 }
