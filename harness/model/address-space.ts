@@ -78,6 +78,7 @@ const leaf = (fn: PciFunction, p: Placement): Decoder => ({ kind: 'bar', root: f
 /** A placed region's decoders: the whole of it, or the pieces of it that claim accesses. */
 function leaves(fn: PciFunction, p: Placement): RenderItem[] {
   const pieces = fn.regionPieces(p.region);
-  if (pieces === null) return [{ leaf: leaf(fn, p) }];
+  const skip = p.skip ?? 0;
+  if (pieces === null) return skip === 0 ? [{ leaf: leaf(fn, p) }] : skip >= p.size ? [] : [{ leaf: { ...leaf(fn, p), base: p.base + skip, size: p.size - skip, offset: skip } }];
   return pieces.filter(([off]) => off < p.size).map(([off, n]) => ({ leaf: { ...leaf(fn, p), base: p.base + off, size: Math.min(n, p.size - off), offset: off } }));
 }

@@ -42,6 +42,8 @@ export interface Placement {
   base: number;
   size: number;
   seq: number;
+  /** Bytes at the start that nothing maps (a quirk: a hypervisor that maps from an unaligned address it cached); 0 when absent. */
+  skip?: number;
 }
 
 /** Result of a DMA issued by a device. */
@@ -108,6 +110,8 @@ export abstract class PciFunction {
   stuckBars: ReadonlySet<number> = new Set();
   /** The option the model took for msix.address-low-bits: whether table entries keep Message Address bits 1:0. */
   msixKeepsAddressLowBits = false;
+  /** Under the quirk rule barCachesWritten: each memory BAR's address as last written (low bits below its size kept), by region. */
+  writtenBars: Map<number, bigint> | null = null;
   /** What a guest's view shows of Command while it differs from the device's (a failed decode enable); null: the device's. */
   guestCommand: number | null = null;
   /** Placements a region had before (for the leak oracle), newest last, capped. */
@@ -368,7 +372,10 @@ export abstract class PciFunction {
         continue;
       }
       const base = d0 ? barAddress(this.cfg, b, (hi) => this.host.bar64High(hi)) : null;
-      out[b.region] = base === null ? null : { region: b.region, base, size: b.size, seq: 0 };
+      const w = this.writtenBars?.get(b.region);
+      // What a hypervisor mapped from the address it cached: its pages from there on.
+      const skip = base === null || w === undefined ? 0 : Math.min(b.size, Math.max(0, Number(w & ~0xfffn) - base));
+      out[b.region] = base === null ? null : skip > 0 ? { region: b.region, base, size: b.size, seq: 0, skip } : { region: b.region, base, size: b.size, seq: 0 };
     }
     return out;
   }
@@ -385,7 +392,7 @@ export abstract class PciFunction {
     for (let r = 0; r < n; r++) {
       const old = this.placements[r] ?? null;
       const now = next[r] ?? null;
-      if (old !== null && now !== null && old.base === now.base && old.size === now.size) {
+      if (old !== null && now !== null && old.base === now.base && old.size === now.size && old.skip === now.skip) {
         next[r] = old;
         continue;
       }
@@ -463,6 +470,12 @@ export abstract class PciFunction {
   /** A region's size as the device itself declares it (vfio-user DEVICE_GET_REGION_INFO), where it does; null: as its BAR sizes it. */
   declaredRegionSize(_region: number): number | null {
     return null;
+  }
+
+  /** An access to the MSI-X table or PBA that is not an aligned dword or qword: its result is undefined (PCI 3.0 §6.8.2). */
+  msixUndefinedAccess(region: number, off: number, size: number): boolean {
+    const x = this.caps.msix;
+    return x !== undefined && region === x.bar && off >= x.table && off < x.pba + 0x800 && ((size !== 4 && size !== 8) || off % size !== 0);
   }
 
   /** Whether a region read has a value the model does not know (a driver's registers, a learned device's BAR). */
@@ -689,6 +702,7 @@ export abstract class PciFunction {
     this.stuck = false;
     this.stuckBars = new Set();
     this.guestCommand = null;
+    this.writtenBars = null;
     this.mmeUndefined = false;
     this.cfg.reset();
     if (this.msixTable !== null) this.resetMsix();

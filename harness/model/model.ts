@@ -481,9 +481,35 @@ export class Model implements DeviceHost {
       if (bar !== null && fn.stuckBars.has(bar)) return ok({ to, rule });
     }
     const oldCmd = fn.command;
+    const before = this.rules.barCachesWritten ? fn.cfg.read(reg & ~3, 4) : 0;
     const o = this.registerWriteThrough(fn, reg, size, value, to, rule);
     if (this.rules.msixHoleClash && reg <= 0x05 && 0x04 < reg + size) this.decodeEnabled(fn, oldCmd);
+    if (this.rules.barCachesWritten) this.cacheWrittenBar(fn, reg, size, value, before, oldCmd);
     return o;
+  }
+
+  /**
+   * Under barCachesWritten (the hardware domain's bar_write, xen/drivers/vpci/header.c): a BAR write taken while the BAR is not mapped
+   * is cached as written (only the type bits cleared), and a decode enable maps from there; one that wraps past 2^64 fails Xen's
+   * ASSERT(s <= e) in rangeset_add_range.
+   */
+  private cacheWrittenBar(fn: PciFunction, reg: number, size: number, value: bigint, before: number, oldCmd: number): void {
+    if (this.topology.roots[fn.root].view === 'xen-vpci-guest') return;
+    const bar = fn.memoryBarWritten(reg, size);
+    // Taken: with decode off, or (a BAR that was not mapped) the register changed.
+    if (bar !== null && ((oldCmd & 0x2) === 0 || fn.cfg.read(reg & ~3, 4) !== before)) {
+      const b = fn.bars[bar]!;
+      // The dword as written: the bytes written over the register's previous value.
+      const d = reg & ~3;
+      let dword = BigInt(before);
+      for (let i = 0; i < size; i++) dword = (dword & ~(0xffn << BigInt(8 * (reg - d + i)))) | (((value >> BigInt(8 * i)) & 0xffn) << BigInt(8 * (reg - d + i)));
+      const cur = fn.writtenBars?.get(bar) ?? BigInt(fn.memoryBarBase(bar));
+      const next = d === b.reg ? (cur & ~0xffffffffn) | (dword & 0xfffffff0n) : (cur & 0xffffffffn) | (dword << 32n);
+      (fn.writtenBars ??= new Map()).set(bar, next);
+      fn.recomputeDecode();
+    }
+    if (reg <= 0x05 && 0x04 < reg + size && (oldCmd & 0x2) === 0 && (fn.command & 0x2) !== 0)
+      for (const [r, w] of fn.writtenBars ?? []) if (w + BigInt(fn.bars[r]!.size) - 1n >= 1n << 64n) this.abort(`Assertion 's <= e' failed at xen/common/rangeset.c (BAR ${r} cached at 0x${w.toString(16)})`);
   }
 
   /** Under msixHoleClash: a decode enable whose MSI-X pages cannot be trapped leaves the device's Command as it was (guest-view: the guest's copy takes it). */
@@ -767,7 +793,7 @@ export class Model implements DeviceHost {
     if (value === null) {
       const v = fn.regionRead(d.region, off, size);
       const o = ok({ value: v, to, rule, valueRule: regionRule(fn, d.region, off) });
-      if (fn.unknownRegionRead(d.region, off, size)) o.unknown = true;
+      if (fn.unknownRegionRead(d.region, off, size) || fn.msixUndefinedAccess(d.region, off, size)) o.unknown = true;
       return o;
     }
     if (fn.msixAddressLowBitsWritten(d.region, off, size, value)) {

@@ -49,6 +49,13 @@ export interface Rules {
    * writes until a decode enable succeeds.
    */
   msixHoleClash: boolean;
+  /**
+   * Whether a hypervisor maps a memory BAR from the address last written to
+   * it, bits below the BAR's size included (not from the address the BAR
+   * decodes): the pages before that one are not mapped, and a range that
+   * wraps past 2^64 kills it.
+   */
+  barCachesWritten: boolean;
   /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
   intxLine(t: Topology, a: IntxArrival): number | null;
 }
@@ -73,6 +80,7 @@ export const REFERENCE_RULES: Rules = {
   msiAddressLowBits: () => 0,
   guestCommandKeeps: 0,
   msixHoleClash: false,
+  barCachesWritten: false,
   cf8Register: (latch, port) => (latch & 0xfc) + (port - 0xcfc),
   intxLine: routedLine,
 };

@@ -210,7 +210,7 @@ test("corpora/xen replays on Xen: each entry is still Xen's behaviour, recognise
     const traces = ['bar-sizing-value-wraps-rangeset', 'msi-address-keeps-low-bits'].map((n) => join(import.meta.dirname, '..', '..', 'corpora', 'xen', `${n}.jsonl`));
     const known = isoroot('check', '--target', 'xen-vpci', ...traces);
     expect(known.code, known.out + known.err).toBe(0);
-    expect(known.out).toContain('known: bar-sizing-value-wraps-rangeset (open, recognised by its signature)');
+    expect(known.out).toContain('known: bar-sizing-value-wraps-rangeset (open, recognised by its quirk)');
     expect(known.out).toContain('known: msi-address-keeps-low-bits (open, recognised by its quirk)');
     const bare = isoroot('check', '--target', 'xen-vpci', '--known', 'none', ...traces);
     expect(bare.code).toBe(1);

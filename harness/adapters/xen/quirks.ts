@@ -24,4 +24,10 @@ export const XEN_QUIRKS: readonly Quirk[] = [
       "turning memory decode on for a device with MSI-X fails silently when a page of its MSI-X table or PBA is RAM in the domain's p2m, or (for a guest) another device's mapping: modify_decoding (xen/drivers/vpci/header.c) marks the BARs enabled, then vpci_make_msix_hole (msix.c) finds the page taken (-EEXIST, 'clobbers MSIX MMIO area') and returns before writing the Command register, so the device never decodes, its BARs take no writes (bar_write: 'while mapped') and bars_mapped stays false (4.17 to 4.22)",
     rules: { msixHoleClash: true },
   },
+  {
+    name: 'xen-bar-caches-written',
+    describes:
+      "the hardware domain's bar_write (xen/drivers/vpci/header.c) caches a memory BAR's address as written, with only the type bits cleared, not the address the BAR decodes (bits below its size read 0); modify_bars then maps from PFN_DOWN(addr) to PFN_DOWN(addr + size - 1): the BAR's pages before the written one are not mapped, pages past its end are, and a range that wraps past 2^64 fails ASSERT(s <= e) in rangeset_add_range (4.17 to 4.22)",
+    rules: { barCachesWritten: true },
+  },
 ];
