@@ -57,6 +57,7 @@ export class FlatView {
       const add: { s: number; e: number; d: Decoder }[] = [];
       for (const g of segs) {
         if (g.e < cur || g.s > e) continue;
+        if (d.kind === 'bar' && g.d.kind === 'bar') v.overlaps = true;
         if (g.s > cur) add.push({ s: cur, e: g.s - 1, d });
         cur = Math.max(cur, g.e + 1);
         if (cur > e) break;
@@ -87,11 +88,6 @@ export class FlatView {
       }
     };
     walk(items, 0, Number.MAX_SAFE_INTEGER);
-    const bars = v.claims.filter((c) => c.d.kind === 'bar').sort((a, b) => a.s - b.s);
-    for (let i = 1, end = bars.length > 0 ? bars[0].e : 0; i < bars.length && !v.overlaps; i++) {
-      if (bars[i].s <= end) v.overlaps = true;
-      end = Math.max(end, bars[i].e);
-    }
     for (const g of segs) {
       v.starts.push(g.s);
       v.ends.push(g.e);

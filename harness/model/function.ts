@@ -218,7 +218,8 @@ export abstract class PciFunction {
    * header.bar-write-while-decoding is about. Null: not such a write.
    */
   decodingBarWritten(off: number, size: number, value: number): { base: number; size: number } | null {
-    if (!this.power || (this.command & CMD_MEMORY) === 0) return null;
+    // BAR and ROM registers lie in 0x10..0x3b of either header: most writes are elsewhere.
+    if (off >= 0x3c || off + size <= 0x10 || !this.power || (this.command & CMD_MEMORY) === 0) return null;
     for (const b of this.bars) {
       if (b === undefined || b.kind === 'io') continue;
       const len = b.kind === 'mem64' ? 8 : 4;

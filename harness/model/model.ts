@@ -480,8 +480,10 @@ export class Model implements DeviceHost {
       const bar = fn.memoryBarWritten(reg, size);
       if (bar !== null && fn.stuckBars.has(bar)) return ok({ to, rule });
     }
+    // The reference model needs neither: no quirk, no extra reads on this hot path.
+    if (!this.rules.msixHoleClash && !this.rules.barCachesWritten) return this.registerWriteThrough(fn, reg, size, value, to, rule);
     const oldCmd = fn.command;
-    const before = this.rules.barCachesWritten ? fn.cfg.read(reg & ~3, 4) : 0;
+    const before = fn.cfg.read(reg & ~3, 4);
     const o = this.registerWriteThrough(fn, reg, size, value, to, rule);
     if (this.rules.msixHoleClash && reg <= 0x05 && 0x04 < reg + size) this.decodeEnabled(fn, oldCmd);
     if (this.rules.barCachesWritten) this.cacheWrittenBar(fn, reg, size, value, before, oldCmd);
@@ -569,9 +571,10 @@ export class Model implements DeviceHost {
     }
     const placed = fn.decodingBarWritten(reg, size, Number(value));
     if (placed !== null) {
+      const done = ok({ to, rule });
       const pick = this.choose('header.bar-write-while-decoding', [
-        { option: 'take', obs: ok({ to, rule }) },
-        { option: 'ignore', obs: ok({ to, rule }) },
+        { option: 'take', obs: done },
+        { option: 'ignore', obs: done },
       ]);
       // A BAR under RAM is not mapped (RAM outranks it; a hypervisor maps BARs in holes of the memory map only): its register
       // takes the write, but it is mapped at the new place only when memory decode turns on again.
@@ -797,9 +800,10 @@ export class Model implements DeviceHost {
       return o;
     }
     if (fn.msixAddressLowBitsWritten(d.region, off, size, value)) {
+      const done = ok({ to, rule });
       const pick = this.choose('msix.address-low-bits', [
-        { option: 'zero', obs: ok({ to, rule }) },
-        { option: 'keep', obs: ok({ to, rule }) },
+        { option: 'zero', obs: done },
+        { option: 'keep', obs: done },
       ]);
       fn.msixKeepsAddressLowBits = pick.option === 'keep';
     }

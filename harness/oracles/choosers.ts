@@ -25,6 +25,8 @@ export function observedChooser(op: Op, observed: Observation, observes: Observe
     const seen = optionView(observes);
     const declared = optionOf(profile, id);
     if (observed.source === 'harness') return { option: declared ?? options[0].option, declared: declared !== undefined };
+    // Options the op's own observation cannot tell apart (one observation for all): the profile's, else the model's default.
+    if (options.every((o) => o.obs === options[0].obs)) return { option: declared ?? options[0].option, declared: declared !== undefined };
     const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && differences(op, observed, o.obs, seen).length === 0);
     if (declared !== undefined && matches(declared)) return { option: declared, declared: true };
     const match = options.find((o) => differences(op, observed, o.obs, seen).length === 0);
