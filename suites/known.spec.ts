@@ -15,7 +15,8 @@ import { readTrace } from '../harness/trace/reader.ts';
 import { traceToText } from '../harness/trace/writer.ts';
 import type { TargetFailure } from '../harness/adapters/target.ts';
 import type { Step } from '../harness/trace/format.ts';
-import { QUIRKS } from '../harness/adapters/quirk.ts';
+import { QEMU_QUIRKS } from '../harness/adapters/qemu/quirks.ts';
+import { XEN_QUIRKS } from '../harness/adapters/xen/quirks.ts';
 import { isoroot } from './cli-run.ts';
 
 const dir = join(import.meta.dirname, '..', 'corpora', 'qemu');
@@ -39,8 +40,28 @@ test('every entry of corpora/qemu has a quirk that explains its recording, which
     expect(quirkExplains(b.quirk!, t.header.topology, judgeOfHeader(t.header), observed, failure, ops), `${b.name}'s quirk explains it`).toBe(true);
     expect(recognise(bugs, t.header.topology, judgeOfHeader(t.header), observed, [], failure, ops)?.bug.name).toBe(b.name);
   }
-  // Every quirk serves an entry.
-  for (const q of QUIRKS) expect(bugs.map((b) => b.quirk?.name)).toContain(q.name);
+  // Every quirk of QEMU's serves an entry.
+  for (const q of QEMU_QUIRKS) expect(bugs.map((b) => b.quirk?.name)).toContain(q.name);
+});
+
+test('every entry of corpora/xen with a quirk: the quirk explains its recording, the reference model does not; every quirk of Xen serves an entry', async () => {
+  const xen = join(import.meta.dirname, '..', 'corpora', 'xen');
+  const bugs = knownBugs(xen);
+  expect(bugs.length).toBeGreaterThanOrEqual(7);
+  for (const b of bugs) {
+    const t = await readTrace(join(xen, `${b.name}.jsonl`));
+    const { observed, failure } = recorded(t.steps);
+    const ops = t.steps.map((s) => s.op);
+    const judge = judgeOfHeader(t.header);
+    expect(violations(checkRun(t.header.topology, judge, observed, failure, ops)).length, `${b.name} fails on the reference model`).toBeGreaterThan(0);
+    if (b.quirk === null) {
+      expect(b.signature, `${b.name} names a quirk or a signature`).toBeDefined();
+      continue;
+    }
+    expect(quirkExplains(b.quirk, t.header.topology, judge, observed, failure, ops), `${b.name}'s quirk explains it`).toBe(true);
+    expect(recognise(bugs, t.header.topology, judge, observed, [], failure, ops)?.bug.quirk?.name).toBe(b.quirk.name);
+  }
+  for (const q of XEN_QUIRKS) expect(bugs.map((b) => b.quirk?.name)).toContain(q.name);
 });
 
 test('a recording the known bug does not explain is not taken for it', async () => {
