@@ -12,7 +12,8 @@
  */
 import { expect, test } from '@playwright/test';
 import { openXenTarget, type XenOptions, type XenTarget } from '../../harness/adapters/xen/target.ts';
-import { findXenTree, xenVersion } from '../../harness/adapters/xen/agent.ts';
+import { findXenTree } from '../../harness/adapters/xen/agent.ts';
+import { describeGuestMode } from './guest-tree.ts';
 import { execute } from '../../harness/run/execute.ts';
 import { checkRun, judgeOf, violations } from '../../harness/run/check.ts';
 import { createFunction } from '../../harness/model/personalities/index.ts';
@@ -221,17 +222,8 @@ test("corpora/xen replays on Xen: each entry is still Xen's behaviour, recognise
 
 // ---- guest mode (Xen 4.21 and later) -------------------------------------------------------------
 
-/** A guest-mode target, on a tree of 4.21 or later (ISOROOT_XEN_SRC); CI has Debian's 4.17, so elsewhere the tests say why they skip. */
-async function withGuestXen<T>(body: (x: XenTarget) => Promise<T>): Promise<T | undefined> {
-  requireProgram('gcc', 'apt-get install build-essential');
-  const found = findXenTree();
-  const version = 'why' in found ? null : xenVersion(found.tree);
-  const [major, minor] = (version ?? '0.0').split('.').map(Number);
-  if (version === null || major * 100 + minor < 421) {
-    process.stderr.write(`\n!!!!! SKIPPING: guest mode needs a Xen tree of 4.21 or later in ISOROOT_XEN_SRC (have ${version ?? 'none'}). !!!!!\n\n`);
-    test.skip(true, `guest mode needs Xen 4.21 or later (have ${version ?? 'none'})`);
-    return undefined;
-  }
+/** A guest-mode target (the suite defines these tests only where a 4.21 or later tree is configured: guest-tree.ts). */
+async function withGuestXen<T>(body: (x: XenTarget) => Promise<T>): Promise<T> {
   const x = await openXenTarget({ mode: 'guest' });
   try {
     return await body(x);
@@ -240,7 +232,7 @@ async function withGuestXen<T>(body: (x: XenTarget) => Promise<T>): Promise<T | 
   }
 }
 
-test.describe('guest mode (Xen 4.21 and later)', () => {
+describeGuestMode('guest mode (Xen 4.21 and later)', () => {
   test('two guests place BARs at the same guest address: each reaches its own device, the other guest sees nothing of it, as the isolation contract says', async () => {
     await withGuestXen(async (x) => {
       const dev = (id: string): DeviceSpec => ep(id, 0, { bars: [{ kind: 'mem32', size: 0x1000 }] });
