@@ -1,12 +1,12 @@
 /**
- * One session on xen-vpci-agent: each operation becomes what the hardware
- * domain's vCPU does, and every op of a run goes to the agent in one
- * pipelined batch.
- *   - a config access through ECAM is a memory access in the segment's
- *     MMCFG region, which the agent traps for vPCI the way
- *     arch/x86/hvm/io.c does (vpci_mmcfg_read/write);
+ * One session on xen-vpci-agent: each operation becomes what the vCPU of
+ * the root's domain does (the hardware domain, or the root's guest), and
+ * every op of a run goes to the agent in one pipelined batch.
+ *   - a config access through ECAM is a memory access in the root's MMCFG
+ *     (or a guest's virtual ECAM) window, which the agent traps for vPCI
+ *     the way arch/x86/hvm/io.c does (vpci_mmcfg_read/write);
  *   - through CF8/CFC it is the two port accesses, which vPCI's port
- *     handlers take (segment 0 only);
+ *     handlers take (segment 0 of the hardware domain only);
  *   - a memory or port access goes to the domain: vPCI's handlers, its
  *     p2m, its RAM, the host device.
  * The observation is the agent's: the value read and the interrupts Xen's
