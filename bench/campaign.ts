@@ -24,11 +24,8 @@ import { writeFileAtomic } from '../harness/util/atomic.ts';
 import { ISOROOT_VERSION } from '../harness/version.ts';
 import { showPhases } from '../harness/run/phases.ts';
 import { startServer } from '../harness/serve/vfio-user/child.ts';
+import { arg } from './args.ts';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-};
 const MINUTES = Number(arg('minutes', '5'));
 const SEEDS = Number(arg('seeds', '5'));
 const QEMU_MINUTES = Number(arg('qemu-minutes', '2'));

@@ -29,11 +29,8 @@ import { checkRun, violations } from '../harness/run/check.ts';
 import type { Op } from '../harness/ops/catalog.ts';
 import { CorpusStore } from '../harness/corpus/store.ts';
 import type { Topology } from '../harness/topology/types.ts';
+import { arg } from './args.ts';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-};
 const OPS = Number(arg('ops', '100000'));
 const SEQUENCES = Number(arg('sequences', '60'));
 /** The QEMU of the bench (the target's default when ISOROOT_QEMU is not set). */

@@ -17,11 +17,8 @@ import { DeviceLink } from '../harness/adapters/vfio-user/device-link.ts';
 import { REGION } from '../harness/protocol/vfio-user/messages.ts';
 import { startServer, DEVICES } from '../harness/serve/vfio-user/child.ts';
 import { guestReads } from './vfio-user-qemu.ts';
+import { arg } from './args.ts';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-};
 const SECONDS = Number(arg('seconds', '3'));
 const WINDOW = Number(arg('window', '64'));
 const SESSIONS = Number(arg('sessions', '16'));

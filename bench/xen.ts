@@ -17,11 +17,8 @@ import { ensureXenAgent, findXenTree, xenVersion, X, XenAgent } from '../harness
 import { runQuiet } from '../harness/campaign/catch.ts';
 import { campaignConfig } from '../harness/campaign/run-dir.ts';
 import { showPhases } from '../harness/run/phases.ts';
+import { arg } from './args.ts';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-};
 const SECONDS = Number(arg('seconds', '3'));
 const WINDOW = Number(arg('window', '256'));
 const RUNS = Number(arg('runs', '2000'));

@@ -36,6 +36,9 @@ export interface FormerPlacement {
   byReset?: true;
 }
 
+/** No BARs: the one empty set every function starts with (a function is built per plug and per fresh sequence). */
+export const NO_BARS: ReadonlySet<number> = new Set();
+
 /** A place where a region decodes. seq orders mappings: a later mapping wins an overlap. */
 export interface Placement {
   region: number;
@@ -107,7 +110,7 @@ export abstract class PciFunction {
   private held: Set<number> | null = null;
   /** A decode enable failed under the quirk rule msixHoleClash; `stuckBars`: the memory BARs it marked mapped, which take no writes until one succeeds. */
   stuck = false;
-  stuckBars: ReadonlySet<number> = new Set();
+  stuckBars: ReadonlySet<number> = NO_BARS;
   /** The option the model took for msix.address-low-bits: whether table entries keep Message Address bits 1:0. */
   msixKeepsAddressLowBits = false;
   /** Under the quirk rule barCachesWritten: each memory BAR's address as last written (low bits below its size kept), by region. */
@@ -373,10 +376,13 @@ export abstract class PciFunction {
         continue;
       }
       const base = d0 ? barAddress(this.cfg, b, (hi) => this.host.bar64High(hi)) : null;
-      const w = this.writtenBars?.get(b.region);
-      // What a hypervisor mapped from the address it cached: its pages from there on.
-      const skip = base === null || w === undefined ? 0 : Math.min(b.size, Math.max(0, Number(w & ~0xfffn) - base));
-      out[b.region] = base === null ? null : skip > 0 ? { region: b.region, base, size: b.size, seq: 0, skip } : { region: b.region, base, size: b.size, seq: 0 };
+      out[b.region] = base === null ? null : { region: b.region, base, size: b.size, seq: 0 };
+    }
+    // Under the quirk barCachesWritten only: what a hypervisor mapped from the address it cached, its pages from there on.
+    if (this.writtenBars !== null) for (const [region, w] of this.writtenBars) {
+      const p = out[region];
+      const skip = p === null || p === undefined ? 0 : Math.min(p.size, Math.max(0, Number(w & ~0xfffn) - p.base));
+      if (skip > 0) out[region] = { ...p!, skip };
     }
     return out;
   }
@@ -701,7 +707,7 @@ export abstract class PciFunction {
   reset(): void {
     this.gen++;
     this.stuck = false;
-    this.stuckBars = new Set();
+    this.stuckBars = NO_BARS;
     this.guestCommand = null;
     this.writtenBars = null;
     this.mmeUndefined = false;

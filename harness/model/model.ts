@@ -8,8 +8,8 @@ import { AddressSpace } from './address-space.ts';
 import { Bus } from './bus.ts';
 import { EmulatorTable } from './emulators.ts';
 import type { Decoder } from './flat-view.ts';
-import type { DeviceHost, DmaResult, PciFunction } from './function.ts';
-import { INTERRUPT_PIN } from './header.ts';
+import { NO_BARS, type DeviceHost, type DmaResult, type PciFunction } from './function.ts';
+import { CMD_MEMORY, COMMAND, INTERRUPT_PIN } from './header.ts';
 import { IommuDomain } from './iommu.ts';
 import { PasidContext } from './pasid-context.ts';
 import { Bridge } from './personalities/bridge.ts';
@@ -95,6 +95,8 @@ export class Model implements DeviceHost {
   /** Platform lines asserted after the last op, when the topology routes INTx to lines; null: not known (recomputed). */
   private lines: Set<string> | null = null;
   private readonly routesLines: boolean;
+  /** Per root: whether software sees its functions through Xen's guest view (RootSpec.view), read once here, off the hot path. */
+  private readonly guestView: boolean[];
   readonly keepStaleMappings: boolean;
   /** What a variant of the model changes in its bridges: one object for all of them. */
   private readonly bridgeRules: Bridge['rules'];
@@ -109,6 +111,7 @@ export class Model implements DeviceHost {
     this.bridgeRules = { memLimit: (l) => rules.bridgeMemLimit(l), keepWindowsOnReset: rules.keepWindowsOnReset };
     const t = topology;
     this.routesLines = routesLines(t);
+    this.guestView = t.roots.map((r) => r.view === 'xen-vpci-guest');
     for (let r = 0; r < t.roots.length; r++) {
       const spec = t.roots[r];
       this.rootBuses.push(new Bus(null, r, false));
@@ -462,7 +465,7 @@ export class Model implements DeviceHost {
     // Routed, the access is the register's: its rule decides the outcome.
     const valueRule = configRule(fn, reg);
     const rule: RuleId = via === undefined ? valueRule : 'emulator.routing';
-    if (value === null && this.topology.roots[r].view === 'xen-vpci-guest') return this.guestRead(fn, reg, size, to, rule, valueRule);
+    if (value === null && this.guestView[r]) return this.guestRead(fn, reg, size, to, rule, valueRule);
     if (value === null) {
       const known = fn.configKnown(reg, size);
       if (known === 0n) return ok({ value: allOnes(size), to, unknown: true, rule, valueRule });
@@ -470,7 +473,7 @@ export class Model implements DeviceHost {
       if (known !== allOnes(size)) o.known = known;
       return o;
     }
-    if (this.topology.roots[r].view === 'xen-vpci-guest') return this.guestWrite(fn, reg, size, value, to, rule);
+    if (this.guestView[r]) return this.guestWrite(fn, reg, size, value, to, rule);
     return this.registerWrite(fn, reg, size, value, to, rule);
   }
 
@@ -485,7 +488,7 @@ export class Model implements DeviceHost {
     const oldCmd = fn.command;
     const before = fn.cfg.read(reg & ~3, 4);
     const o = this.registerWriteThrough(fn, reg, size, value, to, rule);
-    if (this.rules.msixHoleClash && reg <= 0x05 && 0x04 < reg + size) this.decodeEnabled(fn, oldCmd);
+    if (this.rules.msixHoleClash && reg <= COMMAND + 1 && COMMAND < reg + size) this.decodeEnabled(fn, oldCmd);
     if (this.rules.barCachesWritten) this.cacheWrittenBar(fn, reg, size, value, before, oldCmd);
     return o;
   }
@@ -496,10 +499,10 @@ export class Model implements DeviceHost {
    * ASSERT(s <= e) in rangeset_add_range.
    */
   private cacheWrittenBar(fn: PciFunction, reg: number, size: number, value: bigint, before: number, oldCmd: number): void {
-    if (this.topology.roots[fn.root].view === 'xen-vpci-guest') return;
+    if (this.guestView[fn.root]) return;
     const bar = fn.memoryBarWritten(reg, size);
     // Taken: with decode off, or (a BAR that was not mapped) the register changed.
-    if (bar !== null && ((oldCmd & 0x2) === 0 || fn.cfg.read(reg & ~3, 4) !== before)) {
+    if (bar !== null && ((oldCmd & CMD_MEMORY) === 0 || fn.cfg.read(reg & ~3, 4) !== before)) {
       const b = fn.bars[bar]!;
       // The dword as written: the bytes written over the register's previous value.
       const d = reg & ~3;
@@ -510,20 +513,20 @@ export class Model implements DeviceHost {
       (fn.writtenBars ??= new Map()).set(bar, next);
       fn.recomputeDecode();
     }
-    if (reg <= 0x05 && 0x04 < reg + size && (oldCmd & 0x2) === 0 && (fn.command & 0x2) !== 0)
+    if (reg <= COMMAND + 1 && COMMAND < reg + size && (oldCmd & CMD_MEMORY) === 0 && (fn.command & CMD_MEMORY) !== 0)
       for (const [r, w] of fn.writtenBars ?? []) if (w + BigInt(fn.bars[r]!.size) - 1n >= 1n << 64n) this.abort(`Assertion 's <= e' failed at xen/common/rangeset.c (BAR ${r} cached at 0x${w.toString(16)})`);
   }
 
   /** Under msixHoleClash: a decode enable whose MSI-X pages cannot be trapped leaves the device's Command as it was (guest-view: the guest's copy takes it). */
   private decodeEnabled(fn: PciFunction, oldCmd: number): void {
     const now = fn.command;
-    const guest = this.topology.roots[fn.root].view === 'xen-vpci-guest';
-    if ((now & 0x2) !== 0 && ((oldCmd & 0x2) === 0 || fn.stuck)) {
+    const guest = this.guestView[fn.root];
+    if ((now & CMD_MEMORY) !== 0 && ((oldCmd & CMD_MEMORY) === 0 || fn.stuck)) {
       if (this.msixClash(fn)) {
         // The BARs modify_decoding marked mapped: a guest's all; the hardware domain's outside RAM (pci_check_bar).
         const marked = new Set<number>();
         for (const b of fn.bars) if (b !== undefined && b.kind !== 'io' && b.kind !== 'rom' && (guest || fn.memoryBarBase(b.region) >= this.ramOf(ownerOf(this.topology, fn.root, 'memory')).size)) marked.add(b.region);
-        fn.cfg.set(0x04, 2, oldCmd);
+        fn.cfg.set(COMMAND, 2, oldCmd);
         fn.recomputeDecode();
         // Those marked before stay marked: nothing cleared them.
         fn.stuckBars = new Set([...fn.stuckBars, ...marked]);
@@ -531,7 +534,7 @@ export class Model implements DeviceHost {
         fn.guestCommand = guest ? now : null;
       } else {
         fn.stuck = false;
-        fn.stuckBars = new Set();
+        fn.stuckBars = NO_BARS;
         fn.guestCommand = null;
       }
     } else if (fn.stuck) fn.guestCommand = null;
@@ -542,7 +545,7 @@ export class Model implements DeviceHost {
     const pages = fn.msixPages();
     if (pages === null) return false;
     const ramPages = Math.ceil(this.ramOf(ownerOf(this.topology, fn.root, 'memory')).size / 0x1000);
-    const guest = this.topology.roots[fn.root].view === 'xen-vpci-guest';
+    const guest = this.guestView[fn.root];
     for (const [first, last] of pages)
       for (let p = first; p <= last; p++) {
         if (p < ramPages) return true;
@@ -578,7 +581,7 @@ export class Model implements DeviceHost {
       ]);
       // A BAR under RAM is not mapped (RAM outranks it; a hypervisor maps BARs in holes of the memory map only): its register
       // takes the write, but it is mapped at the new place only when memory decode turns on again.
-      const unmapped = this.topology.roots[fn.root].view !== 'xen-vpci-guest' && this.underRam(fn.root, placed.base, placed.size);
+      const unmapped = !this.guestView[fn.root] && this.underRam(fn.root, placed.base, placed.size);
       if (pick.option === 'ignore' && !unmapped) return ok({ to, rule });
       if (pick.option === 'ignore') {
         fn.configWriteHeld(reg, size, Number(value));
@@ -615,13 +618,14 @@ export class Model implements DeviceHost {
    */
   private guestWrite(fn: PciFunction, reg: number, size: number, value: bigint, to: Delivery, rule: RuleId): Observation {
     const messagesWere = fn.msiEnabled() || fn.msixEnabled();
-    if (messagesWere && reg <= 0x05 && 0x05 < reg + size) value |= BigInt(GUEST_INTX_DISABLE) << BigInt(8 * (0x04 - reg));
+    // Interrupt Disable is bit 2 of Command's second byte (a negative BigInt shift shifts right: a write starting there).
+    if (messagesWere && reg <= COMMAND + 1 && COMMAND + 1 < reg + size) value |= BigInt(GUEST_INTX_DISABLE) << BigInt(8 * (COMMAND - reg));
     const out = this.guestRuns(fn, reg, size, value, to, rule);
-    if (!messagesWere && (fn.msiEnabled() || fn.msixEnabled())) fn.configWrite(0x04, 2, fn.command | GUEST_INTX_DISABLE);
+    if (!messagesWere && (fn.msiEnabled() || fn.msixEnabled())) fn.configWrite(COMMAND, 2, fn.command | GUEST_INTX_DISABLE);
     const keeps = this.rules.guestCommandKeeps & 0xff;
-    if (keeps !== 0 && reg <= 0x04 && 0x04 < reg + size) {
-      const written = Number((value >> BigInt(8 * (0x04 - reg))) & 0xffn);
-      fn.cfg.set(0x04, 1, (fn.cfg.read(0x04, 1) & ~keeps) | (written & keeps));
+    if (keeps !== 0 && reg <= COMMAND && COMMAND < reg + size) {
+      const written = Number((value >> BigInt(8 * (COMMAND - reg))) & 0xffn);
+      fn.cfg.set(COMMAND, 1, (fn.cfg.read(COMMAND, 1) & ~keeps) | (written & keeps));
     }
     return out;
   }

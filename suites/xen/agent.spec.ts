@@ -17,9 +17,8 @@ import { expect, test } from '@playwright/test';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureXenAgent, findXenTree, X, XenAgent, XenAgentError, type Cmd } from '../../harness/adapters/xen/agent.ts';
-import { describeGuestMode, guestsHaveVpci } from './guest-tree.ts';
-import { missing, requireProgram } from '../require.ts';
+import { ensureXenAgent, X, XenAgent, XenAgentError, type Cmd } from '../../harness/adapters/xen/agent.ts';
+import { describeGuestMode, guestsHaveVpci, xenTree } from './xen-tree.ts';
 
 const BUILD_TIMEOUT = 300_000;
 const D3 = '0000:00:03.0';
@@ -31,22 +30,11 @@ const CMD_MEMORY = 0x2;
 const identity = (uid: number, bar: number): bigint => BigInt((0x15000000 | (uid << 8) | bar) >>> 0);
 
 /** The Xen tree the suite builds from; no tree or gcc: a failure in CI, a loud skip elsewhere. */
-function xenTree(): string {
-  requireProgram('gcc', 'apt-get install build-essential');
-  const found = findXenTree();
-  if ('why' in found) {
-    const user = process.env.ISOROOT_XEN_SRC;
-    return missing(user ? `ISOROOT_XEN_SRC=${user} cannot be built from (${found.why}); the Xen suites cannot run` : `no Xen source tree (${found.why}; for the suites, ISOROOT_XEN_SRC names a checkout); the Xen suites cannot run without one`);
-  }
-  return found.tree;
-}
 
 /** The agent binary, built into the cache when missing or stale. */
 async function agentBinary(): Promise<string> {
   return ensureXenAgent({ tree: xenTree(), timeoutMs: BUILD_TIMEOUT });
 }
-
-/** Whether the tree's Xen gives guests vPCI (4.21 and later). */
 
 let agent: XenAgent | undefined;
 test.beforeEach(() => test.setTimeout(BUILD_TIMEOUT + 60_000));

@@ -12,15 +12,13 @@
  */
 import { expect, test } from '@playwright/test';
 import { openXenTarget, type XenOptions, type XenTarget } from '../../harness/adapters/xen/target.ts';
-import { findXenTree } from '../../harness/adapters/xen/agent.ts';
-import { describeGuestMode } from './guest-tree.ts';
+import { describeGuestMode, xenTree } from './xen-tree.ts';
 import { execute } from '../../harness/run/execute.ts';
 import { checkRun, judgeOf, violations } from '../../harness/run/check.ts';
 import { createFunction } from '../../harness/model/personalities/index.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { Irq, Observation } from '../../harness/ops/observation.ts';
 import type { DeviceSpec, Topology } from '../../harness/topology/types.ts';
-import { missing, requireProgram } from '../require.ts';
 import { isoroot } from '../cli-run.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,9 +28,7 @@ const BUILD_TIMEOUT = 300_000;
 test.beforeEach(() => test.setTimeout(BUILD_TIMEOUT + 120_000));
 
 async function withXen<T>(body: (x: XenTarget) => Promise<T>, o: XenOptions = {}): Promise<T> {
-  requireProgram('gcc', 'apt-get install build-essential');
-  const found = findXenTree();
-  if ('why' in found) return missing(`no Xen source tree (${found.why}); the xen-vpci suites cannot run without one (scripts/xen-source.sh fetches Debian's)`);
+  xenTree();
   const x = await openXenTarget(o);
   try {
     return await body(x);

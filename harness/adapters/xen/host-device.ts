@@ -13,25 +13,27 @@ import { ROM_REGION } from '../../model/bar.ts';
 import type { Topology } from '../../topology/types.ts';
 import { bytesToHex } from '../../util/hex.ts';
 
-/** The agent's words for one endpoint (`dev add ... endpoint <description>`, agent.c). */
-export function hostEndpoint(t: Topology, id: string): string {
+export interface HostEndpoint {
+  /** The agent's words for it (`dev add ... endpoint <description>`, agent.c). */
+  description: string;
+  /** The config offsets of its memory BAR registers (both halves of a 64-bit one). */
+  memoryBarRegisters: number[];
+}
+
+/** One endpoint of the topology as the model builds it, for the agent. */
+export function hostEndpoint(t: Topology, id: string): HostEndpoint {
   const slot = slotsOf(t).find((s) => s.spec.id === id);
   if (slot === undefined || slot.spec.kind !== 'endpoint') throw new Error(`no endpoint ${id} in the topology`);
   const fn = createFunction(slot.spec, slot.root, slot.uid, slot.multifunction);
   const layout = fn.cfg.layout();
   const words: string[] = [];
+  const memoryBarRegisters: number[] = [];
   for (const b of fn.bars) {
     if (b === undefined) continue;
     if (b.region === ROM_REGION) words.push(`rom=0x${b.size.toString(16)}`);
     else words.push(`bar${b.region}=0x${b.size.toString(16)},${b.kind}${b.prefetch ? ',pref' : ''}`);
+    if (b.kind === 'mem32' || b.kind === 'mem64') memoryBarRegisters.push(...(b.kind === 'mem64' ? [b.reg, b.reg + 4] : [b.reg]));
   }
   words.push(`uid=${slot.uid}`, 'regs=endpoint', `cfg=${bytesToHex(layout.reset)}`, `wmask=${bytesToHex(layout.wmask)}`, `w1c=${bytesToHex(layout.w1cmask)}`);
-  return words.join(' ');
-}
-
-/** The config offsets of an endpoint's memory BAR registers (both halves of a 64-bit one), as the model lays them out. */
-export function memoryBarRegisters(t: Topology, id: string): number[] {
-  const slot = slotsOf(t).find((s) => s.spec.id === id)!;
-  const fn = createFunction(slot.spec, slot.root, slot.uid, slot.multifunction);
-  return fn.bars.flatMap((b) => (b === undefined || b.kind === 'io' || b.kind === 'rom' ? [] : b.kind === 'mem64' ? [b.reg, b.reg + 4] : [b.reg]));
+  return { description: words.join(' '), memoryBarRegisters };
 }

@@ -118,42 +118,25 @@ export class XenSession implements Session {
   /** A memory access in the domain that holds `root`'s memory. */
   private memory(root: number, addr: number, size: number, value: bigint | null, label: string): Step {
     const d = this.layout.domain(root);
-    if (value === null) {
-      return {
-        cmds: [X.memRead(d, addr, size)],
-        finish: ([r]) => {
-          const m = r as { value: bigint; where: Where };
-          return { status: 'ok', value: m.value, evidence: { events: [`${label} → ${whereText(m.where)}`] } };
-        },
-      };
-    }
-    return {
-      cmds: [X.memWrite(d, addr, size, value)],
-      finish: ([r]) => {
-        const m = r as { where: Where; irqs: AgentIrq[] };
-        const irqs = this.irqs(m.irqs);
-        return { status: 'ok', ...(irqs !== undefined ? { irqs } : {}), evidence: { events: [`${label} → ${whereText(m.where)}`] } };
-      },
-    };
+    return this.access(value === null ? X.memRead(d, addr, size) : X.memWrite(d, addr, size, value), label);
   }
 
-  private port(port: number, size: number, value: bigint | null, label: string, extra: Cmd<unknown>[] = []): Step {
-    const n = extra.length;
-    if (value === null) {
-      return {
-        cmds: [...extra, X.ioRead(0, port, size)],
-        finish: (r) => {
-          const m = r[n] as { value: bigint; where: Where };
-          return { status: 'ok', value: m.value, evidence: { events: [`${label} → ${whereText(m.where)}`] } };
-        },
-      };
-    }
+  /** A port access of the hardware domain, after the `before` commands (CONFIG_ADDRESS's latch). */
+  private port(port: number, size: number, value: bigint | null, label: string, before: Cmd<unknown>[] = []): Step {
+    return this.access(value === null ? X.ioRead(0, port, size) : X.ioWrite(0, port, size, value), label, before);
+  }
+
+  /** One read or write and its observation: the value read, or the messages a write made the devices send; where it went as evidence. */
+  private access(cmd: Cmd<{ value: bigint; where: Where } | { where: Where; irqs: AgentIrq[] }>, label: string, before: Cmd<unknown>[] = []): Step {
+    const n = before.length;
     return {
-      cmds: [...extra, X.ioWrite(0, port, size, value)],
+      cmds: [...before, cmd],
       finish: (r) => {
-        const m = r[n] as { where: Where; irqs: AgentIrq[] };
-        const irqs = this.irqs(m.irqs);
-        return { status: 'ok', ...(irqs !== undefined ? { irqs } : {}), evidence: { events: [`${label} → ${whereText(m.where)}`] } };
+        const m = r[n] as { value?: bigint; where: Where; irqs?: AgentIrq[] };
+        const events = { events: [`${label} → ${whereText(m.where)}`] };
+        if (m.value !== undefined) return { status: 'ok', value: m.value, evidence: events };
+        const irqs = this.irqs(m.irqs ?? []);
+        return { status: 'ok', ...(irqs !== undefined ? { irqs } : {}), evidence: events };
       },
     };
   }

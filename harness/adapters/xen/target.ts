@@ -25,7 +25,6 @@ import { failedSession, type Capabilities, type Target, type TargetPhases } from
 import { ensureXenAgent, findXenTree, xenVersion, XenAgent, XenAgentError, X, type Cmd, type Knob } from './agent.ts';
 import { hostEndpoint } from './host-device.ts';
 import { XenSession, failureOf, type DomainLayout } from './session.ts';
-import { memoryBarRegisters } from './host-device.ts';
 import { sbdfOf, xenEcam } from './platform.ts';
 
 export const XEN_MODES = ['hwdom', 'guest'] as const;
@@ -208,7 +207,7 @@ function hwdomPlan(t: Topology): Plan {
   for (const { root, dev } of walkDevices(t)) {
     const sbdf = sbdfOf(t.roots[root].bus, dev.slot, dev.fn, root);
     hosts.set(sbdf, dev.id);
-    setup.push(X.devAddRaw(0, sbdf, hostEndpoint(t, dev.id)));
+    setup.push(X.devAddRaw(0, sbdf, hostEndpoint(t, dev.id).description));
     assigns.push({ id: dev.id, at: setup.length });
     setup.push(X.devAssign(0, sbdf));
   }
@@ -251,8 +250,9 @@ function guestPlan(t: Topology): Plan {
       }
       const sbdf = sbdfOf(domid, slot, 0, 0);
       hosts.set(sbdf, dev.id);
-      setup.push(X.devAddRaw(0, sbdf, `${hostEndpoint(t, dev.id)} place`));
-      assigns.push({ id: dev.id, at: setup.length, vsbdf: sbdfOf(0, slot, 0, 0), bars: memoryBarRegisters(t, dev.id), domid });
+      const host = hostEndpoint(t, dev.id);
+      setup.push(X.devAddRaw(0, sbdf, `${host.description} place`));
+      assigns.push({ id: dev.id, at: setup.length, vsbdf: sbdfOf(0, slot, 0, 0), bars: host.memoryBarRegisters, domid });
       setup.push(X.devAssignGuest(domid, sbdf));
     }
   });

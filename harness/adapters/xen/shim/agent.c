@@ -1083,13 +1083,32 @@ static void intx_request(pci_sbdf_t s, bool on)
  * MSI, else INTx). Masks and messages are vPCI's: the guest's view that Xen
  * keeps (vpci->msix->entries, vpci->msi), which real Xen programs into the
  * device; a masked vector leaves its pending bit in the device. */
+/* What the device holds of its interrupt capabilities: where MSI-X and
+ * MSI are (0: absent), their control words, and Bus Master. */
+struct msg_state {
+    int xpos, mpos;
+    uint16_t xctl, mctl;
+    bool master;
+};
+
+static struct msg_state msg_state(pci_sbdf_t s)
+{
+    struct msg_state m = { .xpos = cap_of(s, PCI_CAP_ID_MSIX),
+                           .mpos = cap_of(s, PCI_CAP_ID_MSI) };
+
+    m.xctl = m.xpos ? shim_host_read(s, msix_control_reg(m.xpos), 2) : 0;
+    m.mctl = m.mpos ? shim_host_read(s, msi_control_reg(m.mpos), 2) : 0;
+    m.master = shim_host_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
+    return m;
+}
+
 static void device_signal(struct pci_dev *pdev, uint32_t want)
 {
     pci_sbdf_t s = pdev->sbdf;
-    int xpos = cap_of(s, PCI_CAP_ID_MSIX), mpos = cap_of(s, PCI_CAP_ID_MSI);
-    uint16_t xctl = xpos ? shim_host_read(s, msix_control_reg(xpos), 2) : 0;
-    uint16_t mctl = mpos ? shim_host_read(s, msi_control_reg(mpos), 2) : 0;
-    bool master = shim_host_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
+    struct msg_state st = msg_state(s);
+    int xpos = st.xpos, mpos = st.mpos;
+    uint16_t xctl = st.xctl, mctl = st.mctl;
+    bool master = st.master;
 
     if ( xctl & PCI_MSIX_FLAGS_ENABLE )
     {
@@ -1133,10 +1152,10 @@ static void redeliver(void)
     {
         struct pci_dev *pdev = devs[i].pdev;
         pci_sbdf_t s = pdev->sbdf;
-        int xpos = cap_of(s, PCI_CAP_ID_MSIX), mpos = cap_of(s, PCI_CAP_ID_MSI);
-        uint16_t xctl = xpos ? shim_host_read(s, msix_control_reg(xpos), 2) : 0;
-        uint16_t mctl = mpos ? shim_host_read(s, msi_control_reg(mpos), 2) : 0;
-        bool master = shim_host_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MASTER;
+        struct msg_state st = msg_state(s);
+        int xpos = st.xpos, mpos = st.mpos;
+        uint16_t xctl = st.xctl, mctl = st.mctl;
+        bool master = st.master;
 
         if ( !pdev->vpci )
             continue;
