@@ -14,6 +14,7 @@ import { TESTDEV_TESTS } from '../../harness/model/personalities/pci-testdev.ts'
 import type { BarPlan, DevicePlan } from '../plan.ts';
 import { GPAS, cfg, msiAddress, pick, placeOps, scope, type FragmentContext, type Weighted } from './context.ts';
 import { bringUp, windowOps } from './config.ts';
+import { hotplugReach } from '../reach.ts';
 
 const ON = BigInt(H.CMD_IO | H.CMD_MEMORY | H.CMD_MASTER);
 
@@ -212,6 +213,20 @@ export function chainFragments(x: FragmentContext): Weighted[] {
         ];
       }),
       weight: 2,
+    });
+
+  // A BAR mapping that outlives its device (hot-plug anywhere): the BAR decodes, the device leaves and comes back, the BAR
+  // is placed elsewhere; its old place must answer nothing, before and after (PCIe Base §6.7; a hypervisor's p2m may keep it).
+  const movable = has('hotplug') && hotplugReach(x.t, x.c) === null ? x.plan.bars.filter((b) => b.kind !== 'io' && b.kind !== 'rom' && b.a !== b.b && x.plan.devices.get(b.dev)!.spec.present !== false) : [];
+  if (movable.length > 0)
+    out.push({
+      arb: fc.tuple(pick(movable), has('reset') ? fc.boolean() : fc.constant(false)).map(([bar, reset]) => {
+        const d = x.plan.devices.get(bar.dev)!;
+        const via = x.c.vias[0] ?? 'ecam';
+        const away: Op[] = reset ? [{ op: 'dev.reset', dev: d.spec.id }] : [{ op: 'dev.unplug', dev: d.spec.id }, read(bar, 0, 4), { op: 'dev.plug', dev: d.spec.id }];
+        return [...bringUp(x, d), read(bar, 0, 4), ...away, ...placeOps(x, bar, bar.b, via), cfg(d, via, H.COMMAND, 2, ON), read({ ...bar, a: bar.b }, 0, 4), read(bar, 0, 4)];
+      }),
+      weight: 1,
     });
 
   // A device hosted by an emulator, reached through its BDF and its BAR range.

@@ -43,6 +43,8 @@ export interface CampaignConfig {
   profile?: string;
   /** The command that starts each vfio-user server (--server). */
   server?: string;
+  /** xen-vpci: the Xen tree (--xen-src). */
+  xenSrc?: string;
   corpus?: string;
   /** A corpus whose known divergences the campaign does not report (default corpora/<target>). */
   known?: string;
@@ -50,11 +52,11 @@ export interface CampaignConfig {
   started: string;
 }
 
-type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract' | 'profile' | 'server';
+type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract' | 'profile' | 'server' | 'xenSrc';
 
 /** The options of a target choice, named alike in the choice, the campaign and the worker's start message. */
 type ChoiceOption = Exclude<ChoiceField, 'target'>;
-const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract', 'profile', 'server'];
+const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract', 'profile', 'server', 'xenSrc'];
 
 /** The options that are set (a flag only when on), copied from one holder to another. */
 export function choiceOptions(c: Partial<Record<ChoiceOption, unknown>>): Pick<CampaignConfig, ChoiceOption> {

@@ -48,7 +48,7 @@ export class AddressSpace {
     const out: RenderItem[] = [];
     for (const fn of bus.functions()) {
       for (const p of fn.placements) if (p !== null && p !== undefined && this.wants(fn, p)) out.push(...leaves(fn, p));
-      for (const g of fn.ghosts) if (this.wants(fn, g)) out.push({ leaf: leaf(fn, g) });
+      for (const g of fn.ghosts) if (this.wants(fn, g) && (g.whileDecoding !== true || fn.decodesMemory)) out.push({ leaf: leaf(fn, g) });
       if (fn.isBridge) {
         const b = fn as Bridge;
         const windows = this.kind === 'io' ? [IO_WINDOW] : [MEM_WINDOW, PREF_WINDOW];

@@ -47,6 +47,8 @@ export interface Placement {
   seq: number;
   /** Bytes at the start that nothing maps (a quirk: a hypervisor that maps from an unaligned address it cached); 0 when absent. */
   skip?: number;
+  /** A ghost that decodes only while its function decodes memory (the quirk guestKeepsMappings: a stale p2m entry reaches the device). */
+  whileDecoding?: true;
 }
 
 /** Result of a DMA issued by a device. */
@@ -119,7 +121,7 @@ export abstract class PciFunction {
   guestCommand: number | null = null;
   /** Placements a region had before (for the leak oracle), newest last, capped. */
   readonly history = new Map<number, FormerPlacement[]>();
-  /** Old placements kept decoding: only the stale-bar mutant fills this. */
+  /** Old placements kept decoding: the stale-bar mutant fills this, and the quirk guestKeepsMappings (those `whileDecoding`). */
   ghosts: Placement[] = [];
   /** Generation: bumped on reset so that pending timers of the old life are dropped. */
   gen = 0;
@@ -160,8 +162,10 @@ export abstract class PciFunction {
   get id(): string {
     return this.spec.id;
   }
+  /** Where the function sits now when not at its topology slot (the quirk rule guestFirstFreeSlot), else null. */
+  movedTo: number | null = null;
   get devfn(): number {
-    return (this.spec.slot << 3) | this.spec.fn;
+    return ((this.movedTo ?? this.spec.slot) << 3) | this.spec.fn;
   }
   get isBridge(): boolean {
     return false;
@@ -220,7 +224,7 @@ export abstract class PciFunction {
    * when the write leaves it enabled: the writes the choice
    * header.bar-write-while-decoding is about. Null: not such a write.
    */
-  decodingBarWritten(off: number, size: number, value: number): { base: number; size: number } | null {
+  decodingBarWritten(off: number, size: number, value: number): Placement | null {
     // BAR and ROM registers lie in 0x10..0x3b of either header: most writes are elsewhere.
     if (off >= 0x3c || off + size <= 0x10 || !this.power || (this.command & CMD_MEMORY) === 0) return null;
     for (const b of this.bars) {
@@ -229,10 +233,10 @@ export abstract class PciFunction {
       if (off >= b.reg + len || off + size <= b.reg) continue;
       const p = this.placements[b.region] ?? null;
       if (p === null) return null;
-      if (b.kind !== 'rom') return { base: p.base, size: p.size };
+      if (b.kind !== 'rom') return p;
       // The ROM's enable bit after the write: the written byte's bit 0, else the current one.
       const stays = off === b.reg ? (value & 1) !== 0 : true;
-      return stays ? { base: p.base, size: p.size } : null;
+      return stays ? p : null;
     }
     return null;
   }
@@ -428,6 +432,15 @@ export abstract class PciFunction {
   decodedBefore(region: number, addr: number): boolean {
     const h = this.history.get(region);
     return h !== undefined && h.some((x) => addr >= x.base && addr < x.base + x.size);
+  }
+
+  /** Under guestKeepsMappings: the memory BARs' current places become ghosts that decode while the function decodes memory. */
+  keepMappings(): void {
+    for (const p of this.placements) if (p !== null && p !== undefined && this.bars[p.region]?.kind !== 'io' && p.region !== ROM_REGION) this.ghosts.push({ ...p, whileDecoding: true });
+  }
+
+  get decodesMemory(): boolean {
+    return this.power && (this.command & CMD_MEMORY) !== 0;
   }
 
   /** Stops all decode (unplug): every placement is retired. */

@@ -49,6 +49,12 @@ const INTERRUPT_RANGE = { base: 0xfee00000, size: 0x100000 };
 
 const ok = (extra: Partial<Observation> = {}): Observation => ({ status: 'ok', ...extra });
 const err = (reason: Reason): Observation => ({ status: 'error', reason });
+/** Either way a BAR write while decoding completes: the write's own observation cannot tell the options apart. */
+const SAME_OK: Observation = { status: 'ok' };
+const BAR_WRITE_WHILE_DECODING: readonly Option[] = [
+  { option: 'take', obs: SAME_OK },
+  { option: 'ignore', obs: SAME_OK },
+];
 const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
 
 /** An access to a reserved platform range: it completes, with a value the model cannot know. */
@@ -312,6 +318,17 @@ export class Model implements DeviceHost {
     return chosen;
   }
 
+  /**
+   * A choice that the op's own observation cannot show (every option observes
+   * alike): the chooser decides by the profile alone, and the prediction does
+   * not report it (there is no other outcome to allow), so a choice the op
+   * meets later, which it can show, is the one reported.
+   */
+  private chooseUnseen(id: ChoiceId, options: readonly Option[]): Option {
+    const pick = this.chooser(id, options);
+    return options.find((x) => x.option === pick.option) ?? options[0];
+  }
+
   private dispatch(op: Op): Observation {
     switch (op.op) {
       case 'cfg.read':
@@ -405,7 +422,9 @@ export class Model implements DeviceHost {
       case 'dev.reset': {
         const s = this.present(op.dev);
         if (typeof s === 'string') return err(s);
+        if (this.rules.guestKeepsMappings && this.guestView[s.root]) s.fn!.keepMappings();
         s.fn!.reset();
+        if (this.rules.guestFirstFreeSlot && this.guestView[s.root]) this.takeFirstFreeSlot(s.fn!);
         return ok();
       }
       case 'root.reset':
@@ -572,19 +591,13 @@ export class Model implements DeviceHost {
       ]);
       if (pick.option === 'refuse') return pick.obs;
     }
-    const placed = fn.decodingBarWritten(reg, size, Number(value));
+    // BAR and ROM registers lie in 0x10..0x3b of either header: most writes are elsewhere.
+    const placed = reg < 0x3c && reg + size > 0x10 ? fn.decodingBarWritten(reg, size, Number(value)) : null;
     if (placed !== null) {
-      const done = ok({ to, rule });
-      const pick = this.choose('header.bar-write-while-decoding', [
-        { option: 'take', obs: done },
-        { option: 'ignore', obs: done },
-      ]);
-      // A BAR under RAM is not mapped (RAM outranks it; a hypervisor maps BARs in holes of the memory map only): its register
-      // takes the write, but it is mapped at the new place only when memory decode turns on again.
-      const unmapped = !this.guestView[fn.root] && this.underRam(fn.root, placed.base, placed.size);
-      if (pick.option === 'ignore' && !unmapped) return ok({ to, rule });
-      if (pick.option === 'ignore') {
-        fn.configWriteHeld(reg, size, Number(value));
+      // Ignored, a write to a BAR under RAM is still taken by its register: such a BAR is not mapped (RAM outranks it; a
+      // hypervisor maps BARs in holes of the memory map only), and it is mapped at the new place when memory decode turns on again.
+      if (this.chooseUnseen('header.bar-write-while-decoding', BAR_WRITE_WHILE_DECODING).option === 'ignore') {
+        if (!this.guestView[fn.root] && this.underRam(fn.root, placed.base, placed.size)) fn.configWriteHeld(reg, size, Number(value));
         return { status: 'ok', to, rule };
       }
     }
@@ -1009,7 +1022,11 @@ export class Model implements DeviceHost {
     fn.host = this;
     if (fn instanceof Bridge) fn.rules = this.bridgeRules;
     if (s.last !== null) for (const [r, h] of s.last.history) fn.history.set(r, [...h]);
+    // Under guestKeepsMappings the guest's p2m still maps where the unplugged function's BARs were: they reach the device again.
+    if (s.last !== null && this.rules.guestKeepsMappings) fn.ghosts = s.last.ghosts.filter((g) => g.whileDecoding === true);
     const bus = s.parent === null ? this.rootBuses[s.root] : (this.devices.get(s.parent.id)!.fn as Bridge).secondary;
+    // Under guestFirstFreeSlot a plugged function takes its own slot when free (the slots below are filled first), else the lowest free one above.
+    if (hot && this.rules.guestFirstFreeSlot && this.guestView[s.root]) while (bus.at(fn.devfn) !== undefined) fn.movedTo = (fn.devfn >> 3) + 1;
     bus.add(fn);
     this.busOf.set(fn, bus);
     s.fn = fn;
@@ -1026,6 +1043,20 @@ export class Model implements DeviceHost {
   }
 
   /**
+   * Under guestFirstFreeSlot (Xen's vpci_reset_device and assign_device on a
+   * guest: vpci_assign_device → add_virtual_device): the function leaves its
+   * slot and takes the lowest free one of the guest's bus.
+   */
+  private takeFirstFreeSlot(fn: PciFunction): void {
+    const bus = this.busOf.get(fn)!;
+    bus.remove(fn);
+    let slot = 0;
+    while (bus.at(slot << 3) !== undefined) slot++;
+    fn.movedTo = slot === fn.spec.slot ? null : slot;
+    bus.add(fn);
+  }
+
+  /**
    * Hot-unplug tears down the function and everything below it: its
    * decode, its INTx, its timers, its IOMMU attachment and its PASID
    * bindings. Mappings of the domain stay (they belong to the domain).
@@ -1034,6 +1065,7 @@ export class Model implements DeviceHost {
     const fn = s.fn!;
     if (fn instanceof Bridge) for (const c of fn.secondary.functions()) this.unplugSlot(this.devices.get(c.id)!);
     if (fn.intxRequested) fn.lowerIntx();
+    if (this.rules.guestKeepsMappings && this.guestView[s.root]) fn.keepMappings();
     fn.retireAll();
     const bus = this.busOf.get(fn)!;
     bus.remove(fn);
@@ -1104,7 +1136,7 @@ export class Model implements DeviceHost {
     if (s === undefined || s.fn === null) return null;
     const bus = this.busOf.get(s.fn)!;
     const number = bus.upstream === null ? this.topology.roots[s.root].bus : (bus.upstream as Bridge).secondaryBus;
-    return mkBdf(number, s.spec.slot, s.spec.fn);
+    return mkBdf(number, s.fn.devfn >> 3, s.spec.fn);
   }
 
   /** Decoders of the issuing root's memory or IO space that claim addr, winners and losers. */

@@ -77,6 +77,15 @@ const TYPE1: [number, number, RuleId][] = [
 
 const inRange = (reg: number, start: number, len: number): boolean => reg >= start && reg < start + len;
 
+/** A header table as a lookup by register byte 0..0x3f (configRule runs on every config access). */
+function byByte(table: readonly [number, number, RuleId][]): RuleId[] {
+  const out: RuleId[] = [];
+  for (let reg = 0; reg < 0x40; reg++) out.push(table.find(([start, len]) => inRange(reg, start, len))?.[2] ?? 'config.read-only');
+  return out;
+}
+const TYPE0_BYTES = byByte(TYPE0);
+const TYPE1_BYTES = byByte(TYPE1);
+
 /** The rule a device's own registers follow, by its personality. */
 export function deviceRule(fn: PciFunction): RuleId {
   switch (fn.spec.kind) {
@@ -100,11 +109,7 @@ export function deviceRule(fn: PciFunction): RuleId {
 /** The rule that decides the value of config register `reg` of `fn`. */
 export function configRule(fn: PciFunction, reg: number): RuleId {
   if (reg >= fn.cfg.size) return 'config.size';
-  if (reg < 0x40) {
-    const table = fn.isBridge ? TYPE1 : TYPE0;
-    for (const [start, len, id] of table) if (inRange(reg, start, len)) return id;
-    return 'config.read-only';
-  }
+  if (reg < 0x40) return (fn.isBridge ? TYPE1_BYTES : TYPE0_BYTES)[reg];
   const c = fn.caps;
   if (c.msi !== undefined && inRange(reg, c.msi.off, c.msi.pending + 4 - c.msi.off)) return 'cap.msi';
   if (c.msix !== undefined && inRange(reg, c.msix.off, 12)) return 'cap.msix';

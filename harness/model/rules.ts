@@ -56,6 +56,19 @@ export interface Rules {
    * wraps past 2^64 kills it.
    */
   barCachesWritten: boolean;
+  /**
+   * Whether a reset or a plug gives a guest's function (a root seen through
+   * a hypervisor's guest view) the lowest free slot of its bus at or below
+   * its own, else the lowest free one above: a hypervisor that re-assigns
+   * the device and numbers its virtual slots first come, first served.
+   */
+  guestFirstFreeSlot: boolean;
+  /**
+   * Whether a guest's memory BAR mappings outlive the function's unplug or
+   * reset (a hypervisor whose p2m nothing unmaps then): each place the BAR
+   * decoded keeps reaching the device whenever it decodes memory again.
+   */
+  guestKeepsMappings: boolean;
   /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
   intxLine(t: Topology, a: IntxArrival): number | null;
 }
@@ -81,6 +94,8 @@ export const REFERENCE_RULES: Rules = {
   guestCommandKeeps: 0,
   msixHoleClash: false,
   barCachesWritten: false,
+  guestFirstFreeSlot: false,
+  guestKeepsMappings: false,
   cf8Register: (latch, port) => (latch & 0xfc) + (port - 0xcfc),
   intxLine: routedLine,
 };

@@ -16,7 +16,7 @@ import type { Observes } from '../ops/observation.ts';
 import type { Profile } from '../profiles/profile.ts';
 import type { Rules } from '../model/rules.ts';
 import { REFERENCE_RULES } from '../model/rules.ts';
-import { observedChooser } from './choosers.ts';
+import { ObservedChooser } from './choosers.ts';
 import { collisionOracle } from './collision.ts';
 import { divergenceOracle } from './divergence.ts';
 import { leakOracle } from './leak.ts';
@@ -59,6 +59,7 @@ export class TraceChecker {
   /** Oracles of the target's evidence: their findings stand beside the op's own. */
   private readonly beside: Oracle[] = [mapsOracle(), protocolOracle()];
   private index = 0;
+  private readonly chooser: ObservedChooser;
   private readonly irqView: IrqProjection | null;
   /** First finding of each signature, with how often it recurred. */
   readonly bySignature = new Map<string, SignatureCount>();
@@ -78,6 +79,7 @@ export class TraceChecker {
     this.observes = j.observes;
     this.profile = j.profile ?? null;
     this.model = new Model(topology, j.rules ?? REFERENCE_RULES);
+    this.chooser = new ObservedChooser(this.observes, this.profile);
     const observes = this.observes;
     this.irqView = typeof observes.irqs === 'object' ? new IrqProjection(observes.irqs, topology) : null;
     this.ordered = [leakOracle(), collisionOracle(), misrouteOracle(), divergenceOracle()];
@@ -87,7 +89,7 @@ export class TraceChecker {
   step(op: Op, observed: Observation): Finding[] {
     this.observer?.before?.(op, this.model);
     // Where a specification leaves the outcome open, the model follows the profile, else what the target did.
-    const predicted = this.model.apply(op, observedChooser(op, observed, this.observes, this.profile));
+    const predicted = this.model.apply(op, this.chooser.for(op, observed));
     const view: StepView = { index: this.index++, op, observed, predicted, model: this.model, observes: this.observes, profile: this.profile };
     const spontaneous = spontaneousIrqs(this.model, observed);
     if (spontaneous.length > 0) view.spontaneous = spontaneous;

@@ -11,25 +11,37 @@ import type { Observation, Observes } from '../ops/observation.ts';
 import { optionOf, type Profile } from '../profiles/profile.ts';
 import { differences } from './compare.ts';
 
-/** What an option's outcome is compared on: options carry no interrupts (the model raises those apart). One per Observes. */
-const withoutIrqs = new WeakMap<Observes, Observes>();
+/** One per checker, pointed at each step's op and observation in turn (a chooser per step was an allocation on the hot path). */
+export class ObservedChooser {
+  private op: Op | null = null;
+  private observed: Observation = { status: 'ok' };
+  /** What an option's outcome is compared on: options carry no interrupts (the model raises those apart). */
+  private readonly seen: Observes;
 
-function optionView(observes: Observes): Observes {
-  let seen = withoutIrqs.get(observes);
-  if (seen === undefined) withoutIrqs.set(observes, (seen = { ...observes, irqs: false }));
-  return seen;
-}
+  constructor(
+    observes: Observes,
+    private readonly profile: Profile | null,
+  ) {
+    this.seen = { ...observes, irqs: false };
+  }
 
-export function observedChooser(op: Op, observed: Observation, observes: Observes, profile: Profile | null): Chooser {
-  return (id, options) => {
-    const seen = optionView(observes);
-    const declared = optionOf(profile, id);
+  /** The chooser for this op and what the target observed of it. */
+  for(op: Op, observed: Observation): Chooser {
+    this.op = op;
+    this.observed = observed;
+    return this.choose;
+  }
+
+  private readonly choose: Chooser = (id, options) => {
+    const op = this.op!;
+    const observed = this.observed;
+    const declared = optionOf(this.profile, id);
     if (observed.source === 'harness') return { option: declared ?? options[0].option, declared: declared !== undefined };
     // Options the op's own observation cannot tell apart (one observation for all): the profile's, else the model's default.
     if (options.every((o) => o.obs === options[0].obs)) return { option: declared ?? options[0].option, declared: declared !== undefined };
-    const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && differences(op, observed, o.obs, seen).length === 0);
+    const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && differences(op, observed, o.obs, this.seen).length === 0);
     if (declared !== undefined && matches(declared)) return { option: declared, declared: true };
-    const match = options.find((o) => differences(op, observed, o.obs, seen).length === 0);
+    const match = options.find((o) => differences(op, observed, o.obs, this.seen).length === 0);
     // The target took another outcome the specification allows: follow it, and say the profile said otherwise.
     if (declared !== undefined) return match === undefined ? { option: declared, declared: true } : { option: match.option, declared: true, departs: declared };
     return { option: (match ?? options[0]).option, declared: false };

@@ -14,7 +14,7 @@
  */
 import { showOp } from '../ops/codec.ts';
 import { showIrq, showObs } from '../ops/observation-codec.ts';
-import type { Observation } from '../ops/observation.ts';
+import { allOnes, type Observation } from '../ops/observation.ts';
 import { CHOICES } from '../spec/choices.ts';
 import { RULES, type RuleId } from '../spec/rules.ts';
 import { differences, firstDataDifference, showDifference, type Difference } from './compare.ts';
@@ -79,6 +79,8 @@ function ruleOf(v: StepView, observed: Observation, d: Difference): RuleId {
   const at = op.op === 'cfg.read' ? op.reg : op.op === 'region.read' && op.region === CONFIG_REGION ? op.offset : p.to?.region === 'cfg' ? (p.to.offset ?? -1) : -1;
   const dev = op.op === 'region.read' ? op.dev : p.to?.dev;
   const fn = dev === undefined ? null : v.model.fnOf(dev);
+  // Vendor ID 0xFFFF is no vendor's (PCI 3.0 §6.2.1): a read of it that is all ones, where the model has a function, says the function was not there.
+  if (op.op === 'cfg.read' && op.reg === 0 && op.size >= 2 && fn !== null && observed.value === allOnes(op.size) && p.value !== allOnes(op.size)) return 'config.present-function';
   if (i >= 0 && at >= 0 && fn !== null) return configRule(fn, at + i);
   return p.valueRule ?? p.rule ?? 'config.read-only';
 }

@@ -24,6 +24,7 @@ export const RULES = {
   'config.cf8': rule('PCI 3.0 §3.2.2.3.2', 'a DWORD write to CONFIG_ADDRESS (0xCF8) latches enable, bus, device, function and register; CONFIG_DATA (0xCFC..0xCFF) carries the access; other accesses to 0xCF8 pass through'),
   'config.routing': rule('PCI-to-PCI Bridge 1.2 §3.2.5.3-§3.2.5.4; PCIe Base §7.3.1', 'a configuration request reaches the function at its bus number: on the root bus, or below the bridge whose secondary..subordinate range holds the bus'),
   'config.absent-function': rule('PCI 3.0 §6.1; PCIe Base §2.3.1', 'a configuration read of a function that does not exist completes with all ones (Unsupported Request)'),
+  'config.present-function': rule('PCI 3.0 §6.1, §6.2.1; PCIe Base §7.2.2', 'a function that exists answers configuration reads at its own bus, device and function number: its Vendor ID is never 0xFFFF, which is what a function that is not there returns'),
   'config.size': rule('PCI 3.0 §6.1; PCIe Base §7.2', 'a conventional function has 256 bytes of configuration space, a PCI Express function 4 KiB; registers beyond read all ones'),
   'config.read-only': rule('PCI 3.0 §6.1, §6.2', 'read-only register bits keep their value whatever is written; reserved bits read zero'),
   // ---- the type 0 and type 1 headers ---------------------------------------------------

@@ -167,6 +167,20 @@ test('divergence compares only what the target observes', () => {
   ]);
 });
 
+test('a function that does not answer at its number rests on config.present-function (Vendor ID all ones); another register read all ones on its own rule', () => {
+  const cr = (reg: number, size: number): Op => ({ op: 'cfg.read', root: 0, via: 'ecam', bdf: B('00:03.0'), reg, size });
+  const CFG_ONLY: Observes = { ...OBSERVES_ALL, delivery: false, irqs: false };
+  const steps = record(two, [cr(0, 4), cr(0x04, 2), cr(0x2c, 2)]);
+  for (const [i, size] of [[0, 4], [1, 2], [2, 2]] as const) steps[i].obs = { status: 'ok', value: (1n << BigInt(8 * size)) - 1n };
+  const f = checkSteps(two, CFG_ONLY, steps);
+  expect(f.map((x) => [x.index, x.rule?.id])).toEqual([
+    [0, 'config.present-function'],
+    [1, 'header.command'],
+    [2, 'header.misc'],
+  ]);
+  expect(f[0].message).toContain('Vendor ID is never 0xFFFF');
+});
+
 /** What a CPU-side target such as QEMU's qtest sees: values, no delivery, no aborts, no faults. */
 const CPU_SIDE: Observes = { delivery: false, irqs: false, aborts: false, faults: [] };
 

@@ -432,6 +432,28 @@ test('a failed Xen assertion is reported as a crash with its message and exit st
   expect((after as XenAgentError).trouble).toBe('gone');
 });
 
+test("dev reset: the device's registers go back to what firmware left and its BAR contents are lost; vPCI starts again from them where the version can be told (PHYSDEVOP_pci_device_reset, 4.18 and later), and 4.17, which cannot, keeps MSI enabled and the BAR mapped", async () => {
+  const { a, hostBar, uid } = await twoEndpoints();
+  const MSI_CTL = 0x42;
+  const r = await a.run([
+    X.cfgWrite(0, D3, PCI_COMMAND, 2, CMD_MEMORY),
+    X.cfgWrite(0, D3, MSI_CTL, 2, 1),
+    X.memWrite(0, hostBar[0] + 0x10, 4, 0x5a5a),
+    X.devReset(0, D3),
+    X.cfgRead(0, D3, PCI_COMMAND, 2),
+    X.cfgRead(0, D3, MSI_CTL, 2),
+    X.cfgWrite(0, D3, PCI_COMMAND, 2, CMD_MEMORY),
+    X.memRead(0, hostBar[0], 4),
+    X.memRead(0, hostBar[0] + 0x10, 4),
+  ] as const);
+  const told = guestsHaveVpci(xenTree());
+  expect(r[3]).toEqual({ rc: told ? 0 : -38 });
+  expect(r[4].value, 'Command after the reset (the device\'s)').toBe(0n);
+  expect(Number(r[5].value) & 1, "MSI Enable as vPCI shows it: 4.17 keeps its own copy").toBe(told ? 0 : 1);
+  expect(r[7]).toEqual({ value: identity(uid[0], 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0 } });
+  expect(r[8].value, 'the BAR storage was cleared by the reset').toBe(0n);
+});
+
 describeGuestMode('guest mode (Xen 4.21 and later)', () => {
   /** Where assign_virtual_sbdf puts a guest's first device: segment 0, bus 0, slot 0, function 0. */
   const G = '0000:00:00.0';
@@ -671,6 +693,26 @@ describeGuestMode('guest mode (Xen 4.21 and later)', () => {
     expect(r[3].value, 'no device at the virtual SBDF any more').toBe(0xffffffffn);
     expect(r[4]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e3.bar0), nr: 4 }]);
     expect(r[5]).toEqual({ value: identity(e3.uid, 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0 } });
+  });
+
+  test('dev reset of a guest device: vpci_reset_device assigns it again at the first free virtual slot (it moves when a lower one is free) and shows the host BAR address again; the old p2m entry stays', async () => {
+    const a = await guestAgent();
+    const [, , e3, e4, s3, s4] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAdd(0, D3, { bar0: 0x4000 }), X.devAdd(0, D4, { bar0: 0x1000 }), X.devAssignGuest(1, D3), X.devAssignGuest(1, D4)] as const);
+    expect([s3.vsbdf, s4.vsbdf]).toEqual([G, '0000:00:01.0']);
+    const r = await a.run([
+      X.cfgWrite(1, '0000:00:01.0', PCI_BAR0, 4, GBAR),
+      X.cfgWrite(1, '0000:00:01.0', PCI_COMMAND, 2, CMD_MEMORY),
+      X.devDeassign(1, D3),
+      X.devReset(1, D4),
+      X.cfgRead(1, G, PCI_BAR0, 4),
+      X.cfgRead(1, '0000:00:01.0', PCI_BAR0, 4),
+      X.p2m(1),
+    ] as const);
+    expect(r[3]).toEqual({ rc: 0, vsbdf: G });
+    expect(r[4].value, 'the guest is shown the host address again (init_header)').toBe(BigInt(e4.bar0));
+    expect(r[5].value, 'nothing at its former number').toBe(0xffffffffn);
+    expect(r[6]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e4.bar0), nr: 1 }]);
+    expect(e3.uid).not.toBe(e4.uid);
   });
 });
 

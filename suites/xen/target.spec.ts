@@ -252,6 +252,37 @@ describeGuestMode('guest mode (Xen 4.21 and later)', () => {
     });
   });
 
+  test('hot-plug in a guest: unplugged, a device answers nothing at its number; plugged again it takes its own slot though the slots below are free, its BARs at 0, and decodes where the guest puts it', async () => {
+    await withGuestXen(async (x) => {
+      const dev = (id: string, slot: number): DeviceSpec => ep(id, slot, { bars: [{ kind: 'mem32', size: 0x1000 }] });
+      const t = one([dev('a', 0), dev('e', 2)]);
+      const e = bdf(2);
+      const ops: Op[] = [
+        { op: 'dev.unplug', dev: 'a' },
+        { op: 'dev.unplug', dev: 'e' },
+        cfgR(e, 0x04, 2),
+        { op: 'dev.unplug', dev: 'e' },
+        { op: 'dev.plug', dev: 'e' },
+        { op: 'dev.plug', dev: 'e' },
+        cfgR(e, 0x10),
+        cfgR(e, 0x04, 2),
+        cfgW(e, 0x10, BAR),
+        cfgW(e, 0x04, 0x2, 2),
+        mr(BAR),
+        cfgR(bdf(0), 0x04, 2),
+      ];
+      const r = await conform(x, t, ops);
+      expect(r.violations).toEqual([]);
+      expect(values(r.steps)).toEqual([null, null, '0xffff', null, null, null, '0x0', '0x0', null, null, identity(2, 0), '0xffff']);
+      // What the toolstack refuses (unplugging an absent device, plugging a present one) is the session's answer, not Xen's.
+      expect([r.steps[3].obs, r.steps[5].obs]).toEqual([
+        { status: 'error', reason: 'not-present', source: 'harness' },
+        { status: 'error', reason: 'present', source: 'harness' },
+      ]);
+      expect(r.steps[4].obs.evidence?.events?.[0]).toContain('virtual 0000:00:02.0');
+    });
+  });
+
   test("MSI-X in a guest: the message is the one Xen's vPCI holds for the guest's table entry", async () => {
     await withGuestXen(async (x) => {
       const spec = ep('e', 0, { bars: [{ kind: 'mem32', size: 0x4000 }], caps: ['msix'], msixVectors: 4 });

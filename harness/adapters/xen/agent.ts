@@ -214,6 +214,23 @@ const ok = (text: string): Cmd<void> => ({
 });
 
 /** Command builders (agent.c's header is the reference). */
+/** Xen's rc, and where a guest sees the device (its virtual SBDF). */
+export interface Placed {
+  rc: number;
+  vsbdf?: Sbdf;
+}
+
+/** "OK <rc> [vsbdf=<sbdf>]"; `withRc0`: a guest's assignment names the virtual SBDF whenever rc is 0. */
+const placedReply = (text: string, withRc0: boolean): Cmd<Placed> => ({
+  text,
+  parse: (l) => {
+    const m = match(/^OK (-?\d+)(?: vsbdf=([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]))?$/, l, 'OK <rc> [vsbdf=<sbdf>]');
+    const rc = Number(m[1]);
+    if (withRc0 && rc === 0 && m[2] === undefined) throw new ReplyMismatch('expected "vsbdf=<sbdf>" with rc 0');
+    return m[2] === undefined ? { rc } : { rc, vsbdf: m[2] };
+  },
+});
+
 export const X = {
   /** ram: bytes of RAM from address 0 (whole pages; the hardware domain's is the host's e820 RAM). */
   domainNew: (kind: DomainKind, ram?: number): Cmd<number> => ({
@@ -247,17 +264,13 @@ export const X = {
     parse: (l) => Number(match(/^OK (-?\d+)(?: vsbdf=\S+)?$/, l, 'OK <rc> [vsbdf=<sbdf>]')[1]),
   }),
   /** Passes a host device through to a guest (Xen 4.21 and later): Xen's rc and, when it is 0, the virtual SBDF the guest sees the device at (its config accesses use it). */
-  devAssignGuest: (domid: number, sbdf: Sbdf): Cmd<{ rc: number; vsbdf?: Sbdf }> => ({
-    text: `dev assign ${domid} ${sbdf}`,
-    parse: (l) => {
-      const m = match(/^OK (-?\d+)(?: vsbdf=([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]))?$/, l, 'OK <rc> [vsbdf=<sbdf>]');
-      const rc = Number(m[1]);
-      if (rc === 0 && m[2] === undefined) throw new ReplyMismatch('expected "vsbdf=<sbdf>" with rc 0');
-      return m[2] === undefined ? { rc } : { rc, vsbdf: m[2] };
-    },
-  }),
+  devAssignGuest: (domid: number, sbdf: Sbdf): Cmd<Placed> => placedReply(`dev assign ${domid} ${sbdf}`, true),
   devDeassign: (domid: number, sbdf: Sbdf): Cmd<void> => ok(`dev deassign ${domid} ${sbdf}`),
-  devReset: (domid: number, sbdf: Sbdf): Cmd<void> => ok(`dev reset ${domid} ${sbdf}`),
+  /**
+   * The hardware domain resets a device of `domid` as xen-pciback does (a function-level reset, then
+   * PHYSDEVOP_pci_device_reset): rc is the hypercall's (-38 on 4.17, which has none); vsbdf where a guest sees the device after.
+   */
+  devReset: (domid: number, sbdf: Sbdf): Cmd<Placed> => placedReply(`dev reset ${domid} ${sbdf}`, false),
   /** rejected: Xen refused the access (the value is then all ones). */
   cfgRead: (domid: number, sbdf: Sbdf, reg: number, size: number): Cmd<{ value: bigint; rejected: boolean }> => ({
     text: `cfg read ${domid} ${sbdf} ${hx(reg)} ${size}`,

@@ -30,4 +30,16 @@ export const XEN_QUIRKS: readonly Quirk[] = [
       "the hardware domain's bar_write (xen/drivers/vpci/header.c) caches a memory BAR's address as written, with only the type bits cleared, not the address the BAR decodes (bits below its size read 0); modify_bars then maps from PFN_DOWN(addr) to PFN_DOWN(addr + size - 1): the BAR's pages before the written one are not mapped, pages past its end are, and a range that wraps past 2^64 fails ASSERT(s <= e) in rangeset_add_range (4.17 to 4.22)",
     rules: { barCachesWritten: true },
   },
+  {
+    name: 'xen-guest-reset-first-free-slot',
+    describes:
+      "resetting a guest's device moves it to the lowest free slot of the guest's virtual bus: PHYSDEVOP_pci_device_reset runs vpci_reset_device (xen/include/xen/vpci.h), which is vpci_deassign_device (it frees the device's virtual slot) then vpci_assign_device, whose add_virtual_device takes the first free slot (xen/drivers/vpci/vpci.c); with a lower slot free (a device unplugged, or none there) the device leaves its bus, device and function number, and its former number answers nothing (4.21, 4.22)",
+    rules: { guestFirstFreeSlot: true },
+  },
+  {
+    name: 'xen-guest-keeps-mappings',
+    describes:
+      "a guest's p2m keeps its BAR mappings after the device leaves it or is reset: XEN_DOMCTL_deassign_device and PHYSDEVOP_pci_device_reset run vpci_deassign_device (xen/drivers/vpci/vpci.c), which frees vPCI's state without unmapping what modify_bars mapped, and libxl's revocation of iomem permissions unmaps nothing; each place the BAR decoded keeps reaching the host device whenever it decodes memory again (4.21, 4.22)",
+    rules: { guestKeepsMappings: true },
+  },
 ];

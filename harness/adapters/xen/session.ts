@@ -18,7 +18,8 @@ import { unhandled } from '../../ops/exhaustive.ts';
 import type { Irq, Observation } from '../../ops/observation.ts';
 import { ownerOf, walkDevices, type Topology } from '../../topology/types.ts';
 import { XEN_AGENT_FIELD, applyOne, type FailureKind, type RunResult, type Session, type TargetFailure } from '../target.ts';
-import { X, XenAgentError, type AgentIrq, type Cmd, type Sbdf, type Where, type XenAgent } from './agent.ts';
+import { X, XenAgentError, type AgentIrq, type Cmd, type Placed, type Sbdf, type Where, type XenAgent } from './agent.ts';
+import { guestSbdf, zeroGuestBars, type GuestBuses, type GuestDevice } from './lifecycle.ts';
 
 /** A failure of the agent as a target failure at op `index`. */
 export function failureOf(e: XenAgentError, index: number): TargetFailure {
@@ -28,11 +29,15 @@ export function failureOf(e: XenAgentError, index: number): TargetFailure {
 
 const CF8_ENABLE = 0x8000_0000;
 
-/** One op's part of a batch: its commands, and how their replies become the observation. */
+/** One op's part of a batch: its commands, and how their replies become the observation; `then`: what the session does after it (a lifecycle op ends its batch). */
 interface Step {
   cmds: Cmd<unknown>[];
   finish(replies: unknown[]): Observation;
+  then?(): Cmd<unknown>[];
 }
+
+/** Ops after which the session must see Xen's replies before it builds the next op's commands. */
+const LIFECYCLE: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset']);
 
 const whereText = (w: Where): string =>
   w.kind === 'bar' ? `${w.sbdf} ${w.bar === 6 ? 'rom' : `bar${w.bar}`} +0x${w.offset.toString(16)}` : w.kind === 'no-decode' && w.mfn !== undefined ? `mfn 0x${w.mfn.toString(16)}, no host BAR` : w.kind;
@@ -43,7 +48,12 @@ export interface DomainLayout {
   ecam(root: number): number;
   cf8(root: number): boolean;
   hosts: ReadonlyMap<Sbdf, string>;
+  /** Guest mode: where each guest's devices sit, for hot-plug and reset. */
+  guests?: GuestBuses;
 }
+
+/** What the session answers itself (what the toolstack refuses, what the target does not do): not Xen's, so not judged. */
+const own = (o: Observation): Step => ({ cmds: [], finish: () => ({ ...o, source: 'harness' }) });
 
 export class XenSession implements Session {
   /** Host SBDF → the device's id and root. */
@@ -69,6 +79,27 @@ export class XenSession implements Session {
   }
 
   async run(ops: readonly Op[]): Promise<RunResult> {
+    const observations: Observation[] = [];
+    let from = 0;
+    while (from < ops.length) {
+      // A lifecycle op ends a batch: where Xen put the device decides the commands of the ops after it.
+      let to = from;
+      while (to < ops.length && !LIFECYCLE.has(ops[to].op)) to++;
+      to = Math.min(to + 1, ops.length);
+      const failure = await this.batch(ops.slice(from, to), observations);
+      if (failure !== undefined) return { observations, failure };
+      from = to;
+    }
+    if (this.notes.length > 0 && observations.length > 0) {
+      observations[0].evidence = { events: [...this.notes, ...(observations[0].evidence?.events ?? [])] };
+      this.notes = [];
+    }
+    return { observations };
+  }
+
+  /** One pipelined batch; its observations are appended to `out`. Then the last step's follow-up commands, if it has any. */
+  private async batch(ops: readonly Op[], out: Observation[]): Promise<TargetFailure | undefined> {
+    const base = out.length;
     const steps = ops.map((op) => this.step(op));
     const cmds = steps.flatMap((s) => s.cmds);
     let replies: unknown[];
@@ -77,26 +108,30 @@ export class XenSession implements Session {
     } catch (e) {
       if (!(e instanceof XenAgentError)) throw e;
       // The ops whose replies all came in completed; the failure belongs to the next one.
-      const observations: Observation[] = [];
       let at = 0;
       for (const s of steps) {
         if (at + s.cmds.length > e.parsed.length) break;
-        observations.push(s.finish(e.parsed.slice(at, at + s.cmds.length)));
+        out.push(s.finish(e.parsed.slice(at, at + s.cmds.length)));
         at += s.cmds.length;
       }
-      return { observations, failure: failureOf(e, observations.length) };
+      return failureOf(e, out.length);
     }
-    const observations: Observation[] = [];
     let at = 0;
     for (const s of steps) {
-      observations.push(s.finish(replies.slice(at, at + s.cmds.length)));
+      out.push(s.finish(replies.slice(at, at + s.cmds.length)));
       at += s.cmds.length;
     }
-    if (this.notes.length > 0 && observations.length > 0) {
-      observations[0].evidence = { events: [...this.notes, ...(observations[0].evidence?.events ?? [])] };
-      this.notes = [];
+    const last = steps.at(-1);
+    const then = last?.then?.() ?? [];
+    if (then.length === 0) return undefined;
+    try {
+      await this.agent.run(then);
+    } catch (e) {
+      if (!(e instanceof XenAgentError)) throw e;
+      out.length = base + steps.length - 1;
+      return failureOf(e, out.length);
     }
-    return { observations };
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -141,8 +176,59 @@ export class XenSession implements Session {
     };
   }
 
+  /** Hot-plug in a guest (lifecycle.ts); what the toolstack refuses itself is the session's answer. */
+  private hotplug(kind: 'dev.plug' | 'dev.unplug', id: string): Step {
+    const g = this.layout.guests;
+    const d = g?.device(id);
+    if (g === undefined || d === undefined) return own({ status: 'error', reason: g === undefined ? 'unsupported' : 'no-device' });
+    if (kind === 'dev.unplug') {
+      if (!g.present(id)) return own({ status: 'error', reason: 'not-present' });
+      return { cmds: g.unplug(d), finish: () => ({ status: 'ok', evidence: { events: [`${id}: deassigned from d${d.domid}, then reset by the hardware domain`] } }) };
+    }
+    if (g.present(id)) return own({ status: 'error', reason: 'present' });
+    const { cmds, assign } = g.plug(d);
+    let placed: Placed = { rc: 0 };
+    return {
+      cmds,
+      finish: (r) => {
+        placed = r[assign] as Placed;
+        g.placed(d, placed);
+        return this.placedObservation(d, placed, 'XEN_DOMCTL_assign_device');
+      },
+      then: () => (placed.vsbdf === undefined ? [] : zeroGuestBars(d, placed.vsbdf)),
+    };
+  }
+
+  /** A function-level reset by the hardware domain, then PHYSDEVOP_pci_device_reset (agent.c `dev reset`). */
+  private reset(id: string): Step {
+    const g = this.layout.guests;
+    const entry = [...this.bySbdf].find(([, v]) => v.id === id);
+    if (entry === undefined) return own({ status: 'error', reason: 'no-device' });
+    const d = g?.device(id);
+    if (g !== undefined && d !== undefined && !g.present(id)) return own({ status: 'error', reason: 'not-present' });
+    let placed: Placed = { rc: 0 };
+    return {
+      cmds: [X.devReset(this.layout.domain(entry[1].root), entry[0])],
+      finish: (r) => {
+        placed = r[0] as Placed;
+        if (g === undefined || d === undefined) return { status: 'ok', evidence: { events: [`${id}: reset; PHYSDEVOP_pci_device_reset = ${placed.rc}`] } };
+        g.placed(d, placed);
+        return this.placedObservation(d, placed, 'PHYSDEVOP_pci_device_reset');
+      },
+      then: () => (g === undefined || d === undefined || placed.vsbdf === undefined ? [] : zeroGuestBars(d, placed.vsbdf)),
+    };
+  }
+
+  /** A plug or reset as the guest sees it: done, with where Xen put the device (another slot than its own shows in the config accesses after it). */
+  private placedObservation(d: GuestDevice, p: Placed, call: string): Observation {
+    const where = p.vsbdf === undefined ? 'no virtual slot' : p.vsbdf === guestSbdf(d.slot) ? `virtual ${p.vsbdf}` : `virtual ${p.vsbdf}, not its slot ${guestSbdf(d.slot)}`;
+    const events = { events: [`${d.id}: ${call} = ${p.rc}; ${where}`] };
+    // Xen refused to take the device (-28: no free slot of the guest's 32).
+    if (p.rc !== 0 && call === 'XEN_DOMCTL_assign_device') return { status: 'error', reason: p.rc === -28 ? 'exhausted' : 'busy', evidence: events };
+    return { status: 'ok', evidence: events };
+  }
+
   private step(op: Op): Step {
-    const own = (o: Observation): Step => ({ cmds: [], finish: () => ({ ...o, source: 'harness' }) });
     switch (op.op) {
       case 'cfg.read':
       case 'cfg.write': {
@@ -162,7 +248,12 @@ export class XenSession implements Session {
       case 'pio.write':
         if (this.layout.domain(op.root) !== 0) return own({ status: 'error', reason: 'unsupported' });
         return this.port(op.port, op.size, writeValue(op), `port 0x${op.port.toString(16)}`);
-      // hwdom mode declares none of these (xenCapabilities): no IOMMU, PASIDs, ioreq servers, hot-plug, resets or clock here.
+      case 'dev.plug':
+      case 'dev.unplug':
+        return this.hotplug(op.op, op.dev);
+      case 'dev.reset':
+        return this.reset(op.dev);
+      // Neither mode declares these (xenCapabilities): no IOMMU, PASIDs, ioreq servers, root resets or clock here.
       case 'dma.map':
       case 'dma.unmap':
       case 'dma.attach':
@@ -178,9 +269,6 @@ export class XenSession implements Session {
       case 'emu.unmap-bdf':
       case 'emu.map-range':
       case 'emu.unmap-range':
-      case 'dev.plug':
-      case 'dev.unplug':
-      case 'dev.reset':
       case 'root.reset':
       case 'region.read':
       case 'region.write':

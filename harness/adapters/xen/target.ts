@@ -22,10 +22,11 @@ import { DEFAULT_ECAM, DEFAULT_RAM, walkDevices, type RootSpec, type Topology } 
 import { InputError } from '../../util/errors.ts';
 import { profileFor } from '../../profiles/profile.ts';
 import { failedSession, type Capabilities, type Target, type TargetPhases } from '../target.ts';
-import { ensureXenAgent, findXenTree, xenVersion, XenAgent, XenAgentError, X, type Cmd, type Knob } from './agent.ts';
+import { ensureXenAgent, findXenTree, xenVersion, XenAgent, XenAgentError, X, type Cmd, type Knob, type Placed } from './agent.ts';
 import { hostEndpoint } from './host-device.ts';
 import { XenSession, failureOf, type DomainLayout } from './session.ts';
 import { sbdfOf, xenEcam } from './platform.ts';
+import { GuestBuses, fillerSbdf, guestSbdf, zeroGuestBars, type GuestDevice } from './lifecycle.ts';
 
 export const XEN_MODES = ['hwdom', 'guest'] as const;
 export type XenMode = (typeof XEN_MODES)[number];
@@ -51,12 +52,18 @@ export interface XenTarget extends Target {
   dispose(): Promise<void>;
 }
 
-export function xenCapabilities(mode: XenMode = 'hwdom'): Capabilities {
+/**
+ * What a mode offers. `resetHook`: the version has PHYSDEVOP_pci_device_reset (4.18 and later), by which the hardware
+ * domain tells vPCI that it reset a device; 4.17 has none, so vPCI keeps what it held (MSI enabled, BARs mapped and
+ * their writes dropped) and a reset is not offered there (docs/xen.md).
+ */
+export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capabilities {
   const observes: Capabilities['observes'] = { delivery: false, irqs: { lines: false, messages: null, messagesByFunction: true }, aborts: false, faults: [] };
   if (mode === 'guest')
     return {
       // x86 guests have no IO BARs (no handler for them) and no CF8/CFC here: config through the virtual ECAM window.
-      ops: ['config', 'mmio'],
+      // Hot-plug and reset as the toolstack and the hardware domain do them (lifecycle.ts).
+      ops: ['config', 'mmio', 'hotplug', 'reset'],
       maxRoots: MAX_GUESTS,
       personalities: ['endpoint'],
       caps: ['msi', 'msix'],
@@ -66,7 +73,8 @@ export function xenCapabilities(mode: XenMode = 'hwdom'): Capabilities {
       contract: { memory: 'isolated', io: 'isolated', irq: 'isolated', dma: 'isolated', pasid: 'isolated', config: 'isolated' },
     };
   return {
-    ops: ['config', 'mmio', 'pio'],
+    // reset: the hardware domain resets a device and tells Xen (PHYSDEVOP_pci_device_reset). No hot-plug: the shim's host devices stay.
+    ops: resetHook ? ['config', 'mmio', 'pio', 'reset'] : ['config', 'mmio', 'pio'],
     maxRoots: MAX_SEGMENTS,
     personalities: ['endpoint'],
     // Xen's vPCI emulates MSI and MSI-X; power management and PCI Express registers reach the device untouched.
@@ -93,7 +101,7 @@ export function prepareXen(t: Topology, mode: XenMode = 'hwdom'): Topology {
     const where = `topology: device ${dev.id}`;
     if (dev.kind !== 'endpoint') throw new InputError(where, `an endpoint (xen-vpci emulates isoroot's endpoint as the host device), not ${dev.kind}`);
     if (parent !== null) throw new InputError(where, 'a device on a root bus');
-    if (dev.present === false) throw new InputError(where, 'a present device (no hot-plug on xen-vpci)');
+    if (dev.present === false && mode === 'hwdom') throw new InputError(where, 'a present device (no hot-plug on xen-vpci:hwdom)');
     if (dev.emulator !== undefined) throw new InputError(where, 'no emulator');
     const extra = (dev.caps ?? []).filter((c) => c !== 'msi' && c !== 'msix');
     if (extra.length > 0) throw new InputError(where, `capabilities msi and msix only, not ${extra.join(', ')}`);
@@ -147,7 +155,7 @@ export async function openXenTarget(o: XenOptions = {}): Promise<XenTarget> {
   const agents = new Set<XenAgent>();
   const target: XenTarget = {
     info: { name: 'xen-vpci', version: `Xen ${describeTree(found.tree, version)} vPCI, ${mode} mode, ${binary}` },
-    capabilities: xenCapabilities(mode),
+    capabilities: xenCapabilities(mode, major * 100 + minor >= 418),
     profile: profileFor(`xen-vpci:${mode}`, version),
     binary,
     xenVersion: version,
@@ -223,53 +231,63 @@ function hwdomPlan(t: Topology): Plan {
  * guest: d0 (the toolstack's), then a guest per root with its ECAM window;
  * each host device (placed by firmware, on host bus root + 1) passed
  * through to its root's guest. Xen gives a device the first free slot
- * (vpci.c add_virtual_device), so a slot left empty below a device is
- * taken by a filler device (a function 0 on host bus 0x80 + the guest's
- * number: Xen passes functions 0 only), which leaves
- * again once every device is in. Xen starts a guest's BARs at the host
- * addresses (header.c init_header: guest_addr = addr); the session starts
- * them at 0, as the model's functions come out of reset.
+ * (vpci.c add_virtual_device), so a slot left empty below a device (no
+ * device there, or one not present until hot-plugged) is taken by a filler
+ * device (lifecycle.ts fillerSbdf: Xen passes functions 0 only), which
+ * leaves again once every device is in. Xen starts a guest's BARs at the
+ * host addresses (header.c init_header: guest_addr = addr); the session
+ * starts them at 0, as the model's functions come out of reset.
  */
 function guestPlan(t: Topology): Plan {
   const setup: Cmd<unknown>[] = [X.domainNew('hwdom', DEFAULT_RAM)];
   const hosts = new Map<string, string>();
-  const assigns: { id: string; at: number; vsbdf: string; bars: number[]; domid: number }[] = [];
+  const devices: GuestDevice[] = [];
+  const assigns: { d: GuestDevice; at: number }[] = [];
   const fillers: { domid: number; sbdf: string }[] = [];
   t.roots.forEach((r, root) => {
     const domid = root + 1;
     setup.push(X.domainNew('guest', r.ram ?? DEFAULT_RAM), X.mmcfg(domid, 0, r.ecam ?? DEFAULT_ECAM, 0, 0xff));
     const bySlot = new Map(r.devices.map((d) => [d.slot, d]));
-    const top = Math.max(-1, ...r.devices.map((d) => d.slot));
+    const top = Math.max(-1, ...r.devices.filter((d) => d.present !== false).map((d) => d.slot));
+    for (const dev of r.devices) {
+      const host = hostEndpoint(t, dev.id);
+      const d: GuestDevice = { id: dev.id, domid, slot: dev.slot, host: sbdfOf(domid, dev.slot, 0, 0), bars: host.memoryBarRegisters };
+      devices.push(d);
+      hosts.set(d.host, dev.id);
+      setup.push(X.devAddRaw(0, d.host, `${host.description} place`));
+    }
     for (let slot = 0; slot <= top; slot++) {
       const dev = bySlot.get(slot);
-      if (dev === undefined) {
-        const sbdf = sbdfOf(0x80 + domid, slot, 0, 0);
+      if (dev === undefined || dev.present === false) {
+        const sbdf = fillerSbdf(domid, slot);
         setup.push(X.devAddRaw(0, sbdf, 'bar0=0x1000'), X.devAssignGuest(domid, sbdf));
         fillers.push({ domid, sbdf });
         continue;
       }
-      const sbdf = sbdfOf(domid, slot, 0, 0);
-      hosts.set(sbdf, dev.id);
-      const host = hostEndpoint(t, dev.id);
-      setup.push(X.devAddRaw(0, sbdf, `${host.description} place`));
-      assigns.push({ id: dev.id, at: setup.length, vsbdf: sbdfOf(0, slot, 0, 0), bars: host.memoryBarRegisters, domid });
-      setup.push(X.devAssignGuest(domid, sbdf));
+      assigns.push({ d: devices.find((x) => x.id === dev.id)!, at: setup.length });
+      setup.push(X.devAssignGuest(domid, sbdfOf(domid, slot, 0, 0)));
     }
   });
   const after: Cmd<unknown>[] = fillers.map((f) => X.devDeassign(f.domid, f.sbdf));
+  const layout: DomainLayout = { domain: (r) => r + 1, ecam: (r) => t.roots[r].ecam ?? DEFAULT_ECAM, cf8: () => false, hosts };
   return {
     setup,
     check: (replies) => {
       const notes: string[] = [];
-      for (const a of assigns) {
-        const r = replies[a.at] as { rc: number; vsbdf?: string };
-        if (r.rc !== 0) notes.push(`vpci_assign_device(${a.id}) = ${r.rc}`);
-        else if (r.vsbdf !== a.vsbdf) throw new Error(`Xen gave ${a.id} the virtual SBDF ${r.vsbdf}, not ${a.vsbdf}: the fillers did not take the slots below it`);
-        else for (const reg of a.bars) after.push(X.cfgWrite(a.domid, a.vsbdf, reg, 4, 0));
+      const present: string[] = [];
+      for (const { d, at } of assigns) {
+        const r = replies[at] as Placed;
+        if (r.rc !== 0) notes.push(`vpci_assign_device(${d.id}) = ${r.rc}`);
+        else if (r.vsbdf !== guestSbdf(d.slot)) throw new Error(`Xen gave ${d.id} the virtual SBDF ${r.vsbdf}, not ${guestSbdf(d.slot)}: the fillers did not take the slots below it`);
+        else {
+          present.push(d.id);
+          after.push(...zeroGuestBars(d, r.vsbdf));
+        }
       }
+      layout.guests = new GuestBuses(devices, present, fillers.map((f) => f.sbdf));
       return notes;
     },
     after,
-    layout: { domain: (r) => r + 1, ecam: (r) => t.roots[r].ecam ?? DEFAULT_ECAM, cf8: () => false, hosts },
+    layout,
   };
 }

@@ -68,7 +68,16 @@
  *       vpci_deassign_device) and it belongs to nobody (for a guest: Xen's
  *       quarantine); a guest loses the iomem permissions first. Nothing is
  *       unmapped: what vPCI mapped stays in the domain's p2m.
- *   dev reset <domid> <sbdf>           ERR unsupported ...
+ *   dev reset <domid> <sbdf>           OK <rc> [vsbdf=<sbdf>]
+ *       the hardware domain resets a device of <domid> (or, <domid> 0, one
+ *       that belongs to nobody) as Linux's xen-pciback does: a
+ *       function-level reset, after which the device's config space is as
+ *       firmware left it (BARs placed, Command 0) and its BARs' storage
+ *       zero; then PHYSDEVOP_pci_device_reset, whose rc is <rc>:
+ *       vpci_reset_device (vPCI leaves the device and sets it up again from
+ *       its registers) from 4.21, -38 (ENOSYS) on 4.17, which has no such
+ *       hypercall (vPCI keeps what it held). vsbdf: where a guest sees the
+ *       device now.
  *   cfg read <domid> <sbdf> <reg> <size>
  *                                      OK <value> [rejected]
  *   cfg write <domid> <sbdf> <reg> <size> <value>
@@ -1022,9 +1031,21 @@ static int cmd_dev(char **t, int n)
         put("OK");
     }
     else if ( !strcmp(t[1], "reset") )
-        return err("unsupported: the shim has no host device reset yet, and "
-                   "Xen %u.%u's vPCI has no reset hook",
-                   SHIM_XEN_VERSION >> 8, SHIM_XEN_VERSION & 0xff);
+    {
+        int rc;
+        pci_sbdf_t vs;
+
+        if ( a->pdev->domain != d && (a->pdev->domain || !is_hardware_domain(d)) )
+            return err("%s is not assigned to d%u", sbdf_str(a->pdev->sbdf),
+                       d->domain_id);
+        rc = shim_toolstack_reset(a->pdev);
+        put("OK %d", rc);
+        /* vpci_reset_device assigns the device again: a guest may see it
+         * at another virtual slot. */
+        if ( a->pdev->domain && !is_hardware_domain(a->pdev->domain) &&
+             shim_guest_sbdf(a->pdev, &vs) )
+            put(" vsbdf=%s", sbdf_str(vs));
+    }
     else
         return err("usage: dev add|assign|deassign|reset <domid> <sbdf> ...");
     return 0;

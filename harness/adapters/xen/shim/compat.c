@@ -29,6 +29,17 @@ void shim_vpci_deassign(struct pci_dev *pdev)
     write_unlock(&d->pci_lock);
 }
 
+int shim_vpci_reset(struct pci_dev *pdev)
+{
+    struct domain *d = pdev->domain;
+    int rc;
+
+    write_lock(&d->pci_lock);
+    rc = vpci_reset_device(pdev);
+    write_unlock(&d->pci_lock);
+    return rc;
+}
+
 /* Once per device, as pci_add_device does: where MSI and MSI-X are (msi.c
  * and msix.c read these instead of walking the list), and whether the
  * extended config space is reachable (always: 4 KiB per function here). */

@@ -45,6 +45,9 @@ struct domain;
 
 #define SHIM_VPCI_ASSIGN(pdev) vpci_add_handlers(pdev)
 #define SHIM_VPCI_DEASSIGN(pdev) vpci_remove_device(pdev)
+/* No PHYSDEVOP_pci_device_reset before 4.18: the hypercall fails, and vPCI
+ * keeps what it held of the device from before its reset. */
+#define SHIM_VPCI_RESET(pdev) ((void)(pdev), -ENOSYS)
 #define SHIM_PCI_DEV_COMPAT
 #define SHIM_DOMAIN_COMPAT
 #define shim_pdev_compat_init(pdev) ((void)(pdev))
@@ -61,6 +64,10 @@ int shim_vpci_assign(struct pci_dev *pdev);
 void shim_vpci_deassign(struct pci_dev *pdev);
 #define SHIM_VPCI_ASSIGN(pdev) shim_vpci_assign(pdev)
 #define SHIM_VPCI_DEASSIGN(pdev) shim_vpci_deassign(pdev)
+/* PHYSDEVOP_pci_device_reset (drivers/pci/physdev.c): vpci_reset_device,
+ * the owner's pci_lock write-locked (compat.c). */
+int shim_vpci_reset(struct pci_dev *pdev);
+#define SHIM_VPCI_RESET(pdev) shim_vpci_reset(pdev)
 
 /* What pci_add_device learns once (passthrough/msi.c pdev_msi_init, and
  * 4.22's ext_cfg: the shim's devices have 4 KiB of config space). */

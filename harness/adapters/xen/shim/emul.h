@@ -482,6 +482,9 @@ bool shim_host_doorbell(uint32_t *vector, bool *ack);
  * such as an MSI pending bit. */
 void shim_host_set(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
                    uint32_t val);
+/* A function-level reset of the host device: its config space as firmware
+ * left it (BARs placed, Command 0), its BAR storage zero. */
+void shim_host_reset(pci_sbdf_t sbdf);
 /* The device's BAR storage at byte `off` of BAR n (its MSI-X PBA). */
 uint8_t *shim_host_bar_byte(pci_sbdf_t sbdf, unsigned int n, uint64_t off);
 /* Give pdev to d and run vPCI's handler setup, as the toolstack would (in

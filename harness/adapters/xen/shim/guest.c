@@ -193,3 +193,22 @@ int shim_assign_device(struct domain *d, struct pci_dev *pdev)
     current = saved;
     return rc;
 }
+
+/* What the hardware domain does to reset a device it lends (Linux's
+ * xen-pciback, pcistub_reset_device_state): a function-level reset, then
+ * PHYSDEVOP_pci_device_reset, so that vPCI sets the device up again from
+ * its registers (vpci_reset_device; -ENOSYS before 4.18: vPCI keeps what
+ * it held). A device that belongs to nobody is only reset. */
+int shim_toolstack_reset(struct pci_dev *pdev)
+{
+    struct vcpu *saved = current;
+    int rc;
+
+    shim_host_reset(pdev->sbdf);
+    if ( !pdev->domain )
+        return 0;
+    current = toolstack_vcpu(pdev->domain);
+    rc = SHIM_VPCI_RESET(pdev);
+    current = saved;
+    return rc;
+}

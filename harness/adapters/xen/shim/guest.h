@@ -23,6 +23,11 @@ int shim_toolstack_assign(struct domain *d, struct pci_dev *pdev);
 /* vPCI leaves the device, which then belongs to nobody; a guest loses the
  * iomem permissions the toolstack granted. */
 void shim_toolstack_deassign(struct pci_dev *pdev);
+/* The hardware domain resets a device (function-level reset), then tells
+ * Xen (PHYSDEVOP_pci_device_reset: vpci_reset_device from 4.18; 4.17 has
+ * no such hypercall, -ENOSYS). Returns Xen's rc (0 for a device that
+ * belongs to nobody). */
+int shim_toolstack_reset(struct pci_dev *pdev);
 /* The SBDF the device's owner sees it at: its virtual one for a guest
  * (assign_virtual_sbdf), else the host's. False: no vPCI for it. */
 bool shim_guest_sbdf(const struct pci_dev *pdev, pci_sbdf_t *sbdf);

@@ -139,6 +139,7 @@ struct hostdev {
     uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
     uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];
     uint8_t w1c[PCI_CFG_SPACE_EXP_SIZE];  /* write 1 to clear */
+    uint8_t cfg_reset[PCI_CFG_SPACE_EXP_SIZE]; /* as firmware left it */
     unsigned int cfg_size;              /* 256 (conventional) or 4096 */
     uint32_t tag;
     bool regfile;                       /* see struct shim_endpoint */
@@ -219,6 +220,25 @@ void shim_host_set(pci_sbdf_t sbdf, unsigned int reg, unsigned int len,
             h->cfg[reg + i] = val >> (8 * i);
         host_placements(h);
     }
+}
+
+/* A function-level reset as the hardware domain's kernel does it (reset,
+ * then its saved config restored): registers back to what firmware left,
+ * BAR contents gone. */
+void shim_host_reset(pci_sbdf_t sbdf)
+{
+    struct hostdev *h = hostdev_find(sbdf);
+
+    if ( !h )
+        return;
+    memcpy(h->cfg, h->cfg_reset, sizeof(h->cfg));
+    for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
+    {
+        for ( unsigned int i = 0; i < h->bars[n].nr_pages; i++ )
+            free(h->bars[n].pages[i].mem);
+        h->bars[n].nr_pages = 0;
+    }
+    host_placements(h);
 }
 
 uint8_t pci_conf_read8(pci_sbdf_t s, unsigned int reg) { return host_read(s, reg, 1); }
@@ -756,6 +776,7 @@ struct pci_dev *shim_add_endpoint_spec(pci_sbdf_t sbdf,
     /* A conventional function has 256 bytes; beyond them reads all ones
      * (PCIe Base §7.2.2.2 for ECAM). Without an image: PCIe-sized. */
     h->cfg_size = e->image ? e->image_len : PCI_CFG_SPACE_EXP_SIZE;
+    memcpy(h->cfg_reset, h->cfg, sizeof(h->cfg));
     hostdevs[nr_hostdevs++] = h;
     host_placements(h);
     if ( e->image )
