@@ -47,7 +47,7 @@ test('every entry of corpora/qemu has a quirk that explains its recording, which
 test('every entry of corpora/xen with a quirk: the quirk explains its recording, the reference model does not; every quirk of Xen serves an entry', async () => {
   const xen = join(import.meta.dirname, '..', 'corpora', 'xen');
   const bugs = knownBugs(xen);
-  expect(bugs.length).toBeGreaterThanOrEqual(7);
+  expect(bugs.length).toBeGreaterThanOrEqual(9);
   for (const b of bugs) {
     const t = await readTrace(join(xen, `${b.name}.jsonl`));
     const { observed, failure } = recorded(t.steps);
@@ -62,6 +62,28 @@ test('every entry of corpora/xen with a quirk: the quirk explains its recording,
     expect(recognise(bugs, t.header.topology, judge, observed, [], failure, ops)?.bug.quirk?.name).toBe(b.quirk.name);
   }
   for (const q of XEN_QUIRKS) expect(bugs.map((b) => b.quirk?.name)).toContain(q.name);
+});
+
+test("a known crash recognised by its signature hides nothing: after a violation no rule or quirk explains, the run is a finding", async () => {
+  const xen = join(import.meta.dirname, '..', 'corpora', 'xen');
+  const bugs = knownBugs(xen);
+  const t = await readTrace(join(xen, 'guest-bar-beyond-address-width-crashes-guest.jsonl'));
+  const { observed, failure } = recorded(t.steps);
+  const ops = t.steps.map((s) => s.op);
+  const judge = judgeOfHeader(t.header);
+  const signatures = (o: typeof observed): string[] => violations(checkRun(t.header.topology, judge, o, failure, ops)).map((f) => f.signature);
+  const alone = signatures(observed);
+  expect(alone).toEqual(['crash:cfg.write:(XEN) error: domain_crash called from xen/drivers/vpci/header.c:#']);
+  expect(recognise(bugs, t.header.topology, judge, observed, alone, failure, ops)).toMatchObject({ bug: { name: 'guest-bar-beyond-address-width-crashes-guest' }, by: 'signature' });
+  // The same crash after a read of the upper BAR register that no rule allows (it holds all ones, read back as 0x1234).
+  const read: (typeof observed)[number] = { op: { op: 'cfg.read', root: 1, via: 'ecam', bdf: observed[0].op.op === 'cfg.write' ? observed[0].op.bdf : 0, reg: 0x20, size: 4 }, obs: { status: 'ok', value: 0x1234n } };
+  const tampered = [observed[0], read];
+  const tOps = [ops[0], read.op, ...ops.slice(1)];
+  const tFailure = { ...failure!, index: failure!.index + 1 };
+  const both = violations(checkRun(t.header.topology, judge, tampered, tFailure, tOps)).map((f) => f.signature);
+  expect(both).toContain(alone[0]);
+  expect(both.length).toBeGreaterThan(1);
+  expect(recognise(bugs, t.header.topology, judge, tampered, both, tFailure, tOps)).toBeNull();
 });
 
 test('a recording the known bug does not explain is not taken for it', async () => {

@@ -98,9 +98,18 @@ export function recognise(
       if (quirky[i].quirk!.name !== quirky[j].quirk!.name && quirkExplains([quirky[i].quirk!, quirky[j].quirk!], topology, judge, steps, failure, ops)) return { bug: quirky[i], also: [quirky[j]], by: 'quirk' };
   for (const s of signatures) {
     const r = bySignature(bugs, s);
-    if (r !== null) return r;
+    // A signature names its bug, not the rest of the run: with other violations, the steps the target answered must be
+    // explained too (by the specifications or a known quirk), else a new bug would hide behind a known crash.
+    if (r !== null && (signatures.every((x) => x === s) || stepsExplained(quirky, topology, judge, steps))) return r;
   }
   return null;
+}
+
+/** Whether the answered steps (without the failure) break no rule, on the reference model or with one known quirk. */
+function stepsExplained(quirky: readonly KnownBug[], topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[]): boolean {
+  const c = new TraceChecker(topology, judge);
+  if (steps.every((st) => (c.step(st.op, st.obs), c.violations === 0 && c.model.aborted === null))) return true;
+  return quirky.some((b) => quirkExplains(b.quirk!, topology, judge, steps));
 }
 
 /** The fallback: an entry without a quirk whose recorded signature this is (a quirk is the whole description of its entry). */
