@@ -27,6 +27,7 @@ import { mayRemovePins, writeValue, type Op, type OpOf } from '../ops/catalog.ts
 import { unhandled } from '../ops/exhaustive.ts';
 import { CONFIG_ADDRESS_PORT, configAddress, configDataPort, configMechanisms, ecamAddress } from '../bus/config-access.ts';
 import { spaceOfBar, type BarToken, type BusSpace } from '../bus/bar.ts';
+import { ADDR_LIMIT } from './bar.ts';
 import type { ChoiceId } from '../spec/choices.ts';
 import type { RuleId } from '../spec/rules.ts';
 import { DEFAULT_CHOOSER, type ChoiceMade, type Chooser, type Option } from './choose.ts';
@@ -503,10 +504,11 @@ export class Model implements DeviceHost {
       if (bar !== null && fn.stuckBars.has(bar)) return ok({ to, rule });
     }
     // The reference model needs neither: no quirk, no extra reads on this hot path.
-    if (!this.rules.msixHoleClash && !this.rules.barCachesWritten) return this.registerWriteThrough(fn, reg, size, value, to, rule);
+    if (!this.rules.msixHoleClash && !this.rules.barCachesWritten && !this.rules.mapFailureDropsDecode) return this.registerWriteThrough(fn, reg, size, value, to, rule);
     const oldCmd = fn.command;
     const before = fn.cfg.read(reg & ~3, 4);
     const o = this.registerWriteThrough(fn, reg, size, value, to, rule);
+    if (this.rules.mapFailureDropsDecode && reg <= COMMAND + 1 && COMMAND < reg + size) this.unmappableDecode(fn, oldCmd);
     if (this.rules.msixHoleClash && reg <= COMMAND + 1 && COMMAND < reg + size) this.decodeEnabled(fn, oldCmd);
     if (this.rules.barCachesWritten) this.cacheWrittenBar(fn, reg, size, value, before, oldCmd);
     return o;
@@ -534,6 +536,15 @@ export class Model implements DeviceHost {
     }
     if (reg <= COMMAND + 1 && COMMAND < reg + size && (oldCmd & CMD_MEMORY) === 0 && (fn.command & CMD_MEMORY) !== 0)
       for (const [r, w] of fn.writtenBars ?? []) if (w + BigInt(fn.bars[r]!.size) - 1n >= 1n << 64n) this.abort(`Assertion 's <= e' failed at xen/common/rangeset.c (BAR ${r} cached at 0x${w.toString(16)})`);
+  }
+
+  /** Under mapFailureDropsDecode (the hardware domain's vpci_process_pending, xen/drivers/vpci/header.c): a decode enable with a memory BAR past the address width ends with memory decode off. */
+  private unmappableDecode(fn: PciFunction, oldCmd: number): void {
+    if (this.guestView[fn.root] || (oldCmd & CMD_MEMORY) !== 0 || (fn.command & CMD_MEMORY) === 0) return;
+    const past = fn.bars.some((b) => b !== undefined && (b.kind === 'mem32' || b.kind === 'mem64') && fn.memoryBarBase(b.region) + b.size > ADDR_LIMIT);
+    if (!past) return;
+    fn.cfg.set(COMMAND, 2, fn.command & ~CMD_MEMORY);
+    fn.recomputeDecode();
   }
 
   /** Under msixHoleClash: a decode enable whose MSI-X pages cannot be trapped leaves the device's Command as it was (guest-view: the guest's copy takes it). */

@@ -69,6 +69,13 @@ export interface Rules {
    * decoded keeps reaching the device whenever it decodes memory again.
    */
   guestKeepsMappings: boolean;
+  /**
+   * Whether a decode enable whose memory BARs cannot all be mapped (one
+   * lies past the physical address width) leaves memory decode off, the
+   * rest of the Command write taken: a hypervisor that turns decoding off
+   * when a map fails.
+   */
+  mapFailureDropsDecode: boolean;
   /** The platform line an asserted INTx arrives at (ACPI _PRT: the root's routing table), or null for none. */
   intxLine(t: Topology, a: IntxArrival): number | null;
 }
@@ -96,6 +103,7 @@ export const REFERENCE_RULES: Rules = {
   barCachesWritten: false,
   guestFirstFreeSlot: false,
   guestKeepsMappings: false,
+  mapFailureDropsDecode: false,
   cf8Register: (latch, port) => (latch & 0xfc) + (port - 0xcfc),
   intxLine: routedLine,
 };

@@ -42,4 +42,10 @@ export const XEN_QUIRKS: readonly Quirk[] = [
       "a guest's p2m keeps its BAR mappings after the device leaves it or is reset: XEN_DOMCTL_deassign_device and PHYSDEVOP_pci_device_reset run vpci_deassign_device (xen/drivers/vpci/vpci.c), which frees vPCI's state without unmapping what modify_bars mapped, and libxl's revocation of iomem permissions unmaps nothing; each place the BAR decoded keeps reaching the host device whenever it decodes memory again (4.21, 4.22)",
     rules: { guestKeepsMappings: true },
   },
+  {
+    name: 'xen-map-failure-drops-decode',
+    describes:
+      "the hardware domain's decode enable fails as a whole when one memory BAR cannot be mapped (a 64-bit BAR past the 52-bit physical address width: map_mmio_regions refuses it): vpci_process_pending (xen/drivers/vpci/header.c) writes Command with memory decoding off, so the device's other BARs, which PCI has decoding, decode nothing, though the pages mapped before the failure stay in the p2m; a guest is crashed instead (4.17 to 4.22)",
+    rules: { mapFailureDropsDecode: true },
+  },
 ];
