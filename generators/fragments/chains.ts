@@ -13,7 +13,7 @@ import { EDU_DMA_BASE } from '../../harness/model/personalities/edu.ts';
 import { TESTDEV_TESTS } from '../../harness/model/personalities/pci-testdev.ts';
 import type { BarPlan, DevicePlan } from '../plan.ts';
 import { GPAS, cfg, msiAddress, pick, placeOps, scope, type FragmentContext, type Weighted } from './context.ts';
-import { bringUp, windowOps } from './config.ts';
+import { bringUp, chainVia, windowOps } from './config.ts';
 import { hotplugReach } from '../reach.ts';
 
 const ON = BigInt(H.CMD_IO | H.CMD_MEMORY | H.CMD_MASTER);
@@ -222,7 +222,7 @@ export function chainFragments(x: FragmentContext): Weighted[] {
     out.push({
       arb: fc.tuple(pick(movable), has('reset') ? fc.boolean() : fc.constant(false)).map(([bar, reset]) => {
         const d = x.plan.devices.get(bar.dev)!;
-        const via = x.c.vias[0] ?? 'ecam';
+        const via = chainVia(x);
         const away: Op[] = reset ? [{ op: 'dev.reset', dev: d.spec.id }] : [{ op: 'dev.unplug', dev: d.spec.id }, read(bar, 0, 4), { op: 'dev.plug', dev: d.spec.id }];
         return [...bringUp(x, d), read(bar, 0, 4), ...away, ...placeOps(x, bar, bar.b, via), cfg(d, via, H.COMMAND, 2, ON), read({ ...bar, a: bar.b }, 0, 4), read(bar, 0, 4)];
       }),

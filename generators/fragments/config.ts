@@ -131,13 +131,16 @@ export function windowOps(x: FragmentContext, bridge: string, via: Via, short: n
   return ops;
 }
 
+/** The mechanism chains configure devices through: the target's first. */
+export const chainVia = (x: FragmentContext): Via => x.c.vias[0] ?? 'ecam';
+
 /**
  * Makes a device reachable as firmware would: the bus numbers and windows
  * of every bridge above it (outermost first), its BARs at their planned
  * addresses, then decode and Bus Master on.
  */
 export function bringUp(x: FragmentContext, d: DevicePlan): Op[] {
-  const via: Via = x.c.vias[0] ?? 'ecam';
+  const via = chainVia(x);
   const ops: Op[] = [];
   const chain: DevicePlan[] = [];
   for (let p = d.parent; p !== null; p = x.plan.devices.get(p)!.parent) chain.unshift(x.plan.devices.get(p)!);

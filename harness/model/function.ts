@@ -224,7 +224,7 @@ export abstract class PciFunction {
    * when the write leaves it enabled: the writes the choice
    * header.bar-write-while-decoding is about. Null: not such a write.
    */
-  decodingBarWritten(off: number, size: number, value: number): Placement | null {
+  decodingBarWritten(off: number, size: number, value: bigint): Placement | null {
     // BAR and ROM registers lie in 0x10..0x3b of either header: most writes are elsewhere.
     if (off >= 0x3c || off + size <= 0x10 || !this.power || (this.command & CMD_MEMORY) === 0) return null;
     for (const b of this.bars) {
@@ -235,7 +235,7 @@ export abstract class PciFunction {
       if (p === null) return null;
       if (b.kind !== 'rom') return p;
       // The ROM's enable bit after the write: the written byte's bit 0, else the current one.
-      const stays = off === b.reg ? (value & 1) !== 0 : true;
+      const stays = off === b.reg ? (value & 1n) !== 0n : true;
       return stays ? p : null;
     }
     return null;

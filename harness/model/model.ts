@@ -508,9 +508,10 @@ export class Model implements DeviceHost {
     const oldCmd = fn.command;
     const before = fn.cfg.read(reg & ~3, 4);
     const o = this.registerWriteThrough(fn, reg, size, value, to, rule);
-    if (this.rules.mapFailureDropsDecode && reg <= COMMAND + 1 && COMMAND < reg + size) this.unmappableDecode(fn, oldCmd);
-    if (this.rules.msixHoleClash && reg <= COMMAND + 1 && COMMAND < reg + size) this.decodeEnabled(fn, oldCmd);
-    if (this.rules.barCachesWritten) this.cacheWrittenBar(fn, reg, size, value, before, oldCmd);
+    const command = reg <= COMMAND + 1 && COMMAND < reg + size;
+    if (this.rules.mapFailureDropsDecode && command) this.unmappableDecode(fn, oldCmd);
+    if (this.rules.msixHoleClash && command) this.decodeEnabled(fn, oldCmd);
+    if (this.rules.barCachesWritten) this.cacheWrittenBar(fn, reg, size, value, before, oldCmd, command);
     return o;
   }
 
@@ -519,7 +520,7 @@ export class Model implements DeviceHost {
    * is cached as written (only the type bits cleared), and a decode enable maps from there; one that wraps past 2^64 fails Xen's
    * ASSERT(s <= e) in rangeset_add_range.
    */
-  private cacheWrittenBar(fn: PciFunction, reg: number, size: number, value: bigint, before: number, oldCmd: number): void {
+  private cacheWrittenBar(fn: PciFunction, reg: number, size: number, value: bigint, before: number, oldCmd: number, command: boolean): void {
     if (this.guestView[fn.root]) return;
     const bar = fn.memoryBarWritten(reg, size);
     // Taken: with decode off, or (a BAR that was not mapped) the register changed.
@@ -534,7 +535,7 @@ export class Model implements DeviceHost {
       (fn.writtenBars ??= new Map()).set(bar, next);
       fn.recomputeDecode();
     }
-    if (reg <= COMMAND + 1 && COMMAND < reg + size && (oldCmd & CMD_MEMORY) === 0 && (fn.command & CMD_MEMORY) !== 0)
+    if (command && (oldCmd & CMD_MEMORY) === 0 && (fn.command & CMD_MEMORY) !== 0)
       for (const [r, w] of fn.writtenBars ?? []) if (w + BigInt(fn.bars[r]!.size) - 1n >= 1n << 64n) this.abort(`Assertion 's <= e' failed at xen/common/rangeset.c (BAR ${r} cached at 0x${w.toString(16)})`);
   }
 
@@ -602,8 +603,7 @@ export class Model implements DeviceHost {
       ]);
       if (pick.option === 'refuse') return pick.obs;
     }
-    // BAR and ROM registers lie in 0x10..0x3b of either header: most writes are elsewhere.
-    const placed = reg < 0x3c && reg + size > 0x10 ? fn.decodingBarWritten(reg, size, Number(value)) : null;
+    const placed = fn.decodingBarWritten(reg, size, value);
     if (placed !== null) {
       // Ignored, a write to a BAR under RAM is still taken by its register: such a BAR is not mapped (RAM outranks it; a
       // hypervisor maps BARs in holes of the memory map only), and it is mapped at the new place when memory decode turns on again.

@@ -3,7 +3,7 @@
  * the manner of the mutants: the rules it replaces (rules.ts). The
  * targets' quirks are listed in harness/adapters/quirk.ts.
  */
-import { REFERENCE_RULES, type Rules } from './rules.ts';
+import type { Rules } from './rules.ts';
 
 export interface Quirk {
   name: string;
@@ -11,5 +11,3 @@ export interface Quirk {
   describes: string;
   rules: Partial<Rules>;
 }
-
-export const quirkRules = (q: Quirk): Rules => ({ ...REFERENCE_RULES, ...q.rules });

@@ -9,7 +9,8 @@
 import { CorpusStore } from '../corpus/store.ts';
 import type { CorpusStatus } from '../corpus/meta.ts';
 import { quirkNamed, QUIRKS } from '../adapters/quirk.ts';
-import { quirkRules, type Quirk } from '../model/quirk.ts';
+import type { Quirk } from '../model/quirk.ts';
+import { REFERENCE_RULES, type Rules } from '../model/rules.ts';
 import type { TargetFailure } from '../adapters/target.ts';
 import { TraceChecker, type Judge } from '../oracles/checker.ts';
 import type { Op } from '../ops/catalog.ts';
@@ -61,10 +62,10 @@ export function knownBugs(dir: string): KnownBug[] {
     });
 }
 
-/** Whether the model with the quirks explains the steps (and the failure) without a violation. */
+/** Whether the model with the quirks (none: the reference model) explains the steps (and the failure) without a violation. */
 export function quirkExplains(q: Quirk | readonly Quirk[], topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[], failure?: TargetFailure, ops?: readonly Op[]): boolean {
   const qs = Array.isArray(q) ? (q as readonly Quirk[]) : [q as Quirk];
-  const c = new TraceChecker(topology, { ...judge, rules: qs.reduce((r, x) => ({ ...r, ...x.rules }), quirkRules(qs[0])) });
+  const c = new TraceChecker(topology, { ...judge, rules: qs.reduce<Rules>((r, x) => ({ ...r, ...x.rules }), REFERENCE_RULES) });
   for (const s of steps) {
     c.step(s.op, s.obs);
     if (c.violations > 0 || c.model.aborted !== null) return false;
@@ -107,9 +108,7 @@ export function recognise(
 
 /** Whether the answered steps (without the failure) break no rule, on the reference model or with one known quirk. */
 function stepsExplained(quirky: readonly KnownBug[], topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[]): boolean {
-  const c = new TraceChecker(topology, judge);
-  if (steps.every((st) => (c.step(st.op, st.obs), c.violations === 0 && c.model.aborted === null))) return true;
-  return quirky.some((b) => quirkExplains(b.quirk!, topology, judge, steps));
+  return quirkExplains([], topology, judge, steps) || quirky.some((b) => quirkExplains(b.quirk!, topology, judge, steps));
 }
 
 /** The fallback: an entry without a quirk whose recorded signature this is (a quirk is the whole description of its entry). */

@@ -187,16 +187,7 @@ export class XenSession implements Session {
     }
     if (g.present(id)) return own({ status: 'error', reason: 'present' });
     const { cmds, assign } = g.plug(d);
-    let placed: Placed = { rc: 0 };
-    return {
-      cmds,
-      finish: (r) => {
-        placed = r[assign] as Placed;
-        g.placed(d, placed);
-        return this.placedObservation(d, placed, 'XEN_DOMCTL_assign_device');
-      },
-      then: () => (placed.vsbdf === undefined ? [] : zeroGuestBars(d, placed.vsbdf)),
-    };
+    return this.placing(g, d, cmds, assign, 'XEN_DOMCTL_assign_device');
   }
 
   /** A function-level reset by the hardware domain, then PHYSDEVOP_pci_device_reset (agent.c `dev reset`). */
@@ -205,27 +196,32 @@ export class XenSession implements Session {
     const entry = [...this.bySbdf].find(([, v]) => v.id === id);
     if (entry === undefined) return own({ status: 'error', reason: 'no-device' });
     const d = g?.device(id);
-    if (g !== undefined && d !== undefined && !g.present(id)) return own({ status: 'error', reason: 'not-present' });
-    let placed: Placed = { rc: 0 };
-    return {
-      cmds: [X.devReset(this.layout.domain(entry[1].root), entry[0])],
-      finish: (r) => {
-        placed = r[0] as Placed;
-        if (g === undefined || d === undefined) return { status: 'ok', evidence: { events: [`${id}: reset; PHYSDEVOP_pci_device_reset = ${placed.rc}`] } };
-        g.placed(d, placed);
-        return this.placedObservation(d, placed, 'PHYSDEVOP_pci_device_reset');
-      },
-      then: () => (g === undefined || d === undefined || placed.vsbdf === undefined ? [] : zeroGuestBars(d, placed.vsbdf)),
-    };
+    const cmds = [X.devReset(this.layout.domain(entry[1].root), entry[0])];
+    if (g === undefined || d === undefined)
+      return { cmds, finish: (r) => ({ status: 'ok', evidence: { events: [`${id}: reset; PHYSDEVOP_pci_device_reset = ${(r[0] as Placed).rc}`] } }) };
+    if (!g.present(id)) return own({ status: 'error', reason: 'not-present' });
+    return this.placing(g, d, cmds, 0, 'PHYSDEVOP_pci_device_reset');
   }
 
-  /** A plug or reset as the guest sees it: done, with where Xen put the device (another slot than its own shows in the config accesses after it). */
-  private placedObservation(d: GuestDevice, p: Placed, call: string): Observation {
-    const where = p.vsbdf === undefined ? 'no virtual slot' : p.vsbdf === guestSbdf(d.slot) ? `virtual ${p.vsbdf}` : `virtual ${p.vsbdf}, not its slot ${guestSbdf(d.slot)}`;
-    const events = { events: [`${d.id}: ${call} = ${p.rc}; ${where}`] };
-    // Xen refused to take the device (-28: no free slot of the guest's 32).
-    if (p.rc !== 0 && call === 'XEN_DOMCTL_assign_device') return { status: 'error', reason: p.rc === -28 ? 'exhausted' : 'busy', evidence: events };
-    return { status: 'ok', evidence: events };
+  /**
+   * A plug or a guest device's reset: reply `at` says where Xen put the device, which the guest then sees as done (another
+   * slot than its own shows in the config accesses after it); afterwards its BAR registers are written to 0, as at setup.
+   */
+  private placing(g: GuestBuses, d: GuestDevice, cmds: Cmd<unknown>[], at: number, call: 'XEN_DOMCTL_assign_device' | 'PHYSDEVOP_pci_device_reset'): Step {
+    let placed: Placed = { rc: 0 };
+    return {
+      cmds,
+      finish: (r) => {
+        placed = r[at] as Placed;
+        g.placed(d, placed);
+        const where = placed.vsbdf === undefined ? 'no virtual slot' : placed.vsbdf === guestSbdf(d.slot) ? `virtual ${placed.vsbdf}` : `virtual ${placed.vsbdf}, not its slot ${guestSbdf(d.slot)}`;
+        const events = { events: [`${d.id}: ${call} = ${placed.rc}; ${where}`] };
+        // Xen refused to take the device (-28: no free slot of the guest's 32).
+        if (placed.rc !== 0 && call === 'XEN_DOMCTL_assign_device') return { status: 'error', reason: placed.rc === -28 ? 'exhausted' : 'busy', evidence: events };
+        return { status: 'ok', evidence: events };
+      },
+      then: () => (placed.vsbdf === undefined ? [] : zeroGuestBars(d, placed.vsbdf)),
+    };
   }
 
   private step(op: Op): Step {

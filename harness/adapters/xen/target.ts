@@ -247,25 +247,27 @@ function guestPlan(t: Topology): Plan {
   t.roots.forEach((r, root) => {
     const domid = root + 1;
     setup.push(X.domainNew('guest', r.ram ?? DEFAULT_RAM), X.mmcfg(domid, 0, r.ecam ?? DEFAULT_ECAM, 0, 0xff));
-    const bySlot = new Map(r.devices.map((d) => [d.slot, d]));
-    const top = Math.max(-1, ...r.devices.filter((d) => d.present !== false).map((d) => d.slot));
+    // The devices present from the start, by slot; those not present are added, to be plugged later.
+    const bySlot = new Map<number, GuestDevice>();
     for (const dev of r.devices) {
       const host = hostEndpoint(t, dev.id);
       const d: GuestDevice = { id: dev.id, domid, slot: dev.slot, host: sbdfOf(domid, dev.slot, 0, 0), bars: host.memoryBarRegisters };
       devices.push(d);
       hosts.set(d.host, dev.id);
       setup.push(X.devAddRaw(0, d.host, `${host.description} place`));
+      if (dev.present !== false) bySlot.set(dev.slot, d);
     }
+    const top = Math.max(-1, ...bySlot.keys());
     for (let slot = 0; slot <= top; slot++) {
-      const dev = bySlot.get(slot);
-      if (dev === undefined || dev.present === false) {
+      const d = bySlot.get(slot);
+      if (d === undefined) {
         const sbdf = fillerSbdf(domid, slot);
         setup.push(X.devAddRaw(0, sbdf, 'bar0=0x1000'), X.devAssignGuest(domid, sbdf));
         fillers.push({ domid, sbdf });
         continue;
       }
-      assigns.push({ d: devices.find((x) => x.id === dev.id)!, at: setup.length });
-      setup.push(X.devAssignGuest(domid, sbdfOf(domid, slot, 0, 0)));
+      assigns.push({ d, at: setup.length });
+      setup.push(X.devAssignGuest(domid, d.host));
     }
   });
   const after: Cmd<unknown>[] = fillers.map((f) => X.devDeassign(f.domid, f.sbdf));

@@ -7,37 +7,40 @@
 
 #if SHIM_XEN_421
 
-/* passthrough/pci.c takes the owner's pci_lock for writing around both
- * (assign_device, deassign_device, pci_add_device in 4.21). */
-int shim_vpci_assign(struct pci_dev *pdev)
+/* passthrough/pci.c takes the owner's pci_lock for writing around
+ * vpci_assign_device and vpci_deassign_device (assign_device,
+ * deassign_device, pci_add_device in 4.21), drivers/pci/physdev.c around
+ * vpci_reset_device (PHYSDEVOP_pci_device_reset). */
+static int with_pci_lock(struct pci_dev *pdev, int (*call)(struct pci_dev *))
 {
     struct domain *d = pdev->domain;
     int rc;
 
     write_lock(&d->pci_lock);
-    rc = vpci_assign_device(pdev);
+    rc = call(pdev);
     write_unlock(&d->pci_lock);
     return rc;
+}
+
+int shim_vpci_assign(struct pci_dev *pdev)
+{
+    return with_pci_lock(pdev, vpci_assign_device);
+}
+
+static int deassign(struct pci_dev *pdev)
+{
+    vpci_deassign_device(pdev);
+    return 0;
 }
 
 void shim_vpci_deassign(struct pci_dev *pdev)
 {
-    struct domain *d = pdev->domain;
-
-    write_lock(&d->pci_lock);
-    vpci_deassign_device(pdev);
-    write_unlock(&d->pci_lock);
+    with_pci_lock(pdev, deassign);
 }
 
 int shim_vpci_reset(struct pci_dev *pdev)
 {
-    struct domain *d = pdev->domain;
-    int rc;
-
-    write_lock(&d->pci_lock);
-    rc = vpci_reset_device(pdev);
-    write_unlock(&d->pci_lock);
-    return rc;
+    return with_pci_lock(pdev, vpci_reset_device);
 }
 
 /* Once per device, as pci_add_device does: where MSI and MSI-X are (msi.c
