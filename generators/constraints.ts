@@ -22,6 +22,8 @@ export interface GenConstraints {
   caps: readonly CapName[];
   /** Whether slots may hold several functions (Capabilities.multifunction). */
   multifunction: boolean;
+  /** Whether an emulator may host devices (Capabilities.emulatedDevices). */
+  emulatedDevices: boolean;
   ops: readonly Capability[];
   vias: readonly Via[];
   /** Per space kind: forced sharing, forced isolation, or free. */
@@ -39,6 +41,7 @@ export const FREE: GenConstraints = {
   hotplugSlots: 'any',
   caps: CAP_NAMES,
   multifunction: true,
+  emulatedDevices: true,
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},
@@ -56,6 +59,7 @@ export function constraintsFor(target: Target): GenConstraints {
     hotplugSlots: c.hotplugSlots ?? 'any',
     caps: c.caps,
     multifunction: c.multifunction ?? true,
+    emulatedDevices: c.emulatedDevices ?? true,
     ops: c.ops,
     vias: c.vias,
     msiWindow: typeof c.observes.irqs === 'object' && c.observes.irqs.messages !== null ? { base: c.observes.irqs.messages.base, size: c.observes.irqs.messages.size } : null,

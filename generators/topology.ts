@@ -62,7 +62,7 @@ function leafShape(c: GenConstraints): fc.Arbitrary<Shape> {
       msiVectors: fc.constantFrom(1, 2, 4),
       fn1: fc.boolean(),
       spare: c.ops.includes('hotplug') ? fc.integer({ min: 0, max: 9 }).map((n) => n === 0) : fc.constant(false),
-      emulated: c.ops.includes('emulator') ? fc.integer({ min: 0, max: 4 }).map((n) => n === 0) : fc.constant(false),
+      emulated: c.ops.includes('emulator') && c.emulatedDevices ? fc.integer({ min: 0, max: 4 }).map((n) => n === 0) : fc.constant(false),
     })
     .map((s) => {
       const bars = [...s.bars];

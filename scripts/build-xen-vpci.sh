@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds Xen's own, unmodified vPCI code (xen/drivers/vpci/*.c and
-# xen/common/rangeset.c) as a user-space program against isoroot's emulation
+# Builds Xen's own, unmodified vPCI code (xen/drivers/vpci/*.c,
+# xen/common/rangeset.c and xen/common/ioreq.c) as a user-space program against isoroot's emulation
 # header and shim (harness/adapters/xen/shim), then runs the shim's
 # self-test. Groundwork for a future `--target xen-vpci`. Xen 4.17, 4.21 and
 # 4.22 are supported; what differs between them is named in one place, the
@@ -84,7 +84,10 @@ case $major.$minor in
   *)
     die "Xen $version is not supported (4.17, 4.21 and 4.22 are): its seams in harness/adapters/xen/shim/compat.h are not written" ;;
 esac
-sources+=(xen/common/rangeset.c)
+sources+=(xen/common/rangeset.c xen/common/ioreq.c)
+# ioreq servers (the device models' side of routing): ioreq.c and the
+# headers its structures come from.
+headers+=(xen/include/xen/ioreq.h xen/include/public/hvm/ioreq.h xen/include/public/hvm/dm_op.h)
 
 # Check the tree against the reference manifest for this version, if any.
 differ=()
@@ -143,7 +146,7 @@ EOF
 
 cflags=(-O1 -g -std=gnu11 -malign-data=abi -fno-strict-aliasing -Wall
         "-DSHIM_XEN_VERSION=$(printf 0x%x $(( major << 8 | minor )))"
-        -I "$shim" -I "$out/src/xen/include/xen" -I "$out/src/$vpci")
+        -I "$shim" -I "$out/src/xen/include/xen" -I "$out/src/xen/include" -I "$out/src/$vpci")
 log "gcc ${cflags[*]} (each .c; link with -Wl,-T,$out/vpci.lds)"
 objs=()
 # One file at a time (the machine is shared); relative paths so that
@@ -153,7 +156,7 @@ for f in "${sources[@]}"; do
   (cd "$out/src" && gcc "${cflags[@]}" -c "$f" -o "$o") || die "compiling $f failed"
   objs+=("$o")
 done
-for f in shim compat guest; do
+for f in shim compat guest ioreq-shim; do
   gcc "${cflags[@]}" -c "$shim/$f.c" -o "$out/obj/$f.o" || die "compiling $f.c failed"
   objs+=("$out/obj/$f.o")
 done

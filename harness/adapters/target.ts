@@ -35,6 +35,8 @@ export interface Capabilities {
   caps: readonly CapName[];
   /** Whether a slot may hold several functions (default true); false: function 0 only. */
   multifunction?: boolean;
+  /** With 'emulator': whether an emulator may host devices of its own (default true); false: emulators claim BDFs and ranges only. */
+  emulatedDevices?: boolean;
   vias: readonly Via[];
   observes: Observes;
   /**

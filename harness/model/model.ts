@@ -6,7 +6,7 @@
  */
 import { AddressSpace } from './address-space.ts';
 import { Bus } from './bus.ts';
-import { EmulatorTable } from './emulators.ts';
+import { EmulatorTable, type EmulatorDecide } from './emulators.ts';
 import type { Decoder } from './flat-view.ts';
 import { NO_BARS, type DeviceHost, type DmaResult, type PciFunction } from './function.ts';
 import { CMD_MEMORY, COMMAND, INTERRUPT_PIN } from './header.ts';
@@ -55,6 +55,14 @@ const SAME_OK: Observation = { status: 'ok' };
 const BAR_WRITE_WHILE_DECODING: readonly Option[] = [
   { option: 'take', obs: SAME_OK },
   { option: 'ignore', obs: SAME_OK },
+];
+const EMULATOR_OVERLAP: readonly Option[] = [
+  { option: 'refuse', obs: err('busy') },
+  { option: 'newest', obs: SAME_OK },
+];
+const EMULATOR_UNMAP_PARTIAL: readonly Option[] = [
+  { option: 'refuse', obs: err('not-registered') },
+  { option: 'split', obs: SAME_OK },
 ];
 const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
 
@@ -122,7 +130,7 @@ export class Model implements DeviceHost {
     for (let r = 0; r < t.roots.length; r++) {
       const spec = t.roots[r];
       this.rootBuses.push(new Bus(null, r, false));
-      this.emus.set(r, new EmulatorTable());
+      this.emus.set(r, new EmulatorTable(t.emulators ?? []));
       if (ownerOf(t, r, 'memory') === r) {
         this.rams.set(r, ramOf(r, spec.ram ?? DEFAULT_RAM));
         this.mem.set(r, new AddressSpace('memory', r));
@@ -312,7 +320,7 @@ export class Model implements DeviceHost {
   }
 
   /** Takes an implementation choice; the first one an op meets is reported with its prediction. */
-  private choose(id: ChoiceId, options: Option[]): Option {
+  private choose(id: ChoiceId, options: readonly Option[]): Option {
     const pick = this.chooser(id, options);
     const chosen = options.find((x) => x.option === pick.option) ?? options[0];
     this.made ??= { id, option: chosen.option, declared: pick.declared, others: options.filter((x) => x !== chosen), ...(pick.departs !== undefined ? { departs: pick.departs } : {}) };
@@ -476,7 +484,7 @@ export class Model implements DeviceHost {
     const r = rootForBus(this.topology, owner, bus);
     if (r < 0) return missedConfig('ur', issuer, 'config.routing', undefined, value, size);
     const b = mkBdf(bus, devfn >> 3, devfn & 7);
-    const via = this.emulatorFor(this.emus.get(owner)!.bdfs, b);
+    const via = this.rules.emulatorsAfterInternal ? undefined : this.emulatorFor(this.emus.get(owner)!, b);
     const fn = routeConfig(this.topology, this.rootBuses, r, bus, devfn);
     if (typeof fn === 'string') return missedConfig(fn, r, 'config.absent-function', via, value, size);
     if ((fn.spec.emulator ?? undefined) !== via) return missedConfig('ur', r, 'emulator.routing', via, value, size);
@@ -690,13 +698,8 @@ export class Model implements DeviceHost {
     return base < this.rams.get(ownerOf(this.topology, r, 'memory'))!.size && size > 0;
   }
 
-  private emulatorFor(bdfs: Map<number, string>, b: number): string | undefined {
-    if (bdfs.size === 0) return undefined;
-    for (const k of this.rules.emulatorKeys(b)) {
-      const e = bdfs.get(k);
-      if (e !== undefined) return e;
-    }
-    return undefined;
+  private emulatorFor(table: EmulatorTable, b: number): string | undefined {
+    return table.empty ? undefined : table.bdfOwner(this.rules.emulatorKeys(b));
   }
 
   // ---- memory and IO space ------------------------------------------------------
@@ -750,8 +753,8 @@ export class Model implements DeviceHost {
       return this.configAccess(d.root, issuer, bus, devfn, reg, size, value);
     }
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, addr, size, value);
-    const via = this.emus.get(sp.owner)!.mmio.find(addr)?.value;
-    return this.deliver(this.overlapPick(sp, d, addr, size, value), issuer, addr, size, value, via, 'memory.unassigned-read');
+    const pick = this.overlapPick(sp, d, addr, size, value);
+    return this.deliver(pick, issuer, addr, size, value, this.claimFor(sp.owner, 'mmio', addr, pick), 'memory.unassigned-read');
   }
 
   private ioAccess(issuer: number, port: number, size: number, value: bigint | null): Observation {
@@ -775,8 +778,8 @@ export class Model implements DeviceHost {
     // A partial access to CONFIG_ADDRESS passed through: a reserved platform range there (the target's own ports) answers.
     if (d !== null && d.kind === 'cf8') d = sp.platform.find((x) => x.kind === 'reserved' && x.base <= port && port < x.base + x.size) ?? null;
     if (d !== null && d.kind === 'reserved') return reservedAccess(d, port, size, value);
-    const via = this.emus.get(sp.owner)!.pio.find(port)?.value;
-    return this.deliver(d !== null && d.kind === 'bar' ? this.overlapPick(sp, d, port, size, value) : null, issuer, port, size, value, via, 'io.unassigned-read');
+    const pick = d !== null && d.kind === 'bar' ? this.overlapPick(sp, d, port, size, value) : null;
+    return this.deliver(pick, issuer, port, size, value, this.claimFor(sp.owner, 'pio', port, pick), 'io.unassigned-read');
   }
 
   /**
@@ -790,9 +793,21 @@ export class Model implements DeviceHost {
     const sp = this.spaceOf(root, spaceOfBar(at));
     let d: Decoder | null = null;
     for (const c of sp.flat.claimants(addr)) if (c.kind === 'bar' && c.fn !== null && (d === null || c.seq > d.seq)) d = c;
-    const emus = this.emus.get(sp.owner)!;
-    const via = (io ? emus.pio : emus.mmio).find(addr)?.value;
+    const via = this.claimFor(sp.owner, io ? 'pio' : 'mmio', addr, d);
     return this.deliver(d, root, addr, size, value, via, io ? 'io.unassigned-read' : 'memory.unassigned-read');
+  }
+
+  /**
+   * The emulator whose claim takes a memory or IO access at `addr`, if any.
+   * Under emulatorsAfterInternal (Xen) a function's decoding BAR takes it
+   * first (vPCI mapped it in the p2m: the access never exits), and of the
+   * IO ports only CF8..CFF exit at all (the hardware domain's own ports).
+   */
+  private claimFor(owner: number, space: 'mmio' | 'pio', addr: number, d: Decoder | null): string | undefined {
+    const table = this.emus.get(owner)!;
+    if (table.empty) return undefined;
+    if (this.rules.emulatorsAfterInternal && ((d !== null && d.kind === 'bar' && d.fn !== null) || (space === 'pio' && (addr < 0xcf8 || addr > 0xcff)))) return undefined;
+    return table.rangeOwner(space, addr);
   }
 
   /** A memory or IO access reaches the handler (root or emulator); the decoder answers if that handler hosts it. */
@@ -1012,15 +1027,20 @@ export class Model implements DeviceHost {
     const t = this.topology;
     const bdfs = (): EmulatorTable => this.emus.get(ownerOf(t, op.root, 'config'))!;
     const ranges = (space: 'mmio' | 'pio'): EmulatorTable => this.emus.get(space === 'mmio' ? ownerOf(t, op.root, 'memory') : this.rules.ioOwner(t, op.root))!;
+    // Each decision is observed: the op's ok or refusal tells the options apart.
+    const decide: EmulatorDecide = {
+      overlap: () => this.choose('emulator.overlap', EMULATOR_OVERLAP).option === 'newest',
+      partialUnmap: () => this.choose('emulator.unmap-partial', EMULATOR_UNMAP_PARTIAL).option === 'split',
+    };
     switch (op.op) {
       case 'emu.map-bdf':
-        return bdfs().mapBdf(op.bdf, op.emulator);
+        return bdfs().mapBdf(op.bdf, op.emulator, decide);
       case 'emu.unmap-bdf':
         return bdfs().unmapBdf(op.bdf, op.emulator);
       case 'emu.map-range':
-        return ranges(op.space).mapRange(op.space, op.start, op.size, op.emulator);
+        return ranges(op.space).mapRange(op.space, op.start, op.size, op.emulator, decide);
       case 'emu.unmap-range':
-        return ranges(op.space).unmapRange(op.space, op.start, op.size, op.emulator);
+        return ranges(op.space).unmapRange(op.space, op.start, op.size, op.emulator, decide);
     }
     return unhandled(op);
   }

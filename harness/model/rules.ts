@@ -29,6 +29,14 @@ export interface Rules {
   msiSpace(t: Topology, r: number): number;
   /** The registered BDFs whose emulator receives a config access to `bdf`, in order of precedence. */
   emulatorKeys(bdf: number): readonly number[];
+  /**
+   * Whether the root's own handlers take an access before any emulator's
+   * claim (Xen: hvm_io_intercept's internal handlers, vPCI's config traps,
+   * and the p2m's mappings come before ioreq_server_select): config
+   * accesses never reach an emulator, nor does an access a decoding BAR
+   * claims, nor a port other than CF8..CFF (the hardware domain's own).
+   */
+  emulatorsAfterInternal: boolean;
   /** Whether a bridge's reset leaves its windows decoding where they were until its windows are written again. */
   keepWindowsOnReset: boolean;
   /** Whether an edu DMA between its buffer and [addr, addr + count) aborts the target (its range check). */
@@ -94,6 +102,7 @@ export const REFERENCE_RULES: Rules = {
   bridgeMemLimit: (limit) => limit,
   msiSpace: (t, r) => ownerOf(t, r, 'irq'),
   emulatorKeys: (bdf) => [bdf],
+  emulatorsAfterInternal: false,
   keepWindowsOnReset: false,
   eduDmaAborts: () => false,
   cf8Latch: (value) => (value & 0x80fffffc) >>> 0,

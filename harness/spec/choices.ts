@@ -49,6 +49,16 @@ export const CHOICES = {
     'which of two functions\' memory or IO decoders that claim one address answers',
     { later: 'the one mapped last (QEMU\'s memory API)', earlier: 'the one mapped first (a p2m that does not map over another function\'s live mapping)' },
   ),
+  'emulator.overlap': choice(
+    'seed 002 (every access reaches exactly one handler; how a second claim on a BDF or range is settled is the root\'s); Xen xen/common/ioreq.c (FOR_EACH_IOREQ_SERVER favours the newest server)',
+    'what a root does with an emulator\'s claim that overlaps another emulator\'s',
+    { refuse: 'refused (busy)', newest: 'taken; where claims overlap the emulator declared last receives' },
+  ),
+  'emulator.unmap-partial': choice(
+    'seed 002; Xen xen/common/ioreq.c ioreq_server_unmap_io_range (any range the server\'s rangeset contains)',
+    'what an emulator\'s unmap of a range that is part of its claims, not one whole claim, does',
+    { refuse: 'refused (not registered)', split: 'that part goes, the rest stays claimed' },
+  ),
   'msix.address-low-bits': choice(
     'PCI 3.0 §6.8.2.6 (Message Address bits 1:0 of an MSI-X table entry: software writes 0, otherwise the result is undefined; the bits may be read-only or read/write)',
     'what an MSI-X table entry keeps of Message Address bits 1:0 written as non-zero',

@@ -140,7 +140,9 @@ export type Where =
   | { kind: 'bar'; sbdf: Sbdf; bar: number; offset: number }
   | { kind: 'vpci-mmio' }
   | { kind: 'mmcfg' }
-  | { kind: 'cf8' }
+  | { kind: 'cf8'; over?: number }
+  | { kind: 'ioreq'; server: number }
+  | { kind: 'unclaimed' }
   | { kind: 'ram' }
   | { kind: 'no-decode'; mfn?: number }
   | { kind: 'unmapped' };
@@ -180,7 +182,9 @@ export type Knob = 'p2m_partial' | 'p2m_error' | 'preempt_every' | 'bar_outside_
 
 const hx = (n: number | bigint): string => (n < 0 ? '-0x' + (-BigInt(n)).toString(16) : '0x' + n.toString(16));
 const HEX = '0x[0-9a-f]+';
-const WHERE = `(\\S+) bar(\\d) \\+(${HEX})|vpci-mmio|mmcfg|cf8|ram|(?:mfn:(${HEX}) )?no-decode|unmapped`;
+const WHERE = `(\\S+) bar(\\d) \\+(${HEX})|vpci-mmio|mmcfg|cf8 over ioreq:(\\d+)|cf8|ioreq:(\\d+)|unclaimed|ram|(?:mfn:(${HEX}) )?no-decode|unmapped`;
+/** The groups WHERE captures, its own included: what follows it in a reply is group 1 + WHERE_GROUPS. */
+const WHERE_GROUPS = 7;
 const IRQS = `((?: irq=msix?:[0-9a-f:.]+:\\d+:${HEX}:${HEX})*)`;
 
 function irqsOf(text: string): AgentIrq[] {
@@ -201,12 +205,19 @@ function match(re: RegExp, line: string, want: string): RegExpExecArray {
 }
 
 function where(m: RegExpExecArray, at: number): Where {
-  const [all, sbdf, bar, off, mfn] = m.slice(at, at + 5);
+  const [all, sbdf, bar, off, over, server, mfn] = m.slice(at, at + WHERE_GROUPS);
   if (sbdf !== undefined) return { kind: 'bar', sbdf, bar: Number(bar), offset: Number(off) };
   if (mfn !== undefined) return { kind: 'no-decode', mfn: Number(mfn) };
-  if (all === 'vpci-mmio' || all === 'mmcfg' || all === 'cf8' || all === 'ram' || all === 'no-decode') return { kind: all };
+  if (over !== undefined) return { kind: 'cf8', over: Number(over) };
+  if (server !== undefined) return { kind: 'ioreq', server: Number(server) };
+  if (all === 'vpci-mmio' || all === 'mmcfg' || all === 'cf8' || all === 'unclaimed' || all === 'ram' || all === 'no-decode') return { kind: all };
   return { kind: 'unmapped' };
 }
+
+const rcReply = (text: string): Cmd<number> => ({
+  text,
+  parse: (l) => Number(match(/^OK (-?\d+)$/, l, 'OK <rc>')[1]),
+});
 
 const ok = (text: string): Cmd<void> => ({
   text,
@@ -300,7 +311,7 @@ export const X = {
     text: `mem write ${domid} ${hx(gpa)} ${size} ${hx(value)}`,
     parse: (l) => {
       const m = match(new RegExp(`^OK (${WHERE})${IRQS}$`), l, 'OK <where> [irq=...]');
-      return { where: where(m, 1), irqs: irqsOf(m[6]) };
+      return { where: where(m, 1), irqs: irqsOf(m[1 + WHERE_GROUPS]) };
     },
   }),
   ioRead: (domid: number, port: number, size: number): Cmd<{ value: bigint; where: Where }> => ({
@@ -314,9 +325,22 @@ export const X = {
     text: `io write ${domid} ${hx(port)} ${size} ${hx(value)}`,
     parse: (l) => {
       const m = match(new RegExp(`^OK (${WHERE})${IRQS}$`), l, 'OK <where> [irq=...]');
-      return { where: where(m, 1), irqs: irqsOf(m[6]) };
+      return { where: where(m, 1), irqs: irqsOf(m[1 + WHERE_GROUPS]) };
     },
   }),
+  /** An emulator's XEN_DMOP_create_ioreq_server on `domid` (xen/common/ioreq.c): Xen's rc and the server's id. */
+  ioreqCreate: (domid: number): Cmd<{ rc: number; id?: number }> => ({
+    text: `ioreq create ${domid}`,
+    parse: (l) => {
+      const m = match(/^OK (-?\d+)(?: id=(\d+))?$/, l, 'OK <rc> [id=<n>]');
+      return { rc: Number(m[1]), ...(m[2] !== undefined ? { id: Number(m[2]) } : {}) };
+    },
+  }),
+  /** XEN_DMOP_set_ioreq_server_state: Xen's rc. */
+  ioreqState: (domid: number, id: number, enabled: boolean): Cmd<number> => rcReply(`ioreq state ${domid} ${id} ${enabled ? 1 : 0}`),
+  /** XEN_DMOP_map_io_range_to_ioreq_server or _unmap_io_range_from_ioreq_server: Xen's rc. A pci range is of SBDFs. */
+  ioreqRange: (change: 'map' | 'unmap', domid: number, id: number, type: 'port' | 'mem' | 'pci', start: number, end: number): Cmd<number> =>
+    rcReply(`ioreq ${change} ${domid} ${id} ${type} ${hx(start)} ${hx(end)}`),
   /** The domain's current p2m mappings (MMIO), sorted by gfn. */
   p2m: (domid: number): Cmd<P2mRun[]> => ({
     text: `p2m ${domid}`,

@@ -48,4 +48,10 @@ export const XEN_QUIRKS: readonly Quirk[] = [
       "the hardware domain's decode enable fails as a whole when one memory BAR cannot be mapped (a 64-bit BAR past the 52-bit physical address width: map_mmio_regions refuses it): vpci_process_pending (xen/drivers/vpci/header.c) writes Command with memory decoding off, so the device's other BARs, which PCI has decoding, decode nothing, though the pages mapped before the failure stay in the p2m; a guest is crashed instead (4.17 to 4.22)",
     rules: { mapFailureDropsDecode: true },
   },
+  {
+    name: 'xen-internal-handlers-before-ioreq',
+    describes:
+      "an access reaches an ioreq server only when nothing of Xen's own takes it first: x86 consults its internal handlers (vPCI's CF8/CFC and MMCFG traps, its MSI-X handlers) in hvm_io_intercept before ioreq_server_select (xen/arch/x86/hvm/emulate.c hvmemul_do_io), and an access to a page the p2m maps (a BAR vPCI mapped) never exits; so in a domain with vPCI every config access goes to vPCI, and a BDF a device model registered (XEN_DMOP_map_io_range_to_ioreq_server, type PCI) never receives one; a range claimed over a decoding BAR is the BAR's; the hardware domain's own ports (all but CF8..CFF) never exit (4.17 to 4.22)",
+    rules: { emulatorsAfterInternal: true },
+  },
 ];

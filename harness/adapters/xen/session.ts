@@ -15,7 +15,7 @@
  */
 import { writeValue, type Op } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
-import type { Irq, Observation } from '../../ops/observation.ts';
+import type { Irq, Observation, Reason } from '../../ops/observation.ts';
 import { ownerOf, walkDevices, type Topology } from '../../topology/types.ts';
 import { XEN_AGENT_FIELD, applyOne, type FailureKind, type RunResult, type Session, type TargetFailure } from '../target.ts';
 import { X, XenAgentError, type AgentIrq, type Cmd, type Placed, type Sbdf, type Where, type XenAgent } from './agent.ts';
@@ -29,6 +29,14 @@ export function failureOf(e: XenAgentError, index: number): TargetFailure {
 
 const CF8_ENABLE = 0x8000_0000;
 
+/** xen/common/ioreq.c's refusals of a range change, as the model names them. */
+const IOREQ_RC: Readonly<Record<number, Reason>> = {
+  [-17]: 'busy', // EEXIST: the server's own rangeset overlaps it
+  [-2]: 'not-registered', // ENOENT: the server's rangeset does not hold it
+  [-22]: 'align', // EINVAL: start > end, an empty range
+  [-28]: 'exhausted', // ENOSPC: MAX_NR_IO_RANGES (256) ranges of one type
+};
+
 /** One op's part of a batch: its commands, and how their replies become the observation; `then`: what the session does after it (a lifecycle op ends its batch). */
 interface Step {
   cmds: Cmd<unknown>[];
@@ -40,7 +48,7 @@ interface Step {
 const LIFECYCLE: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset']);
 
 const whereText = (w: Where): string =>
-  w.kind === 'bar' ? `${w.sbdf} ${w.bar === 6 ? 'rom' : `bar${w.bar}`} +0x${w.offset.toString(16)}` : w.kind === 'no-decode' && w.mfn !== undefined ? `mfn 0x${w.mfn.toString(16)}, no host BAR` : w.kind;
+  w.kind === 'ioreq' ? `ioreq server ${w.server}` : w.kind === 'cf8' && w.over !== undefined ? `cf8 (vPCI; ioreq server ${w.over} registered the SBDF)` : w.kind === 'bar' ? `${w.sbdf} ${w.bar === 6 ? 'rom' : `bar${w.bar}`} +0x${w.offset.toString(16)}` : w.kind === 'no-decode' && w.mfn !== undefined ? `mfn 0x${w.mfn.toString(16)}, no host BAR` : w.kind;
 
 /** Where each root lives: its domain, its ECAM window, whether CF8/CFC reaches it, and the host SBDF of each device (by id). */
 export interface DomainLayout {
@@ -48,6 +56,8 @@ export interface DomainLayout {
   ecam(root: number): number;
   cf8(root: number): boolean;
   hosts: ReadonlyMap<Sbdf, string>;
+  /** The SBDF an ioreq server registers for a BDF of root `root` (XEN_DMOP_PCI_SBDF). */
+  sbdfKey(root: number, bdf: number): number;
   /** Guest mode: where each guest's devices sit, for hot-plug and reset. */
   guests?: GuestBuses;
 }
@@ -224,6 +234,40 @@ export class XenSession implements Session {
     };
   }
 
+  /**
+   * An emulator's claim or release, as its device-model domain makes it
+   * (XEN_DMOP_map_io_range_to_ioreq_server and its unmap, in Xen's own
+   * xen/common/ioreq.c): Xen's rc becomes the refusal. What the device
+   * model would never ask (an emulator not declared, a port past 0xffff,
+   * an empty range at 0) is the session's own answer.
+   */
+  private emulator(op: Extract<Op, { op: 'emu.map-bdf' | 'emu.unmap-bdf' | 'emu.map-range' | 'emu.unmap-range' }>): Step {
+    const id = (this.topology.emulators ?? []).indexOf(op.emulator);
+    if (op.root >= this.topology.roots.length) return own({ status: 'error', reason: 'no-device' });
+    if (id < 0) return own({ status: 'error', reason: 'no-emulator' });
+    const change = op.op === 'emu.map-bdf' || op.op === 'emu.map-range' ? 'map' : 'unmap';
+    const d = this.layout.domain(op.root);
+    let cmd: Cmd<number>;
+    if (op.op === 'emu.map-bdf' || op.op === 'emu.unmap-bdf') {
+      const sbdf = this.layout.sbdfKey(op.root, op.bdf);
+      cmd = X.ioreqRange(change, d, id, 'pci', sbdf, sbdf);
+    } else {
+      if (op.space === 'pio' && op.start + op.size > 0x10000) return own({ status: 'error', reason: 'unsupported' });
+      if (op.size === 0 && op.start === 0) return own({ status: 'error', reason: 'align' });
+      cmd = X.ioreqRange(change, d, id, op.space === 'pio' ? 'port' : 'mem', op.start, op.start + op.size - 1);
+    }
+    return {
+      cmds: [cmd],
+      finish: (r) => {
+        const rc = r[0] as number;
+        const events = { events: [`${cmd.text} = ${rc}`] };
+        const reason = IOREQ_RC[rc];
+        if (rc === 0) return { status: 'ok', evidence: events };
+        return { status: 'error', reason: reason ?? 'unsupported', evidence: events };
+      },
+    };
+  }
+
   private step(op: Op): Step {
     switch (op.op) {
       case 'cfg.read':
@@ -249,7 +293,12 @@ export class XenSession implements Session {
         return this.hotplug(op.op, op.dev);
       case 'dev.reset':
         return this.reset(op.dev);
-      // Neither mode declares these (xenCapabilities): no IOMMU, PASIDs, ioreq servers, root resets or clock here.
+      case 'emu.map-bdf':
+      case 'emu.unmap-bdf':
+      case 'emu.map-range':
+      case 'emu.unmap-range':
+        return this.emulator(op);
+      // Neither mode declares these (xenCapabilities): no IOMMU, PASIDs, root resets or clock here.
       case 'dma.map':
       case 'dma.unmap':
       case 'dma.attach':
@@ -261,10 +310,6 @@ export class XenSession implements Session {
       case 'pasid.bind':
       case 'pasid.unbind':
       case 'pasid.invalidate':
-      case 'emu.map-bdf':
-      case 'emu.unmap-bdf':
-      case 'emu.map-range':
-      case 'emu.unmap-range':
       case 'root.reset':
       case 'region.read':
       case 'region.write':

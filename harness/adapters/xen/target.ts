@@ -32,6 +32,8 @@ export const XEN_MODES = ['hwdom', 'guest'] as const;
 export type XenMode = (typeof XEN_MODES)[number];
 
 const MAX_SEGMENTS = 4;
+/** Ioreq servers a domain may have (xen/include/xen/sched.h MAX_NR_IOREQ_SERVERS). */
+const MAX_EMULATORS = 8;
 const MAX_GUESTS = 4;
 /** Slots of a guest's virtual bus (xen/drivers/vpci/vpci.c add_virtual_device: VPCI_MAX_VIRT_DEV). */
 const GUEST_SLOTS = 32;
@@ -63,7 +65,8 @@ export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capa
     return {
       // x86 guests have no IO BARs (no handler for them) and no CF8/CFC here: config through the virtual ECAM window.
       // Hot-plug and reset as the toolstack and the hardware domain do them (lifecycle.ts).
-      ops: ['config', 'mmio', 'hotplug', 'reset'],
+      ops: ['config', 'mmio', 'hotplug', 'reset', 'emulator'],
+      emulatedDevices: false,
       maxRoots: MAX_GUESTS,
       personalities: ['endpoint'],
       caps: ['msi', 'msix'],
@@ -74,7 +77,9 @@ export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capa
     };
   return {
     // reset: the hardware domain resets a device and tells Xen (PHYSDEVOP_pci_device_reset). No hot-plug: the shim's host devices stay.
-    ops: resetHook ? ['config', 'mmio', 'pio', 'reset'] : ['config', 'mmio', 'pio'],
+    // emulator: ioreq servers of a device-model domain (xen/common/ioreq.c), which host no devices here.
+    ops: resetHook ? ['config', 'mmio', 'pio', 'reset', 'emulator'] : ['config', 'mmio', 'pio', 'emulator'],
+    emulatedDevices: false,
     maxRoots: MAX_SEGMENTS,
     personalities: ['endpoint'],
     // Xen's vPCI emulates MSI and MSI-X; power management and PCI Express registers reach the device untouched.
@@ -96,13 +101,13 @@ export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capa
 export function prepareXen(t: Topology, mode: XenMode = 'hwdom'): Topology {
   const max = mode === 'guest' ? MAX_GUESTS : MAX_SEGMENTS;
   if (t.roots.length > max) throw new InputError('topology.roots', `at most ${max} roots (${mode === 'guest' ? 'guest domains' : 'PCI segments'}) on xen-vpci:${mode}`);
-  if ((t.emulators ?? []).length > 0) throw new InputError('topology.emulators', `none on xen-vpci:${mode} (no ioreq servers here)`);
+  if ((t.emulators ?? []).length > MAX_EMULATORS) throw new InputError('topology.emulators', `at most ${MAX_EMULATORS} (the ioreq servers a domain may have)`);
   for (const { dev, parent } of walkDevices(t)) {
     const where = `topology: device ${dev.id}`;
     if (dev.kind !== 'endpoint') throw new InputError(where, `an endpoint (xen-vpci emulates isoroot's endpoint as the host device), not ${dev.kind}`);
     if (parent !== null) throw new InputError(where, 'a device on a root bus');
     if (dev.present === false && mode === 'hwdom') throw new InputError(where, 'a present device (no hot-plug on xen-vpci:hwdom)');
-    if (dev.emulator !== undefined) throw new InputError(where, 'no emulator');
+    if (dev.emulator !== undefined) throw new InputError(where, "no emulator: on xen-vpci an emulator is an ioreq server that claims BDFs and ranges, and its device model hosts no device");
     const extra = (dev.caps ?? []).filter((c) => c !== 'msi' && c !== 'msix');
     if (extra.length > 0) throw new InputError(where, `capabilities msi and msix only, not ${extra.join(', ')}`);
     if (mode === 'guest' && dev.fn !== 0) throw new InputError(where, 'function 0 (Xen gives a guest function 0 only: vpci.c add_virtual_device)');
@@ -112,8 +117,7 @@ export function prepareXen(t: Topology, mode: XenMode = 'hwdom'): Topology {
       if (r.devices.length > GUEST_SLOTS) throw new InputError(`topology.roots[${i}].devices`, `at most ${GUEST_SLOTS} devices (the slots of a guest's virtual bus)`);
       return { bus: 0, busLimit: 0, ram: r.ram ?? DEFAULT_RAM, ecam: DEFAULT_ECAM, cf8: false, view: 'xen-vpci-guest', devices: r.devices };
     });
-    const { emulators: _e, ...rest } = t;
-    return { ...rest, roots };
+    return { ...t, roots };
   }
   const roots: RootSpec[] = t.roots.map((r, i) => {
     const out: RootSpec = { bus: r.bus, busLimit: r.busLimit, ecam: xenEcam(i), devices: r.devices };
@@ -126,8 +130,7 @@ export function prepareXen(t: Topology, mode: XenMode = 'hwdom'): Topology {
     }
     return out;
   });
-  const { emulators: _e, ...rest } = t;
-  return { ...rest, roots };
+  return { ...t, roots };
 }
 
 /** "4.17.5 (Debian xen 4.17.5+72-g01140da4e8-1)" or "4.22.0 (git 0123abcd…)": what the trace header says of the tree. */
@@ -206,6 +209,27 @@ interface Plan {
   layout: DomainLayout;
 }
 
+/**
+ * Each emulator of the topology becomes an ioreq server of each domain, in
+ * the topology's order, created and enabled by the device-model domain
+ * (agent.c `ioreq`): Xen gives a fresh domain's servers ids 0, 1, ... so
+ * an emulator's id is its index. Returns the check of the replies.
+ */
+function emulatorSetup(t: Topology, domids: readonly number[], setup: Cmd<unknown>[]): (replies: unknown[]) => void {
+  const creates: { at: number; want: number; domid: number }[] = [];
+  for (const domid of domids)
+    (t.emulators ?? []).forEach((_, i) => {
+      creates.push({ at: setup.length, want: i, domid });
+      setup.push(X.ioreqCreate(domid), X.ioreqState(domid, i, true));
+    });
+  return (replies) => {
+    for (const c of creates) {
+      const r = replies[c.at] as { rc: number; id?: number };
+      if (r.rc !== 0 || r.id !== c.want || replies[c.at + 1] !== 0) throw new Error(`d${c.domid}: ioreq server ${c.want} not set up (create rc ${r.rc}, id ${String(r.id)}, enable rc ${String(replies[c.at + 1])})`);
+    }
+  };
+}
+
 /** hwdom: d0, a segment per root, the host devices at their topology SBDF. */
 function hwdomPlan(t: Topology): Plan {
   const setup: Cmd<unknown>[] = [X.domainNew('hwdom', t.roots[0].ram ?? DEFAULT_RAM)];
@@ -219,11 +243,16 @@ function hwdomPlan(t: Topology): Plan {
     assigns.push({ id: dev.id, at: setup.length });
     setup.push(X.devAssign(0, sbdf));
   }
+  const servers = emulatorSetup(t, [0], setup);
   return {
     setup,
-    check: (replies) => assigns.filter((a) => replies[a.at] !== 0).map((a) => `vpci_add_handlers(${a.id}) = ${String(replies[a.at])}`),
+    check: (replies) => {
+      servers(replies);
+      return assigns.filter((a) => replies[a.at] !== 0).map((a) => `vpci_add_handlers(${a.id}) = ${String(replies[a.at])}`);
+    },
     after: [],
-    layout: { domain: () => 0, ecam: xenEcam, cf8: (r) => r === 0, hosts },
+    // A segment's BDFs are its SBDFs (segment = root).
+    layout: { domain: () => 0, ecam: xenEcam, cf8: (r) => r === 0, hosts, sbdfKey: (r, bdf) => (r << 16) | bdf },
   };
 }
 
@@ -271,10 +300,13 @@ function guestPlan(t: Topology): Plan {
     }
   });
   const after: Cmd<unknown>[] = fillers.map((f) => X.devDeassign(f.domid, f.sbdf));
-  const layout: DomainLayout = { domain: (r) => r + 1, ecam: (r) => t.roots[r].ecam ?? DEFAULT_ECAM, cf8: () => false, hosts };
+  const servers = emulatorSetup(t, t.roots.map((_, r) => r + 1), setup);
+  // A guest's BDFs are on its virtual bus, segment 0.
+  const layout: DomainLayout = { domain: (r) => r + 1, ecam: (r) => t.roots[r].ecam ?? DEFAULT_ECAM, cf8: () => false, hosts, sbdfKey: (_, bdf) => bdf };
   return {
     setup,
     check: (replies) => {
+      servers(replies);
       const notes: string[] = [];
       const present: string[] = [];
       for (const { d, at } of assigns) {

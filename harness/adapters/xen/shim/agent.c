@@ -143,6 +143,25 @@
  *       guest's port access is answered the same way. (From 4.21 on x86 a
  *       guest's IO BAR register has no handler either, header.c:968-980 in
  *       4.21, so it reads all ones.)
+ *   ioreq create <domid>               OK <rc> [id=<ioservid>]
+ *   ioreq state <domid> <id> 0|1       OK <rc>
+ *   ioreq map|unmap <domid> <id> port|mem|pci <start> <end>
+ *                                      OK <rc>
+ *   ioreq destroy <domid> <id>         OK <rc>
+ *       an emulator's dm_ops on <domid> (XEN_DMOP_create_ioreq_server,
+ *       _set_ioreq_server_state, _map_io_range_to_ioreq_server,
+ *       _unmap_io_range_from_ioreq_server, _destroy_ioreq_server), run by
+ *       Xen's own xen/common/ioreq.c as a device-model domain (d256). <rc>
+ *       is Xen's. pci ranges are SBDFs (segment << 16 | bus << 8 | devfn).
+ *       An access that exits and that no internal handler takes goes to
+ *       the server ioreq_server_select() gives (the newest enabled one
+ *       whose range holds the whole access): <where> ioreq:<id>. Its
+ *       device model hosts no device: a read is all ones, a write
+ *       dropped. With no server: <where> unclaimed (ports) or unmapped
+ *       (memory), all ones. In the hardware domain only CF8..CFF trap
+ *       (its other ports are its own); a CONFIG_DATA access vPCI takes
+ *       names a server that registered the latched SBDF: cf8 over
+ *       ioreq:<id>.
  *   p2m <domid>                        OK [gfn:mfn:nr,...]  current mappings,
  *                                      all hex
  *   p2m log <domid>                    OK [op:gfn:mfn:nr:done:rc,...]  every
@@ -188,9 +207,10 @@ static struct domain *domains[MAX_DOMAINS];
 static struct agent_dev devs[MAX_DEVS];
 static unsigned int nr_devs;
 
-/* What the domain's builder gives it besides vPCI: RAM at address 0, the
- * MMCFG regions of its MCFG table, and the CF8 latch (arch/x86/hvm/io.c
- * keeps these in d->arch.hvm; isoroot's own code here, no Xen code). */
+/* What the domain's builder gives it besides vPCI: RAM at address 0 and
+ * the MMCFG regions of its MCFG table (arch/x86/hvm/io.c keeps these in
+ * d->arch.hvm; isoroot's own code here, no Xen code). The CF8 latch is
+ * d->pci_cf8, which the ioreq servers' selection reads too. */
 #define MAX_MMCFG 8
 struct ram_page {
     uint64_t idx;
@@ -206,7 +226,6 @@ struct agent_domain {
         uint8_t start_bus;
     } mmcfg[MAX_MMCFG];
     unsigned int nr_mmcfg;
-    uint32_t cf8;
 };
 static struct agent_domain adoms[MAX_DOMAINS];
 
@@ -680,7 +699,6 @@ static int cmd_mmcfg(char **t, int n)
 static bool portio(struct domain *d, unsigned int port, unsigned int size,
                    bool write, uint64_t *val)
 {
-    struct agent_domain *ad = &adoms[d->domain_id];
     struct vcpu *saved = current;
     pci_sbdf_t sbdf;
     unsigned int reg;
@@ -690,16 +708,16 @@ static bool portio(struct domain *d, unsigned int port, unsigned int size,
     if ( port == 0xcf8 )
     {
         if ( write )
-            ad->cf8 = *val;
+            d->pci_cf8 = *val;
         else
-            *val = ad->cf8;
+            *val = d->pci_cf8;
         return true;
     }
-    if ( !(ad->cf8 & 0x80000000u) )
+    if ( !(d->pci_cf8 & 0x80000000u) )
         return false;
-    sbdf = shim_sbdf(0, (ad->cf8 >> 16) & 0xff, (ad->cf8 >> 11) & 0x1f,
-                     (ad->cf8 >> 8) & 7);
-    reg = (ad->cf8 & 0xfc) | (port & 3);
+    sbdf = shim_sbdf(0, (d->pci_cf8 >> 16) & 0xff, (d->pci_cf8 >> 11) & 0x1f,
+                     (d->pci_cf8 >> 8) & 7);
+    reg = (d->pci_cf8 & 0xfc) | (port & 3);
     if ( !write )
         *val = ~0ULL >> (64 - 8 * size);
     if ( !vpci_access_allowed(reg, size) )
@@ -1285,6 +1303,133 @@ static int cmd_cfg(char **t, int n)
     return 0;
 }
 
+/* ---- ioreq servers (xen/common/ioreq.c, Xen's own) ----------------------
+ * The emulators run in a device-model domain of their own (d256, outside
+ * the agent's tables), as `current` when they issue their dm_ops: ioreq.c
+ * records the caller as the server's emulator and refuses other callers. */
+#define DM_DOMID 256
+static struct domain *dm_domain;
+
+static long dm_op(struct domain *d, struct xen_dm_op *op)
+{
+    struct vcpu *saved = current;
+    bool const_op = true;
+    long rc;
+
+    if ( !dm_domain )
+        dm_domain = shim_domain_create(DM_DOMID, false, 1);
+    current = dm_domain->vcpu[0];
+    rc = ioreq_server_dm_op(op, d, &const_op);
+    current = saved;
+    return rc;
+}
+
+static int io_range_type(const char *s)
+{
+    return !strcmp(s, "port") ? XEN_DMOP_IO_RANGE_PORT
+           : !strcmp(s, "mem") ? XEN_DMOP_IO_RANGE_MEMORY
+           : !strcmp(s, "pci") ? XEN_DMOP_IO_RANGE_PCI : -1;
+}
+
+static int cmd_ioreq(char **t, int n)
+{
+    struct xen_dm_op op = { 0 };
+    struct domain *d;
+    uint64_t id, start, end, on;
+    int type;
+    long rc;
+
+    if ( n < 3 || !(d = get_domain(t[2])) )
+        return n < 3 ? err("usage: ioreq create|state|map|unmap|destroy "
+                           "<domid> ...") : 0;
+    if ( !strcmp(t[1], "create") && n == 3 )
+    {
+        op.op = XEN_DMOP_create_ioreq_server;
+        op.u.create_ioreq_server.handle_bufioreq = HVM_IOREQSRV_BUFIOREQ_OFF;
+        rc = dm_op(d, &op);
+        put(rc ? "OK %ld" : "OK %ld id=%u", rc, op.u.create_ioreq_server.id);
+        return 0;
+    }
+    if ( n < 4 || !unum(t[3], 0xffff, &id) )
+        return err("bad ioreq server id");
+    if ( (!strcmp(t[1], "map") || !strcmp(t[1], "unmap")) && n == 7 )
+    {
+        if ( (type = io_range_type(t[4])) < 0 )
+            return err("bad range type '%s' (port, mem or pci)", t[4]);
+        if ( !unum(t[5], UINT64_MAX, &start) || !unum(t[6], UINT64_MAX, &end) )
+            return err("bad range '%s' '%s'", t[5], t[6]);
+        if ( !strcmp(t[1], "map") )
+        {
+            op.op = XEN_DMOP_map_io_range_to_ioreq_server;
+            op.u.map_io_range_to_ioreq_server = (struct xen_dm_op_ioreq_server_range){
+                .id = id, .type = type, .start = start, .end = end };
+        }
+        else
+        {
+            op.op = XEN_DMOP_unmap_io_range_from_ioreq_server;
+            op.u.unmap_io_range_from_ioreq_server = (struct xen_dm_op_ioreq_server_range){
+                .id = id, .type = type, .start = start, .end = end };
+        }
+    }
+    else if ( !strcmp(t[1], "state") && n == 5 && unum(t[4], 1, &on) )
+    {
+        op.op = XEN_DMOP_set_ioreq_server_state;
+        op.u.set_ioreq_server_state.id = id;
+        op.u.set_ioreq_server_state.enabled = on;
+    }
+    else if ( !strcmp(t[1], "destroy") && n == 4 )
+    {
+        op.op = XEN_DMOP_destroy_ioreq_server;
+        op.u.destroy_ioreq_server.id = id;
+    }
+    else
+        return err("usage: ioreq create <domid> | ioreq state <domid> <id> 0|1"
+                   " | ioreq map|unmap <domid> <id> port|mem|pci <start> "
+                   "<end> | ioreq destroy <domid> <id>");
+    put("OK %ld", dm_op(d, &op));
+    return 0;
+}
+
+/* The server Xen's ioreq_server_select() gives an access, -1 for none.
+ * `cfg`: a CONFIG_DATA access, which x86 keys by the SBDF CF8 latches. */
+static int ioreq_target(struct domain *d, bool pio, uint64_t addr,
+                        unsigned int size, bool write, uint64_t val)
+{
+    ioreq_t p = {
+        .addr = addr, .data = val, .count = 1, .size = size,
+        .state = STATE_IOREQ_READY, .dir = write ? IOREQ_WRITE : IOREQ_READ,
+        .type = pio ? IOREQ_TYPE_PIO : IOREQ_TYPE_COPY,
+    };
+    struct ioreq_server *s = ioreq_server_select(d, &p);
+
+    for ( unsigned int i = 0; s && i < MAX_NR_IOREQ_SERVERS; i++ )
+        if ( d->ioreq_server.server[i] == s )
+            return i;
+    return -1;
+}
+
+/* What an access that trapped and that no internal handler took becomes:
+ * an ioreq to the server Xen selects, whose device model hosts no device
+ * (a read is all ones, a write dropped), or, with no server, the null
+ * handler's all ones (hvm_process_io_intercept(&null_handler)). */
+static int put_emulated(struct domain *d, bool pio, uint64_t addr,
+                        unsigned int size, bool write, uint64_t val)
+{
+    int id = ioreq_target(d, pio, addr, size, write, val);
+    unsigned long ones = size == 8 ? ~0UL : ~0UL >> (64 - 8 * size);
+    char where[32];
+
+    if ( id < 0 )
+        snprintf(where, sizeof(where), "unclaimed");
+    else
+        snprintf(where, sizeof(where), "ioreq:%d", id);
+    if ( write )
+        put("OK %s", where);
+    else
+        put("OK 0x%lx %s", ones, where);
+    return 0;
+}
+
 /* The reply to an access a host device's BAR answered: the value read, and where. */
 static int put_device_reply(bool write, uint64_t val, pci_sbdf_t hs, unsigned int bar, uint64_t off)
 {
@@ -1368,6 +1513,10 @@ static int cmd_mem(char **t, int n)
     put_gfn(d, PFN_DOWN(gpa));
     if ( type != p2m_mmio_direct )
     {
+        /* 4. Nothing mapped: the access exits (p2m_mmio_dm), and no
+         * internal handler took it: an ioreq server, if one claims it. */
+        if ( ioreq_target(d, false, gpa, size, write, val) >= 0 )
+            return put_emulated(d, false, gpa, size, write, val);
         put(write ? "OK unmapped" : "OK 0x%lx unmapped",
             size == 8 ? ~0UL : ~0UL >> (64 - 8 * size));
         return 0;
@@ -1421,17 +1570,30 @@ static int cmd_io(char **t, int n)
         return err("the access runs past port 0xffff");
     if ( write && !unum(t[5], (1ULL << (8 * size)) - 1, &val) )
         return err("bad value '%s' for %u bytes", t[5], size);
-    /* 1. CF8/CFC, trapped for vPCI (io.c register_vpci_portio_handler). */
-    if ( is_hardware_domain(d) && portio(d, port, size, write, &val) )
+    /* 1. CF8/CFC, trapped for vPCI (io.c register_vpci_portio_handler),
+     * before any ioreq server (hvm_io_intercept, then
+     * ioreq_server_select): a server that registered the latched SBDF is
+     * passed over, and the reply names it ("cf8 over ioreq:<id>"). */
+    if ( is_hardware_domain(d) && port <= 0xcff && port + size > 0xcf8 )
     {
+        uint64_t data = val;
+        int over = ioreq_target(d, true, port, size, write, val);
+        char where[32] = "cf8";
+
+        if ( !portio(d, port, size, write, &data) )
+            /* Not vPCI's (CONFIG_ADDRESS disabled, a partial CF8): these
+             * ports trap for the hardware domain all the same. */
+            return put_emulated(d, true, port, size, write, val);
+        if ( over >= 0 && (port & ~3) == 0xcfc )
+            snprintf(where, sizeof(where), "cf8 over ioreq:%d", over);
         if ( write )
         {
-            put("OK cf8");
+            put("OK %s", where);
             redeliver();
             put_irqs();
         }
         else
-            put("OK 0x%lx cf8", (unsigned long)val);
+            put("OK 0x%lx %s", (unsigned long)data, where);
         return 0;
     }
     /* 2. The host device whose IO BAR decodes the port. */
@@ -1591,6 +1753,8 @@ static bool run(char *line)
         cmd_mem(t, n);
     else if ( !strcmp(t[0], "io") )
         cmd_io(t, n);
+    else if ( !strcmp(t[0], "ioreq") )
+        cmd_ioreq(t, n);
     else if ( !strcmp(t[0], "mmcfg") )
         cmd_mmcfg(t, n);
     else if ( !strcmp(t[0], "p2m") )

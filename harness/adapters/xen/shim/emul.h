@@ -277,6 +277,9 @@ struct domain;
 #include "private.h"                    /* xen/drivers/vpci/private.h */
 #endif
 
+/* What ioreq.c's structures need (ioreq-emul.h, first part). */
+#include "ioreq-emul.h"
+
 /* ---- Devices, vCPUs, domains ----------------------------------------------- */
 struct pci_dev {
     struct list_head alldevs_list;      /* shim's list of every pdev */
@@ -296,6 +299,7 @@ struct vcpu {
     unsigned int vcpu_id;
     struct domain *domain;
     struct vpci_vcpu vpci;              /* pending BAR {un}map work */
+    SHIM_IOREQ_VCPU
 };
 
 /* One p2m change as the x86 p2m was asked for it. */
@@ -338,6 +342,7 @@ struct domain {
      * entries are p2m_ram_rw until something is mapped over them. */
     unsigned long ram_pages;
     SHIM_DOMAIN_COMPAT
+    SHIM_IOREQ_DOMAIN
 };
 
 extern struct vcpu *current;            /* set around every vPCI entry */
@@ -512,5 +517,8 @@ void shim_p2m_clear(struct domain *d);
 extern unsigned long shim_e820_ram_pages;
 
 #include "guest.h"
+/* What ioreq.c calls (ioreq-emul.h, second part; ioreq-shim.c). */
+#define SHIM_IOREQ_AFTER_DOMAIN
+#include "ioreq-emul.h"
 
 #endif /* ISOROOT_XEN_EMUL_H */

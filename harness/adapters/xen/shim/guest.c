@@ -148,6 +148,7 @@ struct domain *shim_domain_create(unsigned int domid, bool hardware,
     INIT_LIST_HEAD(&d->pdev_list);
     INIT_LIST_HEAD(&d->arch.hvm.msix_tables);
     rangeset_domain_initialise(d);
+    ioreq_domain_init(d);                 /* its ioreq servers: none yet */
     shim_domain_compat_init(d);
     for ( unsigned int i = 0; i < nr_vcpus; i++ )
     {
