@@ -454,6 +454,76 @@ test("dev reset: the device's registers go back to what firmware left and its BA
   expect(r[8].value, 'the BAR storage was cleared by the reset').toBe(0n);
 });
 
+test("ioreq servers (Xen's own common/ioreq.c): a range overlapping the server's own is refused (-EEXIST) and one overlapping another server's taken; part of a claim can be unmapped (-ENOENT beyond it); the newest enabled server containing the whole access receives it, a disabled one nothing", async () => {
+  const a = (agent = XenAgent.start(await agentBinary()));
+  const M = 0x2000_0000;
+  const r = await a.run([
+    X.domainNew('hwdom', 0x100000),
+    X.ioreqCreate(0),
+    X.ioreqCreate(0),
+    X.ioreqRange('map', 0, 0, 'mem', M, M + 0xfff),
+    X.ioreqRange('map', 0, 0, 'mem', M + 0x800, M + 0x17ff),
+    X.ioreqRange('map', 0, 1, 'mem', M + 0x800, M + 0x17ff),
+    X.memRead(0, M + 0x900, 4),
+    X.ioreqState(0, 0, true),
+    X.memRead(0, M + 0x900, 4),
+    X.ioreqState(0, 1, true),
+    X.memRead(0, M + 0x900, 4),
+    X.memRead(0, M + 0x100, 4),
+    X.memRead(0, M + 0x17fe, 4),
+    X.ioreqRange('unmap', 0, 1, 'mem', M + 0x900, M + 0x9ff),
+    X.memRead(0, M + 0x900, 4),
+    X.ioreqRange('unmap', 0, 1, 'mem', M + 0x900, M + 0x9ff),
+    X.ioreqRange('map', 0, 0, 'mem', M + 0x10, M + 0xf),
+    X.ioreqRange('map', 0, 7, 'mem', M, M),
+  ] as const);
+  expect(r[1]).toEqual({ rc: 0, id: 0 });
+  expect(r[2]).toEqual({ rc: 0, id: 1 });
+  expect([r[3], r[4], r[5]], 'map: ok, own overlap -EEXIST, another server\'s overlap ok').toEqual([0, -17, 0]);
+  expect(r[6], 'no server enabled: the null handler').toEqual({ value: 0xffffffffn, where: { kind: 'unmapped' } });
+  expect(r[8].where).toEqual({ kind: 'ioreq', server: 0 });
+  expect(r[10].where, 'both claim it: the newest server').toEqual({ kind: 'ioreq', server: 1 });
+  expect(r[10].value, "its device model hosts no device").toBe(0xffffffffn);
+  expect(r[11].where, "only server 0's range").toEqual({ kind: 'ioreq', server: 0 });
+  expect(r[12].where, 'an access across the end of a range is not contained in it').toEqual({ kind: 'unmapped' });
+  expect(r[13], 'part of a claim unmapped').toBe(0);
+  expect(r[14].where, 'server 1 gave that part up: server 0 still holds it').toEqual({ kind: 'ioreq', server: 0 });
+  expect(r[15], 'no longer held: -ENOENT').toBe(-2);
+  expect(r[16], 'start past end: -EINVAL').toBe(-22);
+  expect(r[17], 'no such server: -ENOENT').toBe(-2);
+});
+
+test('ioreq routing in the hardware domain: vPCI takes every config access first, so a BDF registered by a server is passed over (the reply names it); with CONFIG_ADDRESS disabled CONFIG_DATA reaches the server claiming the port; a BAR vPCI mapped is reached directly though a server claims its range; other ports are the domain\'s own', async () => {
+  const { a, hostBar, uid } = await twoEndpoints();
+  const latch = (0x8000_0000 | (3 << 11)) >>> 0;
+  const r = await a.run([
+    X.ioreqCreate(0),
+    X.ioreqRange('map', 0, 0, 'pci', 0x18, 0x18),
+    X.ioreqRange('map', 0, 0, 'port', 0xcfc, 0xcff),
+    X.ioreqRange('map', 0, 0, 'mem', hostBar[0], hostBar[0] + 0x3fff),
+    X.ioreqRange('map', 0, 0, 'port', 0x80, 0x80),
+    X.ioreqState(0, 0, true),
+    X.ioWrite(0, 0xcf8, 4, latch),
+    X.ioRead(0, 0xcfc, 4),
+    X.ioWrite(0, 0xcf8, 4, latch & 0x7fffffff),
+    X.ioRead(0, 0xcfc, 4),
+    X.ioRead(0, 0xcf9, 1),
+    X.cfgWrite(0, D3, PCI_COMMAND, 2, CMD_MEMORY),
+    X.memRead(0, hostBar[0], 4),
+    X.cfgWrite(0, D3, PCI_COMMAND, 2, 0),
+    X.memRead(0, hostBar[0], 4),
+    X.ioRead(0, 0x80, 1),
+  ] as const);
+  expect(r[0]).toEqual({ rc: 0, id: 0 });
+  expect([r[1], r[2], r[3], r[4], r[5]]).toEqual([0, 0, 0, 0, 0]);
+  expect(r[7], "00:03.0's IDs through vPCI, not the server").toEqual({ value: 0x11001b36n, where: { kind: 'cf8', over: 0 } });
+  expect(r[9], 'CONFIG_ADDRESS disabled: a port access the server claims').toEqual({ value: 0xffffffffn, where: { kind: 'ioreq', server: 0 } });
+  expect(r[10].where, 'a byte of CONFIG_ADDRESS is not vPCI\'s and no server claims it').toEqual({ kind: 'unclaimed' });
+  expect(r[12], 'decoding: mapped in the p2m, no exit').toEqual({ value: identity(uid[0], 0), where: { kind: 'bar', sbdf: D3, bar: 0, offset: 0 } });
+  expect(r[14].where, 'not decoding: unmapped, so the claim takes it').toEqual({ kind: 'ioreq', server: 0 });
+  expect(r[15].where, "the domain's own port").toEqual({ kind: 'no-decode' });
+});
+
 describeGuestMode('guest mode (Xen 4.21 and later)', () => {
   /** Where assign_virtual_sbdf puts a guest's first device: segment 0, bus 0, slot 0, function 0. */
   const G = '0000:00:00.0';
@@ -713,6 +783,32 @@ describeGuestMode('guest mode (Xen 4.21 and later)', () => {
     expect(r[5].value, 'nothing at its former number').toBe(0xffffffffn);
     expect(r[6]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e4.bar0), nr: 1 }]);
     expect(e3.uid).not.toBe(e4.uid);
+  });
+
+  test("ioreq servers are per domain: a guest's server claims a range and its own virtual BDF; the guest's ECAM accesses still go to vPCI, another guest's accesses at the same address to nobody, and the guest's mapped BAR is reached there directly", async () => {
+    const a = await guestAgent();
+    const ECAM = 0xb000_0000;
+    const [, g1, g2, , as3] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.domainNew('guest'), X.devAdd(0, D3, { bar0: 0x4000, msi: 1 }), X.devAssignGuest(1, D3)] as const);
+    expect([g1, g2, as3]).toEqual([1, 2, { rc: 0, vsbdf: G }]);
+    const r = await a.run([
+      X.mmcfg(1, 0, ECAM, 0, 0),
+      X.ioreqCreate(1),
+      X.ioreqRange('map', 1, 0, 'pci', 0, 0),
+      X.ioreqRange('map', 1, 0, 'mem', GBAR, GBAR + 0x3fff),
+      X.ioreqState(1, 0, true),
+      X.memRead(1, ECAM + PCI_BAR0, 4),
+      X.memRead(1, GBAR, 4),
+      X.memRead(2, GBAR, 4),
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.memRead(1, GBAR, 4),
+    ] as const);
+    expect(r[1]).toEqual({ rc: 0, id: 0 });
+    expect([r[2], r[3], r[4]]).toEqual([0, 0, 0]);
+    expect(r[5].where, 'config through the ECAM window: vPCI').toEqual({ kind: 'mmcfg' });
+    expect(r[6], 'unmapped in d1: its server').toEqual({ value: 0xffffffffn, where: { kind: 'ioreq', server: 0 } });
+    expect(r[7].where, 'd2 has no server').toEqual({ kind: 'unmapped' });
+    expect(r[10].where, 'decoding: the p2m maps the guest address onto the host BAR').toMatchObject({ kind: 'bar', sbdf: D3, bar: 0 });
   });
 });
 

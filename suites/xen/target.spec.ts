@@ -202,13 +202,47 @@ test('isoroot fuzz --target xen-vpci: a campaign runs, judged with the profile, 
   });
 });
 
+test("ioreq servers as emulators: claims and releases follow Xen's rangesets (the profile's emulator.overlap and emulator.unmap-partial) with nothing to report; a config access to a registered BDF is vPCI's, which the reference model calls a misroute (emulator.routing)", async () => {
+  await withXen(async (x) => {
+    const t: Topology = { ...one([ep('a', 1, { bars: [{ kind: 'mem32', size: 0x1000 }] })]), emulators: ['qemu', 'dm1'] };
+    const X0 = 0x2000_0000;
+    const emu = (op: 'emu.map-range' | 'emu.unmap-range', emulator: string, start: number, size: number, space: 'mmio' | 'pio' = 'mmio'): Op => ({ op, root: 0, emulator, space, start, size });
+    const ops: Op[] = [
+      emu('emu.map-range', 'qemu', X0, 0x2000), // 0
+      emu('emu.map-range', 'qemu', X0 + 0x1000, 0x1000), // 1: its own claim: busy
+      emu('emu.map-range', 'dm1', X0 + 0x1000, 0x2000), // 2: another's: taken, dm1 (the newer) receives
+      emu('emu.unmap-range', 'dm1', X0 + 0x2000, 0x800), // 3: part of dm1's claim
+      emu('emu.unmap-range', 'dm1', X0 + 0x2000, 0x800), // 4: gone already
+      emu('emu.map-range', 'qemu', X0 + 0x8000, 0), // 5: empty: Xen's -EINVAL
+      emu('emu.map-range', 'qemu', 0xfff0, 0x20, 'pio'), // 6: past port 0xffff: the device model would not ask
+      { op: 'emu.unmap-bdf', root: 0, emulator: 'qemu', bdf: bdf(1) }, // 7: not registered
+      mr(X0 + 0x1800), mr(X0 + 0x2800), // 8, 9: claimed, unmapped: the device model hosts nothing there
+      { op: 'emu.map-bdf', root: 0, emulator: 'qemu', bdf: bdf(1) }, // 10
+      { op: 'emu.map-bdf', root: 0, emulator: 'dm1', bdf: bdf(1) }, // 11: both may register it
+    ];
+    const r = await conform(x, t, ops);
+    expect(r.violations).toEqual([]);
+    expect(r.steps.slice(0, 8).map((s) => s.obs.reason ?? s.obs.status)).toEqual(['ok', 'busy', 'ok', 'ok', 'not-registered', 'align', 'unsupported', 'not-registered']);
+    expect(r.steps[6].obs.source, "a port past 0xffff is the session's answer, not Xen's").toBe('harness');
+    expect(values(r.steps).slice(8, 10)).toEqual(['0xffffffff', '0xffffffff']);
+    expect(r.steps[8].obs.evidence?.events?.[0]).toContain('ioreq server 1');
+    expect(r.steps.slice(10).map((s) => s.obs.status)).toEqual(['ok', 'ok']);
+    // The device's IDs through CF8 though the BDF is registered: vPCI answers, and the agent names the server passed over.
+    const misroute = await conform(x, t, [{ op: 'emu.map-bdf', root: 0, emulator: 'qemu', bdf: bdf(1) }, cfgR(bdf(1), 0, 4, 0, 'cf8')]);
+    expect(values(misroute.steps)[1]).toBe('0x11001b36');
+    expect(misroute.steps[1].obs.evidence?.events?.[0]).toContain('ioreq server 0 registered the SBDF');
+    expect(misroute.violations.join('\n')).toContain('every configuration, memory or IO access reaches exactly one handler');
+  });
+});
+
 test("corpora/xen replays on Xen: each entry is still Xen's behaviour, recognised as known by default and reported with its rule under --known none", async () => {
   await withXen(async () => {
-    const traces = ['bar-sizing-value-wraps-rangeset', 'msi-address-keeps-low-bits'].map((n) => join(import.meta.dirname, '..', '..', 'corpora', 'xen', `${n}.jsonl`));
+    const traces = ['bar-sizing-value-wraps-rangeset', 'msi-address-keeps-low-bits', 'ioreq-bdf-passed-over-for-vpci'].map((n) => join(import.meta.dirname, '..', '..', 'corpora', 'xen', `${n}.jsonl`));
     const known = isoroot('check', '--target', 'xen-vpci', ...traces);
     expect(known.code, known.out + known.err).toBe(0);
     expect(known.out).toContain('known: bar-sizing-value-wraps-rangeset (open, recognised by its quirk)');
     expect(known.out).toContain('known: msi-address-keeps-low-bits (open, recognised by its quirk)');
+    expect(known.out).toContain('known: ioreq-bdf-passed-over-for-vpci (known-divergence, recognised by its quirk)');
     const bare = isoroot('check', '--target', 'xen-vpci', '--known', 'none', ...traces);
     expect(bare.code).toBe(1);
     expect(bare.out).toContain("Assertion 's <= e' failed at xen/common/rangeset.c");
