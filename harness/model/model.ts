@@ -64,6 +64,10 @@ const EMULATOR_UNMAP_PARTIAL: readonly Option[] = [
   { option: 'refuse', obs: err('not-registered') },
   { option: 'split', obs: SAME_OK },
 ];
+const ROOT_RESET_RAM: readonly Option[] = [
+  { option: 'keep', obs: SAME_OK },
+  { option: 'clear', obs: SAME_OK },
+];
 const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
 
 /** An access to a reserved platform range: it completes, with a value the model cannot know. */
@@ -1127,10 +1131,30 @@ export class Model implements DeviceHost {
   private resetOneRoot(r: number): void {
     const t = this.topology;
     for (const fn of this.rootBuses[r].functions()) fn.reset();
+    if (this.guestView[r]) this.rebuildGuestBus(r);
+    // What the root's RAM holds after: kept, or zeros where the root is rebuilt (choice root-reset.ram, the profile's).
+    if (ownerOf(t, r, 'memory') === r && this.chooseUnseen('root-reset.ram', ROOT_RESET_RAM).option === 'clear') this.rams.get(r)!.clear();
     for (const d of this.domains.get(r) ?? []) d.clear();
     if (ownerOf(t, r, 'pasid') === r) for (const [k, c] of this.pasid) if (k.startsWith(`${r}:`) || this.ownsNamespace(r, k)) c.clear();
     this.emus.get(r)!.clear();
     this.cf8.delete(r);
+  }
+
+  /**
+   * A guest root's reset is a new domain (Xen's reboot): a fresh p2m, so
+   * no mapping the old one kept (guestKeepsMappings), and the toolstack
+   * assigns each present device at its own slot again (guestFirstFreeSlot
+   * had moved some).
+   */
+  private rebuildGuestBus(r: number): void {
+    const bus = this.rootBuses[r];
+    const moved = bus.functions().filter((fn) => fn.movedTo !== null);
+    for (const fn of moved) bus.remove(fn);
+    for (const fn of moved) {
+      fn.movedTo = null;
+      bus.add(fn);
+    }
+    for (const fn of bus.functions()) fn.ghosts = [];
   }
 
   /** Whether a per-device namespace (a mutant's) belongs to a device whose PASID owner is r. */

@@ -85,6 +85,11 @@ export const CHOICES = {
     'which errno a refusal carries (the profile\'s errno table, per reason)',
     { any: 'any errno' },
   ),
+  'root-reset.ram': choice(
+    'PCIe Base §6.6.1 (a reset of the hierarchy below a root; what becomes of the memory the root\'s CPUs use is the platform\'s)',
+    'what a root reset leaves of the RAM its root owns',
+    { keep: 'kept (QEMU\'s system_reset)', clear: 'zeros (a guest rebuilt as a new domain: Xen\'s reboot)' },
+  ),
   'session.reconnect': choice(
     'vfio-user "Connection" (device state across clients is the server\'s)',
     'whether a device served to a new client starts from reset',

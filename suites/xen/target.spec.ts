@@ -317,6 +317,36 @@ describeGuestMode('guest mode (Xen 4.21 and later)', () => {
     });
   });
 
+  test("a guest's root reset is its reboot: its RAM is zeros (the profile's root-reset.ram), its BARs at 0 and unmapped, its device models' claims gone, an unplugged device still out and the others back at their own slots; the other guest keeps its RAM", async () => {
+    await withGuestXen(async (x) => {
+      const dev = (id: string, slot: number): DeviceSpec => ep(id, slot, { bars: [{ kind: 'mem32', size: 0x1000 }] });
+      const t: Topology = { ...one([dev('a', 0), dev('e', 2)], [[dev('b', 0)]]), emulators: ['qemu'] };
+      const e = bdf(2);
+      const claim = (op: 'emu.map-range' | 'emu.unmap-range'): Op => ({ op, root: 0, emulator: 'qemu', space: 'mmio', start: 0x2000_0000, size: 0x1000 });
+      const ops: Op[] = [
+        mw(0x1000, 0x1234, 4, 0), mw(0x1000, 0x5678, 4, 1),
+        cfgW(e, 0x10, BAR), cfgW(e, 0x04, 0x2, 2), mr(BAR), // 4: e decodes
+        claim('emu.map-range'),
+        { op: 'dev.unplug', dev: 'a' },
+        { op: 'root.reset', root: 0 }, // 7
+        mr(0x1000, 4, 0), mr(0x1000, 4, 1), // 8, 9
+        cfgR(e, 0x10), cfgR(e, 0x04, 2), mr(BAR), // 10-12
+        claim('emu.unmap-range'), // 13: the claim went with the old domain
+        cfgR(bdf(0), 0x04, 2), // 14: a is still unplugged
+        cfgW(e, 0x10, BAR + 0x1000), cfgW(e, 0x04, 0x2, 2), mr(BAR + 0x1000), // 17: e decodes at its new place
+      ];
+      const r = await conform(x, t, ops);
+      expect(r.violations).toEqual([]);
+      const v = values(r.steps);
+      expect(v[4]).toBe(identity(2, 0));
+      expect(v.slice(8, 13)).toEqual(['0x0', '0x5678', '0x0', '0x0', '0xffffffff']);
+      expect(r.steps[13].obs).toMatchObject({ status: 'error', reason: 'not-registered' });
+      expect(v[14]).toBe('0xffff');
+      expect(v[17]).toBe(identity(2, 0));
+      expect(r.steps[7].obs.evidence?.events?.join(' ')).toContain('e: XEN_DOMCTL_assign_device = 0; virtual 0000:00:02.0');
+    });
+  });
+
   test("MSI-X in a guest: the message is the one Xen's vPCI holds for the guest's table entry", async () => {
     await withGuestXen(async (x) => {
       const spec = ep('e', 0, { bars: [{ kind: 'mem32', size: 0x4000 }], caps: ['msix'], msixVectors: 4 });

@@ -248,6 +248,11 @@ export const X = {
     text: `domain new ${kind}${ram === undefined ? '' : ` ram=${hx(ram)}`}`,
     parse: (l) => Number(match(/^OK (\d+)$/, l, 'OK <domid>')[1]),
   }),
+  /** A guest's reboot (agent.c `domain reset`): its devices leave and are reset, its ioreq servers, p2m and RAM go; the domain is then empty. */
+  domainReset: (domid: number): Cmd<void> => ok(`domain reset ${domid}`),
+  /** The ioreq servers of `count` emulators on `domid`, created and enabled in order (ids 0 to count - 1 on a domain that has none). */
+  ioreqServers: (domid: number, count: number): Cmd<unknown>[] =>
+    Array.from({ length: count }, (_, i) => [X.ioreqCreate(domid), X.ioreqState(domid, i, true)]).flat(),
   devAdd: (domid: number, sbdf: Sbdf, e: EndpointSpec): Cmd<Added & { bar0: number }> => {
     const c = X.devAddRaw(domid, sbdf, [`bar0=${hx(e.bar0)}`, e.msi !== undefined ? `msi=${e.msi}` : '', e.id ? `id=${hx(e.id[0])}:${hx(e.id[1])}` : ''].filter((s) => s !== '').join(' '));
     return {

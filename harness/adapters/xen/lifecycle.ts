@@ -8,6 +8,9 @@
  *    Xen gives the first free virtual slot (vpci.c add_virtual_device), so
  *    free slots below the device's own are taken by filler devices first
  *    and given back after, as at setup;
+ *  - root reset: the guest reboots (a new domain: its devices leave and
+ *    are reset, its RAM, p2m and ioreq servers go), then the toolstack
+ *    assigns its present devices again, each at its own slot;
  *  - reset: the hardware domain resets the device as xen-pciback does (a
  *    function-level reset, then PHYSDEVOP_pci_device_reset, which runs
  *    vpci_reset_device: vPCI leaves the device and takes it again, giving it
@@ -90,6 +93,26 @@ export class GuestBuses {
     cmds.push(X.devAssignGuest(d.domid, d.host));
     for (const f of fill) cmds.push(X.devDeassign(d.domid, f));
     return { cmds, assign };
+  }
+
+  /**
+   * After guest `domid` was rebuilt (a root reset: its devices left it): its present devices assigned again in slot
+   * order, each at its own slot (fillers below as for a plug). Each device's assignment is at `at` in `cmds`.
+   */
+  rebuild(domid: number): { cmds: Cmd<unknown>[]; assigns: { d: GuestDevice; at: number }[] } {
+    const present = [...this.at.keys()].map((id) => this.byId.get(id)!).filter((d) => d.domid === domid);
+    present.sort((a, b) => a.slot - b.slot);
+    for (const d of present) this.at.delete(d.id);
+    const cmds: Cmd<unknown>[] = [];
+    const assigns: { d: GuestDevice; at: number }[] = [];
+    for (const d of present) {
+      const p = this.plug(d);
+      assigns.push({ d, at: cmds.length + p.assign });
+      cmds.push(...p.cmds);
+      // Taken from here on, so the next device's fillers leave it alone; its reply says where it really went (placed).
+      this.at.set(d.id, d.slot);
+    }
+    return { cmds, assigns };
   }
 
   /** Where Xen put `d` (after a plug or a reset): a virtual SBDF, or nowhere. */

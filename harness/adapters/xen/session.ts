@@ -45,7 +45,7 @@ interface Step {
 }
 
 /** Ops after which the session must see Xen's replies before it builds the next op's commands. */
-const LIFECYCLE: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset']);
+const LIFECYCLE: ReadonlySet<Op['op']> = new Set(['dev.plug', 'dev.unplug', 'dev.reset', 'root.reset']);
 
 const whereText = (w: Where): string =>
   w.kind === 'ioreq' ? `ioreq server ${w.server}` : w.kind === 'cf8' && w.over !== undefined ? `cf8 (vPCI; ioreq server ${w.over} registered the SBDF)` : w.kind === 'bar' ? `${w.sbdf} ${w.bar === 6 ? 'rom' : `bar${w.bar}`} +0x${w.offset.toString(16)}` : w.kind === 'no-decode' && w.mfn !== undefined ? `mfn 0x${w.mfn.toString(16)}, no host BAR` : w.kind;
@@ -200,6 +200,34 @@ export class XenSession implements Session {
     return this.placing(g, d, cmds, assign, 'XEN_DOMCTL_assign_device');
   }
 
+  /**
+   * A guest's reboot (agent.c `domain reset`), then what the toolstack and the device models do for the new domain: its
+   * present devices assigned again at their slots (lifecycle.ts rebuild), the ioreq servers started again (no claims),
+   * and, once Xen's replies say where each device is, its BAR registers written to 0.
+   */
+  private rootReset(root: number): Step {
+    const g = this.layout.guests;
+    if (g === undefined) return own({ status: 'error', reason: 'unsupported' });
+    const domid = this.layout.domain(root);
+    const { cmds, assigns } = g.rebuild(domid);
+    const all = [X.domainReset(domid), ...cmds, ...X.ioreqServers(domid, (this.topology.emulators ?? []).length)];
+    const zero: Cmd<unknown>[] = [];
+    return {
+      cmds: all,
+      finish: (r) => {
+        const events = [`d${domid} rebuilt`];
+        for (const { d, at } of assigns) {
+          const placed = r[1 + at] as Placed;
+          g.placed(d, placed);
+          events.push(`${d.id}: XEN_DOMCTL_assign_device = ${placed.rc}; ${placed.vsbdf === undefined ? 'no virtual slot' : `virtual ${placed.vsbdf}`}`);
+          if (placed.vsbdf !== undefined) zero.push(...zeroGuestBars(d, placed.vsbdf));
+        }
+        return { status: 'ok', evidence: { events } };
+      },
+      then: () => zero,
+    };
+  }
+
   /** A function-level reset by the hardware domain, then PHYSDEVOP_pci_device_reset (agent.c `dev reset`). */
   private reset(id: string): Step {
     const g = this.layout.guests;
@@ -293,12 +321,14 @@ export class XenSession implements Session {
         return this.hotplug(op.op, op.dev);
       case 'dev.reset':
         return this.reset(op.dev);
+      case 'root.reset':
+        return this.rootReset(op.root);
       case 'emu.map-bdf':
       case 'emu.unmap-bdf':
       case 'emu.map-range':
       case 'emu.unmap-range':
         return this.emulator(op);
-      // Neither mode declares these (xenCapabilities): no IOMMU, PASIDs, root resets or clock here.
+      // Neither mode declares these (xenCapabilities): no IOMMU, PASIDs or clock here.
       case 'dma.map':
       case 'dma.unmap':
       case 'dma.attach':
@@ -310,7 +340,6 @@ export class XenSession implements Session {
       case 'pasid.bind':
       case 'pasid.unbind':
       case 'pasid.invalidate':
-      case 'root.reset':
       case 'region.read':
       case 'region.write':
       case 'clock.step':

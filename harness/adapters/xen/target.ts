@@ -65,7 +65,8 @@ export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capa
     return {
       // x86 guests have no IO BARs (no handler for them) and no CF8/CFC here: config through the virtual ECAM window.
       // Hot-plug and reset as the toolstack and the hardware domain do them (lifecycle.ts).
-      ops: ['config', 'mmio', 'hotplug', 'reset', 'emulator'],
+      // root-reset: the guest rebooted (a new domain: RAM, p2m and ioreq servers go; the toolstack assigns its devices again).
+      ops: ['config', 'mmio', 'hotplug', 'reset', 'emulator', 'root-reset'],
       emulatedDevices: false,
       maxRoots: MAX_GUESTS,
       personalities: ['endpoint'],
@@ -217,11 +218,11 @@ interface Plan {
  */
 function emulatorSetup(t: Topology, domids: readonly number[], setup: Cmd<unknown>[]): (replies: unknown[]) => void {
   const creates: { at: number; want: number; domid: number }[] = [];
-  for (const domid of domids)
-    (t.emulators ?? []).forEach((_, i) => {
-      creates.push({ at: setup.length, want: i, domid });
-      setup.push(X.ioreqCreate(domid), X.ioreqState(domid, i, true));
-    });
+  const n = (t.emulators ?? []).length;
+  for (const domid of domids) {
+    for (let i = 0; i < n; i++) creates.push({ at: setup.length + 2 * i, want: i, domid });
+    setup.push(...X.ioreqServers(domid, n));
+  }
   return (replies) => {
     for (const c of creates) {
       const r = replies[c.at] as { rc: number; id?: number };

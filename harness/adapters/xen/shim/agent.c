@@ -20,6 +20,10 @@
  *       CONFIG_HAS_VPCI_GUEST_SUPPORT code run as x86 would run it (no
  *       release enables that for x86 or gives has_vpci to an Arm domU; see
  *       SHIM_GUEST_VPCI in shim/compat.h). Each domain has its own p2m.
+ *   domain reset <domid>               OK
+ *       a guest's reboot: its devices leave it and are reset, its ioreq
+ *       servers, p2m and RAM go; the domain (same id, same MMCFG window)
+ *       is then empty, for the toolstack to assign its devices again.
  *   dev add <domid> <sbdf> endpoint [bar<N>=<size>[,mem32|mem64|io][,pref]]...
  *           [msi=<vectors>] [msix=<vectors>[@bar<N>]] [cap=<id>]
  *           [id=<vendor>:<device>] [rom=<size>] [uid=<n>] [regs=endpoint]
@@ -534,11 +538,51 @@ static bool get_size(const char *tok, const unsigned int *allowed,
 }
 
 /* ---- Commands ------------------------------------------------------------------ */
+/* domain reset <domid>: a guest rebooted, as libxl does it: the domain is
+ * destroyed (each device leaves it, XEN_DOMCTL_deassign_device, and libxl
+ * resets it; its ioreq servers go, ioreq_server_destroy_all; its p2m and
+ * RAM with it) and built again with the same MMCFG window. Xen would give
+ * the new domain another domid, which nothing the guest sees depends on;
+ * the agent keeps the number. The toolstack then assigns the devices
+ * again (dev assign) and the device models start their servers again. */
+static int domain_reset(char **t, int n)
+{
+    struct domain *d;
+    struct agent_domain *ad;
+    struct vcpu *saved = current;
+
+    if ( n != 3 || !(d = get_domain(t[2])) )
+        return n != 3 ? err("usage: domain reset <domid>") : 0;
+    if ( is_hardware_domain(d) )
+        return err("the hardware domain is not reset (that is a host reboot)");
+    while ( !list_empty(&d->pdev_list) )
+    {
+        struct pci_dev *pdev = list_entry(d->pdev_list.next, struct pci_dev,
+                                          domain_list);
+
+        shim_toolstack_deassign(pdev);
+        shim_toolstack_reset(pdev);
+    }
+    current = d->vcpu[0];
+    ioreq_server_destroy_all(d);
+    current = saved;
+    shim_p2m_clear(d);
+    ad = &adoms[d->domain_id];
+    for ( unsigned int i = 0; i < ad->nr_pages; i++ )
+        free(ad->pages[i].mem);
+    ad->nr_pages = 0;
+    d->pci_cf8 = 0;
+    put("OK");
+    return 0;
+}
+
 static int cmd_domain(char **t, int n)
 {
     unsigned int id;
     uint64_t ram = 0;
 
+    if ( n >= 2 && !strcmp(t[1], "reset") )
+        return domain_reset(t, n);
     if ( n < 3 || n > 4 || strcmp(t[1], "new") )
         return err("usage: domain new hwdom|guest [ram=<bytes>]");
     if ( n == 4 && (strncmp(t[3], "ram=", 4) ||
