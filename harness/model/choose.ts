@@ -13,6 +13,8 @@ export interface Option {
   option: string;
   /** What the op observes under this option; a value left out (or unknown) is not told apart. */
   obs: Observation;
+  /** obs.irqs holds every interrupt the op raises under this option, so they tell the options apart too. */
+  withIrqs?: true;
 }
 
 /**

@@ -102,6 +102,8 @@ export class Model implements DeviceHost {
   private seq = 0;
   private timerSeq = 0;
   private irqs: Irq[] | null = null;
+  /** While a write is tried for a choice (writeIrqs): its messages are not written to memory. */
+  private trying = false;
   /**
    * RAM that a learned function may have written by DMA of its own (its
    * device-specific behaviour): [start, end) per memory owner. Reads there
@@ -223,7 +225,7 @@ export class Model implements DeviceHost {
     }
     this.irqs.push({ space: this.rules.msiSpace(t, fn.root), dev: fn.id, ...irq });
     // A message is a DWORD memory write (PCI 3.0 §6.8.1): outside the interrupt range it lands where the function's DMA would.
-    if (irq.addr !== undefined && irq.data !== undefined && Number.isSafeInteger(irq.addr + 4) && (irq.addr < INTERRUPT_RANGE.base || irq.addr >= INTERRUPT_RANGE.base + INTERRUPT_RANGE.size)) {
+    if (!this.trying && irq.addr !== undefined && irq.data !== undefined && Number.isSafeInteger(irq.addr + 4) && (irq.addr < INTERRUPT_RANGE.base || irq.addr >= INTERRUPT_RANGE.base + INTERRUPT_RANGE.size)) {
       const bytes = new Uint8Array(4);
       new DataView(bytes.buffer).setUint32(0, irq.data >>> 0, true);
       this.deviceDma(fn, irq.addr, 4, bytes, undefined);
@@ -869,17 +871,43 @@ export class Model implements DeviceHost {
     let first = d;
     for (const c of sp.flat.claims) if (c.d.kind === 'bar' && c.d.fn !== null && c.d.fn !== d.fn && c.d.seq < first.seq && c.s <= addr && addr + size - 1 <= c.e) first = c.d;
     if (first === d) return d;
-    const peek = (x: Decoder): Observation => {
+    // A write is told apart by the interrupts it raises through each decoder (a doorbell in one BAR, a table entry in the other).
+    const tried = value !== null && !isDriven(d.fn!) && !isDriven(first.fn!);
+    const peek = (x: Decoder): Option => {
       const off = addr - x.base + (x.offset ?? 0);
       const to: Delivery = { root: x.root, dev: x.fn!.id, region: regionName(x.region), offset: off };
-      return value === null ? ok({ value: x.fn!.regionRead(x.region, off, size), to }) : ok({ to });
+      if (value === null) return { option: '', obs: ok({ value: x.fn!.regionRead(x.region, off, size), to }) };
+      if (!tried) return { option: '', obs: ok({ to }) };
+      const irqs = this.writeIrqs(x.fn!, x.region, off, size, value);
+      return { option: '', obs: ok(irqs.length > 0 ? { to, irqs } : { to }), withIrqs: true };
     };
     return this.choose('decode.overlap', [
-      { option: 'later', obs: peek(d) },
-      { option: 'earlier', obs: peek(first) },
+      { ...peek(d), option: 'later' },
+      { ...peek(first), option: 'earlier' },
     ]).option === 'earlier'
       ? first
       : d;
+  }
+
+  /**
+   * The interrupts a region write would raise, tried on the function and
+   * undone (its state restored, nothing else touched: a message outside the
+   * interrupt range is not written to memory while trying). Functions whose
+   * writes start DMA (isDriven) are not tried.
+   */
+  private writeIrqs(fn: PciFunction, region: number, off: number, size: number, value: bigint): Irq[] {
+    const kept = this.irqs;
+    const before = fn.snapshot();
+    this.irqs = [];
+    this.trying = true;
+    try {
+      fn.regionWrite(region, off, size, value);
+      return this.irqs;
+    } finally {
+      this.trying = false;
+      this.irqs = kept;
+      fn.restore(before);
+    }
   }
 
   // ---- DMA (translation per device, VT-d §3; PASID per PCIe Base §6.20) ---------

@@ -5,7 +5,7 @@
  * specification allows is accepted), or the model's default when none
  * matches, so that the divergence names the mandated rule.
  */
-import type { Chooser } from '../model/choose.ts';
+import type { Chooser, Option } from '../model/choose.ts';
 import type { Op } from '../ops/catalog.ts';
 import type { Observation, Observes } from '../ops/observation.ts';
 import { optionOf, type Profile } from '../profiles/profile.ts';
@@ -15,14 +15,17 @@ import { differences } from './compare.ts';
 export class ObservedChooser {
   private op: Op | null = null;
   private observed: Observation = { status: 'ok' };
-  /** What an option's outcome is compared on: options carry no interrupts (the model raises those apart). */
+  /** What an option's outcome is compared on: most options carry no interrupts (the model raises those apart). */
   private readonly seen: Observes;
+  /** For an option that carries its interrupts (Option.withIrqs): they are compared too. */
+  private readonly seenWithIrqs: Observes;
 
   constructor(
     observes: Observes,
     private readonly profile: Profile | null,
   ) {
     this.seen = { ...observes, irqs: false };
+    this.seenWithIrqs = observes;
   }
 
   /** The chooser for this op and what the target observed of it. */
@@ -39,9 +42,10 @@ export class ObservedChooser {
     if (observed.source === 'harness') return { option: declared ?? options[0].option, declared: declared !== undefined };
     // Options the op's own observation cannot tell apart (one observation for all): the profile's, else the model's default.
     if (options.every((o) => o.obs === options[0].obs)) return { option: declared ?? options[0].option, declared: declared !== undefined };
-    const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && differences(op, observed, o.obs, this.seen).length === 0);
+    const fits = (o: Option): boolean => differences(op, observed, o.obs, o.withIrqs === true ? this.seenWithIrqs : this.seen).length === 0;
+    const matches = (x: string | undefined): boolean => options.some((o) => o.option === x && fits(o));
     if (declared !== undefined && matches(declared)) return { option: declared, declared: true };
-    const match = options.find((o) => differences(op, observed, o.obs, this.seen).length === 0);
+    const match = options.find(fits);
     // The target took another outcome the specification allows: follow it, and say the profile said otherwise.
     if (declared !== undefined) return match === undefined ? { option: declared, declared: true } : { option: match.option, declared: true, departs: declared };
     return { option: (match ?? options[0]).option, declared: false };

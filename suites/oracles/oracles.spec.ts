@@ -74,6 +74,23 @@ test('collision within one root is a notice; which decoder answers is the choice
   expect(f.filter((x) => x.severity === 'violation')).toEqual([expect.objectContaining({ signature: 'divergence:profile:decode.overlap(later>earlier)' })]);
 });
 
+test("decode.overlap on a write is told apart by the interrupts it raises: a doorbell the earlier-mapped function answered is accepted, and judged by that function's message", () => {
+  const t: Topology = { roots: [root([ep('a', 3, { caps: ['msi'] }), ep('b', 4, { caps: ['msi'] })])] };
+  const msi = (bdf: string, addr: number): Op[] => [cw(0, bdf, 0x44, addr), cw(0, bdf, 0x42, 1, 2)];
+  const ops: Op[] = [...place(0, '00:03.0', 0, 0xc0000000), ...place(0, '00:04.0', 0, 0xc0000000), ...msi('00:03.0', 0xfee00000), ...msi('00:04.0', 0xfee01000), { op: 'mmio.write', root: 0, addr: 0xc0000004, size: 4, value: 0n }];
+  const steps = record(t, ops);
+  const last = steps.length - 1;
+  expect(steps[last].obs.irqs).toEqual([expect.objectContaining({ dev: 'b', addr: 0xfee01000 })]);
+  // The target's doorbell went to a (mapped first): a's message, which the model finds under the option 'earlier'.
+  const a = { ...steps[last].obs.irqs![0], dev: 'a', addr: 0xfee00000 };
+  const to = { root: 0, dev: 'a', region: 'bar0', offset: 4 };
+  steps[last].obs = { status: 'ok', to, irqs: [a] };
+  expect(checkSteps(t, ALL, steps).filter((x) => x.severity === 'violation')).toEqual([]);
+  // A message neither function would send matches no option: the default's function (b) is expected, and a's delivery is reported.
+  steps[last].obs = { status: 'ok', to, irqs: [{ ...a, addr: 0xfee02000 }] };
+  expect(checkSteps(t, ALL, steps).filter((x) => x.severity === 'violation').map((x) => x.signature)).toEqual(['collision:memory:resolution']);
+});
+
 test('collision: one PASID handed out twice in a shared context; after free it may come back', () => {
   const t: Topology = { roots: [root([ep('a', 3, { caps: ['pcie', 'pasid'], pasidContext: 0 }), ep('b', 4, { caps: ['pcie', 'pasid'], pasidContext: 0 })], { pasidContexts: 1 })] };
   const steps = record(t, [{ op: 'pasid.alloc', dev: 'a' }, { op: 'pasid.alloc', dev: 'b' }, { op: 'pasid.free', dev: 'a', pasid: 1 }, { op: 'pasid.alloc', dev: 'b' }]);
