@@ -75,3 +75,12 @@ test('open traces may still fail; known divergences must keep their signature', 
   expect(isoroot('corpus', 'mark', 'nope', '--corpus', corpus, '--status', 'fixed').err).toMatch(/nope\.jsonl: a trace in the corpus/);
   expect(isoroot('corpus', 'frob', '--corpus', corpus).err).toMatch(/the first argument must be add, list or mark/);
 });
+
+test("a trace that ends in the target's failure is added with the failure's signature (a crash found again is then recognised by it)", () => {
+  const corpus = join(mkdtempSync(join(tmpdir(), 'isoroot-corpus-')), 'corpus');
+  const add = isoroot('corpus', 'add', join(ROOT, 'corpora', 'xen', 'bar-sizing-value-wraps-rangeset.jsonl'), '--corpus', corpus, '--name', 'crash');
+  expect(add.code).toBe(0);
+  expect(add.out).toContain("crash: added to");
+  expect(add.out).toContain("as open (crash:cfg.write:(XEN) Assertion 's <= e' failed at xen/common/rangeset.c:#)");
+  expect(new CorpusStore(corpus).meta('crash')).toMatchObject({ kind: 'crash', signature: "crash:cfg.write:(XEN) Assertion 's <= e' failed at xen/common/rangeset.c:#" });
+});

@@ -3,7 +3,8 @@
  * purpose — BAR placed, decode and Bus Master on, then the feature itself
  * (an interrupt delivered, edu's DMA engine run, a pci-testdev count, a
  * BAR at its bridge's window edge, an emulator-hosted device reached, a
- * hot-plug with its slot interrupt). Shrinking drops the links not needed.
+ * hot-plug with its slot interrupt, a lifecycle op repeated dozens of
+ * times). Shrinking drops the links not needed.
  */
 import fc from 'fast-check';
 import type { Op } from '../../harness/ops/catalog.ts';
@@ -225,6 +226,21 @@ export function chainFragments(x: FragmentContext): Weighted[] {
         const via = chainVia(x);
         const away: Op[] = reset ? [{ op: 'dev.reset', dev: d.spec.id }] : [{ op: 'dev.unplug', dev: d.spec.id }, read(bar, 0, 4), { op: 'dev.plug', dev: d.spec.id }];
         return [...bringUp(x, d), read(bar, 0, 4), ...away, ...placeOps(x, bar, bar.b, via), cfg(d, via, H.COMMAND, 2, ON), read({ ...bar, a: bar.b }, 0, 4), read(bar, 0, 4)];
+      }),
+      weight: 1,
+    });
+
+  // One lifecycle op many times over (what leaks once per cycle: a handler slot, a rangeset entry, a virtual slot runs out
+  // only after dozens), then the device brought up and used again.
+  const cycled = devs.filter((d) => d.spec.present !== false && barOf(x, d, 0) !== undefined && barOf(x, d, 0)!.kind !== 'io');
+  const hot = has('hotplug') && hotplugReach(x.t, x.c) === null;
+  if (cycled.length > 0 && (has('reset') || hot))
+    out.push({
+      arb: fc.tuple(pick(cycled), fc.constantFrom(8, 32, 48), has('reset') && hot ? fc.boolean() : fc.constant(has('reset'))).map(([d, n, reset]) => {
+        const cycle: Op[] = reset ? [{ op: 'dev.reset', dev: d.spec.id }] : [{ op: 'dev.unplug', dev: d.spec.id }, { op: 'dev.plug', dev: d.spec.id }];
+        const ops: Op[] = [...bringUp(x, d)];
+        for (let i = 0; i < n; i++) ops.push(...cycle);
+        return [...ops, ...bringUp(x, d), read(barOf(x, d, 0)!, 0, 4)];
       }),
       weight: 1,
     });

@@ -83,7 +83,7 @@ test("decode.overlap on a write is told apart by the interrupts it raises: a doo
   expect(steps[last].obs.irqs).toEqual([expect.objectContaining({ dev: 'b', addr: 0xfee01000 })]);
   // The target's doorbell went to a (mapped first): a's message, which the model finds under the option 'earlier'.
   const a = { ...steps[last].obs.irqs![0], dev: 'a', addr: 0xfee00000 };
-  const to = { root: 0, dev: 'a', region: 'bar0', offset: 4 };
+  const to = { root: 0, dev: 'a', region: 'bar0' as const, offset: 4 };
   steps[last].obs = { status: 'ok', to, irqs: [a] };
   expect(checkSteps(t, ALL, steps).filter((x) => x.severity === 'violation')).toEqual([]);
   // A message neither function would send matches no option: the default's function (b) is expected, and a's delivery is reported.

@@ -454,6 +454,27 @@ test("dev reset: the device's registers go back to what firmware left and its BA
   expect(r[8].value, 'the BAR storage was cleared by the reset').toBe(0n);
 });
 
+test("each reset of the hardware domain's only MSI-X device takes another of its 32 I/O handler slots (init_msix registers vPCI's MSI-X handler whenever the domain's table list is empty): from 4.18 the 25th reset crashes the domain; 4.17, which has no reset hypercall, does not re-register", async () => {
+  const a = (agent = XenAgent.start(await agentBinary()));
+  const D = '0000:00:03.0';
+  await a.run([X.domainNew('hwdom'), X.mmcfg(0, 0, 0xb000_0000, 0, 0xff), X.devAddRaw(0, D, 'bar0=0x4000 msix=4'), X.devAssign(0, D)] as const);
+  const told = guestsHaveVpci(xenTree());
+  // 6 builder handlers + MMCFG + the first MSI-X registration: 8 of 32 taken; each reset takes one more.
+  const ok = await a.run(Array.from({ length: 24 }, () => X.devReset(0, D)));
+  expect(ok.every((r) => r.rc === (told ? 0 : -38))).toBe(true);
+  const last = a.run([X.devReset(0, D)]);
+  if (!told) {
+    expect((await last)[0].rc).toBe(-38);
+    return;
+  }
+  const e = await last.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(XenAgentError);
+  expect((e as XenAgentError).message).toContain('d0 crashed by domain_crash() at xen/arch/x86/hvm/intercept.c:259');
+});
+
 test("ioreq servers (Xen's own common/ioreq.c): a range overlapping the server's own is refused (-EEXIST) and one overlapping another server's taken; part of a claim can be unmapped (-ENOENT beyond it); the newest enabled server containing the whole access receives it, a disabled one nothing", async () => {
   const a = (agent = XenAgent.start(await agentBinary()));
   const M = 0x2000_0000;
@@ -783,6 +804,25 @@ describeGuestMode('guest mode (Xen 4.21 and later)', () => {
     expect(r[5].value, 'nothing at its former number').toBe(0xffffffffn);
     expect(r[6]).toEqual([{ gfn: pfn(GBAR), mfn: pfn(e4.bar0), nr: 1 }]);
     expect(e3.uid).not.toBe(e4.uid);
+  });
+
+  test("a reset while vPCI holds a mapping of the MSI-X table page (msix.c ioremaps the table's page for what lies past the entries): the page's contents are lost, the mapping stays valid, and vPCI lets go of it when it sets the device up again", async () => {
+    const a = await guestAgent();
+    const [, , e] = await a.run([X.domainNew('hwdom'), X.domainNew('guest'), X.devAddRaw(0, D3, 'bar0=0x4000 msix=8'), X.devAssignGuest(1, D3)] as const);
+    expect(e.msix).toEqual({ bar: 0, pba: 0x80 });
+    const r = await a.run([
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.memWrite(1, GBAR + 0x108, 4, 0x4042), // past the 8 entries and the PBA: the device's, through vPCI's mapping
+      X.memRead(1, GBAR + 0x108, 4),
+      X.devReset(1, D3),
+      X.cfgWrite(1, G, PCI_BAR0, 4, GBAR),
+      X.cfgWrite(1, G, PCI_COMMAND, 2, CMD_MEMORY),
+      X.memRead(1, GBAR + 0x108, 4),
+    ] as const);
+    expect(r[3]).toEqual({ value: 0x4042n, where: { kind: 'vpci-mmio' } });
+    expect(r[4]).toEqual({ rc: 0, vsbdf: G });
+    expect(r[7]).toEqual({ value: 0n, where: { kind: 'vpci-mmio' } });
   });
 
   test("ioreq servers are per domain: a guest's server claims a range and its own virtual BDF; the guest's ECAM accesses still go to vPCI, another guest's accesses at the same address to nobody, and the guest's mapped BAR is reached there directly", async () => {

@@ -347,6 +347,18 @@ describeGuestMode('guest mode (Xen 4.21 and later)', () => {
     });
   });
 
+  test('corpora/xen guest entries replay on Xen and are recognised as known: the 26th hot-plug cycle of a guest\'s only MSI-X device crashes the guest (an I/O handler slot per cycle)', async () => {
+    await withGuestXen(async () => {
+      const trace = join(import.meta.dirname, '..', '..', 'corpora', 'xen', 'msix-reassign-takes-io-handler-slot.jsonl');
+      const known = isoroot('check', '--target', 'xen-vpci:guest', trace);
+      expect(known.code, known.out + known.err).toBe(0);
+      expect(known.out).toContain('known: msix-reassign-takes-io-handler-slot (open');
+      const bare = isoroot('check', '--target', 'xen-vpci:guest', '--known', 'none', trace);
+      expect(bare.code).toBe(1);
+      expect(bare.out).toContain('crashed by domain_crash() at xen/arch/x86/hvm/intercept.c:259');
+    });
+  });
+
   test("MSI-X in a guest: the message is the one Xen's vPCI holds for the guest's table entry", async () => {
     await withGuestXen(async (x) => {
       const spec = ep('e', 0, { bars: [{ kind: 'mem32', size: 0x4000 }], caps: ['msix'], msixVectors: 4 });

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { CorpusStore } from '../../corpus/store.ts';
 import { STATUSES, type CorpusStatus } from '../../corpus/meta.ts';
 import { readTrace } from '../../trace/reader.ts';
-import { checkRun, violations } from '../../run/check.ts';
+import { checkRun, failureFinding, violations } from '../../run/check.ts';
 import { UsageError, one, type CommandSpec, type Parsed } from '../args.ts';
 
 export const CORPUS: CommandSpec = {
@@ -44,11 +44,15 @@ export async function runCorpus(p: Parsed, log: (s: string) => void): Promise<nu
         const reason = one(p, 'reason');
         if (reason !== undefined) meta.reason = reason;
         if (st === 'known-divergence' && reason === undefined) throw new UsageError('corpus', 'a known divergence needs --reason');
-        if (t.steps.every((s) => s.obs !== undefined)) {
-          const v = violations(checkRun(t.header.topology, t.header.target.observes, t.steps.map((s) => ({ op: s.op, obs: s.obs! }))));
-          if (v.length > 0) {
-            meta.signature = v[0].signature;
-            meta.kind = v[0].kind;
+        // The signature of its first violation, or of the target's failure (a crash, a hang) that ended it.
+        const failed = t.steps.findIndex((s) => s.failure !== undefined);
+        const ran = failed < 0 ? t.steps : t.steps.slice(0, failed);
+        if (ran.every((s) => s.obs !== undefined)) {
+          const v = violations(checkRun(t.header.topology, t.header.target.observes, ran.map((s) => ({ op: s.op, obs: s.obs! }))));
+          const first = v[0] ?? (failed < 0 ? undefined : failureFinding({ ...t.steps[failed].failure!, index: failed }, t.steps[failed].op));
+          if (first !== undefined) {
+            meta.signature = first.signature;
+            meta.kind = first.kind;
           }
         }
         if (store.has(name)) {

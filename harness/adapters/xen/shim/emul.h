@@ -322,7 +322,16 @@ struct hvm_mmio_ops {
 #define X86EMUL_RETRY         3
 
 #define SHIM_MAX_VCPUS 4
-#define SHIM_MAX_MMIO_HANDLERS 8
+/* x86's per-domain table of port and MMIO handlers (asm/hvm/io.h), shared
+ * by what the domain builder registers and what vPCI registers, and never
+ * emptied (intercept.c hvm_next_io_handler). */
+#define NR_IO_HANDLERS 32
+/* What x86's domain builder registers before vPCI does (4.22.0), with no
+ * legacy devices: g2m ports (hvm.c:671), vPCI's CF8/CFC ports (672), the
+ * ioreq CF8 latch (ioreq.c:325), the debug console port (hvm.c:706), the
+ * local APIC (vlapic.c:1713); a PVH hardware domain has an IO-APIC too
+ * (vioapic.c:736). The MMCFG handler (io.c:530) is the agent's `mmcfg`. */
+#define SHIM_BUILDER_IO_HANDLERS(hardware) ((hardware) ? 6 : 5)
 struct domain {
     unsigned int domain_id;
     bool is_hardware;
@@ -336,8 +345,9 @@ struct domain {
     struct { struct { struct list_head msix_tables; } hvm; } arch;
     /* The p2m record: every call, in order (grows). */
     struct { struct shim_p2m_op *ops; unsigned int nr, cap; } p2m;
-    const struct hvm_mmio_ops *mmio[SHIM_MAX_MMIO_HANDLERS];
+    const struct hvm_mmio_ops *mmio[NR_IO_HANDLERS];   /* the MMIO ones */
     unsigned int nr_mmio;
+    unsigned int io_handler_count;      /* slots taken, the builder's too */
     /* RAM pages from gfn 0 (what the domain builder populated): their p2m
      * entries are p2m_ram_rw until something is mapped over them. */
     unsigned long ram_pages;

@@ -145,6 +145,7 @@ struct domain *shim_domain_create(unsigned int domid, bool hardware,
     d->is_hardware = hardware;
     d->has_vpci = hardware;     /* 4.17 x86 gives vPCI to PVH dom0 only */
     d->max_vcpus = nr_vcpus;
+    d->io_handler_count = SHIM_BUILDER_IO_HANDLERS(hardware);
     INIT_LIST_HEAD(&d->pdev_list);
     INIT_LIST_HEAD(&d->arch.hvm.msix_tables);
     rangeset_domain_initialise(d);

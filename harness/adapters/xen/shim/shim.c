@@ -232,12 +232,11 @@ void shim_host_reset(pci_sbdf_t sbdf)
     if ( !h )
         return;
     memcpy(h->cfg, h->cfg_reset, sizeof(h->cfg));
+    /* The BARs' contents are lost; their pages stay, as MMIO does: a
+     * mapping Xen holds (msix.c's ioremap of a table page) stays valid. */
     for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
-    {
         for ( unsigned int i = 0; i < h->bars[n].nr_pages; i++ )
-            free(h->bars[n].pages[i].mem);
-        h->bars[n].nr_pages = 0;
-    }
+            memset(h->bars[n].pages[i].mem, 0, PAGE_SIZE);
     host_placements(h);
 }
 
@@ -550,9 +549,29 @@ int vpci_msix_arch_print(const struct vpci_msix *msix)
 }
 
 /* ---- MMIO handlers and mappings ------------------------------------------- */
+/* As x86's hvm_next_io_handler: the slot after the last, until the table
+ * is full; the registration that finds it full crashes the domain (and
+ * Xen counts on: a later one would be handed a slot past the table, which
+ * the shim reports as the memory corruption it is). */
 void register_mmio_handler(struct domain *d, const struct hvm_mmio_ops *ops)
 {
-    ASSERT(d->nr_mmio < SHIM_MAX_MMIO_HANDLERS);
+    unsigned int i = d->io_handler_count++;
+
+    if ( i == NR_IO_HANDLERS )
+    {
+#if SHIM_XEN_421
+        /* Named after the Xen code the shim stands for (4.22.0's line). */
+        shim_domain_crash(d, "xen/arch/x86/hvm/intercept.c", 259);
+        return;
+#else
+        shim_assert_failed("hvm_next_io_handler: NR_IO_HANDLERS full, "
+                           "domain_crash()", __FILE__, __LINE__);
+#endif
+    }
+    if ( i > NR_IO_HANDLERS )
+        shim_assert_failed("hvm_next_io_handler: a handler slot past "
+                           "d->arch.hvm.io_handler[NR_IO_HANDLERS]",
+                           __FILE__, __LINE__);
     d->mmio[d->nr_mmio++] = ops;
 }
 
