@@ -101,6 +101,7 @@ export class EmulatorTable {
   }
 
   unmapRange(space: 'mmio' | 'pio', start: number, size: number, emulator: string, decide: EmulatorDecide): Reason | null {
+    if (size === 0) return 'align';
     const own = this.of(emulator)[space];
     const end = start + size - 1;
     const i = own.findIndex(([s, e]) => s === start && e === end);
@@ -109,7 +110,7 @@ export class EmulatorTable {
       return null;
     }
     // Part of one claim, or adjacent claims together: Xen's rangeset has merged them and removes any part it holds.
-    if (size === 0 || !chainCovers(own, start, end) || !decide.partialUnmap()) return 'not-registered';
+    if (!chainCovers(own, start, end) || !decide.partialUnmap()) return 'not-registered';
     cut(own, start, end);
     return null;
   }

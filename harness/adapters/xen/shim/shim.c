@@ -169,6 +169,7 @@ static struct hostdev *bar_find(bool io, uint64_t addr, unsigned int len,
 static uint64_t bar_base(const struct hostdev *h, unsigned int n);
 static void host_placements(struct hostdev *h);
 static uint8_t *bar_page(struct hostdev *h, unsigned int n, uint64_t idx);
+static void page_reset(const struct hostdev *h, unsigned int n, uint8_t *mem);
 
 static void host_put(struct hostdev *h, unsigned int reg, unsigned int len,
                      uint32_t val, uint32_t wmask)
@@ -236,7 +237,7 @@ void shim_host_reset(pci_sbdf_t sbdf)
      * mapping Xen holds (msix.c's ioremap of a table page) stays valid. */
     for ( unsigned int n = 0; n < PCI_HEADER_NORMAL_NR_BARS; n++ )
         for ( unsigned int i = 0; i < h->bars[n].nr_pages; i++ )
-            memset(h->bars[n].pages[i].mem, 0, PAGE_SIZE);
+            page_reset(h, n, h->bars[n].pages[i].mem);
     host_placements(h);
 }
 
@@ -846,17 +847,24 @@ static uint8_t *bar_page(struct hostdev *h, unsigned int n, uint64_t idx)
         if ( !b->pages )
             abort();
     }
-    mem = calloc(1, PAGE_SIZE);
+    mem = malloc(PAGE_SIZE);
     if ( !mem )
         abort();
-    if ( b->size >= 4 )
+    page_reset(h, n, mem);
+    b->pages[b->nr_pages++] = (struct hostpage){ idx, mem };
+    return mem;
+}
+
+/* A BAR page as it comes out of reset: zero, but for its identity dword. */
+static void page_reset(const struct hostdev *h, unsigned int n, uint8_t *mem)
+{
+    memset(mem, 0, PAGE_SIZE);
+    if ( h->bars[n].size >= 4 )
     {
         uint32_t id = h->tag | n;
 
         memcpy(mem, &id, 4);
     }
-    b->pages[b->nr_pages++] = (struct hostpage){ idx, mem };
-    return mem;
 }
 
 /* The address BAR n of h holds now (its register), or ~0 when unused. */
