@@ -106,9 +106,11 @@ export function recognise(
   return null;
 }
 
-/** Whether the answered steps (without the failure) break no rule, on the reference model or with one known quirk. */
+/** Whether the answered steps (without the failure) break no rule: on the reference model, with one known quirk, or with every known quirk at once (the target as its known bugs describe it). */
 function stepsExplained(quirky: readonly KnownBug[], topology: Topology, judge: Judge, steps: readonly { op: Op; obs: Observation }[]): boolean {
-  return quirkExplains([], topology, judge, steps) || quirky.some((b) => quirkExplains(b.quirk!, topology, judge, steps));
+  if (quirkExplains([], topology, judge, steps) || quirky.some((b) => quirkExplains(b.quirk!, topology, judge, steps))) return true;
+  const all = [...new Map(quirky.map((b) => [b.quirk!.name, b.quirk!])).values()];
+  return all.length > 1 && quirkExplains(all, topology, judge, steps);
 }
 
 /** The fallback: an entry without a quirk whose recorded signature this is (a quirk is the whole description of its entry). */
