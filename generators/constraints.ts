@@ -24,6 +24,8 @@ export interface GenConstraints {
   multifunction: boolean;
   /** Whether an emulator may host devices (Capabilities.emulatedDevices). */
   emulatedDevices: boolean;
+  /** How often a sequence may repeat a lifecycle op (Capabilities.lifecycleRepeat). */
+  lifecycleRepeat: number;
   ops: readonly Capability[];
   vias: readonly Via[];
   /** Per space kind: forced sharing, forced isolation, or free. */
@@ -42,6 +44,7 @@ export const FREE: GenConstraints = {
   caps: CAP_NAMES,
   multifunction: true,
   emulatedDevices: true,
+  lifecycleRepeat: 48,
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},
@@ -60,6 +63,7 @@ export function constraintsFor(target: Target): GenConstraints {
     caps: c.caps,
     multifunction: c.multifunction ?? true,
     emulatedDevices: c.emulatedDevices ?? true,
+    lifecycleRepeat: c.lifecycleRepeat ?? 0,
     ops: c.ops,
     vias: c.vias,
     msiWindow: typeof c.observes.irqs === 'object' && c.observes.irqs.messages !== null ? { base: c.observes.irqs.messages.base, size: c.observes.irqs.messages.size } : null,

@@ -234,9 +234,10 @@ export function chainFragments(x: FragmentContext): Weighted[] {
   // only after dozens), then the device brought up and used again.
   const cycled = devs.filter((d) => d.spec.present !== false && barOf(x, d, 0) !== undefined && barOf(x, d, 0)!.kind !== 'io');
   const hot = has('hotplug') && hotplugReach(x.t, x.c) === null;
-  if (cycled.length > 0 && (has('reset') || hot))
+  const repeats = [8, 32, 48].filter((n) => n <= x.c.lifecycleRepeat);
+  if (cycled.length > 0 && (has('reset') || hot) && repeats.length > 0)
     out.push({
-      arb: fc.tuple(pick(cycled), fc.constantFrom(8, 32, 48), has('reset') && hot ? fc.boolean() : fc.constant(has('reset'))).map(([d, n, reset]) => {
+      arb: fc.tuple(pick(cycled), fc.constantFrom(...repeats), has('reset') && hot ? fc.boolean() : fc.constant(has('reset'))).map(([d, n, reset]) => {
         const cycle: Op[] = reset ? [{ op: 'dev.reset', dev: d.spec.id }] : [{ op: 'dev.unplug', dev: d.spec.id }, { op: 'dev.plug', dev: d.spec.id }];
         const ops: Op[] = [...bringUp(x, d)];
         for (let i = 0; i < n; i++) ops.push(...cycle);

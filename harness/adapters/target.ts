@@ -37,6 +37,11 @@ export interface Capabilities {
   multifunction?: boolean;
   /** With 'emulator': whether an emulator may host devices of its own (default true); false: emulators claim BDFs and ranges only. */
   emulatedDevices?: boolean;
+  /**
+   * How many times one sequence may repeat a lifecycle op (reset, unplug and plug) to reach what leaks once per cycle;
+   * default 0 (not tried): a target declares it where a cycle is cheap (QEMU's hot-plug is not).
+   */
+  lifecycleRepeat?: number;
   vias: readonly Via[];
   observes: Observes;
   /**

@@ -68,6 +68,8 @@ export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capa
       // root-reset: the guest rebooted (a new domain: RAM, p2m and ioreq servers go; the toolstack assigns its devices again).
       ops: ['config', 'mmio', 'hotplug', 'reset', 'emulator', 'root-reset'],
       emulatedDevices: false,
+      // A lifecycle op costs the agent well under a millisecond: a chain may repeat it (the 26th plug cycle finds a leak).
+      lifecycleRepeat: 48,
       maxRoots: MAX_GUESTS,
       personalities: ['endpoint'],
       caps: ['msi', 'msix'],
@@ -81,6 +83,7 @@ export function xenCapabilities(mode: XenMode = 'hwdom', resetHook = true): Capa
     // emulator: ioreq servers of a device-model domain (xen/common/ioreq.c), which host no devices here.
     ops: resetHook ? ['config', 'mmio', 'pio', 'reset', 'emulator'] : ['config', 'mmio', 'pio', 'emulator'],
     emulatedDevices: false,
+    lifecycleRepeat: 48,
     maxRoots: MAX_SEGMENTS,
     personalities: ['endpoint'],
     // Xen's vPCI emulates MSI and MSI-X; power management and PCI Express registers reach the device untouched.
