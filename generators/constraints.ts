@@ -44,7 +44,7 @@ export const FREE: GenConstraints = {
   caps: CAP_NAMES,
   multifunction: true,
   emulatedDevices: true,
-  lifecycleRepeat: 48,
+  lifecycleRepeat: 0,
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},

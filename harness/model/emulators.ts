@@ -11,25 +11,17 @@
  * emulator holds, as Xen's rangesets merge adjacent claims.
  */
 import type { Reason } from '../ops/observation.ts';
+import { IntervalMap } from '../util/interval-map.ts';
 
-/** Closed intervals [start, end], one per claim, sorted and disjoint. */
-type Ranges = [number, number][];
+/** One emulator's claims of one space: disjoint closed intervals [start, end], one per claim. */
+type Ranges = IntervalMap<true>;
 
-const covering = (rs: Ranges, a: number, b: number): number => rs.findIndex(([s, e]) => s <= a && b <= e);
-const overlapping = (rs: Ranges, a: number, b: number): boolean => rs.some(([s, e]) => s <= b && a <= e);
-
-function add(rs: Ranges, a: number, b: number): void {
-  rs.push([a, b]);
-  rs.sort((x, y) => x[0] - y[0]);
-}
-
-/** Whether claims of `rs` together cover [a, b] without a gap (a rangeset merges adjacent claims; the list keeps them apart). */
+/** Whether claims of `rs` together cover [a, b] without a gap (a rangeset merges adjacent claims; the map keeps them apart). */
 function chainCovers(rs: Ranges, a: number, b: number): boolean {
   let next = a;
-  for (const [s, e] of rs) {
-    if (e < next) continue;
-    if (s > next) return false;
-    next = e + 1;
+  for (const { start, end } of rs.intersecting(a, b)) {
+    if (start > next) return false;
+    next = end + 1;
     if (next > b) return true;
   }
   return false;
@@ -37,15 +29,11 @@ function chainCovers(rs: Ranges, a: number, b: number): boolean {
 
 /** Removes [a, b] from the claims, keeping what lies outside it. */
 function cut(rs: Ranges, a: number, b: number): void {
-  const keep: Ranges = [];
-  for (const [s, e] of rs) {
-    if (e < a || b < s) keep.push([s, e]);
-    else {
-      if (s < a) keep.push([s, a - 1]);
-      if (b < e) keep.push([b + 1, e]);
-    }
+  for (const { start, end } of rs.intersecting(a, b)) {
+    rs.remove(start);
+    if (start < a) rs.insert(start, a - 1, true);
+    if (b < end) rs.insert(b + 1, end, true);
   }
-  rs.splice(0, rs.length, ...keep);
 }
 
 interface Claims {
@@ -65,13 +53,19 @@ export interface EmulatorDecide {
 export class EmulatorTable {
   /** Claims by emulator, in the topology's order of emulators (the later wins where claims overlap). */
   private readonly claims: Claims[];
+  /** Whether any emulator claims anything: most roots' accesses ask only this (the hot path). */
+  private any = false;
 
   constructor(private readonly order: readonly string[]) {
-    this.claims = order.map(() => ({ bdfs: new Set<number>(), mmio: [], pio: [] }));
+    this.claims = order.map(() => ({ bdfs: new Set<number>(), mmio: new IntervalMap<true>(), pio: new IntervalMap<true>() }));
   }
 
   get empty(): boolean {
-    return this.claims.every((c) => c.bdfs.size === 0 && c.mmio.length === 0 && c.pio.length === 0);
+    return !this.any;
+  }
+
+  private recount(): void {
+    this.any = this.claims.some((c) => c.bdfs.size > 0 || c.mmio.size > 0 || c.pio.size > 0);
   }
 
   private of(emulator: string): Claims {
@@ -83,20 +77,24 @@ export class EmulatorTable {
     if (own.bdfs.has(bdf)) return 'busy';
     if (this.claims.some((c) => c !== own && c.bdfs.has(bdf)) && !decide.overlap()) return 'busy';
     own.bdfs.add(bdf);
+    this.any = true;
     return null;
   }
 
   unmapBdf(bdf: number, emulator: string): Reason | null {
-    return this.of(emulator).bdfs.delete(bdf) ? null : 'not-registered';
+    if (!this.of(emulator).bdfs.delete(bdf)) return 'not-registered';
+    this.recount();
+    return null;
   }
 
   mapRange(space: 'mmio' | 'pio', start: number, size: number, emulator: string, decide: EmulatorDecide): Reason | null {
     if (size === 0) return 'align';
     const end = start + size - 1;
     const own = this.of(emulator)[space];
-    if (overlapping(own, start, end)) return 'busy';
-    if (this.claims.some((c) => c[space] !== own && overlapping(c[space], start, end)) && !decide.overlap()) return 'busy';
-    add(own, start, end);
+    if (own.overlaps(start, end)) return 'busy';
+    if (this.claims.some((c) => c[space] !== own && c[space].overlaps(start, end)) && !decide.overlap()) return 'busy';
+    own.insert(start, end, true);
+    this.any = true;
     return null;
   }
 
@@ -104,20 +102,22 @@ export class EmulatorTable {
     if (size === 0) return 'align';
     const own = this.of(emulator)[space];
     const end = start + size - 1;
-    const i = own.findIndex(([s, e]) => s === start && e === end);
-    if (i >= 0) {
-      own.splice(i, 1);
+    const hit = own.find(start);
+    if (hit !== null && hit.start === start && hit.end === end) {
+      own.remove(start);
+      this.recount();
       return null;
     }
     // Part of one claim, or adjacent claims together: Xen's rangeset has merged them and removes any part it holds.
     if (!chainCovers(own, start, end) || !decide.partialUnmap()) return 'not-registered';
     cut(own, start, end);
+    this.recount();
     return null;
   }
 
   /** The emulator whose claim holds `addr` (the one declared last where claims overlap). */
   rangeOwner(space: 'mmio' | 'pio', addr: number): string | undefined {
-    for (let i = this.claims.length - 1; i >= 0; i--) if (covering(this.claims[i][space], addr, addr) >= 0) return this.order[i];
+    for (let i = this.claims.length - 1; i >= 0; i--) if (this.claims[i][space].find(addr) !== null) return this.order[i];
     return undefined;
   }
 
@@ -130,21 +130,26 @@ export class EmulatorTable {
   clear(): void {
     for (const c of this.claims) {
       c.bdfs.clear();
-      c.mmio.length = 0;
-      c.pio.length = 0;
+      c.mmio.clear();
+      c.pio.clear();
     }
+    this.any = false;
   }
 
   snapshot(): unknown {
-    return this.claims.map((c) => ({ bdfs: [...c.bdfs], mmio: c.mmio.map((r) => [...r]), pio: c.pio.map((r) => [...r]) }));
+    const ranges = (m: Ranges): [number, number][] => m.entries().map((e) => [e.start, e.end]);
+    return this.claims.map((c) => ({ bdfs: [...c.bdfs], mmio: ranges(c.mmio), pio: ranges(c.pio) }));
   }
 
   restore(s: unknown): void {
     const x = s as { bdfs: number[]; mmio: [number, number][]; pio: [number, number][] }[];
     x.forEach((c, i) => {
       this.claims[i].bdfs = new Set(c.bdfs);
-      this.claims[i].mmio = c.mmio.map((r) => [r[0], r[1]]);
-      this.claims[i].pio = c.pio.map((r) => [r[0], r[1]]);
+      this.claims[i].mmio.clear();
+      this.claims[i].pio.clear();
+      for (const [a, b] of c.mmio) this.claims[i].mmio.insert(a, b, true);
+      for (const [a, b] of c.pio) this.claims[i].pio.insert(a, b, true);
     });
+    this.recount();
   }
 }
