@@ -9,7 +9,7 @@ import { test, expect } from '@playwright/test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { knownBugs, quirkExplains, recognise } from '../harness/run/known.ts';
+import { bySignature, knownBugs, quirkExplains, recognise } from '../harness/run/known.ts';
 import { checkRun, judgeOfHeader, violations } from '../harness/run/check.ts';
 import { readTrace } from '../harness/trace/reader.ts';
 import { traceToText } from '../harness/trace/writer.ts';
@@ -84,6 +84,15 @@ test("a known crash recognised by its signature hides nothing: after a violation
   expect(both).toContain(alone[0]);
   expect(both.length).toBeGreaterThan(1);
   expect(recognise(bugs, t.header.topology, judge, tampered, both, tFailure, tOps)).toBeNull();
+});
+
+test('a known crash is its message: the same domain_crash() site reached from another op is that bug, another site is not', () => {
+  const bugs = knownBugs(join(import.meta.dirname, '..', 'corpora', 'xen'));
+  const site = '(XEN) error: domain_crash called from xen/arch/x86/hvm/intercept.c:#';
+  expect(bySignature(bugs, `crash:dev.plug:${site}`)?.bug.name).toBe('msix-reassign-takes-io-handler-slot');
+  expect(bySignature(bugs, `crash:dev.reset:${site}`)?.bug.name).toBe('msix-reassign-takes-io-handler-slot');
+  expect(bySignature(bugs, 'crash:dev.reset:(XEN) error: domain_crash called from xen/arch/x86/hvm/emulate.c:#')).toBeNull();
+  expect(bySignature(bugs, 'hang:dev.reset:no reply')).toBeNull();
 });
 
 test('a recording the known bug does not explain is not taken for it', async () => {

@@ -257,7 +257,8 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         const lead = violations(again.findings).find(same) ?? v;
         clock.ms.shrink += performance.now() - shrinkStarted;
         // Shrunk, the finding may be what a known bug's quirk does.
-        const rec = bugs.length === 0 ? null : recognise(bugs, again.topology, judge, again.executed.steps, [v.signature], again.executed.failure, min.ops);
+        // By either signature: the run's, or the shrunk trace's (a crash may have moved to another op).
+        const rec = bugs.length === 0 ? null : recognise(bugs, again.topology, judge, again.executed.steps, [...new Set([v.signature, lead.signature])], again.executed.failure, min.ops);
         if (rec !== null) {
           known.delete(v.signature);
           await tellKnown(rec, v.signature, run, again.steps, again.topology);

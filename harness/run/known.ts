@@ -113,8 +113,18 @@ function stepsExplained(quirky: readonly KnownBug[], topology: Topology, judge: 
   return all.length > 1 && quirkExplains(all, topology, judge, steps);
 }
 
-/** The fallback: an entry without a quirk whose recorded signature this is (a quirk is the whole description of its entry). */
+/**
+ * The fallback: an entry without a quirk whose recorded signature this is (a quirk is the whole description of its
+ * entry). A crash is its message: the same assertion or domain_crash() site reached from another op is the same bug.
+ */
 export function bySignature(bugs: readonly KnownBug[], signature: string): Recognised | null {
-  const bug = bugs.find((b) => b.quirk === null && b.signature === signature);
+  const site = crashSite(signature);
+  const bug = bugs.find((b) => b.quirk === null && b.signature !== undefined && (b.signature === signature || (site !== null && crashSite(b.signature) === site)));
   return bug === undefined ? null : { bug, by: 'signature' };
+}
+
+/** What a crash signature says of where the target died (`crash:<op>:<message>` without its op), null for other kinds. */
+function crashSite(signature: string): string | null {
+  const m = /^crash:[^:]+:(.+)$/.exec(signature);
+  return m === null ? null : m[1];
 }
