@@ -43,21 +43,6 @@ bool iomem_access_permitted(const struct domain *d, unsigned long s,
     return rangeset_contains_range(d->iomem_caps, s, e);
 }
 
-/* Xen crashes the domain and carries on; so does the shim, and says so. */
-char shim_domain_crash_site[160];
-
-void shim_domain_crash(struct domain *d, const char *file, int line)
-{
-    if ( !d->crashed )
-        snprintf(shim_domain_crash_site, sizeof(shim_domain_crash_site),
-                 "d%u crashed by domain_crash() at %s:%d", d->domain_id, file,
-                 line);
-    printk(XENLOG_ERR "domain_crash called from %s:%d\n", file, line);
-    printk(XENLOG_ERR "Domain %u reported crashed by domain %u on cpu#0\n",
-           d->domain_id, current ? current->domain->domain_id : 0);
-    d->crashed = true;
-}
-
 /* What the toolstack reads from sysfs (the host BARs as dom0's kernel
  * sized them): each memory BAR's frames, rounded up to whole pages from
  * its start as libxl does; permit or revoke them all. */

@@ -550,6 +550,23 @@ int vpci_msix_arch_print(const struct vpci_msix *msix)
 }
 
 /* ---- MMIO handlers and mappings ------------------------------------------- */
+#if SHIM_XEN_421
+/* Xen crashes the domain and carries on; so does the shim, and says so. */
+char shim_domain_crash_site[160];
+
+void shim_domain_crash(struct domain *d, const char *file, int line)
+{
+    if ( !d->crashed )
+        snprintf(shim_domain_crash_site, sizeof(shim_domain_crash_site),
+                 "d%u crashed by domain_crash() at %s:%d", d->domain_id, file,
+                 line);
+    printk(XENLOG_ERR "domain_crash called from %s:%d\n", file, line);
+    printk(XENLOG_ERR "Domain %u reported crashed by domain %u on cpu#0\n",
+           d->domain_id, current ? current->domain->domain_id : 0);
+    d->crashed = true;
+}
+#endif
+
 /* As x86's hvm_next_io_handler: the slot after the last, until the table
  * is full; the registration that finds it full crashes the domain (and
  * Xen counts on: a later one would be handed a slot past the table, which
