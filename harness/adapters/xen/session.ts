@@ -62,6 +62,13 @@ export interface DomainLayout {
   guests?: GuestBuses;
 }
 
+/** Records where Xen put a guest's device (an assignment's or a reset's reply) and says so, naming a slot other than its own. */
+function placedEvent(g: GuestBuses, d: GuestDevice, placed: Placed, call: string): string {
+  g.placed(d, placed);
+  const where = placed.vsbdf === undefined ? 'no virtual slot' : placed.vsbdf === guestSbdf(d.slot) ? `virtual ${placed.vsbdf}` : `virtual ${placed.vsbdf}, not its slot ${guestSbdf(d.slot)}`;
+  return `${d.id}: ${call} = ${placed.rc}; ${where}`;
+}
+
 /** What the session answers itself (what the toolstack refuses, what the target does not do): not Xen's, so not judged. */
 const own = (o: Observation): Step => ({ cmds: [], finish: () => ({ ...o, source: 'harness' }) });
 
@@ -218,8 +225,7 @@ export class XenSession implements Session {
         const events = [`d${domid} rebuilt`];
         for (const { d, at } of assigns) {
           const placed = r[1 + at] as Placed;
-          g.placed(d, placed);
-          events.push(`${d.id}: XEN_DOMCTL_assign_device = ${placed.rc}; ${placed.vsbdf === undefined ? 'no virtual slot' : `virtual ${placed.vsbdf}`}`);
+          events.push(placedEvent(g, d, placed, 'XEN_DOMCTL_assign_device'));
           if (placed.vsbdf !== undefined) zero.push(...zeroGuestBars(d, placed.vsbdf));
         }
         return { status: 'ok', evidence: { events } };
@@ -251,9 +257,7 @@ export class XenSession implements Session {
       cmds,
       finish: (r) => {
         placed = r[at] as Placed;
-        g.placed(d, placed);
-        const where = placed.vsbdf === undefined ? 'no virtual slot' : placed.vsbdf === guestSbdf(d.slot) ? `virtual ${placed.vsbdf}` : `virtual ${placed.vsbdf}, not its slot ${guestSbdf(d.slot)}`;
-        const events = { events: [`${d.id}: ${call} = ${placed.rc}; ${where}`] };
+        const events = { events: [placedEvent(g, d, placed, call)] };
         // Xen refused to take the device (-28: no free slot of the guest's 32).
         if (placed.rc !== 0 && call === 'XEN_DOMCTL_assign_device') return { status: 'error', reason: placed.rc === -28 ? 'exhausted' : 'busy', evidence: events };
         return { status: 'ok', evidence: events };

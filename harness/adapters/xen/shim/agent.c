@@ -1434,8 +1434,8 @@ static int cmd_ioreq(char **t, int n)
     return 0;
 }
 
-/* The server Xen's ioreq_server_select() gives an access, -1 for none.
- * `cfg`: a CONFIG_DATA access, which x86 keys by the SBDF CF8 latches. */
+/* The server Xen's ioreq_server_select() gives an access, -1 for none (a
+ * CONFIG_DATA port access is keyed by the SBDF that CF8 latches). */
 static int ioreq_target(struct domain *d, bool pio, uint64_t addr,
                         unsigned int size, bool write, uint64_t val)
 {
@@ -1453,18 +1453,18 @@ static int ioreq_target(struct domain *d, bool pio, uint64_t addr,
 }
 
 /* What an access that trapped and that no internal handler took becomes:
- * an ioreq to the server Xen selects, whose device model hosts no device
- * (a read is all ones, a write dropped), or, with no server, the null
- * handler's all ones (hvm_process_io_intercept(&null_handler)). */
-static int put_emulated(struct domain *d, bool pio, uint64_t addr,
-                        unsigned int size, bool write, uint64_t val)
+ * an ioreq to server `id` (ioreq_target), whose device model hosts no
+ * device (a read is all ones, a write dropped), or, with no server (-1),
+ * the null handler's all ones (hvm_process_io_intercept(&null_handler)),
+ * whose <where> is `none`. */
+static int put_emulated(int id, const char *none, unsigned int size,
+                        bool write)
 {
-    int id = ioreq_target(d, pio, addr, size, write, val);
     unsigned long ones = size == 8 ? ~0UL : ~0UL >> (64 - 8 * size);
     char where[32];
 
     if ( id < 0 )
-        snprintf(where, sizeof(where), "unclaimed");
+        snprintf(where, sizeof(where), "%s", none);
     else
         snprintf(where, sizeof(where), "ioreq:%d", id);
     if ( write )
@@ -1559,11 +1559,8 @@ static int cmd_mem(char **t, int n)
     {
         /* 4. Nothing mapped: the access exits (p2m_mmio_dm), and no
          * internal handler took it: an ioreq server, if one claims it. */
-        if ( ioreq_target(d, false, gpa, size, write, val) >= 0 )
-            return put_emulated(d, false, gpa, size, write, val);
-        put(write ? "OK unmapped" : "OK 0x%lx unmapped",
-            size == 8 ? ~0UL : ~0UL >> (64 - 8 * size));
-        return 0;
+        return put_emulated(ioreq_target(d, false, gpa, size, write, val),
+                            "unmapped", size, write);
     }
     hpa = mfn_x(mfn) << PAGE_SHIFT | PAGE_OFFSET(gpa);
 
@@ -1627,7 +1624,7 @@ static int cmd_io(char **t, int n)
         if ( !portio(d, port, size, write, &data) )
             /* Not vPCI's (CONFIG_ADDRESS disabled, a partial CF8): these
              * ports trap for the hardware domain all the same. */
-            return put_emulated(d, true, port, size, write, val);
+            return put_emulated(over, "unclaimed", size, write);
         if ( over >= 0 && (port & ~3) == 0xcfc )
             snprintf(where, sizeof(where), "cf8 over ioreq:%d", over);
         if ( write )

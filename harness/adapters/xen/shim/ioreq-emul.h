@@ -126,9 +126,6 @@ int xasprintf(char **out, const char *fmt, ...)
 #ifndef smp_rmb
 #define smp_rmb() __sync_synchronize()
 #endif
-#ifndef smp_mb
-#define smp_mb() __sync_synchronize()
-#endif
 #define BUILD_BUG_ON(c) _Static_assert(!(c), #c)
 #define prepare_wait_on_xen_event_channel(port) ASSERT_UNREACHABLE()
 #define vcpu_start_shutdown_deferral(v) ((void)(v), true)
@@ -142,15 +139,7 @@ int xasprintf(char **out, const char *fmt, ...)
 #define handle_pio(port, size, dir) (ASSERT_UNREACHABLE(), false)
 #define vcpu_runnable(v) ((void)(v), false)
 #define guest_cmpxchg64(d, p, o, n) __sync_val_compare_and_swap(p, o, n)
-#define guest_cmpxchg(d, p, o, n) __sync_val_compare_and_swap(p, o, n)
-#define read_atomic(p) (*(volatile typeof(*(p)) *)(p))
-#define write_atomic(p, v) (*(volatile typeof(*(p)) *)(p) = (v))
-#define TRACE_TIME(...) ((void)0)
-#define hvmtrace_io_assist(...) ((void)0)
 
 #include "xen/ioreq.h"
-
-/* The x86 arch hooks ioreq.c calls (arch/x86/hvm/ioreq.c; ioreq-shim.c). */
-#define CONFIG_IOREQ_SERVER 1
 
 #endif
