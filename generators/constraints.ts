@@ -6,7 +6,7 @@
 import { prepared, type HotplugSlots, type Target } from '../harness/adapters/target.ts';
 import { CAPABILITIES, type Capability } from '../harness/ops/catalog.ts';
 import { VIAS, type Via } from '../harness/ops/fields.ts';
-import { CAP_NAMES, PERSONALITIES, SPACE_KINDS, type CapName, type Personality, type SpaceKind, type Topology } from '../harness/topology/types.ts';
+import { CAP_NAMES, PERSONALITIES, SCALABLE_STAGES, SPACE_KINDS, type ScalableStages, type CapName, type Personality, type SpaceKind, type Topology } from '../harness/topology/types.ts';
 
 export interface GenConstraints {
   maxRoots: number;
@@ -26,6 +26,8 @@ export interface GenConstraints {
   emulatedDevices: boolean;
   /** How often a sequence may repeat a lifecycle op (Capabilities.lifecycleRepeat). */
   lifecycleRepeat: number;
+  /** Whether IOMMU roots may run VT-d scalable mode, where PASID contexts live (Capabilities.scalableIommu). */
+  scalableIommu: readonly ScalableStages[];
   ops: readonly Capability[];
   vias: readonly Via[];
   /** Per space kind: forced sharing, forced isolation, or free. */
@@ -45,6 +47,7 @@ export const FREE: GenConstraints = {
   multifunction: true,
   emulatedDevices: true,
   lifecycleRepeat: 0,
+  scalableIommu: SCALABLE_STAGES,
   ops: CAPABILITIES,
   vias: VIAS,
   contract: {},
@@ -64,6 +67,7 @@ export function constraintsFor(target: Target): GenConstraints {
     multifunction: c.multifunction ?? true,
     emulatedDevices: c.emulatedDevices ?? true,
     lifecycleRepeat: c.lifecycleRepeat ?? 0,
+    scalableIommu: c.scalableIommu ?? [],
     ops: c.ops,
     vias: c.vias,
     msiWindow: typeof c.observes.irqs === 'object' && c.observes.irqs.messages !== null ? { base: c.observes.irqs.messages.base, size: c.observes.irqs.messages.size } : null,

@@ -4,7 +4,7 @@
  * name their kind (ep, edu, td, br, rp, hb) and a number.
  */
 import fc from 'fast-check';
-import { SPACE_KINDS, type BarSpec, type CapName, type DeviceSpec, type Personality, type RootSpec, type SpaceKind, type Topology } from '../harness/topology/types.ts';
+import { SPACE_KINDS, type BarSpec, type CapName, type DeviceSpec, type Personality, type RootSpec, type ScalableStages, type SpaceKind, type Topology } from '../harness/topology/types.ts';
 import { barSlots, topologyProblem } from '../harness/topology/validate.ts';
 import { FREE, type GenConstraints } from './constraints.ts';
 
@@ -89,6 +89,7 @@ interface RootChoice {
   share: Partial<Record<SpaceKind, boolean>>;
   busBase: number;
   iommu: boolean;
+  scalable: ScalableStages | null;
   domains: number;
   contexts: number;
   ecam: boolean;
@@ -106,6 +107,8 @@ function rootArb(c: GenConstraints): fc.Arbitrary<RootChoice> {
     share,
     busBase: fc.constantFrom(0x00, 0x00, 0x20, 0x40, 0x80),
     iommu: c.ops.includes('dma-map') ? fc.boolean() : fc.constant(false),
+    // A target whose PASID contexts are scalable-mode tables mostly gets those.
+    scalable: c.scalableIommu.length > 0 ? fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: fc.constantFrom(...c.scalableIommu), weight: 3 }) : fc.constant(null),
     domains: fc.integer({ min: 1, max: 3 }),
     contexts: c.ops.includes('pasid') ? fc.integer({ min: 0, max: 2 }) : fc.constant(0),
     ecam: !c.vias.includes('ecam') ? fc.constant(false) : !c.vias.includes('cf8') ? fc.constant(true) : fc.integer({ min: 0, max: 5 }).map((n) => n !== 0),
@@ -158,8 +161,11 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
     if (share.dma === undefined) {
       root.iommu = ch.iommu;
       if (ch.iommu) root.domains = ch.domains;
+      if (ch.iommu && ch.scalable !== null) root.scalable = ch.scalable;
     }
-    if (share.pasid === undefined && ch.contexts > 0) root.pasidContexts = ch.contexts;
+    // Where PASID contexts are scalable-mode tables, a root without them has none.
+    const contexts = c.scalableIommu.length > 0 && roots.concat(root)[share.dma ?? r].scalable === undefined ? 0 : ch.contexts;
+    if (share.pasid === undefined && contexts > 0) root.pasidContexts = contexts;
     roots.push(root);
     const dmaOwner = share.dma ?? r;
     const pasidOwner = share.pasid ?? r;
@@ -180,6 +186,8 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
         if (nd > 0) d.domain = devices % (nd + 1) === nd ? 0 : devices % nd;
         const nc = contextsOf();
         if (nc > 0) d.pasidContext = devices % nc;
+        // Scalable mode: the devices of a context share its RID_PASID entry, so one domain.
+        if (nd > 0 && nc > 0 && roots[dmaOwner].scalable !== undefined) d.domain = d.pasidContext! % nd;
         if (s.emulated && emuNames.length > 0) d.emulator = emuNames[devices % emuNames.length];
         // Spares: in a root port's slot (PCIe hot-plug), or on a root bus where the target hot-plugs anywhere.
         if (s.spare && ((withKids && c.hotplugSlots === 'any') || parentKind === 'root-port')) d.present = false;

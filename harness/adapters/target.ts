@@ -7,7 +7,7 @@
 import type { Capability, Op } from '../ops/catalog.ts';
 import type { Via } from '../ops/fields.ts';
 import type { Observation, Observes } from '../ops/observation.ts';
-import type { CapName, Personality, SpaceKind, Topology } from '../topology/types.ts';
+import type { CapName, Personality, ScalableStages, SpaceKind, Topology } from '../topology/types.ts';
 import { InputError } from '../util/errors.ts';
 import type { Profile } from '../profiles/profile.ts';
 
@@ -42,6 +42,12 @@ export interface Capabilities {
    * default 0 (not tried): a target declares it where a cycle is cheap (QEMU's hot-plug is not).
    */
   lifecycleRepeat?: number;
+  /**
+   * With an IOMMU: the kinds of Intel VT-d scalable mode a topology may ask
+   * for (RootSpec.scalable), where PASID contexts are PASID tables; the
+   * 'pasid' ops then need it (default none).
+   */
+  scalableIommu?: readonly ScalableStages[];
   vias: readonly Via[];
   observes: Observes;
   /**

@@ -72,7 +72,7 @@ export class IsolationHistory {
         return;
       case 'dma': {
         const s = 'dev' in op ? m.devices.get(op.dev) : undefined;
-        if (s !== undefined && 'iova' in op) this.touch(`dma:${Math.floor(op.iova / 0x1000)}`, s.root, 'cross:dma:same-iova');
+        if (s !== undefined && 'iova' in op && op.iova !== undefined) this.touch(`dma:${Math.floor(op.iova / 0x1000)}`, s.root, 'cross:dma:same-iova');
         if (this.dmaGoneBy !== null) this.add(`stale:dma-after-${this.dmaGoneBy}`);
         return;
       }

@@ -6,14 +6,20 @@
  */
 import type { PciFunction } from './function.ts';
 import type { Chunk, IommuDomain } from './iommu.ts';
-import type { PasidContext } from './pasid-context.ts';
+import type { PasidBinding, PasidContext } from './pasid-context.ts';
 import type { Reason } from '../ops/observation.ts';
+
+/** How a request without a PASID is translated: through this binding, or, without one, it faults for `missing`. */
+export interface Untagged {
+  binding: PasidBinding | undefined;
+  /** no-domain (attached to none), or pasid-unbound (VT-d scalable mode: RID_PASID's entry not present). */
+  missing: Reason;
+}
 
 export function translateDma(
   /** The domains of the device's DMA owner; undefined without an IOMMU. */
   domains: readonly IommuDomain[] | undefined,
-  /** The domain the device is attached to. */
-  attached: number | undefined,
+  untagged: Untagged,
   context: () => PasidContext | null,
   fn: PciFunction,
   iova: number,
@@ -29,9 +35,10 @@ export function translateDma(
     if (ctx === null) return 'pasid-unbound';
     const bound = ctx.lookup(fn.id, pasid);
     if (typeof bound === 'string') return bound;
-    return domains[bound].translate(iova, len, write);
+    return domains[bound.domain].translate(iova, len, write, bound.stage);
   }
   if (domains === undefined) return [{ gpa: iova, len }];
-  if (attached === undefined) return 'no-domain';
-  return domains[attached].translate(iova, len, write);
+  const b = untagged.binding;
+  if (b === undefined) return untagged.missing;
+  return domains[b.domain].translate(iova, len, write, b.stage);
 }

@@ -6,6 +6,7 @@
  */
 import { MappingTable, type Alignment, type Mapping } from '../ops/dma-mappings.ts';
 import type { Reason } from '../ops/observation.ts';
+import type { Stage } from './pasid-context.ts';
 
 export { IOMMU_PAGE, type Mapping, type Perm } from '../ops/dma-mappings.ts';
 
@@ -33,8 +34,13 @@ export class IommuDomain extends MappingTable {
     return r;
   }
 
-  /** Translates [iova, iova+len) for a read or a write; a fault names its reason. */
-  translate(iova: number, len: number, write: boolean): Chunk[] | Reason {
+  /**
+   * Translates [iova, iova+len) for a read or a write; a fault names its
+   * reason. Through first-stage tables a present page is readable (VT-d
+   * §9.7: the format has no read permission), so a write-only mapping
+   * reads there.
+   */
+  translate(iova: number, len: number, write: boolean, stage: Stage = 'second'): Chunk[] | Reason {
     const out: Chunk[] = [];
     let a = iova;
     const end = iova + len;
@@ -42,7 +48,7 @@ export class IommuDomain extends MappingTable {
       const m = this.find(a);
       if (m === null) return 'iova-unmapped';
       const p = m.value.perm;
-      if (write ? p === 'r' : p === 'w') return 'perm';
+      if (write ? p === 'r' : p === 'w' && stage === 'second') return 'perm';
       const n = Math.min(end, m.end + 1) - a;
       out.push({ gpa: m.value.gpa + (a - m.start), len: n });
       a += n;

@@ -10,8 +10,9 @@ import { EmulatorTable, type EmulatorDecide } from './emulators.ts';
 import type { Decoder } from './flat-view.ts';
 import { NO_BARS, type DeviceHost, type DmaResult, type PciFunction } from './function.ts';
 import { CMD_MEMORY, COMMAND, INTERRUPT_PIN } from './header.ts';
-import { IommuDomain } from './iommu.ts';
-import { PasidContext } from './pasid-context.ts';
+import { IommuDomain, type Chunk } from './iommu.ts';
+import { PasidContext, stageOffered, type PasidBinding, type Stage } from './pasid-context.ts';
+import { StaleTranslations } from './stale-translations.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
 import { Learned } from './personalities/learned.ts';
@@ -93,7 +94,11 @@ export class Model implements DeviceHost {
   private readonly io = new Map<number, AddressSpace>();
   private readonly rams = new Map<number, Ram>();
   private readonly domains = new Map<number, IommuDomain[]>();
+  /** Attachments by ridKey(): the device's, or under VT-d scalable mode its PASID table's RID_PASID entry. */
   private readonly attached = new Map<string, number>();
+  /** ridKeys whose RID_PASID entry uses first-stage tables (a pasid.bind of PASID 0 said so). */
+  private readonly firstStage = new Set<string>();
+  private readonly stale = new StaleTranslations();
   private readonly pasid = new Map<string, PasidContext>();
   private readonly emus = new Map<number, EmulatorTable>();
   private readonly cf8 = new Map<number, number>();
@@ -168,7 +173,46 @@ export class Model implements DeviceHost {
     for (const d of slotsOf(t)) this.devices.set(d.spec.id, { spec: d.spec, root: d.root, parent: d.parent, uid: d.uid, multifunction: d.multifunction, port: d.port, fn: null, last: null });
     for (const slot of this.devices.values()) if (slot.spec.kind === 'opaque' && slot.spec.learned !== undefined) this.learnedSlots.push(slot);
     for (const slot of this.devices.values()) if (slot.spec.present !== false && (slot.parent === null || this.devices.get(slot.parent.id)!.fn !== null)) this.plugSlot(slot, false);
-    for (const slot of this.devices.values()) if (slot.fn !== null && slot.spec.domain !== undefined && this.domains.has(ownerOf(t, slot.root, 'dma'))) this.attached.set(slot.spec.id, slot.spec.domain);
+    for (const slot of this.devices.values()) if (slot.fn !== null) this.attachAsSpecified(slot);
+  }
+
+  /** A present device takes the domain its spec names (a shared RID_PASID entry keeps the one it has). */
+  private attachAsSpecified(s: DeviceSlot): void {
+    if (s.spec.domain === undefined || !this.domains.has(ownerOf(this.topology, s.root, 'dma'))) return;
+    const key = this.ridKey(s.spec.id);
+    if (!this.attached.has(key)) this.attached.set(key, s.spec.domain);
+  }
+
+  /** Whether a root's DMA goes through VT-d in scalable mode (RootSpec.scalable). */
+  private scalable(root: number): boolean {
+    const owner = this.topology.roots[ownerOf(this.topology, root, 'dma')];
+    return owner.iommu === true && owner.scalable !== undefined;
+  }
+
+  /** The stage a binding takes: the one asked for if the IOMMU offers it (else null), by default second-stage where offered. */
+  private stageFor(root: number, asked: Stage | undefined): Stage | null {
+    const offers = this.topology.roots[ownerOf(this.topology, root, 'dma')].scalable ?? 'second';
+    return stageOffered(offers, asked);
+  }
+
+  /**
+   * Where a device's requests without a PASID find their translation: the
+   * device itself, or under VT-d scalable mode its PASID table's RID_PASID
+   * entry (§9.4), which the devices of one PASID context share.
+   */
+  private ridKey(dev: string): string {
+    const s = this.devices.get(dev);
+    if (s === undefined || !this.scalable(s.root)) return dev;
+    const key = this.contextKey(dev);
+    // One IOMMU's table: a context spanning roots with IOMMUs of their own has a table in each.
+    return key === null ? dev : `ctx:${ownerOf(this.topology, s.root, 'dma')}:${this.rules.pasidNamespace(key, dev)}`;
+  }
+
+  /** The binding a device's requests without a PASID use now, if any. */
+  private untaggedBinding(dev: string): PasidBinding | undefined {
+    const key = this.ridKey(dev);
+    const domain = this.attached.get(key);
+    return domain === undefined ? undefined : { domain, stage: this.firstStage.has(key) ? 'first' : 'second' };
   }
 
   // ---- DeviceHost -------------------------------------------------------------
@@ -314,7 +358,7 @@ export class Model implements DeviceHost {
         if (!list.some(([a, b]) => a === 0 && b === ram.size)) list.push([0, ram.size]);
         continue;
       }
-      const attached = this.attached.get(fn.id);
+      const attached = this.attached.get(this.ridKey(fn.id));
       const d = attached === undefined ? undefined : domains[attached];
       for (const m of d?.mappings() ?? []) if (m.perm !== 'r' && !list.some(([a, b]) => a <= m.gpa && m.gpa + m.size <= b)) list.push([m.gpa, m.gpa + m.size]);
     }
@@ -370,6 +414,7 @@ export class Model implements DeviceHost {
           ]).option as 'page' | 'any';
         }
         const r = d.map(m, alignment);
+        if (r === null) this.stale.domainChanged(ownerOf(this.topology, op.root, 'dma'), op.domain, op.iova, op.size);
         return r === null ? ok() : err(r);
       }
       case 'dma.unmap': {
@@ -384,6 +429,7 @@ export class Model implements DeviceHost {
           ]).option as 'page' | 'any';
         }
         const r = d.unmap(op.iova, op.size, alignment);
+        if (typeof r !== 'string') this.stale.domainChanged(ownerOf(this.topology, op.root, 'dma'), op.domain, op.iova, op.size);
         return typeof r === 'string' ? err(r) : ok();
       }
       case 'dma.attach': {
@@ -391,15 +437,21 @@ export class Model implements DeviceHost {
         if (typeof s === 'string') return err(s);
         const d = this.domain(s.root, op.domain);
         if (typeof d === 'string') return err(d);
-        const cur = this.attached.get(op.dev);
+        const key = this.ridKey(op.dev);
+        const cur = this.attached.get(key);
         if (cur !== undefined && cur !== op.domain) return err('busy');
-        this.attached.set(op.dev, op.domain);
+        if (cur === undefined) {
+          if (this.stageFor(s.root, undefined) === 'first') this.firstStage.add(key);
+          else this.firstStage.delete(key);
+        }
+        this.attached.set(key, op.domain);
         return ok();
       }
       case 'dma.detach': {
         const s = this.present(op.dev);
         if (typeof s === 'string') return err(s);
-        if (!this.attached.delete(op.dev)) return err('no-domain');
+        // A detach invalidates what it removes: nothing of it translates after.
+        if (!this.attached.delete(this.ridKey(op.dev))) return err('no-domain');
         return ok();
       }
       case 'dma.read':
@@ -966,11 +1018,43 @@ export class Model implements DeviceHost {
     return d !== null && d.fn === fn && d.region === region;
   }
 
+  /**
+   * The translation a DMA takes when a stale one may still be cached
+   * (choice translation.stale): what each would observe, a fault or RAM's
+   * bytes, tells them apart.
+   */
+  private staleOrFresh(fresh: Chunk[] | Reason, cached: Chunk[], write: Uint8Array | null, pasid: number | undefined, owner: Ram): Chunk[] | Reason {
+    const observe = (c: Chunk[] | Reason): Observation => {
+      if (typeof c === 'string') return fault(c, { rule: pasid === undefined ? 'dma.translation' : 'dma.pasid' });
+      if (write !== null || !c.every((x) => owner.contains(x.gpa, x.len))) return ok();
+      const data = new Uint8Array(c.reduce((n, x) => n + x.len, 0));
+      let at = 0;
+      for (const x of c) {
+        data.set(owner.read(x.gpa, x.len), at);
+        at += x.len;
+      }
+      return ok({ data });
+    };
+    const pick = this.choose('translation.stale', [
+      { option: 'fresh', obs: observe(fresh) },
+      { option: 'stale', obs: observe(cached) },
+    ]);
+    return pick.option === 'stale' ? cached : fresh;
+  }
+
   /** A DMA issued by a device: Bus Master, then translation, then RAM of the root's memory space. */
   deviceDma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null, pasid: number | undefined): Observation {
     const t = this.topology;
     if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled', { rule: 'dma.bus-master' });
-    const chunks = translateDma(this.domains.get(ownerOf(t, fn.root, 'dma')), this.attached.get(fn.id), () => this.pasidContext(fn.id), fn, iova, len, write !== null, pasid);
+    const domains = this.domains.get(ownerOf(t, fn.root, 'dma'));
+    const scalable = this.scalable(fn.root);
+    const untagged = { binding: this.untaggedBinding(fn.id), missing: scalable ? ('pasid-unbound' as const) : ('no-domain' as const) };
+    let chunks = translateDma(domains, untagged, () => this.pasidContext(fn.id), fn, iova, len, write !== null, pasid);
+    // Between a PASID entry's clearing and the IOTLB invalidation it needs, what was cached may still translate.
+    const table = pasid === undefined ? this.ridKey(fn.id) : this.pasidContext(fn.id)?.key;
+    const old = scalable && domains !== undefined && table !== undefined ? this.stale.lookup(table, pasid ?? 0, iova, len) : null;
+    const cached = old === null ? null : domains![old.domain].translate(iova, len, write !== null, old.stage);
+    if (cached !== null && typeof cached !== 'string') chunks = this.staleOrFresh(chunks, cached, write, pasid, this.rams.get(this.rules.dmaMemoryOwner(t, fn.root))!);
     if (typeof chunks === 'string') return fault(chunks, { rule: pasid === undefined ? 'dma.translation' : 'dma.pasid' });
     if (chunks.length === 0) return fault('no-memory', { rule: 'dma.memory' }); // an address past 2^53, where no memory is
     const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
@@ -1008,7 +1092,8 @@ export class Model implements DeviceHost {
     if (key === null) return null;
     const ns = this.rules.pasidNamespace(key, dev);
     let c = this.pasid.get(ns);
-    if (c === undefined) this.pasid.set(ns, (c = new PasidContext(ns)));
+    // Under scalable mode a context is one table its devices share (VT-d §9.4).
+    if (c === undefined) this.pasid.set(ns, (c = new PasidContext(ns, this.scalable(this.devices.get(dev)!.root))));
     return c;
   }
 
@@ -1017,29 +1102,80 @@ export class Model implements DeviceHost {
     if (typeof s === 'string') return err(s);
     const ctx = this.pasidContext(op.dev);
     if (ctx === null) return err('no-context');
+    const scalable = this.scalable(s.root);
+    if (scalable && op.op !== 'pasid.alloc' && op.pasid === 0) return this.ridPasidOp(op, s.root);
+    const owner = ownerOf(this.topology, s.root, 'dma');
     switch (op.op) {
       case 'pasid.alloc': {
         const p = ctx.alloc();
         return typeof p === 'string' ? err(p) : ok({ value: BigInt(p) });
       }
       case 'pasid.free': {
+        const gone = this.rules.freeUnbinds ? ctx.bindingsOf(op.pasid) : [];
         const r = ctx.free(op.pasid, this.rules.freeUnbinds);
+        if (r === null && scalable) for (const b of gone) this.stale.cleared(owner, ctx.key, op.pasid, b);
         return r === null ? ok() : err(r);
       }
       case 'pasid.bind': {
         const d = this.domain(s.root, op.domain);
         if (typeof d === 'string') return err(d);
-        const r = ctx.bind(op.dev, op.pasid, op.domain);
+        const stage = scalable ? this.stageFor(s.root, op.stage) : (op.stage ?? 'second');
+        if (stage === null) return err('unsupported');
+        const r = ctx.bind(op.dev, op.pasid, { domain: op.domain, stage });
+        // A bind invalidates the PASID's caches with its entry.
+        if (r === null) this.stale.invalidate(ctx.key, op.pasid, null);
         return r === null ? ok() : err(r);
       }
       case 'pasid.unbind': {
         const r = ctx.unbind(op.dev, op.pasid);
-        return r === null ? ok() : err(r);
+        if (typeof r === 'string') return err(r);
+        if (scalable) this.stale.cleared(owner, ctx.key, op.pasid, r);
+        return ok();
       }
       case 'pasid.invalidate':
+        // Scalable mode: an IOTLB invalidation, of any PASID (a freed one's cached translations too).
+        if (scalable) {
+          this.stale.invalidate(ctx.key, op.pasid, op.iova ?? null);
+          return ok();
+        }
         // Strict translation: map, unmap, bind and free take effect at once, so there
         // is nothing cached to drop; the PASID must still be live in the context.
         return ctx.isAllocated(op.pasid) ? ok() : err('invalid-pasid');
+    }
+  }
+
+  /**
+   * PASID 0 under scalable mode is RID_PASID (VT-d §9.4): the entry requests
+   * without a PASID use, never allocated nor freed, bound by dma.attach or
+   * by pasid.bind, and shared by the devices of the context.
+   */
+  private ridPasidOp(op: OpOf<'pasid.free' | 'pasid.bind' | 'pasid.unbind' | 'pasid.invalidate'>, root: number): Observation {
+    const key = this.ridKey(op.dev);
+    switch (op.op) {
+      case 'pasid.free':
+        return err('invalid-pasid');
+      case 'pasid.bind': {
+        const d = this.domain(root, op.domain);
+        if (typeof d === 'string') return err(d);
+        const stage = this.stageFor(root, op.stage);
+        if (stage === null) return err('unsupported');
+        if (this.attached.has(key)) return err('bound');
+        this.attached.set(key, op.domain);
+        if (stage === 'first') this.firstStage.add(key);
+        else this.firstStage.delete(key);
+        this.stale.invalidate(key, 0, null);
+        return ok();
+      }
+      case 'pasid.unbind': {
+        const b = this.untaggedBinding(op.dev);
+        if (b === undefined) return err('not-bound');
+        this.attached.delete(key);
+        this.stale.cleared(ownerOf(this.topology, root, 'dma'), key, 0, b);
+        return ok();
+      }
+      case 'pasid.invalidate':
+        this.stale.invalidate(key, 0, op.iova ?? null);
+        return ok();
     }
   }
 
@@ -1100,7 +1236,7 @@ export class Model implements DeviceHost {
     }
     if (fn instanceof Bridge) fn.setPresence(!fn.secondary.empty);
     if (hot) {
-      if (s.spec.domain !== undefined && this.domains.has(ownerOf(this.topology, s.root, 'dma'))) this.attached.set(s.spec.id, s.spec.domain);
+      this.attachAsSpecified(s);
       if (bus.upstream instanceof Bridge) bus.upstream.slotEvent(true);
     }
   }
@@ -1134,7 +1270,8 @@ export class Model implements DeviceHost {
     bus.remove(fn);
     this.busOf.delete(fn);
     this.timers = this.timers.filter((x) => x.fn !== fn);
-    this.attached.delete(fn.id);
+    // A PASID table the device shares keeps its RID_PASID entry for the others.
+    if (this.ridKey(fn.id) === fn.id) this.attached.delete(fn.id);
     for (const c of this.pasid.values()) c.forget(fn.id);
     s.fn = null;
     if (bus.upstream instanceof Bridge) bus.upstream.slotEvent(false);
@@ -1163,6 +1300,7 @@ export class Model implements DeviceHost {
     // What the root's RAM holds after: kept, or zeros where the root is rebuilt (choice root-reset.ram, the profile's).
     if (ownerOf(t, r, 'memory') === r && this.chooseUnseen('root-reset.ram', ROOT_RESET_RAM).option === 'clear') this.rams.get(r)!.clear();
     for (const d of this.domains.get(r) ?? []) d.clear();
+    this.stale.resetOwner(r);
     if (ownerOf(t, r, 'pasid') === r) for (const [k, c] of this.pasid) if (k.startsWith(`${r}:`) || this.ownsNamespace(r, k)) c.clear();
     this.emus.get(r)!.clear();
     this.cf8.delete(r);
@@ -1239,7 +1377,7 @@ export class Model implements DeviceHost {
   }
 
   attachedDomain(dev: string): number | undefined {
-    return this.attached.get(dev);
+    return this.attached.get(this.ridKey(dev));
   }
 
   domainsOf(dmaOwner: number): readonly IommuDomain[] {
@@ -1264,6 +1402,8 @@ export class Model implements DeviceHost {
     return {
       devices: [...this.devices].map(([id, s]) => [id, s.fn !== null, s.last === null ? null : s.last.snapshot()]),
       attached: [...this.attached],
+      firstStage: [...this.firstStage],
+      stale: this.stale.snapshot(),
       domains: [...this.domains].map(([r, ds]) => [r, ds.map((d) => d.snapshot())]),
       pasid: [...this.pasid].map(([k, c]) => [k, c.snapshot()]),
       emus: [...this.emus].map(([r, e]) => [r, e.snapshot()]),
@@ -1294,10 +1434,13 @@ export class Model implements DeviceHost {
     }
     this.attached.clear();
     for (const [k, v] of s.attached) this.attached.set(k, v);
+    this.firstStage.clear();
+    for (const k of s.firstStage) this.firstStage.add(k);
+    this.stale.restore(s.stale);
     for (const [r, ds] of s.domains) this.domains.get(r)!.forEach((d, i) => d.restore(ds[i]));
     this.pasid.clear();
     for (const [k, c] of s.pasid) {
-      const ctx = new PasidContext(k);
+      const ctx = new PasidContext(k, (c as { shared?: boolean }).shared === true);
       ctx.restore(c);
       this.pasid.set(k, ctx);
     }
@@ -1323,6 +1466,8 @@ export class Model implements DeviceHost {
 export interface ModelSnapshot {
   devices: [string, boolean, ReturnType<PciFunction['snapshot']> | null][];
   attached: [string, number][];
+  firstStage: string[];
+  stale: ReturnType<StaleTranslations['snapshot']>;
   domains: [number, ReturnType<IommuDomain['snapshot']>[]][];
   pasid: [string, unknown][];
   emus: [number, unknown][];

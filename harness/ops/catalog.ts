@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { F, VIAS, optional, type Field } from './fields.ts';
 
 /** Families of operations a target may support (declared in its capabilities). */
-export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region'] as const;
+export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'pasid-dma', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** The space a root routes an access through: its config space, memory, IO, or (for a device's DMA) the IOMMU's. */
@@ -91,7 +91,10 @@ const rangeFields = { root: F.root(), emulator: F.emulator(), space: F.oneOf(['m
 const IOVA_LIKELY = [0x0, 0x1000, 0x10000, 0x100000, 0x40000, 0x7fff000];
 /** An optional field that only targets with `cap` get generated values for (the PASID tag of a DMA). */
 const onlyWith = <T>(cap: Capability, f: Field<T, true>): Field<T, true> => ({ ...f, arb: (d) => (d.ops.includes(cap) ? f.arb(d) : fc.constant(undefined as T)) });
-const pasidField = onlyWith('pasid', optional(F.int('PASID', 0, 0xfffff, [1, 2, 3, 0xfffff])));
+// Emulated devices issue no PASID-tagged request (QEMU's edu and iommu-testdev): a target offers tagged DMA apart.
+const pasidField = onlyWith('pasid-dma', optional(F.int('PASID', 0, 0xfffff, [1, 2, 3, 0xfffff])));
+/** How a PASID table entry is cleared (QEMU takes different paths for the two). */
+const clearField = optional(F.oneOf(['present', 'zero'] as const));
 /**
  * The most bytes one region access moves: a vfio-user client offers this
  * as its max_data_xfer_size, so that a larger read is one a conforming
@@ -185,15 +188,30 @@ export const CATALOG = {
     fields: { dev: F.dev(), iova: F.hex('IOVA', ADDR_MAX, IOVA_LIKELY), data: F.bytes(4096), pasid: pasidField },
   }),
   'pasid.alloc': spec({ ...driver, doc: "allocate a PASID in the device's PASID context", needs: 'pasid', reads: true, fields: { dev: F.dev() } }),
-  'pasid.free': spec({ ...driver, doc: "free a PASID of the device's PASID context", needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
-  'pasid.bind': spec({ ...driver,
-    doc: 'bind a PASID of the device to an IOMMU domain (its address space)',
+  'pasid.free': spec({ ...driver,
+    doc: "free a PASID of the device's PASID context (its entry cleared as pasid.unbind clears it)",
     needs: 'pasid',
     reads: false,
-    fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]), domain: F.int('domain index', 0, 63, [0, 1]) },
+    fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]), clear: clearField },
   }),
-  'pasid.unbind': spec({ ...driver, doc: 'unbind a PASID from the device', needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
-  'pasid.invalidate': spec({ ...driver, doc: 'PASID-based IOTLB invalidation for the device', needs: 'pasid', reads: false, fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [1, 2]) } }),
+  'pasid.bind': spec({ ...driver,
+    doc: 'bind a PASID of the device to an IOMMU domain (its address space), through the stage of its tables given (VT-d scalable mode; default second)',
+    needs: 'pasid',
+    reads: false,
+    fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [0, 1, 2]), domain: F.int('domain index', 0, 63, [0, 1]), stage: optional(F.oneOf(['second', 'first'] as const)) },
+  }),
+  'pasid.unbind': spec({ ...driver,
+    doc: "unbind a PASID from the device; a PASID table's entry is cleared as `clear` says (its Present bit, or all of it; default present)",
+    needs: 'pasid',
+    reads: false,
+    fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [0, 1, 2]), clear: clearField },
+  }),
+  'pasid.invalidate': spec({ ...driver,
+    doc: 'IOTLB invalidation for a PASID of the device: all of it, or the page at `iova` (VT-d PASID-selective or page-selective)',
+    needs: 'pasid',
+    reads: false,
+    fields: { dev: F.dev(), pasid: F.int('PASID', 0, 0xfffff, [0, 1, 2]), iova: optional(F.hex('IOVA', ADDR_MAX, IOVA_LIKELY)) },
+  }),
   'emu.map-bdf': spec({ ...control, doc: 'forward config accesses of one BDF to an emulator', needs: 'emulator', reads: false, fields: { root: F.root(), emulator: F.emulator(), bdf: F.bdf() } }),
   'emu.unmap-bdf': spec({ ...control, doc: 'stop forwarding one BDF to an emulator', needs: 'emulator', reads: false, fields: { root: F.root(), emulator: F.emulator(), bdf: F.bdf() } }),
   'emu.map-range': spec({ ...control,

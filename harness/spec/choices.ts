@@ -90,6 +90,11 @@ export const CHOICES = {
     'what a root reset leaves of the RAM its root owns',
     { keep: 'kept (QEMU\'s system_reset)', clear: 'zeros (a guest rebuilt as a new domain: Xen\'s reboot)' },
   ),
+  'translation.stale': choice(
+    'Intel VT-d §6.5 (translations may be cached; a change to a present entry takes effect for certain only after the invalidation §6.5.3 requires for it)',
+    'what a DMA translates through after a PASID entry was cleared and before the IOTLB invalidation that change needs',
+    { fresh: 'the table as it is now', stale: 'a translation cached before the change' },
+  ),
   'session.reconnect': choice(
     'vfio-user "Connection" (device state across clients is the server\'s)',
     'whether a device served to a new client starts from reset',

@@ -20,7 +20,7 @@ function device(d: DeviceSpec): DeviceSpec {
 }
 
 function root(r: RootSpec): RootSpec {
-  const out = pick(r, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'view', 'devices']) as RootSpec;
+  const out = pick(r, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'scalable', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'view', 'devices']) as RootSpec;
   if (r.reserved !== undefined) out.reserved = r.reserved.map((x) => pick(x, ['space', 'base', 'size', 'name', 'pciWins']) as ReservedRange);
   if (r.intxRouting !== undefined) out.intxRouting = r.intxRouting.map((x) => ({ slot: x.slot, lines: [...x.lines] }));
   if (r.share !== undefined) out.share = pick(r.share, ['memory', 'io', 'dma', 'irq', 'pasid', 'config']);

@@ -132,6 +132,9 @@ export interface IntxRoute {
   lines: number[];
 }
 
+export const SCALABLE_STAGES = ['first', 'second', 'both'] as const;
+export type ScalableStages = (typeof SCALABLE_STAGES)[number];
+
 export interface RootSpec {
   /** Root bus number (QEMU's pxb bus_nr). */
   bus: number;
@@ -147,6 +150,16 @@ export interface RootSpec {
   cf8?: boolean;
   /** DMA owner: whether DMA is translated by an IOMMU (else identity). */
   iommu?: boolean;
+  /**
+   * DMA owner, with an IOMMU: Intel VT-d in scalable mode (§3.4.3, §9.4).
+   * A device's requests without a PASID are translated through PASID 0
+   * (RID_PASID) of its PASID table, so dma.attach binds that entry; the
+   * devices of one PASID context share one table, and with it their
+   * attachment and every binding. The value says which translation stages
+   * the IOMMU offers (ECAP.FSTS, ECAP.SSTS: §11.4.3); a binding through
+   * another is refused, and dma.attach uses second-stage where offered.
+   */
+  scalable?: ScalableStages;
   /** DMA owner: number of IOMMU domains. */
   domains?: number;
   /** PASID owner: number of PASID contexts. */

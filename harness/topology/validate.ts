@@ -9,6 +9,7 @@ import {
   CAP_NAMES,
   CLOCKS,
   PERSONALITIES,
+  SCALABLE_STAGES,
   SPACE_KINDS,
   ROOT_VIEWS,
   isBridge,
@@ -62,7 +63,7 @@ function parseQemuLine(r: JsonReader, path: string, x: unknown): QemuLine {
 
 function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'view', 'devices']);
+  r.only(path, o, ['bus', 'busLimit', 'share', 'ram', 'ecam', 'cf8', 'iommu', 'scalable', 'domains', 'pasidContexts', 'reserved', 'intxRouting', 'view', 'devices']);
   const root: RootSpec = {
     bus: r.int(at(path, 'bus'), o.bus, 0, 255),
     busLimit: r.int(at(path, 'busLimit'), o.busLimit, 0, 255),
@@ -78,6 +79,7 @@ function parseRoot(r: JsonReader, path: string, x: unknown): RootSpec {
   if (o.ecam !== undefined) root.ecam = o.ecam === null ? null : r.int(at(path, 'ecam'), o.ecam, 0, ADDR_LIMIT - 1);
   if (o.cf8 !== undefined) root.cf8 = r.bool(at(path, 'cf8'), o.cf8);
   if (o.iommu !== undefined) root.iommu = r.bool(at(path, 'iommu'), o.iommu);
+  if (o.scalable !== undefined) root.scalable = r.oneOf(at(path, 'scalable'), o.scalable, SCALABLE_STAGES);
   if (o.domains !== undefined) root.domains = r.int(at(path, 'domains'), o.domains, 0, 64);
   if (o.pasidContexts !== undefined) root.pasidContexts = r.int(at(path, 'pasidContexts'), o.pasidContexts, 0, 64);
   if (o.reserved !== undefined) root.reserved = r.array(at(path, 'reserved'), o.reserved).map((x, i) => parseReserved(r, at(at(path, 'reserved'), i), x));
@@ -191,7 +193,8 @@ export function topologyProblem(t: Topology): Problem | null {
       if (t.roots[owner].share?.[k] !== undefined) return { path: `${p}.share.${k}`, expected: `a root that owns its ${k} space (root ${owner} shares it too)` };
     }
     const owns = (k: SpaceKind): boolean => ownerOf(t, i, k) === i;
-    const ownerOnly: [keyof RootSpec, SpaceKind][] = [['ram', 'memory'], ['ecam', 'config'], ['cf8', 'config'], ['iommu', 'dma'], ['domains', 'dma'], ['pasidContexts', 'pasid']];
+    if (root.scalable !== undefined && root.iommu !== true) return { path: `${p}.scalable`, expected: 'iommu: true (scalable mode is a mode of the IOMMU)' };
+    const ownerOnly: [keyof RootSpec, SpaceKind][] = [['ram', 'memory'], ['ecam', 'config'], ['cf8', 'config'], ['iommu', 'dma'], ['scalable', 'dma'], ['domains', 'dma'], ['pasidContexts', 'pasid']];
     for (const [field, k] of ownerOnly)
       if (root[field] !== undefined && !owns(k)) return { path: `${p}.${field}`, expected: `no ${field}: root ${i} shares its ${k} space with root ${ownerOf(t, i, k)}` };
     for (const [j, x] of (root.reserved ?? []).entries()) {
@@ -223,6 +226,7 @@ export function topologyProblem(t: Topology): Problem | null {
   const ids = new Set<string>();
   const uids = new Set<number>();
   const busSlots = new Map<string, string>();
+  const contextDomain = new Map<string, { domain: number; id: string }>();
   for (const { root, dev, parent } of walkDevices(t)) {
     const p = `device ${dev.id}`;
     if (ids.has(dev.id)) return { path: p, expected: 'a unique device id' };
@@ -270,6 +274,14 @@ export function topologyProblem(t: Topology): Problem | null {
     const pasidOwner = t.roots[ownerOf(t, root, 'pasid')];
     if (dev.pasidContext !== undefined && dev.pasidContext >= (pasidOwner.pasidContexts ?? 0))
       return { path: `${p}.pasidContext`, expected: `a context index below ${pasidOwner.pasidContexts ?? 0}` };
+    // Scalable mode: the devices of one context share RID_PASID's entry, so one domain at most.
+    if (dmaOwner.scalable !== undefined && dev.pasidContext !== undefined && dev.domain !== undefined) {
+      const key = `${ownerOf(t, root, 'dma')}:${ownerOf(t, root, 'pasid')}:${dev.pasidContext}`;
+      const other = contextDomain.get(key);
+      if (other !== undefined && other.domain !== dev.domain)
+        return { path: `${p}.domain`, expected: `domain ${other.domain}, as ${other.id}: devices of one PASID context share its table's RID_PASID entry (VT-d scalable mode)` };
+      contextDomain.set(key, { domain: dev.domain, id: dev.id });
+    }
     if (dev.emulator !== undefined && !emulators.has(dev.emulator))
       return { path: `${p}.emulator`, expected: `one of the topology's emulators (${[...emulators].join(', ') || 'none declared'})` };
   }

@@ -61,6 +61,19 @@ export function deviceBuses(bin: QemuBinary): Map<string, string> {
   return m;
 }
 
+const props = new Map<string, Set<string>>();
+
+/** The properties a device driver of the binary takes (`-device NAME,help`). */
+export function deviceProps(bin: QemuBinary, name: string): ReadonlySet<string> {
+  const key = `${bin.path}\0${name}`;
+  let s = props.get(key);
+  if (s !== undefined) return s;
+  const r = spawnSync(bin.path, ['-device', `${name},help`], { encoding: 'utf8', timeout: 20_000 });
+  s = new Set(`${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').flatMap((l) => /^\s*([a-z][a-z0-9_-]*)=/.exec(l)?.[1] ?? []));
+  props.set(key, s);
+  return s;
+}
+
 /** Probes by the identity of the file probed: a target per test or per worker does not run them again. */
 const probed = new Map<string, QemuBinary>();
 

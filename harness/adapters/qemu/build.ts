@@ -17,7 +17,7 @@
  * its CPUs stopped (-S) and virtual time moves while isoroot lets the VM
  * run (QMP cont) under -icount (dma.ts).
  */
-import type { QemuBinary } from './binary.ts';
+import { deviceProps, type QemuBinary } from './binary.ts';
 import type { Platform } from './platform.ts';
 
 /** The QEMU release whose machines and devices the model follows. */
@@ -30,6 +30,12 @@ export interface QemuBuild {
   resetPowerIndicator: 'on' | 'off';
   /** qtest: the qtest accelerator, time moved by clock_step; tcg: TCG with -S and -icount, time moved by running the VM. */
   accel: QemuAccel;
+  /**
+   * Whether intel-iommu runs VT-d scalable mode with PASID tables and
+   * first-stage translation (properties scalable-mode, pasid-bits, fsts:
+   * QEMU 11; 7.2 has only the experimental x-scalable-mode).
+   */
+  scalableIommu: boolean;
 }
 
 export type QemuAccel = 'qtest' | 'tcg';
@@ -44,5 +50,6 @@ export function qemuBuild(bin: QemuBinary, p: Platform): QemuBuild {
     machineType: bin.version.startsWith(`${MODEL_QEMU}.`) || !bin.machines.includes(pinned) ? p.machine : pinned,
     resetPowerIndicator: major > 7 ? 'off' : 'on',
     accel: bin.qtestAccel ? 'qtest' : 'tcg',
+    scalableIommu: p.machine === 'q35' && ['scalable-mode', 'pasid-bits', 'fsts'].every((x) => deviceProps(bin, 'intel-iommu').has(x)),
   };
 }

@@ -18,7 +18,7 @@
  */
 import type { OpOf } from '../../ops/catalog.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
-import type { IommuSession } from './iommu.ts';
+import type { Iommu } from './iommu.ts';
 import { EDU_ENGINE } from './edu.ts';
 import { flatViews, ownerAt } from './mtree.ts';
 import type { QemuProcess } from './process.ts';
@@ -167,7 +167,7 @@ async function locate(x: DmaContext, ids: readonly string[]): Promise<Map<string
  * model lets time pass (and the IOMMU's one fault record stays this
  * transfer's).
  */
-export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | OpOf<'dma.write'>, edus: readonly string[], iommu: IommuSession | null): Promise<Observation> {
+export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | OpOf<'dma.write'>, edus: readonly string[], iommu: Iommu | null): Promise<Observation> {
   const found = await locate(x, edus);
   const me = found.get(id);
   // Not listed (behind a bridge without bus numbers), unmapped, or shadowed: out of a driver's reach.

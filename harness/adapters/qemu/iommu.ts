@@ -25,13 +25,28 @@ export interface DmaTranslation {
   fault(): Promise<VtdFault>;
 }
 
-export class IommuSession {
+/** What the session asks of an IOMMU driver's session, legacy or scalable (iommu-scalable.ts). */
+export interface Iommu {
+  /** After a reset of the machine: a new driver instance (QEMU's IOMMU came back empty and disabled). */
+  restart(): Promise<void>;
+  plugged(dev: DeviceSpec): void;
+  forget(id: string): void;
+  apply(op: OpOf<'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach'>): Promise<Observation>;
+  /** PASID operations; null: this IOMMU drives none (legacy mode). */
+  pasid(op: OpOf<PasidOp>): Promise<Observation> | null;
+  translation(dev: string): DmaTranslation;
+}
+
+export type PasidOp = 'pasid.alloc' | 'pasid.free' | 'pasid.bind' | 'pasid.unbind' | 'pasid.invalidate';
+
+export class IommuSession implements Iommu {
   private readonly attached = new Map<string, number>();
   /** The requester ID each device's context entry was last written at. */
   private readonly ridOf = new Map<string, number>();
 
   constructor(
     private vtd: Vtd,
+    private readonly driver: () => Promise<Vtd>,
     private readonly t: Topology,
     private readonly domains: number,
     private readonly presence: Presence,
@@ -48,9 +63,13 @@ export class IommuSession {
    * back empty and disabled). Mappings are gone, as the model's domains
    * are cleared; attachments stay, and are written again at the next DMA.
    */
-  restart(vtd: Vtd): void {
-    this.vtd = vtd;
+  async restart(): Promise<void> {
+    this.vtd = await this.driver();
     this.ridOf.clear();
+  }
+
+  pasid(): null {
+    return null;
   }
 
   /** A device was hot-plugged: it is attached to its topology domain again, as the model's plug attaches it. */

@@ -77,7 +77,9 @@ export function machineArgs(t: Topology, p: Platform, machineType: string = p.ma
   const machine = q?.machine ?? machineType;
   const args = [...acpi, '-machine', `${machine},vmport=off`, ...accelArgs(accel), ...(q?.defaults === true ? [] : ['-nodefaults']), '-no-user-config', '-display', 'none', '-m', `${ram / 2 ** 20}M`, '-bios', `{dir}/${HALT_BIOS}`];
   // The IOMMU first, so that every PCI device is created behind it.
-  if (main.iommu === true) args.push('-device', 'intel-iommu,intremap=off');
+  // Scalable mode with 20-bit PASIDs and 48-bit addresses (the 7.2 machine type's default is 39), translating through
+  // first-stage tables (fsts=on) or second-stage ones: QEMU offers one of them (build.ts scalableIommu says which it has).
+  if (main.iommu === true) args.push('-device', `intel-iommu,intremap=off${main.scalable === undefined ? '' : `,scalable-mode=on,pasid-bits=20,aw-bits=48${main.scalable === 'first' ? ',fsts=on' : ''}`}`);
   for (let r = 1; r < t.roots.length; r++) args.push('-device', `${p.expander},id=${expanderBusId(r)},bus_nr=${t.roots[r].bus},bus=${mainBus},addr=${hx(p.expanderSlot(r))}.0`);
   const slots = physicalSlots(t);
   // A slot with several functions needs multifunction=on on function 0; every function gets it, so each shows the

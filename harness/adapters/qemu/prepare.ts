@@ -42,14 +42,13 @@ function checkDevice(p: Platform, d: DeviceSpec, path: string, place: 'main' | '
   if (d.kind === 'opaque' && d.qdev === undefined) fail(`${path}.qdev`, "QEMU's device name for an opaque device, e.g. \"e1000e\"");
   if (d.kind !== 'opaque' && d.qdev !== undefined) fail(`${path}.qdev`, `no qdev: a ${d.kind} is QEMU's own`);
   if (d.emulator !== undefined) fail(`${path}.emulator`, 'no emulator: QEMU hosts every device itself');
-  if (d.pasidContext !== undefined) fail(`${path}.pasidContext`, 'no PASID context: this QEMU target drives no PASIDs');
   if (d.present === false && place !== 'port') fail(`${path}.present`, 'hot-plug only below a root port (PCIe native hot-plug)');
   if (d.kind === 'root-port' && place === 'port') fail(`${path}.kind`, 'an endpoint below a root port');
   if (p.machine === 'q35' && place === 'expander' && d.kind !== 'root-port') fail(`${path}.kind`, 'a root port: a pxb-pcie expander root takes only root ports');
   if (p.machine === 'pc' && d.kind === 'root-port') fail(`${path}.kind`, 'no root port on the pc machine (conventional PCI)');
 }
 
-function checkRoot(p: Platform, t: Topology, r: number): void {
+function checkRoot(p: Platform, t: Topology, r: number, build: Pick<QemuBuild, 'scalableIommu'>): void {
   const root = t.roots[r];
   const path = `roots[${r}]`;
   if (r === 0) {
@@ -67,7 +66,11 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
       fail(`${path}.ram`, `whole MiB, at most ${(reach - HARNESS_RAM) / MIB} MiB (${withEdu ? 'edu reaches 256 MiB' : 'RAM below the ECAM window'}; isoroot keeps ${HARNESS_RAM / MIB} MiB above RAM)`);
     if (root.iommu === true && p.machine !== 'q35') fail(`${path}.iommu`, 'false: intel-iommu needs the q35 machine');
     if ((root.domains ?? 0) > 16) fail(`${path}.domains`, 'at most 16 IOMMU domains (page tables live in 4 MiB)');
-    if ((root.pasidContexts ?? 0) > 0) fail(`${path}.pasidContexts`, '0: this QEMU target drives no PASIDs');
+    if (root.scalable !== undefined && !build.scalableIommu) fail(`${path}.scalable`, "nothing: this QEMU's intel-iommu has no scalable mode with PASID tables and first-stage translation (QEMU 11 has; scripts/install-qemu-backports.sh)");
+    // QEMU's intel-iommu translates through one stage, first (fsts=on) or second: never both (ECAP.FSTS or ECAP.SSTS).
+    if (root.scalable === 'both') fail(`${path}.scalable`, '"first" or "second": QEMU\'s intel-iommu offers one translation stage, not both');
+    // PASID contexts are scalable-mode PASID tables.
+    if ((root.pasidContexts ?? 0) > 0 && root.scalable === undefined) fail(`${path}.pasidContexts`, '0, or scalable: true: PASID contexts are the PASID tables of intel-iommu\'s scalable mode');
   } else {
     for (const k of SPACE_KINDS) if (root.share?.[k] !== 0) fail(`${path}.share.${k}`, `0: an expander root shares the machine's ${k} space with root 0 (QEMU's contract)`);
     if (root.bus === 0) fail(`${path}.bus`, "the expander's bus_nr, 1..255");
@@ -76,14 +79,14 @@ function checkRoot(p: Platform, t: Topology, r: number): void {
 }
 
 /** Completes and checks a topology for a QEMU machine; throws InputError naming what QEMU cannot build. */
-export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild, 'resetPowerIndicator'> = { resetPowerIndicator: 'on' }): Topology {
+export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild, 'resetPowerIndicator' | 'scalableIommu'> = { resetPowerIndicator: 'on', scalableIommu: false }): Topology {
   if (t.roots.length > maxRootsOf(p)) fail('roots', p.machine === 'pc' ? "one root on pc: QEMU's pxb puts a pci-bridge in front of an expander's devices, which this target does not build yet" : `at most ${MAX_QEMU_ROOTS} roots (the main root and 7 ${p.expander} expanders)`);
   if ((t.emulators ?? []).length > 0) fail('emulators', 'none: QEMU hosts every device itself');
   // An imported command line's machine is of one family: replayed on another, it would run one machine with the other's layout.
   const type = t.qemu?.machine?.split(',').find((f) => !f.includes('='));
   if (type !== undefined && !(type === p.machine || type.startsWith(p.versionedMachine)))
     fail('qemu.machine', `a ${p.machine} machine (${p.machine} or ${p.versionedMachine}X.Y), got "${type}": replay it with --target qemu:${type.startsWith('pc-q35') || type === 'q35' ? 'q35' : 'pc'}`);
-  t.roots.forEach((_, r) => checkRoot(p, t, r));
+  t.roots.forEach((_, r) => checkRoot(p, t, r, build));
   for (const { root, dev, parent } of walkDevices(t)) {
     checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander');
     // An eject takes everything in the slot (hw/pci/pcie.c): a hot-plugged device has its slot to itself.
@@ -135,6 +138,6 @@ function withResetIndicator(d: DeviceSpec, indicator: 'on' | 'off'): DeviceSpec 
 }
 
 /** Whether a topology is already complete for the platform (open() refuses one that is not). */
-export function isPrepared(t: Topology, p: Platform, build?: Pick<QemuBuild, 'resetPowerIndicator'>): boolean {
+export function isPrepared(t: Topology, p: Platform, build?: Pick<QemuBuild, 'resetPowerIndicator' | 'scalableIommu'>): boolean {
   return JSON.stringify(canonicalTopology(t)) === JSON.stringify(prepareTopology(t, p, build));
 }

@@ -14,7 +14,7 @@ import { applyOne, type RunResult, type Session, type TargetFailure } from '../t
 import { ownRefusal, planAccess, refused, type Planned } from './access.ts';
 import { eduDma, type DmaContext } from './dma.ts';
 import { mayStartFactorial, settleFactorial } from './edu.ts';
-import type { IommuSession } from './iommu.ts';
+import type { Iommu } from './iommu.ts';
 import type { Presence } from './presence.ts';
 import type { QemuProcess } from './process.ts';
 import { QmpError } from './qmp.ts';
@@ -29,7 +29,7 @@ export interface SessionContext {
   topology: Topology;
   presence: Presence;
   dma: DmaContext;
-  iommu: IommuSession | null;
+  iommu: Iommu | null;
   /** The process's interrupt lines and MSI window. */
   irqs: InterruptWatch;
   /** QEMU's trace events, when asked for. */
@@ -191,12 +191,15 @@ export class QemuSession implements Session {
         await this.syncPresence(x);
         if (x.iommu !== null) return x.iommu.apply(op);
         return ownRefusal(x.presence.problem(op.dev) ?? (op.op === 'dma.attach' ? 'no-iommu' : 'no-domain'));
-      // No PASID driver (emulated devices issue untagged requests), no function-level reset op.
       case 'pasid.alloc':
       case 'pasid.free':
       case 'pasid.bind':
       case 'pasid.unbind':
       case 'pasid.invalidate':
+        await this.syncPresence(x);
+        // PASID contexts exist only as scalable-mode tables; elsewhere, refused as the model refuses.
+        return x.iommu?.pasid(op) ?? ownRefusal(x.presence.problem(op.dev) ?? 'no-context');
+      // No function-level reset op.
       case 'dev.reset':
         return ownRefusal('unsupported');
     }

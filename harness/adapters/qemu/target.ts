@@ -13,7 +13,10 @@ import { DEFAULT_RAM, SPACE_KINDS, type Topology } from '../../topology/types.ts
 import { InputError } from '../../util/errors.ts';
 import type { Capabilities, Session, Target, TargetFailure, TargetPhases } from '../target.ts';
 import type { DmaContext } from './dma.ts';
-import { IommuSession } from './iommu.ts';
+import { IommuSession, type Iommu } from './iommu.ts';
+import { ScalableIommuSession } from './iommu-scalable.ts';
+import { VtdScalable } from './vtd-scalable.ts';
+import { stageOffered } from '../../model/pasid-context.ts';
 import { Presence } from './presence.ts';
 import { QtestError } from './qtest.ts';
 import { QmpError } from './qmp.ts';
@@ -26,6 +29,7 @@ import { accelNote, qemuBuild, type QemuBuild } from './build.ts';
 import { EVENT_ARGS, EVENTS_LOG, EventLog } from './events.ts';
 import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from './machine.ts';
 import { PLATFORMS, type Machine, type Platform } from './platform.ts';
+import type { Capability } from '../../ops/catalog.ts';
 import { isPrepared, maxRootsOf, prepareTopology } from './prepare.ts';
 import { QemuProcess, QemuStartError } from './process.ts';
 import { machineReset, restoreFresh } from './reset.ts';
@@ -72,9 +76,12 @@ export interface QemuTarget extends Target {
 /** Sequences a campaign runs between two resets (Target.chain). */
 const CHAIN = 16;
 
-export function qemuCapabilities(p: Platform): Capabilities {
+export function qemuCapabilities(p: Platform, build: Pick<QemuBuild, 'scalableIommu'> = { scalableIommu: false }): Capabilities {
+  const q35: Capability[] = ['config', 'mmio', 'pio', 'dma', 'dma-map', 'dma-attach', 'hotplug', 'root-reset', ...(build.scalableIommu ? (['pasid'] as const) : [])];
   return {
-    ops: p.machine === 'q35' ? ['config', 'mmio', 'pio', 'dma', 'dma-map', 'dma-attach', 'hotplug', 'root-reset'] : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
+    ops: p.machine === 'q35' ? q35 : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
+    // PASID contexts are scalable-mode PASID tables; no emulated device tags its requests with a PASID (no pasid-dma).
+    scalableIommu: build.scalableIommu ? ['first', 'second'] : [],
     maxRoots: maxRootsOf(p),
     personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
@@ -84,7 +91,8 @@ export function qemuCapabilities(p: Platform): Capabilities {
     // qtest sees what the CPU sees: values, not where an access went, not aborts. Faults: those
     // intel-iommu records (a missing context entry; a missing or read-only page, told apart by the model).
     // Interrupts: the IOAPIC's lines (q35) and messages landing in a watched window of RAM (interrupts.ts).
-    observes: { delivery: false, irqs: qemuIrqView(p), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm'] },
+    // Scalable mode adds a PASID entry that is not present (RID_PASID unbound).
+    observes: { delivery: false, irqs: qemuIrqView(p), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm', ...(build.scalableIommu ? (['pasid-unbound'] as const) : [])] },
     contract: Object.fromEntries(SPACE_KINDS.map((k) => [k, 'shared'])),
   };
 }
@@ -184,7 +192,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
   const target: QemuTarget = {
     // The version says how the machine ran: a reader of a trace tells clock_step from a running VM.
     info: { name: 'qemu', version: `${bin.version}, ${accelNote(build.accel)}` },
-    capabilities: qemuCapabilities(platform),
+    capabilities: qemuCapabilities(platform, build),
     // The choices QEMU makes where PCI leaves them open (unassigned reads), by version; none: the specifications alone.
     profile: profileFor('qemu', bin.version),
     platform,
@@ -218,16 +226,26 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
       const ram = main.ram ?? DEFAULT_RAM;
       const dma: DmaContext = { q, ecam: main.ecam === null ? null : (main.ecam ?? platform.ecam), scratch: ram, timeoutMs, accel: build.accel };
       const presence = new Presence(topology);
-      /** A VT-d driver with fresh tables, translation on. */
+      const layout = { tablesBase: ram + SCRATCH_SIZE, tablesSize: HARNESS_RAM - SCRATCH_SIZE, ram };
+      const scratch = { base: ram, size: SCRATCH_SIZE };
+      /** A VT-d driver with fresh tables, translation on: legacy, or scalable mode. */
       const driver = async (): Promise<Vtd> => {
-        const vtd = new Vtd(q.qtest, { tablesBase: ram + SCRATCH_SIZE, tablesSize: HARNESS_RAM - SCRATCH_SIZE, ram }, main.domains ?? 0, timeoutMs);
-        await vtd.init({ base: ram, size: SCRATCH_SIZE });
+        const vtd = new Vtd(q.qtest, layout, main.domains ?? 0, timeoutMs);
+        await vtd.init(scratch);
         return vtd;
       };
-      let iommu: IommuSession | null = null;
+      const scalableDriver = async (): Promise<VtdScalable> => {
+        const vtd = new VtdScalable(q.qtest, layout, main.domains ?? 0, timeoutMs, stageOffered(main.scalable ?? 'second', undefined)!);
+        await vtd.init(scratch);
+        return vtd;
+      };
+      let iommu: Iommu | null = null;
       if (main.iommu === true) {
         try {
-          iommu = new IommuSession(await driver(), topology, main.domains ?? 0, presence);
+          iommu =
+            main.scalable !== undefined
+              ? new ScalableIommuSession(await scalableDriver(), scalableDriver, topology, main.domains ?? 0, presence, main.scalable)
+              : new IommuSession(await driver(), driver, topology, main.domains ?? 0, presence);
         } catch (e) {
           if (!(e instanceof QtestError)) throw e;
           return new QemuSession(null, await failure(q, e.trouble === 'hang' ? 'hang' : 'crash', 0, `intel-iommu set-up: ${e.message}`));
@@ -261,7 +279,7 @@ export function openQemuTarget(o: QemuOptions = {}): QemuTarget {
             // No bridge-window sync here: what QEMU keeps after a reset is for the oracles to see.
             await machineReset(q, timeoutMs);
             await q.qtest.call(setup, timeoutMs);
-            if (iommu !== null) iommu.restart(await driver());
+            if (iommu !== null) await iommu.restart();
           },
         },
         null,

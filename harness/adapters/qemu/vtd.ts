@@ -13,9 +13,10 @@
  * driver wipes after every DMA, so that QEMU, like the model, moves no
  * data there.
  */
-import { IOMMU_PAGE, MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
+import { MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
 import type { Reason } from '../../ops/observation.ts';
 import { Q, QtestError, parseValue, type QtestChannel } from './qtest.ts';
+import { PAGE, PageTables, TableArea, secondStage } from './vtd-tables.ts';
 
 /** Where q35 maps intel-iommu's registers. */
 export const VTD_BASE = 0xfed90000;
@@ -41,9 +42,6 @@ const PFO = 1n;
 const FR_ROOT_ENTRY_P = 1;
 const FR_CONTEXT_ENTRY_P = 2;
 
-const PAGE = IOMMU_PAGE;
-const R = 1n;
-const W = 2n;
 /** AW = 1: 39-bit, 3-level tables (VT-d §9.3). */
 const AW_39 = 1n;
 /** The IOVA reach of the target's DMA masters: edu drives 28 address bits. */
@@ -60,23 +58,23 @@ export interface VtdLayout {
 interface Domain {
   did: number;
   map: MappingTable;
-  /** Second-level root (level 3) table. */
-  top: number;
-  /** Lower tables by "level:index of the entry that points to them". */
-  tables: Map<string, number>;
+  tables: PageTables;
 }
+
+const SS_39 = secondStage(3);
 
 /** What a DMA's fault record said. */
 export type VtdFault = { reason: Reason | null } | null;
 
 export class Vtd {
-  private next: number;
+  private readonly area: TableArea;
   private root = 0;
   private readonly contexts = new Map<number, number>();
   /** What each requester ID's context entry holds (a domain id), as written. */
   private readonly entries = new Map<number, number>();
-  private readonly domains: Domain[] = [];
+  private domains: Domain[] = [];
   private harness: Domain | null = null;
+  private readonly count: number;
   private zero = 0;
 
   constructor(
@@ -85,17 +83,12 @@ export class Vtd {
     domains: number,
     private readonly timeoutMs: number,
   ) {
-    this.next = layout.tablesBase;
-    for (let i = 0; i < domains; i++) this.domains.push({ did: i + 1, map: new MappingTable(), top: 0, tables: new Map() });
+    this.area = new TableArea(layout.tablesBase, layout.tablesSize);
+    this.count = domains;
   }
 
-  /** A zeroed page from the table area. */
   private page(cmds: string[]): number {
-    if (this.next + PAGE > this.layout.tablesBase + this.layout.tablesSize) throw new QtestError('the VT-d table area is full', 'protocol');
-    const p = this.next;
-    this.next += PAGE;
-    cmds.push(Q.memset(p, PAGE, 0));
-    return p;
+    return this.area.page(cmds);
   }
 
   private reg(off: number, size: 4 | 8, v: bigint): string {
@@ -117,9 +110,9 @@ export class Vtd {
     const cmds: string[] = [];
     this.root = this.page(cmds);
     this.zero = this.page(cmds);
-    for (const d of this.domains) d.top = this.page(cmds);
+    for (let i = 0; i < this.count; i++) this.domains.push({ did: i + 1, map: new MappingTable(), tables: new PageTables(this.area, SS_39, cmds) });
     // The harness's domain maps its scratch RAM one to one (edu's buffer moves through it).
-    const h: Domain = { did: 0xffff, map: new MappingTable(), top: this.page(cmds), tables: new Map() };
+    const h: Domain = { did: 0xffff, map: new MappingTable(), tables: new PageTables(this.area, SS_39, cmds) };
     this.harness = h;
     h.map.map({ iova: scratch.base, size: scratch.size, gpa: scratch.base, perm: 'rw' });
     cmds.push(...this.ptes(h, { iova: scratch.base, size: scratch.size, gpa: scratch.base, perm: 'rw' }, true));
@@ -132,47 +125,8 @@ export class Vtd {
 
   /** Entry writes for [m.iova, m.iova + m.size) within reach; `present` false clears them. */
   private ptes(d: Domain, m: Mapping, present: boolean): string[] {
-    const cmds: string[] = [];
-    const end = Math.min(m.iova + m.size, IOVA_REACH);
-    const leaf = (m.perm.includes('r') ? R : 0n) | (m.perm.includes('w') ? W : 0n);
-    // Runs of entries in one last-level table are written as one block.
-    for (let a = m.iova; a < end; ) {
-      const table = this.walk(d, a, cmds, present);
-      const first = (a / PAGE) % 512;
-      const n = Math.min(512 - first, (end - a) / PAGE);
-      if (table !== null) {
-        const bytes = new Uint8Array(8 * n);
-        const view = new DataView(bytes.buffer);
-        for (let i = 0; i < n; i++) {
-          const gpa = m.gpa + (a - m.iova) + i * PAGE;
-          // The harness's own domain maps its scratch as it is; model domains see only the topology's RAM.
-          const target = d === this.harness || gpa + PAGE <= this.layout.ram ? gpa : this.zero;
-          view.setBigUint64(8 * i, present ? BigInt(target) | leaf : 0n, true);
-        }
-        cmds.push(Q.writeBytes(table + 8 * first, bytes));
-      }
-      a += n * PAGE;
-    }
-    return cmds;
-  }
-
-  /** The last-level table for `iova`, creating the path when `create`; null when absent. */
-  private walk(d: Domain, iova: number, cmds: string[], create: boolean): number | null {
-    let table = d.top;
-    for (const [level, shift] of [[3, 30], [2, 21]] as const) {
-      const idx = Math.floor(iova / 2 ** shift) % 512;
-      const key = `${level}:${Math.floor(iova / 2 ** (shift + 9))}:${idx}`;
-      let next = d.tables.get(key);
-      if (next === undefined) {
-        if (!create) return null;
-        next = this.page(cmds);
-        d.tables.set(key, next);
-        // Non-leaf entries need both permissions: QEMU checks them at every level.
-        cmds.push(Q.write(table + 8 * idx, 8, BigInt(next) | R | W));
-      }
-      table = next;
-    }
-    return table;
+    // The harness's own domain maps its scratch as it is; model domains see only the topology's RAM.
+    return d.tables.entries(m, present, IOVA_REACH, (gpa) => (d === this.harness || gpa + PAGE <= this.layout.ram ? gpa : this.zero));
   }
 
   /** Sends entry writes (from map). */
@@ -223,7 +177,7 @@ export class Vtd {
     }
     const entry = ct + 16 * (rid & 0xff);
     // Low: present, translation type 0 (second level only), table pointer. High: AW, domain id.
-    cmds.push(Q.write(entry + 8, 8, d === null ? 0n : AW_39 | (BigInt(did) << 8n)), Q.write(entry, 8, d === null ? 0n : BigInt(d.top) | 1n));
+    cmds.push(Q.write(entry + 8, 8, d === null ? 0n : AW_39 | (BigInt(did) << 8n)), Q.write(entry, 8, d === null ? 0n : BigInt(d.tables.top) | 1n));
     await this.q.call(cmds, this.timeoutMs);
     if (did === 0) this.entries.delete(rid);
     else this.entries.set(rid, did);
