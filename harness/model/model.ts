@@ -98,6 +98,8 @@ export class Model implements DeviceHost {
   private readonly attached = new Map<string, number>();
   /** ridKeys whose RID_PASID entry uses first-stage tables (a pasid.bind of PASID 0 said so). */
   private readonly firstStage = new Set<string>();
+  /** ridKeys whose RID_PASID entry holds a binding's fields, present or not (written, and not cleared whole since). */
+  private readonly ridFields = new Set<string>();
   private readonly stale = new StaleTranslations();
   private readonly pasid = new Map<string, PasidContext>();
   private readonly emus = new Map<number, EmulatorTable>();
@@ -181,6 +183,7 @@ export class Model implements DeviceHost {
     if (s.spec.domain === undefined || !this.domains.has(ownerOf(this.topology, s.root, 'dma'))) return;
     const key = this.ridKey(s.spec.id);
     if (!this.attached.has(key)) this.attached.set(key, s.spec.domain);
+    this.ridFields.add(key);
   }
 
   /** Whether a root's DMA goes through VT-d in scalable mode (RootSpec.scalable). */
@@ -206,6 +209,11 @@ export class Model implements DeviceHost {
     const key = this.contextKey(dev);
     // One IOMMU's table: a context spanning roots with IOMMUs of their own has a table in each.
     return key === null ? dev : `ctx:${ownerOf(this.topology, s.root, 'dma')}:${this.rules.pasidNamespace(key, dev)}`;
+  }
+
+  /** Why a request without a PASID faults under scalable mode when RID_PASID is not bound: its entry is not present. */
+  private ridMissing(dev: string): Reason {
+    return this.rules.pasidTypeBeforePresent && !this.ridFields.has(this.ridKey(dev)) ? 'pasid-invalid' : 'pasid-unbound';
   }
 
   /** The binding a device's requests without a PASID use now, if any. */
@@ -443,6 +451,8 @@ export class Model implements DeviceHost {
         if (cur === undefined) {
           if (this.stageFor(s.root, undefined) === 'first') this.firstStage.add(key);
           else this.firstStage.delete(key);
+          this.ridFields.add(key);
+          this.stale.rewritten(key, 0);
         }
         this.attached.set(key, op.domain);
         return ok();
@@ -450,8 +460,12 @@ export class Model implements DeviceHost {
       case 'dma.detach': {
         const s = this.present(op.dev);
         if (typeof s === 'string') return err(s);
-        // A detach invalidates what it removes: nothing of it translates after.
-        if (!this.attached.delete(this.ridKey(op.dev))) return err('no-domain');
+        // A detach invalidates what it removes: nothing of it translates after (but under a known bug, see rules).
+        const key = this.ridKey(op.dev);
+        const b = this.untaggedBinding(op.dev);
+        if (b === undefined) return err('no-domain');
+        this.attached.delete(key);
+        if (this.scalable(s.root) && this.rules.pasidPresentIgnoredWhenCached) this.stale.cleared(ownerOf(this.topology, s.root, 'dma'), key, 0, b, true);
         return ok();
       }
       case 'dma.read':
@@ -1025,7 +1039,7 @@ export class Model implements DeviceHost {
    */
   private staleOrFresh(fresh: Chunk[] | Reason, cached: Chunk[], write: Uint8Array | null, pasid: number | undefined, owner: Ram): Chunk[] | Reason {
     const observe = (c: Chunk[] | Reason): Observation => {
-      if (typeof c === 'string') return fault(c, { rule: pasid === undefined ? 'dma.translation' : 'dma.pasid' });
+      if (typeof c === 'string') return fault(c, { rule: pasid === undefined ? 'dma.rid-pasid' : 'dma.pasid' });
       if (write !== null || !c.every((x) => owner.contains(x.gpa, x.len))) return ok();
       const data = new Uint8Array(c.reduce((n, x) => n + x.len, 0));
       let at = 0;
@@ -1048,14 +1062,14 @@ export class Model implements DeviceHost {
     if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled', { rule: 'dma.bus-master' });
     const domains = this.domains.get(ownerOf(t, fn.root, 'dma'));
     const scalable = this.scalable(fn.root);
-    const untagged = { binding: this.untaggedBinding(fn.id), missing: scalable ? ('pasid-unbound' as const) : ('no-domain' as const) };
+    const untagged = { binding: this.untaggedBinding(fn.id), missing: scalable ? this.ridMissing(fn.id) : ('no-domain' as const) };
     let chunks = translateDma(domains, untagged, () => this.pasidContext(fn.id), fn, iova, len, write !== null, pasid);
     // Between a PASID entry's clearing and the IOTLB invalidation it needs, what was cached may still translate.
     const table = pasid === undefined ? this.ridKey(fn.id) : this.pasidContext(fn.id)?.key;
     const old = scalable && domains !== undefined && table !== undefined ? this.stale.lookup(table, pasid ?? 0, iova, len) : null;
     const cached = old === null ? null : domains![old.domain].translate(iova, len, write !== null, old.stage);
     if (cached !== null && typeof cached !== 'string') chunks = this.staleOrFresh(chunks, cached, write, pasid, this.rams.get(this.rules.dmaMemoryOwner(t, fn.root))!);
-    if (typeof chunks === 'string') return fault(chunks, { rule: pasid === undefined ? 'dma.translation' : 'dma.pasid' });
+    if (typeof chunks === 'string') return fault(chunks, { rule: pasid !== undefined ? 'dma.pasid' : scalable ? 'dma.rid-pasid' : 'dma.translation' });
     if (chunks.length === 0) return fault('no-memory', { rule: 'dma.memory' }); // an address past 2^53, where no memory is
     const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
     const ram = this.rams.get(memOwner)!;
@@ -1113,7 +1127,8 @@ export class Model implements DeviceHost {
       case 'pasid.free': {
         const gone = this.rules.freeUnbinds ? ctx.bindingsOf(op.pasid) : [];
         const r = ctx.free(op.pasid, this.rules.freeUnbinds);
-        if (r === null && scalable) for (const b of gone) this.stale.cleared(owner, ctx.key, op.pasid, b);
+        const lingers = op.clear !== 'zero' && this.rules.pasidPresentIgnoredWhenCached;
+        if (r === null && scalable) for (const b of gone) this.stale.cleared(owner, ctx.key, op.pasid, b, lingers);
         return r === null ? ok() : err(r);
       }
       case 'pasid.bind': {
@@ -1123,13 +1138,13 @@ export class Model implements DeviceHost {
         if (stage === null) return err('unsupported');
         const r = ctx.bind(op.dev, op.pasid, { domain: op.domain, stage });
         // A bind invalidates the PASID's caches with its entry.
-        if (r === null) this.stale.invalidate(ctx.key, op.pasid, null);
+        if (r === null) this.stale.rewritten(ctx.key, op.pasid);
         return r === null ? ok() : err(r);
       }
       case 'pasid.unbind': {
         const r = ctx.unbind(op.dev, op.pasid);
         if (typeof r === 'string') return err(r);
-        if (scalable) this.stale.cleared(owner, ctx.key, op.pasid, r);
+        if (scalable) this.stale.cleared(owner, ctx.key, op.pasid, r, op.clear !== 'zero' && this.rules.pasidPresentIgnoredWhenCached);
         return ok();
       }
       case 'pasid.invalidate':
@@ -1161,16 +1176,18 @@ export class Model implements DeviceHost {
         if (stage === null) return err('unsupported');
         if (this.attached.has(key)) return err('bound');
         this.attached.set(key, op.domain);
+        this.ridFields.add(key);
         if (stage === 'first') this.firstStage.add(key);
         else this.firstStage.delete(key);
-        this.stale.invalidate(key, 0, null);
+        this.stale.rewritten(key, 0);
         return ok();
       }
       case 'pasid.unbind': {
         const b = this.untaggedBinding(op.dev);
         if (b === undefined) return err('not-bound');
         this.attached.delete(key);
-        this.stale.cleared(ownerOf(this.topology, root, 'dma'), key, 0, b);
+        if (op.clear === 'zero') this.ridFields.delete(key);
+        this.stale.cleared(ownerOf(this.topology, root, 'dma'), key, 0, b, op.clear !== 'zero' && this.rules.pasidPresentIgnoredWhenCached);
         return ok();
       }
       case 'pasid.invalidate':
@@ -1301,6 +1318,8 @@ export class Model implements DeviceHost {
     if (ownerOf(t, r, 'memory') === r && this.chooseUnseen('root-reset.ram', ROOT_RESET_RAM).option === 'clear') this.rams.get(r)!.clear();
     for (const d of this.domains.get(r) ?? []) d.clear();
     this.stale.resetOwner(r);
+    // New tables: only the attachments are written again.
+    for (const k of this.ridFields) if (!this.attached.has(k)) this.ridFields.delete(k);
     if (ownerOf(t, r, 'pasid') === r) for (const [k, c] of this.pasid) if (k.startsWith(`${r}:`) || this.ownsNamespace(r, k)) c.clear();
     this.emus.get(r)!.clear();
     this.cf8.delete(r);
@@ -1403,6 +1422,7 @@ export class Model implements DeviceHost {
       devices: [...this.devices].map(([id, s]) => [id, s.fn !== null, s.last === null ? null : s.last.snapshot()]),
       attached: [...this.attached],
       firstStage: [...this.firstStage],
+      ridFields: [...this.ridFields],
       stale: this.stale.snapshot(),
       domains: [...this.domains].map(([r, ds]) => [r, ds.map((d) => d.snapshot())]),
       pasid: [...this.pasid].map(([k, c]) => [k, c.snapshot()]),
@@ -1436,6 +1456,8 @@ export class Model implements DeviceHost {
     for (const [k, v] of s.attached) this.attached.set(k, v);
     this.firstStage.clear();
     for (const k of s.firstStage) this.firstStage.add(k);
+    this.ridFields.clear();
+    for (const k of s.ridFields) this.ridFields.add(k);
     this.stale.restore(s.stale);
     for (const [r, ds] of s.domains) this.domains.get(r)!.forEach((d, i) => d.restore(ds[i]));
     this.pasid.clear();
@@ -1467,6 +1489,7 @@ export interface ModelSnapshot {
   devices: [string, boolean, ReturnType<PciFunction['snapshot']> | null][];
   attached: [string, number][];
   firstStage: string[];
+  ridFields: string[];
   stale: ReturnType<StaleTranslations['snapshot']>;
   domains: [number, ReturnType<IommuDomain['snapshot']>[]][];
   pasid: [string, unknown][];

@@ -58,6 +58,20 @@ export interface Rules {
    */
   msixHoleClash: boolean;
   /**
+   * VT-d scalable mode: whether a PASID entry's translation type is
+   * checked before its Present bit, so that an entry that is all zeros
+   * (never written, or cleared whole) faults as invalid rather than as not
+   * present (VT-d §9.6: a not-present entry's other fields are ignored).
+   */
+  pasidTypeBeforePresent: boolean;
+  /**
+   * VT-d scalable mode: whether a PASID entry whose Present bit alone was
+   * cleared keeps translating through its old fields (any page of its old
+   * domain, as mapped now) for as long as the IOMMU holds the device's
+   * context entry, whatever PASID-cache and IOTLB invalidations follow.
+   */
+  pasidPresentIgnoredWhenCached: boolean;
+  /**
    * Whether a hypervisor maps a memory BAR from the address last written to
    * it, bits below the BAR's size included (not from the address the BAR
    * decodes): the pages before that one are not mapped, and a range that
@@ -109,6 +123,8 @@ export const REFERENCE_RULES: Rules = {
   msiAddressLowBits: () => 0,
   guestCommandKeeps: 0,
   msixHoleClash: false,
+  pasidTypeBeforePresent: false,
+  pasidPresentIgnoredWhenCached: false,
   barCachesWritten: false,
   guestFirstFreeSlot: false,
   guestKeepsMappings: false,

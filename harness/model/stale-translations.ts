@@ -16,6 +16,12 @@ import type { PasidBinding } from './pasid-context.ts';
 interface Stale extends PasidBinding {
   /** The DMA owner whose domains these are. */
   owner: number;
+  /**
+   * A known bug's (rules.pasidPresentIgnoredWhenCached): the cleared entry
+   * keeps translating through its old domain as that domain is now, until
+   * the entry is written again; no invalidation ends it.
+   */
+  lingers: boolean;
   /** Ranges of the old domain no longer cached. */
   cleared: { iova: number; size: number }[];
 }
@@ -25,20 +31,27 @@ export class StaleTranslations {
   private readonly entries = new Map<string, Stale>();
 
   /** An entry that held `b` was cleared, its IOTLB not invalidated yet. */
-  cleared(owner: number, table: string, pasid: number, b: PasidBinding): void {
-    this.entries.set(`${table}/${pasid}`, { domain: b.domain, stage: b.stage, owner, cleared: [] });
+  cleared(owner: number, table: string, pasid: number, b: PasidBinding, lingers = false): void {
+    this.entries.set(`${table}/${pasid}`, { domain: b.domain, stage: b.stage, owner, lingers, cleared: [] });
+  }
+
+  /** The entry was written again: nothing of its old binding translates. */
+  rewritten(table: string, pasid: number): void {
+    this.entries.delete(`${table}/${pasid}`);
   }
 
   /** PASID-selective invalidation (page: null), or one page of it. */
   invalidate(table: string, pasid: number, page: number | null): void {
     const key = `${table}/${pasid}`;
+    const s = this.entries.get(key);
+    if (s === undefined || s.lingers) return;
     if (page === null) this.entries.delete(key);
-    else this.entries.get(key)?.cleared.push({ iova: page - (page % IOMMU_PAGE), size: IOMMU_PAGE });
+    else s.cleared.push({ iova: page - (page % IOMMU_PAGE), size: IOMMU_PAGE });
   }
 
   /** A domain's mappings changed over [iova, iova + size): nothing cached there survives. */
   domainChanged(owner: number, domain: number, iova: number, size: number): void {
-    for (const s of this.entries.values()) if (s.owner === owner && s.domain === domain) s.cleared.push({ iova, size });
+    for (const s of this.entries.values()) if (s.owner === owner && s.domain === domain && !s.lingers) s.cleared.push({ iova, size });
   }
 
   /** A reset of a DMA owner: its IOTLB holds nothing after. */

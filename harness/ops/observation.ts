@@ -25,6 +25,7 @@ export const FAULT_REASONS = [
   'pasid-range', // PASID beyond Max PASID Width
   'pasid-unbound',
   'pasid-freed',
+  'pasid-invalid', // VT-d §9.6: a present PASID entry with a reserved or unsupported field (its translation type, its paging mode)
   'no-memory', // the translated address hits no RAM
 ] as const;
 

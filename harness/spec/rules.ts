@@ -77,6 +77,10 @@ export const RULES = {
   'dma.translation': rule('Intel VT-d §3; VFIO type-1 (linux/vfio.h VFIO_IOMMU_MAP_DMA)', 'DMA of an attached device is translated by its IOMMU domain: unmapped IOVAs and missing permissions fault'),
   'dma.memory': rule('the topology (isolation contract)', 'DMA lands in the RAM of its root\'s memory owner'),
   'dma.pasid': rule('PCIe Base §6.20; Intel VT-d §9.4', 'a PASID-tagged request is translated by the address space its PASID is bound to; PASIDs need the capability enabled and a binding'),
+  'dma.rid-pasid': rule(
+    'Intel VT-d §9.4 (RID_PASID), §9.6 (PASID-table entry: with Present clear, the other fields are ignored), §6.5 (caching)',
+    "under scalable mode a request without a PASID is translated through PASID 0 of the device's PASID table, shared by the devices of its context; an entry that is not present faults as not present, whatever its other fields hold",
+  ),
   'iommu.map': rule('VFIO type-1 (linux/vfio.h VFIO_IOMMU_MAP_DMA / UNMAP_DMA); vfio-user "VFIO_USER_DMA_MAP"', 'a mapping may not overlap a live one; unmapping what was never mapped, or part of a mapping, is refused'),
   'iommu.attach': rule('VFIO type-1 (VFIO_GROUP_SET_CONTAINER)', 'a device is attached to at most one domain at a time'),
   'pasid.context': rule('seed 004 (PASID allocation); PCIe Base §6.20', 'PASIDs are allocated, bound, unbound and freed in a context shared by its devices: a live PASID is handed out once; a freed PASID translates nothing'),

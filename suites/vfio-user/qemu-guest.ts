@@ -7,6 +7,7 @@
  * the suite in CI and skips it loudly elsewhere, as suites/require.ts does
  * for missing programs.
  */
+import { QEMU11 } from '../qemu/qemu11.ts';
 import { test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import type { QemuProcess } from '../../harness/adapters/qemu/process.ts';
@@ -15,18 +16,10 @@ import { Q, parseValue, type QtestChannel } from '../../harness/adapters/qemu/qt
 import { cf8Access } from '../../harness/adapters/qemu/access.ts';
 import { ecamAddress } from '../../harness/bus/config-access.ts';
 import { bdf } from '../../harness/topology/bdf.ts';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { requireProgram } from '../require.ts';
 
-/**
- * The QEMU with a vfio-user client: ISOROOT_QEMU, else the one
- * scripts/install-qemu-backports.sh installs (npm test's set-up runs it),
- * else whatever qemu-system-x86_64 is on PATH (Debian 12's has none).
- */
-const PRIVATE_QEMU = join(homedir(), '.cache', 'isoroot', 'qemu-backports', 'bin', 'qemu-system-x86_64');
-export const CLIENT_QEMU = process.env.ISOROOT_QEMU || (existsSync(PRIVATE_QEMU) ? PRIVATE_QEMU : 'qemu-system-x86_64');
+/** The QEMU with a vfio-user client (Debian 12's has none). */
+export const CLIENT_QEMU = QEMU11;
 
 /** Replies from QEMU (every vfio-user request it makes waits at most 5 s: x-msg-timeout). */
 export const QT_TIMEOUT = 8000;

@@ -17,8 +17,9 @@
  * timer.
  */
 import type { OpOf } from '../../ops/catalog.ts';
-import type { Observation, Reason } from '../../ops/observation.ts';
+import type { Observation } from '../../ops/observation.ts';
 import type { Iommu } from './iommu.ts';
+import type { VtdFault } from './vtd.ts';
 import { EDU_ENGINE } from './edu.ts';
 import { flatViews, ownerAt } from './mtree.ts';
 import type { QemuProcess } from './process.ts';
@@ -192,11 +193,11 @@ export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | O
       await e.transfer(BUFFER, BigInt(op.iova), len, true);
       await qtest.call([Q.memset(x.scratch, len, 0)], x.timeoutMs);
       const f = tr === null ? null : await tr.fault();
-      o = f === null ? { status: 'ok' } : faulted(f.reason);
+      o = f === null ? { status: 'ok' } : faulted(f);
     } else {
       await e.transfer(BigInt(op.iova), BUFFER, op.len, false);
       const f = tr === null ? null : await tr.fault();
-      if (f !== null) o = faulted(f.reason);
+      if (f !== null) o = faulted(f);
       else {
         await harness(() => e.transfer(BUFFER, scratch, op.len, true));
         const [bytes] = await qtest.call([Q.readBytes(x.scratch, op.len), Q.memset(x.scratch, op.len, 0)], x.timeoutMs);
@@ -211,4 +212,8 @@ export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | O
   }
 }
 
-const faulted = (reason: Reason | null): Observation => (reason === null ? { status: 'fault' } : { status: 'fault', reason });
+/** A DMA's fault: the reason where VT-d's code names one, and the code itself as evidence for a reader. */
+function faulted(f: NonNullable<VtdFault>): Observation {
+  const evidence = { events: [`intel-iommu fault record: reason 0x${f.code.toString(16).padStart(2, '0')}`] };
+  return f.reason === null ? { status: 'fault', evidence } : { status: 'fault', reason: f.reason, evidence };
+}

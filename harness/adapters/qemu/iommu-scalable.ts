@@ -19,10 +19,23 @@ import { PasidContext, stageOffered, type PasidBinding, type Stage } from '../..
 import { ownerOf, walkDevices, type DeviceSpec, type ScalableStages, type Topology } from '../../topology/types.ts';
 import type { DmaTranslation, Iommu, PasidOp } from './iommu.ts';
 import type { Presence } from './presence.ts';
-import type { VtdScalable } from './vtd-scalable.ts';
+import { QueueHalt, type VtdScalable } from './vtd-scalable.ts';
 
 const refused = (reason: Reason): Observation => ({ status: 'error', reason, source: 'harness' });
 const ok = (o: Partial<Observation> = {}): Observation => ({ status: 'ok', source: 'harness', ...o });
+
+/**
+ * An op whose invalidation QEMU refused: the op failed on the target (its
+ * observation says so, with QEMU's words), and the queue runs again.
+ */
+async function halts(p: Promise<Observation>): Promise<Observation> {
+  try {
+    return await p;
+  } catch (e) {
+    if (!(e instanceof QueueHalt)) throw e;
+    return { status: 'error', reason: 'unsupported', evidence: { events: [e.message] } };
+  }
+}
 
 export class ScalableIommuSession implements Iommu {
   /** RID_PASID bindings by table key. */
@@ -35,6 +48,8 @@ export class ScalableIommuSession implements Iommu {
   private readonly firstStage = new Map<number, Set<number>>();
   private readonly ridOf = new Map<string, number>();
   private readonly keys = new Map<string, string>();
+  /** Every root's DMA goes through the one IOMMU (QEMU's expander roots share root 0's). */
+  private readonly roots: number;
 
   constructor(
     private vtd: VtdScalable,
@@ -45,6 +60,7 @@ export class ScalableIommuSession implements Iommu {
     /** The stages the IOMMU translates through (QEMU: one). */
     private readonly offers: ScalableStages,
   ) {
+    this.roots = t.roots.length;
     for (const { root, dev } of walkDevices(t)) {
       this.keys.set(dev.id, dev.pasidContext === undefined ? `dev:${dev.id}` : `ctx:${ownerOf(t, root, 'pasid')}:${dev.pasidContext}`);
       if (dev.present !== false) this.plugged(dev);
@@ -101,18 +117,22 @@ export class ScalableIommuSession implements Iommu {
 
   private async clear(key: string, p: number, b: PasidBinding, how: 'present' | 'zero'): Promise<void> {
     this.last.set(`${key}/${p}`, b);
-    await this.vtd.setPasid(key, p, null, how);
+    await this.vtd.setPasid(key, p, null, how, b);
   }
 
-  async apply(op: OpOf<'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach'>): Promise<Observation> {
+  apply(op: OpOf<'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach'>): Promise<Observation> {
+    return halts(this.iommuOp(op));
+  }
+
+  private async iommuOp(op: OpOf<'dma.map' | 'dma.unmap' | 'dma.attach' | 'dma.detach'>): Promise<Observation> {
     switch (op.op) {
       case 'dma.map': {
-        if (op.root !== 0) return refused('no-device');
+        if (op.root >= this.roots) return refused('no-device');
         const r = this.vtd.map(op.domain, { iova: op.iova, size: op.size, gpa: op.gpa, perm: op.perm });
         return typeof r === 'string' ? refused(r) : (await this.vtd.apply(r), ok());
       }
       case 'dma.unmap': {
-        if (op.root !== 0) return refused('no-device');
+        if (op.root >= this.roots) return refused('no-device');
         const r = await this.vtd.unmap(op.domain, op.iova, op.size, [...(this.firstStage.get(op.domain) ?? [])]);
         return r === null ? ok() : refused(r);
       }
@@ -155,7 +175,7 @@ export class ScalableIommuSession implements Iommu {
   }
 
   pasid(op: OpOf<PasidOp>): Promise<Observation> {
-    return this.pasidOp(op);
+    return halts(this.pasidOp(op));
   }
 
   private async pasidOp(op: OpOf<PasidOp>): Promise<Observation> {

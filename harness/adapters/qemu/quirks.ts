@@ -13,6 +13,18 @@ const within = (a: bigint, start: bigint, end: bigint): boolean => start <= a &&
 
 export const QEMU_QUIRKS: readonly Quirk[] = [
   {
+    name: 'qemu-pasid-present-ignored-on-context-hit',
+    describes:
+      "intel-iommu in scalable mode does not check a PASID entry's Present bit while it holds the device's context entry: on a context-cache hit vtd_do_iommu_translate asks vtd_ce_get_pasid_fpd only for the fault-processing bit and the entry's type (hw/i386/intel_iommu.c), and the walk uses the entry's old table pointer, so an entry whose Present bit was cleared keeps translating, new pages too, after the PASID-cache and IOTLB invalidations VT-d §6.5.3 asks for; only a context-cache invalidation, which VT-d does not require for a PASID entry's change, ends it",
+    rules: { pasidPresentIgnoredWhenCached: true },
+  },
+  {
+    name: 'qemu-pasid-type-before-present',
+    describes:
+      "intel-iommu reads a scalable-mode PASID entry and checks its translation type (PGTT) and paging level before its Present bit (hw/i386/intel_iommu.c vtd_get_pe_in_pasid_leaf_table, then vtd_get_pe_from_pasid_table), so an entry that is all zeros, never written or cleared whole, faults as an invalid entry (fault reason 0x5b) where VT-d §9.6 has a not-present entry's other fields ignored and the fault be a not-present one (0x59)",
+    rules: { pasidTypeBeforePresent: true },
+  },
+  {
     name: 'qemu-bridge-windows-survive-reset',
     describes:
       "a bridge's reset clears its window registers but leaves the windows mapped until the next write to its command, window or bridge control registers (hw/pci/pci_bridge.c: pci_bridge_reset does not call pci_bridge_update_mappings)",

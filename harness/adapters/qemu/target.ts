@@ -92,7 +92,7 @@ export function qemuCapabilities(p: Platform, build: Pick<QemuBuild, 'scalableIo
     // intel-iommu records (a missing context entry; a missing or read-only page, told apart by the model).
     // Interrupts: the IOAPIC's lines (q35) and messages landing in a watched window of RAM (interrupts.ts).
     // Scalable mode adds a PASID entry that is not present (RID_PASID unbound).
-    observes: { delivery: false, irqs: qemuIrqView(p), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm', ...(build.scalableIommu ? (['pasid-unbound'] as const) : [])] },
+    observes: { delivery: false, irqs: qemuIrqView(p), aborts: false, faults: ['no-domain', 'iova-unmapped', 'perm', ...(build.scalableIommu ? (['pasid-unbound', 'pasid-invalid'] as const) : [])] },
     contract: Object.fromEntries(SPACE_KINDS.map((k) => [k, 'shared'])),
   };
 }

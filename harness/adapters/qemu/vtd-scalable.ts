@@ -22,7 +22,7 @@ import type { Reason } from '../../ops/observation.ts';
 import { Q, QtestError, parseValue, type QtestChannel } from './qtest.ts';
 import { InvalidationQueue, type Descriptor, type QueueResult } from './vtd-queue.ts';
 import { FIRST_STAGE, PAGE, PageTables, TableArea, secondStage } from './vtd-tables.ts';
-import { IOVA_REACH, VTD_BASE, type VtdLayout } from './vtd.ts';
+import { IOVA_REACH, VTD_BASE, type VtdFault, type VtdLayout } from './vtd.ts';
 
 const GCMD = 0x18;
 const GSTS = 0x1c;
@@ -81,6 +81,7 @@ interface PasidTable {
 const FAULT_REASON: ReadonlyMap<number, Reason> = new Map<number, Reason>([
   [0x51, 'pasid-unbound'], // PASID directory entry not present
   [0x59, 'pasid-unbound'], // PASID table entry not present
+  [0x5b, 'pasid-invalid'], // PASID table entry with an invalid field
 ]);
 
 const ctxCacheGlobal: Descriptor = [0x1n | (1n << 4n), 0n];
@@ -99,8 +100,6 @@ export class VtdScalable {
   private readonly tables = new Map<string, PasidTable>();
   private readonly domains: Domain[] = [];
   private harness: Domain | null = null;
-  /** A queue halt isoroot did not cause, kept for the op that sees it. */
-  halted: string | null = null;
 
   constructor(
     private readonly q: QtestChannel,
@@ -151,10 +150,10 @@ export class VtdScalable {
     await this.until(TE, 'enabling translation');
   }
 
-  /** A batch the driver built: a halt there is the target's to explain (the descriptors are valid), kept for the op. */
+  /** A batch the driver built: the descriptors are valid, so a halt is the target's doing (recovered, then thrown). */
   private async must(descs: readonly Descriptor[], what: string): Promise<void> {
     const r = await this.queue.submit(descs);
-    if (!r.done) this.halted = `${what}: ${r.message}`;
+    if (!r.done) throw new QueueHalt(`intel-iommu refused a valid invalidation (${what}): ${r.message}`);
   }
 
   /** Submits descriptors as they are, reporting a halt (a test of the queue's recovery). */
@@ -176,6 +175,8 @@ export class VtdScalable {
       for (let i = 1; i < DIR_PAGES; i++) this.area.page(cmds);
       t = { dir, leaves: new Map(), entries: new Map() };
       this.tables.set(key, t);
+      // RID_PASID's leaf (PASIDs 0-63) at once: PASID 0's entry exists, zero until written, whatever else the table holds.
+      this.slot(t, 0, cmds);
     }
     return t;
   }
@@ -192,13 +193,17 @@ export class VtdScalable {
     return leaf + 64 * (p & 63);
   }
 
-  /** Writes PASID `p`'s entry: a binding (domain -1: the harness's), or cleared `how`. */
-  private writeEntry(t: PasidTable, p: number, b: PasidBinding | null, how: ClearHow): string[] {
+  /**
+   * Writes PASID `p`'s entry: a binding (domain -1: the harness's), or
+   * cleared `how`; `was`: the binding a clear of an entry not written yet
+   * leaves its fields from.
+   */
+  private writeEntry(t: PasidTable, p: number, b: PasidBinding | null, how: ClearHow, was?: PasidBinding): string[] {
     const cmds: string[] = [];
     const at = this.slot(t, p, cmds);
     const d = b === null ? null : b.domain < 0 ? this.harness! : this.domains[b.domain];
     if (b === null || d === undefined || d === null) {
-      const old = t.entries.get(p);
+      const old = t.entries.get(p) ?? was;
       t.entries.delete(p);
       if (how === 'zero' || old === undefined) cmds.push(Q.memset(at, 64, 0));
       // Present only: every other field stays as the binding wrote it.
@@ -231,11 +236,11 @@ export class VtdScalable {
    * cache for it (PASID-selective, §6.5.2.3). A bind also invalidates the
    * IOTLB for it; a clear leaves that to pasid.invalidate.
    */
-  async setPasid(key: string, p: number, b: PasidBinding | null, how: ClearHow = 'present'): Promise<void> {
+  async setPasid(key: string, p: number, b: PasidBinding | null, how: ClearHow = 'present', was?: PasidBinding): Promise<void> {
     const cmds: string[] = [];
     const t = this.table(key, cmds);
-    const old = t.entries.get(p);
-    cmds.push(...this.writeEntry(t, p, b, how));
+    const old = t.entries.get(p) ?? was;
+    cmds.push(...this.writeEntry(t, p, b, how, was));
     await this.q.call(cmds, this.timeoutMs);
     const did = b !== null ? this.domains[b.domain].did : old !== undefined ? this.domains[old.domain].did : 0;
     const descs: Descriptor[] = [pasidCache(did, p)];
@@ -313,14 +318,20 @@ export class VtdScalable {
   }
 
   /** Takes the fault record of the last DMA, if any, and wipes the zero page. */
-  async takeFault(): Promise<{ reason: Reason | null; code: number } | null> {
+  async takeFault(): Promise<VtdFault> {
     const [hi] = await this.q.call([Q.read(VTD_BASE + FRCD_HI, 8), Q.memset(this.zero, PAGE, 0)], this.timeoutMs);
     const v = parseValue(hi);
     if ((v & FAULT) === 0n) return null;
     await this.q.call([Q.write(VTD_BASE + FRCD_HI, 8, FAULT), this.reg(FSTS, 4, PFO | PPF)], this.timeoutMs);
     const code = Number((v >> 32n) & 0xffn);
-    if (process.env.VTD_DEBUG) console.log("FAULT", code.toString(16), v.toString(16));
     return { reason: FAULT_REASON.get(code) ?? null, code };
+  }
+}
+
+/** The IOMMU halted its queue on descriptors isoroot built valid: QEMU's doing, reported with the op. */
+export class QueueHalt extends QtestError {
+  constructor(message: string) {
+    super(message, 'protocol');
   }
 }
 

@@ -63,8 +63,8 @@ interface Domain {
 
 const SS_39 = secondStage(3);
 
-/** What a DMA's fault record said. */
-export type VtdFault = { reason: Reason | null } | null;
+/** What a DMA's fault record said: the model's reason, where it names one, and VT-d's fault reason code. */
+export type VtdFault = { reason: Reason | null; code: number } | null;
 
 export class Vtd {
   private readonly area: TableArea;
@@ -196,6 +196,6 @@ export class Vtd {
     if ((v & FAULT) === 0n) return null;
     await this.q.call([Q.write(VTD_BASE + FRCD_HI, 8, FAULT), this.reg(FSTS, 4, PFO)], this.timeoutMs);
     const fr = Number((v >> 32n) & 0xffn);
-    return { reason: fr === FR_ROOT_ENTRY_P || fr === FR_CONTEXT_ENTRY_P ? 'no-domain' : null };
+    return { reason: fr === FR_ROOT_ENTRY_P || fr === FR_CONTEXT_ENTRY_P ? 'no-domain' : null, code: fr };
   }
 }
