@@ -27,7 +27,7 @@ export function hotplugReach(t: Topology, c: GenConstraints): ReadonlySet<string
 }
 
 export function withinReach(t: Topology, c: GenConstraints, ops: readonly Op[]): Op[] {
-  const pasid = c.ops.includes('pasid');
+  const pasid = c.ops.includes('pasid-dma');
   const slots = hotplugReach(t, c);
   const out: Op[] = [];
   for (const op of ops) {

@@ -37,7 +37,7 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
         .tuple(pick(dmaDevs), fc.constantFrom(...IOVAS, ...GPAS), fc.nat(0xff0), fc.constantFrom(4, 8, 16), fc.option(fc.uint8Array({ minLength: 4, maxLength: 4 })), fc.option(fc.constantFrom(1, 2, 3), { freq: 3 }))
         .map(([d, base, off, len, data, pasid]): Op[] => {
           const iova = base + (off & ~0xf);
-          const p = has('pasid') && pasid !== null ? { pasid } : {};
+          const p = has('pasid-dma') && pasid !== null ? { pasid } : {};
           const bytes = data === null ? null : data.some((b) => b !== 0) ? data : Uint8Array.of(1, 2, 3, 4);
           const dma: Op = bytes === null ? { op: 'dma.read', dev: d.spec.id, iova, len, ...p } : { op: 'dma.write', dev: d.spec.id, iova, data: bytes, ...p };
           // edu's engine is driven through its BAR0: a driver maps it first.
@@ -70,7 +70,7 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
   // Deep PASID on purpose: PASID Enable, alloc, bind to a domain, map there, tagged DMA;
   // optionally the PASID is freed or unbound and used again: it must fault.
   const pasidReady = withCap('pasid').filter((d) => d.spec.pasidContext !== undefined && (d.spec.kind === 'endpoint') && x.t.roots[dmaOwnerOf(d)].iommu === true);
-  if (has('pasid') && has('dma') && has('dma-map') && has('config') && pasidReady.length > 0) {
+  if (has('pasid-dma') && has('dma') && has('dma-map') && has('config') && pasidReady.length > 0) {
     out.push({
       arb: fc.tuple(pick(pasidReady), fc.nat(2), fc.nat(2), fc.constantFrom('none', 'free', 'free', 'unbind', 'unmap', 'invalidate'), fc.constantFrom('rw', 'rw', 'r')).map(([d, domain, i, teardown, perm]) => {
         const dev = d.spec.id;
@@ -91,6 +91,48 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
         return ops;
       }),
       weight: 4,
+    });
+  }
+  // VT-d scalable mode on purpose: RID_PASID of a PASID table that the devices of a context share. Bound (by
+  // attach or pasid.bind, through either stage), used by DMA, then cleared (its Present bit or all of it),
+  // invalidated or not (all of the PASID, or a page), and used again by every device of the context.
+  const shared = translated.filter((d) => d.spec.pasidContext !== undefined && x.t.roots[dmaOwnerOf(d)].scalable !== undefined);
+  if (has('pasid') && has('dma-map') && has('config') && shared.length > 0) {
+    const peersOf = (d: DevicePlan): DevicePlan[] => shared.filter((o) => o.spec.pasidContext === d.spec.pasidContext && ownerOf(x.t, o.root, 'pasid') === ownerOf(x.t, d.root, 'pasid'));
+    out.push({
+      arb: fc
+        .tuple(
+          pick(shared),
+          fc.nat(2),
+          fc.constantFrom('present', 'present', 'zero') as fc.Arbitrary<'present' | 'zero'>,
+          fc.constantFrom('pasid', 'page', 'other-page', 'none') as fc.Arbitrary<'pasid' | 'page' | 'other-page' | 'none'>,
+          fc.constantFrom('none', 'rebind', 'rebind-first', 'rebind-second', 'detach', 'unmap') as fc.Arbitrary<string>,
+          fc.nat(7),
+          fc.boolean(),
+        )
+        .map(([d, i, clear, inv, after, peerPick, write]) => {
+          const dev = d.spec.id;
+          const peers = peersOf(d);
+          const peer = peers[peerPick % peers.length];
+          const iova = IOVAS[i];
+          const domain = d.spec.domain!;
+          const use = (who: DevicePlan, at = iova): Op[] => [
+            ...(who.spec.kind === 'edu' ? bringUp(x, who) : [cfg(who, 'ecam', H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_MASTER))]),
+            write ? { op: 'dma.write', dev: who.spec.id, iova: at, data: Uint8Array.of(0x5a, i + 1) } : { op: 'dma.read', dev: who.spec.id, iova: at, len: 4 },
+          ];
+          const ops: Op[] = [{ op: 'dma.map', root: d.root, domain, iova, size: 0x1000, gpa: GPAS[i], perm: 'rw' }, ...use(d), { op: 'pasid.unbind', dev, pasid: 0, clear }];
+          if (inv === 'pasid') ops.push({ op: 'pasid.invalidate', dev: peer.spec.id, pasid: 0 });
+          if (inv === 'page' || inv === 'other-page') ops.push({ op: 'pasid.invalidate', dev: peer.spec.id, pasid: 0, iova: inv === 'page' ? iova : iova + 0x1000 });
+          ops.push(...use(peer));
+          if (after.startsWith('rebind')) {
+            const stage = after === 'rebind-first' ? 'first' : after === 'rebind-second' ? 'second' : undefined;
+            ops.push({ op: 'pasid.bind', dev: peer.spec.id, pasid: 0, domain: (domain + 1) % 2, ...(stage !== undefined ? { stage } : {}) }, ...use(d));
+          }
+          if (after === 'detach') ops.push({ op: 'dma.attach', dev, domain }, { op: 'dma.detach', dev: peer.spec.id }, ...use(d));
+          if (after === 'unmap') ops.push({ op: 'dma.attach', dev, domain }, ...use(peer), { op: 'dma.unmap', root: d.root, domain, iova, size: 0x1000 }, ...use(d));
+          return ops;
+        }),
+      weight: 5,
     });
   }
   const ctxDevs = devs.filter((d) => d.spec.pasidContext !== undefined);

@@ -214,9 +214,13 @@ export class CoverageTracker implements StepObserver {
     this.add(`route:dma:${o}`);
     const s = m.devices.get(op.dev);
     if (s !== undefined && p.status !== 'error') {
-      const mode = op.pasid !== undefined ? 'pasid' : t.roots[ownerOf(t, s.root, 'dma')].iommu === true ? 'domain' : 'identity';
+      const owner = t.roots[ownerOf(t, s.root, 'dma')];
+      const scalable = owner.iommu === true && owner.scalable !== undefined;
+      const mode = op.pasid !== undefined ? 'pasid' : scalable ? 'rid-pasid' : owner.iommu === true ? 'domain' : 'identity';
       this.add(`pair:dma:${o}:${mode}`);
+      if (scalable && s.spec.pasidContext !== undefined) this.add('scalable:shared-dma');
     }
+    if (p.choice?.id === 'translation.stale') this.add(p.choice.option === 'stale' ? 'scalable:stale-taken' : 'scalable:stale-allowed');
   }
 
   private configWrite(fn: PciFunction | null, reg: number, size: number, value: number, involved: Set<string>): void {
@@ -274,12 +278,16 @@ export class CoverageTracker implements StepObserver {
         return;
       case 'pasid.bind':
         if (ok || r === 'bound' || r === 'invalid-pasid') this.add(ok ? 'pasid:bind' : r === 'bound' ? 'pasid:bind-bound' : 'pasid:bind-invalid');
+        if (r === 'unsupported') this.add('scalable:bind-unsupported');
+        else if (ok && op.stage !== undefined) this.add(`scalable:bind-${op.stage}`);
         return;
       case 'pasid.unbind':
         if (ok || r === 'not-bound') this.add(ok ? 'pasid:unbind' : 'pasid:unbind-not-bound');
+        if (ok && op.pasid === 0) this.add(`scalable:unbind-${op.clear ?? 'present'}`);
         return;
       case 'pasid.invalidate':
         if (ok || r === 'invalid-pasid') this.add(ok ? 'pasid:invalidate' : 'pasid:invalidate-invalid');
+        if (ok && op.pasid === 0) this.add(op.iova === undefined ? 'scalable:invalidate-pasid' : 'scalable:invalidate-page');
         return;
       case 'emu.map-bdf':
       case 'emu.unmap-bdf':

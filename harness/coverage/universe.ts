@@ -28,9 +28,11 @@ export const ROUTES: Record<'cfg' | 'mmio' | 'pio' | 'dma', readonly string[]> =
 };
 
 /** DMA outcomes that each translation mode can produce. */
-const DMA_PAIRS: Record<'identity' | 'domain' | 'pasid', readonly string[]> = {
+const DMA_PAIRS: Record<'identity' | 'domain' | 'rid-pasid' | 'pasid', readonly string[]> = {
   identity: ['ok', 'fault:bus-master-disabled', 'fault:no-memory'],
   domain: ['ok', 'fault:bus-master-disabled', 'fault:no-domain', 'fault:iova-unmapped', 'fault:perm', 'fault:no-memory'],
+  // VT-d scalable mode: a request without PASID goes through RID_PASID's entry.
+  'rid-pasid': ['ok', 'fault:bus-master-disabled', 'fault:pasid-unbound', 'fault:iova-unmapped', 'fault:perm', 'fault:no-memory'],
   pasid: ['ok-pasid', 'fault:bus-master-disabled', 'fault:no-pasid-support', 'fault:pasid-disabled', 'fault:pasid-unbound', 'fault:pasid-freed', 'fault:iova-unmapped', 'fault:perm', 'fault:no-memory'],
 };
 
@@ -58,6 +60,9 @@ export const EVENTS: Record<string, readonly string[]> = {
   irq: ['msi:sent', 'msix:sent', 'intx:assert', 'intx:deassert', 'msi:pending', 'msix:pending', 'msi:unmask', 'msix:unmask', 'intx:disabled'],
   iommu: ['map', 'map-exists', 'map-align', 'unmap', 'unmap-partial', 'unmap-not-mapped', 'attach', 'attach-busy', 'detach', 'detach-none', 'mappings:1', 'mappings:2-4', 'mappings:5+'],
   pasid: ['alloc', 'alloc-second', 'no-context', 'free', 'free-bound', 'free-invalid', 'bind', 'bind-bound', 'bind-invalid', 'unbind', 'unbind-not-bound', 'invalidate', 'invalidate-invalid'],
+  // VT-d scalable mode: how PASID entries were cleared and invalidated, which stage a binding took, a cached
+  // translation the specification still allows (and a target took), DMA through a table another device bound.
+  scalable: ['unbind-present', 'unbind-zero', 'invalidate-pasid', 'invalidate-page', 'bind-first', 'bind-second', 'bind-unsupported', 'stale-allowed', 'stale-taken', 'shared-dma'],
   emu: ['map-bdf', 'map-bdf-busy', 'unmap-bdf', 'unmap-bdf-none', 'map-range', 'map-range-busy', 'unmap-range', 'unmap-range-none', 'no-emulator'],
   life: ['plug', 'plug-present', 'plug-slot', 'unplug', 'unplug-absent', 'reset', 'flr', 'root-reset', 'sec-bus-reset', 'hotplug-irq'],
   edu: ['factorial', 'liveness', 'raise', 'ack', 'dma-start', 'dma-to-ram', 'dma-from-ram', 'dma-skipped'],

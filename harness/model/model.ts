@@ -182,8 +182,10 @@ export class Model implements DeviceHost {
   private attachAsSpecified(s: DeviceSlot): void {
     if (s.spec.domain === undefined || !this.domains.has(ownerOf(this.topology, s.root, 'dma'))) return;
     const key = this.ridKey(s.spec.id);
-    if (!this.attached.has(key)) this.attached.set(key, s.spec.domain);
+    if (this.attached.has(key)) return;
+    this.attached.set(key, s.spec.domain);
     this.ridFields.add(key);
+    if (this.scalable(s.root) && this.stageFor(s.root, undefined) === 'first') this.firstStage.add(key);
   }
 
   /** Whether a root's DMA goes through VT-d in scalable mode (RootSpec.scalable). */
@@ -1040,7 +1042,9 @@ export class Model implements DeviceHost {
   private staleOrFresh(fresh: Chunk[] | Reason, cached: Chunk[], write: Uint8Array | null, pasid: number | undefined, owner: Ram): Chunk[] | Reason {
     const observe = (c: Chunk[] | Reason): Observation => {
       if (typeof c === 'string') return fault(c, { rule: pasid === undefined ? 'dma.rid-pasid' : 'dma.pasid' });
-      if (write !== null || !c.every((x) => owner.contains(x.gpa, x.len))) return ok();
+      // As the rest of deviceDma observes these chunks: beyond RAM a fault, a write ok, a read RAM's bytes.
+      if (!c.every((x) => owner.contains(x.gpa, x.len))) return fault('no-memory', { rule: 'dma.memory' });
+      if (write !== null) return ok();
       const data = new Uint8Array(c.reduce((n, x) => n + x.len, 0));
       let at = 0;
       for (const x of c) {
