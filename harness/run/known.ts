@@ -97,6 +97,16 @@ export function recognise(
   for (let i = 0; i < quirky.length; i++)
     for (let j = i + 1; j < quirky.length; j++)
       if (quirky[i].quirk!.name !== quirky[j].quirk!.name && quirkExplains([quirky[i].quirk!, quirky[j].quirk!], topology, judge, steps, failure, ops)) return { bug: quirky[i], also: [quirky[j]], by: 'quirk' };
+  // More at once (a campaign's chained runs meet several): all of them, then as few as still explain the run.
+  const distinct = [...new Map(quirky.map((b) => [b.quirk!.name, b])).values()];
+  if (distinct.length > 2 && quirkExplains(distinct.map((b) => b.quirk!), topology, judge, steps, failure, ops)) {
+    let need = distinct;
+    for (const b of distinct) {
+      const without = need.filter((x) => x !== b);
+      if (quirkExplains(without.map((x) => x.quirk!), topology, judge, steps, failure, ops)) need = without;
+    }
+    if (need.length > 0) return { bug: need[0], also: need.slice(1), by: 'quirk' };
+  }
   for (const s of signatures) {
     const r = bySignature(bugs, s);
     // A signature names its bug, not the rest of the run: with other violations, the steps the target answered must be

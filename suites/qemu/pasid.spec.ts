@@ -11,6 +11,12 @@ import { expect, test } from '@playwright/test';
 import { probeQemu } from '../../harness/adapters/qemu/binary.ts';
 import { qemuBuild } from '../../harness/adapters/qemu/build.ts';
 import { PLATFORMS } from '../../harness/adapters/qemu/platform.ts';
+import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from '../../harness/adapters/qemu/machine.ts';
+import { prepareTopology } from '../../harness/adapters/qemu/prepare.ts';
+import { QemuProcess } from '../../harness/adapters/qemu/process.ts';
+import { Q, parseValue } from '../../harness/adapters/qemu/qtest.ts';
+import { VTD_BASE } from '../../harness/adapters/qemu/vtd.ts';
+import { VtdScalable } from '../../harness/adapters/qemu/vtd-scalable.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { ScalableStages } from '../../harness/topology/types.ts';
 import { missing, requireProgram } from '../require.ts';
@@ -204,5 +210,30 @@ test("a binding through a stage the IOMMU does not offer is refused; a write-onl
       expect(at(r, 1)).toMatchObject({ status: 'error', reason: 'unsupported' });
       expect(at(r, 4).status).toBe(stage === 'first' ? 'ok' : 'fault');
     }, { qemu: QEMU11 });
+  }
+});
+
+test('a halted invalidation queue is seen, recovered, and runs the next batch; the refused descriptor and what followed it are dropped', async () => {
+  const bin = probeQemu(QEMU11);
+  const platform = PLATFORMS.q35;
+  const build = qemuBuild(bin, platform);
+  const t = prepareTopology(topology('second'), platform, build);
+  const q = await QemuProcess.start({ binary: bin.path, args: machineArgs(t, platform, build.machineType, build.accel), startupMs: 30_000, files: { [HALT_BIOS]: haltBios() } });
+  try {
+    await q.qtest.call(platform.setup, 5_000);
+    const ram = t.roots[0].ram!;
+    const vtd = new VtdScalable(q.qtest, { tablesBase: ram + SCRATCH_SIZE, tablesSize: HARNESS_RAM - SCRATCH_SIZE, ram }, 2, 5_000, 'second');
+    await vtd.init({ base: ram, size: SCRATCH_SIZE });
+    const pasidCacheGlobal = [0x7n | (3n << 4n), 0n] as const;
+    // PASID-based IOTLB invalidation with granularity 0 is reserved: QEMU halts the queue there (FSTS.IQE).
+    const bad = [0x6n, 0n] as const;
+    expect(await vtd.submitRaw([pasidCacheGlobal, bad, pasidCacheGlobal])).toMatchObject({ done: false, at: 1 });
+    const [fsts] = await q.qtest.call([Q.read(VTD_BASE + 0x34, 4)], 5_000);
+    expect(parseValue(fsts) & 0x10n).toBe(0n);
+    expect(await vtd.submitRaw([pasidCacheGlobal])).toEqual({ done: true });
+    expect(await vtd.submitRaw([bad])).toMatchObject({ done: false, at: 0 });
+    expect(await vtd.submitRaw([pasidCacheGlobal, pasidCacheGlobal])).toEqual({ done: true });
+  } finally {
+    await q.kill();
   }
 });
