@@ -4,7 +4,8 @@
  * with its status (known-divergence: QEMU's choice, accepted; open: a QEMU
  * bug), the reason, the QEMU version, and the quirk: the variant of the
  * model that behaves as QEMU does, checked to explain the recording. Rerun after changing the model,
- * or to record them against another QEMU (--qemu PATH).
+ * or to record them against another QEMU (--qemu PATH); --only NAME[,NAME] records those alone (the
+ * PASID entries need QEMU 11's scalable mode, the edu one QEMU 7.2's bug).
  */
 import { join } from 'node:path';
 import { openQemuTarget } from '../harness/adapters/qemu/target.ts';
@@ -28,6 +29,8 @@ interface Entry {
   quirk: string;
   topology: Topology;
   ops: Op[];
+  /** Recorded only on a QEMU whose intel-iommu has scalable mode (QEMU 11). */
+  scalable?: true;
 }
 
 const cfgW = (bdf: number, reg: number, value: number, size = 4): Op => ({ op: 'cfg.write', root: 0, via: 'ecam', bdf, reg, size, value: BigInt(value) });
@@ -47,6 +50,13 @@ const onExpander: Topology = {
   ],
 };
 const cfgW1 = (bdf: number, reg: number, value: number, size = 4): Op => ({ ...cfgW(bdf, reg, value, size), root: 1 });
+
+/** edu e0 in PASID context 0, attached to domain 0, under a scalable-mode intel-iommu translating through `stage` tables. */
+const scalable = (stage: 'first' | 'second'): Topology => ({
+  roots: [{ bus: 0, busLimit: 0x1f, iommu: true, scalable: stage, domains: 1, pasidContexts: 1, devices: [{ id: 'e0', kind: 'edu', slot: 2, fn: 0, domain: 0, pasidContext: 0 }] }],
+});
+const eduUp: Op[] = [cfgW(b(0, 2), 0x10, 0xc0000000), cfgW(b(0, 2), 0x04, 6, 2)];
+const map0: Op = { op: 'dma.map', root: 0, domain: 0, iova: 0x10000, size: 0x1000, gpa: 0x100000, perm: 'rw' };
 
 const ENTRIES: Entry[] = [
   {
@@ -97,15 +107,40 @@ const ENTRIES: Entry[] = [
     topology: onExpander,
     ops: [cfgW1(b(0x20, 0), 0x18, 0x212120), cfgW1(b(0x20, 0), 0x20, 0xc000c000), cfgW1(b(0x20, 0), 0x04, 6, 2), cfgW1(b(0x21, 0), 0x10, 0xc0000000), cfgW1(b(0x21, 0), 0x04, 6, 2), { op: 'mmio.write', root: 1, addr: 0xc0000060, size: 4, value: 1n }],
   },
+{
+    name: 'pasid-zeroed-entry-faults-invalid',
+    status: 'open',
+    reason: "QEMU bug (fault reason only): in scalable mode intel-iommu checks a PASID entry's translation type and paging level before its Present bit (hw/i386/intel_iommu.c vtd_get_pe_in_pasid_leaf_table runs vtd_pe_type_check, and vtd_get_pe_from_pasid_table tests vtd_pe_present only after it). A PASID entry that is all zeros, cleared whole by software or never written, therefore faults with reason 0x5b (PASID-table entry invalid) instead of 0x59 (PASID-table entry not present). VT-d \u00a79.6 has the other fields of a not-present entry ignored, so the fault is a not-present one. The translation itself is right: the DMA faults and moves nothing. Clearing the Present bit alone (pasid.unbind clear=present) faults with 0x59 as it should.",
+    quirk: 'qemu-pasid-type-before-present',
+    scalable: true,
+    topology: scalable('second'),
+    ops: [...eduUp, map0, { op: 'dma.read', dev: 'e0', iova: 0x10000, len: 4 }, { op: 'pasid.unbind', dev: 'e0', pasid: 0, clear: 'zero' }, { op: 'pasid.invalidate', dev: 'e0', pasid: 0 }, { op: 'dma.read', dev: 'e0', iova: 0x10000, len: 4 }],
+  },
+  {
+    name: 'pasid-unbound-entry-still-translates',
+    status: 'open',
+    reason: "QEMU bug, an isolation one: in scalable mode a PASID entry whose Present bit is cleared keeps translating while intel-iommu holds the device's context entry. On a context-cache hit vtd_do_iommu_translate (hw/i386/intel_iommu.c) calls vtd_ce_get_pasid_fpd, which checks the PASID directory entry and the PASID entry's type, never its Present bit, and the page walk then uses the entry's old table pointer. Here the device's RID_PASID entry is unbound (Present cleared, fields kept), then the PASID cache and the IOTLB are invalidated for it (PASID-selective PASID-cache and PASID-based IOTLB invalidation, what VT-d \u00a76.5.3's guidance asks after a PASID-table entry changes), and the device still reads its old domain at a page it had never touched (0x10000: only 0x30000 faulted before, so nothing was in the IOTLB). VT-d \u00a79.6: with Present clear the entry translates nothing. Only a context-cache invalidation, which VT-d does not require for a PASID entry's change, ends it (the driver's own context switches around edu's transfers do, which is why a successful transfer before the unbind hides the bug).",
+    quirk: 'qemu-pasid-present-ignored-on-context-hit',
+    scalable: true,
+    topology: scalable('first'),
+    // The faulting read loads e0's context entry and moves nothing: no harness transfer switches the entry around it.
+    ops: [...eduUp, { op: 'mmio.write', root: 0, addr: 0x100000, size: 4, value: 0x11223344n }, map0, { op: 'dma.read', dev: 'e0', iova: 0x30000, len: 4 }, { op: 'pasid.unbind', dev: 'e0', pasid: 0 }, { op: 'pasid.invalidate', dev: 'e0', pasid: 0 }, { op: 'dma.read', dev: 'e0', iova: 0x10000, len: 4 }],
+  },
 ];
 
 const dir = join(import.meta.dirname, '..', 'corpora', 'qemu');
 const at = process.argv.indexOf('--qemu');
+const only = process.argv.indexOf('--only');
 const target = openQemuTarget(at > 0 ? { qemu: process.argv[at + 1] } : {});
 const store = new CorpusStore(dir);
 const now = new Date().toISOString();
 try {
   for (const e of ENTRIES) {
+    if (only > 0 && !process.argv[only + 1].split(',').includes(e.name)) continue;
+    if (e.scalable === true && !target.build.scalableIommu) {
+      console.log(`${e.name}: skipped, this QEMU's intel-iommu has no scalable mode (record it with --qemu and QEMU 11)`);
+      continue;
+    }
     const topology = target.prepare!(e.topology);
     const ex = await execute(target, topology, e.ops);
     const vs = violations(checkRun(topology, judgeOf(target), ex.steps, ex.failure, e.ops));

@@ -21,7 +21,14 @@ import { parseTopology } from '../../topology/validate.ts';
 export const PROTOCOL = 'isoroot-target';
 export const PROTOCOL_VERSION = 1;
 
-const withAttach = (ops: Capability[]): Capability[] => (ops.includes('dma-map') && !ops.includes('dma-attach') ? [...ops, 'dma-attach'] : ops);
+/**
+ * Version 1 targets predate two splits: dma-map included attach and detach
+ * (dma-attach), and pasid included PASID-tagged DMA (pasid-dma).
+ */
+const withAttach = (ops: Capability[]): Capability[] => {
+  const out = ops.includes('dma-map') && !ops.includes('dma-attach') ? [...ops, 'dma-attach' as const] : ops;
+  return out.includes('pasid') && out.includes('dma') && !out.includes('pasid-dma') ? [...out, 'pasid-dma'] : out;
+};
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
