@@ -84,6 +84,8 @@ export class ScalableIommuSession implements Iommu {
     this.firstStage.clear();
     const kept = [...this.attached];
     this.attached.clear();
+    this.pendingRid.clear();
+    this.unplugged.clear();
     for (const [key, b] of kept) await this.bindRid(key, b);
   }
 
@@ -97,9 +99,15 @@ export class ScalableIommuSession implements Iommu {
   /** RID_PASID bindings recorded but not written yet (at start, on plug). */
   private readonly pendingRid = new Set<string>();
 
+  /** Tables of devices that went away attached: their RID_PASID entry is cleared before the table is used again. */
+  private readonly unplugged = new Set<string>();
+
+  /** A device went away: its own table's attachment goes with it (a shared table's stays, for the other devices). */
   forget(id: string): void {
     const key = this.key(id);
-    if (key === `dev:${id}`) this.attached.delete(key);
+    if (key !== `dev:${id}` || !this.attached.delete(key)) return;
+    this.pendingRid.delete(key);
+    this.unplugged.add(key);
   }
 
   private async bindRid(key: string, b: PasidBinding): Promise<void> {
@@ -259,6 +267,12 @@ export class ScalableIommuSession implements Iommu {
     const key = this.key(dev);
     const point = async (rid: number): Promise<void> => {
       const b = this.attached.get(key);
+      const gone = this.vtd.binding(key, 0);
+      // Unplugged while attached, and not attached again: what its entry held goes, as a detach would do it.
+      if (this.unplugged.delete(key) && b === undefined && gone !== undefined) {
+        await this.clear(key, 0, gone, 'present');
+        await this.vtd.invalidate(gone, 0, null);
+      }
       if (b !== undefined && this.pendingRid.has(key)) await this.writeRid(key, b);
       await this.vtd.setContext(rid, key);
     };
