@@ -237,3 +237,24 @@ test('a halted invalidation queue is seen, recovered, and runs the next batch; t
     await q.kill();
   }
 });
+
+test('a device with a table of its own, unplugged while attached, comes back attached to nothing: its RID_PASID entry went with it', async () => {
+  const t = machine([port('p0', 3, edu('e1', 0))], [], { iommu: true, scalable: 'second', domains: 1 });
+  const upE1: Op[] = [cfgW(bdf(0, 3), 0x18, 0x010100), cfgW(bdf(0, 3), 0x20, 0xd000d000), cfgW(bdf(0, 3), 0x04, 6, 2), cfgW(bdf(1, 0), 0x10, 0xd0000000), cfgW(bdf(1, 0), 0x04, 6, 2)];
+  await withQemu(async (q) => {
+    const r = await conform(q, t, [
+      ...upE1,
+      { op: 'dma.attach', dev: 'e1', domain: 0 },
+      map(0, 0x10000, 0x100000),
+      read('e1', 0x10000),
+      { op: 'dev.unplug', dev: 'e1' },
+      { op: 'dev.plug', dev: 'e1' },
+      ...upE1,
+      read('e1', 0x10000),
+    ]);
+    expect(r.failure).toBeUndefined();
+    expect(lines(r.violations)).toEqual([]);
+    expect(r.steps[upE1.length + 2].obs.status).toBe('ok');
+    expect(r.steps[r.steps.length - 1].obs).toMatchObject({ status: 'fault', reason: 'pasid-unbound' });
+  }, { qemu: QEMU11 });
+});
