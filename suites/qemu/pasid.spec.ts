@@ -15,7 +15,7 @@ import { HALT_BIOS, HARNESS_RAM, SCRATCH_SIZE, haltBios, machineArgs } from '../
 import { prepareTopology } from '../../harness/adapters/qemu/prepare.ts';
 import { QemuProcess } from '../../harness/adapters/qemu/process.ts';
 import { Q, parseValue } from '../../harness/adapters/qemu/qtest.ts';
-import { VTD_BASE } from '../../harness/adapters/qemu/vtd.ts';
+import { IQE, REG, VTD_BASE } from '../../harness/adapters/qemu/vtd-regs.ts';
 import { VtdScalable } from '../../harness/adapters/qemu/vtd-scalable.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { ScalableStages } from '../../harness/topology/types.ts';
@@ -228,8 +228,8 @@ test('a halted invalidation queue is seen, recovered, and runs the next batch; t
     // PASID-based IOTLB invalidation with granularity 0 is reserved: QEMU halts the queue there (FSTS.IQE).
     const bad = [0x6n, 0n] as const;
     expect(await vtd.submitRaw([pasidCacheGlobal, bad, pasidCacheGlobal])).toMatchObject({ done: false, at: 1 });
-    const [fsts] = await q.qtest.call([Q.read(VTD_BASE + 0x34, 4)], 5_000);
-    expect(parseValue(fsts) & 0x10n).toBe(0n);
+    const [fsts] = await q.qtest.call([Q.read(VTD_BASE + REG.FSTS, 4)], 5_000);
+    expect(parseValue(fsts) & IQE).toBe(0n);
     expect(await vtd.submitRaw([pasidCacheGlobal])).toEqual({ done: true });
     expect(await vtd.submitRaw([bad])).toMatchObject({ done: false, at: 0 });
     expect(await vtd.submitRaw([pasidCacheGlobal, pasidCacheGlobal])).toEqual({ done: true });

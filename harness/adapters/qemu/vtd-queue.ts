@@ -9,16 +9,9 @@
  * dropping the rest of the batch.
  */
 import { Q, QtestError, parseBytes, parseValue, type QtestChannel } from './qtest.ts';
+import { IQE, QIE, REG, VTD_BASE, untilBit, vtdWrite } from './vtd-regs.ts';
 import { PAGE, type TableArea } from './vtd-tables.ts';
 
-const IQH = 0x80;
-const IQT = 0x88;
-const IQA = 0x90;
-const GCMD = 0x18;
-const GSTS = 0x1c;
-const FSTS = 0x34;
-const QIE = 1n << 26n;
-const IQE = 1n << 4n;
 /** IQA.DW: 256-bit descriptors. */
 const DW = 1n << 11n;
 /** Descriptors in the ring: one page of 32-byte descriptors (IQA.QS = 0). */
@@ -40,25 +33,17 @@ export class InvalidationQueue {
 
   constructor(
     private readonly q: QtestChannel,
-    private readonly base: number,
     private readonly timeoutMs: number,
   ) {}
-
-  private reg(off: number, size: 4 | 8, v: bigint): string {
-    return Q.write(this.base + off, size, v);
-  }
 
   /** Sets the ring up and turns queued invalidation on (GCMD.QIE, waiting for GSTS.QIES). */
   async enable(area: TableArea, gcmd: bigint): Promise<void> {
     const cmds: string[] = [];
     this.ring = area.page(cmds);
     this.status = area.page(cmds);
-    cmds.push(this.reg(IQT, 8, 0n), this.reg(IQA, 8, BigInt(this.ring) | DW), this.reg(GCMD, 4, gcmd | QIE));
+    cmds.push(vtdWrite(REG.IQT, 8, 0n), vtdWrite(REG.IQA, 8, BigInt(this.ring) | DW), vtdWrite(REG.GCMD, 4, gcmd | QIE));
     await this.q.call(cmds, this.timeoutMs);
-    const deadline = Date.now() + this.timeoutMs;
-    while ((parseValue((await this.q.call([Q.read(this.base + GSTS, 4)], this.timeoutMs))[0]) & QIE) === 0n) {
-      if (Date.now() > deadline) throw new QtestError(`intel-iommu: queued invalidation did not turn on in ${this.timeoutMs} ms`, 'hang');
-    }
+    await untilBit(this.q, REG.GSTS, 4, QIE, true, 'turning queued invalidation on', this.timeoutMs);
   }
 
   /**
@@ -77,7 +62,7 @@ export class InvalidationQueue {
       this.tail = (this.tail + 1) % SLOTS;
     }
     // QEMU runs the queue when the tail moves: the status and the fault status are there to read at once.
-    cmds.push(this.reg(IQT, 8, BigInt(32 * this.tail)), Q.readBytes(this.status, 4), Q.read(this.base + FSTS, 4), Q.read(this.base + IQH, 8));
+    cmds.push(vtdWrite(REG.IQT, 8, BigInt(32 * this.tail)), Q.readBytes(this.status, 4), Q.read(VTD_BASE + REG.FSTS, 4), Q.read(VTD_BASE + REG.IQH, 8));
     const r = await this.q.call(cmds, this.timeoutMs);
     const status = new DataView(parseBytes(r[r.length - 3], 4).buffer).getUint32(0, true);
     const fsts = parseValue(r[r.length - 2]);
@@ -87,7 +72,7 @@ export class InvalidationQueue {
     }
     const head = Number(parseValue(r[r.length - 1]) / 32n) % SLOTS;
     // Recovery: IQE cleared, the tail moved back to the head (what followed the refused descriptor is dropped).
-    await this.q.call([this.reg(FSTS, 4, IQE), this.reg(IQT, 8, BigInt(32 * head))], this.timeoutMs);
+    await this.q.call([vtdWrite(REG.FSTS, 4, IQE), vtdWrite(REG.IQT, 8, BigInt(32 * head))], this.timeoutMs);
     this.tail = head;
     const at = (head - first + SLOTS) % SLOTS;
     return { done: false, at: at === all.length - 1 ? -1 : at, message: `the invalidation queue halted (FSTS.IQE) at descriptor ${at} of the batch` };

@@ -19,23 +19,12 @@
  */
 import { MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
 import type { Reason } from '../../ops/observation.ts';
-import { Q, QtestError, parseValue, type QtestChannel } from './qtest.ts';
+import { Q, QtestError, type QtestChannel } from './qtest.ts';
+import { FECTL_IM, QIE, REG, SRTP, TE, takeFaultCode, untilBit, vtdWrite } from './vtd-regs.ts';
 import { InvalidationQueue, type Descriptor, type QueueResult } from './vtd-queue.ts';
 import { FIRST_STAGE, PAGE, PageTables, TableArea, secondStage } from './vtd-tables.ts';
-import { IOVA_REACH, VTD_BASE, type VtdFault, type VtdLayout } from './vtd.ts';
+import { IOVA_REACH, type VtdFault, type VtdLayout } from './vtd.ts';
 
-const GCMD = 0x18;
-const GSTS = 0x1c;
-const RTADDR = 0x20;
-const FSTS = 0x34;
-const FECTL = 0x38;
-const FRCD_HI = 0x228;
-const TE = 1n << 31n;
-const SRTP = 1n << 30n;
-const FAULT = 1n << 63n;
-const FECTL_IM = 0x80000000n;
-const PFO = 1n;
-const PPF = 2n;
 /** RTADDR.TTM = 01: scalable mode (§10.4.6). */
 const TTM_SCALABLE = 1n << 10n;
 
@@ -110,22 +99,15 @@ export class VtdScalable {
     private readonly harnessStage: Stage,
   ) {
     this.area = new TableArea(layout.tablesBase, layout.tablesSize);
-    this.queue = new InvalidationQueue(q, VTD_BASE, timeoutMs);
-  }
-
-  private reg(off: number, size: 4 | 8, v: bigint): string {
-    return Q.write(VTD_BASE + off, size, v);
+    this.queue = new InvalidationQueue(q, timeoutMs);
   }
 
   private domain(cmds: string[], did: number): Domain {
     return { did, map: new MappingTable(), ss: new PageTables(this.area, secondStage(4), cmds), fs: new PageTables(this.area, FIRST_STAGE, cmds) };
   }
 
-  private async until(bit: bigint, what: string): Promise<void> {
-    const deadline = Date.now() + this.timeoutMs;
-    while ((parseValue((await this.q.call([Q.read(VTD_BASE + GSTS, 4)], this.timeoutMs))[0]) & bit) === 0n) {
-      if (Date.now() > deadline) throw new QtestError(`intel-iommu: ${what} did not complete in ${this.timeoutMs} ms`, 'hang');
-    }
+  private until(bit: bigint, what: string): Promise<void> {
+    return untilBit(this.q, REG.GSTS, 4, bit, true, what, this.timeoutMs);
   }
 
   /** Root table, the zero page, the domains and the harness's own table; then the queue, then translation. */
@@ -141,12 +123,12 @@ export class VtdScalable {
     h.map.map(m);
     cmds.push(...this.ptes(h, m, true));
     cmds.push(...this.writeEntry(this.table('harness', cmds), 0, { domain: -1, stage: this.harnessStage }, 'zero'));
-    cmds.push(this.reg(FECTL, 4, FECTL_IM), this.reg(RTADDR, 8, BigInt(this.root) | TTM_SCALABLE), this.reg(GCMD, 4, SRTP));
+    cmds.push(vtdWrite(REG.FECTL, 4, FECTL_IM), vtdWrite(REG.RTADDR, 8, BigInt(this.root) | TTM_SCALABLE), vtdWrite(REG.GCMD, 4, SRTP));
     await this.q.call(cmds, this.timeoutMs);
     await this.until(SRTP, 'setting the root table pointer');
     await this.queue.enable(this.area, 0n);
     await this.must([ctxCacheGlobal, pasidCacheGlobal, iotlbGlobal], 'the first global invalidation');
-    await this.q.call([this.reg(GCMD, 4, TE | (1n << 26n))], this.timeoutMs);
+    await this.q.call([vtdWrite(REG.GCMD, 4, TE | QIE)], this.timeoutMs);
     await this.until(TE, 'enabling translation');
   }
 
@@ -319,12 +301,8 @@ export class VtdScalable {
 
   /** Takes the fault record of the last DMA, if any, and wipes the zero page. */
   async takeFault(): Promise<VtdFault> {
-    const [hi] = await this.q.call([Q.read(VTD_BASE + FRCD_HI, 8), Q.memset(this.zero, PAGE, 0)], this.timeoutMs);
-    const v = parseValue(hi);
-    if ((v & FAULT) === 0n) return null;
-    await this.q.call([Q.write(VTD_BASE + FRCD_HI, 8, FAULT), this.reg(FSTS, 4, PFO | PPF)], this.timeoutMs);
-    const code = Number((v >> 32n) & 0xffn);
-    return { reason: FAULT_REASON.get(code) ?? null, code };
+    const code = await takeFaultCode(this.q, this.zero, PAGE, this.timeoutMs);
+    return code === null ? null : { reason: FAULT_REASON.get(code) ?? null, code };
   }
 }
 

@@ -15,28 +15,15 @@
  */
 import { MappingTable, type Mapping } from '../../ops/dma-mappings.ts';
 import type { Reason } from '../../ops/observation.ts';
-import { Q, QtestError, parseValue, type QtestChannel } from './qtest.ts';
+import { Q, type QtestChannel } from './qtest.ts';
+import { FECTL_IM, REG, SRTP, TE, takeFaultCode, untilBit, vtdWrite } from './vtd-regs.ts';
 import { PAGE, PageTables, TableArea, secondStage } from './vtd-tables.ts';
 
-/** Where q35 maps intel-iommu's registers. */
-export const VTD_BASE = 0xfed90000;
-const GCMD = 0x18;
-const GSTS = 0x1c;
-const RTADDR = 0x20;
-const CCMD = 0x28;
-const FSTS = 0x34;
-const FECTL = 0x38;
-const IOTLB = 0xf8;
-const FRCD_HI = 0x228;
 
-const TE = 1n << 31n;
-const SRTP = 1n << 30n;
+/** Register-based invalidation (CCMD, IOTLB registers): the invalidate bit, and global granularity. */
 const INVALIDATE = 1n << 63n;
 const GLOBAL_CC = 1n << 61n;
 const GLOBAL_TLB = 1n << 60n;
-const FAULT = 1n << 63n;
-const FECTL_IM = 0x80000000n;
-const PFO = 1n;
 
 /** Fault reasons (VT-d §7.2.1): present bits of root and context entries. */
 const FR_ROOT_ENTRY_P = 1;
@@ -91,18 +78,8 @@ export class Vtd {
     return this.area.page(cmds);
   }
 
-  private reg(off: number, size: 4 | 8, v: bigint): string {
-    return Q.write(VTD_BASE + off, size, v);
-  }
-
-  /** Waits until a register's bit reads `want`. */
-  private async until(off: number, size: 4 | 8, bit: bigint, want: boolean, what: string): Promise<void> {
-    const deadline = Date.now() + this.timeoutMs;
-    for (;;) {
-      const v = await this.q.value(Q.read(VTD_BASE + off, size), this.timeoutMs);
-      if (((v & bit) !== 0n) === want) return;
-      if (Date.now() > deadline) throw new QtestError(`intel-iommu: ${what} did not complete in ${this.timeoutMs} ms`, 'hang');
-    }
+  private until(off: number, size: 4 | 8, bit: bigint, want: boolean, what: string): Promise<void> {
+    return untilBit(this.q, off, size, bit, want, what, this.timeoutMs);
   }
 
   /** Root table, the zero page, the harness's own domain; then translation on. */
@@ -116,11 +93,11 @@ export class Vtd {
     this.harness = h;
     h.map.map({ iova: scratch.base, size: scratch.size, gpa: scratch.base, perm: 'rw' });
     cmds.push(...this.ptes(h, { iova: scratch.base, size: scratch.size, gpa: scratch.base, perm: 'rw' }, true));
-    cmds.push(this.reg(FECTL, 4, FECTL_IM), this.reg(RTADDR, 8, BigInt(this.root)), this.reg(GCMD, 4, SRTP));
+    cmds.push(vtdWrite(REG.FECTL, 4, FECTL_IM), vtdWrite(REG.RTADDR, 8, BigInt(this.root)), vtdWrite(REG.GCMD, 4, SRTP));
     await this.q.call(cmds, this.timeoutMs);
-    await this.until(GSTS, 4, SRTP, true, 'setting the root table pointer');
-    await this.q.call([this.reg(GCMD, 4, TE)], this.timeoutMs);
-    await this.until(GSTS, 4, TE, true, 'enabling translation');
+    await this.until(REG.GSTS, 4, SRTP, true, 'setting the root table pointer');
+    await this.q.call([vtdWrite(REG.GCMD, 4, TE)], this.timeoutMs);
+    await this.until(REG.GSTS, 4, TE, true, 'enabling translation');
   }
 
   /** Entry writes for [m.iova, m.iova + m.size) within reach; `present` false clears them. */
@@ -153,10 +130,10 @@ export class Vtd {
   }
 
   private async invalidate(): Promise<void> {
-    await this.q.call([this.reg(CCMD, 8, INVALIDATE | GLOBAL_CC)], this.timeoutMs);
-    await this.until(CCMD, 8, INVALIDATE, false, 'context-cache invalidation');
-    await this.q.call([this.reg(IOTLB, 8, INVALIDATE | GLOBAL_TLB)], this.timeoutMs);
-    await this.until(IOTLB, 8, INVALIDATE, false, 'IOTLB invalidation');
+    await this.q.call([vtdWrite(REG.CCMD, 8, INVALIDATE | GLOBAL_CC)], this.timeoutMs);
+    await this.until(REG.CCMD, 8, INVALIDATE, false, 'context-cache invalidation');
+    await this.q.call([vtdWrite(REG.IOTLB, 8, INVALIDATE | GLOBAL_TLB)], this.timeoutMs);
+    await this.until(REG.IOTLB, 8, INVALIDATE, false, 'IOTLB invalidation');
   }
 
   /**
@@ -191,11 +168,8 @@ export class Vtd {
 
   /** Takes the fault record of the last DMA, if any, and wipes the zero page. */
   async takeFault(): Promise<VtdFault> {
-    const [hi] = await this.q.call([Q.read(VTD_BASE + FRCD_HI, 8), Q.memset(this.zero, PAGE, 0)], this.timeoutMs);
-    const v = parseValue(hi);
-    if ((v & FAULT) === 0n) return null;
-    await this.q.call([Q.write(VTD_BASE + FRCD_HI, 8, FAULT), this.reg(FSTS, 4, PFO)], this.timeoutMs);
-    const fr = Number((v >> 32n) & 0xffn);
+    const fr = await takeFaultCode(this.q, this.zero, PAGE, this.timeoutMs);
+    if (fr === null) return null;
     return { reason: fr === FR_ROOT_ENTRY_P || fr === FR_CONTEXT_ENTRY_P ? 'no-domain' : null, code: fr };
   }
 }
