@@ -125,6 +125,8 @@ export class Model implements DeviceHost {
   private readonly routesLines: boolean;
   /** Per root: whether software sees its functions through Xen's guest view (RootSpec.view), read once here, off the hot path. */
   private readonly guestView: boolean[];
+  /** Per root: whether its DMA goes through VT-d in scalable mode (RootSpec.scalable of its DMA owner), read once here, off the DMA path. */
+  private readonly scalableRoot: boolean[];
   readonly keepStaleMappings: boolean;
   /** What a variant of the model changes in its bridges: one object for all of them. */
   private readonly bridgeRules: Bridge['rules'];
@@ -140,6 +142,10 @@ export class Model implements DeviceHost {
     const t = topology;
     this.routesLines = routesLines(t);
     this.guestView = t.roots.map((r) => r.view === 'xen-vpci-guest');
+    this.scalableRoot = t.roots.map((_, r) => {
+      const owner = t.roots[ownerOf(t, r, 'dma')];
+      return owner.iommu === true && owner.scalable !== undefined;
+    });
     for (let r = 0; r < t.roots.length; r++) {
       const spec = t.roots[r];
       this.rootBuses.push(new Bus(null, r, false));
@@ -190,8 +196,7 @@ export class Model implements DeviceHost {
 
   /** Whether a root's DMA goes through VT-d in scalable mode (RootSpec.scalable). */
   private scalable(root: number): boolean {
-    const owner = this.topology.roots[ownerOf(this.topology, root, 'dma')];
-    return owner.iommu === true && owner.scalable !== undefined;
+    return this.scalableRoot[root];
   }
 
   /** The stage a binding takes: the one asked for if the IOMMU offers it (else null), by default second-stage where offered. */
