@@ -1,14 +1,14 @@
 /**
  * fast-check arbitraries for topologies: 1–8 roots, bridges and root
  * ports, 1–32 devices, BAR layouts and isolation contracts. Device ids
- * name their kind (ep, edu, td, br, rp, hb) and a number.
+ * name their kind (ep, edu, td, itd, br, rp, hb) and a number.
  */
 import fc from 'fast-check';
 import { SPACE_KINDS, type BarSpec, type CapName, type DeviceSpec, type Personality, type RootSpec, type ScalableStages, type SpaceKind, type Topology } from '../harness/topology/types.ts';
 import { barSlots, topologyProblem } from '../harness/topology/validate.ts';
 import { FREE, type GenConstraints } from './constraints.ts';
 
-const PREFIX: Record<Personality, string> = { endpoint: 'ep', edu: 'edu', 'pci-testdev': 'td', bridge: 'br', 'root-port': 'rp', 'host-bridge': 'hb', opaque: 'op' };
+const PREFIX: Record<Personality, string> = { endpoint: 'ep', edu: 'edu', 'pci-testdev': 'td', 'iommu-testdev': 'itd', bridge: 'br', 'root-port': 'rp', 'host-bridge': 'hb', opaque: 'op' };
 
 const barArb: fc.Arbitrary<BarSpec> = fc.oneof(
   fc.record({ kind: fc.constant('mem32' as const), size: fc.constantFrom(0x1000, 0x2000, 0x4000, 0x10000, 0x100000, 0x400000), prefetch: fc.boolean() }),
@@ -43,7 +43,7 @@ interface Shape {
   children: Shape[];
 }
 
-const leafKinds = (c: GenConstraints): Personality[] => (['endpoint', 'edu', 'pci-testdev'] as const).filter((k) => c.personalities.includes(k));
+const leafKinds = (c: GenConstraints): Personality[] => (['endpoint', 'edu', 'pci-testdev', 'iommu-testdev'] as const).filter((k) => c.personalities.includes(k));
 const bridgeKinds = (c: GenConstraints): Personality[] => (['bridge', 'root-port'] as const).filter((k) => c.personalities.includes(k));
 
 function leafShape(c: GenConstraints): fc.Arbitrary<Shape> {

@@ -119,6 +119,32 @@ export function chainFragments(x: FragmentContext): Weighted[] {
       weight: 2,
     });
 
+  // iommu-testdev by hand: IOVA, length, read-back address (where it wrote, or not), ATTRS now and then
+  // inconsistent, the doorbell armed or not, the trigger, RESULT, then RAM where it wrote.
+  const itds = devs.filter((d) => d.spec.kind === 'iommu-testdev');
+  if (itds.length > 0)
+    out.push({
+      arb: fc.tuple(pick(itds), pick(GPAS), fc.constantFrom(4, 0x10, 0xffc, 0x1000, 0x1010, 0), fc.constantFrom('same', 'zero', 'other'), fc.constantFrom('arm', 'arm', 'arm', 'none', 'attrs')).map(([d, gpa, len, back, mode]) => {
+        const bar = barOf(x, d, 0)!;
+        const readBack = back === 'same' ? gpa : back === 'zero' ? 0 : gpa + 0x1000;
+        return [
+          ...bringUp(x, d),
+          write(bar, 0x04, 4, BigInt(gpa)),
+          write(bar, 0x08, 4, 0n),
+          write(bar, 0x0c, 4, BigInt(len)),
+          write(bar, 0x1c, 4, BigInt(readBack)),
+          write(bar, 0x20, 4, 0n),
+          // Secure with the non-secure space, marked valid: the device refuses to run.
+          ...(mode === 'attrs' ? [write(bar, 0x18, 4, 0xbn)] : []),
+          ...(mode !== 'none' ? [write(bar, 0x14, 4, 1n)] : []),
+          read(bar, 0x00, 4),
+          read(bar, 0x10, 4),
+          { op: 'mmio.read', root: d.root, addr: gpa, size: 4 },
+        ] as Op[];
+      }),
+      weight: 3,
+    });
+
   // A bridge with its bus numbers and a window, a child BAR at the window's edge, and an access there.
   const bridges = [...x.plan.buses.keys()].map((id) => x.plan.devices.get(id)!);
   const behind = x.plan.bars.filter((b) => b.kind !== 'rom' && x.plan.devices.get(b.dev)!.parent !== null);

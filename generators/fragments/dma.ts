@@ -10,6 +10,16 @@ import { ownerOf } from '../../harness/topology/types.ts';
 import { GPAS, IOVAS, cfg, pick, scope, type FragmentContext, type Weighted } from './context.ts';
 import type { DevicePlan } from '../plan.ts';
 import { bringUp } from './config.ts';
+import { itdPattern } from '../../harness/model/personalities/iommu-testdev.ts';
+
+/** A dma.write of `data` by `d`; iommu-testdev writes only its pattern, so it writes that, as long. */
+function dmaWrite(d: DevicePlan, iova: number, data: Uint8Array, pasid?: number): Op {
+  const bytes = d.spec.kind === 'iommu-testdev' ? itdPattern(data.length) : data;
+  return { op: 'dma.write', dev: d.spec.id, iova, data: bytes, ...(pasid !== undefined ? { pasid } : {}) };
+}
+
+/** Devices whose registers a driver must reach before their DMA: bring them up first. */
+const driven = (d: DevicePlan): boolean => d.spec.kind === 'edu' || d.spec.kind === 'iommu-testdev';
 
 export function dmaFragments(x: FragmentContext): Weighted[] {
   const out: Weighted[] = [];
@@ -30,18 +40,19 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
     out.push({ arb: fc.tuple(pick(devs), fc.nat(2)).map(([d, dom]): Op[] => [{ op: 'dma.attach', dev: d.spec.id, domain: dom }]), weight: 1 });
     out.push({ arb: pick(devs).map((d): Op[] => [{ op: 'dma.detach', dev: d.spec.id }]), weight: 1 });
   }
-  const dmaDevs = devs.filter((d) => d.spec.kind === 'endpoint' || d.spec.kind === 'edu');
+  const dmaDevs = devs.filter((d) => d.spec.kind === 'endpoint' || d.spec.kind === 'edu' || d.spec.kind === 'iommu-testdev');
   if (has('dma') && dmaDevs.length > 0) {
     out.push({
       arb: fc
         .tuple(pick(dmaDevs), fc.constantFrom(...IOVAS, ...GPAS), fc.nat(0xff0), fc.constantFrom(4, 8, 16), fc.option(fc.uint8Array({ minLength: 4, maxLength: 4 })), fc.option(fc.constantFrom(1, 2, 3), { freq: 3 }))
         .map(([d, base, off, len, data, pasid]): Op[] => {
           const iova = base + (off & ~0xf);
-          const p = has('pasid-dma') && pasid !== null ? { pasid } : {};
+          const p = has('pasid-dma') && pasid !== null && d.spec.kind !== 'iommu-testdev' ? pasid : undefined;
           const bytes = data === null ? null : data.some((b) => b !== 0) ? data : Uint8Array.of(1, 2, 3, 4);
-          const dma: Op = bytes === null ? { op: 'dma.read', dev: d.spec.id, iova, len, ...p } : { op: 'dma.write', dev: d.spec.id, iova, data: bytes, ...p };
-          // edu's engine is driven through its BAR0: a driver maps it first.
-          return d.spec.kind === 'edu' && has('config') ? [...bringUp(x, d), dma] : [dma];
+          // iommu-testdev only writes; now and then longer than a page, to cross one.
+          const dma: Op = d.spec.kind === 'iommu-testdev' ? dmaWrite(d, iova, new Uint8Array(off % 5 === 0 ? 0x1010 : len)) : bytes === null ? { op: 'dma.read', dev: d.spec.id, iova, len, ...(p !== undefined ? { pasid: p } : {}) } : dmaWrite(d, iova, bytes, p);
+          // edu's engine and iommu-testdev's registers are driven through BAR0: a driver maps it first.
+          return driven(d) && has('config') ? [...bringUp(x, d), dma] : [dma];
         }),
       weight: 6,
     });
@@ -55,13 +66,13 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
       arb: fc.tuple(pick(translated), via, fc.nat(2), fc.constantFrom(...GPAS, 0x1000_0000), fc.constantFrom(...(has('dma-attach') ? (['none', 'none', 'unmap', 'detach'] as const) : (['none', 'none', 'unmap'] as const))), fc.constantFrom('rw', 'rw', 'r')).map(([d, v, i, gpa, teardown, perm]) => {
         const dev = d.spec.id;
         const ops: Op[] = [
-          ...(d.spec.kind === 'edu' ? bringUp(x, d) : [cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER))]),
+          ...(driven(d) ? bringUp(x, d) : [cfg(d, v, H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_IO | H.CMD_MASTER))]),
           { op: 'dma.map', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000, gpa, perm: perm as 'r' | 'rw' },
-          { op: 'dma.write', dev, iova: IOVAS[i], data: Uint8Array.of(0xa5, i + 1, 0x5a) },
+          dmaWrite(d, IOVAS[i], Uint8Array.of(0xa5, i + 1, 0x5a)),
         ];
         if (teardown === 'unmap') ops.push({ op: 'dma.unmap', root: d.root, domain: d.spec.domain!, iova: IOVAS[i], size: 0x1000 });
         if (teardown === 'detach') ops.push({ op: 'dma.detach', dev });
-        if (teardown !== 'none') ops.push({ op: 'dma.read', dev, iova: IOVAS[i], len: 4 });
+        if (teardown !== 'none') ops.push(d.spec.kind === 'iommu-testdev' ? dmaWrite(d, IOVAS[i], new Uint8Array(4)) : { op: 'dma.read', dev, iova: IOVAS[i], len: 4 });
         return ops;
       }),
       weight: 4,
@@ -117,8 +128,8 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
           const iova = IOVAS[i];
           const domain = d.spec.domain!;
           const use = (who: DevicePlan, at = iova): Op[] => [
-            ...(who.spec.kind === 'edu' ? bringUp(x, who) : [cfg(who, 'ecam', H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_MASTER))]),
-            write ? { op: 'dma.write', dev: who.spec.id, iova: at, data: Uint8Array.of(0x5a, i + 1) } : { op: 'dma.read', dev: who.spec.id, iova: at, len: 4 },
+            ...(driven(who) ? bringUp(x, who) : [cfg(who, 'ecam', H.COMMAND, 2, BigInt(H.CMD_MEMORY | H.CMD_MASTER))]),
+            write || who.spec.kind === 'iommu-testdev' ? dmaWrite(who, at, Uint8Array.of(0x5a, i + 1)) : { op: 'dma.read', dev: who.spec.id, iova: at, len: 4 },
           ];
           const ops: Op[] = [{ op: 'dma.map', root: d.root, domain, iova, size: 0x1000, gpa: GPAS[i], perm: 'rw' }, ...use(d), { op: 'pasid.unbind', dev, pasid: 0, clear }];
           if (inv === 'pasid') ops.push({ op: 'pasid.invalidate', dev: peer.spec.id, pasid: 0 });

@@ -7,6 +7,7 @@ import type { PciFunction } from '../model/function.ts';
 import { Bridge, IO_WINDOW, MEM_WINDOW, PREF_WINDOW } from '../model/personalities/bridge.ts';
 import { Edu } from '../model/personalities/edu.ts';
 import { PciTestdev } from '../model/personalities/pci-testdev.ts';
+import { IommuTestdev, ITD } from '../model/personalities/iommu-testdev.ts';
 import { PCIE } from '../model/capabilities.ts';
 import * as H from '../model/header.ts';
 import { ownerOf, type SpaceKind, type Topology } from '../topology/types.ts';
@@ -244,6 +245,7 @@ export class CoverageTracker implements StepObserver {
       if (off === 0x98 && (value & 1n) === 1n) this.add('edu:dma-start');
     }
     if (kind === 'pci-testdev' && off === 0) this.add(`testdev:select-${fam === 'mmio' ? 'mmio' : 'io'}`);
+    if (kind === 'iommu-testdev' && off === ITD.doorbell && (value & 1n) === 1n) this.add('itd:arm');
   }
 
   private event(op: OpOf<EventKind>, p: Observation, m: Model): void {
@@ -402,6 +404,11 @@ export class CoverageTracker implements StepObserver {
         if (s.fromRam > b) this.add('edu:dma-from-ram');
         if (s.skipped > c) this.add('edu:dma-skipped');
       }
+      return now;
+    }
+    if (fn instanceof IommuTestdev) {
+      const now = String(fn.triggers);
+      if (before !== undefined && before !== now) this.add('itd:trigger');
       return now;
     }
     if (fn instanceof PciTestdev) {

@@ -14,13 +14,13 @@
 import { ISOLATION_EVENTS } from './isolation-history.ts';
 
 /** Personalities, and 'learned': a function isoroot learned from the target (an opaque one it does not emulate counts not). */
-const KINDS = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge', 'learned'] as const;
+const KINDS = ['endpoint', 'edu', 'pci-testdev', 'iommu-testdev', 'bridge', 'root-port', 'host-bridge', 'learned'] as const;
 
 /** Routing outcomes per operation family. */
 export const ROUTES: Record<'cfg' | 'mmio' | 'pio' | 'dma', readonly string[]> = {
   cfg: [...KINDS.map((k) => `dev:${k}`), 'ur', 'ma', 'emu-dev', 'emu-none', 'error'],
-  // Endpoints, edu, pci-testdev and learned functions have BARs, and root ports their MSI-X BAR (QEMU's); only endpoints have a ROM.
-  mmio: ['endpoint.bar', 'endpoint.rom', 'edu.bar', 'pci-testdev.bar', 'root-port.bar', 'learned.bar', 'ram', 'ecam', 'ma', 'emu-dev', 'emu-none'],
+  // Endpoints, edu, the two testdevs and learned functions have BARs, and root ports their MSI-X BAR (QEMU's); only endpoints have a ROM.
+  mmio: ['endpoint.bar', 'endpoint.rom', 'edu.bar', 'pci-testdev.bar', 'iommu-testdev.bar', 'root-port.bar', 'learned.bar', 'ram', 'ecam', 'ma', 'emu-dev', 'emu-none'],
   // IO BARs: endpoints and pci-testdev; the CF8 latch; config through CFC; nobody; emulators.
   pio: ['endpoint.bar', 'pci-testdev.bar', 'learned.bar', 'cf8', 'cfc', 'ma', 'emu-dev', 'emu-none'],
   // pasid-range cannot happen: operations carry 20-bit PASIDs and every PASID capability is 20 bits wide.
@@ -67,6 +67,8 @@ export const EVENTS: Record<string, readonly string[]> = {
   life: ['plug', 'plug-present', 'plug-slot', 'unplug', 'unplug-absent', 'reset', 'flr', 'root-reset', 'sec-bus-reset', 'hotplug-irq'],
   edu: ['factorial', 'liveness', 'raise', 'ack', 'dma-start', 'dma-to-ram', 'dma-from-ram', 'dma-skipped'],
   testdev: ['select-mmio', 'select-io', 'count', 'swallow'],
+  // iommu-testdev: armed, and a trigger that ran a transfer.
+  itd: ['arm', 'trigger'],
   // What isoroot exists for: the same place touched from two roots, mappings moved or taken away then accessed.
   ...ISOLATION_EVENTS,
 };

@@ -16,6 +16,7 @@ import { StaleTranslations } from './stale-translations.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
 import { Learned } from './personalities/learned.ts';
+import { IommuTestdev, ITD, ITD_MAX_LEN, itdPattern, type ItdHost, type PagedOutcome } from './personalities/iommu-testdev.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
@@ -70,6 +71,19 @@ const ROOT_RESET_RAM: readonly Option[] = [
   { option: 'clear', obs: SAME_OK },
 ];
 const fault = (reason: Reason, extra: Partial<Observation> = {}): Observation => ({ status: 'fault', reason, ...extra });
+/** Pages as QEMU's address-space writes split them. */
+const PAGE = 0x1000;
+
+/** How a device issues a DMA (Model.deviceDma). */
+interface DmaHow {
+  /** It needs Bus Master Enable (on itself and every bridge above). */
+  master: boolean;
+  /** Its op's observation does not show the outcome. */
+  blind: boolean;
+}
+const CHECKED: DmaHow = { master: true, blind: false };
+
+const sameChunks = (a: readonly Chunk[], b: readonly Chunk[]): boolean => a.length === b.length && a.every((c, i) => c.gpa === b[i].gpa && c.len === b[i].len);
 
 /** An access to a reserved platform range: it completes, with a value the model cannot know. */
 function reservedAccess(d: Decoder, addr: number, size: number, value: bigint | null): Observation {
@@ -84,7 +98,7 @@ function missedConfig(status: Status, root: number, rule: RuleId, via: string | 
   return o;
 }
 
-export class Model implements DeviceHost {
+export class Model implements DeviceHost, ItdHost {
   readonly devices = new Map<string, DeviceSlot>();
   /** The slots of learned functions: the only ones that may master DMA unprompted (most topologies have none). */
   private readonly learnedSlots: DeviceSlot[] = [];
@@ -929,6 +943,8 @@ export class Model implements DeviceHost {
       ]);
       fn.msixKeepsAddressLowBits = pick.option === 'keep';
     }
+    // isoroot's own bound on iommu-testdev transfers (rule harness.itd-length): the QEMU target refuses the write.
+    if (fn instanceof IommuTestdev && d.region === 0 && off === ITD.len && size === 4 && (value & 0xffffffffn) > BigInt(ITD_MAX_LEN)) return { status: 'error', reason: 'unsupported', source: 'harness', to, rule: 'harness.itd-length' };
     fn.regionWrite(d.region, off, size, value);
     return ok({ to, rule });
   }
@@ -1003,7 +1019,8 @@ export class Model implements DeviceHost {
     const s = this.present(op.dev);
     if (typeof s === 'string') return err(s);
     const fn = s.fn!;
-    // Only endpoints and edu master DMA; pci-testdev, bridges and opaque functions are not asked to.
+    if (fn instanceof IommuTestdev) return this.itdDma(fn, op);
+    // Only endpoints, edu and iommu-testdev master DMA; pci-testdev, bridges and opaque functions are not asked to.
     if (s.spec.kind !== 'endpoint' && s.spec.kind !== 'edu') return err('unsupported');
     if (isDriven(fn)) {
       // A driver must reach the engine's registers, waits for it to be idle, then for its transfer.
@@ -1029,6 +1046,19 @@ export class Model implements DeviceHost {
     }
     if (isDriven(fn)) fn.driven();
     return o;
+  }
+
+  /**
+   * dma.write on iommu-testdev, as a driver runs it (IommuTestdev.driverWrite):
+   * its registers must be reachable, and what it writes is its pattern.
+   * It cannot read memory by DMA.
+   */
+  private itdDma(fn: IommuTestdev, op: OpOf<'dma.read'> | OpOf<'dma.write'>): Observation {
+    if (!('data' in op) || op.pasid !== undefined) return err('unsupported');
+    const pattern = itdPattern(op.data.length);
+    if (!op.data.every((b, i) => b === pattern[i])) return err('unsupported');
+    if (!Object.values(ITD).every((off) => this.cpuReaches(fn, 0, off))) return err('unreachable');
+    return fn.driverWrite(op.iova, op.data.length).obs;
   }
 
   /** Whether a CPU access to a function's region at `off` reaches it now (through its root's memory space). */
@@ -1065,10 +1095,17 @@ export class Model implements DeviceHost {
     return pick.option === 'stale' ? cached : fresh;
   }
 
-  /** A DMA issued by a device: Bus Master, then translation, then RAM of the root's memory space. */
-  deviceDma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null, pasid: number | undefined): Observation {
+  /**
+   * A DMA issued by a device: Bus Master, then translation, then RAM of the
+   * root's memory space. `how.master` false: the device does not consult
+   * Bus Master Enable (iommu-testdev). `how.blind`: the op's observation
+   * does not show this DMA's outcome, so a choice between a stale and a
+   * fresh translation cannot be followed: the RAM either reaches becomes
+   * unknown, and so does the outcome (observation marked unknown).
+   */
+  deviceDma(fn: PciFunction, iova: number, len: number, write: Uint8Array | null, pasid: number | undefined, how: DmaHow = CHECKED): Observation {
     const t = this.topology;
-    if (!fn.busMaster || !this.upstreamMaster(fn)) return fault('bus-master-disabled', { rule: 'dma.bus-master' });
+    if (how.master && (!fn.busMaster || !this.upstreamMaster(fn))) return fault('bus-master-disabled', { rule: 'dma.bus-master' });
     const domains = this.domains.get(ownerOf(t, fn.root, 'dma'));
     const scalable = this.scalable(fn.root);
     const untagged = { binding: this.untaggedBinding(fn.id), missing: scalable ? this.ridMissing(fn.id) : ('no-domain' as const) };
@@ -1077,10 +1114,25 @@ export class Model implements DeviceHost {
     const table = pasid === undefined ? this.ridKey(fn.id) : this.pasidContext(fn.id)?.key;
     const old = scalable && domains !== undefined && table !== undefined ? this.stale.lookup(table, pasid ?? 0, iova, len) : null;
     const cached = old === null ? null : domains![old.domain].translate(iova, len, write !== null, old.stage);
-    if (cached !== null && typeof cached !== 'string') chunks = this.staleOrFresh(chunks, cached, write, pasid, this.rams.get(this.rules.dmaMemoryOwner(t, fn.root))!);
+    const owner = this.rules.dmaMemoryOwner(t, fn.root);
+    let unknown = false;
+    if (cached !== null && typeof cached !== 'string') {
+      if (how.blind || (write !== null && typeof chunks !== 'string' && !sameChunks(chunks, cached))) {
+        // Either translation may write: what each reaches is unknown from now on.
+        if (write !== null) for (const c of [...cached, ...(typeof chunks === 'string' ? [] : chunks)]) this.forgetRam(owner, c.gpa, c.len);
+        unknown = how.blind;
+      } else chunks = this.staleOrFresh(chunks, cached, write, pasid, this.rams.get(owner)!);
+    }
+    const o = this.landDma(fn, chunks, len, write, pasid, owner);
+    if (unknown) o.unknown = true;
+    return o;
+  }
+
+  /** Where a translated DMA lands: a fault, or RAM of the memory owner (all of it, or nothing beyond RAM). */
+  private landDma(fn: PciFunction, chunks: Chunk[] | Reason, len: number, write: Uint8Array | null, pasid: number | undefined, memOwner: number): Observation {
+    const scalable = this.scalable(fn.root);
     if (typeof chunks === 'string') return fault(chunks, { rule: pasid !== undefined ? 'dma.pasid' : scalable ? 'dma.rid-pasid' : 'dma.translation' });
     if (chunks.length === 0) return fault('no-memory', { rule: 'dma.memory' }); // an address past 2^53, where no memory is
-    const memOwner = this.rules.dmaMemoryOwner(t, fn.root);
     const ram = this.rams.get(memOwner)!;
     for (const c of chunks) if (!ram.contains(c.gpa, c.len)) return fault('no-memory', { rule: 'dma.memory' });
     const to: Delivery = { root: memOwner, region: 'ram', offset: chunks[0].gpa };
@@ -1098,7 +1150,86 @@ export class Model implements DeviceHost {
       data.set(ram.read(c.gpa, c.len), done);
       done += c.len;
     }
-    return ok({ data, to });
+    return ok({ data, to, ...(chunks.some((c) => this.writtenByDevice(memOwner, c.gpa, c.len)) ? { unknown: true } : {}) });
+  }
+
+  /** RAM of `owner` at [addr, addr + len) holds what the model cannot know from now on. */
+  private forgetRam(owner: number, addr: number, len: number): void {
+    let list = this.deviceWritten.get(owner);
+    if (list === undefined) this.deviceWritten.set(owner, (list = []));
+    if (!list.some(([a, b]) => a <= addr && addr + len <= b)) list.push([addr, addr + len]);
+  }
+
+  /**
+   * A DMA write as QEMU's address space runs it for iommu-testdev: page by
+   * page, each landing or failing on its own, Bus Master not consulted.
+   * The reason is the first translation fault (the one VT-d records), else
+   * no-memory. A page that misses RAM where something else decodes (a BAR,
+   * a reserved range such as the harness's own RAM) makes the outcome
+   * unknown: QEMU writes there, the model does not follow.
+   */
+  pagedWrite(fn: PciFunction, iova: number, data: Uint8Array, blind: boolean): PagedOutcome {
+    const owner = this.rules.dmaMemoryOwner(this.topology, fn.root);
+    const pages: [number, number][] = [];
+    for (let at = 0; at < data.length; ) {
+      const n = Math.min(data.length - at, PAGE - ((iova + at) % PAGE));
+      pages.push([at, n]);
+      at += n;
+    }
+    // One page: its own observation, choices and all. Several: the stale choice of each page is taken once, for
+    // the whole transfer (every page that may use a cached translation uses it, or none does).
+    const single = pages.length === 1;
+    const how: DmaHow = { master: false, blind: blind || !single };
+    const fresh = { translation: null as Observation | null, missed: null as Observation | null };
+    const stale = { translation: null as Observation | null, missed: null as Observation | null };
+    let cached = false;
+    let unknown = false;
+    let last: Observation = ok();
+    for (const [at, n] of pages) {
+      const o = (last = this.deviceDma(fn, iova + at, n, data.subarray(at, at + n), undefined, how));
+      // A page with a cached translation (only blind DMA marks it so): taken, it would have landed.
+      const mayBeCached = how.blind && o.unknown === true;
+      cached ||= mayBeCached;
+      if (o.status === 'ok') continue;
+      const beyond = o.reason === 'no-memory';
+      if (beyond && this.decodedBeyondRam(fn, iova + at, n, owner)) unknown = true;
+      for (const f of mayBeCached ? [fresh] : [fresh, stale]) {
+        if (!beyond) f.translation ??= o;
+        else f.missed ??= o;
+      }
+    }
+    const outcome = (f: typeof fresh): Observation => {
+      const failed = f.translation ?? f.missed;
+      if (failed === null) return single ? last : ok();
+      const { unknown: _, ...rest } = failed;
+      return rest;
+    };
+    let obs = outcome(fresh);
+    if (cached && blind) unknown = true;
+    else if (cached) obs = this.choose('translation.stale', [
+      { option: 'fresh', obs },
+      { option: 'stale', obs: outcome(stale) },
+    ]).obs;
+    return { ok: obs.status === 'ok', unknown, obs: unknown && obs.status !== 'ok' ? { ...obs, unknown: true } : obs };
+  }
+
+  /** Whether an untagged DMA of `fn` at [iova, iova + len), translated, reaches something other than RAM that decodes there. */
+  private decodedBeyondRam(fn: PciFunction, iova: number, len: number, owner: number): boolean {
+    const domains = this.domains.get(ownerOf(this.topology, fn.root, 'dma'));
+    const untagged = { binding: this.untaggedBinding(fn.id), missing: 'no-domain' as const };
+    const chunks = translateDma(domains, untagged, () => null, fn, iova, len, true, undefined);
+    if (typeof chunks === 'string') return false;
+    const ram = this.rams.get(owner)!;
+    const sp = this.memSpaceOf(owner);
+    return chunks.some((c) => !ram.contains(c.gpa, c.len) && (sp.lookup(c.gpa) !== null || sp.lookup(c.gpa + c.len - 1) !== null));
+  }
+
+  /** System memory as iommu-testdev's read-back reads it: RAM the model knows, else null. */
+  systemRead(fn: PciFunction, gpa: number, len: number): Uint8Array | null {
+    const owner = ownerOf(this.topology, fn.root, 'memory');
+    const ram = this.rams.get(owner)!;
+    if (!ram.contains(gpa, len) || this.writtenByDevice(owner, gpa, len)) return null;
+    return ram.read(gpa, len);
   }
 
   // ---- PASID ----------------------------------------------------------------------
@@ -1433,6 +1564,7 @@ export class Model implements DeviceHost {
       firstStage: [...this.firstStage],
       ridFields: [...this.ridFields],
       stale: this.stale.snapshot(),
+      deviceWritten: [...this.deviceWritten].map(([r, l]) => [r, l.map(([a, b]) => [a, b] as [number, number])]),
       domains: [...this.domains].map(([r, ds]) => [r, ds.map((d) => d.snapshot())]),
       pasid: [...this.pasid].map(([k, c]) => [k, c.snapshot()]),
       emus: [...this.emus].map(([r, e]) => [r, e.snapshot()]),
@@ -1468,6 +1600,8 @@ export class Model implements DeviceHost {
     this.ridFields.clear();
     for (const k of s.ridFields) this.ridFields.add(k);
     this.stale.restore(s.stale);
+    this.deviceWritten.clear();
+    for (const [r, l] of s.deviceWritten ?? []) this.deviceWritten.set(r, l.map(([a, b]) => [a, b]));
     for (const [r, ds] of s.domains) this.domains.get(r)!.forEach((d, i) => d.restore(ds[i]));
     this.pasid.clear();
     for (const [k, c] of s.pasid) {
@@ -1500,6 +1634,8 @@ export interface ModelSnapshot {
   firstStage: string[];
   ridFields: string[];
   stale: ReturnType<StaleTranslations['snapshot']>;
+  /** RAM ranges the model no longer knows, per memory owner (absent in snapshots of older versions). */
+  deviceWritten?: [number, [number, number][]][];
   domains: [number, ReturnType<IommuDomain['snapshot']>[]][];
   pasid: [string, unknown][];
   emus: [number, unknown][];

@@ -95,6 +95,8 @@ export function deviceRule(fn: PciFunction): RuleId {
       return 'device.edu';
     case 'pci-testdev':
       return 'device.pci-testdev';
+    case 'iommu-testdev':
+      return 'device.iommu-testdev';
     case 'root-port':
       return 'device.root-port';
     case 'host-bridge':

@@ -50,6 +50,14 @@ export const RULES = {
   'device.endpoint': rule("isoroot's generic endpoint (docs/model.md, personalities/endpoint.ts)", 'the endpoint\'s BAR registers: identity, scratch, doorbells'),
   'device.edu': rule('QEMU hw/misc/edu.c, docs/specs/edu.rst', 'edu\'s registers: identification, liveness, factorial, interrupts, DMA engine'),
   'device.pci-testdev': rule('QEMU hw/misc/pci-testdev.c', 'pci-testdev\'s selector and counters'),
+  'device.iommu-testdev': rule(
+    "QEMU's iommu-testdev (hw/misc/iommu-testdev.c, include/hw/misc/iommu-testdev.h, QEMU 11)",
+    "4-byte registers: a read of offset 0 runs the armed transfer, the pattern 0x12345678 written at the IOVA through the device's IOMMU address space (Bus Master Enable is not consulted), page by page; RESULT then holds 0, 0xdead0002 (the write failed) or 0xdead0004 (the read-back differs)",
+  ),
+  'harness.itd-length': rule(
+    'isoroot (docs/qemu.md, iommu-testdev)',
+    'isoroot refuses to set an iommu-testdev transfer longer than 64 KiB: QEMU allocates the length twice for whatever a guest writes, up to 8 GiB',
+  ),
   'device.root-port': rule('QEMU hw/pci-bridge/pcie_root_port.c, hw/pci/pcie.c', 'QEMU\'s PCIe root port: its header, PCIe, MSI-X and slot registers'),
   'device.bridge': rule("isoroot's PCI-to-PCI bridge (personalities/bridge.ts)", 'a conventional bridge\'s header'),
   'device.host-bridge': rule('isoroot host bridge (personalities/host-bridge.ts)', 'a host bridge\'s header'),

@@ -7,7 +7,7 @@
 export const SPACE_KINDS = ['memory', 'io', 'dma', 'irq', 'pasid', 'config'] as const;
 export type SpaceKind = (typeof SPACE_KINDS)[number];
 
-export const PERSONALITIES = ['endpoint', 'edu', 'pci-testdev', 'bridge', 'root-port', 'host-bridge', 'opaque'] as const;
+export const PERSONALITIES = ['endpoint', 'edu', 'pci-testdev', 'iommu-testdev', 'bridge', 'root-port', 'host-bridge', 'opaque'] as const;
 export type Personality = (typeof PERSONALITIES)[number];
 
 export const CAP_NAMES = ['pm', 'msi', 'msix', 'pcie', 'pasid', 'ats', 'acs'] as const;

@@ -36,6 +36,8 @@ export interface QemuBuild {
    * QEMU 11; 7.2 has only the experimental x-scalable-mode).
    */
   scalableIommu: boolean;
+  /** Whether the binary has iommu-testdev (QEMU 11: a DMA master that needs no timer, hw/misc/iommu-testdev.c). */
+  iommuTestdev: boolean;
 }
 
 export type QemuAccel = 'qtest' | 'tcg';
@@ -51,5 +53,6 @@ export function qemuBuild(bin: QemuBinary, p: Platform): QemuBuild {
     resetPowerIndicator: major > 7 ? 'off' : 'on',
     accel: bin.qtestAccel ? 'qtest' : 'tcg',
     scalableIommu: p.machine === 'q35' && ['scalable-mode', 'pasid-bits', 'fsts'].every((x) => deviceProps(bin, 'intel-iommu').has(x)),
+    iommuTestdev: deviceProps(bin, 'iommu-testdev').has('addr'),
   };
 }

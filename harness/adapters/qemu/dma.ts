@@ -138,18 +138,19 @@ async function withMaster<T>(x: DmaContext, where: number, body: () => Promise<T
   }
 }
 
-/** A located edu: its requester ID and its registers. */
-interface Located {
+/** A located device: its requester ID and its registers. */
+export interface Located {
   rid: number;
   base: number;
 }
 
 /**
- * The edus whose engine registers the CPU reaches: QEMU's own flat view of
- * the memory space must show, at each of them, that edu's region (by its
- * owner): an ID read alone would not tell two edus at one address apart.
+ * The devices whose BAR0 registers at `offsets` the CPU reaches: QEMU's own
+ * flat view of the memory space must show, at each of them, that device's
+ * region (by its owner): an ID read alone would not tell two devices at
+ * one address apart.
  */
-async function locate(x: DmaContext, ids: readonly string[]): Promise<Map<string, Located>> {
+export async function locate(x: DmaContext, ids: readonly string[], offsets: readonly number[]): Promise<Map<string, Located>> {
   const places = await queryPci(x.q.qmp, x.timeoutMs);
   const memory = (await flatViews(x.q.qmp, [], x.timeoutMs)).memory;
   const out = new Map<string, Located>();
@@ -157,7 +158,7 @@ async function locate(x: DmaContext, ids: readonly string[]): Promise<Map<string
     const p = places.get(id);
     const base = p?.bars.get(0) ?? -1;
     if (p === undefined || base < 0) continue;
-    if (EDU_ENGINE.every((off) => ownerAt(memory, base + off)?.owner === id)) out.set(id, { rid: bdf(p.bus, p.slot, p.fn), base });
+    if (offsets.every((off) => ownerAt(memory, base + off)?.owner === id)) out.set(id, { rid: bdf(p.bus, p.slot, p.fn), base });
   }
   return out;
 }
@@ -169,7 +170,7 @@ async function locate(x: DmaContext, ids: readonly string[]): Promise<Map<string
  * transfer's).
  */
 export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | OpOf<'dma.write'>, edus: readonly string[], iommu: Iommu | null): Promise<Observation> {
-  const found = await locate(x, edus);
+  const found = await locate(x, edus, EDU_ENGINE);
   const me = found.get(id);
   // Not listed (behind a bridge without bus numbers), unmapped, or shadowed: out of a driver's reach.
   if (me === undefined) return { status: 'error', reason: 'unreachable', source: 'harness' };
@@ -213,7 +214,7 @@ export async function eduDma(x: DmaContext, id: string, op: OpOf<'dma.read'> | O
 }
 
 /** A DMA's fault: the reason where VT-d's code names one, and the code itself as evidence for a reader. */
-function faulted(f: NonNullable<VtdFault>): Observation {
+export function faulted(f: NonNullable<VtdFault>): Observation {
   const evidence = { events: [`intel-iommu fault record: reason 0x${f.code.toString(16).padStart(2, '0')}`] };
   return f.reason === null ? { status: 'fault', evidence } : { status: 'fault', reason: f.reason, evidence };
 }

@@ -45,6 +45,8 @@ function driver(d: DeviceSpec, slots: Map<string, number>): string {
       return 'edu';
     case 'pci-testdev':
       return 'pci-testdev';
+    case 'iommu-testdev':
+      return 'iommu-testdev';
     case 'root-port':
       // chassis and slot must be unique pairs; slot is the Physical Slot Number.
       return `pcie-root-port,chassis=1,slot=${slots.get(d.id)!}`;

@@ -24,7 +24,7 @@ export const MAX_QEMU_ROOTS = 8;
  */
 export const maxRootsOf = (p: Platform): number => (p.machine === 'pc' ? 1 : MAX_QEMU_ROOTS);
 /** Device kinds QEMU builds from the model's personalities (opaque needs qdev unless built in). */
-export const QEMU_PERSONALITIES: readonly Personality[] = ['edu', 'pci-testdev', 'root-port', 'opaque'];
+export const QEMU_PERSONALITIES: readonly Personality[] = ['edu', 'pci-testdev', 'iommu-testdev', 'root-port', 'opaque'];
 const MIB = 2 ** 20;
 const EDU_REACH = 0x1000_0000;
 /** Low memory ends below q35's ECAM window (0xb0000000), so RAM is one range at address 0. */
@@ -36,9 +36,10 @@ const fail = (path: string, expected: string): never => {
   throw new InputError(`topology for QEMU: ${path}`, expected);
 };
 
-function checkDevice(p: Platform, d: DeviceSpec, path: string, place: 'main' | 'expander' | 'port'): void {
+function checkDevice(p: Platform, d: DeviceSpec, path: string, place: 'main' | 'expander' | 'port', build: Pick<QemuBuild, 'iommuTestdev'>): void {
   if (d.builtin === true) return;
   if (!QEMU_PERSONALITIES.includes(d.kind)) fail(`${path}.kind`, `one of ${QEMU_PERSONALITIES.join(', ')} (QEMU has no "${d.kind}" device)`);
+  if (d.kind === 'iommu-testdev' && !build.iommuTestdev) fail(`${path}.kind`, "another kind: this QEMU has no iommu-testdev (QEMU 11 has; scripts/install-qemu-backports.sh)");
   if (d.kind === 'opaque' && d.qdev === undefined) fail(`${path}.qdev`, "QEMU's device name for an opaque device, e.g. \"e1000e\"");
   if (d.kind !== 'opaque' && d.qdev !== undefined) fail(`${path}.qdev`, `no qdev: a ${d.kind} is QEMU's own`);
   if (d.emulator !== undefined) fail(`${path}.emulator`, 'no emulator: QEMU hosts every device itself');
@@ -79,7 +80,7 @@ function checkRoot(p: Platform, t: Topology, r: number, build: Pick<QemuBuild, '
 }
 
 /** Completes and checks a topology for a QEMU machine; throws InputError naming what QEMU cannot build. */
-export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild, 'resetPowerIndicator' | 'scalableIommu'> = { resetPowerIndicator: 'on', scalableIommu: false }): Topology {
+export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild, 'resetPowerIndicator' | 'scalableIommu' | 'iommuTestdev'> = { resetPowerIndicator: 'on', scalableIommu: false, iommuTestdev: false }): Topology {
   if (t.roots.length > maxRootsOf(p)) fail('roots', p.machine === 'pc' ? "one root on pc: QEMU's pxb puts a pci-bridge in front of an expander's devices, which this target does not build yet" : `at most ${MAX_QEMU_ROOTS} roots (the main root and 7 ${p.expander} expanders)`);
   if ((t.emulators ?? []).length > 0) fail('emulators', 'none: QEMU hosts every device itself');
   // An imported command line's machine is of one family: replayed on another, it would run one machine with the other's layout.
@@ -88,7 +89,7 @@ export function prepareTopology(t: Topology, p: Platform, build: Pick<QemuBuild,
     fail('qemu.machine', `a ${p.machine} machine (${p.machine} or ${p.versionedMachine}X.Y), got "${type}": replay it with --target qemu:${type.startsWith('pc-q35') || type === 'q35' ? 'q35' : 'pc'}`);
   t.roots.forEach((_, r) => checkRoot(p, t, r, build));
   for (const { root, dev, parent } of walkDevices(t)) {
-    checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander');
+    checkDevice(p, dev, `device ${dev.id}`, parent !== null ? 'port' : root === 0 ? 'main' : 'expander', build);
     // An eject takes everything in the slot (hw/pci/pcie.c): a hot-plugged device has its slot to itself.
     if (parent !== null && (parent.children ?? []).length > 1 && (parent.children ?? []).some((c) => c.present === false)) fail(`device ${parent.id}.children`, 'one device when it is hot-plugged: an eject removes every function in the slot');
   }
@@ -138,6 +139,6 @@ function withResetIndicator(d: DeviceSpec, indicator: 'on' | 'off'): DeviceSpec 
 }
 
 /** Whether a topology is already complete for the platform (open() refuses one that is not). */
-export function isPrepared(t: Topology, p: Platform, build?: Pick<QemuBuild, 'resetPowerIndicator' | 'scalableIommu'>): boolean {
+export function isPrepared(t: Topology, p: Platform, build?: Pick<QemuBuild, 'resetPowerIndicator' | 'scalableIommu' | 'iommuTestdev'>): boolean {
   return JSON.stringify(canonicalTopology(t)) === JSON.stringify(prepareTopology(t, p, build));
 }

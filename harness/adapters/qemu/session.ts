@@ -14,6 +14,8 @@ import { applyOne, type RunResult, type Session, type TargetFailure } from '../t
 import { ownRefusal, planAccess, refused, type Planned } from './access.ts';
 import { eduDma, type DmaContext } from './dma.ts';
 import { mayStartFactorial, settleFactorial } from './edu.ts';
+import { isTestdevLength, mayOverreachLength, testdevDma } from './iommu-testdev.ts';
+import { itdPattern } from '../../model/personalities/iommu-testdev.ts';
 import type { Iommu } from './iommu.ts';
 import type { Presence } from './presence.ts';
 import type { QemuProcess } from './process.ts';
@@ -96,6 +98,7 @@ function troubleKind(e: QtestError | QmpError, q: QemuProcess): TargetFailure['k
 export class QemuSession implements Session {
   private broken: TargetFailure | null;
   private readonly edus: string[];
+  private readonly itds: string[];
   /** Ops run in this session so far (evidence falls on multiples of mapsEvery). */
   private done = 0;
   /** A Slot Control write may have ejected a device since presence was last brought up to date. */
@@ -106,7 +109,9 @@ export class QemuSession implements Session {
     startFailure: TargetFailure | null,
   ) {
     this.broken = startFailure;
-    this.edus = x === null ? [] : [...walkDevices(x.topology)].filter((w) => w.dev.kind === 'edu').map((w) => w.dev.id);
+    const ids = (kind: string): string[] => (x === null ? [] : [...walkDevices(x.topology)].filter((w) => w.dev.kind === kind).map((w) => w.dev.id));
+    this.edus = ids('edu');
+    this.itds = ids('iommu-testdev');
   }
 
   apply(op: Op): Promise<Observation> {
@@ -115,11 +120,15 @@ export class QemuSession implements Session {
 
   async close(): Promise<void> {}
 
-  /** dma.read / dma.write: only edu's engine can be driven (the model refuses other devices too). */
+  /** dma.read / dma.write: edu's engine, and iommu-testdev's writes of its pattern (the model refuses the rest too). */
   private async dma(x: SessionContext, op: OpOf<'dma.read' | 'dma.write'>): Promise<Observation> {
     const bad = x.presence.problem(op.dev);
     if (bad !== null) return ownRefusal(bad);
     const dev = [...walkDevices(x.topology)].find((w) => w.dev.id === op.dev)!.dev;
+    if (dev.kind === 'iommu-testdev' && op.op === 'dma.write' && op.pasid === undefined) {
+      const pattern = itdPattern(op.data.length);
+      return op.data.every((b, i) => b === pattern[i]) ? testdevDma(x.dma, dev.id, op, x.iommu) : ownRefusal('unsupported');
+    }
     if (dev.kind !== 'edu' || op.pasid !== undefined) return ownRefusal('unsupported');
     x.clockRuns();
     return eduDma(x.dma, dev.id, op, this.edus, x.iommu);
@@ -242,6 +251,23 @@ export class QemuSession implements Session {
     let i = 0;
     while (i < ops.length) {
       const op = ops[i];
+      // A length isoroot does not let iommu-testdev take (rule harness.itd-length), where QEMU's flat view puts one.
+      if (this.itds.length > 0 && mayOverreachLength(op) && 'addr' in op) {
+        let refuse: boolean;
+        try {
+          refuse = await isTestdevLength(x.dma, op.addr, this.itds);
+        } catch (e) {
+          if (!(e instanceof QtestError || e instanceof QmpError)) throw e;
+          return stop(troubleKind(e, x.q), i, e.message);
+        }
+        if (refuse) {
+          observations.push(ownRefusal('unsupported'));
+          i++;
+          const failed = await evidence(i, i === ops.length);
+          if (failed !== null) return failed;
+          continue;
+        }
+      }
       if (isDialogue(op)) {
         try {
           observations.push(withIrqs(await this.interactive(x, op), await this.interruptsSoFar(x)));
@@ -261,7 +287,7 @@ export class QemuSession implements Session {
       const first = x.q.qtest.sent;
       let settle = false;
       let due = false;
-      for (; i < ops.length && !settle && !due && !isDialogue(ops[i]); i++) {
+      for (; i < ops.length && !settle && !due && !isDialogue(ops[i]) && !(seg.length > 0 && this.itds.length > 0 && mayOverreachLength(ops[i])); i++) {
         const plan = planAccess(ops[i], x.topology) ?? ownRefusal('unsupported');
         if (touchesSlotControl(ops[i], x.dma.ecam)) this.slotsTouched = true;
         const kept = keptConfigDwords(ops[i], x.dma.ecam);

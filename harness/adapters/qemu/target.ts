@@ -76,14 +76,14 @@ export interface QemuTarget extends Target {
 /** Sequences a campaign runs between two resets (Target.chain). */
 const CHAIN = 16;
 
-export function qemuCapabilities(p: Platform, build: Pick<QemuBuild, 'scalableIommu'> = { scalableIommu: false }): Capabilities {
+export function qemuCapabilities(p: Platform, build: Pick<QemuBuild, 'scalableIommu' | 'iommuTestdev'> = { scalableIommu: false, iommuTestdev: false }): Capabilities {
   const q35: Capability[] = ['config', 'mmio', 'pio', 'dma', 'dma-map', 'dma-attach', 'hotplug', 'root-reset', ...(build.scalableIommu ? (['pasid'] as const) : [])];
   return {
     ops: p.machine === 'q35' ? q35 : ['config', 'mmio', 'pio', 'dma', 'root-reset'],
     // PASID contexts are scalable-mode PASID tables; no emulated device tags its requests with a PASID (no pasid-dma).
     scalableIommu: build.scalableIommu ? ['first', 'second'] : [],
     maxRoots: maxRootsOf(p),
-    personalities: ['edu', 'pci-testdev', 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
+    personalities: ['edu', 'pci-testdev', ...(build.iommuTestdev ? ['iommu-testdev'] : []), 'root-port'].filter((k) => p.machine === 'q35' || k !== 'root-port') as Capabilities['personalities'],
     expanderPersonalities: p.machine === 'q35' ? ['root-port'] : ['edu', 'pci-testdev'],
     hotplugSlots: 'root-port',
     caps: [],

@@ -4,6 +4,7 @@ import type { DeviceSpec } from '../../topology/types.ts';
 import { Endpoint } from './endpoint.ts';
 import { Edu } from './edu.ts';
 import { PciTestdev } from './pci-testdev.ts';
+import { IommuTestdev } from './iommu-testdev.ts';
 import { PciBridge } from './bridge.ts';
 import { RootPort, type PortPlacement } from './root-port.ts';
 import { HostBridge } from './host-bridge.ts';
@@ -19,6 +20,8 @@ export function createFunction(spec: DeviceSpec, root: number, uid: number, mult
       return new Edu(spec, root, uid, multifunction);
     case 'pci-testdev':
       return new PciTestdev(spec, root, uid, multifunction);
+    case 'iommu-testdev':
+      return new IommuTestdev(spec, root, uid, multifunction);
     case 'bridge':
       return new PciBridge(spec, root, uid, multifunction);
     case 'root-port':
@@ -36,4 +39,4 @@ export function createFunction(spec: DeviceSpec, root: number, uid: number, mult
  * registers across a reset, as QEMU's does; a learned function's reset is
  * not known. A client may reset the first kind instead of reconnecting.
  */
-export const RESET_IS_POWER_ON: ReadonlySet<DeviceSpec['kind']> = new Set(['endpoint', 'pci-testdev']);
+export const RESET_IS_POWER_ON: ReadonlySet<DeviceSpec['kind']> = new Set(['endpoint', 'pci-testdev', 'iommu-testdev']);
