@@ -468,6 +468,11 @@ export abstract class PciFunction {
     return this.read(region, off, size);
   }
 
+  /** What a region read would return, without what the read itself does (iommu-testdev's trigger runs a transfer): for weighing where an access goes. */
+  peekRead(region: number, off: number, size: number): bigint {
+    return this.regionRead(region, off, size);
+  }
+
   /** Whether a region write sets Message Address bits 1:0 of an MSI-X table entry (choice msix.address-low-bits). */
   msixAddressLowBitsWritten(region: number, off: number, size: number, value: bigint): boolean {
     const x = this.caps.msix;

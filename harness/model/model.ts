@@ -965,7 +965,7 @@ export class Model implements DeviceHost, ItdHost {
     const peek = (x: Decoder): Option => {
       const off = addr - x.base + (x.offset ?? 0);
       const to: Delivery = { root: x.root, dev: x.fn!.id, region: regionName(x.region), offset: off };
-      if (value === null) return { option: '', obs: ok({ value: x.fn!.regionRead(x.region, off, size), to }) };
+      if (value === null) return { option: '', obs: ok({ value: x.fn!.peekRead(x.region, off, size), to }) };
       if (!tried) return { option: '', obs: ok({ to }) };
       const irqs = this.writeIrqs(x.fn!, x.region, off, size, value);
       return { option: '', obs: ok(irqs.length > 0 ? { to, irqs } : { to }), withIrqs: true };

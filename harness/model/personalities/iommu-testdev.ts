@@ -198,6 +198,11 @@ export class IommuTestdev extends PciFunction {
     return w;
   }
 
+  /** The trigger reads 0, and only a read that is delivered runs the transfer. */
+  override peekRead(region: number, off: number, size: number): bigint {
+    return size === 4 && off === ITD.trigger ? 0n : super.peekRead(region, off, size);
+  }
+
   override unknownRegionRead(region: number, off: number, size: number): boolean {
     return region === 0 && size === 4 && off === ITD.result && this.s.resultUnknown;
   }
