@@ -16,7 +16,7 @@ import { StaleTranslations } from './stale-translations.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
 import { Learned } from './personalities/learned.ts';
-import { IommuTestdev, ITD, ITD_MAX_LEN, itdPattern, type ItdHost, type PagedOutcome } from './personalities/iommu-testdev.ts';
+import { IommuTestdev, ITD, itdPattern, overreachingLength, type ItdHost, type PagedOutcome } from './personalities/iommu-testdev.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { rootForBus, routeConfig } from './config-route.ts';
@@ -944,7 +944,7 @@ export class Model implements DeviceHost, ItdHost {
       fn.msixKeepsAddressLowBits = pick.option === 'keep';
     }
     // isoroot's own bound on iommu-testdev transfers (rule harness.itd-length): the QEMU target refuses the write.
-    if (fn instanceof IommuTestdev && d.region === 0 && off === ITD.len && size === 4 && (value & 0xffffffffn) > BigInt(ITD_MAX_LEN)) return { status: 'error', reason: 'unsupported', source: 'harness', to, rule: 'harness.itd-length' };
+    if (fn instanceof IommuTestdev && d.region === 0 && overreachingLength(off, size, value) !== null) return { status: 'error', reason: 'unsupported', source: 'harness', to, rule: 'harness.itd-length' };
     fn.regionWrite(d.region, off, size, value);
     return ok({ to, rule });
   }

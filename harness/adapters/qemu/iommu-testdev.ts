@@ -12,9 +12,9 @@
  * fault record names the reason, and without one it missed memory.
  * Anything else is QEMU's, and the op says so (an error with the value).
  */
-import type { OpOf } from '../../ops/catalog.ts';
+import type { Op, OpOf } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
-import { ITD, ITD_MAX_LEN, ITD_RESULT } from '../../model/personalities/iommu-testdev.ts';
+import { ITD, ITD_RESULT, overreachingLength } from '../../model/personalities/iommu-testdev.ts';
 import { locate, faulted, type DmaContext } from './dma.ts';
 import type { Iommu } from './iommu.ts';
 import { flatViews, ownerAt } from './mtree.ts';
@@ -64,12 +64,12 @@ export async function testdevDma(x: DmaContext, id: string, op: OpOf<'dma.write'
   return { status: 'error', reason: 'unsupported', evidence: { events: [`iommu-testdev RESULT 0x${result.toString(16)} after a transfer isoroot armed with a length and default ATTRS`] } };
 }
 
-/** An MMIO write that may set an iommu-testdev's length beyond what isoroot drives (rule harness.itd-length). */
-export function mayOverreachLength(op: { op: string; addr?: number; size?: number; value?: bigint }): boolean {
-  return op.op === 'mmio.write' && op.size === 4 && op.addr !== undefined && op.addr % 0x1000 === ITD.len && op.value !== undefined && (op.value & 0xffffffffn) > BigInt(ITD_MAX_LEN);
+/** An MMIO write that may set an iommu-testdev's length beyond what isoroot drives (rule harness.itd-length), if BAR0 is where it lands. */
+export function mayOverreachLength(op: Op): boolean {
+  return op.op === 'mmio.write' && overreachingLength(op.addr % 0x1000, op.size, op.value) !== null;
 }
 
-/** Whether QEMU's flat view puts one of `ids`' BAR0 at `addr` (its length register there). */
+/** Whether QEMU's flat view puts one of `ids`' BAR0 at `addr` (the BAR is 4 KiB: the write's offset in it is the address's). */
 export async function isTestdevLength(x: DmaContext, addr: number, ids: readonly string[]): Promise<boolean> {
   const owner = ownerAt((await flatViews(x.q.qmp, [], x.timeoutMs)).memory, addr)?.owner;
   return owner !== undefined && ids.includes(owner);

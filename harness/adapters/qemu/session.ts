@@ -252,7 +252,7 @@ export class QemuSession implements Session {
     while (i < ops.length) {
       const op = ops[i];
       // A length isoroot does not let iommu-testdev take (rule harness.itd-length), where QEMU's flat view puts one.
-      if (this.itds.length > 0 && mayOverreachLength(op) && 'addr' in op) {
+      if (this.itds.length > 0 && mayOverreachLength(op) && op.op === 'mmio.write') {
         let refuse: boolean;
         try {
           refuse = await isTestdevLength(x.dma, op.addr, this.itds);

@@ -13,7 +13,10 @@
  *   its DMA ignores Bus Master Enable (docs/model.md says so too);
  * - the write runs page by page (QEMU's address-space write), so pages
  *   that translate land even when another page of the transfer faults;
- * - only 4-byte aligned accesses reach the registers; others read 0.
+ * - registers take 4-byte aligned accesses only; QEMU's memory core cuts a
+ *   CPU access into pieces of at most 4 bytes, aligned to their address
+ *   (physmem.c memory_access_size): an 8-byte access at a multiple of 4
+ *   is two register accesses, other pieces read 0 and write nothing.
  *
  * isoroot drives and models transfers of at most ITD_MAX_LEN bytes: QEMU
  * allocates the length twice, so a guest can make it allocate 8 GiB. The
@@ -44,6 +47,34 @@ export function itdPattern(len: number): Uint8Array {
   const out = new Uint8Array(len);
   for (let i = 0; i < len; i++) out[i] = (ITD_PATTERN >>> (8 * (i % 4))) & 0xff;
   return out;
+}
+
+/**
+ * An access as QEMU's memory core delivers it (physmem.c memory_access_size):
+ * pieces of at most 4 bytes, each no larger than its address's alignment.
+ * The 4-byte pieces, the only ones that reach a register: their offsets
+ * and where their bytes sit in the access's value.
+ */
+export function registerPieces(off: number, size: number): [number, bigint][] {
+  const out: [number, bigint][] = [];
+  for (let at = off, rest = size; rest > 0; ) {
+    let l = Math.min(rest, 4);
+    const align = at & -at;
+    if (align !== 0 && align < l) l = align;
+    l = l >= 4 ? 4 : l >= 2 ? 2 : 1;
+    if (l === 4) out.push([at, BigInt(8 * (at - off))]);
+    at += l;
+    rest -= l;
+  }
+  return out;
+}
+
+/** The length a write of `value` at `off` would set, beyond ITD_MAX_LEN, or null (rule harness.itd-length). */
+export function overreachingLength(off: number, size: number, value: bigint): number | null {
+  const piece = registerPieces(off, size).find(([at]) => at === ITD.len);
+  if (piece === undefined) return null;
+  const len = Number((value >> piece[1]) & 0xffffffffn);
+  return len > ITD_MAX_LEN ? len : null;
 }
 
 /** Whether ATTRS asks for a secure space while saying non-secure, or the reverse (an ARM space other than 0 or 1 is consistent). */
@@ -114,11 +145,24 @@ export class IommuTestdev extends PciFunction {
   }
 
   protected read(_region: number, off: number, size: number): bigint {
-    if (size !== 4 || off % 4 !== 0) return 0n;
+    return this.pieces(off, size, (at) => this.register(at, true), null);
+  }
+
+  private pieces(off: number, size: number, each: (at: number) => bigint, value: bigint | null): bigint {
+    let v = 0n;
+    for (const [at, shift] of registerPieces(off, size)) {
+      if (value === null) v |= each(at) << shift;
+      else this.store(at, Number((value >> shift) & 0xffffffffn));
+    }
+    return v;
+  }
+
+  /** A 4-byte register read; `trigger`: a read of offset 0 runs the transfer (not when only weighing the read). */
+  private register(off: number, trigger: boolean): bigint {
     const s = this.s;
     switch (off) {
       case ITD.trigger:
-        this.run(true);
+        if (trigger) this.run(true);
         return 0n;
       case ITD.iovaLo: return BigInt(s.iovaLo);
       case ITD.iovaHi: return BigInt(s.iovaHi);
@@ -132,9 +176,11 @@ export class IommuTestdev extends PciFunction {
   }
 
   protected write(_region: number, off: number, size: number, value: bigint): void {
-    if (size !== 4 || off % 4 !== 0) return;
+    this.pieces(off, size, () => 0n, value);
+  }
+
+  private store(off: number, v: number): void {
     const s = this.s;
-    const v = Number(value & 0xffffffffn);
     switch (off) {
       case ITD.iovaLo: s.iovaLo = v; break;
       case ITD.iovaHi: s.iovaHi = v; break;
@@ -199,12 +245,12 @@ export class IommuTestdev extends PciFunction {
   }
 
   /** The trigger reads 0, and only a read that is delivered runs the transfer. */
-  override peekRead(region: number, off: number, size: number): bigint {
-    return size === 4 && off === ITD.trigger ? 0n : super.peekRead(region, off, size);
+  override peekRead(_region: number, off: number, size: number): bigint {
+    return this.pieces(off, size, (at) => this.register(at, false), null);
   }
 
   override unknownRegionRead(region: number, off: number, size: number): boolean {
-    return region === 0 && size === 4 && off === ITD.result && this.s.resultUnknown;
+    return region === 0 && this.s.resultUnknown && off <= ITD.result && ITD.result + 4 <= off + size && (off % 4 === 0 || size === 8);
   }
 
   // Its reset handler (a legacy reset) clears every register.
