@@ -110,3 +110,16 @@ test('reset clears every register', () => {
   expect(p.mr(B + ITD.len).value).toBe(0n);
   expect(Number(p.mr(B + ITD.result).value)).toBe(ITD_RESULT.idle);
 });
+
+test("an 8-byte access at a multiple of 4 is two register accesses, as QEMU's memory core cuts it; other pieces reach nothing", () => {
+  const p = new Poke(oneRoot([itd()]));
+  up(p);
+  p.mw(B + ITD.iovaLo, 0x1111_0000_2222n * 0x10000n + 0x3333n, 8);
+  expect(p.mr(B + ITD.iovaLo).value).toBe(0x22223333n);
+  expect(p.mr(B + ITD.iovaHi).value).toBe(0x11110000n);
+  // RESULT (idle) and the doorbell (reads 0) together.
+  expect(p.mr(B + ITD.result, 8).value).toBe(BigInt(ITD_RESULT.idle));
+  expect(p.mr(B + ITD.iovaLo + 2, 8).value).toBe(0x11110000n << 16n);
+  // The length in the upper half of an 8-byte write is held to the same bound.
+  expect(p.full({ op: 'mmio.write', root: 0, addr: B + 0x08, size: 8, value: 0x20000n << 32n })).toMatchObject({ status: 'error', source: 'harness', rule: 'harness.itd-length' });
+});
