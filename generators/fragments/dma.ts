@@ -117,7 +117,7 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
           fc.nat(2),
           fc.constantFrom('present', 'present', 'zero') as fc.Arbitrary<'present' | 'zero'>,
           fc.constantFrom('pasid', 'page', 'other-page', 'none') as fc.Arbitrary<'pasid' | 'page' | 'other-page' | 'none'>,
-          fc.constantFrom('none', 'rebind', 'rebind-first', 'rebind-second', 'detach', 'unmap') as fc.Arbitrary<string>,
+          fc.constantFrom('none', 'rebind', 'rebind-first', 'rebind-second', 'detach', 'unmap', 'free-bound') as fc.Arbitrary<string>,
           fc.nat(7),
           fc.boolean(),
         )
@@ -137,9 +137,12 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
           ops.push(...use(peer));
           if (after.startsWith('rebind')) {
             const stage = after === 'rebind-first' ? 'first' : after === 'rebind-second' ? 'second' : undefined;
-            ops.push({ op: 'pasid.bind', dev: peer.spec.id, pasid: 0, domain: (domain + 1) % 2, ...(stage !== undefined ? { stage } : {}) }, ...use(d));
+            // Another domain where the root has one, else the same one again.
+            ops.push({ op: 'pasid.bind', dev: peer.spec.id, pasid: 0, domain: (domain + 1) % Math.max(1, x.t.roots[dmaOwnerOf(d)].domains ?? 1), ...(stage !== undefined ? { stage } : {}) }, ...use(d));
           }
           if (after === 'detach') ops.push({ op: 'dma.attach', dev, domain }, { op: 'dma.detach', dev: peer.spec.id }, ...use(d));
+          // A PASID of the context bound, then freed while bound: its entry goes as an unbind's would.
+          if (after === 'free-bound') ops.push({ op: 'pasid.alloc', dev }, { op: 'pasid.bind', dev: peer.spec.id, pasid: 1, domain }, { op: 'pasid.free', dev, pasid: 1, clear }, ...use(d));
           if (after === 'unmap') ops.push({ op: 'dma.attach', dev, domain }, ...use(peer), { op: 'dma.unmap', root: d.root, domain, iova, size: 0x1000 }, ...use(d));
           return ops;
         }),
