@@ -107,7 +107,29 @@ const ENTRIES: Entry[] = [
     topology: onExpander,
     ops: [cfgW1(b(0x20, 0), 0x18, 0x212120), cfgW1(b(0x20, 0), 0x20, 0xc000c000), cfgW1(b(0x20, 0), 0x04, 6, 2), cfgW1(b(0x21, 0), 0x10, 0xc0000000), cfgW1(b(0x21, 0), 0x04, 6, 2), { op: 'mmio.write', root: 1, addr: 0xc0000060, size: 4, value: 1n }],
   },
-{
+  {
+    name: 'bridge-bus-range-captures-other-roots',
+    status: 'open',
+    reason:
+      "QEMU bug, an isolation one: a config request finds its bus by walking bus 0's children newest first (hw/pci/pci.c pci_find_bus_nr), and enters a pxb-pcie expander root as soon as any bridge on it has a secondary..subordinate range holding the bus number (pci_root_bus_in_range), even a range outside the expander's own buses. Here the root port of expander root 2 (bus 0x40) is given buses 0x21..0x41, which belong to expander root 1: from then on a config read of 21:00.0, root 1's edu, reaches root 2's pci-testdev (1b36:0005 instead of 1234:11e8), and a config write there would change the other root's device. A host bridge decodes only its own bus range (PCI Firmware 3.3 §4.1.2, _BBN and _CRS bus ranges per host bridge; PCIe Base §7.2.2.1 ECAM per segment and bus range): a bridge below one root cannot claim another root's buses. Found by a QEMU 11 campaign as a maps collision: a BAR write to a device on a captured root was lost.",
+    quirk: 'qemu-pxb-bus-claim',
+    topology: {
+      roots: [
+        { bus: 0, busLimit: 0x1f, devices: [] },
+        { bus: 0x20, busLimit: 0x3f, share: { memory: 0, io: 0, dma: 0, irq: 0, pasid: 0, config: 0 }, devices: [{ id: 'p0', kind: 'root-port', slot: 0, fn: 0, children: [{ id: 'e0', kind: 'edu', slot: 0, fn: 0 }] }] },
+        { bus: 0x40, busLimit: 0x5f, share: { memory: 0, io: 0, dma: 0, irq: 0, pasid: 0, config: 0 }, devices: [{ id: 'p1', kind: 'root-port', slot: 0, fn: 0, children: [{ id: 't1', kind: 'pci-testdev', slot: 0, fn: 0 }] }] },
+      ],
+    },
+    ops: [
+      cfgW1(b(0x20, 0), 0x18, 0x212120),
+      { ...cfgW(b(0x40, 0), 0x18, 0x414140), root: 2 },
+      { op: 'cfg.read', root: 1, via: 'ecam', bdf: b(0x21, 0), reg: 0, size: 4 },
+      // Root 2's port takes buses 0x21..0x41: root 1's bus 0x21 among them.
+      { ...cfgW(b(0x40, 0), 0x18, 0x412140), root: 2 },
+      { op: 'cfg.read', root: 1, via: 'ecam', bdf: b(0x21, 0), reg: 0, size: 4 },
+    ],
+  },
+  {
     name: 'pasid-zeroed-entry-faults-invalid',
     status: 'open',
     reason: "QEMU bug (fault reason only): in scalable mode intel-iommu checks a PASID entry's translation type and paging level before its Present bit (hw/i386/intel_iommu.c vtd_get_pe_in_pasid_leaf_table runs vtd_pe_type_check, and vtd_get_pe_from_pasid_table tests vtd_pe_present only after it). A PASID entry that is all zeros, cleared whole by software or never written, therefore faults with reason 0x5b (PASID-table entry invalid) instead of 0x59 (PASID-table entry not present). VT-d \u00a79.6 has the other fields of a not-present entry ignored, so the fault is a not-present one. The translation itself is right: the DMA faults and moves nothing. Clearing the Present bit alone (pasid.unbind clear=present) faults with 0x59 as it should.",

@@ -18,6 +18,24 @@ export function rootForBus(t: Topology, owner: number, bus: number): number {
 }
 
 /**
+ * The root a config request for `bus` enters under QEMU's bus walk
+ * (hw/pci/pci.c pci_find_bus_nr, a known bug's quirk): the children of
+ * bus 0 are tried newest first (the main root's ports, created after the
+ * expanders, then the expanders from the last), and the first whose
+ * number is the bus, or whose bridges' secondary..subordinate range holds
+ * it, takes the request, whether or not the bus is below it. -1: none.
+ */
+export function claimedRoot(t: Topology, rootBuses: readonly Bus[], owner: number, bus: number): number {
+  if (ownerOf(t, 0, 'config') !== owner) return rootForBus(t, owner, bus);
+  if (bus === t.roots[0].bus) return 0;
+  const claims = (b: Bus): boolean => b.functions().some((f) => f.isBridge && (f as Bridge).forwards(bus, true));
+  const ports = rootBuses[0].functions().filter((f) => f.isBridge).reverse();
+  if (ports.some((f) => (f as Bridge).forwards(bus, true))) return 0;
+  for (let r = t.roots.length - 1; r > 0; r--) if (ownerOf(t, r, 'config') === owner && (bus === t.roots[r].bus || claims(rootBuses[r]))) return r;
+  return -1;
+}
+
+/**
  * The function at (bus, devfn) below root r, or why nobody answers: 'ur' on
  * a root bus or a PCIe link (PCIe Base §7.3.1: a link carries device 0
  * only), 'ma' on a conventional bus (PCI 3.0 §3.3.3.1).

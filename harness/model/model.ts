@@ -19,7 +19,7 @@ import { Learned } from './personalities/learned.ts';
 import { IommuTestdev, ITD, itdPattern, overreachingLength, type ItdHost, type PagedOutcome } from './personalities/iommu-testdev.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
-import { rootForBus, routeConfig } from './config-route.ts';
+import { claimedRoot, rootForBus, routeConfig } from './config-route.ts';
 import { slotsOf, type DeviceSlot } from './slots.ts';
 import { translateDma } from './dma.ts';
 import { assertedLines, lineChanges, routesLines, type IntxArrival } from './intx-lines.ts';
@@ -574,7 +574,7 @@ export class Model implements DeviceHost, ItdHost {
   }
 
   private configAccess(owner: number, issuer: number, bus: number, devfn: number, reg: number, size: number, value: bigint | null): Observation {
-    const r = rootForBus(this.topology, owner, bus);
+    const r = this.rules.expanderBusClaims ? claimedRoot(this.topology, this.rootBuses, owner, bus) : rootForBus(this.topology, owner, bus);
     if (r < 0) return missedConfig('ur', issuer, 'config.routing', undefined, value, size);
     const b = mkBdf(bus, devfn >> 3, devfn & 7);
     const via = this.rules.emulatorsAfterInternal ? undefined : this.emulatorFor(this.emus.get(owner)!, b);

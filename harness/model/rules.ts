@@ -39,6 +39,12 @@ export interface Rules {
   emulatorsAfterInternal: boolean;
   /** Whether a bridge's reset leaves its windows decoding where they were until its windows are written again. */
   keepWindowsOnReset: boolean;
+  /**
+   * Whether a config request finds its root by the first root whose bridges
+   * claim the bus number (QEMU's pci_find_bus_nr, config-route.ts
+   * claimedRoot) rather than by the roots' own bus ranges.
+   */
+  expanderBusClaims: boolean;
   /** Whether an edu DMA between its buffer and [addr, addr + count) aborts the target (its range check). */
   eduDmaAborts(addr: bigint, count: bigint): boolean;
   /** What CONFIG_ADDRESS holds after a DWORD write of `value` (PCI 3.0 §3.2.2.3.2: bits 30:24 and 1:0 are reserved, read as 0). */
@@ -118,6 +124,7 @@ export const REFERENCE_RULES: Rules = {
   emulatorKeys: (bdf) => [bdf],
   emulatorsAfterInternal: false,
   keepWindowsOnReset: false,
+  expanderBusClaims: false,
   eduDmaAborts: () => false,
   cf8Latch: (value) => (value & 0x80fffffc) >>> 0,
   msiAddressLowBits: () => 0,

@@ -53,6 +53,12 @@ export const QEMU_QUIRKS: readonly Quirk[] = [
     },
   },
   {
+    name: 'qemu-pxb-bus-claim',
+    describes:
+      "a config request finds its bus by walking bus 0's children newest first (hw/pci/pci.c pci_find_bus_nr): an expander root is entered as soon as one of its bridges' secondary..subordinate range holds the bus number (pci_root_bus_in_range), even a range outside the expander's own buses, so one root's bridge can capture the config space of every root after it in the walk; the request then finds nobody there",
+    rules: { expanderBusClaims: true },
+  },
+  {
     name: 'qemu-pxb-intx-off-prt',
     describes:
       "INTx of a device on a pxb-pcie expander: pxb_map_irq_fn subtracts the expander's slot from the swizzled pin and ich9_lpc_map_irq indexes its per-slot routing table with that negative pin, so the line is another slot's (PIRQ E..H) rather than the one QEMU's own _PRT gives the guest",
