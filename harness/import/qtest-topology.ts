@@ -201,7 +201,7 @@ export function qemuSetup(cl: CommandLine | null, file: string, machine: Machine
     let id = d.id !== undefined && ID.test(d.id) && !ids.has(d.id) ? d.id : d.driver.replace(/[^A-Za-z0-9_-]/g, '-').replace(/^[^A-Za-z]/, 'd').slice(0, 28);
     for (let n = 2; ids.has(id); n++) id = `${id.replace(/-[0-9]+$/, '')}-${n}`;
     ids.add(id);
-    const spec: DeviceSpec = (d.driver === 'edu' || d.driver === 'pci-testdev') && d.qdev === d.driver ? { id, kind: d.driver, slot: 0, fn: d.fn } : { id, kind: 'opaque', qdev: d.qdev, slot: 0, fn: d.fn };
+    const spec: DeviceSpec = (d.driver === 'edu' || d.driver === 'pci-testdev' || d.driver === 'iommu-testdev') && d.qdev === d.driver ? { id, kind: d.driver, slot: 0, fn: d.fn } : { id, kind: 'opaque', qdev: d.qdev, slot: 0, fn: d.fn };
     spec.slot = d.slot ?? nextFree();
     root.devices.push(spec);
   }
