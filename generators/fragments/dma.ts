@@ -49,8 +49,8 @@ export function dmaFragments(x: FragmentContext): Weighted[] {
           const iova = base + (off & ~0xf);
           const p = has('pasid-dma') && pasid !== null && d.spec.kind !== 'iommu-testdev' ? pasid : undefined;
           const bytes = data === null ? null : data.some((b) => b !== 0) ? data : Uint8Array.of(1, 2, 3, 4);
-          // iommu-testdev only writes; now and then longer than a page, to cross one.
-          const dma: Op = d.spec.kind === 'iommu-testdev' ? dmaWrite(d, iova, new Uint8Array(off % 5 === 0 ? 0x1010 : len)) : bytes === null ? { op: 'dma.read', dev: d.spec.id, iova, len, ...(p !== undefined ? { pasid: p } : {}) } : dmaWrite(d, iova, bytes, p);
+          // iommu-testdev only writes; now and then a whole page's worth, which crosses a page where the IOVA is not aligned.
+          const dma: Op = d.spec.kind === 'iommu-testdev' ? dmaWrite(d, iova, new Uint8Array(off % 5 === 0 ? 0x1000 : len)) : bytes === null ? { op: 'dma.read', dev: d.spec.id, iova, len, ...(p !== undefined ? { pasid: p } : {}) } : dmaWrite(d, iova, bytes, p);
           // edu's engine and iommu-testdev's registers are driven through BAR0: a driver maps it first.
           return driven(d) && has('config') ? [...bringUp(x, d), dma] : [dma];
         }),
