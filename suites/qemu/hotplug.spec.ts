@@ -5,6 +5,8 @@
  * the model's prediction.
  */
 import { expect, test } from '@playwright/test';
+import { join } from 'node:path';
+import { readTrace } from '../../harness/trace/reader.ts';
 import type { Op } from '../../harness/ops/catalog.ts';
 import type { Observation } from '../../harness/ops/observation.ts';
 import { bdf, cfgR, cfgW, conform, edu, lines, machine, mr, mw, port, requireQemu, withQemu } from './helpers.ts';
@@ -177,5 +179,14 @@ test('an eject written straight into ECAM, or through CONFIG_DATA, is followed t
     expect(r.steps[6].obs).toMatchObject({ status: 'error', reason: 'not-present' });
     expect(r.steps[8].obs.status).toBe('ok');
     expect(r.steps[11].obs).toMatchObject({ status: 'error', reason: 'not-present' });
+  });
+});
+
+test("a plug QEMU warns about (\"Interrupt Mask set, irq is not generated\") still plugs, and is observed so (a campaign's 12-op trace)", async () => {
+  const trace = await readTrace(join(import.meta.dirname, 'traces', 'plug-with-a-warning.jsonl'));
+  await withQemu(async (q) => {
+    const r = await conform(q, trace.header.topology, trace.steps.map((s) => s.op));
+    expect(lines(r.violations)).toEqual([]);
+    expect(r.steps[11].obs.status).toBe('ok');
   });
 });

@@ -154,7 +154,8 @@ export class QemuSession implements Session {
     if (s === null) return ownRefusal('unsupported');
     x.presenceChanges();
     const r = await plug(x.q, x.topology, s, x.timeoutMs);
-    if (r !== 'ok') return refused(r === 'busy' ? 'busy' : 'unsupported');
+    // QEMU's own words travel with a refusal, as evidence for the reader.
+    if (r !== 'ok') return r === 'busy' ? refused('busy') : { ...refused('unsupported'), evidence: { events: [`device_add: ${r.refused}`] } };
     x.presence.set(op.dev, true);
     x.iommu?.plugged(s.dev);
     return { status: 'ok' };
