@@ -16,7 +16,7 @@ import { StaleTranslations } from './stale-translations.ts';
 import { Bridge } from './personalities/bridge.ts';
 import { createFunction } from './personalities/index.ts';
 import { Learned } from './personalities/learned.ts';
-import { IommuTestdev, ITD, itdPattern, overreachingLength, type ItdHost, type PagedOutcome } from './personalities/iommu-testdev.ts';
+import { IommuTestdev, ITD, isItdPattern, overreachingLength, type ItdHost, type PagedOutcome } from './personalities/iommu-testdev.ts';
 import { Ram } from './ram.ts';
 import { REFERENCE_RULES, type Rules } from './rules.ts';
 import { claimedRoot, rootForBus, routeConfig } from './config-route.ts';
@@ -1055,8 +1055,7 @@ export class Model implements DeviceHost, ItdHost {
    */
   private itdDma(fn: IommuTestdev, op: OpOf<'dma.read'> | OpOf<'dma.write'>): Observation {
     if (!('data' in op) || op.pasid !== undefined) return err('unsupported');
-    const pattern = itdPattern(op.data.length);
-    if (!op.data.every((b, i) => b === pattern[i])) return err('unsupported');
+    if (!isItdPattern(op.data)) return err('unsupported');
     if (!Object.values(ITD).every((off) => this.cpuReaches(fn, 0, off))) return err('unreachable');
     return fn.driverWrite(op.iova, op.data.length).obs;
   }

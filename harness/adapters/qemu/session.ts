@@ -15,7 +15,7 @@ import { ownRefusal, planAccess, refused, type Planned } from './access.ts';
 import { eduDma, type DmaContext } from './dma.ts';
 import { mayStartFactorial, settleFactorial } from './edu.ts';
 import { isTestdevLength, mayOverreachLength, testdevDma } from './iommu-testdev.ts';
-import { itdPattern } from '../../model/personalities/iommu-testdev.ts';
+import { isItdPattern } from '../../model/personalities/iommu-testdev.ts';
 import type { Iommu } from './iommu.ts';
 import type { Presence } from './presence.ts';
 import type { QemuProcess } from './process.ts';
@@ -125,10 +125,7 @@ export class QemuSession implements Session {
     const bad = x.presence.problem(op.dev);
     if (bad !== null) return ownRefusal(bad);
     const dev = [...walkDevices(x.topology)].find((w) => w.dev.id === op.dev)!.dev;
-    if (dev.kind === 'iommu-testdev' && op.op === 'dma.write' && op.pasid === undefined) {
-      const pattern = itdPattern(op.data.length);
-      return op.data.every((b, i) => b === pattern[i]) ? testdevDma(x.dma, dev.id, op, x.iommu) : ownRefusal('unsupported');
-    }
+    if (dev.kind === 'iommu-testdev' && op.op === 'dma.write' && op.pasid === undefined) return isItdPattern(op.data) ? testdevDma(x.dma, dev.id, op, x.iommu) : ownRefusal('unsupported');
     if (dev.kind !== 'edu' || op.pasid !== undefined) return ownRefusal('unsupported');
     x.clockRuns();
     return eduDma(x.dma, dev.id, op, this.edus, x.iommu);

@@ -49,6 +49,11 @@ export function itdPattern(len: number): Uint8Array {
   return out;
 }
 
+/** Whether `data` is what the device writes for a transfer of its length (the only data a dma.write of it can carry). */
+export function isItdPattern(data: Uint8Array): boolean {
+  return data.every((b, i) => b === ((ITD_PATTERN >>> (8 * (i % 4))) & 0xff));
+}
+
 /**
  * An access as QEMU's memory core delivers it (physmem.c memory_access_size):
  * pieces of at most 4 bytes, each no larger than its address's alignment.
@@ -227,7 +232,7 @@ export class IommuTestdev extends PciFunction {
     }
     const back = this.itdHost.systemRead(this, s.gpaHi * 2 ** 32 + s.gpaLo, s.len);
     if (back === null) done(ITD_RESULT.mismatch, true);
-    else done(back.every((b, i) => b === ((ITD_PATTERN >>> (8 * (i % 4))) & 0xff)) ? 0 : ITD_RESULT.mismatch, w.unknown);
+    else done(isItdPattern(back) ? 0 : ITD_RESULT.mismatch, w.unknown);
     return w;
   }
 
