@@ -4,6 +4,7 @@
  * conforming target must produce. Deterministic: the same topology and
  * operations always give the same observations.
  */
+import { VfioHost } from './vfio/host.ts';
 import { AddressSpace } from './address-space.ts';
 import { Bus } from './bus.ts';
 import { EmulatorTable, type EmulatorDecide } from './emulators.ts';
@@ -144,6 +145,12 @@ export class Model implements DeviceHost, ItdHost {
   readonly keepStaleMappings: boolean;
   /** What a variant of the model changes in its bridges: one object for all of them. */
   private readonly bridgeRules: Bridge['rules'];
+
+  /** Linux's VFIO over this topology (harness/model/vfio/host.ts), made when a VFIO op first asks. */
+  private vfioHost: VfioHost | null = null;
+  get vfio(): VfioHost {
+    return (this.vfioHost ??= new VfioHost(this.topology));
+  }
 
   constructor(
     readonly topology: Topology,
@@ -539,6 +546,27 @@ export class Model implements DeviceHost, ItdHost {
       case 'region.read':
       case 'region.write':
         return regionAccess(this.regionHost, op);
+      case 'vfio.bind':
+      case 'vfio.group.open':
+      case 'vfio.group.close':
+      case 'vfio.group.status':
+      case 'vfio.group.members':
+      case 'vfio.container.open':
+      case 'vfio.container.close':
+      case 'vfio.set-container':
+      case 'vfio.unset-container':
+      case 'vfio.set-iommu':
+      case 'vfio.device.open':
+      case 'vfio.device.close':
+      case 'vfio.device.info':
+      case 'vfio.region.info':
+      case 'vfio.region.read':
+      case 'vfio.region.write':
+      case 'vfio.dma.map':
+      case 'vfio.dma.unmap':
+      case 'vfio.reset':
+      case 'vfio.dma':
+        return this.vfio.apply(op);
     }
     return unhandled(op);
   }

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { F, VIAS, optional, type Field } from './fields.ts';
 
 /** Families of operations a target may support (declared in its capabilities). */
-export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'pasid-dma', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region'] as const;
+export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'pasid-dma', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region', 'vfio'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** The space a root routes an access through: its config space, memory, IO, or (for a device's DMA) the IOMMU's. */
@@ -110,6 +110,38 @@ const regionFields = <X extends Record<string, Field<unknown>>>(x: X) => ({
 });
 /** The longest virtual time one clock.step advances, in nanoseconds (10 s). */
 export const CLOCK_STEP_MAX_NS = 10_000_000_000;
+
+/**
+ * Linux VFIO's user API (linux/vfio.h, Documentation/driver-api/vfio.rst):
+ * a device is named by its topology id, and its IOMMU group and the
+ * group's file are the ones the kernel gives that device; containers are
+ * numbered by the trace. IOVAs stay below 2^28, where edu's DMA engine
+ * reaches (hw/misc/edu.c dma_mask).
+ */
+export const VFIO_CONTAINERS = 4;
+export const VFIO_IOVA_MAX = 2 ** 28 - 1;
+/** The bytes of user memory behind each container, which its DMA mappings take their pages from (VFIO_IOMMU_MAP_DMA vaddr). */
+export const VFIO_BUFFER = 0x10000;
+const containerField = F.int('container index', 0, VFIO_CONTAINERS - 1, [0, 1]);
+const VFIO_IOVA_LIKELY = [0x0, 0x1000, 0x10000, 0x100000, 0x101000];
+const vfioIova = F.hex('IOVA', VFIO_IOVA_MAX, VFIO_IOVA_LIKELY);
+const vfioAccessFields = {
+  dev: F.dev(),
+  region: F.int('region index: 0-5 BARs, 6 ROM, 7 config space', 0, 8, [0, 0, 1, 7, 7]),
+  offset: F.hex('offset in the region', 2 ** 32, [0, 0x4, 0x8, 0x10, 0x20, 0x3c, 0x40, 0xffc, 0x40000]),
+  size: F.int('bytes', 1, 8, [1, 2, 4, 8]),
+  via: F.oneOf(['pread', 'mmap'] as const),
+};
+const vfioAccessProblem = (o: { size: number; offset: number }): string | null =>
+  ![1, 2, 4, 8].includes(o.size) ? 'size 1, 2, 4 or 8' : o.offset % o.size !== 0 ? `offset not aligned to size ${o.size}` : null;
+const vfioAccessFix = <T extends { size: number; offset: number }>(o: T): T => {
+  const size = [1, 2, 4, 8].includes(o.size) ? o.size : 4;
+  return { ...o, size, offset: o.offset - (o.offset % size) };
+};
+const vfioRangeProblem = (o: { iova: number; size: number }): string | null => (o.iova + o.size > VFIO_IOVA_MAX + 1 ? 'iova + size within 2^28' : null);
+const vfioRangeFix = <T extends { iova: number; size: number }>(o: T): T => (o.iova + o.size > VFIO_IOVA_MAX + 1 ? { ...o, iova: Math.max(0, VFIO_IOVA_MAX + 1 - o.size) } : o);
+const vfio = { space: null, signals: false, removesPins: false, wide: false, dialogue: false } as const;
+const vfioRead = { ...vfio, needs: 'vfio' } as const;
 
 export const CATALOG = {
   'cfg.read': spec({ ...busRead('config'), doc: 'configuration read through ECAM or CF8/CFC', needs: 'config', reads: true, fields: cfgFields, problem: cfgProblem, fix: cfgFix }),
@@ -243,6 +275,66 @@ export const CATALOG = {
     fields: regionFields({ data: F.bytes(REGION_XFER_MAX) }),
   }),
   'clock.step': spec({ ...control, wide: true, doc: 'advance virtual time (device timers fire)', needs: 'clock', reads: false, fields: { ns: F.int('nanoseconds', 1, CLOCK_STEP_MAX_NS, [1_000_000, 100_000_000]) } }),
+  'vfio.bind': spec({ ...vfio,
+    doc: "bind a device to vfio-pci, to its own kernel driver ('native'), or to none (sysfs driver_override, unbind, drivers_probe); the value is the driver bound after (0 none, 1 vfio-pci, 2 native)",
+    needs: 'vfio',
+    reads: true,
+    fields: { dev: F.dev(), driver: F.oneOf(['vfio-pci', 'native', 'none'] as const) },
+  }),
+  'vfio.group.open': spec({ ...vfioRead, doc: "open the device's IOMMU group (/dev/vfio/N)", reads: false, fields: { dev: F.dev() } }),
+  'vfio.group.close': spec({ ...vfioRead, doc: "close the device's group file", reads: false, fields: { dev: F.dev() } }),
+  'vfio.group.status': spec({ ...vfioRead, doc: 'VFIO_GROUP_GET_STATUS of the device\'s open group: the value is its flags (1 viable, 2 container set)', reads: true, fields: { dev: F.dev() } }),
+  'vfio.group.members': spec({ ...vfioRead,
+    doc: "the devices of the device's IOMMU group, as sysfs lists them: the value's bit i is the topology's i-th device in walk order",
+    reads: true,
+    fields: { dev: F.dev() },
+  }),
+  'vfio.container.open': spec({ ...vfioRead, doc: 'open a container (/dev/vfio/vfio)', reads: false, fields: { container: containerField } }),
+  'vfio.container.close': spec({ ...vfioRead, doc: 'close a container file', reads: false, fields: { container: containerField } }),
+  'vfio.set-container': spec({ ...vfioRead, doc: "VFIO_GROUP_SET_CONTAINER: put the device's open group in a container", reads: false, fields: { dev: F.dev(), container: containerField } }),
+  'vfio.unset-container': spec({ ...vfioRead, doc: "VFIO_GROUP_UNSET_CONTAINER: take the device's group out of its container", reads: false, fields: { dev: F.dev() } }),
+  'vfio.set-iommu': spec({ ...vfioRead, doc: "VFIO_SET_IOMMU: the container's IOMMU model (type1 v2 or type1)", reads: false, fields: { container: containerField, type: F.oneOf(['type1v2', 'type1'] as const) } }),
+  'vfio.device.open': spec({ ...vfioRead, doc: 'VFIO_GROUP_GET_DEVICE_FD: open the device through its group', reads: false, fields: { dev: F.dev() } }),
+  'vfio.device.close': spec({ ...vfioRead, doc: "close the device's file", reads: false, fields: { dev: F.dev() } }),
+  'vfio.device.info': spec({ ...vfioRead, doc: 'VFIO_DEVICE_GET_INFO: the value is its flags (1 PCI... 2 RESET) with the regions count above bit 32', reads: true, fields: { dev: F.dev() } }),
+  'vfio.region.info': spec({ ...vfioRead,
+    doc: 'VFIO_DEVICE_GET_REGION_INFO: the value is the size, with the flags (1 read, 2 write, 4 mmap) above bit 48',
+    reads: true,
+    fields: { dev: F.dev(), region: F.int('region index: 0-5 BARs, 6 ROM, 7 config space, 8 VGA', 0, 8, [0, 1, 6, 7]) },
+  }),
+  'vfio.region.read': spec({ ...vfioRead, doc: "read a device's region through its VFIO file (pread) or a mapping of it (mmap)", reads: true, fields: vfioAccessFields, problem: vfioAccessProblem, fix: vfioAccessFix }),
+  'vfio.region.write': spec({ ...vfioRead,
+    signals: true,
+    doc: "write a device's region through its VFIO file (pread) or a mapping of it (mmap)",
+    reads: false,
+    fields: { ...vfioAccessFields, value: F.value() },
+    problem: (o) => vfioAccessProblem(o) ?? valueFits(o),
+    fix: (o) => valueFix(vfioAccessFix(o)),
+  }),
+  'vfio.dma.map': spec({ ...vfioRead,
+    doc: "VFIO_IOMMU_MAP_DMA: map `size` bytes of the container's user memory from `offset` at an IOVA",
+    reads: false,
+    fields: { container: containerField, iova: vfioIova, size: F.hex('bytes', 0x10000, [0x1000, 0x2000]), offset: F.hex('offset in the user memory', VFIO_BUFFER - 0x1000, [0, 0x1000]), perm: F.oneOf(['rw', 'r', 'w'] as const) },
+    problem: (o) => vfioRangeProblem(o) ?? (o.offset + o.size > VFIO_BUFFER ? `offset + size within the ${VFIO_BUFFER}-byte user memory` : null),
+    fix: (o) => vfioRangeFix({ ...o, size: Math.min(o.size, VFIO_BUFFER), offset: Math.min(o.offset, VFIO_BUFFER - Math.min(o.size, VFIO_BUFFER)) }),
+  }),
+  'vfio.dma.unmap': spec({ ...vfioRead,
+    doc: 'VFIO_IOMMU_UNMAP_DMA: the value is the bytes unmapped',
+    reads: true,
+    fields: { container: containerField, iova: vfioIova, size: F.hex('bytes', 0x10000, [0x1000, 0x2000]) },
+    problem: vfioRangeProblem,
+    fix: vfioRangeFix,
+  }),
+  'vfio.reset': spec({ ...vfioRead, signals: true, doc: 'VFIO_DEVICE_RESET of an open device', reads: false, fields: { dev: F.dev() } }),
+  'vfio.dma': spec({ ...vfioRead,
+    signals: true,
+    dialogue: true,
+    doc: "edu's DMA engine, driven through its open device's BAR, writes `len` bytes of its buffer at the IOVA; the value is the containers whose memory it reached (bit c for container c)",
+    reads: true,
+    fields: { dev: F.dev(), iova: vfioIova, len: F.int('bytes', 1, 4096, [4, 64, 4096]) },
+    problem: (o) => (o.iova + o.len > VFIO_IOVA_MAX + 1 ? 'iova + len within 2^28' : null),
+    fix: (o) => (o.iova + o.len > VFIO_IOVA_MAX + 1 ? { ...o, iova: VFIO_IOVA_MAX + 1 - o.len } : o),
+  }),
 } as const;
 
 export type OpKind = keyof typeof CATALOG;

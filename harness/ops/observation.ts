@@ -58,6 +58,12 @@ export const ERROR_REASONS = [
   'read-only', // a write to the expansion ROM
   'not-decoding', // a BAR that does not decode (vfio-pci answers EIO)
   'too-large', // more than one message may carry (vfio-user max_data_xfer_size)
+  // Linux VFIO's refusals (harness/model/vfio/errno-reasons.ts gives each errno its word):
+  'invalid', // EINVAL
+  'not-viable', // EPERM: a group with a device a kernel driver holds
+  'no-file', // ENOENT: no such file (a group without a device bound to a VFIO driver)
+  'not-held', // EBADF: isoroot holds no such file; refused before any syscall
+  'errno', // any other errno: the errno field names it
 ] as const;
 
 export type FaultReason = (typeof FAULT_REASONS)[number];

@@ -62,6 +62,26 @@ function place(op: Op): { bdf?: string; addr?: string } {
     case 'dev.reset':
     case 'root.reset':
     case 'clock.step':
+    case 'vfio.bind':
+    case 'vfio.group.open':
+    case 'vfio.group.close':
+    case 'vfio.group.status':
+    case 'vfio.group.members':
+    case 'vfio.container.open':
+    case 'vfio.container.close':
+    case 'vfio.set-container':
+    case 'vfio.unset-container':
+    case 'vfio.set-iommu':
+    case 'vfio.device.open':
+    case 'vfio.device.close':
+    case 'vfio.device.info':
+    case 'vfio.region.info':
+    case 'vfio.region.read':
+    case 'vfio.region.write':
+    case 'vfio.dma.map':
+    case 'vfio.dma.unmap':
+    case 'vfio.reset':
+    case 'vfio.dma':
       return {};
   }
   return unhandled(op);

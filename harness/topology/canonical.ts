@@ -10,7 +10,7 @@ function pick<T extends object>(o: T, keys: readonly (keyof T)[]): Partial<T> {
 const bar = (b: BarSpec): BarSpec => pick(b, ['kind', 'size', 'prefetch']) as BarSpec;
 
 function device(d: DeviceSpec): DeviceSpec {
-  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'learned', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']) as DeviceSpec;
+  const out = pick(d, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'learned', 'qdev', 'builtin', 'resetPowerIndicator', 'acs', 'uid']) as DeviceSpec;
   if (d.identity !== undefined) out.identity = pick(d.identity, ['vendor', 'device', 'classCode', 'revision', 'headerType']) as OpaqueIdentity;
   if (d.bars !== undefined) out.bars = d.bars.map(bar);
   if (d.learned !== undefined) out.learned = pick(d.learned, ['config', 'wmask', 'regions', 'irqs']) as LearnedFunction;

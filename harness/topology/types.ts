@@ -98,6 +98,12 @@ export interface DeviceSpec {
    */
   resetPowerIndicator?: 'on' | 'off';
   /**
+   * Root ports: false builds the port without its ACS capability (QEMU's
+   * pcie-root-port,disable-acs=on), so that the port does not isolate
+   * what is below it (PCIe Base §6.12); absent: with ACS.
+   */
+  acs?: boolean;
+  /**
    * The function's identity number (the generic endpoint shows it in its
    * BARs' identity registers); default: its place in walk order, from 1.
    * A vfio-user server keeps each device's number when it moves the

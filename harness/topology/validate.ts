@@ -109,7 +109,7 @@ function parseIntxRoute(r: JsonReader, path: string, x: unknown): IntxRoute {
 
 function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   const o = r.object(path, x);
-  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'learned', 'qdev', 'builtin', 'resetPowerIndicator', 'uid']);
+  r.only(path, o, ['id', 'kind', 'slot', 'fn', 'bars', 'rom', 'caps', 'msiVectors', 'msixVectors', 'children', 'domain', 'pasidContext', 'emulator', 'present', 'identity', 'learned', 'qdev', 'builtin', 'resetPowerIndicator', 'acs', 'uid']);
   const d: DeviceSpec = {
     id: r.string(at(path, 'id'), o.id),
     kind: r.oneOf(at(path, 'kind'), o.kind, PERSONALITIES),
@@ -140,6 +140,7 @@ function parseDevice(r: JsonReader, path: string, x: unknown): DeviceSpec {
   if (o.qdev !== undefined) d.qdev = r.string(at(path, 'qdev'), o.qdev);
   if (o.builtin !== undefined) d.builtin = r.bool(at(path, 'builtin'), o.builtin);
   if (o.uid !== undefined) d.uid = r.int(at(path, 'uid'), o.uid, 1, 0xffff);
+  if (o.acs !== undefined) d.acs = r.bool(at(path, 'acs'), o.acs);
   if (o.resetPowerIndicator !== undefined) d.resetPowerIndicator = r.oneOf(at(path, 'resetPowerIndicator'), o.resetPowerIndicator, ['on', 'off'] as const);
   return d;
 }
@@ -240,6 +241,7 @@ export function topologyProblem(t: Topology): Problem | null {
     busSlots.set(busKey, dev.id);
     if (parent?.kind === 'root-port' && dev.slot !== 0) return { path: `${p}.slot`, expected: 'slot 0: a root port links to one device (PCIe Base §7.3.1)' };
     if (dev.children !== undefined && !isBridge(dev)) return { path: `${p}.children`, expected: 'no children: only bridge and root-port have a secondary bus' };
+    if (dev.acs !== undefined && dev.kind !== 'root-port') return { path: `${p}.acs`, expected: 'no acs: only a root port is built with or without ACS' };
     if (dev.identity !== undefined && dev.kind !== 'opaque') return { path: `${p}.identity`, expected: 'no identity: only an opaque device declares one' };
     if (dev.learned !== undefined && dev.kind !== 'opaque') return { path: `${p}.learned`, expected: 'nothing learned: only an opaque device is learned from the target' };
     if (dev.kind === 'opaque' && (dev.pasidContext !== undefined || dev.emulator !== undefined || (dev.domain !== undefined && dev.learned === undefined)))

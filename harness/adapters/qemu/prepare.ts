@@ -42,6 +42,7 @@ function checkDevice(p: Platform, d: DeviceSpec, path: string, place: 'main' | '
   if (d.kind === 'iommu-testdev' && !build.iommuTestdev) fail(`${path}.kind`, "another kind: this QEMU has no iommu-testdev (QEMU 11 has; scripts/install-qemu-backports.sh)");
   if (d.kind === 'opaque' && d.qdev === undefined) fail(`${path}.qdev`, "QEMU's device name for an opaque device, e.g. \"e1000e\"");
   if (d.kind !== 'opaque' && d.qdev !== undefined) fail(`${path}.qdev`, `no qdev: a ${d.kind} is QEMU's own`);
+  if (d.acs === false) fail(`${path}.acs`, "nothing: this target's model of a root port has QEMU's ACS capability (acs: false is for --target vfio-guest)");
   if (d.emulator !== undefined) fail(`${path}.emulator`, 'no emulator: QEMU hosts every device itself');
   if (d.present === false && place !== 'port') fail(`${path}.present`, 'hot-plug only below a root port (PCIe native hot-plug)');
   if (d.kind === 'root-port' && place === 'port') fail(`${path}.kind`, 'an endpoint below a root port');

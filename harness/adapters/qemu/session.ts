@@ -208,6 +208,7 @@ export class QemuSession implements Session {
         return x.iommu?.pasid(op) ?? ownRefusal(x.presence.problem(op.dev) ?? 'no-context');
       // No function-level reset op.
       case 'dev.reset':
+      case 'vfio.dma':
         return ownRefusal('unsupported');
     }
     return unhandled(op);

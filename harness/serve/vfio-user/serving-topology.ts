@@ -26,7 +26,7 @@ export function servingTopology(t: Topology): { topology: Topology; devices: Ser
     if (d.builtin === true) continue;
     if (!SERVABLE.includes(d.kind)) throw new InputError(`topology device ${d.id}`, `a device a vfio-user server can serve (${SERVABLE.join(', ')}), got ${d.kind}`);
     const device: DeviceSpec = { ...d, slot: 0, fn: 0, domain: 0, uid: s.uid };
-    for (const k of ['children', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator'] as const) delete device[k];
+    for (const k of ['children', 'pasidContext', 'emulator', 'present', 'identity', 'qdev', 'builtin', 'resetPowerIndicator', 'acs'] as const) delete device[k];
     if (device.caps !== undefined) device.caps = device.caps.filter((c) => !UNSERVED_CAPS.has(c));
     if (!/^[A-Za-z0-9_.-]+$/.test(d.id)) throw new InputError(`topology device ${d.id}`, 'an id made of letters, digits, "_", "-" and "." (it names the socket)');
     devices.push({ root: devices.length, device, socket: `${d.id}.sock` });
