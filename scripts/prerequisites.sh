@@ -20,6 +20,8 @@ if [ "${1:-}" != qemu ]; then
   command -v pgrep >/dev/null 2>&1 || missing+=(procps)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/tshark ] || missing+=(tshark)
+  # The vfio-guest suites compile the guest's static agent.
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 fi
 # QEMU 11 (a vfio-user client) for the vfio-user suites, in a private prefix; quick when installed.
 if [ "${1:-}" != qemu ] && [ "$(id -u)" = 0 ]; then
@@ -30,11 +32,18 @@ if [ "${1:-}" != qemu ] && ! xen_err=$(bash "$(dirname "$0")/xen-source.sh" 2>&1
   printf '%s\n' "$xen_err" | tail -n 20 >&2
   echo "isoroot: no Xen source tree (scripts/xen-source.sh failed, see above); the Xen suites need it" >&2
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The vfio-guest target's guest (Debian's cloud kernel, busybox-static, isoroot's agent): quick when cached.
+guest_image() {
+  if [ "${1:-}" != qemu ] && command -v gcc >/dev/null 2>&1; then
+    (cd "$(dirname "$0")/.." && node --import ./bin/register.mjs scripts/vfio-guest-image.ts >/dev/null) || echo "isoroot: the vfio-guest image could not be built; the vfio-guest suites need it" >&2
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then guest_image "${1:-}"; exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "isoroot: installing ${missing[*]} from Debian's packages" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  guest_image "${1:-}"
 else
   echo "isoroot: needed: ${missing[*]} (apt-get install ${missing[*]})" >&2
   exit 1

@@ -6,6 +6,8 @@
 import { modelTarget } from './model/target.ts';
 import { MUTANT_NAMES } from './model/mutants.ts';
 import { openExecTarget } from './exec/target.ts';
+import { openGuestTarget } from './vfio-guest/target.ts';
+import { prepareGuestTopology } from './vfio-guest/prepare.ts';
 import { openQemuTarget } from './qemu/target.ts';
 import { XEN_MODES, openXenTarget, prepareXen, type XenMode } from './xen/target.ts';
 import { openVfioUserTarget, parseContract, socketsOf, type Contract } from './vfio-user/target.ts';
@@ -44,9 +46,12 @@ export interface TargetChoice {
   server?: string;
   /** xen-vpci: the Xen tree (--xen-src). */
   xenSrc?: string;
+  /** vfio-guest: the user's own kernel and its modules folder (--kernel, --modules). */
+  kernel?: string;
+  modules?: string;
 }
 
-export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...] | xen-vpci[:${XEN_MODES.join('|')}]`;
+export const TARGET_HELP = `model | exec:<command> | qemu[:${MACHINES.join('|')}] | vfio-user:SOCKET[,SOCKET...] | xen-vpci[:${XEN_MODES.join('|')}] | vfio-guest`;
 
 const xenModeOf = (spec: string): XenMode | null | undefined => {
   if (spec === 'xen-vpci') return 'hwdom';
@@ -66,7 +71,10 @@ const machineOf = (spec: string): Machine | null | undefined => {
 export function targetSpecProblem(c: TargetChoice): string | null {
   const { spec, mutant } = c;
   const machine = machineOf(spec);
-  if (c.qemu !== undefined && (machine === undefined || machine === null)) return '--qemu applies to --target qemu only';
+  if ((c.kernel !== undefined || c.modules !== undefined) && spec !== 'vfio-guest') return '--kernel and --modules apply to --target vfio-guest only';
+  if ((c.kernel === undefined) !== (c.modules === undefined)) return '--kernel and --modules go together (the kernel and its lib/modules/<release> folder)';
+  if (spec === 'vfio-guest') return mutant !== undefined ? '--mutant applies to --target model only' : c.qemuEvents === true ? '--qemu-events applies to --target qemu only' : null;
+  if (c.qemu !== undefined && (machine === undefined || machine === null)) return '--qemu applies to --target qemu or vfio-guest only';
   if (c.qemuEvents === true && (machine === undefined || machine === null)) return '--qemu-events applies to --target qemu only';
   if (c.contract !== undefined && !spec.startsWith('vfio-user:')) return '--contract applies to --target vfio-user only';
   if (c.server !== undefined && !spec.startsWith('vfio-user:')) return '--server applies to --target vfio-user only';
@@ -107,6 +115,7 @@ export function targetSpecProblem(c: TargetChoice): string | null {
 export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
   const xen = xenModeOf(c.spec);
   if (xen !== undefined && xen !== null) return prepareXen(t, xen);
+  if (c.spec === 'vfio-guest') return prepareGuestTopology(t);
   const machine = machineOf(c.spec);
   if (machine === undefined || machine === null) return t;
   const platform = PLATFORMS[machine];
@@ -127,6 +136,11 @@ async function openChoice(c: TargetChoice): Promise<OpenedTarget> {
   const xen = xenModeOf(c.spec);
   if (xen !== undefined && xen !== null) {
     const t = await openXenTarget({ mode: xen, ...(c.xenSrc !== undefined ? { xenSrc: c.xenSrc } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });
+    return { target: t, dispose: () => t.dispose() };
+  }
+  if (c.spec === 'vfio-guest') {
+    const own = c.kernel !== undefined && c.modules !== undefined ? { kernel: c.kernel, modules: c.modules } : undefined;
+    const t = openGuestTarget({ ...(c.qemu !== undefined ? { qemu: c.qemu } : {}), ...(own !== undefined ? { own } : {}), ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}), log: (m) => process.stderr.write(m + '\n') });
     return { target: t, dispose: () => t.dispose() };
   }
   if (c.spec.startsWith('vfio-user:')) {

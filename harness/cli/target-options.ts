@@ -10,11 +10,13 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
     { name: 'target', value: 'T', doc: `${targetDoc}: ${TARGET_HELP}` },
     { name: 'mutant', value: 'M', doc: `with --target model: a faulty variant (${MUTANTS.map((m) => m.name).join(', ')})` },
     { name: 'timeout', value: 'MS', doc: 'per-operation timeout of exec and QEMU targets (default 3000 and 5000)' },
-    { name: 'qemu', value: 'PATH', doc: 'with --target qemu: the QEMU binary (default qemu-system-x86_64 on PATH)' },
+    { name: 'qemu', value: 'PATH', doc: 'with --target qemu or vfio-guest: the QEMU binary (default qemu-system-x86_64 on PATH)' },
     { name: 'qemu-events', value: null, doc: "with --target qemu: log QEMU's PCI trace events and guest errors, and attach them to findings" },
     { name: 'contract', value: 'C', doc: 'with --target vfio-user: the spaces the roots share, e.g. memory=shared,io=shared (default: every space isolated)' },
     { name: 'server', value: 'CMD', doc: "with --target vfio-user: the command that starts each socket's server, {socket} replaced with its path; isoroot starts it again whenever a session needs a fresh device" },
     { name: 'xen-src', value: 'DIR', doc: 'with --target xen-vpci: the Xen tree to build vPCI from (default $ISOROOT_XEN_SRC, else Debian\'s, which scripts/xen-source.sh fetches)' },
+    { name: 'kernel', value: 'PATH', doc: "with --target vfio-guest: the guest's kernel (default: Debian's linux-image-cloud-amd64, fetched and unpacked at set-up); needs --modules" },
+    { name: 'modules', value: 'DIR', doc: 'with --target vfio-guest and --kernel: that kernel\'s modules folder, lib/modules/<release>' },
     { name: 'profile', value: 'P', doc: `the implementation choices to judge by: a built-in profile (${builtinProfiles().join(', ')}) or a profile file (default: the one the target declares; none: the specifications alone)` },
   ];
 }
@@ -23,7 +25,7 @@ export function targetOptions(targetDoc: string): OptionSpec[] {
 export function readTargetChoice(command: string, p: Parsed, fallback: string | null): TargetChoice | null {
   const spec = one(p, 'target') ?? fallback;
   if (spec === null) {
-    for (const o of ['mutant', 'qemu', 'contract', 'server', 'xen-src'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
+    for (const o of ['mutant', 'qemu', 'contract', 'server', 'xen-src', 'kernel', 'modules'] as const) if (one(p, o) !== undefined) throw new UsageError(command, `--${o} needs --target`);
     const profile = one(p, 'profile');
     if (profile !== undefined) loadProfileOption(profile);
     if (p.flags.has('qemu-events')) throw new UsageError(command, '--qemu-events needs --target');
@@ -48,6 +50,10 @@ export function readTargetChoice(command: string, p: Parsed, fallback: string | 
   if (server !== undefined) c.server = server;
   const xenSrc = one(p, 'xen-src');
   if (xenSrc !== undefined) c.xenSrc = xenSrc;
+  const kernel = one(p, 'kernel');
+  if (kernel !== undefined) c.kernel = kernel;
+  const modules = one(p, 'modules');
+  if (modules !== undefined) c.modules = modules;
   const problem = targetSpecProblem(c);
   if (problem !== null) throw new UsageError(command, problem);
   return c;

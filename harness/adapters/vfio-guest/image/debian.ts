@@ -22,9 +22,16 @@ function run(cmd: string, args: readonly string[], cwd?: string): string {
   return r.stdout;
 }
 
-/** The candidate version apt would install of `name`. */
+let updated = false;
+
+/** The candidate version apt would install of `name`; as root, apt's lists are updated once when they do not know it. */
 export function candidate(name: string): DebPackage {
-  const out = run('apt-cache', ['policy', name]);
+  let out = run('apt-cache', ['policy', name]);
+  if (!/^\s*Candidate:\s*[^(\s]/m.test(out) && !updated && process.getuid?.() === 0) {
+    updated = true;
+    run('apt-get', ['update', '-qq']);
+    out = run('apt-cache', ['policy', name]);
+  }
   const m = /^\s*Candidate:\s*(\S+)/m.exec(out);
   if (m === null || m[1] === '(none)') throw new InputError(`set-up: apt-cache policy ${name}`, `a candidate version (is ${name} in apt's lists? run apt-get update)`);
   return { name, version: m[1] };
