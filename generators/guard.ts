@@ -113,6 +113,26 @@ export function guardWrites(t: Topology, ops: readonly Op[]): Op[] {
       case 'region.read':
       case 'region.write':
       case 'clock.step':
+      case 'vfio.bind':
+      case 'vfio.group.open':
+      case 'vfio.group.close':
+      case 'vfio.group.status':
+      case 'vfio.group.members':
+      case 'vfio.container.open':
+      case 'vfio.container.close':
+      case 'vfio.set-container':
+      case 'vfio.unset-container':
+      case 'vfio.set-iommu':
+      case 'vfio.device.open':
+      case 'vfio.device.close':
+      case 'vfio.device.info':
+      case 'vfio.region.info':
+      case 'vfio.region.read':
+      case 'vfio.region.write':
+      case 'vfio.dma.map':
+      case 'vfio.dma.unmap':
+      case 'vfio.reset':
+      case 'vfio.dma':
         return true;
     }
     return unhandled(op);
