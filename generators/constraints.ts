@@ -4,7 +4,7 @@
  * within what it supports.
  */
 import { prepared, type HotplugSlots, type Target } from '../harness/adapters/target.ts';
-import { CAPABILITIES, type Capability } from '../harness/ops/catalog.ts';
+import { PCI_CAPABILITIES, type Capability } from '../harness/ops/catalog.ts';
 import { VIAS, type Via } from '../harness/ops/fields.ts';
 import { CAP_NAMES, PERSONALITIES, SCALABLE_STAGES, SPACE_KINDS, type ScalableStages, type CapName, type Personality, type SpaceKind, type Topology } from '../harness/topology/types.ts';
 
@@ -48,7 +48,7 @@ export const FREE: GenConstraints = {
   emulatedDevices: true,
   lifecycleRepeat: 0,
   scalableIommu: SCALABLE_STAGES,
-  ops: CAPABILITIES,
+  ops: PCI_CAPABILITIES,
   vias: VIAS,
   contract: {},
   msiWindow: null,

@@ -13,6 +13,7 @@ import { cfg, fragmentContext, fragments, placeOps, windowOps } from './fragment
 import { firmwarePlan, plannedDevices } from './plan.ts';
 import { rawOpArb } from './raw.ts';
 import { guardOps } from './guard.ts';
+import { vfioSequenceArb } from './vfio.ts';
 
 export interface SequenceOptions {
   /** Longest body, in fragments. */
@@ -20,6 +21,7 @@ export interface SequenceOptions {
 }
 
 export function sequenceArb(t: Topology, c: GenConstraints = FREE, opts: SequenceOptions = {}): fc.Arbitrary<Op[]> {
+  if (c.ops.includes('vfio')) return vfioSequenceArb(t);
   const plan = firmwarePlan(t);
   const devices = plannedDevices(t, plan);
   const x = fragmentContext(t, plan, c, devices);
@@ -57,5 +59,6 @@ export function scenarioArb(topologies: fc.Arbitrary<Topology>, c: GenConstraint
 
 /** Pure random generation, the baseline that feedback must beat: operations drawn from the catalog alone. */
 export function rawSequenceArb(t: Topology, c: GenConstraints = FREE, maxOps = 60): fc.Arbitrary<Op[]> {
+  if (c.ops.includes('vfio')) return vfioSequenceArb(t);
   return fc.array(rawOpArb(t, c, firmwarePlan(t).busesOfInterest), { maxLength: maxOps }).map((ops) => guardOps(t, c, ops));
 }

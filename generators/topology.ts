@@ -3,6 +3,7 @@
  * ports, 1–32 devices, BAR layouts and isolation contracts. Device ids
  * name their kind (ep, edu, td, itd, br, rp, hb) and a number.
  */
+import { vfioTopologyArb } from './vfio.ts';
 import fc from 'fast-check';
 import { SPACE_KINDS, type BarSpec, type CapName, type DeviceSpec, type Personality, type RootSpec, type ScalableStages, type SpaceKind, type Topology } from '../harness/topology/types.ts';
 import { barSlots, topologyProblem } from '../harness/topology/validate.ts';
@@ -218,6 +219,8 @@ function build(choices: RootChoice[], emulators: boolean, c: GenConstraints): To
 
 /** Topologies within the constraints; every one passes the topology rules. */
 export function topologyArb(c: GenConstraints = FREE): fc.Arbitrary<Topology> {
+  // Linux's VFIO is judged on the shapes that decide its groups (generators/vfio.ts).
+  if (c.ops.includes('vfio')) return vfioTopologyArb(c);
   return fc
     .record({ roots: fc.array(rootArb(c), { minLength: 1, maxLength: Math.max(1, c.maxRoots) }), emulators: c.ops.includes('emulator') ? fc.boolean() : fc.constant(false) })
     .map(({ roots, emulators }) => {

@@ -9,7 +9,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { InputError } from '../util/errors.ts';
-import { UNIVERSE, UNIVERSE_SET } from '../coverage/universe.ts';
+import { universeFor } from '../coverage/universe.ts';
 import { isTargetFeature } from '../coverage/target-features.ts';
 import { showDuration } from './budget.ts';
 import { FindingsStore, type CampaignFinding } from './findings-store.ts';
@@ -71,6 +71,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
   // The target must start before anything is written: a command that does not complete the handshake,
   // or a server that is not there, is a usage error, and leaves no half-made run directory behind.
   const probe = await selectTarget('fuzz', choiceOf(config));
+  const universe = universeFor(probe.target.capabilities.ops.includes('vfio'));
   await probe.dispose();
   if (!r.resume) {
     rd.create();
@@ -102,7 +103,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
 
   const strays = new Set<string>();
   const phasesBy = new Map<number, PhaseTimes>();
-  const covered = (): number => [...features.keys()].filter((f) => UNIVERSE_SET.has(f)).length;
+  const covered = (): number => [...features.keys()].filter((f) => universe.set.has(f)).length;
   const totals = (): { runs: number; ops: number } => {
     let runs = 0;
     let ops = 0;
@@ -116,11 +117,11 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
     const byKind = new Map<string, number>();
     for (const f of store.all()) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
     const t = totals();
-    return { elapsedMs: Date.now() - started + prior.t * 1000, budget: budgetText, runs: t.runs, ops: t.ops, covered: covered(), total: UNIVERSE.length, findings: byKind };
+    return { elapsedMs: Date.now() - started + prior.t * 1000, budget: budgetText, runs: t.runs, ops: t.ops, covered: covered(), total: universe.list.length, findings: byKind };
   };
   const point = (): CoveragePoint => {
     const t = totals();
-    return { t: Math.round((Date.now() - started) / 100) / 10 + prior.t, runs: t.runs, ops: t.ops, covered: covered(), total: UNIVERSE.length };
+    return { t: Math.round((Date.now() - started) / 100) / 10 + prior.t, runs: t.runs, ops: t.ops, covered: covered(), total: universe.list.length };
   };
   if (history.length === 0) rd.appendCoverage(point());
 
@@ -167,7 +168,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
             for (const f of m.newFeatures) {
               if (!features.has(f)) features.set(f, t);
               // A feature the universe does not list would be counted nowhere: say so once, never drop it silently.
-              if (!UNIVERSE_SET.has(f) && !isTargetFeature(f) && !strays.has(f)) {
+              if (!universe.set.has(f) && !isTargetFeature(f) && !strays.has(f)) {
                 strays.add(f);
                 r.log(`warning: coverage feature ${f} is not in the universe (harness/coverage/universe.ts): it is kept in features.json but not counted`);
               }
@@ -260,7 +261,7 @@ export async function runCampaign(r: CampaignRun): Promise<CampaignResult> {
     sequencesPerSecond: seconds > 0 ? Math.round(t.runs / seconds) : 0,
     opsPerSecond: seconds > 0 ? Math.round(t.ops / seconds) : 0,
     covered: covered(),
-    total: UNIVERSE.length,
+    total: universe.list.length,
     targetFeatures: [...features.keys()].filter(isTargetFeature).length,
     findings: all.map((f) => ({ kind: f.kind, signature: f.signature, trace: f.trace })),
     known: knownStore.all().map((k) => ({ name: k.name, count: k.count, signatures: k.signatures, ...(k.trace !== undefined ? { trace: k.trace } : {}) })),

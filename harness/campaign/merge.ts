@@ -8,7 +8,7 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../util/errors.ts';
-import { UNIVERSE, UNIVERSE_SET } from '../coverage/universe.ts';
+import { universeOfFeatures } from '../coverage/universe.ts';
 import { FindingsStore, type CampaignFinding } from './findings-store.ts';
 import { RunDir, type CampaignConfig, type CoveragePoint, type Summary } from './run-dir.ts';
 
@@ -55,10 +55,11 @@ export function mergeRuns(dirs: readonly string[], out: string, corpus?: string)
   }
   const times = [...new Set(series.flat().map((p) => p.t))].sort((a, b) => a - b);
   const at = (ps: CoveragePoint[], t: number): CoveragePoint | undefined => ps.filter((p) => p.t <= t).pop();
-  const covered = (t: number): number => [...features].filter(([f, s]) => s <= t && UNIVERSE_SET.has(f)).length;
+  const universe = universeOfFeatures(features.keys());
+  const covered = (t: number): number => [...features].filter(([f, s]) => s <= t && universe.set.has(f)).length;
   for (const t of times) {
     const points = series.map((ps) => at(ps, t));
-    dest.appendCoverage({ t, runs: points.reduce((n, p) => n + (p?.runs ?? 0), 0), ops: points.reduce((n, p) => n + (p?.ops ?? 0), 0), covered: covered(t), total: UNIVERSE.length });
+    dest.appendCoverage({ t, runs: points.reduce((n, p) => n + (p?.runs ?? 0), 0), ops: points.reduce((n, p) => n + (p?.ops ?? 0), 0), covered: covered(t), total: universe.list.length });
   }
   dest.write(dest.features, Object.fromEntries(features));
 
@@ -89,7 +90,7 @@ export function mergeRuns(dirs: readonly string[], out: string, corpus?: string)
     sequencesPerSecond: rate((s) => s.sequencesPerSecond),
     opsPerSecond: rate((s) => s.opsPerSecond),
     covered: covered(Infinity),
-    total: UNIVERSE.length,
+    total: universe.list.length,
     findings: all.map((f) => ({ kind: f.kind, signature: f.signature, trace: f.trace })),
     finished: new Date().toISOString(),
   };

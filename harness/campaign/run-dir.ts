@@ -45,6 +45,9 @@ export interface CampaignConfig {
   server?: string;
   /** xen-vpci: the Xen tree (--xen-src). */
   xenSrc?: string;
+  /** vfio-guest: the user's own kernel and its modules (--kernel, --modules). */
+  kernel?: string;
+  modules?: string;
   corpus?: string;
   /** A corpus whose known divergences the campaign does not report (default corpora/<target>). */
   known?: string;
@@ -52,11 +55,11 @@ export interface CampaignConfig {
   started: string;
 }
 
-type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract' | 'profile' | 'server' | 'xenSrc';
+type ChoiceField = 'target' | 'mutant' | 'timeoutMs' | 'qemu' | 'qemuEvents' | 'contract' | 'profile' | 'server' | 'xenSrc' | 'kernel' | 'modules';
 
 /** The options of a target choice, named alike in the choice, the campaign and the worker's start message. */
 type ChoiceOption = Exclude<ChoiceField, 'target'>;
-const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract', 'profile', 'server', 'xenSrc'];
+const CHOICE_OPTIONS: readonly ChoiceOption[] = ['mutant', 'timeoutMs', 'qemu', 'qemuEvents', 'contract', 'profile', 'server', 'xenSrc', 'kernel', 'modules'];
 
 /** The options that are set (a flag only when on), copied from one holder to another. */
 export function choiceOptions(c: Partial<Record<ChoiceOption, unknown>>): Pick<CampaignConfig, ChoiceOption> {

@@ -2,6 +2,7 @@
  * Coverage from the reference model: a step observer that names the
  * features (harness/coverage/universe.ts) each step of a replay reaches.
  */
+import { vfioFeatures } from './vfio-features.ts';
 import type { Model } from '../model/model.ts';
 import type { PciFunction } from '../model/function.ts';
 import { Bridge, IO_WINDOW, MEM_WINDOW, PREF_WINDOW } from '../model/personalities/bridge.ts';
@@ -191,7 +192,7 @@ export class CoverageTracker implements StepObserver {
       case 'region.write':
       case 'clock.step':
         return;
-      // Linux VFIO's state is not the PCI model's: its coverage is not enumerated yet.
+      // Linux VFIO's own features (universe.ts VFIO_EVENTS).
       case 'vfio.bind':
       case 'vfio.group.open':
       case 'vfio.group.close':
@@ -212,6 +213,7 @@ export class CoverageTracker implements StepObserver {
       case 'vfio.dma.unmap':
       case 'vfio.reset':
       case 'vfio.dma':
+        for (const f of vfioFeatures(op, p, m)) this.add(f);
         return;
     }
     unhandled(op);

@@ -90,3 +90,27 @@ function build(): string[] {
 
 export const UNIVERSE: readonly string[] = build();
 export const UNIVERSE_SET: ReadonlySet<string> = new Set(UNIVERSE);
+
+/**
+ * Linux VFIO's features (a target whose ops are the 'vfio' family): each
+ * op's outcome as the model predicts it, by errno where it refuses, and
+ * the group rule of the devices it looked at.
+ */
+export const VFIO_EVENTS: Record<string, readonly string[]> = {
+  bind: ['vfio-pci', 'native', 'none', 'EBUSY'],
+  group: ['isolated', 'no-acs', 'multifunction', 'open', 'open-EBUSY', 'open-ENOENT', 'close', 'viable', 'not-viable', 'in-container'],
+  container: ['open', 'close', 'set', 'set-EINVAL', 'set-EPERM', 'unset', 'unset-EINVAL', 'unset-EBUSY', 'type1v2', 'type1', 'iommu-EINVAL', 'orphan-dma'],
+  device: ['open', 'open-ENODEV', 'open-EINVAL', 'close', 'reset-works', 'no-reset', 'reset', 'reset-EINVAL'],
+  region: ['info-mem', 'info-io', 'info-config', 'info-none', 'info-EINVAL', 'pread', 'mmap', 'write', 'past-end', 'EINVAL', 'memory-off'],
+  map: ['map', 'map-EEXIST', 'map-EINVAL', 'unmap', 'unmap-none', 'unmap-EINVAL', 'mappings:2+'],
+  dma: ['landed', 'fault', 'partial', 'unreachable', 'after-unmap'],
+};
+export const VFIO_UNIVERSE: readonly string[] = Object.entries(VFIO_EVENTS).flatMap(([dim, evs]) => evs.map((e) => `vfio:${dim}:${e}`));
+
+/** The features a campaign is measured against: Linux VFIO's for a target of the 'vfio' family, else the PCI model's. */
+export function universeFor(vfio: boolean): { list: readonly string[]; set: ReadonlySet<string> } {
+  return vfio ? { list: VFIO_UNIVERSE, set: VFIO_SET } : { list: UNIVERSE, set: UNIVERSE_SET };
+}
+const VFIO_SET: ReadonlySet<string> = new Set(VFIO_UNIVERSE);
+/** A run's universe from the features it reached (reports and merges, which have no target to ask). */
+export const universeOfFeatures = (features: Iterable<string>): { list: readonly string[]; set: ReadonlySet<string> } => universeFor([...features].some((f) => f.startsWith('vfio:')));

@@ -9,6 +9,8 @@ import { F, VIAS, optional, type Field } from './fields.ts';
 /** Families of operations a target may support (declared in its capabilities). */
 export const CAPABILITIES = ['config', 'mmio', 'pio', 'dma-map', 'dma-attach', 'dma', 'pasid', 'pasid-dma', 'emulator', 'hotplug', 'reset', 'root-reset', 'clock', 'region', 'vfio'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
+/** The families of a PCI fabric's own operations: all but 'vfio', a kernel's user API over one, which generators treat apart. */
+export const PCI_CAPABILITIES: readonly Capability[] = CAPABILITIES.filter((c) => c !== 'vfio');
 
 /** The space a root routes an access through: its config space, memory, IO, or (for a device's DMA) the IOMMU's. */
 export type RouteSpace = 'config' | 'memory' | 'io' | 'dma';

@@ -6,7 +6,7 @@
  * failing step.
  */
 import { join } from 'node:path';
-import { UNIVERSE } from '../coverage/universe.ts';
+import { universeOfFeatures } from '../coverage/universe.ts';
 import { isTargetFeature } from '../coverage/target-features.ts';
 import { showDuration } from '../campaign/budget.ts';
 import { addressMaps, type Mark } from './maps.ts';
@@ -77,10 +77,11 @@ function coverageSection(r: LoadedRun, b: LoadedRun | null): string {
   const label = (x: LoadedRun): string => `${x.config.target}${x.config.mutant !== undefined ? ` mutant ${x.config.mutant}` : ''}${x.config.feedback ? '' : ', no feedback'}${x.config.generator === 'raw' ? ', random ops' : ''}`;
   const series: Series[] = [{ name: `this run (${label(r)})`, points: r.coverage }];
   if (b !== null) series.push({ name: `baseline (${label(b)})`, points: b.coverage, dashed: true });
-  const missing = UNIVERSE.filter((f) => r.features[f] === undefined);
+  const universe = universeOfFeatures(Object.keys(r.features)).list;
+  const missing = universe.filter((f) => r.features[f] === undefined);
   return `<h2 id="coverage">Coverage over time</h2><p>Features of the reference model reached (registers, BAR placements, bridge windows, IOMMU and PASID states, routing outcomes and their pairings); the dashed line is the 95% goal.</p>
-${coverageSvg(series, UNIVERSE.length)}
-<details><summary>${missing.length} of ${UNIVERSE.length} features not reached</summary><p>${missing.map((f) => `<code>${esc(f)}</code>`).join(' ') || 'none'}</p></details>${targetFeatures(r)}`;
+${coverageSvg(series, universe.length)}
+<details><summary>${missing.length} of ${universe.length} features not reached</summary><p>${missing.map((f) => `<code>${esc(f)}</code>`).join(' ') || 'none'}</p></details>${targetFeatures(r)}`;
 }
 
 /** What the target reported of its own paths (QEMU's trace events), apart from the model's features. */

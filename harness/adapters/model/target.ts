@@ -6,7 +6,7 @@
  */
 import { Model } from '../../model/model.ts';
 import { REFERENCE_RULES } from '../../model/rules.ts';
-import { CAPABILITIES } from '../../ops/catalog.ts';
+import { PCI_CAPABILITIES } from '../../ops/catalog.ts';
 import { VIAS } from '../../ops/fields.ts';
 import { CAP_NAMES, PERSONALITIES } from '../../topology/types.ts';
 import { InputError } from '../../util/errors.ts';
@@ -16,7 +16,7 @@ import { OBSERVES_ALL } from '../../ops/observation.ts';
 import { ISOROOT_VERSION } from '../../version.ts';
 
 export const MODEL_CAPABILITIES: Capabilities = {
-  ops: CAPABILITIES,
+  ops: PCI_CAPABILITIES,
   maxRoots: 16,
   personalities: PERSONALITIES,
   caps: CAP_NAMES,

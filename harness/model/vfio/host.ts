@@ -34,6 +34,8 @@ interface Container {
   groups: Set<Group>;
   iommu: 'type1' | 'type1v2' | null;
   mappings: Mapping[];
+  /** Pages that were mapped and are no longer (for coverage: DMA after an unmap). */
+  unmapped: Set<number>;
 }
 
 /** The devices that have a driver of their own in Debian's cloud kernel: virtio's (virtio-pci); PCI Express ports (pcieport). */
@@ -84,6 +86,28 @@ export class VfioHost {
     return this.groupOf.get(dev);
   }
 
+  /** The device's topology entry. */
+  spec(dev: string): DeviceSpec | undefined {
+    return this.specs.get(dev);
+  }
+
+  /** Live mappings of the container a trace index names. */
+  mappings(index: number): number {
+    return this.containers.get(index)?.mappings.length ?? 0;
+  }
+
+  /** The device's container once had a mapping at this IOVA's page, which is gone: DMA there now tests an unmap. */
+  wasMapped(dev: string, iova: number): boolean {
+    const c = this.groupOf.has(dev) ? this.groupContainer.get(this.groupOf.get(dev)!) : undefined;
+    return c !== undefined && c.unmapped.has(iova - (iova % PAGE));
+  }
+
+  /** The device's group is in a container whose file was closed (it lives on through the group). */
+  orphaned(dev: string): boolean {
+    const c = this.groupOf.has(dev) ? this.groupContainer.get(this.groupOf.get(dev)!) : undefined;
+    return c !== undefined && !c.open;
+  }
+
   /** Bit i set for the topology's i-th device (walk order) of a group. */
   membersMask(g: Group): bigint {
     let m = 0n;
@@ -125,7 +149,7 @@ export class VfioHost {
       }
       case 'vfio.container.open':
         if (this.containers.get(op.container)?.open === true) return refuse('EEXIST', 'vfio.container');
-        this.containers.set(op.container, { index: op.container, open: true, groups: new Set(), iommu: null, mappings: [] });
+        this.containers.set(op.container, { index: op.container, open: true, groups: new Set(), iommu: null, mappings: [], unmapped: new Set() });
         return ok('vfio.container');
       case 'vfio.container.close': {
         const c = this.heldContainer(op.container);
@@ -246,9 +270,11 @@ export class VfioHost {
       // type1 v2 refuses to split a mapping (vfio_dma_do_unmap); v1 unmaps what overlaps, which isoroot does not predict.
       if (c.iommu === 'type1v2') return refuse('EINVAL', 'vfio.dma.map');
       c.mappings = c.mappings.filter((m) => !overlapping.includes(m));
+      for (const m of overlapping) for (let a = m.iova; a < m.iova + m.size; a += PAGE) c.unmapped.add(a);
       return { status: 'ok', unknown: true, rule: 'vfio.dma.map' };
     }
     c.mappings = c.mappings.filter((m) => !inside.includes(m));
+    for (const m of inside) for (let a = m.iova; a < m.iova + m.size; a += PAGE) c.unmapped.add(a);
     return { status: 'ok', value: BigInt(inside.reduce((s, m) => s + m.size, 0)), rule: 'vfio.dma.map' };
   }
 
