@@ -22,6 +22,8 @@ export interface GenConstraints {
   caps: readonly CapName[];
   /** Whether slots may hold several functions (Capabilities.multifunction). */
   multifunction: boolean;
+  /** Whether root ports may be built without ACS (Capabilities.acsOptional). */
+  acsOptional: boolean;
   /** Whether an emulator may host devices (Capabilities.emulatedDevices). */
   emulatedDevices: boolean;
   /** How often a sequence may repeat a lifecycle op (Capabilities.lifecycleRepeat). */
@@ -45,6 +47,7 @@ export const FREE: GenConstraints = {
   hotplugSlots: 'any',
   caps: CAP_NAMES,
   multifunction: true,
+  acsOptional: false,
   emulatedDevices: true,
   lifecycleRepeat: 0,
   scalableIommu: SCALABLE_STAGES,
@@ -65,6 +68,7 @@ export function constraintsFor(target: Target): GenConstraints {
     hotplugSlots: c.hotplugSlots ?? 'any',
     caps: c.caps,
     multifunction: c.multifunction ?? true,
+    acsOptional: c.acsOptional ?? false,
     emulatedDevices: c.emulatedDevices ?? true,
     lifecycleRepeat: c.lifecycleRepeat ?? 0,
     scalableIommu: c.scalableIommu ?? [],

@@ -22,8 +22,8 @@ type Shape =
   | { kind: 'bridge'; bridge: 'pcie-pci-bridge' | 'pci-bridge'; leaves: Leaf[] };
 
 const bridgeArb = fc.constantFrom('pcie-pci-bridge' as const, 'pci-bridge' as const);
-const shapeArb: fc.Arbitrary<Shape> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('port' as const), acs: fc.boolean(), below: fc.oneof(leafArb, fc.record({ bridge: bridgeArb, leaves: fc.array(leafArb, { minLength: 1, maxLength: 3 }) })) }) },
+const shapeArb = (acsOptional: boolean): fc.Arbitrary<Shape> => fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('port' as const), acs: acsOptional ? fc.boolean() : fc.constant(true), below: fc.oneof(leafArb, fc.record({ bridge: bridgeArb, leaves: fc.array(leafArb, { minLength: 1, maxLength: 3 }) })) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('leaf' as const), leaf: leafArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('pair' as const), leaves: fc.tuple(leafArb, leafArb) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('bridge' as const), bridge: bridgeArb, leaves: fc.array(leafArb, { minLength: 1, maxLength: 3 }) }) },
@@ -31,7 +31,7 @@ const shapeArb: fc.Arbitrary<Shape> = fc.oneof(
 
 export function vfioTopologyArb(c: GenConstraints): fc.Arbitrary<Topology> {
   return fc
-    .record({ main: fc.array(shapeArb, { minLength: 1, maxLength: 5 }), expanders: fc.array(fc.array(fc.boolean(), { minLength: 1, maxLength: 2 }), { maxLength: Math.min(2, c.maxRoots - 1) }) })
+    .record({ main: fc.array(shapeArb(c.acsOptional), { minLength: 1, maxLength: 5 }), expanders: fc.array(fc.array(c.acsOptional ? fc.boolean() : fc.constant(true), { minLength: 1, maxLength: 2 }), { maxLength: Math.min(2, c.maxRoots - 1) }) })
     .map(({ main, expanders }) => {
       let n = 0;
       const id = (p: string): string => `${p}${n++}`;

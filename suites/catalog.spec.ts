@@ -20,9 +20,11 @@ const ROOT = resolve(import.meta.dirname, '..');
 function sample(kind: (typeof OP_KINDS)[number]): Op {
   const json: Record<string, unknown> = { op: kind };
   for (const [k, f] of Object.entries(specOf(kind).fields)) {
-    const v = { root: 0, via: 'ecam', bdf: '00:01.0', reg: 0, size: 4, value: '0x1', addr: 0x1000, port: 0x1000, domain: 0, iova: 0x1000, gpa: 0x1000, perm: 'rw', dev: 'd', len: 4, data: '00', pasid: 1, emulator: 'e', space: 'mmio', start: 0x1000, region: 0, offset: 0, count: 4, ns: 1 }[k];
+    const v = { root: 0, via: 'ecam', bdf: '00:01.0', reg: 0, size: 4, value: '0x1', addr: 0x1000, port: 0x1000, domain: 0, iova: 0x1000, gpa: 0x1000, perm: 'rw', dev: 'd', len: 4, data: '00', pasid: 1, emulator: 'e', space: 'mmio', start: 0x1000, region: 0, offset: 0, count: 4, ns: 1, driver: 'vfio-pci', container: 0, type: 'type1v2' }[k];
+    // VFIO region accesses name their way in (pread or mmap) in a field of the same name as config's.
+    if (k === 'via' && kind.startsWith('vfio.')) json[k] = 'pread';
+    else if (v !== undefined) json[k] = v;
     if (v === undefined && !f.optional) throw new Error(`no sample value for field ${k} of ${kind}`);
-    if (v !== undefined) json[k] = v;
   }
   return parseOp(new JsonReader((p) => `sample ${kind}: ${p}`), '', json);
 }

@@ -13,7 +13,7 @@ import { XEN_MODES, openXenTarget, prepareXen, type XenMode } from './xen/target
 import { openVfioUserTarget, parseContract, socketsOf, type Contract } from './vfio-user/target.ts';
 import { MACHINES, PLATFORMS, type Machine } from './qemu/platform.ts';
 import { prepareTopology } from './qemu/prepare.ts';
-import { probeQemu } from './qemu/binary.ts';
+import { deviceProps, probeQemu } from './qemu/binary.ts';
 import { qemuBuild } from './qemu/build.ts';
 import type { Topology } from '../topology/types.ts';
 import type { Target } from './target.ts';
@@ -115,7 +115,7 @@ export function targetSpecProblem(c: TargetChoice): string | null {
 export function prepareForChoice(c: TargetChoice, t: Topology): Topology {
   const xen = xenModeOf(c.spec);
   if (xen !== undefined && xen !== null) return prepareXen(t, xen);
-  if (c.spec === 'vfio-guest') return prepareGuestTopology(t);
+  if (c.spec === 'vfio-guest') return prepareGuestTopology(t, deviceProps(probeQemu(c.qemu), 'pcie-root-port').has('disable-acs'));
   const machine = machineOf(c.spec);
   if (machine === undefined || machine === null) return t;
   const platform = PLATFORMS[machine];

@@ -33,6 +33,8 @@ export interface Capabilities {
   hotplugSlots?: HotplugSlots;
   /** Capabilities an endpoint may have. */
   caps: readonly CapName[];
+  /** Whether a root port may be built without ACS (DeviceSpec.acs false; QEMU's disable-acs, which QEMU 11 dropped); default false. */
+  acsOptional?: boolean;
   /** Whether a slot may hold several functions (default true); false: function 0 only. */
   multifunction?: boolean;
   /** With 'emulator': whether an emulator may host devices of its own (default true); false: emulators claim BDFs and ranges only. */

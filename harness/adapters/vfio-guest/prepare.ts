@@ -25,8 +25,9 @@ const fail = (path: string, expected: string): never => {
   throw new InputError(`topology for vfio-guest: ${path}`, expected);
 };
 
-function checkDevice(d: DeviceSpec, path: string, place: 'main' | 'expander' | 'below'): void {
+function checkDevice(d: DeviceSpec, path: string, place: 'main' | 'expander' | 'below', acsOptional: boolean): void {
   if (d.builtin === true) return;
+  if (d.acs === false && !acsOptional) fail(`${path}.acs`, "nothing: this QEMU's pcie-root-port has no disable-acs property (QEMU 11 dropped it; Debian's 7.2 has it)");
   if (!VFIO_GUEST_PERSONALITIES.includes(d.kind)) fail(`${path}.kind`, `one of ${VFIO_GUEST_PERSONALITIES.join(', ')}`);
   if (d.kind === 'bridge' && !(BRIDGE_QDEVS as readonly string[]).includes(d.qdev ?? '')) fail(`${path}.qdev`, `the bridge's QEMU device: ${BRIDGE_QDEVS.join(' or ')}`);
   if (d.kind === 'opaque' && !(NATIVE_QDEVS as readonly string[]).includes(d.qdev ?? '')) fail(`${path}.qdev`, `one of ${NATIVE_QDEVS.join(', ')} (a device the guest kernel drives)`);
@@ -38,7 +39,7 @@ function checkDevice(d: DeviceSpec, path: string, place: 'main' | 'expander' | '
 }
 
 /** Completes and checks a topology for the guest; throws InputError naming what it cannot build. */
-export function prepareGuestTopology(t: Topology): Topology {
+export function prepareGuestTopology(t: Topology, acsOptional = true): Topology {
   if (t.roots.length > MAX_GUEST_ROOTS) fail('roots', `at most ${MAX_GUEST_ROOTS} roots (the main root and 7 pxb-pcie expanders)`);
   if ((t.emulators ?? []).length > 0) fail('emulators', 'none');
   t.roots.forEach((root, r) => {
@@ -47,7 +48,7 @@ export function prepareGuestTopology(t: Topology): Topology {
     if (root.iommu === false) fail(`roots[${r}].iommu`, 'absent or true: the guest has intel-iommu');
     if (root.scalable !== undefined || (root.pasidContexts ?? 0) > 0) fail(`roots[${r}]`, 'no scalable mode or PASID contexts: the guest kernel has no PASID support for VFIO (no iommufd)');
   });
-  for (const { root, dev, parent } of walkDevices(t)) checkDevice(dev, `device ${dev.id}`, parent !== null ? 'below' : root === 0 ? 'main' : 'expander');
+  for (const { root, dev, parent } of walkDevices(t)) checkDevice(dev, `device ${dev.id}`, parent !== null ? 'below' : root === 0 ? 'main' : 'expander', acsOptional);
   const main = t.roots[0];
   const own = main.devices.filter((d) => d.builtin !== true);
   const mustHave: DeviceSpec[] = [...Q35.builtins, CHANNEL, ...t.roots.slice(1).map((_, i) => ({ id: expanderHostId(i + 1), kind: 'opaque' as const, slot: Q35.expanderSlot(i + 1), fn: 0, builtin: true, identity: Q35.expanderHost }))];

@@ -105,6 +105,11 @@ export class GuestSession implements Session {
     await this.onClose(this, this.healthy);
   }
 
+  /** Raw agent requests, all in flight at once (the bench's pipelined rate). */
+  pipelined(requests: readonly string[]): Promise<AgentReply[]> {
+    return this.vm.link.batch(requests);
+  }
+
   /** Closes every file and frees every buffer the session holds (devices first: a group with an open device stays). */
   async release(): Promise<void> {
     const reqs = [...[...this.devicesHeld].map((d) => `dclose d-${d}`), ...[...this.groups.values()].map((g) => `gclose ${g}`), ...[...this.containers.values()].map((c) => `cclose ${c.name}`), ...this.buffers.map((b) => `bfree ${b.name}`)];

@@ -14,6 +14,7 @@ import { guestImage, type GuestImage, type OwnKernel } from './image/image.ts';
 import { prepareGuestTopology, VFIO_GUEST_PERSONALITIES } from './prepare.ts';
 import { bootDriver, GuestSession } from './session.ts';
 import { GuestVm } from './vm.ts';
+import { DEFAULT_QEMU, deviceProps, probeQemu } from '../qemu/binary.ts';
 
 export interface GuestTargetOptions {
   qemu?: string;
@@ -43,8 +44,10 @@ export interface GuestTarget extends Target {
 }
 
 export function openGuestTarget(o: GuestTargetOptions = {}): GuestTarget {
+  const qemu = o.qemu ?? DEFAULT_QEMU;
+  // QEMU 11's pcie-root-port has no disable-acs: there, every root port isolates.
+  const acsOptional = deviceProps(probeQemu(qemu), 'pcie-root-port').has('disable-acs');
   const image = guestImage(o.own, o.log);
-  const qemu = o.qemu ?? 'qemu-system-x86_64';
   const phases: TargetPhases = { start: 0, reset: 0, verify: 0 };
   const boots: number[] = [];
   let vm: GuestVm | null = null;
@@ -85,8 +88,8 @@ export function openGuestTarget(o: GuestTargetOptions = {}): GuestTarget {
   };
   const target: GuestTarget = {
     info: { name: 'vfio-guest', version: image.parts.join(', ') },
-    capabilities: VFIO_GUEST_CAPABILITIES,
-    prepare: prepareGuestTopology,
+    capabilities: { ...VFIO_GUEST_CAPABILITIES, acsOptional },
+    prepare: (t) => prepareGuestTopology(t, acsOptional),
     phases,
     image,
     boots,
