@@ -116,6 +116,8 @@ export class VfioHost {
   }
 
   apply(op: VfioOp): Observation {
+    // The machine's own functions and the agent's channel are never handed to VFIO: a VFIO user of this guest has no business there.
+    if ('dev' in op && op.op !== 'vfio.group.members' && this.specs.get(op.dev)?.builtin === true) return refuse('ENODEV', 'op.names');
     switch (op.op) {
       case 'vfio.bind':
         return this.bind(op);
@@ -123,7 +125,8 @@ export class VfioHost {
         const g = this.groupOf.get(op.dev);
         if (g === undefined) return refuse('ENODEV', 'op.names');
         if (!g.members.some((m) => this.drivers.get(m) === 'vfio-pci')) return refuse('ENOENT', 'vfio.group.file');
-        if (this.openGroups.has(g)) return refuse('EBUSY', 'vfio.group.file');
+        // A device's file holds its group's file: closed by the user, the group stays open until its devices close.
+        if (this.openGroups.has(g) || g.members.some((m) => this.openDevices.has(m))) return refuse('EBUSY', 'vfio.group.file');
         this.openGroups.add(g);
         return ok('vfio.group.file');
       }
@@ -284,8 +287,13 @@ export class VfioHost {
     const r = regionInfo(spec, op.region);
     if (r === null || r.size === 0) return refuse('EINVAL', 'vfio.region');
     if (op.via === 'mmap' && (r.flags & 4) === 0) return refuse('EINVAL', 'vfio.region');
-    // Past the end: isoroot does not touch a mapping beyond it, and pread or pwrite stops short.
-    if (op.offset + op.size > r.size) return { status: 'error', reason: 'past-end', rule: 'vfio.region' };
+    if (op.offset + op.size > r.size) {
+      // Config space refuses any access that does not fit (vfio_pci_config_rw: EFAULT); a BAR refuses one that starts
+      // past its end (EINVAL) and cuts one that crosses it short; a mapping is never touched beyond its end (isoroot).
+      if (op.via === 'pread' && op.region === 7) return refuse('EFAULT', 'vfio.region');
+      if (op.via === 'pread' && op.offset >= r.size) return refuse('EINVAL', 'vfio.region');
+      return { status: 'error', reason: 'past-end', rule: 'vfio.region' };
+    }
     const isBar = op.region <= 5;
     if (isBar && this.memoryOff.has(op.dev) && r.kind === 'mem') return refuse(op.via === 'mmap' ? 'EFAULT' : 'EIO', 'vfio.region');
     if (op.op === 'vfio.region.write') {
@@ -314,6 +322,8 @@ export class VfioHost {
     if (spec === undefined) return refuse('ENODEV', 'op.names');
     if (spec.kind !== 'edu') return { status: 'error', reason: 'unsupported', rule: 'vfio.device.open' };
     if (!this.openDevices.has(op.dev)) return { status: 'error', reason: 'unreachable', rule: 'vfio.device.open' };
+    // The driver turns Memory Space and Bus Master on before it starts the engine.
+    this.memoryOff.delete(op.dev);
     const c = this.groupContainer.get(this.groupOf.get(op.dev)!);
     let landed = false;
     let fault = false;
