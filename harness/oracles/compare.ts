@@ -58,6 +58,8 @@ export function visible(op: Op, p: Observation, observes: Observes): Observation
   }
   if (p.status === 'fault' && observes.faults !== 'all' && !(observes.faults as readonly string[]).includes(p.reason ?? '')) {
     const q: Observation = { status: 'ok' };
+    // What the op reports besides the fault still holds (Linux VFIO: which containers' memory a DMA changed).
+    if (p.value !== undefined) q.value = p.value;
     if (p.to !== undefined) q.to = p.to;
     if (p.irqs !== undefined) q.irqs = p.irqs;
     if (op.op === 'dma.read') q.data = new Uint8Array(op.len);

@@ -80,3 +80,36 @@ test('DMA that reaches another container is a finding on the container isolation
   expect(findings.length).toBe(1);
   expect(JSON.stringify(findings[0])).toContain('isolation.vfio-container');
 });
+
+const assigned = (dev: string): Op[] => [
+  { op: 'vfio.bind', dev, driver: 'vfio-pci' },
+  { op: 'vfio.group.open', dev },
+  { op: 'vfio.container.open', container: 0 },
+  { op: 'vfio.set-container', dev, container: 0 },
+  { op: 'vfio.set-iommu', container: 0, type: 'type1v2' },
+  { op: 'vfio.device.open', dev },
+];
+
+test('region accesses past the end: config space EFAULT, a BAR EINVAL from its end on, cut short across it', () => {
+  const m = new Model(t);
+  for (const o of assigned('e1')) m.apply(o);
+  expect(m.apply({ op: 'vfio.region.read', dev: 'e1', region: 7, offset: 0xfc, size: 8, via: 'pread' })).toMatchObject({ status: 'error', errno: 'EFAULT' });
+  expect(m.apply({ op: 'vfio.region.read', dev: 'e1', region: 0, offset: 0x100000, size: 4, via: 'pread' })).toMatchObject({ status: 'error', errno: 'EINVAL' });
+  expect(m.apply({ op: 'vfio.region.read', dev: 'e1', region: 0, offset: 0xffffc, size: 8, via: 'pread' })).toMatchObject({ status: 'error', reason: 'past-end' });
+  expect(m.apply({ op: 'vfio.region.read', dev: 'e1', region: 0, offset: 0, size: 4, via: 'mmap' })).toMatchObject({ status: 'ok', value: 0x010000edn });
+});
+
+test("a group closed while a device's file is open stays open: a new open is EBUSY until the device closes", () => {
+  const m = new Model(t);
+  for (const o of assigned('e1')) m.apply(o);
+  expect(m.apply({ op: 'vfio.group.close', dev: 'e1' }).status).toBe('ok');
+  expect(m.apply({ op: 'vfio.group.open', dev: 'e1' })).toMatchObject({ errno: 'EBUSY' });
+  expect(m.apply({ op: 'vfio.device.close', dev: 'e1' }).status).toBe('ok');
+  expect(m.apply({ op: 'vfio.group.open', dev: 'e1' }).status).toBe('ok');
+});
+
+test("the machine's own functions are refused, except a look at their group", () => {
+  const m = new Model(t);
+  expect(m.apply({ op: 'vfio.bind', dev: 'q35-mch', driver: 'vfio-pci' })).toMatchObject({ status: 'error', errno: 'ENODEV' });
+  expect(m.apply({ op: 'vfio.group.members', dev: 'q35-lpc' }).status).toBe('ok');
+});

@@ -209,12 +209,17 @@ export class VfioHost {
       case 'vfio.device.info': {
         if (!this.openDevices.has(op.dev)) return notHeld();
         // VFIO_DEVICE_FLAGS_RESET (bit 0) where a reset method exists; VFIO_DEVICE_FLAGS_PCI (bit 1); nine PCI regions.
-        return { status: 'ok', value: (this.resets(op.dev) ? 1n : 0n) | 2n | (9n << 32n), rule: 'vfio.reset' };
+        const value = (this.resets(op.dev) ? 1n : 0n) | 2n | (9n << 32n);
+        // A virtio device may also reset through power management, which the model does not follow: its RESET bit is unknown.
+        return this.specs.get(op.dev)!.kind === 'opaque' ? { status: 'ok', value, known: ~1n, rule: 'vfio.reset' } : { status: 'ok', value, rule: 'vfio.reset' };
       }
       case 'vfio.region.info': {
         if (!this.openDevices.has(op.dev)) return notHeld();
-        const r = regionInfo(this.specs.get(op.dev)!, op.region);
+        const spec = this.specs.get(op.dev)!;
+        const r = regionInfo(spec, op.region);
         if (r === null) return refuse('EINVAL', 'vfio.region');
+        // A device the model does not emulate (virtio's): its regions are its own.
+        if (spec.kind === 'opaque') return { status: 'ok', unknown: true, rule: 'vfio.region' };
         return { status: 'ok', value: BigInt(r.size) | (BigInt(r.flags) << 48n), rule: 'vfio.region' };
       }
       case 'vfio.region.read':
@@ -269,12 +274,18 @@ export class VfioHost {
     const end = op.iova + op.size;
     const overlapping = c.mappings.filter((m) => m.iova < end && op.iova < m.iova + m.size);
     const inside = overlapping.filter((m) => m.iova >= op.iova && m.iova + m.size <= end);
-    if (overlapping.length !== inside.length) {
-      // type1 v2 refuses to split a mapping (vfio_dma_do_unmap); v1 unmaps what overlaps, which isoroot does not predict.
-      if (c.iommu === 'type1v2') return refuse('EINVAL', 'vfio.dma.map');
-      c.mappings = c.mappings.filter((m) => !overlapping.includes(m));
-      for (const m of overlapping) for (let a = m.iova; a < m.iova + m.size; a += PAGE) c.unmapped.add(a);
-      return { status: 'ok', unknown: true, rule: 'vfio.dma.map' };
+    if (overlapping.length !== inside.length && c.iommu === 'type1v2') return refuse('EINVAL', 'vfio.dma.map');
+    if (c.iommu === 'type1') {
+      // type1 v1 (vfio_dma_do_unmap): the overlapping mappings in IOVA order, each taken whole, until one that starts
+      // before the range, which stops it.
+      const gone: Mapping[] = [];
+      for (const m of [...overlapping].sort((a, b) => a.iova - b.iova)) {
+        if (m.iova < op.iova) break;
+        gone.push(m);
+      }
+      c.mappings = c.mappings.filter((m) => !gone.includes(m));
+      for (const m of gone) for (let a = m.iova; a < m.iova + m.size; a += PAGE) c.unmapped.add(a);
+      return { status: 'ok', value: BigInt(gone.reduce((n, m) => n + m.size, 0)), rule: 'vfio.dma.map' };
     }
     c.mappings = c.mappings.filter((m) => !inside.includes(m));
     for (const m of inside) for (let a = m.iova; a < m.iova + m.size; a += PAGE) c.unmapped.add(a);
