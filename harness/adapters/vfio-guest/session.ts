@@ -144,14 +144,12 @@ export class GuestSession implements Session {
         return this.bind(op);
       case 'vfio.group.open': {
         const g = this.groupName(op.dev)!;
-        const name = g.name ?? `g${g.no}`;
-        // A second open is asked of the kernel under another name: it must refuse it (EBUSY).
-        const r = await this.req(`gopen ${g.name === undefined ? name : 'gx'} ${g.no}`);
+        // Each open under a name of its own: the kernel must refuse a second open of a live group (EBUSY); a group file
+        // whose last VFIO device went is dead, and the new one replaces it.
+        const name = `g${g.no}-${this.gen++}`;
+        const r = await this.req(`gopen ${name} ${g.no}`);
         if (r.kind === 'err') return fromErr(r);
-        if (g.name !== undefined) {
-          await this.req('gclose gx');
-          return okObs();
-        }
+        if (g.name !== undefined) await this.req(`gclose ${g.name}`);
         this.groups.set(g.no, name);
         return okObs();
       }

@@ -61,6 +61,13 @@ export class VfioHost {
   private readonly siblings = new Map<string, number>();
   private drivers = new Map<string, Driver>();
   private openGroups = new Set<Group>();
+  /**
+   * Open group files whose last VFIO device was unbound: the kernel took the
+   * group out of its container and cut the file from the IOMMU group
+   * (vfio_device_remove_group), so it answers ENODEV; binding a device again
+   * makes a new group file, which opens while the dead one is still held.
+   */
+  private deadGroups = new Set<Group>();
   private groupContainer = new Map<Group, Container>();
   private containers = new Map<number, Container>();
   private openDevices = new Set<string>();
@@ -126,8 +133,9 @@ export class VfioHost {
         if (g === undefined) return refuse('ENODEV', 'op.names');
         if (!g.members.some((m) => this.drivers.get(m) === 'vfio-pci')) return refuse('ENOENT', 'vfio.group.file');
         // A device's file holds its group's file: closed by the user, the group stays open until its devices close.
-        if (this.openGroups.has(g) || g.members.some((m) => this.openDevices.has(m))) return refuse('EBUSY', 'vfio.group.file');
+        if ((this.openGroups.has(g) && !this.deadGroups.has(g)) || g.members.some((m) => this.openDevices.has(m))) return refuse('EBUSY', 'vfio.group.file');
         this.openGroups.add(g);
+        this.deadGroups.delete(g);
         return ok('vfio.group.file');
       }
       case 'vfio.group.close': {
@@ -135,12 +143,14 @@ export class VfioHost {
         if (g === null) return notHeld();
         // Closing the file takes the group out of its container (vfio_group_fops_release), once no device of it is open.
         this.openGroups.delete(g);
+        this.deadGroups.delete(g);
         if (!g.members.some((m) => this.openDevices.has(m))) this.detach(g);
         return ok('vfio.group.file');
       }
       case 'vfio.group.status': {
         const g = this.heldGroup(op.dev);
         if (g === null) return notHeld();
+        if (this.deadGroups.has(g)) return refuse('ENODEV', 'vfio.group.file');
         const inContainer = this.groupContainer.has(g);
         const viable = inContainer || !g.members.some((m) => dmaDriver(this.specs.get(m)!, this.drivers.get(m)!));
         return { status: 'ok', value: (viable ? 1n : 0n) | (inContainer ? 2n : 0n), rule: 'vfio.viability' };
@@ -166,6 +176,7 @@ export class VfioHost {
         const g = this.heldGroup(op.dev);
         const c = this.heldContainer(op.container);
         if (g === null || c === null) return notHeld();
+        if (this.deadGroups.has(g)) return refuse('ENODEV', 'vfio.group.file');
         if (this.groupContainer.has(g)) return refuse('EINVAL', 'vfio.container');
         if (g.members.some((m) => dmaDriver(this.specs.get(m)!, this.drivers.get(m)!))) return refuse('EPERM', 'vfio.viability');
         c.groups.add(g);
@@ -192,6 +203,7 @@ export class VfioHost {
         const g = this.heldGroup(op.dev);
         if (g === null) return notHeld();
         if (this.openDevices.has(op.dev)) return refuse('EEXIST', 'vfio.device.open');
+        if (this.deadGroups.has(g)) return refuse('ENODEV', 'vfio.group.file');
         if (this.drivers.get(op.dev) !== 'vfio-pci' || !g.members.includes(op.dev)) return refuse('ENODEV', 'vfio.device.open');
         const c = this.groupContainer.get(g);
         if (c === undefined || c.iommu === null) return refuse('EINVAL', 'vfio.device.open');
@@ -254,14 +266,22 @@ export class VfioHost {
     if (cur === 'vfio-pci' && op.driver !== 'vfio-pci' && this.openDevices.has(op.dev)) return refuse('EBUSY', 'vfio.viability');
     let after: Driver;
     if (op.driver === 'none') after = 'none';
-    else if (op.driver === 'vfio-pci') after = spec.kind === 'root-port' || spec.kind === 'bridge' ? cur : 'vfio-pci';
+    // vfio-pci takes type 0 headers only (vfio_pci_probe): a bridge, unbound from its driver on the way, is left without one.
+    else if (op.driver === 'vfio-pci') after = spec.kind === 'root-port' || spec.kind === 'bridge' ? 'none' : 'vfio-pci';
     else {
-      // A driver that does DMA through the kernel's domain cannot bind to a device whose group a VFIO user holds.
+      // A driver that does DMA through the kernel's domain cannot bind to a device whose group a VFIO user holds. The
+      // device leaves vfio-pci first: if it was the group's last VFIO device, the group has left its container by then.
       const g = this.groupOf.get(op.dev);
-      const owned = g !== undefined && this.groupContainer.has(g);
+      const owned = g !== undefined && this.groupContainer.has(g) && g.members.some((m) => m !== op.dev && this.drivers.get(m) === 'vfio-pci');
       after = nativeDriver(spec) && !(owned && dmaDriver(spec, 'native')) ? 'native' : 'none';
     }
     this.drivers.set(op.dev, after);
+    // The group's last VFIO device gone: it leaves its container, and an open file of it is dead (vfio_device_remove_group).
+    const g = this.groupOf.get(op.dev);
+    if (cur === 'vfio-pci' && after !== 'vfio-pci' && g !== undefined && !g.members.some((m) => this.drivers.get(m) === 'vfio-pci')) {
+      this.detach(g);
+      if (this.openGroups.has(g)) this.deadGroups.add(g);
+    }
     // The bind's own errno depends on sysfs's path through the write (unknown); the driver bound after is the observation.
     return { status: 'ok', value: DRIVER_CODE[after], rule: 'vfio.viability' };
   }
