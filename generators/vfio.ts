@@ -112,7 +112,32 @@ export function vfioSequenceArb(t: Topology): fc.Arbitrary<Op[]> {
   const drivers = fc.tuple(dev, fc.constantFrom('vfio-pci' as const, 'native' as const, 'none' as const)).map(([d, driver]): Op[] => [{ op: 'vfio.bind', dev: d, driver }]);
   const closing = fc.tuple(dev, container).chain(([d, c]) => fc.subarray<Op>([{ op: 'vfio.device.close', dev: d }, { op: 'vfio.unset-container', dev: d }, { op: 'vfio.group.close', dev: d }, { op: 'vfio.container.close', container: c }], { minLength: 1 }));
   const reset = regionDev.map((d): Op[] => [{ op: 'vfio.reset', dev: d }]);
+  // The seed's isolation scenario: a device's DMA into its container's mapping, another device's DMA from another
+  // container to the same IOVA, then the mapping unmapped and the first DMA again (it must fault and land nowhere).
+  const isolation = fc
+    .tuple(edu, edu, container, container, pageArb, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 0xfff }), fc.integer({ min: 1, max: 4095 }), fc.constantFrom('rw' as const, 'w' as const, 'r' as const), fc.boolean())
+    .map(([a, b, ca, cb, iova, pages, skew, len, perm, unmapAll]): Op[] => {
+      const setup = (d: string, c: number): Op[] => [
+        { op: 'vfio.bind', dev: d, driver: 'vfio-pci' },
+        { op: 'vfio.group.open', dev: d },
+        { op: 'vfio.container.open', container: c },
+        { op: 'vfio.set-container', dev: d, container: c },
+        { op: 'vfio.set-iommu', container: c, type: 'type1v2' },
+        { op: 'vfio.device.open', dev: d },
+      ];
+      const at = Math.min(iova + skew, iova + pages * PAGE - 1);
+      return [
+        ...setup(a, ca),
+        ...(b !== a ? setup(b, cb) : []),
+        { op: 'vfio.dma.map', container: ca, iova, size: pages * PAGE, offset: 0, perm },
+        { op: 'vfio.dma', dev: a, iova: at, len },
+        { op: 'vfio.dma', dev: b, iova: at, len },
+        { op: 'vfio.dma.unmap', container: ca, iova: unmapAll ? iova : iova + PAGE * (pages - 1), size: unmapAll ? pages * PAGE : PAGE },
+        { op: 'vfio.dma', dev: a, iova: at, len },
+      ];
+    });
   const body = fc.oneof(
+    { weight: 4, arbitrary: isolation },
     { weight: 5, arbitrary: assign },
     { weight: 4, arbitrary: map },
     { weight: 5, arbitrary: dma },

@@ -86,7 +86,9 @@ export async function shrinkTopology(sc: Scenario, fails: (s: Scenario) => Promi
   const test = async (t: Topology, ops = sc.ops): Promise<boolean> => tries++ < budget && (await fails({ topology: t, ops }).catch(() => false));
   const pinned = pinUids(sc.topology);
   const needed = named(pinned, sc.ops);
-  const candidates = slotGroups(pinned).filter((s) => ![...s.ids].some((id) => needed.has(id)));
+  // The platform's own functions stay: the target brings them whatever the topology says (a guest's agent channel among them).
+  const builtin = new Set([...walkDevices(pinned)].filter((w) => w.dev.builtin === true).map((w) => w.dev.id));
+  const candidates = slotGroups(pinned).filter((s) => ![...s.ids].some((id) => needed.has(id) || builtin.has(id)));
   const drop = (kept: readonly Slot[]): Set<string> => {
     const out = new Set<string>();
     const keptIds = new Set(kept.flatMap((s) => [...s.ids]));

@@ -36,7 +36,7 @@ export interface Recognised {
 }
 
 /** The corpus folder of each target kind that keeps its known bugs. */
-const KNOWN_DIRS: Readonly<Record<string, string>> = { qemu: 'qemu', 'xen-vpci': 'xen' };
+const KNOWN_DIRS: Readonly<Record<string, string>> = { qemu: 'qemu', 'xen-vpci': 'xen', 'vfio-guest': 'vfio-guest' };
 
 /** Where a target's known bugs are kept by default (corpora/qemu, corpora/xen), when there is such a folder. */
 export function defaultKnownDir(target: string): string | undefined {

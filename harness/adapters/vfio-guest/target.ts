@@ -11,7 +11,8 @@ import { failedSession, type Capabilities, type Target, type TargetPhases } from
 import { AgentLost } from './agent-link.ts';
 import { parseScan, placeDevices, type Scanned } from './devices.ts';
 import { guestImage, type GuestImage, type OwnKernel } from './image/image.ts';
-import { prepareGuestTopology, VFIO_GUEST_PERSONALITIES } from './prepare.ts';
+import { CHANNEL, prepareGuestTopology, VFIO_GUEST_PERSONALITIES } from './prepare.ts';
+import { InputError } from '../../util/errors.ts';
 import { bootDriver, GuestSession } from './session.ts';
 import { GuestVm } from './vm.ts';
 import { DEFAULT_QEMU, deviceProps, probeQemu } from '../qemu/binary.ts';
@@ -96,6 +97,8 @@ export function openGuestTarget(o: GuestTargetOptions = {}): GuestTarget {
     // A guest boots in seconds: many sequences share one topology and its guest.
     topologyBlock: 64,
     async open(topology: Topology) {
+      // Only a topology this target completed has the agent's channel: without it the guest could never answer.
+      if (![...walkDevices(topology)].some(({ dev }) => dev.id === CHANNEL.id)) throw new InputError('topology for vfio-guest', `one completed by the target (prepare), with its agent channel ${CHANNEL.id}`);
       const key = JSON.stringify(topology);
       if (vm === null || vm.exit !== null || key !== vmKey) {
         await stop();
