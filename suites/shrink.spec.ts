@@ -45,3 +45,10 @@ test('a root that owns a space another root shares stays, and the shares follow 
   expect(out.topology.roots[2].share).toEqual({ io: 1 });
   expect(out.ops[0]).toMatchObject({ root: 2 });
 });
+
+test("the platform's own functions stay: a shrunk topology keeps what the target brings anyway (a guest's agent channel)", async () => {
+  const t: Topology = { roots: [root([ep('x', 1), ep('y', 2), { id: 'chan', kind: 'opaque', slot: 0x17, fn: 0, builtin: true, qdev: 'virtio-serial-pci' }])] };
+  const sc: Scenario = { topology: t, ops: [{ op: 'cfg.read', root: 0, via: 'ecam', bdf: 1 << 3, reg: 0, size: 4 }] };
+  const out = await shrinkTopology({ ...sc, ops: [{ op: 'dev.reset', dev: 'x' }] }, async () => true);
+  expect(out.topology.roots[0].devices.map((d) => d.id).sort()).toEqual(['chan', 'x']);
+});
