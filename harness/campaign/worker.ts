@@ -20,7 +20,7 @@ import { CoverageTracker } from '../coverage/tracker.ts';
 import { qemuEventFeatures } from '../coverage/target-features.ts';
 import { traceToText } from '../trace/writer.ts';
 import { ISOROOT_VERSION } from '../version.ts';
-import type { Target } from '../adapters/target.ts';
+import { prepared, type Target } from '../adapters/target.ts';
 import type { Finding } from '../oracles/finding.ts';
 import { stepFailure, type Step } from '../trace/format.ts';
 import type { Topology } from '../topology/types.ts';
@@ -242,7 +242,9 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         const same = (f: Finding): boolean => (v.kind === 'crash' || v.kind === 'hang' || v.kind === 'protocol' ? f.kind === v.kind : f.signature === v.signature);
         // Shrinking stops trying after SHRINK_MS: what it confirmed last is the trace.
         const until = performance.now() + SHRINK_MS;
-        const fails = async (s: Scenario): Promise<boolean> => performance.now() < until && violations((await check(target, s)).findings).some(same);
+        // Shrunk topologies as the target builds them: the platform's functions for the roots kept, and only those.
+        const built = (s: Scenario): Scenario => ({ ...s, topology: prepared(target, s.topology) });
+        const fails = async (s: Scenario): Promise<boolean> => performance.now() < until && violations((await check(target, built(s))).findings).some(same);
         // A batch's finding usually lies within one of its runs: tried alone first, it shrinks as that run would.
         let alone: Drawn | null = batch.length === 1 ? batch[0] : null;
         for (let i = 0; alone === null && i < batch.length; i++) if (await fails(batch[i].sc)) alone = batch[i];
@@ -253,7 +255,7 @@ export async function runWorker(start: StartMessage, stopping: () => boolean): P
         min = { topology: from.topology, ops: await ddmin(from.ops, (o) => fails({ topology: from.topology, ops: o }), min === null ? DDMIN_BUDGET : DDMIN_AFTER_FC) };
         // The topology too, where the campaign generates it: only the roots and devices the trace needs stay.
         if (start.topology === undefined && target.fixedTopology === undefined) min = await shrinkTopology(min, fails);
-        const again = await check(target, min);
+        const again = await check(target, built(min));
         const lead = violations(again.findings).find(same) ?? v;
         clock.ms.shrink += performance.now() - shrinkStarted;
         // Shrunk, the finding may be what a known bug's quirk does.
