@@ -59,6 +59,8 @@ export class VfioHost {
   private readonly groups: Group[];
   private readonly groupOf = new Map<string, Group>();
   private readonly siblings = new Map<string, number>();
+  /** Devices Linux sees as PCI Express functions: virtio's below a root port (QEMU makes them so there). */
+  private readonly pcie = new Set<string>();
   private drivers = new Map<string, Driver>();
   private openGroups = new Set<Group>();
   /**
@@ -76,7 +78,8 @@ export class VfioHost {
 
   constructor(private readonly topology: Topology) {
     let i = 0;
-    for (const { dev } of walkDevices(topology)) {
+    for (const { dev, parent } of walkDevices(topology)) {
+      if (dev.kind === 'opaque' && parent?.kind === 'root-port') this.pcie.add(dev.id);
       this.specs.set(dev.id, dev);
       this.index.set(dev.id, i++);
       this.drivers.set(dev.id, nativeDriver(dev) ? 'native' : 'none');
@@ -228,7 +231,7 @@ export class VfioHost {
       case 'vfio.region.info': {
         if (!this.openDevices.has(op.dev)) return notHeld();
         const spec = this.specs.get(op.dev)!;
-        const r = regionInfo(spec, op.region);
+        const r = regionInfo(spec, op.region, this.pcie.has(op.dev));
         if (r === null) return refuse('EINVAL', 'vfio.region');
         // A device the model does not emulate (virtio's): its regions are its own.
         if (spec.kind === 'opaque') return { status: 'ok', unknown: true, rule: 'vfio.region' };
@@ -315,7 +318,9 @@ export class VfioHost {
   private regionAccess(op: OpOf<'vfio.region.read'> | OpOf<'vfio.region.write'>): Observation {
     if (!this.openDevices.has(op.dev)) return notHeld();
     const spec = this.specs.get(op.dev)!;
-    const r = regionInfo(spec, op.region);
+    const r = regionInfo(spec, op.region, this.pcie.has(op.dev));
+    // A device the model does not emulate: only its config space is known (its size, and nothing of what it holds).
+    if (spec.kind === 'opaque' && op.region !== 7 && r !== null) return { status: 'ok', unknown: true, rule: 'vfio.region' };
     if (r === null || r.size === 0) return refuse('EINVAL', 'vfio.region');
     if (op.via === 'mmap' && (r.flags & 4) === 0) return refuse('EINVAL', 'vfio.region');
     if (op.offset + op.size > r.size) {

@@ -28,10 +28,14 @@ const BARS: Partial<Record<DeviceSpec['kind'], { kind: 'mem' | 'io'; size: numbe
 
 const CONFIG_SIZE: Partial<Record<DeviceSpec['kind'], number>> = { edu: 0x100, 'pci-testdev': 0x100 };
 
-/** Region `index` of a device the model knows, or null where vfio-pci refuses the index (EINVAL); size 0 for an empty one. */
-export function regionInfo(d: DeviceSpec, index: number): RegionInfo | null {
+/**
+ * Region `index` of a device the model knows, or null where vfio-pci refuses the index (EINVAL); size 0 for an empty
+ * one. `pcie`: the device is a PCI Express function (a virtio device below a root port is; QEMU's virtio-pci on a
+ * root bus or behind a PCIe-to-PCI bridge is conventional), whose config space Linux sizes at 4 KiB (PCIe Base §7.2).
+ */
+export function regionInfo(d: DeviceSpec, index: number, pcie = false): RegionInfo | null {
   if (index >= 8) return null;
-  if (index === 7) return { size: CONFIG_SIZE[d.kind] ?? 0x100, flags: REGION_READ | REGION_WRITE, kind: 'config' };
+  if (index === 7) return { size: pcie ? 0x1000 : (CONFIG_SIZE[d.kind] ?? 0x100), flags: REGION_READ | REGION_WRITE, kind: 'config' };
   if (index === 6) return { size: 0, flags: 0, kind: 'none' };
   const bar = BARS[d.kind]?.[index];
   if (bar === undefined) return { size: 0, flags: 0, kind: 'none' };
