@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   await target.dispose();
 
   const base = mkdtempSync(join(tmpdir(), 'isoroot-bench-vfio-guest-'));
-  const c = campaignConfig({ target: 'vfio-guest', seed: 7, workers: 1, budget: { runs: RUNS }, ...(QEMU !== 'qemu-system-x86_64' ? { qemu: QEMU } : {}) });
+  const c = campaignConfig({ target: 'vfio-guest', known: 'corpora/vfio-guest', seed: 7, workers: 1, budget: { runs: RUNS }, ...(QEMU !== 'qemu-system-x86_64' ? { qemu: QEMU } : {}) });
   const r = await runQuiet(c, join(base, 'w1'));
   const sm = r.summary;
   console.log(`4. --target vfio-guest campaign, 1 worker: ${sm.sequencesPerSecond} sequences/s, ${sm.opsPerSecond.toLocaleString('en')} ops/s (${sm.runs} sequences, ${(sm.ops / Math.max(1, sm.runs)).toFixed(0)} ops each), coverage ${sm.covered}/${sm.total}, ${sm.findings.length} findings`);

@@ -91,7 +91,7 @@ export function vfioSequenceArb(t: Topology): fc.Arbitrary<Op[]> {
   ]);
   const map = fc.tuple(container, pageArb, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: VFIO_BUFFER / PAGE - 4 }), fc.constantFrom('rw' as const, 'rw' as const, 'r' as const, 'w' as const)).map(([c, iova, pages, off, perm]): Op[] => [{ op: 'vfio.dma.map', container: c, iova, size: pages * PAGE, offset: off * PAGE, perm }]);
   const unmap = fc.tuple(container, pageArb, fc.integer({ min: 1, max: 4 })).map(([c, iova, pages]): Op[] => [{ op: 'vfio.dma.unmap', container: c, iova, size: pages * PAGE }]);
-  const dma = fc.tuple(edu, pageArb, fc.integer({ min: -8, max: 0x1fff }), fc.integer({ min: 1, max: 4096 })).map(([d, page, delta, len]): Op[] => [{ op: 'vfio.dma', dev: d, iova: Math.max(0, page + delta), len }]);
+  const dma = fc.tuple(edu, pageArb, fc.integer({ min: -8, max: 0x1fff }), fc.integer({ min: 1, max: 4095 })).map(([d, page, delta, len]): Op[] => [{ op: 'vfio.dma', dev: d, iova: Math.max(0, page + delta), len }]);
   const look = fc.tuple(dev, regionDev ?? dev, fc.integer({ min: 0, max: 8 })).map(([d, rd, region]): Op[] => [{ op: 'vfio.group.members', dev: d }, { op: 'vfio.group.status', dev: d }, { op: 'vfio.device.info', dev: d }, ...(regionDev === null ? [] : [{ op: 'vfio.region.info', dev: rd, region } as Op])]);
   // Region accesses where the kernel answers for itself: identity and edu's own registers, never edu's DMA registers (0x80+:
   // a bad range there stops QEMU, hw/misc/edu.c edu_check_range, which is QEMU's to answer, not the kernel's).
