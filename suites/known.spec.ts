@@ -5,6 +5,7 @@
  * does not, and a recording the bug does not explain stays a finding.
  * `isoroot check` names known bugs and exits 0 when nothing else failed.
  */
+import { crashCause } from '../harness/run/check.ts';
 import { test, expect } from '@playwright/test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,4 +129,14 @@ test('a crash a quirk predicts is that known bug: the model with the quirk dies 
   expect(r.code, r.out + r.err).toBe(0);
   expect(r.out).toContain('(the target failed on the next)');
   expect(r.out).toMatch(/known: edu-dma-to-buffer-end-aborts \(open, recognised by its quirk\), seen as crash:dma\.read:/);
+});
+
+test("a crash is named by QEMU's hardware error, not by a warning QEMU printed before it", () => {
+  const stderr = [
+    'qemu-system-x86_64: vtd_iova_to_slpte: detected slpte permission error (iova=0x2f8000, level=0x1, slpte=0x0, write=1, pasid=0x0)',
+    'qemu: hardware error: EDU: DMA range 0x0000000000040000-0x0000000000040fff out of bounds (0x0000000000040000-0x0000000000040fff)!',
+    'CPU #0:',
+  ].join('\n');
+  expect(crashCause(stderr)).toBe('qemu: hardware error: EDU: DMA range #-# out of bounds (#-#)!');
+  expect(crashCause('warning: something\nAssertion `x' + "' failed")).toBe("Assertion `x' failed");
 });

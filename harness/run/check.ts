@@ -13,11 +13,12 @@ import type { TraceHeader } from '../trace/format.ts';
  * The line of a crashed target's stderr that tells one crash from
  * another, numbers taken out: the first that names an error, assertion,
  * abort or panic (QEMU's comes before its register dump; Python's last),
- * else the first.
+ * QEMU's "hardware error" before any other, else the first.
  */
 export function crashCause(stderr: string | undefined): string | null {
   const lines = (stderr ?? '').split('\n').filter((l) => l.trim() !== '');
-  const line = lines.find((l) => /error|assert|abort|panic/i.test(l)) ?? lines[0];
+  // QEMU's hw_error() first: warnings QEMU printed before it (intel-iommu's translation faults) name an error too.
+  const line = lines.find((l) => /hardware error/i.test(l)) ?? lines.find((l) => /error|assert|abort|panic/i.test(l)) ?? lines[0];
   if (line === undefined) return null;
   return line.trim().replace(/0x[0-9a-f]+|\b\d+\b/gi, '#').replace(/\s+/g, ' ').slice(0, 100);
 }
