@@ -42,6 +42,9 @@ export interface GuestImage {
 
 export const guestCacheRoot = (): string => join(homedir(), '.cache', 'isoroot', 'vfio-guest');
 
+/** Raised when what goes into an image changes in a way its inputs do not show (the archive's layout, the set-up's steps). */
+const IMAGE_FORMAT = '1';
+
 const sha = (...parts: (string | Uint8Array)[]): string => {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
@@ -118,10 +121,10 @@ export function guestImage(own?: OwnKernel, log: (m: string) => void = () => {})
   if (own !== undefined) {
     for (const [flag, p] of [['--kernel', own.kernel], ['--modules', own.modules]] as const) if (!existsSync(p)) throw new InputError(flag, `an existing path (${p} is not there)`);
     const st = statSync(own.kernel);
-    key = `own-${releaseOf(own.modules)}-${sha(own.kernel, String(st.size), String(st.mtimeMs), own.modules, bb.version, agentSrc, initScript([]))}`;
+    key = `own-${releaseOf(own.modules)}-${sha(IMAGE_FORMAT, own.kernel, String(st.size), String(st.mtimeMs), own.modules, bb.version, agentSrc, initScript(WANTED_MODULES))}`;
   } else {
     kpkg = kernelPackage();
-    key = `${kpkg.name.replace(/^linux-image-/, '')}_${kpkg.version}-${sha(bb.version, agentSrc, initScript([]))}`;
+    key = `${kpkg.name.replace(/^linux-image-/, '')}_${kpkg.version}-${sha(IMAGE_FORMAT, bb.version, agentSrc, initScript(WANTED_MODULES))}`;
   }
   const dir = join(guestCacheRoot(), key);
   const manifest = join(dir, 'image.json');
