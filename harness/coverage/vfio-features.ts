@@ -2,14 +2,15 @@
  * The coverage features of a VFIO op (universe.ts VFIO_EVENTS), from the
  * model's prediction: which outcome, which errno, which group rule.
  */
-import type { Op } from '../ops/catalog.ts';
+import type { KindsNeeding, OpOf } from '../ops/catalog.ts';
 import type { Observation } from '../ops/observation.ts';
 import type { Model } from '../model/model.ts';
 import { regionInfo } from '../model/vfio/regions.ts';
+import { unhandled } from '../ops/exhaustive.ts';
 
 const RULE_FEATURE: Record<string, string> = { 'vfio.group.isolated': 'isolated', 'vfio.group.no-acs': 'no-acs', 'vfio.group.multifunction': 'multifunction' };
 
-export function vfioFeatures(op: Op, p: Observation, m: Model): string[] {
+export function vfioFeatures(op: OpOf<KindsNeeding<'vfio'>>, p: Observation, m: Model): string[] {
   const ok = p.status === 'ok';
   const e = p.errno ?? '';
   const f = (dim: string, what: string): string => `vfio:${dim}:${what}`;
@@ -73,7 +74,6 @@ export function vfioFeatures(op: Op, p: Observation, m: Model): string[] {
       if (ok && m.vfio.orphaned(op.dev)) out.push(f('container', 'orphan-dma'));
       return out;
     }
-    default:
-      return [];
   }
+  return unhandled(op);
 }

@@ -8,7 +8,7 @@ import { showObs } from '../ops/observation-codec.ts';
 import { showOp } from '../ops/codec.ts';
 import { formatBdf } from '../topology/bdf.ts';
 import { hex } from '../util/hex.ts';
-import type { Op } from '../ops/catalog.ts';
+import { needs, type Op } from '../ops/catalog.ts';
 import { unhandled } from '../ops/exhaustive.ts';
 import type { Step } from '../trace/format.ts';
 import type { Topology } from '../topology/types.ts';
@@ -26,6 +26,8 @@ export const TRACE_HEAD: TraceRow = { i: '#', op: 'op', root: 'root', bdf: 'BDF'
 
 /** Where an op acts, for the trace table: the BDF it names (else its device's) and the address it reaches. */
 function place(op: Op): { bdf?: string; addr?: string } {
+  // A VFIO op names a device (by its id), never a BDF or an address.
+  if (needs(op, 'vfio')) return {};
   switch (op.op) {
     case 'cfg.read':
     case 'cfg.write':
@@ -62,26 +64,6 @@ function place(op: Op): { bdf?: string; addr?: string } {
     case 'dev.reset':
     case 'root.reset':
     case 'clock.step':
-    case 'vfio.bind':
-    case 'vfio.group.open':
-    case 'vfio.group.close':
-    case 'vfio.group.status':
-    case 'vfio.group.members':
-    case 'vfio.container.open':
-    case 'vfio.container.close':
-    case 'vfio.set-container':
-    case 'vfio.unset-container':
-    case 'vfio.set-iommu':
-    case 'vfio.device.open':
-    case 'vfio.device.close':
-    case 'vfio.device.info':
-    case 'vfio.region.info':
-    case 'vfio.region.read':
-    case 'vfio.region.write':
-    case 'vfio.dma.map':
-    case 'vfio.dma.unmap':
-    case 'vfio.reset':
-    case 'vfio.dma':
       return {};
   }
   return unhandled(op);

@@ -6,7 +6,7 @@
  * reply, so a whole sequence can be pipelined (keepingLatch, for the
  * harness's own config accesses, is the exception).
  */
-import { writeValue, type Op, type OpOf } from '../../ops/catalog.ts';
+import { needs, writeValue, type Op, type OpOf } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
 import type { Topology } from '../../topology/types.ts';
@@ -70,6 +70,7 @@ function config(op: OpOf<'cfg.read' | 'cfg.write'>, t: Topology): Planned | Obse
 /** The plan for a config, MMIO or PIO op, or its observation when QEMU need not be asked; null for other ops. */
 export function planAccess(op: Op, t: Topology): Planned | Observation | null {
   if ('root' in op && op.root >= t.roots.length) return ownRefusal('no-device');
+  if (needs(op, 'vfio')) return null;
   switch (op.op) {
     case 'cfg.read':
     case 'cfg.write':
@@ -105,26 +106,6 @@ export function planAccess(op: Op, t: Topology): Planned | Observation | null {
     case 'region.read':
     case 'region.write':
     case 'clock.step':
-    case 'vfio.bind':
-    case 'vfio.group.open':
-    case 'vfio.group.close':
-    case 'vfio.group.status':
-    case 'vfio.group.members':
-    case 'vfio.container.open':
-    case 'vfio.container.close':
-    case 'vfio.set-container':
-    case 'vfio.unset-container':
-    case 'vfio.set-iommu':
-    case 'vfio.device.open':
-    case 'vfio.device.close':
-    case 'vfio.device.info':
-    case 'vfio.region.info':
-    case 'vfio.region.read':
-    case 'vfio.region.write':
-    case 'vfio.dma.map':
-    case 'vfio.dma.unmap':
-    case 'vfio.reset':
-    case 'vfio.dma':
       return null;
   }
   return unhandled(op);

@@ -5,8 +5,7 @@
  * Where isoroot holds no file for an op it refuses it itself, marked as
  * the harness's (oracles skip those).
  */
-import type { Op, OpOf } from '../../ops/catalog.ts';
-import { VFIO_BUFFER } from '../../ops/catalog.ts';
+import { needs, VFIO_BUFFER, type Op, type OpOf } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import type { Observation, Reason } from '../../ops/observation.ts';
 import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
@@ -43,9 +42,6 @@ export function bootDriver(d: DeviceSpec): string {
   if (d.kind === 'root-port') return 'pcieport';
   return nativeDriver(d) ? 'virtio-pci' : 'none';
 }
-
-type VfioOp = Extract<Op, { op: `vfio.${string}` }>;
-const isVfio = (op: Op): op is VfioOp => op.op.startsWith('vfio.');
 
 interface ContainerFile {
   name: string;
@@ -136,7 +132,7 @@ export class GuestSession implements Session {
   }
 
   private async carry(op: Op): Promise<Observation> {
-    if (!isVfio(op)) return own('unsupported');
+    if (!needs(op, 'vfio')) return own('unsupported');
     // The machine's own functions (and the agent's channel) are looked at, never handed to VFIO.
     if ('dev' in op && (this.bdf(op.dev) === null || (this.specs.get(op.dev)?.builtin === true && op.op !== 'vfio.group.members'))) return own('no-device', 'ENODEV');
     switch (op.op) {

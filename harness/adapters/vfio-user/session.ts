@@ -7,7 +7,7 @@
  * as eventfds. Nothing here predicts: what the device answers is the
  * observation.
  */
-import { writeValue, type Op } from '../../ops/catalog.ts';
+import { needs, writeValue, type Op } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import { allOnes, type Irq, type Observation } from '../../ops/observation.ts';
 import { busOf, devfnOf, ecamDecode } from '../../topology/bdf.ts';
@@ -217,6 +217,8 @@ class ClientSession implements Session {
   }
 
   private async one(op: Op): Promise<Observation> {
+    // Linux VFIO's user API is a kernel's, not a vfio-user server's.
+    if (needs(op, 'vfio')) return own({ status: 'error', reason: 'unsupported' });
     switch (op.op) {
       case 'cfg.read':
       case 'cfg.write': {
@@ -298,26 +300,6 @@ class ClientSession implements Session {
       case 'dev.unplug':
       case 'root.reset':
       case 'clock.step':
-      case 'vfio.bind':
-      case 'vfio.group.open':
-      case 'vfio.group.close':
-      case 'vfio.group.status':
-      case 'vfio.group.members':
-      case 'vfio.container.open':
-      case 'vfio.container.close':
-      case 'vfio.set-container':
-      case 'vfio.unset-container':
-      case 'vfio.set-iommu':
-      case 'vfio.device.open':
-      case 'vfio.device.close':
-      case 'vfio.device.info':
-      case 'vfio.region.info':
-      case 'vfio.region.read':
-      case 'vfio.region.write':
-      case 'vfio.dma.map':
-      case 'vfio.dma.unmap':
-      case 'vfio.reset':
-      case 'vfio.dma':
         return own({ status: 'error', reason: 'unsupported' });
     }
     return unhandled(op);

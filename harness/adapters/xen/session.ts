@@ -13,7 +13,7 @@
  * vPCI state gave the device's messages. Where an access went is kept as
  * evidence for findings.
  */
-import { writeValue, type Op } from '../../ops/catalog.ts';
+import { needs, writeValue, type Op } from '../../ops/catalog.ts';
 import { unhandled } from '../../ops/exhaustive.ts';
 import type { Irq, Observation, Reason } from '../../ops/observation.ts';
 import { ownerOf, walkDevices, type Topology } from '../../topology/types.ts';
@@ -301,6 +301,8 @@ export class XenSession implements Session {
   }
 
   private step(op: Op): Step {
+    // Linux VFIO's user API is a kernel's, not Xen's.
+    if (needs(op, 'vfio')) return own({ status: 'error', reason: 'unsupported' });
     switch (op.op) {
       case 'cfg.read':
       case 'cfg.write': {
@@ -347,26 +349,6 @@ export class XenSession implements Session {
       case 'region.read':
       case 'region.write':
       case 'clock.step':
-      case 'vfio.bind':
-      case 'vfio.group.open':
-      case 'vfio.group.close':
-      case 'vfio.group.status':
-      case 'vfio.group.members':
-      case 'vfio.container.open':
-      case 'vfio.container.close':
-      case 'vfio.set-container':
-      case 'vfio.unset-container':
-      case 'vfio.set-iommu':
-      case 'vfio.device.open':
-      case 'vfio.device.close':
-      case 'vfio.device.info':
-      case 'vfio.region.info':
-      case 'vfio.region.read':
-      case 'vfio.region.write':
-      case 'vfio.dma.map':
-      case 'vfio.dma.unmap':
-      case 'vfio.reset':
-      case 'vfio.dma':
         return own({ status: 'error', reason: 'unsupported' });
     }
     return unhandled(op);

@@ -6,7 +6,7 @@
  * before any syscall (a file it does not hold) is EBADF, so that a trace
  * never asks the kernel to act on a file that is not there.
  */
-import type { Op, OpOf } from '../../ops/catalog.ts';
+import type { KindsNeeding, OpOf } from '../../ops/catalog.ts';
 import type { Observation } from '../../ops/observation.ts';
 import type { RuleId } from '../../spec/rules.ts';
 import { walkDevices, type DeviceSpec, type Topology } from '../../topology/types.ts';
@@ -50,7 +50,7 @@ export function nativeDriver(d: DeviceSpec): boolean {
  */
 const dmaDriver = (d: DeviceSpec, drv: Driver): boolean => drv === 'native' && d.kind !== 'root-port';
 
-type VfioOp = Extract<Op, { op: `vfio.${string}` }>;
+type VfioOp = OpOf<KindsNeeding<'vfio'>>;
 
 export class VfioHost {
   private readonly specs = new Map<string, DeviceSpec>();
