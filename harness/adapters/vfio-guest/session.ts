@@ -13,6 +13,8 @@ import { vfioReason } from '../../model/vfio/errno-reasons.ts';
 import { nativeDriver } from '../../model/vfio/host.ts';
 import { TargetFailed, type RunResult, type Session } from '../target.ts';
 import { AgentLost, type AgentReply } from './agent-link.ts';
+import { bytesToHex, hexToBytes } from '../../util/hex.ts';
+import { readLe, writeLe } from '../../util/access-split.ts';
 import type { Scanned } from './devices.ts';
 import type { GuestVm } from './vm.ts';
 
@@ -26,15 +28,17 @@ const EDU_DMA_MS = 5000;
 const own = (reason: Reason, errno?: string): Observation => ({ status: 'error', reason, ...(errno !== undefined ? { errno } : {}), source: 'harness' });
 const okObs = (value?: bigint): Observation => (value === undefined ? { status: 'ok' } : { status: 'ok', value });
 const fromErr = (r: Extract<AgentReply, { kind: 'err' }>): Observation => ({ status: 'error', reason: vfioReason(r.errno), errno: r.errno });
-const hexLe = (hex: string): bigint => {
-  let v = 0n;
-  for (let i = hex.length - 2; i >= 0; i -= 2) v = (v << 8n) | BigInt(parseInt(hex.slice(i, i + 2), 16));
-  return v;
+/** Bytes the agent read, as the little-endian value they hold; anything but hex bytes breaks its protocol. */
+const leValue = (hex: string, what: string): bigint => {
+  const b = hexToBytes(hex);
+  if (b === null) throw new AgentLost('protocol', `agent reply to ${what}: hex bytes, got "${hex.slice(0, 40)}"`);
+  return readLe(b, 0, b.length);
 };
+/** A value as the `size` little-endian bytes a write carries, in the agent's hex. */
 const leHex = (v: bigint, size: number): string => {
-  let s = '';
-  for (let i = 0; i < size; i++) s += Number((v >> BigInt(8 * i)) & 0xffn).toString(16).padStart(2, '0');
-  return s;
+  const b = new Uint8Array(size);
+  writeLe(b, 0, size, v);
+  return bytesToHex(b);
 };
 
 /** The driver a device has when the guest boots, by the name its bind takes back ('none': no driver). */
@@ -294,7 +298,7 @@ export class GuestSession implements Session {
       if (r.kind === 'err') return fromErr(r);
       const moved = op.op === 'vfio.region.read' ? (r.words[0] === '-' ? 0 : r.words[0].length / 2) : Number(r.words[0]);
       if (moved < op.size) return { status: 'error', reason: 'past-end' };
-      return op.op === 'vfio.region.read' ? okObs(hexLe(r.words[0])) : okObs();
+      return op.op === 'vfio.region.read' ? okObs(leValue(r.words[0], 'pread')) : okObs();
     }
     // By mmap: the whole region mapped (the kernel says whether it may be), the access, unmapped.
     const info = await this.req(`rinfo ${d} ${op.region}`);
@@ -329,7 +333,7 @@ export class GuestSession implements Session {
     const cmd = await this.req(`pread ${d} 7 4 2`);
     if (cmd.kind === 'err') return fromErr(cmd);
     const steps = await this.vm.link.batch([
-      `pwrite ${d} 7 4 ${leHex(hexLe(cmd.words[0]) | 6n, 2)}`,
+      `pwrite ${d} 7 4 ${leHex(leValue(cmd.words[0], 'pread of the Command register') | 6n, 2)}`,
       `mmap ${m} ${d} 0 0 ${EDU.bar}`,
       `mwrite ${m} ${EDU.src} 8 ${EDU.buffer}`,
       `mwrite ${m} ${EDU.dst} 8 ${op.iova}`,

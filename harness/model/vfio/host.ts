@@ -56,9 +56,9 @@ export class VfioHost {
   private readonly specs = new Map<string, DeviceSpec>();
   /** Walk order: the bit of each device in a members mask. */
   private readonly index = new Map<string, number>();
-  private readonly groups: Group[];
   private readonly groupOf = new Map<string, Group>();
-  private readonly siblings = new Map<string, number>();
+  /** Devices with a reset method (VFIO_DEVICE_FLAGS_RESET). */
+  private readonly resettable = new Set<string>();
   /** Devices Linux sees as PCI Express functions: virtio's below a root port (QEMU makes them so there). */
   private readonly pcie = new Set<string>();
   private drivers = new Map<string, Driver>();
@@ -76,7 +76,7 @@ export class VfioHost {
   /** Command register Memory Space bit as written through the config region, per open device. */
   private memoryOff = new Set<string>();
 
-  constructor(private readonly topology: Topology) {
+  constructor(topology: Topology) {
     let i = 0;
     for (const { dev, parent } of walkDevices(topology)) {
       if (dev.kind === 'opaque' && parent?.kind === 'root-port') this.pcie.add(dev.id);
@@ -84,11 +84,13 @@ export class VfioHost {
       this.index.set(dev.id, i++);
       this.drivers.set(dev.id, nativeDriver(dev) ? 'native' : 'none');
     }
-    this.groups = predictGroups(topology);
-    for (const g of this.groups) for (const m of g.members) this.groupOf.set(m, g);
+    for (const g of predictGroups(topology)) for (const m of g.members) this.groupOf.set(m, g);
     const perBus = new Map<string, number>();
-    for (const n of groupNodes(topology)) perBus.set(n.bus, (perBus.get(n.bus) ?? 0) + 1);
-    for (const n of groupNodes(topology)) this.siblings.set(n.id, perBus.get(n.bus)! - 1);
+    const nodes = groupNodes(topology);
+    for (const n of nodes) perBus.set(n.bus, (perBus.get(n.bus) ?? 0) + 1);
+    // A reset method (pci_reset_function): edu and pci-testdev have no FLR and no power management, so only a bus
+    // reset remains, which needs the device alone below a bridge (pci_parent_bus_reset, pci_dev_reset_slot_function).
+    for (const n of nodes) if (n.parent !== null && perBus.get(n.bus) === 1 && this.specs.get(n.id)!.children === undefined) this.resettable.add(n.id);
   }
 
   /** The group the model puts a device in, and why. */
@@ -224,7 +226,7 @@ export class VfioHost {
       case 'vfio.device.info': {
         if (!this.openDevices.has(op.dev)) return notHeld();
         // VFIO_DEVICE_FLAGS_RESET (bit 0) where a reset method exists; VFIO_DEVICE_FLAGS_PCI (bit 1); nine PCI regions.
-        const value = (this.resets(op.dev) ? 1n : 0n) | 2n | (9n << 32n);
+        const value = (this.resettable.has(op.dev) ? 1n : 0n) | 2n | (9n << 32n);
         // A virtio device may also reset through power management, which the model does not follow: its RESET bit is unknown.
         return this.specs.get(op.dev)!.kind === 'opaque' ? { status: 'ok', value, known: ~1n, rule: 'vfio.reset' } : { status: 'ok', value, rule: 'vfio.reset' };
       }
@@ -253,7 +255,7 @@ export class VfioHost {
         return this.unmap(op);
       case 'vfio.reset':
         if (!this.openDevices.has(op.dev)) return notHeld();
-        if (!this.resets(op.dev)) return refuse('EINVAL', 'vfio.reset');
+        if (!this.resettable.has(op.dev)) return refuse('EINVAL', 'vfio.reset');
         // pci_reset_function saves and restores the config space: the Command register comes back as it was.
         return ok('vfio.reset');
       case 'vfio.dma':
@@ -370,16 +372,6 @@ export class VfioHost {
     }
     const value = landed && c !== undefined ? 1n << BigInt(c.index) : 0n;
     return fault ? { status: 'fault', reason: 'iova-unmapped', value, rule: 'isolation.vfio-container' } : { status: 'ok', value, rule: 'isolation.vfio-container' };
-  }
-
-  /**
-   * A reset method (pci_reset_function): edu and pci-testdev have no FLR
-   * and no power management, so only a bus reset remains, which needs the
-   * device alone below a bridge (pci_parent_bus_reset, pci_dev_reset_slot_function).
-   */
-  private resets(dev: string): boolean {
-    const w = [...walkDevices(this.topology)].find((x) => x.dev.id === dev)!;
-    return w.parent !== null && this.siblings.get(dev) === 0 && w.dev.children === undefined;
   }
 
   private heldGroup(dev: string): Group | null {
