@@ -70,6 +70,18 @@ function endpoints(t: Topology): { all: string[]; edus: string[]; known: string[
 }
 
 const PAGE = 0x1000;
+
+/** A device's group assigned to a container, as a VFIO user does it (Documentation/driver-api/vfio.rst's example), and the device opened. */
+function assigned(d: string, c: number, type: 'type1v2' | 'type1', open: boolean): Op[] {
+  return [
+    { op: 'vfio.bind', dev: d, driver: 'vfio-pci' },
+    { op: 'vfio.group.open', dev: d },
+    { op: 'vfio.container.open', container: c },
+    { op: 'vfio.set-container', dev: d, container: c },
+    { op: 'vfio.set-iommu', container: c, type },
+    ...(open ? [{ op: 'vfio.device.open', dev: d } as Op] : []),
+  ];
+}
 const pageArb = fc.integer({ min: 0, max: 0x1ff }).map((p) => 0x100000 + p * PAGE);
 
 export function vfioSequenceArb(t: Topology): fc.Arbitrary<Op[]> {
@@ -80,15 +92,7 @@ export function vfioSequenceArb(t: Topology): fc.Arbitrary<Op[]> {
   const regionDev = known.length > 0 ? fc.constantFrom(...known) : null;
   const edu = edus.length > 0 ? fc.constantFrom(...edus) : dev;
   const container = fc.integer({ min: 0, max: VFIO_CONTAINERS - 1 });
-  // Assigning a device's group to a container, as a VFIO user does it (Documentation/driver-api/vfio.rst's example).
-  const assign = fc.tuple(dev, container, fc.constantFrom('type1v2' as const, 'type1v2' as const, 'type1' as const), fc.boolean()).map(([d, c, type, open]): Op[] => [
-    { op: 'vfio.bind', dev: d, driver: 'vfio-pci' },
-    { op: 'vfio.group.open', dev: d },
-    { op: 'vfio.container.open', container: c },
-    { op: 'vfio.set-container', dev: d, container: c },
-    { op: 'vfio.set-iommu', container: c, type },
-    ...(open ? [{ op: 'vfio.device.open', dev: d } as Op] : []),
-  ]);
+  const assign = fc.tuple(dev, container, fc.constantFrom('type1v2' as const, 'type1v2' as const, 'type1' as const), fc.boolean()).map(([d, c, type, open]) => assigned(d, c, type, open));
   const map = fc.tuple(container, pageArb, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: VFIO_BUFFER / PAGE - 4 }), fc.constantFrom('rw' as const, 'rw' as const, 'r' as const, 'w' as const)).map(([c, iova, pages, off, perm]): Op[] => [{ op: 'vfio.dma.map', container: c, iova, size: pages * PAGE, offset: off * PAGE, perm }]);
   const unmap = fc.tuple(container, pageArb, fc.integer({ min: 1, max: 4 })).map(([c, iova, pages]): Op[] => [{ op: 'vfio.dma.unmap', container: c, iova, size: pages * PAGE }]);
   const dma = fc.tuple(edu, pageArb, fc.integer({ min: -8, max: 0x1fff }), fc.integer({ min: 1, max: 4095 })).map(([d, page, delta, len]): Op[] => [{ op: 'vfio.dma', dev: d, iova: Math.max(0, page + delta), len }]);
@@ -117,18 +121,10 @@ export function vfioSequenceArb(t: Topology): fc.Arbitrary<Op[]> {
   const isolation = fc
     .tuple(edu, edu, container, container, pageArb, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 0xfff }), fc.integer({ min: 1, max: 4095 }), fc.constantFrom('rw' as const, 'w' as const, 'r' as const), fc.boolean())
     .map(([a, b, ca, cb, iova, pages, skew, len, perm, unmapAll]): Op[] => {
-      const setup = (d: string, c: number): Op[] => [
-        { op: 'vfio.bind', dev: d, driver: 'vfio-pci' },
-        { op: 'vfio.group.open', dev: d },
-        { op: 'vfio.container.open', container: c },
-        { op: 'vfio.set-container', dev: d, container: c },
-        { op: 'vfio.set-iommu', container: c, type: 'type1v2' },
-        { op: 'vfio.device.open', dev: d },
-      ];
       const at = Math.min(iova + skew, iova + pages * PAGE - 1);
       return [
-        ...setup(a, ca),
-        ...(b !== a ? setup(b, cb) : []),
+        ...assigned(a, ca, 'type1v2', true),
+        ...(b !== a ? assigned(b, cb, 'type1v2', true) : []),
         { op: 'vfio.dma.map', container: ca, iova, size: pages * PAGE, offset: 0, perm },
         { op: 'vfio.dma', dev: a, iova: at, len },
         { op: 'vfio.dma', dev: b, iova: at, len },
